@@ -1,0 +1,52 @@
+/**
+ * Typed errors of the engine. A FileError means the uploaded file as a whole cannot be read (it fails the run
+ * with its code); a StateError means stored aggregate state bytes are not a valid state; a ComputeError means
+ * the settings of a computation are invalid. Problems with single rows are never thrown: they are reported as
+ * RowErrors and the file goes on.
+ */
+
+export type FileErrorCode =
+  | "EMPTY_FILE"
+  | "NOT_GZIP"
+  | "BAD_GZIP"
+  | "BINARY_FILE"
+  | "NO_HEADER"
+  | "MISSING_COLUMNS"
+  | "DUPLICATE_COLUMNS"
+  | "NOT_NDJSON";
+
+export class FileError extends Error {
+  override readonly name = "FileError";
+  constructor(
+    readonly code: FileErrorCode,
+    message: string,
+    /** Columns at fault, for MISSING_COLUMNS and DUPLICATE_COLUMNS. */
+    readonly columns?: readonly string[],
+  ) {
+    super(message);
+  }
+}
+
+export type StateErrorCode = "BAD_STATE" | "UNSUPPORTED_STATE_VERSION";
+
+export class StateError extends Error {
+  override readonly name = "StateError";
+  constructor(
+    readonly code: StateErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export type ComputeErrorCode = "BAD_AS_OF";
+
+export class ComputeError extends Error {
+  override readonly name = "ComputeError";
+  constructor(
+    readonly code: ComputeErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}

@@ -1,0 +1,607 @@
+/**
+ * Ingestion: reads a transactions or customers file into an AggregateState, validating every row against
+ * the data contract and reporting each rejected row (1-based data row, column, code, reason).
+ *
+ * Transactions: customer_id and order_id (required, at most 128 characters), order_date (ISO 8601, see
+ * days.ts), amount (decimal to the cent, see fields.ts; negative for a return), and optional channel and
+ * category (at most 128 characters), quantity (integer) and currency (a three-letter code, one per dataset).
+ * Rows with the same order_id in one file are the lines of one order: their amounts are summed and the
+ * order takes its customer, date, channel and category from its first line; a line naming another customer
+ * is rejected (ORDER_CUSTOMER_MISMATCH). An order_id the state already held before this file is skipped whole
+ * and counted as a duplicate, so uploading a file again changes nothing.
+ *
+ * Customers: customer_id plus any columns; values are kept as text (trimmed; empty = missing). A later row
+ * for the same customer overwrites the columns its file has; in NDJSON, null clears a value and an absent
+ * key leaves it, and arrays of plain values are joined with ";".
+ *
+ * Whole-file problems throw FileError. When an ingest throws, the state passed in may be partly modified
+ * and must be discarded (reload it from its serialized form).
+ */
+
+import { NO_DAY, parseDayBytes } from "./days";
+import { FileError } from "./errors";
+import { amountProblem, FieldBytes, parseCents, parseInteger } from "./fields";
+import { HASH64, hash64 } from "./hash";
+import { FIELD_NESTED, type FieldRecord, readCsv, readNdjson } from "./reader";
+import { type AggregateState, MAX_DICTIONARY_VALUES } from "./state";
+import { type IngestReport, type ReaderOptions, type RowError, TRANSACTION_COLUMNS } from "./types";
+
+export interface IngestOptions extends ReaderOptions {
+  /** Called once per rejected row, in row order. */
+  onRowError?: (error: RowError) => void;
+  /**
+   * About how many orders the file holds (say, its size / 40 bytes), to size hash tables up front; a hint
+   * that only affects speed and memory.
+   */
+  expectedOrders?: number;
+}
+
+/** Longest id, channel or category, in characters (code points). */
+export const MAX_ID_CHARS = 128;
+/** Longest customer attribute value, in characters. */
+export const MAX_ATTRIBUTE_CHARS = 4096;
+
+const REQUIRED_TRANSACTION_COLUMNS = new Set(["customer_id", "order_id", "order_date", "amount"]);
+
+// Canonical transaction column positions (TRANSACTION_COLUMNS order).
+const CUSTOMER = 0;
+const ORDER = 1;
+const DATE = 2;
+const AMOUNT = 3;
+const CHANNEL = 4;
+const CATEGORY = 5;
+const QUANTITY = 6;
+const CURRENCY = 7;
+
+interface Counts {
+  rowsRead: number;
+  rowsAccepted: number;
+  rowsRejected: number;
+}
+
+function headerFor(options: ReaderOptions, canonical: string): string {
+  const mapped = options.columns?.[canonical];
+  return (typeof mapped === "string" ? mapped : canonical).trim();
+}
+
+/** Index of a header name: exact match first, then ignoring letter case; -1 when absent. */
+function findHeader(names: readonly string[], wanted: string): number {
+  const exact = names.indexOf(wanted);
+  if (exact >= 0) return exact;
+  const lower = wanted.toLowerCase();
+  return names.findIndex((name) => name.toLowerCase() === lower);
+}
+
+function checkDuplicates(names: readonly string[], used: readonly number[]): void {
+  const seen = new Map<string, number>();
+  const duplicates: string[] = [];
+  names.forEach((name, i) => {
+    const key = name.toLowerCase();
+    if (name === "") return;
+    const first = seen.get(key);
+    if (first === undefined) seen.set(key, i);
+    else if (used.includes(first) || used.includes(i)) duplicates.push(name);
+  });
+  if (duplicates.length > 0) {
+    throw new FileError(
+      "DUPLICATE_COLUMNS",
+      `The header names ${duplicates.map((d) => JSON.stringify(d)).join(", ")} more than once`,
+      duplicates,
+    );
+  }
+}
+
+function missingColumns(missing: { canonical: string; header: string }[]): FileError {
+  const list = missing.map((m) =>
+    m.header === m.canonical ? m.canonical : `${m.canonical} (as "${m.header}")`,
+  );
+  return new FileError(
+    "MISSING_COLUMNS",
+    `The file lacks the column${missing.length > 1 ? "s" : ""} ${list.join(", ")}`,
+    missing.map((m) => m.canonical),
+  );
+}
+
+/** Plain JSON values as field text; undefined for null/absent; FIELD_NESTED for objects. */
+function jsonText(value: unknown, joinArrays: boolean): string | undefined | typeof FIELD_NESTED {
+  if (value === null || value === undefined) return undefined;
+  if (typeof value === "string") return value;
+  if (typeof value === "number" || typeof value === "boolean") return String(value);
+  if (joinArrays && Array.isArray(value) && value.every((v) => v === null || typeof v !== "object")) {
+    return value
+      .filter((v) => v !== null)
+      .map(String)
+      .join(";");
+  }
+  return FIELD_NESTED;
+}
+
+function ownValue(object: Record<string, unknown>, key: string): unknown {
+  if (Object.hasOwn(object, key)) return object[key];
+  const lower = key.toLowerCase();
+  for (const k of Object.keys(object)) if (k.trim().toLowerCase() === lower) return object[k];
+  return undefined;
+}
+
+/** Builds FieldRecords from NDJSON objects, so both formats share one validation path. */
+class ObjectRecord {
+  readonly record: FieldRecord = {
+    row: 0,
+    count: 0,
+    buf: Buffer.alloc(1024),
+    starts: new Int32Array(8),
+    ends: new Int32Array(8),
+    flags: new Uint8Array(8),
+  };
+  private used = 0;
+
+  reset(row: number, count: number): void {
+    const r = this.record;
+    r.row = row;
+    r.count = count;
+    this.used = 0;
+    if (r.starts.length < count) {
+      r.starts = new Int32Array(count * 2);
+      r.ends = new Int32Array(count * 2);
+      r.flags = new Uint8Array(count * 2);
+    }
+  }
+
+  set(k: number, value: string | undefined | typeof FIELD_NESTED): void {
+    const r = this.record;
+    r.flags[k] = 0;
+    if (value === undefined || value === FIELD_NESTED) {
+      r.starts[k] = 0;
+      r.ends[k] = 0;
+      if (value === FIELD_NESTED) r.flags[k] = FIELD_NESTED;
+      return;
+    }
+    const need = this.used + Buffer.byteLength(value, "utf8");
+    if (need > r.buf.length) {
+      const grown = Buffer.alloc(Math.max(need, r.buf.length * 2));
+      r.buf.copy(grown, 0, 0, this.used);
+      r.buf = grown;
+    }
+    r.starts[k] = this.used;
+    this.used += r.buf.write(value, this.used, "utf8");
+    r.ends[k] = this.used;
+  }
+}
+
+// ---- transactions ----------------------------------------------------------------------------------------
+
+class TransactionIngest {
+  readonly counts: Counts = { rowsRead: 0, rowsAccepted: 0, rowsRejected: 0 };
+  ordersAdded = 0;
+  ordersDuplicate = 0;
+  orderLinesMerged = 0;
+  /** Field index of each canonical column in the record, -1 when the file lacks it. */
+  index = new Int32Array(TRANSACTION_COLUMNS.length).fill(-1);
+  private readonly fields = TRANSACTION_COLUMNS.map(() => new FieldBytes());
+  /** Orders below this index were in the state before this file. */
+  private readonly firstNewOrder: number;
+  /** Marks old orders already counted as duplicates in this file. */
+  private seenOld: Uint8Array | null = null;
+  private readonly currencyBytes = new Uint8Array(3);
+
+  constructor(
+    private readonly state: AggregateState,
+    private readonly onRowError: ((error: RowError) => void) | undefined,
+  ) {
+    this.firstNewOrder = state.orderCount;
+  }
+
+  reject(row: number, column: string | undefined, code: string, reason: string): void {
+    this.counts.rowsRejected++;
+    if (this.onRowError)
+      this.onRowError(column === undefined ? { row, code, reason } : { row, column, code, reason });
+  }
+
+  readerError = (error: RowError): void => {
+    this.counts.rowsRead++;
+    this.counts.rowsRejected++;
+    this.onRowError?.(error);
+  };
+
+  /** Checks a required or optional text column; true when the row may go on. */
+  private text(record: FieldRecord, k: number, required: boolean): boolean {
+    const column = TRANSACTION_COLUMNS[k] as string;
+    const field = this.fields[k] as FieldBytes;
+    const at = this.index[k] as number;
+    if (at < 0) {
+      field.start = field.end = 0;
+      return true;
+    }
+    if ((record.flags[at] as number) & FIELD_NESTED) {
+      this.reject(record.row, column, "BAD_VALUE", `${column} must be a string, not an object or array`);
+      return false;
+    }
+    field.load(record, at);
+    if (field.empty) {
+      if (!required) return true;
+      this.reject(record.row, column, "MISSING_VALUE", `${column} is required`);
+      return false;
+    }
+    if (!field.isUtf8()) {
+      this.reject(record.row, column, "BAD_ENCODING", `${column} is not valid UTF-8`);
+      return false;
+    }
+    if (field.byteLength > MAX_ID_CHARS && field.charLength() > MAX_ID_CHARS) {
+      this.reject(record.row, column, "TOO_LONG", `${column} is longer than ${MAX_ID_CHARS} characters`);
+      return false;
+    }
+    return true;
+  }
+
+  record = (record: FieldRecord): void => {
+    this.counts.rowsRead++;
+    const row = record.row;
+    const f = this.fields;
+    if (!this.text(record, CUSTOMER, true) || !this.text(record, ORDER, true)) return;
+
+    const dateAt = this.index[DATE] as number;
+    const date = (f[DATE] as FieldBytes).load(record, dateAt);
+    const dateNested = ((record.flags[dateAt] as number) & FIELD_NESTED) !== 0;
+    if (date.empty && !dateNested) {
+      this.reject(row, "order_date", "MISSING_VALUE", "order_date is required");
+      return;
+    }
+    const day = dateNested ? NO_DAY : parseDayBytes(date.buf, date.start, date.end);
+    if (day === NO_DAY) {
+      this.reject(
+        row,
+        "order_date",
+        "BAD_DATE",
+        "order_date is not an ISO 8601 date (yyyy-mm-dd) or date-time",
+      );
+      return;
+    }
+
+    const amountAt = this.index[AMOUNT] as number;
+    const amount = (f[AMOUNT] as FieldBytes).load(record, amountAt);
+    const amountNested = ((record.flags[amountAt] as number) & FIELD_NESTED) !== 0;
+    if (amount.empty && !amountNested) {
+      this.reject(row, "amount", "MISSING_VALUE", "amount is required");
+      return;
+    }
+    const cents = amountNested ? Number.NaN : parseCents(amount.buf, amount.start, amount.end);
+    if (Number.isNaN(cents)) {
+      const why = amountNested ? "it is not a number" : amountProblem;
+      this.reject(row, "amount", "BAD_AMOUNT", `amount must be a decimal such as 12.50 or -3; ${why}`);
+      return;
+    }
+
+    if (!this.text(record, CHANNEL, false) || !this.text(record, CATEGORY, false)) return;
+    const quantityAt = this.index[QUANTITY] as number;
+    if (quantityAt >= 0) {
+      const quantity = (f[QUANTITY] as FieldBytes).load(record, quantityAt);
+      if (
+        ((record.flags[quantityAt] as number) & FIELD_NESTED) !== 0 ||
+        (!quantity.empty && Number.isNaN(parseInteger(quantity.buf, quantity.start, quantity.end)))
+      ) {
+        this.reject(row, "quantity", "BAD_QUANTITY", "quantity must be a whole number");
+        return;
+      }
+    }
+    let currency = "";
+    const currencyAt = this.index[CURRENCY] as number;
+    if (currencyAt >= 0) {
+      const field = (f[CURRENCY] as FieldBytes).load(record, currencyAt);
+      if (!field.empty) {
+        currency = this.currencyCode(field, (record.flags[currencyAt] as number) & FIELD_NESTED);
+        if (currency === "") {
+          this.reject(
+            row,
+            "currency",
+            "BAD_CURRENCY",
+            "currency must be a three-letter ISO 4217 code such as EUR",
+          );
+          return;
+        }
+        const known = this.state.currency;
+        if (known !== undefined && known !== currency) {
+          this.reject(
+            row,
+            "currency",
+            "CURRENCY_MISMATCH",
+            `The dataset's amounts are in ${known}, this row's in ${currency}`,
+          );
+          return;
+        }
+      }
+    }
+
+    const state = this.state;
+    const order = f[ORDER] as FieldBytes;
+    const customer = f[CUSTOMER] as FieldBytes;
+    hash64(order.buf, order.start, order.end);
+    const hi = HASH64[0] as number;
+    const lo = HASH64[1] as number;
+    const existing = state.lookupOrder(hi, lo);
+    if (existing < 0) {
+      const channel = this.code(state.channels, f[CHANNEL] as FieldBytes);
+      const category = this.code(state.categories, f[CATEGORY] as FieldBytes);
+      if (channel < 0 || category < 0) {
+        const column = channel < 0 ? "channel" : "category";
+        this.reject(
+          row,
+          column,
+          "TOO_MANY_VALUES",
+          `A dataset holds at most ${MAX_DICTIONARY_VALUES} distinct ${column} values`,
+        );
+        return;
+      }
+      const customerIndex = state.customers.intern(customer.buf, customer.start, customer.end);
+      // Interning may have looked up nothing in the order table, so the probe of lookupOrder still holds.
+      state.addOrder(hi, lo, customerIndex, day, cents, channel, category);
+      if (currency !== "" && state.currency === undefined) state.setCurrency(currency);
+      this.ordersAdded++;
+    } else if (existing >= this.firstNewOrder) {
+      if (
+        !state.customers.equals(state.orderCustomer(existing), customer.buf, customer.start, customer.end)
+      ) {
+        this.reject(
+          row,
+          "customer_id",
+          "ORDER_CUSTOMER_MISMATCH",
+          "An earlier line of this order names another customer",
+        );
+        return;
+      }
+      state.addOrderCents(existing, cents);
+      this.orderLinesMerged++;
+    } else {
+      if (this.seenOld === null) this.seenOld = new Uint8Array(this.firstNewOrder);
+      if (this.seenOld[existing] === 0) {
+        this.seenOld[existing] = 1;
+        this.ordersDuplicate++;
+      }
+    }
+    this.counts.rowsAccepted++;
+  };
+
+  /** Dictionary code (1-based) of an optional value, 0 when empty, -1 when the dictionary is full. */
+  private code(set: AggregateState["channels"], field: FieldBytes): number {
+    if (field.empty) return 0;
+    const found = set.find(field.buf, field.start, field.end);
+    if (found >= 0) return found + 1;
+    if (set.size >= MAX_DICTIONARY_VALUES) return -1;
+    return set.append(field.buf, field.start, field.end) + 1;
+  }
+
+  private currencyCode(field: FieldBytes, nested: number): string {
+    if (nested || field.byteLength !== 3) return "";
+    for (let i = 0; i < 3; i++) {
+      const c = (field.buf[field.start + i] as number) & 0xdf; // upper case
+      if (c < 65 || c > 90) return "";
+      this.currencyBytes[i] = c;
+    }
+    return String.fromCharCode(
+      this.currencyBytes[0] as number,
+      this.currencyBytes[1] as number,
+      this.currencyBytes[2] as number,
+    );
+  }
+
+  report(): IngestReport {
+    return {
+      ...this.counts,
+      ordersAdded: this.ordersAdded,
+      ordersDuplicate: this.ordersDuplicate,
+      orderLinesMerged: this.orderLinesMerged,
+    };
+  }
+}
+
+/**
+ * Reads a transactions file into the state (append semantics; for replace, pass state.withoutOrders() or a
+ * new state). Throws FileError for a file that cannot be read as a whole.
+ */
+export async function ingestTransactions(
+  source: AsyncIterable<Uint8Array>,
+  options: IngestOptions,
+  state: AggregateState,
+): Promise<IngestReport> {
+  const ingest = new TransactionIngest(state, options.onRowError);
+  if (options.expectedOrders !== undefined && options.expectedOrders > 0) {
+    state.reserveOrders(state.orderCount + Math.ceil(options.expectedOrders));
+  }
+  const wanted = TRANSACTION_COLUMNS.map((canonical) => ({
+    canonical,
+    header: headerFor(options, canonical),
+    required: REQUIRED_TRANSACTION_COLUMNS.has(canonical) || typeof options.columns?.[canonical] === "string",
+  }));
+
+  if (options.format === "csv") {
+    await readCsv(source, options.compression, {
+      header: (names) => {
+        const missing: { canonical: string; header: string }[] = [];
+        wanted.forEach((w, k) => {
+          const at = findHeader(names, w.header);
+          ingest.index[k] = at;
+          if (at < 0 && w.required) missing.push(w);
+        });
+        if (missing.length > 0) throw missingColumns(missing);
+        checkDuplicates(
+          names,
+          [...ingest.index].filter((i) => i >= 0),
+        );
+      },
+      record: ingest.record,
+      rowError: ingest.readerError,
+    });
+  } else {
+    const builder = new ObjectRecord();
+    let first = true;
+    for (let k = 0; k < wanted.length; k++) ingest.index[k] = k;
+    await readNdjson(source, options.compression, {
+      object: (value, row) => {
+        if (first) {
+          first = false;
+          const missing = wanted.filter((w) => w.required && ownValue(value, w.header) === undefined);
+          if (missing.length > 0) throw missingColumns(missing);
+        }
+        builder.reset(row, wanted.length);
+        for (const [k, w] of wanted.entries()) builder.set(k, jsonText(ownValue(value, w.header), false));
+        ingest.record(builder.record);
+      },
+      rowError: ingest.readerError,
+    });
+  }
+  return ingest.report();
+}
+
+// ---- customers -------------------------------------------------------------------------------------------
+
+class CustomerIngest {
+  readonly counts: Counts = { rowsRead: 0, rowsAccepted: 0, rowsRejected: 0 };
+  private readonly id = new FieldBytes();
+  private readonly value = new FieldBytes();
+
+  constructor(
+    private readonly state: AggregateState,
+    private readonly onRowError: ((error: RowError) => void) | undefined,
+  ) {}
+
+  reject(row: number, column: string, code: string, reason: string): void {
+    this.counts.rowsRejected++;
+    this.onRowError?.({ row, column, code, reason });
+  }
+
+  readerError = (error: RowError): void => {
+    this.counts.rowsRead++;
+    this.counts.rowsRejected++;
+    this.onRowError?.(error);
+  };
+
+  /**
+   * Ingests one record: field `idAt` is the customer id; `columns[k]` is the attribute read from field k
+   * (null for fields that are not attributes).
+   */
+  ingest(
+    record: FieldRecord,
+    idAt: number,
+    columns: readonly (ReturnType<AggregateState["attributeColumn"]> | null)[],
+  ) {
+    this.counts.rowsRead++;
+    const row = record.row;
+    const id = this.id.load(record, idAt);
+    if ((record.flags[idAt] as number) & FIELD_NESTED) {
+      this.reject(row, "customer_id", "BAD_VALUE", "customer_id must be a string, not an object or array");
+      return;
+    }
+    if (id.empty) {
+      this.reject(row, "customer_id", "MISSING_VALUE", "customer_id is required");
+      return;
+    }
+    if (!id.isUtf8()) {
+      this.reject(row, "customer_id", "BAD_ENCODING", "customer_id is not valid UTF-8");
+      return;
+    }
+    if (id.byteLength > MAX_ID_CHARS && id.charLength() > MAX_ID_CHARS) {
+      this.reject(row, "customer_id", "TOO_LONG", `customer_id is longer than ${MAX_ID_CHARS} characters`);
+      return;
+    }
+    for (let k = 0; k < record.count; k++) {
+      const column = columns[k];
+      if (!column) continue;
+      if ((record.flags[k] as number) & FIELD_NESTED) {
+        this.reject(
+          row,
+          column.name,
+          "BAD_VALUE",
+          `${column.name} must be text, a number, a boolean or a list of them`,
+        );
+        return;
+      }
+      const value = this.value.load(record, k);
+      if (!value.isUtf8()) {
+        this.reject(row, column.name, "BAD_ENCODING", `${column.name} is not valid UTF-8`);
+        return;
+      }
+      if (value.byteLength > MAX_ATTRIBUTE_CHARS && value.charLength() > MAX_ATTRIBUTE_CHARS) {
+        this.reject(
+          row,
+          column.name,
+          "TOO_LONG",
+          `${column.name} is longer than ${MAX_ATTRIBUTE_CHARS} characters`,
+        );
+        return;
+      }
+    }
+    const customer = this.state.customers.intern(id.buf, id.start, id.end);
+    for (let k = 0; k < record.count; k++) {
+      const column = columns[k];
+      if (!column) continue;
+      const value = this.value.load(record, k);
+      column.setCode(customer, value.empty ? 0 : column.values.intern(value.buf, value.start, value.end) + 1);
+    }
+    this.counts.rowsAccepted++;
+  }
+}
+
+/**
+ * Reads a customers file into the state: customer_id (mapped through options.columns like transactions)
+ * and every other column as an attribute. A columns entry other than customer_id renames an attribute:
+ * `{ country: "Land" }` stores the file's "Land" column as "country". Throws FileError for a bad file.
+ */
+export async function ingestCustomers(
+  source: AsyncIterable<Uint8Array>,
+  options: IngestOptions,
+  state: AggregateState,
+): Promise<IngestReport> {
+  const ingest = new CustomerIngest(state, options.onRowError);
+  const idHeader = headerFor(options, "customer_id");
+  // Header name (lower case) -> attribute name, for renamed attributes.
+  const renamed = new Map<string, string>();
+  for (const [name, header] of Object.entries(options.columns ?? {})) {
+    if (name !== "customer_id" && typeof header === "string") renamed.set(header.trim().toLowerCase(), name);
+  }
+  const attributeName = (header: string) => renamed.get(header.toLowerCase()) ?? header;
+
+  if (options.format === "csv") {
+    let idAt = -1;
+    let columns: (ReturnType<AggregateState["attributeColumn"]> | null)[] = [];
+    await readCsv(source, options.compression, {
+      header: (names) => {
+        idAt = findHeader(names, idHeader);
+        if (idAt < 0) throw missingColumns([{ canonical: "customer_id", header: idHeader }]);
+        const used = names.map((_, i) => i).filter((i) => names[i] !== "");
+        checkDuplicates(
+          names.map((name, i) => (i === idAt ? name : attributeName(name))),
+          used,
+        );
+        columns = names.map((name, i) =>
+          i === idAt || name === "" ? null : state.attributeColumn(attributeName(name)),
+        );
+      },
+      record: (record) => ingest.ingest(record, idAt, columns),
+      rowError: ingest.readerError,
+    });
+  } else {
+    const builder = new ObjectRecord();
+    let first = true;
+    await readNdjson(source, options.compression, {
+      object: (value, row) => {
+        const idKey = Object.hasOwn(value, idHeader)
+          ? idHeader
+          : Object.keys(value).find((k) => k.trim().toLowerCase() === idHeader.toLowerCase());
+        if (first) {
+          first = false;
+          if (idKey === undefined) throw missingColumns([{ canonical: "customer_id", header: idHeader }]);
+        }
+        const keys = Object.keys(value).filter((k) => k !== idKey && k.trim() !== "");
+        builder.reset(row, keys.length + 1);
+        builder.set(0, jsonText(idKey === undefined ? undefined : value[idKey], false));
+        const columns: (ReturnType<AggregateState["attributeColumn"]> | null)[] = [null];
+        keys.forEach((key, i) => {
+          builder.set(i + 1, jsonText(value[key], true));
+          columns.push(state.attributeColumn(attributeName(key.trim())));
+        });
+        ingest.ingest(builder.record, 0, columns);
+      },
+      rowError: ingest.readerError,
+    });
+  }
+  return { ...ingest.counts, ordersAdded: 0, ordersDuplicate: 0, orderLinesMerged: 0 };
+}

@@ -1,0 +1,743 @@
+/**
+ * The aggregate state of a dataset: everything later computations need from the uploads, in columns.
+ *
+ * - Customers are interned to dense indices 0..customerCount-1 in order of first appearance; each id's bytes
+ *   are kept once (ByteSet).
+ * - Orders are kept one entry per order in blocks of 65,536: the order_id's 64-bit hash (see hash.ts for why
+ *   the id itself is not kept), the customer's index, the order's day number, its net amount in integer
+ *   cents, and channel and category codes (0 = none; 1-based into per-state dictionaries). Amounts outside
+ *   the int32 range live in a side map, so an order costs 20 bytes (24 with channels and categories) plus
+ *   about 6 bytes of hash table.
+ * - Customer attributes from customers files: one column per attribute name, dictionary-encoded (a code per
+ *   customer, 0 = missing), values kept as the strings of the file.
+ * - The dataset's currency, when the uploads name one.
+ *
+ * Hash tables are not stored: they are rebuilt the first time an ingest needs them, so a state loaded only
+ * to recompute scores never pays for them.
+ *
+ * serialize()/deserialize() use a versioned little-endian binary format with a magic header, a CRC-32 of the
+ * body and a trailer; deserialize validates every length, index and code and throws StateError otherwise.
+ */
+
+import { endianness } from "node:os";
+import { crc32 } from "node:zlib";
+import { ByteSet } from "./byteset";
+import { daysFromCivil, MAX_YEAR, MIN_YEAR } from "./days";
+import { StateError } from "./errors";
+
+export const ORDER_BLOCK_BITS = 16;
+export const ORDER_BLOCK_SIZE = 1 << ORDER_BLOCK_BITS;
+export const ORDER_BLOCK_MASK = ORDER_BLOCK_SIZE - 1;
+/** Marks an order whose cents do not fit an int32; its amount is in the state's bigCents map. */
+export const BIG_CENTS = -2147483648;
+/** Channel and category codes are 16-bit: at most this many distinct values each. */
+export const MAX_DICTIONARY_VALUES = 65535;
+
+const MIN_DAY = daysFromCivil(MIN_YEAR, 1, 1);
+const MAX_DAY = daysFromCivil(MAX_YEAR, 12, 31);
+const TABLE_MAX_LOAD = 0.8;
+
+export class OrderBlock {
+  readonly hi = new Uint32Array(ORDER_BLOCK_SIZE);
+  readonly lo = new Uint32Array(ORDER_BLOCK_SIZE);
+  readonly customer = new Uint32Array(ORDER_BLOCK_SIZE);
+  readonly day = new Int32Array(ORDER_BLOCK_SIZE);
+  /** Net cents of the order, or BIG_CENTS. */
+  readonly cents = new Int32Array(ORDER_BLOCK_SIZE);
+  /** Allocated when the first order of the block has a channel (category). */
+  channel: Uint16Array | null = null;
+  category: Uint16Array | null = null;
+}
+
+/** One attribute of customers files, dictionary-encoded. */
+export class AttributeColumn {
+  readonly values: ByteSet;
+  /** Code per customer index: 0 = missing, c = values entry c - 1. Customers past the end are missing. */
+  codes: Uint32Array;
+
+  constructor(
+    readonly name: string,
+    values = new ByteSet(),
+    codes = new Uint32Array(16),
+  ) {
+    this.values = values;
+    this.codes = codes;
+  }
+
+  code(customer: number): number {
+    return customer < this.codes.length ? (this.codes[customer] as number) : 0;
+  }
+
+  value(customer: number): string | undefined {
+    const code = this.code(customer);
+    return code === 0 ? undefined : this.values.get(code - 1);
+  }
+
+  setCode(customer: number, code: number): void {
+    if (customer >= this.codes.length) {
+      if (code === 0) return;
+      let size = this.codes.length * 2;
+      while (size <= customer) size *= 2;
+      const codes = new Uint32Array(size);
+      codes.set(this.codes);
+      this.codes = codes;
+    }
+    this.codes[customer] = code;
+  }
+}
+
+export class AggregateState {
+  /** Customer ids; index = customer index. */
+  readonly customers: ByteSet;
+  /** Channel names; code c is entry c - 1. */
+  readonly channels: ByteSet;
+  readonly categories: ByteSet;
+  readonly orderBlocks: OrderBlock[] = [];
+  /** Order index -> exact cents, for orders marked BIG_CENTS. */
+  readonly bigCents = new Map<number, number>();
+  private orders = 0;
+  private currencyCode: string | undefined;
+  private readonly attributeList: AttributeColumn[] = [];
+  private readonly attributeByName = new Map<string, AttributeColumn>();
+
+  private tags: Uint8Array | null = null;
+  private slots: Uint32Array = new Uint32Array(0);
+  private mask = 0;
+  /** The empty slot where the order last looked up and not found would go. */
+  private probeSlot = -1;
+
+  constructor(sets?: { customers: ByteSet; channels: ByteSet; categories: ByteSet }) {
+    this.customers = sets?.customers ?? new ByteSet();
+    this.channels = sets?.channels ?? new ByteSet();
+    this.categories = sets?.categories ?? new ByteSet();
+  }
+
+  /** Customers known to the state, including those with attributes but no orders. */
+  get customerCount(): number {
+    return this.customers.size;
+  }
+
+  get orderCount(): number {
+    return this.orders;
+  }
+
+  get currency(): string | undefined {
+    return this.currencyCode;
+  }
+
+  setCurrency(code: string): void {
+    this.currencyCode = code;
+  }
+
+  customerId(index: number): string {
+    return this.customers.get(index);
+  }
+
+  /** Index of a customer id, or -1. */
+  findCustomer(id: string): number {
+    return this.customers.findString(id);
+  }
+
+  // ---- orders ----------------------------------------------------------------------------------------------
+
+  orderCustomer(order: number): number {
+    return this.block(order).customer[order & ORDER_BLOCK_MASK] as number;
+  }
+
+  orderDay(order: number): number {
+    return this.block(order).day[order & ORDER_BLOCK_MASK] as number;
+  }
+
+  orderCents(order: number): number {
+    const cents = this.block(order).cents[order & ORDER_BLOCK_MASK] as number;
+    return cents === BIG_CENTS ? (this.bigCents.get(order) as number) : cents;
+  }
+
+  /** Channel code of an order (0 = none); the name is channels.get(code - 1). */
+  orderChannel(order: number): number {
+    const block = this.block(order);
+    return block.channel === null ? 0 : (block.channel[order & ORDER_BLOCK_MASK] as number);
+  }
+
+  orderCategory(order: number): number {
+    const block = this.block(order);
+    return block.category === null ? 0 : (block.category[order & ORDER_BLOCK_MASK] as number);
+  }
+
+  /** The order with this order_id hash, or -1 (and the next addOrder may reuse the probe). */
+  lookupOrder(hi: number, lo: number): number {
+    if (this.tags === null) this.rebuildOrderTable(this.orders);
+    const tags = this.tags as Uint8Array;
+    const tag = (lo >>> 25) | 1;
+    const mask = this.mask;
+    let slot = hi & mask;
+    for (;;) {
+      const t = tags[slot] as number;
+      if (t === 0) {
+        this.probeSlot = slot;
+        return -1;
+      }
+      if (t === tag) {
+        const order = this.slots[slot] as number;
+        const block = this.orderBlocks[order >>> ORDER_BLOCK_BITS] as OrderBlock;
+        const k = order & ORDER_BLOCK_MASK;
+        if (block.hi[k] === hi && block.lo[k] === lo) return order;
+      }
+      slot = (slot + 1) & mask;
+    }
+  }
+
+  /** Adds an order; the caller has just had lookupOrder(hi, lo) return -1. */
+  addOrder(
+    hi: number,
+    lo: number,
+    customer: number,
+    day: number,
+    cents: number,
+    channel: number,
+    category: number,
+  ) {
+    const order = this.orders;
+    const k = order & ORDER_BLOCK_MASK;
+    if (k === 0) this.orderBlocks.push(new OrderBlock());
+    const block = this.orderBlocks[order >>> ORDER_BLOCK_BITS] as OrderBlock;
+    block.hi[k] = hi;
+    block.lo[k] = lo;
+    block.customer[k] = customer;
+    block.day[k] = day;
+    this.storeCents(block, order, cents);
+    if (channel !== 0) {
+      if (block.channel === null) block.channel = new Uint16Array(ORDER_BLOCK_SIZE);
+      block.channel[k] = channel;
+    }
+    if (category !== 0) {
+      if (block.category === null) block.category = new Uint16Array(ORDER_BLOCK_SIZE);
+      block.category[k] = category;
+    }
+    this.orders = order + 1;
+    if (this.tags !== null) {
+      if (this.orders > (this.mask + 1) * TABLE_MAX_LOAD) this.rebuildOrderTable(this.orders);
+      else {
+        const tags = this.tags;
+        let slot = this.probeSlot;
+        if (slot < 0 || tags[slot] !== 0) {
+          slot = hi & this.mask;
+          while (tags[slot] !== 0) slot = (slot + 1) & this.mask;
+        }
+        tags[slot] = (lo >>> 25) | 1;
+        this.slots[slot] = order;
+      }
+    }
+    this.probeSlot = -1;
+    return order;
+  }
+
+  /**
+   * Sizes the order_id table for `orders` orders in all, so that ingesting a large file does not rebuild it
+   * as it grows. A hint only: the table still grows past it.
+   */
+  reserveOrders(orders: number): void {
+    const wanted = Math.min(Math.max(orders, this.orders), 1 << 28);
+    if (this.tags !== null && wanted <= (this.mask + 1) * TABLE_MAX_LOAD) return;
+    this.rebuildOrderTable(this.orders, wanted);
+  }
+
+  /** Adds a line's cents to an order's amount. */
+  addOrderCents(order: number, cents: number): void {
+    this.storeCents(this.block(order), order, this.orderCents(order) + cents);
+  }
+
+  private storeCents(block: OrderBlock, order: number, cents: number): void {
+    const k = order & ORDER_BLOCK_MASK;
+    if (cents > BIG_CENTS && cents <= 2147483647) {
+      block.cents[k] = cents;
+      this.bigCents.delete(order);
+    } else {
+      block.cents[k] = BIG_CENTS;
+      this.bigCents.set(order, cents);
+    }
+  }
+
+  private block(order: number): OrderBlock {
+    if (!(order >= 0 && order < this.orders)) throw new RangeError(`No order ${order}`);
+    return this.orderBlocks[order >>> ORDER_BLOCK_BITS] as OrderBlock;
+  }
+
+  /** Builds the order_id table; false when two orders share a hash (only possible in a damaged state). */
+  private rebuildOrderTable(count: number, room = count): boolean {
+    let capacity = 1024;
+    while (capacity * TABLE_MAX_LOAD < Math.max(count, room) + 1) capacity *= 2;
+    this.tags = null;
+    const tags = new Uint8Array(capacity);
+    const slots = new Uint32Array(capacity);
+    const mask = capacity - 1;
+    let distinct = true;
+    for (let order = 0; order < count; order++) {
+      const block = this.orderBlocks[order >>> ORDER_BLOCK_BITS] as OrderBlock;
+      const k = order & ORDER_BLOCK_MASK;
+      const hi = block.hi[k] as number;
+      const lo = block.lo[k] as number;
+      const tag = (lo >>> 25) | 1;
+      let slot = hi & mask;
+      let duplicate = false;
+      while (tags[slot] !== 0) {
+        if (tags[slot] === tag) {
+          const other = slots[slot] as number;
+          const ob = this.orderBlocks[other >>> ORDER_BLOCK_BITS] as OrderBlock;
+          if (ob.hi[other & ORDER_BLOCK_MASK] === hi && ob.lo[other & ORDER_BLOCK_MASK] === lo) {
+            duplicate = true;
+            break;
+          }
+        }
+        slot = (slot + 1) & mask;
+      }
+      if (duplicate) {
+        distinct = false;
+        continue;
+      }
+      tags[slot] = tag;
+      slots[slot] = order;
+    }
+    this.tags = tags;
+    this.slots = slots;
+    this.mask = mask;
+    return distinct;
+  }
+
+  // ---- attributes ------------------------------------------------------------------------------------------
+
+  /** Attribute names in order of first appearance. */
+  attributeNames(): string[] {
+    return this.attributeList.map((column) => column.name);
+  }
+
+  attribute(name: string): AttributeColumn | undefined {
+    return this.attributeByName.get(name);
+  }
+
+  /** The column of an attribute, created when new. */
+  attributeColumn(name: string): AttributeColumn {
+    let column = this.attributeByName.get(name);
+    if (column === undefined) {
+      column = new AttributeColumn(name);
+      this.attributeList.push(column);
+      this.attributeByName.set(name, column);
+    }
+    return column;
+  }
+
+  /** All attributes of one customer (missing ones left out). */
+  attributesOf(customer: number): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const column of this.attributeList) {
+      const value = column.value(customer);
+      if (value !== undefined)
+        Object.defineProperty(out, column.name, { value, enumerable: true, writable: true });
+    }
+    return out;
+  }
+
+  // ---- derived states --------------------------------------------------------------------------------------
+
+  /**
+   * The state without orders, for a transactions upload in replace mode: customers who have attributes keep
+   * them (renumbered in their order), everything learnt from transactions (orders, channels, categories,
+   * currency) is dropped.
+   */
+  withoutOrders(): AggregateState {
+    const keep = new Uint8Array(this.customerCount);
+    for (const column of this.attributeList) {
+      const n = Math.min(column.codes.length, keep.length);
+      for (let i = 0; i < n; i++) if (column.codes[i] !== 0) keep[i] = 1;
+    }
+    return this.rebuild(keep, false, true);
+  }
+
+  /** The state without attributes, for a customers upload in replace mode; customers without orders go. */
+  withoutAttributes(): AggregateState {
+    const keep = new Uint8Array(this.customerCount);
+    for (let order = 0; order < this.orders; order++) keep[this.orderCustomer(order)] = 1;
+    return this.rebuild(keep, true, false);
+  }
+
+  /**
+   * The state without the given customers and all of their orders and attributes (erasure). Dictionaries
+   * are compacted too, so no value that only they used (or that was overwritten earlier) is left behind.
+   */
+  withoutCustomers(ids: Iterable<string>): AggregateState {
+    const keep = new Uint8Array(this.customerCount).fill(1);
+    for (const id of ids) {
+      const index = this.findCustomer(id);
+      if (index >= 0) keep[index] = 0;
+    }
+    return this.rebuild(keep, true, true, true);
+  }
+
+  private rebuild(keep: Uint8Array, orders: boolean, attributes: boolean, compact = false): AggregateState {
+    const next = new AggregateState();
+    const remap = new Int32Array(this.customerCount).fill(-1);
+    for (let i = 0; i < this.customerCount; i++) {
+      if (keep[i] === 1)
+        remap[i] = next.customers.append(this.customers.bytes(i), 0, this.customers.byteLengthOf(i));
+    }
+    if (orders) {
+      if (!compact) {
+        copySet(this.channels, next.channels);
+        copySet(this.categories, next.categories);
+      }
+      const recode = (from: ByteSet, to: ByteSet, code: number) =>
+        code === 0 || !compact ? code : to.intern(from.bytes(code - 1), 0, from.byteLengthOf(code - 1)) + 1;
+      next.currencyCode = this.currencyCode;
+      for (let order = 0; order < this.orders; order++) {
+        const block = this.orderBlocks[order >>> ORDER_BLOCK_BITS] as OrderBlock;
+        const k = order & ORDER_BLOCK_MASK;
+        const customer = remap[block.customer[k] as number] as number;
+        if (customer < 0) continue;
+        next.addOrder(
+          block.hi[k] as number,
+          block.lo[k] as number,
+          customer,
+          block.day[k] as number,
+          this.orderCents(order),
+          recode(this.channels, next.channels, block.channel === null ? 0 : (block.channel[k] as number)),
+          recode(
+            this.categories,
+            next.categories,
+            block.category === null ? 0 : (block.category[k] as number),
+          ),
+        );
+      }
+    }
+    if (attributes) {
+      for (const column of this.attributeList) {
+        const copy = next.attributeColumn(column.name);
+        if (!compact) copySet(column.values, copy.values);
+        const n = Math.min(column.codes.length, remap.length);
+        for (let i = 0; i < n; i++) {
+          const to = remap[i] as number;
+          const code = column.codes[i] as number;
+          if (to < 0 || code === 0) continue;
+          const value = compact
+            ? copy.values.intern(column.values.bytes(code - 1), 0, column.values.byteLengthOf(code - 1)) + 1
+            : code;
+          copy.setCode(to, value);
+        }
+      }
+    }
+    return next;
+  }
+
+  // ---- serialization ---------------------------------------------------------------------------------------
+
+  /** The state as one byte array (see serializeChunks). */
+  serialize(): Uint8Array {
+    return Buffer.concat([...this.serializeChunks()]);
+  }
+
+  /**
+   * The serialized state as a sequence of chunks, most of them views of the state's own columns (nothing is
+   * copied); concatenated they are serialize(). Valid until the state changes.
+   */
+  *serializeChunks(): Generator<Uint8Array> {
+    if (endianness() !== "LE") throw new Error("The state format is little-endian; this machine is not");
+    const writer = new ChunkWriter();
+    writer.raw(MAGIC);
+    writer.u32(FORMAT_VERSION);
+    writer.u32(0);
+    const bodyStart = writer.chunks.length;
+    writer.u32(this.customerCount);
+    writer.u32(this.orders);
+    writer.text(this.currencyCode ?? "");
+    writer.set(this.customers);
+    writer.set(this.channels);
+    writer.set(this.categories);
+    const n = this.orders;
+    const columns: (keyof OrderBlock)[] = ["hi", "lo", "customer", "day", "cents"];
+    for (const name of columns) {
+      this.writeOrderColumn(writer, n, (block) => block[name] as Uint32Array | Int32Array, 4);
+    }
+    for (const name of ["channel", "category"] as const) {
+      const present = this.orderBlocks.some((block) => block[name] !== null);
+      writer.u32(present ? 1 : 0);
+      if (present) this.writeOrderColumn(writer, n, (block) => block[name], 2);
+      writer.pad();
+    }
+    const big = [...this.bigCents.entries()].sort((a, b) => a[0] - b[0]);
+    writer.u32(big.length);
+    writer.pad8();
+    writer.array(Float64Array.from(big.flat()));
+    writer.u32(this.attributeList.length);
+    for (const column of this.attributeList) {
+      writer.text(column.name);
+      writer.set(column.values);
+      const size = column.values.size;
+      const width = size <= 0xff ? 1 : size <= 0xffff ? 2 : 4;
+      writer.u32(width);
+      const codes = new (width === 1 ? Uint8Array : width === 2 ? Uint16Array : Uint32Array)(
+        this.customerCount,
+      );
+      const m = Math.min(this.customerCount, column.codes.length);
+      for (let i = 0; i < m; i++) codes[i] = column.codes[i] as number;
+      writer.array(codes);
+      writer.pad();
+    }
+    let crc = 0;
+    for (let i = bodyStart; i < writer.chunks.length; i++) crc = crc32(writer.chunks[i] as Uint8Array, crc);
+    writer.u32(crc);
+    writer.raw(TRAILER);
+    yield* writer.chunks;
+  }
+
+  private writeOrderColumn(
+    writer: ChunkWriter,
+    n: number,
+    pick: (block: OrderBlock) => Uint32Array | Int32Array | Uint16Array | null,
+    bytesPerElement: number,
+  ): void {
+    for (let b = 0; b * ORDER_BLOCK_SIZE < n; b++) {
+      const block = this.orderBlocks[b] as OrderBlock;
+      const length = Math.min(ORDER_BLOCK_SIZE, n - b * ORDER_BLOCK_SIZE);
+      const array = pick(block);
+      if (array === null) writer.raw(new Uint8Array(length * bytesPerElement));
+      else writer.array(array.subarray(0, length));
+    }
+  }
+
+  static deserialize(bytes: Uint8Array): AggregateState {
+    const reader = new ChunkReader(bytes);
+    if (bytes.length < MAGIC.length + 8 || !reader.raw(MAGIC.length).every((b, i) => b === MAGIC[i])) {
+      throw new StateError("BAD_STATE", "Not a segmentation state (bad magic)");
+    }
+    const version = reader.u32();
+    if (version !== FORMAT_VERSION) {
+      throw new StateError("UNSUPPORTED_STATE_VERSION", `State format version ${version} is not supported`);
+    }
+    reader.u32();
+    const bodyStart = reader.offset;
+    if (bytes.length < bodyStart + 4 + TRAILER.length) throw badState("it is truncated");
+    const crcAt = bytes.length - TRAILER.length - 4;
+    const trailer = bytes.subarray(crcAt + 4);
+    if (!trailer.every((b, i) => b === TRAILER[i])) throw badState("it is truncated or has trailing bytes");
+    const expected = new DataView(bytes.buffer, bytes.byteOffset + crcAt, 4).getUint32(0, true);
+    if (crc32(bytes.subarray(bodyStart, crcAt)) !== expected) throw badState("its checksum does not match");
+    reader.limit = crcAt;
+
+    const customerCount = reader.u32();
+    const orderCount = reader.u32();
+    const currency = reader.text();
+    const customers = reader.set();
+    if (customers.size !== customerCount) throw badState("customer count mismatch");
+    const state = new AggregateState({ customers, channels: reader.set(), categories: reader.set() });
+    if (currency !== "") state.currencyCode = currency;
+    if (state.channels.size > MAX_DICTIONARY_VALUES || state.categories.size > MAX_DICTIONARY_VALUES) {
+      throw badState("too many channels or categories");
+    }
+    for (let b = 0; b * ORDER_BLOCK_SIZE < orderCount; b++) state.orderBlocks.push(new OrderBlock());
+    const fill = (pick: (block: OrderBlock) => Uint8Array, bytesPerElement: number) => {
+      for (let b = 0; b < state.orderBlocks.length; b++) {
+        const length = Math.min(ORDER_BLOCK_SIZE, orderCount - b * ORDER_BLOCK_SIZE);
+        pick(state.orderBlocks[b] as OrderBlock).set(reader.raw(length * bytesPerElement));
+      }
+    };
+    const view = (array: { buffer: ArrayBufferLike }) => new Uint8Array(array.buffer);
+    fill((block) => view(block.hi), 4);
+    fill((block) => view(block.lo), 4);
+    fill((block) => view(block.customer), 4);
+    fill((block) => view(block.day), 4);
+    fill((block) => view(block.cents), 4);
+    for (const name of ["channel", "category"] as const) {
+      const present = reader.u32();
+      if (present > 1) throw badState(`bad ${name} flag`);
+      if (present === 1) {
+        fill((block) => {
+          block[name] = new Uint16Array(ORDER_BLOCK_SIZE);
+          return view(block[name] as Uint16Array);
+        }, 2);
+      }
+      reader.pad();
+    }
+    const bigCount = reader.u32();
+    reader.pad8();
+    const big = new Float64Array(copyOf(reader.raw(bigCount * 16)).buffer);
+    state.orders = orderCount;
+    for (let i = 0; i < bigCount; i++) {
+      const order = big[2 * i] as number;
+      const cents = big[2 * i + 1] as number;
+      if (!Number.isInteger(order) || order < 0 || order >= orderCount || state.bigCents.has(order)) {
+        throw badState("bad large amount entry");
+      }
+      if (!Number.isSafeInteger(cents) || (cents > BIG_CENTS && cents <= 2147483647)) {
+        throw badState("bad large amount entry");
+      }
+      state.bigCents.set(order, cents);
+    }
+    const channels = state.channels.size;
+    const categories = state.categories.size;
+    for (let order = 0; order < orderCount; order++) {
+      const block = state.orderBlocks[order >>> ORDER_BLOCK_BITS] as OrderBlock;
+      const k = order & ORDER_BLOCK_MASK;
+      const day = block.day[k] as number;
+      if ((block.customer[k] as number) >= customerCount) throw badState(`order ${order} has no customer`);
+      if (day < MIN_DAY || day > MAX_DAY) throw badState(`order ${order} has a bad day`);
+      if (block.cents[k] === BIG_CENTS && !state.bigCents.has(order))
+        throw badState(`order ${order} has no amount`);
+      if (block.channel !== null && (block.channel[k] as number) > channels)
+        throw badState("bad channel code");
+      if (block.category !== null && (block.category[k] as number) > categories)
+        throw badState("bad category code");
+    }
+    const attributeCount = reader.u32();
+    for (let a = 0; a < attributeCount; a++) {
+      const name = reader.text();
+      if (state.attributeByName.has(name)) throw badState(`attribute ${name} appears twice`);
+      const column = new AttributeColumn(name, reader.set());
+      state.attributeList.push(column);
+      state.attributeByName.set(name, column);
+      const width = reader.u32();
+      if (width !== 1 && width !== 2 && width !== 4) throw badState("bad attribute code width");
+      const raw = copyOf(reader.raw(customerCount * width));
+      const codes =
+        width === 1 ? raw : width === 2 ? new Uint16Array(raw.buffer) : new Uint32Array(raw.buffer);
+      column.codes = new Uint32Array(Math.max(customerCount, 16));
+      column.codes.set(codes);
+      const size = column.values.size;
+      for (let i = 0; i < customerCount; i++)
+        if ((column.codes[i] as number) > size) throw badState("bad attribute code");
+      reader.pad();
+    }
+    if (reader.offset !== crcAt) throw badState("it has unread bytes");
+    return state;
+  }
+
+  /**
+   * Checks what deserialize leaves to later (distinct customer ids, dictionary values and order hashes) by
+   * building the hash tables now. Throws StateError.
+   */
+  verify(): void {
+    for (const [what, set] of [
+      ["customer ids", this.customers],
+      ["channels", this.channels],
+      ["categories", this.categories],
+      ...this.attributeList.map((column) => [`values of ${column.name}`, column.values] as const),
+    ] as const) {
+      if (!set.hasDistinctEntries()) throw badState(`its ${what} repeat`);
+    }
+    if (!this.rebuildOrderTable(this.orders)) throw badState("two orders have the same order id");
+  }
+}
+
+const MAGIC = new Uint8Array([0x53, 0x45, 0x47, 0x53, 0x54, 0x41, 0x54, 0x45]); // "SEGSTATE"
+const TRAILER = new Uint8Array([0x45, 0x4e, 0x44, 0x53, 0x54, 0x41, 0x54, 0x45]); // "ENDSTATE"
+const FORMAT_VERSION = 1;
+
+function badState(why: string): StateError {
+  return new StateError("BAD_STATE", `The stored state is damaged: ${why}`);
+}
+
+/** A copy in a fresh, aligned buffer (Buffer#slice would return a view, so it is not used). */
+function copyOf(bytes: Uint8Array): Uint8Array {
+  const copy = new Uint8Array(bytes.length);
+  copy.set(bytes);
+  return copy;
+}
+
+function copySet(from: ByteSet, to: ByteSet): void {
+  for (let i = 0; i < from.size; i++) to.append(from.bytes(i), 0, from.byteLengthOf(i));
+}
+
+class ChunkWriter {
+  readonly chunks: Uint8Array[] = [];
+  private length = 0;
+
+  raw(bytes: Uint8Array): void {
+    if (bytes.length === 0) return;
+    this.chunks.push(bytes);
+    this.length += bytes.length;
+  }
+
+  array(array: Uint8Array | Uint16Array | Uint32Array | Int32Array | Float64Array): void {
+    this.raw(new Uint8Array(array.buffer, array.byteOffset, array.byteLength));
+  }
+
+  u32(value: number): void {
+    const bytes = new Uint8Array(4);
+    new DataView(bytes.buffer).setUint32(0, value, true);
+    this.raw(bytes);
+  }
+
+  text(value: string): void {
+    const bytes = Buffer.from(value, "utf8");
+    this.u32(bytes.length);
+    this.raw(bytes);
+    this.pad();
+  }
+
+  set(set: ByteSet): void {
+    const { count, ends, arena } = set.parts();
+    this.u32(count);
+    this.u32(arena.length);
+    this.array(ends);
+    this.raw(arena);
+    this.pad();
+  }
+
+  /** Pads to a multiple of 4 bytes. */
+  pad(): void {
+    if (this.length % 4 !== 0) this.raw(new Uint8Array(4 - (this.length % 4)));
+  }
+
+  pad8(): void {
+    if (this.length % 8 !== 0) this.raw(new Uint8Array(8 - (this.length % 8)));
+  }
+}
+
+class ChunkReader {
+  offset = 0;
+  limit: number;
+  private readonly view: DataView;
+
+  constructor(private readonly bytes: Uint8Array) {
+    this.limit = bytes.length;
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+
+  raw(length: number): Uint8Array {
+    if (!(length >= 0) || this.offset + length > this.limit) throw badState("a section runs past its end");
+    const out = this.bytes.subarray(this.offset, this.offset + length);
+    this.offset += length;
+    return out;
+  }
+
+  u32(): number {
+    if (this.offset + 4 > this.limit) throw badState("a section runs past its end");
+    const value = this.view.getUint32(this.offset, true);
+    this.offset += 4;
+    return value;
+  }
+
+  text(): string {
+    const length = this.u32();
+    const value = Buffer.from(this.raw(length)).toString("utf8");
+    this.pad();
+    return value;
+  }
+
+  set(): ByteSet {
+    const count = this.u32();
+    const arenaLength = this.u32();
+    const ends = new Uint32Array(copyOf(this.raw(count * 4)).buffer);
+    const arena = this.raw(arenaLength);
+    this.pad();
+    const set = ByteSet.fromParts(ends, arena);
+    if (set === undefined) throw badState("a string table is inconsistent");
+    return set;
+  }
+
+  pad(): void {
+    if (this.offset % 4 !== 0) this.raw(4 - (this.offset % 4));
+  }
+
+  pad8(): void {
+    if (this.offset % 8 !== 0) this.raw(8 - (this.offset % 8));
+  }
+}
