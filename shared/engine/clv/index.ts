@@ -1,0 +1,59 @@
+/**
+ * Predicted value: BG/NBD (repeat purchases and dropout) and Gamma-Gamma (order value) fitted by maximum
+ * likelihood, and customer lifetime value from the two. Pure computation on typed arrays; times are in one
+ * unit throughout (weeks by default, as in the literature).
+ *
+ *   const fits = fitValueModels({ x, tx, T, mx });            // or fitBgNbd / fitGammaGamma on their own
+ *   const scores = predictAll({ x, tx, T, mx }, fits.models, { horizonPeriods: 12, annualDiscountRate: 0.1 });
+ *
+ * Formulas and their numerics are documented in bgnbd.ts, gamma-gamma.ts and predict.ts.
+ */
+export {
+  BG_NBD_PARAM_NAMES,
+  type BgNbdFit,
+  type BgNbdFitOptions,
+  type BgNbdParams,
+  bgNbdLogLikelihood,
+  bgNbdLogLikelihoodWithGradient,
+  checkBgNbdParams,
+  expectedPurchases,
+  expectedPurchasesNewCustomer,
+  fitBgNbd,
+  probabilityAlive,
+} from "./bgnbd";
+export { type CompressedSummary, type CustomerSummary, compressSummary } from "./data";
+export { ClvFitError, type ClvFitErrorCode, ClvInputError, type ClvInputErrorCode } from "./errors";
+export {
+  checkGammaGammaParams,
+  expectedAverageValue,
+  fitGammaGamma,
+  GAMMA_GAMMA_PARAM_NAMES,
+  type GammaGammaFit,
+  type GammaGammaFitOptions,
+  type GammaGammaParams,
+  gammaGammaLogLikelihood,
+  gammaGammaLogLikelihoodWithGradient,
+  populationAverageValue,
+} from "./gamma-gamma";
+export {
+  bfgs,
+  type MinimizeOptions,
+  type MinimizeResult,
+  minimize,
+  nelderMead,
+  type ValueAndGradient,
+} from "./optimize";
+export {
+  CLV_DEFAULTS,
+  type ClvOptions,
+  type CustomerValueData,
+  customerLifetimeValue,
+  type FitValueModelsOptions,
+  fitValueModels,
+  type Predictions,
+  type PredictOptions,
+  predictAll,
+  type ValueModelFits,
+  type ValueModelIssue,
+  type ValueModels,
+} from "./predict";

@@ -1,0 +1,299 @@
+/**
+ * Customer lifetime value from the two fitted models, and the batch path that scores every customer.
+ *
+ * CLV over a horizon of H periods (default 12 monthly periods), each of length L = timeUnitsPerYear /
+ * periodsPerYear in the data's time unit:
+ *
+ *   CLV = margin · E[M] · Σ_{k=1..H} (E[X(kL) | x, t_x, T] − E[X((k−1)L) | x, t_x, T]) / (1 + d)^(k / periodsPerYear)
+ *
+ * where E[X(t) | ·] is BG/NBD's expected repeat purchases in the next t (equation 10 of Fader, Hardie & Lee
+ * 2005), E[M] the expected order value (Gamma-Gamma's E[M | x, m_x]), d the annual discount rate, and
+ * `margin` the share of an order's value that is profit (1 = value is revenue). Purchases of period k are
+ * discounted from the end of that period. With d = 0 the sum telescopes to margin · E[M] · E[X(HL) | ·].
+ * The first purchase is history, not future value, so it is not counted.
+ *
+ * Fallbacks, so that a dataset the models cannot describe still gets a documented answer:
+ * - No BG/NBD model (no customer has a repeat purchase): nobody is expected to buy again, so expected
+ *   purchases and CLV are 0; P(alive) is 1, which is what BG/NBD itself says of every customer with x = 0.
+ * - No Gamma-Gamma model (no repeat order of positive value), or a fit whose population mean does not exist
+ *   (q <= 1, for x = 0) or posterior mean does not exist (px + q <= 1): the expected order value is the
+ *   caller's `fallbackOrderValue` for that customer when given (e.g. the mean of all their orders, the first
+ *   included); otherwise the customer's own m_x when x > 0 and m_x > 0; otherwise the x-weighted mean m_x of
+ *   the customers with repeat orders of positive value; otherwise 0.
+ */
+import {
+  type BgNbdFit,
+  type BgNbdFitOptions,
+  type BgNbdParams,
+  checkBgNbdParams,
+  expectedPurchasesUnchecked,
+  fitBgNbd,
+  probabilityAliveUnchecked,
+} from "./bgnbd";
+import { type CustomerSummary, checkLength, compressSummary, validateSummary } from "./data";
+import { ClvFitError, type ClvFitErrorCode, ClvInputError } from "./errors";
+import {
+  checkGammaGammaParams,
+  expectedAverageValueUnchecked,
+  fitGammaGamma,
+  type GammaGammaFit,
+  type GammaGammaFitOptions,
+  type GammaGammaParams,
+} from "./gamma-gamma";
+
+export interface ClvOptions {
+  /** Number of periods in the horizon. Default 12. */
+  horizonPeriods?: number;
+  /** Periods per year (12 = monthly). Default 12. */
+  periodsPerYear?: number;
+  /** Length of a year in the data's time unit. Default 365.25 / 7 (weeks). */
+  timeUnitsPerYear?: number;
+  /** Annual discount rate, e.g. 0.1 for 10 %. Default 0.1. */
+  annualDiscountRate?: number;
+  /** Share of order value that counts (profit margin). Default 1. */
+  margin?: number;
+}
+
+interface ResolvedClvOptions {
+  horizonPeriods: number;
+  periodLength: number;
+  margin: number;
+  /** Discount factor of each period, 1 / (1 + d)^(k / periodsPerYear), k = 1..H. */
+  discount: Float64Array;
+}
+
+export const CLV_DEFAULTS = {
+  horizonPeriods: 12,
+  periodsPerYear: 12,
+  timeUnitsPerYear: 365.25 / 7,
+  annualDiscountRate: 0.1,
+  margin: 1,
+} as const satisfies Required<ClvOptions>;
+
+function resolveClvOptions(options: ClvOptions): ResolvedClvOptions {
+  const o = { ...CLV_DEFAULTS, ...options };
+  const positive = (name: keyof ClvOptions, ok: boolean, what: string): void => {
+    if (!ok) throw new ClvInputError("CLV_BAD_OPTION", `${name} must be ${what}`, name);
+  };
+  positive(
+    "horizonPeriods",
+    Number.isInteger(o.horizonPeriods) && o.horizonPeriods >= 1 && o.horizonPeriods <= 1200,
+    "an integer from 1 to 1200",
+  );
+  positive(
+    "periodsPerYear",
+    Number.isFinite(o.periodsPerYear) && o.periodsPerYear > 0,
+    "a finite number > 0",
+  );
+  positive(
+    "timeUnitsPerYear",
+    Number.isFinite(o.timeUnitsPerYear) && o.timeUnitsPerYear > 0,
+    "a finite number > 0",
+  );
+  positive(
+    "annualDiscountRate",
+    Number.isFinite(o.annualDiscountRate) && o.annualDiscountRate > -1,
+    "a finite number > -1",
+  );
+  positive("margin", Number.isFinite(o.margin), "a finite number");
+  const discount = new Float64Array(o.horizonPeriods);
+  const logGrowth = Math.log1p(o.annualDiscountRate) / o.periodsPerYear;
+  for (let k = 1; k <= o.horizonPeriods; k++) discount[k - 1] = Math.exp(-k * logGrowth);
+  return {
+    horizonPeriods: o.horizonPeriods,
+    periodLength: o.timeUnitsPerYear / o.periodsPerYear,
+    margin: o.margin,
+    discount,
+  };
+}
+
+/** Σ_k ΔE_k · discount_k: the discounted expected purchases over the horizon. */
+function discountedPurchases(
+  p: BgNbdParams,
+  o: ResolvedClvOptions,
+  x: number,
+  tx: number,
+  T: number,
+): number {
+  let previous = 0;
+  let sum = 0;
+  for (let k = 1; k <= o.horizonPeriods; k++) {
+    const e = expectedPurchasesUnchecked(p, k * o.periodLength, x, tx, T);
+    sum += (e - previous) * (o.discount[k - 1] as number);
+    previous = e;
+  }
+  return sum;
+}
+
+/** CLV of one customer given the expected value of their orders (see the module header for the formula). */
+export function customerLifetimeValue(
+  params: BgNbdParams,
+  expectedOrderValue: number,
+  x: number,
+  tx: number,
+  T: number,
+  options: ClvOptions = {},
+): number {
+  checkBgNbdParams(params);
+  validateSummary({ x: [x], tx: [tx], T: [T] });
+  if (!Number.isFinite(expectedOrderValue)) {
+    throw new ClvInputError("CLV_BAD_VALUE", "expected order value must be finite", "expectedOrderValue");
+  }
+  const o = resolveClvOptions(options);
+  return o.margin * expectedOrderValue * discountedPurchases(params, o, x, tx, T);
+}
+
+export interface CustomerValueData extends CustomerSummary {
+  /** Mean value of the repeat purchases; read only where x > 0. */
+  mx: ArrayLike<number>;
+  /** Per-customer order value used when Gamma-Gamma gives none (see the module header). */
+  fallbackOrderValue?: ArrayLike<number>;
+}
+
+export interface ValueModels {
+  bgNbd: BgNbdParams | null;
+  gammaGamma: GammaGammaParams | null;
+}
+
+export interface PredictOptions extends ClvOptions {}
+
+export interface Predictions {
+  probabilityAlive: Float64Array;
+  /** Expected repeat purchases over the CLV horizon (horizonPeriods × period length). */
+  expectedPurchases: Float64Array;
+  /** Expected order value E[M]. */
+  expectedValue: Float64Array;
+  clv: Float64Array;
+  /** 1 where the expected order value came from Gamma-Gamma, 0 where from a fallback. */
+  valueFromModel: Uint8Array;
+  /** Length of the horizon in the data's time unit. */
+  horizon: number;
+}
+
+/** Scores every customer. Customers sharing (x, t_x, T) share the BG/NBD work. */
+export function predictAll(
+  data: CustomerValueData,
+  models: ValueModels,
+  options: PredictOptions = {},
+): Predictions {
+  validateSummary(data);
+  const n = data.x.length;
+  checkLength("mx", data.mx, n);
+  if (data.fallbackOrderValue !== undefined) checkLength("fallbackOrderValue", data.fallbackOrderValue, n);
+  if (models.bgNbd !== null) checkBgNbdParams(models.bgNbd);
+  if (models.gammaGamma !== null) checkGammaGammaParams(models.gammaGamma);
+  const o = resolveClvOptions(options);
+  const horizon = o.horizonPeriods * o.periodLength;
+
+  const probabilityAlive = new Float64Array(n).fill(1);
+  const expectedPurchases = new Float64Array(n);
+  const discounted = new Float64Array(n);
+  const bg = models.bgNbd;
+  if (bg !== null) {
+    const c = compressSummary(data);
+    const u = c.x.length;
+    const uAlive = new Float64Array(u);
+    const uDiscounted = new Float64Array(u);
+    const uExpected = new Float64Array(u);
+    for (let j = 0; j < u; j++) {
+      const x = c.x[j] as number;
+      const tx = c.tx[j] as number;
+      const T = c.T[j] as number;
+      uAlive[j] = probabilityAliveUnchecked(bg, x, tx, T);
+      uDiscounted[j] = discountedPurchases(bg, o, x, tx, T);
+      uExpected[j] = expectedPurchasesUnchecked(bg, horizon, x, tx, T);
+    }
+    for (let i = 0; i < n; i++) {
+      const j = c.index[i] as number;
+      probabilityAlive[i] = uAlive[j] as number;
+      expectedPurchases[i] = uExpected[j] as number;
+      discounted[i] = uDiscounted[j] as number;
+    }
+  }
+
+  const expectedValue = new Float64Array(n);
+  const valueFromModel = new Uint8Array(n);
+  let pooled: number | undefined;
+  const pooledMean = (): number => {
+    if (pooled === undefined) {
+      let num = 0;
+      let den = 0;
+      for (let i = 0; i < n; i++) {
+        const x = data.x[i] as number;
+        const m = data.mx[i] as number;
+        if (x > 0 && m > 0) {
+          num += x * m;
+          den += x;
+        }
+      }
+      pooled = den > 0 ? num / den : 0;
+    }
+    return pooled;
+  };
+  const gg = models.gammaGamma;
+  for (let i = 0; i < n; i++) {
+    const x = data.x[i] as number;
+    const m = data.mx[i] as number;
+    if (x > 0 && !Number.isFinite(m)) {
+      throw new ClvInputError("CLV_BAD_VALUE", "mx must be a finite number where x > 0", "mx", i);
+    }
+    let value = gg === null ? Number.POSITIVE_INFINITY : expectedAverageValueUnchecked(gg, x, m);
+    if (Number.isFinite(value)) {
+      valueFromModel[i] = 1;
+    } else {
+      const f = data.fallbackOrderValue?.[i];
+      if (f !== undefined && Number.isFinite(f)) value = f;
+      else value = x > 0 && m > 0 ? m : pooledMean();
+    }
+    expectedValue[i] = value;
+  }
+
+  const clv = new Float64Array(n);
+  for (let i = 0; i < n; i++) clv[i] = o.margin * (expectedValue[i] as number) * (discounted[i] as number);
+  return { probabilityAlive, expectedPurchases, expectedValue, clv, valueFromModel, horizon };
+}
+
+export interface FitValueModelsOptions {
+  bgNbd?: BgNbdFitOptions;
+  gammaGamma?: GammaGammaFitOptions;
+}
+
+export interface ValueModelIssue {
+  model: "bg-nbd" | "gamma-gamma";
+  code: ClvFitErrorCode;
+  message: string;
+}
+
+export interface ValueModelFits {
+  bgNbd: BgNbdFit | null;
+  gammaGamma: GammaGammaFit | null;
+  /** Why a model is missing; predictAll then uses the fallbacks of this module's header. */
+  issues: ValueModelIssue[];
+  /** The fitted parameters, ready for predictAll. */
+  models: ValueModels;
+}
+
+/**
+ * Fits both models. Bad input still throws `ClvInputError`; data a model cannot be fitted to is reported in
+ * `issues` with that model left null, never thrown.
+ */
+export function fitValueModels(data: CustomerValueData, options: FitValueModelsOptions = {}): ValueModelFits {
+  const issues: ValueModelIssue[] = [];
+  const attempt = <F>(model: ValueModelIssue["model"], run: () => F): F | null => {
+    try {
+      return run();
+    } catch (error) {
+      if (!(error instanceof ClvFitError)) throw error;
+      issues.push({ model, code: error.code, message: error.message });
+      return null;
+    }
+  };
+  const bgNbd = attempt("bg-nbd", () => fitBgNbd(data.x, data.tx, data.T, options.bgNbd));
+  const gammaGamma = attempt("gamma-gamma", () => fitGammaGamma(data.x, data.mx, options.gammaGamma));
+  return {
+    bgNbd,
+    gammaGamma,
+    issues,
+    models: { bgNbd: bgNbd?.params ?? null, gammaGamma: gammaGamma?.params ?? null },
+  };
+}
