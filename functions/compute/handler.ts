@@ -1,0 +1,63 @@
+/**
+ * Starts a run for each uploaded file of an S3 notification. Every record is processed; if any failed in a
+ * way worth retrying, the first such error is rethrown after the others, so the asynchronous invoke retries
+ * the event (finished records are recognised by their run id and not redone) and, at last, dead-letters it.
+ */
+import middy from "@middy/core";
+import { decodeS3Key, s3EventSchema } from "../../shared/events";
+import { errorFields, logger } from "../../shared/logger";
+import { runUpload } from "../../shared/pipeline/run";
+import { runtime } from "../../shared/runtime";
+import { parseUploadKey } from "../../shared/store/keys";
+
+const rt = runtime();
+
+export async function computeCore(event: unknown): Promise<{ outcomes: string[] }> {
+  const parsed = s3EventSchema.parse(event);
+  const outcomes: string[] = [];
+  let firstError: unknown;
+  for (const record of parsed.Records) {
+    if (record.s3.bucket.name !== rt.config.BUCKET_NAME) continue;
+    const key = decodeS3Key(record.s3.object.key);
+    const parts = parseUploadKey(key);
+    if (!parts) {
+      logger.warn("Ignoring an object outside the upload layout", { eventName: record.eventName });
+      outcomes.push("ignored");
+      continue;
+    }
+    try {
+      const result = await runUpload(
+        { store: rt.store, blobs: rt.blobs },
+        {
+          tenantId: parts.tenant,
+          datasetId: parts.dataset,
+          uploadId: parts.uploadId,
+          key,
+          sequencer: record.s3.object.sequencer,
+          eventTime: record.eventTime,
+        },
+      );
+      logger.info("Upload processed", {
+        datasetId: parts.dataset,
+        uploadId: parts.uploadId,
+        outcome: result.outcome,
+        ...("run" in result
+          ? { runId: result.run.runId, status: result.run.status, counts: result.run.counts }
+          : {}),
+      });
+      outcomes.push(result.outcome);
+    } catch (error) {
+      logger.error("Upload failed", {
+        datasetId: parts.dataset,
+        uploadId: parts.uploadId,
+        ...errorFields(error),
+      });
+      firstError ??= error;
+      outcomes.push("error");
+    }
+  }
+  if (firstError !== undefined) throw firstError;
+  return { outcomes };
+}
+
+export const handler = middy().handler(computeCore);

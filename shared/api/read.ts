@@ -1,0 +1,176 @@
+/** Core functions of the read routes: customer lookup, segments, members, runs. */
+import { z } from "zod";
+import { ConflictError, NotFoundError } from "../errors";
+import type { ApiRequest, ApiResult, RouteHandler } from "../http/api";
+import type { CursorCodec } from "../http/cursor";
+import { parseWith } from "../http/validation";
+import {
+  type CurrentVersion,
+  customerIdSchema,
+  type DatasetMeta,
+  datasetIdSchema,
+  type RunRecord,
+  runIdSchema,
+  segmentIdSchema,
+} from "../model";
+import type { DatasetStore } from "../pipeline/ports";
+import type { RouteId } from "../routes";
+
+export interface ReadDeps {
+  store: DatasetStore;
+  cursors: CursorCodec;
+}
+
+const datasetParams = z.object({ datasetId: datasetIdSchema });
+const pageQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  cursor: z.string().max(2048).optional(),
+});
+
+function daysBetween(fromIso: string, toIso: string): number {
+  return Math.round((Date.parse(`${toIso}T00:00:00Z`) - Date.parse(`${fromIso}T00:00:00Z`)) / 86_400_000);
+}
+
+function requireCurrent(meta: DatasetMeta | undefined, datasetId: string): CurrentVersion {
+  if (!meta) throw new NotFoundError("DATASET_NOT_FOUND", `Dataset ${datasetId} does not exist`);
+  if (!meta.current)
+    throw new NotFoundError("DATASET_NOT_READY", `Dataset ${datasetId} has no completed run yet`);
+  return meta.current;
+}
+
+function runBody(run: RunRecord) {
+  const { tenantId: _tenant, ...rest } = run;
+  return rest;
+}
+
+export function readRoutes(deps: ReadDeps): Partial<Record<RouteId, RouteHandler>> {
+  const { store, cursors } = deps;
+
+  const getCustomer = async (req: ApiRequest): Promise<ApiResult> => {
+    const { datasetId, customerId } = parseWith(
+      z.object({ datasetId: datasetIdSchema, customerId: customerIdSchema }),
+      req.params,
+      "path",
+    );
+    const { meta, view } = await store.getCustomer(req.tenantId, datasetId, customerId);
+    const current = requireCurrent(meta, datasetId);
+    if (!view) throw new NotFoundError("CUSTOMER_NOT_FOUND", "No such customer in this dataset");
+    const names = new Map(current.segments.map((s) => [s.id, s]));
+    return {
+      status: 200,
+      body: {
+        datasetId,
+        customerId,
+        version: current.version,
+        runId: current.runId,
+        asOf: current.asOf,
+        firstPurchase: view.firstPurchase,
+        lastPurchase: view.lastPurchase,
+        recencyDays: daysBetween(view.lastPurchase, current.asOf),
+        frequency: view.frequency,
+        monetary: view.monetary,
+        scores: { r: view.r, f: view.f, m: view.m, rfm: view.rfm },
+        segments: view.segments.map((id) => ({
+          id,
+          family: names.get(id)?.family ?? id.split(":")[0],
+          name: names.get(id)?.name ?? id,
+        })),
+      },
+    };
+  };
+
+  const listSegments = async (req: ApiRequest): Promise<ApiResult> => {
+    const { datasetId } = parseWith(datasetParams, req.params, "path");
+    const current = requireCurrent(await store.getDataset(req.tenantId, datasetId), datasetId);
+    return {
+      status: 200,
+      body: {
+        datasetId,
+        version: current.version,
+        runId: current.runId,
+        asOf: current.asOf,
+        customerCount: current.customerCount,
+        segments: current.segments,
+      },
+    };
+  };
+
+  const listSegmentMembers = async (req: ApiRequest): Promise<ApiResult> => {
+    const { datasetId, segmentId } = parseWith(
+      z.object({ datasetId: datasetIdSchema, segmentId: segmentIdSchema }),
+      req.params,
+      "path",
+    );
+    const { limit, cursor } = parseWith(pageQuery, req.query, "query");
+    const current = requireCurrent(await store.getDataset(req.tenantId, datasetId), datasetId);
+    const segment = current.segments.find((s) => s.id === segmentId);
+    if (!segment) throw new NotFoundError("SEGMENT_NOT_FOUND", `Segment ${segmentId} does not exist`);
+    const scope = `members|${req.tenantId}|${datasetId}|${segmentId}`;
+    let after: string | undefined;
+    if (cursor !== undefined) {
+      const position = parseWith(
+        z.object({ v: z.number(), after: z.string() }),
+        cursors.decode(scope, cursor),
+        "query",
+      );
+      if (position.v !== current.version) {
+        throw new ConflictError(
+          "CURSOR_STALE",
+          "The segment was recomputed since this cursor was issued; start again",
+        );
+      }
+      after = position.after;
+    }
+    const page = await store.listMembers(req.tenantId, datasetId, segmentId, current.version, limit, after);
+    return {
+      status: 200,
+      body: {
+        datasetId,
+        segmentId,
+        version: current.version,
+        size: segment.size,
+        customerIds: page.items,
+        nextCursor:
+          page.next === undefined ? null : cursors.encode(scope, { v: current.version, after: page.next }),
+      },
+    };
+  };
+
+  const listRuns = async (req: ApiRequest): Promise<ApiResult> => {
+    const { datasetId } = parseWith(datasetParams, req.params, "path");
+    const { limit, cursor } = parseWith(
+      pageQuery.extend({ limit: z.coerce.number().int().min(1).max(100).default(20) }),
+      req.query,
+      "query",
+    );
+    const meta = await store.getDataset(req.tenantId, datasetId);
+    if (!meta) throw new NotFoundError("DATASET_NOT_FOUND", `Dataset ${datasetId} does not exist`);
+    const scope = `runs|${req.tenantId}|${datasetId}`;
+    const after =
+      cursor === undefined ? undefined : parseWith(runIdSchema, cursors.decode(scope, cursor), "query");
+    const page = await store.listRuns(req.tenantId, datasetId, limit, after);
+    return {
+      status: 200,
+      body: {
+        datasetId,
+        runs: page.items.map(runBody),
+        nextCursor: page.next === undefined ? null : cursors.encode(scope, page.next),
+      },
+    };
+  };
+
+  const getRun = async (req: ApiRequest): Promise<ApiResult> => {
+    const { datasetId, runId } = parseWith(
+      z.object({ datasetId: datasetIdSchema, runId: runIdSchema }),
+      req.params,
+      "path",
+    );
+    const run = await store.getRun(req.tenantId, datasetId, runId);
+    if (!run) throw new NotFoundError("RUN_NOT_FOUND", `Run ${runId} does not exist`);
+    return { status: 200, body: runBody(run) };
+  };
+
+  const health = async (): Promise<ApiResult> => ({ status: 200, body: { status: "ok" } });
+
+  return { health, getCustomer, listSegments, listSegmentMembers, listRuns, getRun };
+}

@@ -1,0 +1,30 @@
+/** Schemas of the events that start the pipeline: S3 notifications and the EventBridge schedule. */
+import { z } from "zod";
+
+export const s3EventRecordSchema = z.object({
+  eventName: z.string(),
+  eventTime: z.string(),
+  s3: z.object({
+    bucket: z.object({ name: z.string() }),
+    object: z.object({
+      key: z.string(),
+      size: z.number().optional(),
+      eTag: z.string().optional(),
+      sequencer: z.string(),
+    }),
+  }),
+});
+
+export const s3EventSchema = z.object({ Records: z.array(s3EventRecordSchema) });
+export type S3EventRecord = z.infer<typeof s3EventRecordSchema>;
+
+export const scheduledEventSchema = z.object({
+  id: z.string(),
+  time: z.string(),
+  "detail-type": z.string().optional(),
+});
+
+/** S3 event keys are URL-encoded with spaces as '+'. */
+export function decodeS3Key(key: string): string {
+  return decodeURIComponent(key.replace(/\+/g, " "));
+}

@@ -1,0 +1,138 @@
+/**
+ * The HTTP shell shared by every API function: finds the route of an API Gateway (HTTP API, payload 2.0)
+ * event in the route table, parses path, query and JSON body, runs the route's core function, and maps
+ * every error to `{ error: { code, message, details } }`. Core functions are plain async functions that
+ * take a parsed request and return a status and body; they know nothing of Lambda or middy.
+ */
+import middy from "@middy/core";
+import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2 } from "aws-lambda";
+import { AppError, BadRequestError, NotFoundError, PayloadTooLargeError } from "../errors";
+import { errorFields, logger } from "../logger";
+import { type HttpFunctionName, ROUTES, type RouteId, routeKey } from "../routes";
+
+/** Largest JSON body a route accepts; files never pass through the API. */
+export const MAX_BODY_BYTES = 256 * 1024;
+
+export interface ApiRequest {
+  routeId: RouteId;
+  params: Record<string, string>;
+  query: Record<string, string>;
+  body: unknown;
+  tenantId: string;
+  requestId: string;
+}
+
+export interface ApiResult {
+  status: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+export type RouteHandler = (req: ApiRequest) => Promise<ApiResult>;
+
+export interface ApiOptions {
+  defaultTenant: string;
+}
+
+const JSON_HEADERS = { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" };
+
+function respond(result: ApiResult): APIGatewayProxyResultV2 {
+  return {
+    statusCode: result.status,
+    headers: { ...JSON_HEADERS, ...result.headers },
+    body: result.body === undefined ? "" : JSON.stringify(result.body),
+  };
+}
+
+export function errorResult(error: unknown): ApiResult {
+  if (error instanceof AppError) {
+    return {
+      status: error.status,
+      body: { error: { code: error.code, message: error.message, details: error.details } },
+    };
+  }
+  return {
+    status: 500,
+    body: { error: { code: "INTERNAL", message: "Internal error", details: [] } },
+  };
+}
+
+function parseBody(event: APIGatewayProxyEventV2): unknown {
+  if (event.body === undefined || event.body === null || event.body === "") return undefined;
+  const raw = event.isBase64Encoded ? Buffer.from(event.body, "base64") : Buffer.from(event.body, "utf8");
+  if (raw.byteLength > MAX_BODY_BYTES) {
+    throw new PayloadTooLargeError(`The request body is larger than ${MAX_BODY_BYTES} bytes`);
+  }
+  const contentType = event.headers?.["content-type"] ?? event.headers?.["Content-Type"];
+  if (contentType !== undefined && !/^application\/(.+\+)?json\b/i.test(contentType)) {
+    throw new BadRequestError("UNSUPPORTED_MEDIA_TYPE", "The request body must be application/json");
+  }
+  try {
+    return JSON.parse(raw.toString("utf8"));
+  } catch (error) {
+    const position = error instanceof SyntaxError ? / position (\d+)/.exec(error.message)?.[1] : undefined;
+    throw new BadRequestError("BAD_JSON", "The request body is not valid JSON", [
+      {
+        path: "body",
+        code: "BAD_JSON",
+        message: position ? `Syntax error at position ${position}` : "Syntax error",
+      },
+    ]);
+  }
+}
+
+function tenantOf(event: APIGatewayProxyEventV2, options: ApiOptions): string {
+  const context = event.requestContext as { authorizer?: { jwt?: { claims?: Record<string, unknown> } } };
+  const claim = context.authorizer?.jwt?.claims?.["custom:tenant"] ?? context.authorizer?.jwt?.claims?.tenant;
+  return typeof claim === "string" && claim !== "" ? claim : options.defaultTenant;
+}
+
+/**
+ * Builds the Lambda handler of one API function: it serves exactly the routes the table assigns to `fn`, and
+ * the handler map must cover each of them (checked at cold start).
+ */
+export function apiHandler(
+  fn: HttpFunctionName,
+  handlers: Partial<Record<RouteId, RouteHandler>>,
+  options: ApiOptions,
+) {
+  const byKey = new Map<string, { id: RouteId; handle: RouteHandler }>();
+  for (const route of ROUTES) {
+    if (route.fn !== fn) continue;
+    const handle = handlers[route.id];
+    if (!handle) throw new Error(`Function ${fn} has no handler for route ${route.id}`);
+    byKey.set(routeKey(route), { id: route.id, handle });
+  }
+
+  const core = async (event: APIGatewayProxyEventV2): Promise<APIGatewayProxyResultV2> => {
+    const requestId = event.requestContext?.requestId ?? "local";
+    const route = byKey.get(event.routeKey);
+    try {
+      if (!route) throw new NotFoundError("ROUTE_NOT_FOUND", "No such route");
+      const params: Record<string, string> = {};
+      for (const [k, v] of Object.entries(event.pathParameters ?? {})) if (v !== undefined) params[k] = v;
+      const query: Record<string, string> = {};
+      for (const [k, v] of Object.entries(event.queryStringParameters ?? {}))
+        if (v !== undefined) query[k] = v;
+      const result = await route.handle({
+        routeId: route.id,
+        params,
+        query,
+        body: parseBody(event),
+        tenantId: tenantOf(event, options),
+        requestId,
+      });
+      return respond(result);
+    } catch (error) {
+      const result = errorResult(error);
+      if (result.status >= 500) {
+        logger.error("Request failed", { route: route?.id, requestId, ...errorFields(error) });
+      } else {
+        logger.info("Request rejected", { route: route?.id, requestId, status: result.status });
+      }
+      return respond(result);
+    }
+  };
+
+  return middy<APIGatewayProxyEventV2, APIGatewayProxyResultV2>().handler(core);
+}

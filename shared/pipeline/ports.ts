@@ -1,0 +1,110 @@
+/**
+ * The ports the pipeline and the API need from storage. The DynamoDB and S3 adapters in `shared/store`
+ * implement them; nothing here knows an AWS SDK.
+ */
+import type { CustomerView, DatasetMeta, DatasetSettings, RunRecord, UploadRecord } from "../model";
+
+export interface BlobStore {
+  /** Streams an object, or undefined when it does not exist. */
+  stream(key: string): Promise<AsyncIterable<Uint8Array> | undefined>;
+  get(key: string): Promise<Uint8Array | undefined>;
+  put(key: string, body: Uint8Array | string, contentType: string): Promise<void>;
+}
+
+/** A customer's view at the new version, and what readers of the committed version must still see. */
+export interface CustomerWrite {
+  customerId: string;
+  view: CustomerView | null;
+  previous: CustomerView | null;
+}
+
+export interface MembershipWrite {
+  segmentId: string;
+  customerId: string;
+  member: boolean;
+  previous: boolean;
+}
+
+export interface CommitInput {
+  tenantId: string;
+  datasetId: string;
+  /** The lease holder; the commit fails unless it still holds the lease. */
+  owner: string;
+  run: RunRecord;
+  current: NonNullable<DatasetMeta["current"]>;
+  upload?: { uploadId: string; sequencer: string; replaceCreatedAt?: string };
+}
+
+export interface Page<T> {
+  items: T[];
+  /** Opaque position after the last item, absent on the last page. */
+  next?: string;
+}
+
+export interface DatasetStore {
+  getDataset(tenantId: string, datasetId: string): Promise<DatasetMeta | undefined>;
+  /** Creates the dataset (and its registry entry) if absent; returns it. */
+  ensureDataset(tenantId: string, datasetId: string, settings?: DatasetSettings): Promise<DatasetMeta>;
+  listDatasets(): Promise<Array<{ tenantId: string; datasetId: string }>>;
+
+  putUpload(upload: UploadRecord): Promise<void>;
+  getUpload(tenantId: string, datasetId: string, uploadId: string): Promise<UploadRecord | undefined>;
+
+  /** Creates the run record unless one with its id exists; returns the existing one in that case. */
+  createRun(run: RunRecord): Promise<RunRecord | undefined>;
+  putRun(run: RunRecord): Promise<void>;
+  getRun(tenantId: string, datasetId: string, runId: string): Promise<RunRecord | undefined>;
+  listRuns(tenantId: string, datasetId: string, limit: number, after?: string): Promise<Page<RunRecord>>;
+
+  /**
+   * Takes the dataset's lease for `owner` (one attempt of one run); returns the dataset, or undefined while
+   * another attempt holds an unexpired lease.
+   */
+  acquireLock(
+    tenantId: string,
+    datasetId: string,
+    owner: string,
+    leaseMs: number,
+  ): Promise<DatasetMeta | undefined>;
+  /** Extends the lease; false when `owner` no longer holds it. */
+  renewLock(tenantId: string, datasetId: string, owner: string, leaseMs: number): Promise<boolean>;
+  releaseLock(tenantId: string, datasetId: string, owner: string): Promise<void>;
+  /** Records that `version` is about to be written, so a later run can repair it if this one dies. */
+  markPending(
+    tenantId: string,
+    datasetId: string,
+    owner: string,
+    runId: string,
+    version: number,
+  ): Promise<void>;
+
+  writeCustomers(
+    tenantId: string,
+    datasetId: string,
+    version: number,
+    writes: CustomerWrite[],
+  ): Promise<number>;
+  writeMemberships(
+    tenantId: string,
+    datasetId: string,
+    version: number,
+    writes: MembershipWrite[],
+  ): Promise<number>;
+  /** Switches readers to the new version and records the run, in one transaction. */
+  commit(input: CommitInput): Promise<void>;
+
+  /** The dataset and one customer's committed view, read together in one request. */
+  getCustomer(
+    tenantId: string,
+    datasetId: string,
+    customerId: string,
+  ): Promise<{ meta: DatasetMeta | undefined; view: CustomerView | undefined }>;
+  listMembers(
+    tenantId: string,
+    datasetId: string,
+    segmentId: string,
+    version: number,
+    limit: number,
+    after?: string,
+  ): Promise<Page<string>>;
+}

@@ -1,0 +1,443 @@
+/**
+ * The pipeline: ingest an upload into the dataset's aggregate state, or refresh the time-dependent scores from
+ * the stored state, then publish the result as a new version. Every run
+ *  - holds the dataset's lease, so runs of one dataset never interleave;
+ *  - writes its state and view to S3 under its own version before touching the table;
+ *  - writes only the customers whose view changed, then switches the committed version in one transaction.
+ * A run that fails on its input is recorded as failed and not retried; a run that fails for any other reason
+ * rethrows so the asynchronous invoke retries it, and the retry repairs whatever it had half-written.
+ */
+import { createHash, randomUUID } from "node:crypto";
+import {
+  AggregateState,
+  computeSegments,
+  FileError,
+  type IngestReport,
+  ingestCustomers,
+  ingestTransactions,
+  type RowError,
+} from "../engine";
+import { RetryableError } from "../errors";
+import { errorFields, logger } from "../logger";
+import type { CurrentVersion, DatasetMeta, RunRecord, UploadRecord } from "../model";
+import { objectKeys } from "../store/keys";
+import { decodeOutputs, diffOutputs, encodeOutputs, type Outputs, outputsOf } from "./outputs";
+import type { BlobStore, DatasetStore } from "./ports";
+
+export interface PipelineDeps {
+  store: DatasetStore;
+  blobs: BlobStore;
+  /** Clock, injectable for tests. */
+  now?: () => Date;
+  /** How long a dead attempt keeps the dataset before another may take it over. */
+  leaseMs?: number;
+  /** Rejected rows kept in a report; all are counted. */
+  maxReportedRows?: number;
+}
+
+export interface UploadEvent {
+  tenantId: string;
+  datasetId: string;
+  uploadId: string;
+  key: string;
+  sequencer: string;
+  eventTime: string;
+}
+
+export type RunOutcome =
+  | { outcome: "succeeded"; run: RunRecord }
+  | { outcome: "failed"; run: RunRecord }
+  | { outcome: "duplicate"; runId: string }
+  | { outcome: "stale"; runId: string };
+
+/** A run renews its lease every third of it, so a dead attempt blocks its retry for at most this long. */
+const DEFAULT_LEASE_MS = 90_000;
+
+/** Run ids sort by time and are derived from the event, so a redelivered event maps to the same run. */
+export function runIdFor(time: string, ...parts: string[]): string {
+  const stamp = time
+    .replace(/[^0-9]/g, "")
+    .slice(0, 17)
+    .padEnd(17, "0");
+  const hash = createHash("sha256").update(parts.join("\n")).digest("hex").slice(0, 12);
+  return `${stamp}-${hash}`;
+}
+
+export function todayIso(now: Date): string {
+  return now.toISOString().slice(0, 10);
+}
+
+function compareSequencers(a: string, b: string): number {
+  const width = Math.max(a.length, b.length);
+  const pa = a.padStart(width, "0");
+  const pb = b.padStart(width, "0");
+  return pa < pb ? -1 : pa > pb ? 1 : 0;
+}
+
+class ReportCollector {
+  readonly lines: string[] = ["row,column,code,reason"];
+  count = 0;
+  constructor(private readonly cap: number) {}
+  add = (e: RowError) => {
+    this.count++;
+    if (this.lines.length <= this.cap) {
+      const reason = e.reason.replace(/"/g, '""');
+      this.lines.push(`${e.row},${e.column ?? ""},${e.code},"${reason}"`);
+    }
+  };
+}
+
+async function loadState(
+  blobs: BlobStore,
+  meta: DatasetMeta,
+): Promise<{ state: AggregateState; outputs: Outputs }> {
+  const current = meta.current;
+  if (!current) return { state: new AggregateState(), outputs: new Map() };
+  const [stateBytes, outputBytes] = await Promise.all([
+    blobs.get(objectKeys.aggregate(meta.tenantId, meta.datasetId, current.version)),
+    blobs.get(objectKeys.outputs(meta.tenantId, meta.datasetId, current.version)),
+  ]);
+  if (!stateBytes || !outputBytes) {
+    throw new RetryableError("STATE_MISSING", `The state of version ${current.version} is missing`);
+  }
+  return { state: AggregateState.deserialize(stateBytes), outputs: decodeOutputs(outputBytes) };
+}
+
+async function loadAborted(blobs: BlobStore, meta: DatasetMeta): Promise<Outputs | undefined> {
+  if (!meta.pending) return undefined;
+  const bytes = await blobs.get(objectKeys.outputs(meta.tenantId, meta.datasetId, meta.pending.version));
+  // No outputs file: the aborted run died before it could write anything to the table.
+  return bytes ? decodeOutputs(bytes) : undefined;
+}
+
+/** Computes, writes and commits a new version from a state; shared by uploads and refreshes. */
+async function publish(
+  deps: PipelineDeps,
+  attempt: Attempt,
+  run: RunRecord,
+  state: AggregateState,
+  committed: Outputs,
+  timings: Record<string, number>,
+  upload?: { uploadId: string; sequencer: string; replaceCreatedAt?: string },
+): Promise<RunRecord> {
+  const { store, blobs } = deps;
+  const { meta, owner } = attempt;
+  const now = deps.now ?? (() => new Date());
+  const asOf = meta.settings.asOf ?? todayIso(now());
+  let t = performance.now();
+  const result = computeSegments(state, { asOf });
+  const outputs = outputsOf(result);
+  timings.computeMs = Math.round(performance.now() - t);
+
+  t = performance.now();
+  const version = Math.max(meta.current?.version ?? 0, meta.pending?.version ?? 0) + 1;
+  const aborted = await loadAborted(blobs, meta);
+  await store.markPending(meta.tenantId, meta.datasetId, owner, run.runId, version);
+  await Promise.all([
+    blobs.put(
+      objectKeys.aggregate(meta.tenantId, meta.datasetId, version),
+      state.serialize(),
+      "application/octet-stream",
+    ),
+    blobs.put(
+      objectKeys.outputs(meta.tenantId, meta.datasetId, version),
+      encodeOutputs(outputs),
+      "application/gzip",
+    ),
+  ]);
+  const diff = diffOutputs(committed, outputs, aborted);
+  const customersWritten = await store.writeCustomers(meta.tenantId, meta.datasetId, version, diff.customers);
+  const membershipsWritten = await store.writeMemberships(
+    meta.tenantId,
+    meta.datasetId,
+    version,
+    diff.memberships,
+  );
+  timings.writeMs = Math.round(performance.now() - t);
+
+  const finishedAt = now().toISOString();
+  const current: CurrentVersion = {
+    version,
+    runId: run.runId,
+    asOf,
+    completedAt: finishedAt,
+    customerCount: result.customerCount,
+    orderCount: state.orderCount,
+    segments: result.segments,
+  };
+  const done: RunRecord = {
+    ...run,
+    status: "succeeded",
+    finishedAt,
+    version,
+    asOf,
+    counts: {
+      ...run.counts,
+      customers: result.customerCount,
+      orders: state.orderCount,
+      customersWritten,
+      membershipsWritten,
+    },
+    timingsMs: { ...timings, totalMs: Date.parse(finishedAt) - Date.parse(run.startedAt) },
+    segments: result.segments,
+  };
+  await store.commit({
+    tenantId: meta.tenantId,
+    datasetId: meta.datasetId,
+    owner,
+    run: done,
+    current,
+    ...(upload ? { upload } : {}),
+  });
+  await attempt.release();
+  return done;
+}
+
+/** One attempt of a run holding the dataset's lease, renewed in the background until released. */
+interface Attempt {
+  run: RunRecord;
+  meta: DatasetMeta;
+  owner: string;
+  release: () => Promise<void>;
+}
+
+/**
+ * Starts or resumes the run of an event. A redelivered event whose run finished is a duplicate; one whose
+ * run is still going (or died without a word) finds the lease taken and is retried later, by which time the
+ * run has finished or its lease has expired.
+ */
+async function begin(deps: PipelineDeps, run: RunRecord): Promise<Attempt | { duplicate: true }> {
+  const { store } = deps;
+  const existing = await store.createRun(run);
+  if (existing && (existing.status === "succeeded" || existing.status === "skipped"))
+    return { duplicate: true };
+  if (existing?.status === "failed" && existing.error && !existing.error.code.startsWith("RETRY_")) {
+    return { duplicate: true };
+  }
+  const leaseMs = deps.leaseMs ?? DEFAULT_LEASE_MS;
+  const owner = `${run.runId}/${randomUUID()}`;
+  const meta = await store.acquireLock(run.tenantId, run.datasetId, owner, leaseMs);
+  if (!meta) throw new RetryableError("DATASET_BUSY", "Another run holds the dataset");
+  const resumed: RunRecord = existing
+    ? { ...existing, status: "running", attempts: existing.attempts + 1 }
+    : run;
+  if (existing) await store.putRun(resumed);
+  const heartbeat = setInterval(() => {
+    store.renewLock(run.tenantId, run.datasetId, owner, leaseMs).catch((error) => {
+      logger.warn("Could not renew the lease", { runId: run.runId, ...errorFields(error) });
+    });
+  }, leaseMs / 3);
+  heartbeat.unref();
+  let released = false;
+  const release = async () => {
+    clearInterval(heartbeat);
+    if (released) return;
+    released = true;
+    await store.releaseLock(run.tenantId, run.datasetId, owner);
+  };
+  return { run: resumed, meta, owner, release };
+}
+
+async function failRun(deps: PipelineDeps, attempt: Attempt, run: RunRecord, code: string, message: string) {
+  const failed: RunRecord = {
+    ...run,
+    status: "failed",
+    finishedAt: (deps.now ?? (() => new Date()))().toISOString(),
+    error: { code, message },
+  };
+  await deps.store.putRun(failed);
+  await attempt.release();
+  return failed;
+}
+
+async function skipRun(deps: PipelineDeps, attempt: Attempt, run: RunRecord, code: string, message: string) {
+  const skipped: RunRecord = {
+    ...run,
+    status: "skipped",
+    finishedAt: (deps.now ?? (() => new Date()))().toISOString(),
+    error: { code, message },
+  };
+  await deps.store.putRun(skipped);
+  await attempt.release();
+  return skipped;
+}
+
+/** Records a crash on the run (as retryable) and rethrows it for the invoke's retry. */
+async function crash(deps: PipelineDeps, attempt: Attempt, run: RunRecord, error: unknown): Promise<never> {
+  logger.error("Run crashed; it will be retried", { runId: run.runId, ...errorFields(error) });
+  const code = error instanceof RetryableError ? `RETRY_${error.code}` : "RETRY_INTERNAL";
+  try {
+    await failRun(deps, attempt, run, code, "The run was interrupted and will be retried");
+  } catch (recordError) {
+    logger.error("Could not record the crash", { runId: run.runId, ...errorFields(recordError) });
+  }
+  throw error;
+}
+
+export async function runUpload(deps: PipelineDeps, event: UploadEvent): Promise<RunOutcome> {
+  const { store, blobs } = deps;
+  const now = deps.now ?? (() => new Date());
+  const runId = runIdFor(event.eventTime, event.key, event.sequencer);
+  const upload = await store.getUpload(event.tenantId, event.datasetId, event.uploadId);
+  const fresh: RunRecord = {
+    tenantId: event.tenantId,
+    datasetId: event.datasetId,
+    runId,
+    trigger: "upload",
+    status: "running",
+    uploadId: event.uploadId,
+    startedAt: now().toISOString(),
+    attempts: 1,
+  };
+  if (!upload || upload.key !== event.key) {
+    await store.ensureDataset(event.tenantId, event.datasetId);
+    const existing = await store.createRun(fresh);
+    if (existing) return { outcome: "duplicate", runId };
+    const failed: RunRecord = {
+      ...fresh,
+      status: "failed",
+      finishedAt: now().toISOString(),
+      error: {
+        code: "UNKNOWN_UPLOAD",
+        message: "The object was not uploaded through POST /datasets/{datasetId}/uploads",
+      },
+    };
+    await store.putRun(failed);
+    return { outcome: "failed", run: failed };
+  }
+
+  const attempt = await begin(deps, fresh);
+  if ("duplicate" in attempt) return { outcome: "duplicate", runId };
+  const { meta } = attempt;
+  let run = attempt.run;
+
+  try {
+    if (isStale(upload, event, meta)) {
+      await skipRun(deps, attempt, run, "STALE_EVENT", "A newer upload has already been applied");
+      return { outcome: "stale", runId };
+    }
+
+    const timings: Record<string, number> = {};
+    let t = performance.now();
+    const loaded = await loadState(blobs, meta);
+    const state =
+      upload.mode === "replace" && upload.kind === "transactions" ? new AggregateState() : loaded.state;
+    timings.loadMs = Math.round(performance.now() - t);
+
+    t = performance.now();
+    const source = await blobs.stream(event.key);
+    if (!source) {
+      return {
+        outcome: "failed",
+        run: await failRun(deps, attempt, run, "UPLOAD_MISSING", "The uploaded object no longer exists"),
+      };
+    }
+    const report = new ReportCollector(deps.maxReportedRows ?? 100_000);
+    let ingest: IngestReport;
+    try {
+      const options = {
+        format: upload.format,
+        compression: upload.compression,
+        ...(upload.columns ? { columns: upload.columns } : {}),
+        onRowError: report.add,
+      };
+      ingest =
+        upload.kind === "transactions"
+          ? await ingestTransactions(source, options, state)
+          : await ingestCustomers(source, options, state);
+    } catch (error) {
+      if (error instanceof FileError) {
+        return { outcome: "failed", run: await failRun(deps, attempt, run, error.code, error.message) };
+      }
+      throw error;
+    }
+    timings.readMs = Math.round(performance.now() - t);
+
+    const reportKey = objectKeys.report(meta.tenantId, meta.datasetId, upload.uploadId);
+    if (report.count > 0)
+      await blobs.put(reportKey, `${report.lines.join("\n")}\n`, "text/csv; charset=utf-8");
+    run = {
+      ...run,
+      counts: {
+        rowsRead: ingest.rowsRead,
+        rowsAccepted: ingest.rowsAccepted,
+        rowsRejected: ingest.rowsRejected,
+        ordersAdded: ingest.ordersAdded,
+        ordersDuplicate: ingest.ordersDuplicate,
+      },
+      ...(report.count > 0 ? { reportKey } : {}),
+    };
+    if (ingest.rowsAccepted === 0) {
+      const code = ingest.rowsRead === 0 ? "NO_ROWS" : "NO_VALID_ROWS";
+      const message =
+        ingest.rowsRead === 0
+          ? "The file has a header but no rows"
+          : "Every row of the file was rejected; see the report";
+      return { outcome: "failed", run: await failRun(deps, attempt, run, code, message) };
+    }
+
+    const done = await publish(deps, attempt, run, state, loaded.outputs, timings, {
+      uploadId: upload.uploadId,
+      sequencer: event.sequencer,
+      ...(upload.mode === "replace" && upload.kind === "transactions"
+        ? { replaceCreatedAt: upload.createdAt }
+        : {}),
+    });
+    return { outcome: "succeeded", run: done };
+  } catch (error) {
+    return crash(deps, attempt, run, error);
+  }
+}
+
+function isStale(upload: UploadRecord, event: UploadEvent, meta: DatasetMeta): boolean {
+  if (
+    upload.appliedSequencer !== undefined &&
+    compareSequencers(event.sequencer, upload.appliedSequencer) <= 0
+  ) {
+    return true;
+  }
+  return (
+    upload.mode === "replace" &&
+    meta.lastReplaceUploadAt !== undefined &&
+    upload.createdAt < meta.lastReplaceUploadAt
+  );
+}
+
+export interface RefreshEvent {
+  tenantId: string;
+  datasetId: string;
+  /** Identifies the scheduled event, so a redelivery maps to the same run. */
+  eventId: string;
+  eventTime: string;
+}
+
+/** Recomputes time-dependent scores from the stored state, without reading any upload. */
+export async function runRefresh(deps: PipelineDeps, event: RefreshEvent): Promise<RunOutcome> {
+  const now = deps.now ?? (() => new Date());
+  const runId = runIdFor(event.eventTime, "refresh", event.eventId);
+  const attempt = await begin(deps, {
+    tenantId: event.tenantId,
+    datasetId: event.datasetId,
+    runId,
+    trigger: "refresh",
+    status: "running",
+    startedAt: now().toISOString(),
+    attempts: 1,
+  });
+  if ("duplicate" in attempt) return { outcome: "duplicate", runId };
+  const { meta, run } = attempt;
+  try {
+    if (!meta.current) {
+      await skipRun(deps, attempt, run, "NOTHING_TO_REFRESH", "The dataset has no data yet");
+      return { outcome: "stale", runId };
+    }
+    const timings: Record<string, number> = {};
+    const t = performance.now();
+    const loaded = await loadState(deps.blobs, meta);
+    timings.loadMs = Math.round(performance.now() - t);
+    const done = await publish(deps, attempt, run, loaded.state, loaded.outputs, timings);
+    return { outcome: "succeeded", run: done };
+  } catch (error) {
+    return crash(deps, attempt, run, error);
+  }
+}

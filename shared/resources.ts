@@ -1,0 +1,29 @@
+/**
+ * Definitions of the stored resources, shared by the CDK stack and the local service so that both create
+ * the same table and the same bucket layout.
+ */
+
+export const TABLE_KEYS = {
+  partitionKey: "pk",
+  sortKey: "sk",
+  /** Epoch seconds; DynamoDB TTL deletes the item after it. */
+  ttlAttribute: "expiresAt",
+} as const;
+
+/**
+ * Bucket prefixes. Only `uploads/` triggers computation; every output prefix is disjoint from it, so
+ * nothing the pipeline writes can trigger it again.
+ */
+export const PREFIXES = {
+  uploads: "uploads/",
+  reports: "reports/",
+  state: "state/",
+  exports: "exports/",
+} as const;
+
+/** Largest file a presigned upload accepts. */
+export const MAX_UPLOAD_BYTES = 5 * 1024 * 1024 * 1024;
+/** How long a presigned upload stays valid. */
+export const UPLOAD_URL_TTL_SECONDS = 15 * 60;
+/** Schedule of the refresh function, in EventBridge cron syntax (UTC). */
+export const REFRESH_SCHEDULE = { minute: "15", hour: "3" } as const;

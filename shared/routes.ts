@@ -1,0 +1,84 @@
+/**
+ * The route table: every HTTP route of the service, the function that serves it and the scope it needs.
+ * The CDK stack builds API Gateway routes from it and the local server dispatches with it, so the two
+ * runtimes cannot drift apart.
+ */
+
+export type Scope = "read" | "write" | "admin";
+
+/** Functions that serve HTTP routes. Each maps to one Lambda function in AWS. */
+export const HTTP_FUNCTIONS = ["readApi", "writeApi"] as const;
+export type HttpFunctionName = (typeof HTTP_FUNCTIONS)[number];
+
+export type HttpMethod = "GET" | "POST" | "PUT" | "DELETE";
+
+export interface RouteDef {
+  /** Stable identifier, used as the OpenAPI operationId. */
+  readonly id: string;
+  readonly method: HttpMethod;
+  /** API Gateway path template, parameters in braces. */
+  readonly path: string;
+  readonly fn: HttpFunctionName;
+  /** Scope a caller needs; null for public routes (health, API document). */
+  readonly scope: Scope | null;
+  readonly summary: string;
+}
+
+export const ROUTES = [
+  { id: "health", method: "GET", path: "/health", fn: "readApi", scope: null, summary: "Liveness check" },
+  {
+    id: "createUpload",
+    method: "POST",
+    path: "/datasets/{datasetId}/uploads",
+    fn: "writeApi",
+    scope: "write",
+    summary: "Get a presigned POST for a transactions or customers file",
+  },
+  {
+    id: "getCustomer",
+    method: "GET",
+    path: "/datasets/{datasetId}/customers/{customerId}",
+    fn: "readApi",
+    scope: "read",
+    summary: "All segments and scores of one customer",
+  },
+  {
+    id: "listSegments",
+    method: "GET",
+    path: "/datasets/{datasetId}/segments",
+    fn: "readApi",
+    scope: "read",
+    summary: "Segments with size and revenue share",
+  },
+  {
+    id: "listSegmentMembers",
+    method: "GET",
+    path: "/datasets/{datasetId}/segments/{segmentId}/members",
+    fn: "readApi",
+    scope: "read",
+    summary: "Members of one segment, paginated",
+  },
+  {
+    id: "listRuns",
+    method: "GET",
+    path: "/datasets/{datasetId}/runs",
+    fn: "readApi",
+    scope: "read",
+    summary: "Runs of a dataset, newest first",
+  },
+  {
+    id: "getRun",
+    method: "GET",
+    path: "/datasets/{datasetId}/runs/{runId}",
+    fn: "readApi",
+    scope: "read",
+    summary: "Status, counts and timings of one run",
+  },
+] as const satisfies readonly RouteDef[];
+
+export type RouteId = (typeof ROUTES)[number]["id"];
+
+/** The API Gateway route key of a route, e.g. "GET /datasets/{datasetId}/segments". */
+export function routeKey(route: Pick<RouteDef, "method" | "path">): string {
+  return `${route.method} ${route.path}`;
+}

@@ -1,0 +1,36 @@
+/**
+ * Wires the adapters for a Lambda runtime or the local service: configuration parsed once, each SDK client
+ * created once, the stores built on them. Handlers call `runtime()` at cold start.
+ */
+
+import { type Config, parseConfig } from "./config";
+import { CursorCodec } from "./http/cursor";
+import { type Clients, createClients } from "./store/clients";
+import { DynamoDatasetStore } from "./store/dynamo";
+import { S3BlobStore, S3UploadSigner } from "./store/s3";
+
+export interface Runtime {
+  config: Config;
+  clients: Clients;
+  store: DynamoDatasetStore;
+  blobs: S3BlobStore;
+  signer: S3UploadSigner;
+  cursors: CursorCodec;
+}
+
+let cached: Runtime | undefined;
+
+export function runtime(env: Record<string, string | undefined> = process.env): Runtime {
+  if (cached) return cached;
+  const config = parseConfig(env);
+  const clients = createClients(config);
+  cached = {
+    config,
+    clients,
+    store: new DynamoDatasetStore(clients.doc, config.TABLE_NAME),
+    blobs: new S3BlobStore(clients.s3, config.BUCKET_NAME),
+    signer: new S3UploadSigner(clients.s3, config.BUCKET_NAME),
+    cursors: new CursorCodec(env.CURSOR_SECRET ?? `cursor:${config.TABLE_NAME}`),
+  };
+  return cached;
+}

@@ -1,0 +1,504 @@
+/**
+ * The DynamoDB adapter of the dataset store (key design in ./keys).
+ *
+ * Versioned reads without copying: a run writes only what changed, and each changed item keeps the value
+ * readers of the committed version must still see (`view`/`prev`, `member`/`pmember`, tagged with their
+ * versions `v`/`pv`). Readers pick the value whose version is not newer than the dataset's committed
+ * version, which the dataset item switches in the same transaction that records the run. So a reader never
+ * sees a mix of two runs, and a run that dies half-way leaves readers on the previous result.
+ */
+import { ConditionalCheckFailedException, TransactionCanceledException } from "@aws-sdk/client-dynamodb";
+import {
+  BatchWriteCommand,
+  type BatchWriteCommandInput,
+  type DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  TransactGetCommand,
+  TransactWriteCommand,
+  UpdateCommand,
+} from "@aws-sdk/lib-dynamodb";
+import { RetryableError } from "../errors";
+import {
+  type CustomerView,
+  customerViewSchema,
+  type DatasetMeta,
+  type DatasetSettings,
+  datasetMetaSchema,
+  type RunRecord,
+  runRecordSchema,
+  type UploadRecord,
+  uploadRecordSchema,
+} from "../model";
+import type { CommitInput, CustomerWrite, DatasetStore, MembershipWrite, Page } from "../pipeline/ports";
+import {
+  CUSTOMER_SK,
+  customerPk,
+  datasetPk,
+  META_SK,
+  REGISTRY_PK,
+  registrySk,
+  runSk,
+  segmentPk,
+  uploadSk,
+} from "./keys";
+
+type WriteRequest = NonNullable<BatchWriteCommandInput["RequestItems"]>[string][number];
+
+export interface BatchOptions {
+  /** Batches in flight at once. */
+  concurrency: number;
+  /** Attempts per batch before giving up on unprocessed items. */
+  maxAttempts: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+}
+
+const DEFAULT_BATCH: BatchOptions = { concurrency: 8, maxAttempts: 10, baseDelayMs: 50, maxDelayMs: 5_000 };
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Exponential backoff with full jitter, capped. */
+export function backoffDelay(
+  attempt: number,
+  options: Pick<BatchOptions, "baseDelayMs" | "maxDelayMs">,
+): number {
+  const ceiling = Math.min(options.maxDelayMs, options.baseDelayMs * 2 ** attempt);
+  return Math.random() * ceiling;
+}
+
+function stripKeys<T extends Record<string, unknown>>(item: T): Omit<T, "pk" | "sk"> {
+  const { pk: _pk, sk: _sk, ...rest } = item;
+  return rest;
+}
+
+export class DynamoDatasetStore implements DatasetStore {
+  private readonly batch: BatchOptions;
+
+  constructor(
+    private readonly doc: DynamoDBDocumentClient,
+    private readonly table: string,
+    batch: Partial<BatchOptions> = {},
+  ) {
+    this.batch = { ...DEFAULT_BATCH, ...batch };
+  }
+
+  async getDataset(tenantId: string, datasetId: string): Promise<DatasetMeta | undefined> {
+    const out = await this.doc.send(
+      new GetCommand({
+        TableName: this.table,
+        Key: { pk: datasetPk(tenantId, datasetId), sk: META_SK },
+        ConsistentRead: true,
+      }),
+    );
+    return out.Item ? datasetMetaSchema.parse(stripKeys(out.Item)) : undefined;
+  }
+
+  async ensureDataset(
+    tenantId: string,
+    datasetId: string,
+    settings: DatasetSettings = {},
+  ): Promise<DatasetMeta> {
+    const meta: DatasetMeta = { tenantId, datasetId, createdAt: new Date().toISOString(), settings };
+    try {
+      await this.doc.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Put: {
+                TableName: this.table,
+                Item: { pk: datasetPk(tenantId, datasetId), sk: META_SK, ...meta },
+                ConditionExpression: "attribute_not_exists(pk)",
+              },
+            },
+            {
+              Put: {
+                TableName: this.table,
+                Item: { pk: REGISTRY_PK, sk: registrySk(tenantId, datasetId), tenantId, datasetId },
+              },
+            },
+          ],
+        }),
+      );
+      return meta;
+    } catch (error) {
+      if (!(error instanceof TransactionCanceledException)) throw error;
+      const existing = await this.getDataset(tenantId, datasetId);
+      if (!existing) throw error;
+      return existing;
+    }
+  }
+
+  async listDatasets(): Promise<Array<{ tenantId: string; datasetId: string }>> {
+    const found: Array<{ tenantId: string; datasetId: string }> = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const out = await this.doc.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: "pk = :pk",
+          ExpressionAttributeValues: { ":pk": REGISTRY_PK },
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const item of out.Items ?? []) {
+        if (typeof item.tenantId === "string" && typeof item.datasetId === "string") {
+          found.push({ tenantId: item.tenantId, datasetId: item.datasetId });
+        }
+      }
+      start = out.LastEvaluatedKey;
+    } while (start);
+    return found;
+  }
+
+  async putUpload(upload: UploadRecord): Promise<void> {
+    await this.doc.send(
+      new PutCommand({
+        TableName: this.table,
+        Item: { pk: datasetPk(upload.tenantId, upload.datasetId), sk: uploadSk(upload.uploadId), ...upload },
+      }),
+    );
+  }
+
+  async getUpload(tenantId: string, datasetId: string, uploadId: string): Promise<UploadRecord | undefined> {
+    const out = await this.doc.send(
+      new GetCommand({
+        TableName: this.table,
+        Key: { pk: datasetPk(tenantId, datasetId), sk: uploadSk(uploadId) },
+        ConsistentRead: true,
+      }),
+    );
+    return out.Item ? uploadRecordSchema.parse(stripKeys(out.Item)) : undefined;
+  }
+
+  async createRun(run: RunRecord): Promise<RunRecord | undefined> {
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: { pk: datasetPk(run.tenantId, run.datasetId), sk: runSk(run.runId), ...run },
+          ConditionExpression: "attribute_not_exists(pk)",
+        }),
+      );
+      return undefined;
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      return this.getRun(run.tenantId, run.datasetId, run.runId);
+    }
+  }
+
+  async putRun(run: RunRecord): Promise<void> {
+    await this.doc.send(
+      new PutCommand({
+        TableName: this.table,
+        Item: { pk: datasetPk(run.tenantId, run.datasetId), sk: runSk(run.runId), ...run },
+      }),
+    );
+  }
+
+  async getRun(tenantId: string, datasetId: string, runId: string): Promise<RunRecord | undefined> {
+    const out = await this.doc.send(
+      new GetCommand({
+        TableName: this.table,
+        Key: { pk: datasetPk(tenantId, datasetId), sk: runSk(runId) },
+        ConsistentRead: true,
+      }),
+    );
+    return out.Item ? runRecordSchema.parse(stripKeys(out.Item)) : undefined;
+  }
+
+  async listRuns(
+    tenantId: string,
+    datasetId: string,
+    limit: number,
+    after?: string,
+  ): Promise<Page<RunRecord>> {
+    const out = await this.doc.send(
+      new QueryCommand({
+        TableName: this.table,
+        KeyConditionExpression: "pk = :pk AND begins_with(sk, :prefix)",
+        ExpressionAttributeValues: { ":pk": datasetPk(tenantId, datasetId), ":prefix": "RUN#" },
+        ScanIndexForward: false,
+        Limit: limit,
+        ExclusiveStartKey: after ? { pk: datasetPk(tenantId, datasetId), sk: runSk(after) } : undefined,
+      }),
+    );
+    const items = (out.Items ?? []).map((item) => runRecordSchema.parse(stripKeys(item)));
+    const last = items.at(-1);
+    return { items, ...(out.LastEvaluatedKey && last ? { next: last.runId } : {}) };
+  }
+
+  async acquireLock(
+    tenantId: string,
+    datasetId: string,
+    owner: string,
+    leaseMs: number,
+  ): Promise<DatasetMeta | undefined> {
+    const now = Date.now();
+    try {
+      const out = await this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { pk: datasetPk(tenantId, datasetId), sk: META_SK },
+          UpdateExpression: "SET #lock = :lock",
+          ConditionExpression:
+            "attribute_exists(pk) AND (attribute_not_exists(#lock) OR #lock.#until < :now)",
+          ExpressionAttributeNames: { "#lock": "lock", "#until": "until" },
+          ExpressionAttributeValues: { ":lock": { owner, until: now + leaseMs }, ":now": now },
+          ReturnValues: "ALL_NEW",
+        }),
+      );
+      return out.Attributes ? datasetMetaSchema.parse(stripKeys(out.Attributes)) : undefined;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return undefined;
+      throw error;
+    }
+  }
+
+  async renewLock(tenantId: string, datasetId: string, owner: string, leaseMs: number): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { pk: datasetPk(tenantId, datasetId), sk: META_SK },
+          UpdateExpression: "SET #lock.#until = :until",
+          ConditionExpression: "#lock.#owner = :owner",
+          ExpressionAttributeNames: { "#lock": "lock", "#until": "until", "#owner": "owner" },
+          ExpressionAttributeValues: { ":until": Date.now() + leaseMs, ":owner": owner },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
+  async releaseLock(tenantId: string, datasetId: string, owner: string): Promise<void> {
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { pk: datasetPk(tenantId, datasetId), sk: META_SK },
+          UpdateExpression: "REMOVE #lock",
+          ConditionExpression: "#lock.#owner = :owner",
+          ExpressionAttributeNames: { "#lock": "lock", "#owner": "owner" },
+          ExpressionAttributeValues: { ":owner": owner },
+        }),
+      );
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    }
+  }
+
+  async markPending(
+    tenantId: string,
+    datasetId: string,
+    owner: string,
+    runId: string,
+    version: number,
+  ): Promise<void> {
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { pk: datasetPk(tenantId, datasetId), sk: META_SK },
+          UpdateExpression: "SET pending = :pending",
+          ConditionExpression: "#lock.#owner = :owner",
+          ExpressionAttributeNames: { "#lock": "lock", "#owner": "owner" },
+          ExpressionAttributeValues: { ":pending": { version, runId }, ":owner": owner },
+        }),
+      );
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) {
+        throw new RetryableError("LOCK_LOST", "The run lost its lease on the dataset");
+      }
+      throw error;
+    }
+  }
+
+  async writeCustomers(
+    tenantId: string,
+    datasetId: string,
+    version: number,
+    writes: CustomerWrite[],
+  ): Promise<number> {
+    const requests: WriteRequest[] = writes.map((w) => ({
+      PutRequest: {
+        Item: {
+          pk: customerPk(tenantId, datasetId, w.customerId),
+          sk: CUSTOMER_SK,
+          v: version,
+          ...(w.view ? { view: w.view } : {}),
+          ...(w.previous ? { prev: w.previous } : {}),
+        },
+      },
+    }));
+    await this.batchWrite(requests);
+    return requests.length;
+  }
+
+  async writeMemberships(
+    tenantId: string,
+    datasetId: string,
+    version: number,
+    writes: MembershipWrite[],
+  ): Promise<number> {
+    const requests: WriteRequest[] = writes.map((w) => ({
+      PutRequest: {
+        Item: {
+          pk: segmentPk(tenantId, datasetId, w.segmentId),
+          sk: w.customerId,
+          v: version,
+          member: w.member,
+          pmember: w.previous,
+        },
+      },
+    }));
+    await this.batchWrite(requests);
+    return requests.length;
+  }
+
+  /** Writes in batches of 25, several in flight, retrying unprocessed items with capped, jittered backoff. */
+  private async batchWrite(requests: WriteRequest[]): Promise<void> {
+    const batches: WriteRequest[][] = [];
+    for (let i = 0; i < requests.length; i += 25) batches.push(requests.slice(i, i + 25));
+    let next = 0;
+    const worker = async () => {
+      while (next < batches.length) {
+        const batch = batches[next++];
+        if (batch) await this.writeOneBatch(batch);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.batch.concurrency, batches.length) }, worker));
+  }
+
+  private async writeOneBatch(batch: WriteRequest[]): Promise<void> {
+    let pending = batch;
+    for (let attempt = 0; pending.length > 0; attempt++) {
+      if (attempt >= this.batch.maxAttempts) {
+        throw new RetryableError(
+          "UNPROCESSED_ITEMS",
+          `${pending.length} items stayed unprocessed after ${attempt} attempts`,
+        );
+      }
+      if (attempt > 0) await sleep(backoffDelay(attempt, this.batch));
+      const out = await this.doc.send(new BatchWriteCommand({ RequestItems: { [this.table]: pending } }));
+      pending = out.UnprocessedItems?.[this.table] ?? [];
+    }
+  }
+
+  async commit(input: CommitInput): Promise<void> {
+    const { tenantId, datasetId, run, current, upload, owner } = input;
+    const pk = datasetPk(tenantId, datasetId);
+    const names: Record<string, string> = { "#lock": "lock", "#owner": "owner" };
+    const values: Record<string, unknown> = { ":current": current, ":owner": owner };
+    let update = "SET #current = :current REMOVE #lock, pending";
+    names["#current"] = "current";
+    if (upload?.replaceCreatedAt) {
+      update = "SET #current = :current, lastReplaceUploadAt = :replaceAt REMOVE #lock, pending";
+      values[":replaceAt"] = upload.replaceCreatedAt;
+    }
+    try {
+      await this.doc.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Update: {
+                TableName: this.table,
+                Key: { pk, sk: META_SK },
+                UpdateExpression: update,
+                ConditionExpression: "#lock.#owner = :owner",
+                ExpressionAttributeNames: names,
+                ExpressionAttributeValues: values,
+              },
+            },
+            { Put: { TableName: this.table, Item: { pk, sk: runSk(run.runId), ...run } } },
+            ...(upload
+              ? [
+                  {
+                    Update: {
+                      TableName: this.table,
+                      Key: { pk, sk: uploadSk(upload.uploadId) },
+                      UpdateExpression: "SET appliedSequencer = :seq",
+                      ExpressionAttributeValues: { ":seq": upload.sequencer },
+                    },
+                  },
+                ]
+              : []),
+          ],
+        }),
+      );
+    } catch (error) {
+      if (error instanceof TransactionCanceledException) {
+        throw new RetryableError("LOCK_LOST", "The run lost its lease on the dataset before committing");
+      }
+      throw error;
+    }
+  }
+
+  async getCustomer(
+    tenantId: string,
+    datasetId: string,
+    customerId: string,
+  ): Promise<{ meta: DatasetMeta | undefined; view: CustomerView | undefined }> {
+    const out = await this.doc.send(
+      new TransactGetCommand({
+        TransactItems: [
+          { Get: { TableName: this.table, Key: { pk: datasetPk(tenantId, datasetId), sk: META_SK } } },
+          {
+            Get: {
+              TableName: this.table,
+              Key: { pk: customerPk(tenantId, datasetId, customerId), sk: CUSTOMER_SK },
+            },
+          },
+        ],
+      }),
+    );
+    const [metaItem, customerItem] = [out.Responses?.[0]?.Item, out.Responses?.[1]?.Item];
+    const meta = metaItem ? datasetMetaSchema.parse(stripKeys(metaItem)) : undefined;
+    const committed = meta?.current?.version;
+    if (committed === undefined || !customerItem) return { meta, view: undefined };
+    const written = typeof customerItem.v === "number" ? customerItem.v : 0;
+    const raw = written <= committed ? customerItem.view : customerItem.prev;
+    return { meta, view: raw === undefined ? undefined : customerViewSchema.parse(raw) };
+  }
+
+  async listMembers(
+    tenantId: string,
+    datasetId: string,
+    segmentId: string,
+    version: number,
+    limit: number,
+    after?: string,
+  ): Promise<Page<string>> {
+    const pk = segmentPk(tenantId, datasetId, segmentId);
+    const found: string[] = [];
+    let start: Record<string, unknown> | undefined = after ? { pk, sk: after } : undefined;
+    do {
+      const out = await this.doc.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: "pk = :pk",
+          FilterExpression: "(v <= :v AND #member = :yes) OR (v > :v AND pmember = :yes)",
+          ExpressionAttributeNames: { "#member": "member" },
+          ExpressionAttributeValues: { ":pk": pk, ":v": version, ":yes": true },
+          ExclusiveStartKey: start,
+          Limit: Math.max(100, (limit + 1) * 2),
+          ProjectionExpression: "sk",
+        }),
+      );
+      for (const item of out.Items ?? []) {
+        if (typeof item.sk === "string") found.push(item.sk);
+        if (found.length > limit) break;
+      }
+      start = out.LastEvaluatedKey;
+    } while (start && found.length <= limit);
+    if (found.length > limit) {
+      const items = found.slice(0, limit);
+      return { items, next: items[items.length - 1] };
+    }
+    return { items: found };
+  }
+}

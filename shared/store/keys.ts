@@ -1,0 +1,48 @@
+/**
+ * Key design of the single table. Every key starts with the tenant and the dataset, so a caller limited to a
+ * tenant can only ever address that tenant's items.
+ *
+ *   pk                                  sk                 item
+ *   T#<tenant>#D#<dataset>              META               dataset: committed version, summary, lock
+ *   T#<tenant>#D#<dataset>              RUN#<runId>        one run: status, counts, timings
+ *   T#<tenant>#D#<dataset>              UPLOAD#<uploadId>  one upload: kind, mode, format, key
+ *   T#<tenant>#D#<dataset>#C#<customer> C                  one customer: scores and memberships
+ *   T#<tenant>#D#<dataset>#S#<segment>  <customer>         one customer's membership of one segment
+ *   DATASETS                            <tenant>#<dataset> registry the scheduled refresh walks
+ */
+
+export const datasetPk = (tenant: string, dataset: string) => `T#${tenant}#D#${dataset}`;
+export const customerPk = (tenant: string, dataset: string, customer: string) =>
+  `${datasetPk(tenant, dataset)}#C#${customer}`;
+export const segmentPk = (tenant: string, dataset: string, segment: string) =>
+  `${datasetPk(tenant, dataset)}#S#${segment}`;
+
+export const META_SK = "META";
+export const CUSTOMER_SK = "C";
+export const runSk = (runId: string) => `RUN#${runId}`;
+export const uploadSk = (uploadId: string) => `UPLOAD#${uploadId}`;
+export const REGISTRY_PK = "DATASETS";
+export const registrySk = (tenant: string, dataset: string) => `${tenant}#${dataset}`;
+
+/** S3 object keys. Uploads are the only prefix that triggers computation. */
+export const objectKeys = {
+  uploadPrefix: (tenant: string, dataset: string, uploadId: string) =>
+    `uploads/${tenant}/${dataset}/${uploadId}/`,
+  report: (tenant: string, dataset: string, uploadId: string) =>
+    `reports/${tenant}/${dataset}/${uploadId}/rejected-rows.csv`,
+  aggregate: (tenant: string, dataset: string, version: number) =>
+    `state/${tenant}/${dataset}/v${version}/aggregate.bin`,
+  outputs: (tenant: string, dataset: string, version: number) =>
+    `state/${tenant}/${dataset}/v${version}/outputs.ndjson.gz`,
+};
+
+/** Splits an upload object key into its parts, or returns undefined for a key outside the layout. */
+export function parseUploadKey(
+  key: string,
+): { tenant: string; dataset: string; uploadId: string; fileName: string } | undefined {
+  const match = /^uploads\/([^/]+)\/([^/]+)\/([^/]+)\/([^/]+)$/.exec(key);
+  if (!match) return undefined;
+  const [, tenant, dataset, uploadId, fileName] = match;
+  if (!tenant || !dataset || !uploadId || !fileName) return undefined;
+  return { tenant, dataset, uploadId, fileName };
+}
