@@ -1,0 +1,113 @@
+/**
+ * The computation pipeline: `compute` runs when a file lands under the upload prefix (S3 notification),
+ * `refresh` runs on a schedule to age time-dependent scores. Both are invoked asynchronously, so each has
+ * bounded retries, a dead-letter queue for what still fails, reserved concurrency and an explicit timeout
+ * and memory size.
+ *
+ * The schedule is an EventBridge rule rather than an EventBridge Scheduler schedule: the refresh handler
+ * takes EventBridge's "Scheduled Event" (its `id` names the refresh run, its `time` is the as-of instant),
+ * which a rule delivers as is, and a rule target needs no extra IAM role. REFRESH_SCHEDULE is UTC, so
+ * Scheduler's time zones are not needed either.
+ */
+import { Duration } from "aws-cdk-lib";
+import type { ITable } from "aws-cdk-lib/aws-dynamodb";
+import { Rule, Schedule } from "aws-cdk-lib/aws-events";
+import { LambdaFunction } from "aws-cdk-lib/aws-events-targets";
+import { SqsDestination } from "aws-cdk-lib/aws-lambda-destinations";
+import { EventType, type IBucket } from "aws-cdk-lib/aws-s3";
+import { LambdaDestination } from "aws-cdk-lib/aws-s3-notifications";
+import { Queue, QueueEncryption } from "aws-cdk-lib/aws-sqs";
+import { Construct } from "constructs";
+import { PREFIXES, REFRESH_SCHEDULE } from "../../shared/resources";
+import { type FunctionDefaults, ServiceFunction } from "./service-function";
+
+export interface PipelineProps {
+  readonly table: ITable;
+  readonly bucket: IBucket;
+  readonly functionDefaults: FunctionDefaults;
+  readonly computeReservedConcurrency: number;
+  readonly refreshReservedConcurrency: number;
+}
+
+/** Lambda's own retries of a failed asynchronous invoke, before the event goes to the on-failure queue. */
+const ASYNC_RETRY_ATTEMPTS = 2;
+/** Longest an event may wait (throttled or between retries) before it is dead-lettered. */
+const MAX_EVENT_AGE = Duration.hours(6);
+
+export class Pipeline extends Construct {
+  readonly compute: ServiceFunction;
+  readonly refresh: ServiceFunction;
+  /** Upload events that failed every attempt of `compute`. */
+  readonly computeFailures: Queue;
+  /** Schedule events that failed every attempt of `refresh`. */
+  readonly refreshFailures: Queue;
+  /** Schedule events EventBridge could not deliver to `refresh` at all. */
+  readonly scheduleDeadLetters: Queue;
+  readonly schedule: Rule;
+
+  constructor(scope: Construct, id: string, props: PipelineProps) {
+    super(scope, id);
+
+    this.computeFailures = this.deadLetterQueue("ComputeFailures");
+    this.refreshFailures = this.deadLetterQueue("RefreshFailures");
+    this.scheduleDeadLetters = this.deadLetterQueue("ScheduleDeadLetters");
+
+    this.compute = new ServiceFunction(this, "Compute", {
+      ...props.functionDefaults,
+      entryName: "compute",
+      description: "Ingests an uploaded file and recomputes its dataset's segments",
+      memorySize: 3008,
+      timeout: Duration.minutes(15),
+      reservedConcurrentExecutions: props.computeReservedConcurrency,
+      onFailure: new SqsDestination(this.computeFailures),
+      retryAttempts: ASYNC_RETRY_ATTEMPTS,
+      maxEventAge: MAX_EVENT_AGE,
+    })
+      .bindTable(props.table, ["GetItem", "PutItem", "UpdateItem", "Query", "BatchWriteItem"])
+      .bindBucket(props.bucket, [
+        { prefix: PREFIXES.uploads, actions: ["GetObject"] },
+        { prefix: PREFIXES.state, actions: ["GetObject", "PutObject"] },
+        { prefix: PREFIXES.reports, actions: ["PutObject"] },
+      ]);
+
+    // Only uploads/ triggers; every prefix the pipeline writes to lies outside it, so no write re-triggers.
+    props.bucket.addEventNotification(EventType.OBJECT_CREATED, new LambdaDestination(this.compute.fn), {
+      prefix: PREFIXES.uploads,
+    });
+
+    this.refresh = new ServiceFunction(this, "Refresh", {
+      ...props.functionDefaults,
+      entryName: "refresh",
+      description: "Refreshes every dataset's time-dependent scores from its stored state",
+      memorySize: 3008,
+      timeout: Duration.minutes(15),
+      reservedConcurrentExecutions: props.refreshReservedConcurrency,
+      onFailure: new SqsDestination(this.refreshFailures),
+      retryAttempts: ASYNC_RETRY_ATTEMPTS,
+      maxEventAge: MAX_EVENT_AGE,
+    })
+      .bindTable(props.table, ["GetItem", "PutItem", "UpdateItem", "Query", "BatchWriteItem"])
+      .bindBucket(props.bucket, [{ prefix: PREFIXES.state, actions: ["GetObject", "PutObject"] }]);
+
+    this.schedule = new Rule(this, "RefreshSchedule", {
+      description: "Daily refresh of time-dependent scores (UTC)",
+      schedule: Schedule.cron({ minute: REFRESH_SCHEDULE.minute, hour: REFRESH_SCHEDULE.hour }),
+      targets: [
+        new LambdaFunction(this.refresh.fn, {
+          deadLetterQueue: this.scheduleDeadLetters,
+          maxEventAge: Duration.hours(2),
+          retryAttempts: 4,
+        }),
+      ],
+    });
+  }
+
+  /** An SQS queue for dead letters: SSE-SQS encrypted, TLS only, kept the longest SQS allows. */
+  private deadLetterQueue(id: string): Queue {
+    return new Queue(this, id, {
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+  }
+}

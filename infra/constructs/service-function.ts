@@ -1,0 +1,183 @@
+/**
+ * The house Lambda function: every function of the service is built here, so runtime, architecture,
+ * tracing, log retention, source maps and bundling are decided once. Access to the table and the bucket is
+ * granted through `bindTable` / `bindBucket`, which add the exact IAM actions on the exact ARNs and set the
+ * matching environment variable in the same call, so a function can never hold a permission without knowing
+ * the resource, or the other way round.
+ */
+import { fileURLToPath } from "node:url";
+import { type CfnElement, type Duration, type RemovalPolicy, Stack } from "aws-cdk-lib";
+import type { ITable } from "aws-cdk-lib/aws-dynamodb";
+import { PolicyStatement } from "aws-cdk-lib/aws-iam";
+import { Architecture, type IDestination, Runtime, Tracing } from "aws-cdk-lib/aws-lambda";
+import { LogLevel, NodejsFunction, OutputFormat } from "aws-cdk-lib/aws-lambda-nodejs";
+import { LogGroup, type RetentionDays } from "aws-cdk-lib/aws-logs";
+import type { IBucket } from "aws-cdk-lib/aws-s3";
+import { Construct } from "constructs";
+
+/** Root of the repository: bundling resolves entries and the lock file from here, whatever the cwd. */
+export const PROJECT_ROOT = fileURLToPath(new URL("../..", import.meta.url));
+
+/**
+ * Item-level DynamoDB actions a function may be granted. Transactions need no action of their own: IAM
+ * checks each item of a TransactWriteItems / TransactGetItems against PutItem, UpdateItem, DeleteItem,
+ * ConditionCheckItem and GetItem. Scan is left out on purpose: no code path needs it.
+ */
+export type TableAction =
+  | "GetItem"
+  | "BatchGetItem"
+  | "Query"
+  | "PutItem"
+  | "UpdateItem"
+  | "DeleteItem"
+  | "BatchWriteItem"
+  | "ConditionCheckItem";
+
+/** Object-level S3 actions a function may be granted on a key prefix. */
+export type ObjectAction = "GetObject" | "PutObject";
+
+export interface PrefixAccess {
+  /** Key prefix ending in "/", e.g. PREFIXES.state. */
+  readonly prefix: string;
+  readonly actions: readonly ObjectAction[];
+}
+
+export interface ServiceFunctionProps {
+  /** Directory under functions/ holding handler.ts (which exports `handler`). */
+  readonly entryName: string;
+  readonly description: string;
+  readonly memorySize: number;
+  readonly timeout: Duration;
+  readonly logRetention: RetentionDays;
+  /** Removal policy of the function's log group. */
+  readonly logRemovalPolicy: RemovalPolicy;
+  /** Variables set besides the ones the construct and the bind methods set. */
+  readonly environment?: Readonly<Record<string, string>>;
+  readonly reservedConcurrentExecutions?: number;
+  /** Asynchronous invocation: where events go after the last retry, how often and how long to retry. */
+  readonly onFailure?: IDestination;
+  readonly retryAttempts?: number;
+  readonly maxEventAge?: Duration;
+}
+
+/** Settings every function of a stack shares. */
+export type FunctionDefaults = Pick<
+  ServiceFunctionProps,
+  "logRetention" | "logRemovalPolicy" | "environment"
+>;
+
+/**
+ * esbuild emits ESM; a CommonJS dependency inside it may still call `require` for Node built-ins, which
+ * ESM does not define. The banner gives the bundle a `require` bound to its own location.
+ */
+const ESM_REQUIRE_BANNER =
+  'import { createRequire as __createRequire } from "node:module"; const require = __createRequire(import.meta.url);';
+
+export class ServiceFunction extends Construct {
+  readonly fn: NodejsFunction;
+  readonly logGroup: LogGroup;
+  private readonly env = new Map<string, string>();
+
+  constructor(scope: Construct, id: string, props: ServiceFunctionProps) {
+    super(scope, id);
+
+    this.logGroup = new LogGroup(this, "LogGroup", {
+      retention: props.logRetention,
+      removalPolicy: props.logRemovalPolicy,
+    });
+
+    this.fn = new NodejsFunction(this, "Function", {
+      entry: `${PROJECT_ROOT}functions/${props.entryName}/handler.ts`,
+      handler: "handler",
+      projectRoot: PROJECT_ROOT,
+      depsLockFilePath: `${PROJECT_ROOT}package-lock.json`,
+      description: props.description,
+      runtime: Runtime.NODEJS_22_X,
+      architecture: Architecture.ARM_64,
+      memorySize: props.memorySize,
+      timeout: props.timeout,
+      tracing: Tracing.ACTIVE,
+      logGroup: this.logGroup,
+      reservedConcurrentExecutions: props.reservedConcurrentExecutions,
+      onFailure: props.onFailure,
+      retryAttempts: props.retryAttempts,
+      maxEventAge: props.maxEventAge,
+      bundling: {
+        format: OutputFormat.ESM,
+        target: "node22",
+        mainFields: ["module", "main"],
+        minify: true,
+        sourceMap: true,
+        sourcesContent: false,
+        // Bundle the SDK the code was tested with (lib-dynamodb, presigned POST) rather than the runtime's copy.
+        bundleAwsSDK: true,
+        banner: ESM_REQUIRE_BANNER,
+        // Local esbuild only: synth must work offline and without Docker.
+        forceDockerBundling: false,
+        logLevel: LogLevel.WARNING,
+      },
+    });
+
+    this.setEnvironment("NODE_OPTIONS", "--enable-source-maps");
+    for (const [name, value] of Object.entries(props.environment ?? {})) this.setEnvironment(name, value);
+  }
+
+  /**
+   * Adds an environment variable. Setting a name twice to the same value is harmless; to a different value
+   * it is a wiring mistake (two tables bound under one name, say) and stops synthesis.
+   */
+  setEnvironment(name: string, value: string): this {
+    const existing = this.env.get(name);
+    if (existing !== undefined && existing !== value) {
+      throw new Error(`${this.node.path}: environment variable ${name} is already set to a different value`);
+    }
+    if (existing === undefined) {
+      this.env.set(name, value);
+      this.fn.addEnvironment(name, value);
+    }
+    return this;
+  }
+
+  /** The environment the function will see (variables set through this construct). */
+  get environment(): Readonly<Record<string, string>> {
+    return Object.fromEntries(this.env);
+  }
+
+  /** Grants exactly `actions` on the table (no indexes: the table has none) and sets `envName`. */
+  bindTable(table: ITable, actions: readonly TableAction[], envName = "TABLE_NAME"): this {
+    if (actions.length === 0) throw new Error(`${this.node.path}: bindTable needs at least one action`);
+    this.fn.addToRolePolicy(
+      new PolicyStatement({
+        actions: [...new Set(actions)].map((a) => `dynamodb:${a}`),
+        resources: [table.tableArn],
+      }),
+    );
+    return this.setEnvironment(envName, table.tableName);
+  }
+
+  /** Grants each prefix its object actions, on that prefix's keys only, and sets `envName`. */
+  bindBucket(bucket: IBucket, access: readonly PrefixAccess[], envName = "BUCKET_NAME"): this {
+    if (access.length === 0) throw new Error(`${this.node.path}: bindBucket needs at least one prefix`);
+    for (const { prefix, actions } of access) {
+      if (!/^[^*?/][^*?]*\/$/.test(prefix)) {
+        throw new Error(
+          `${this.node.path}: prefix "${prefix}" must be non-empty, not start but end with "/", and hold no wildcard`,
+        );
+      }
+      if (actions.length === 0)
+        throw new Error(`${this.node.path}: prefix "${prefix}" needs at least one action`);
+      this.fn.addToRolePolicy(
+        new PolicyStatement({
+          actions: [...new Set(actions)].map((a) => `s3:${a}`),
+          resources: [bucket.arnForObjects(`${prefix}*`)],
+        }),
+      );
+    }
+    return this.setEnvironment(envName, bucket.bucketName);
+  }
+
+  /** Logical id of the function in its stack's template, for tests and cross-references. */
+  get logicalId(): string {
+    return Stack.of(this).getLogicalId(this.fn.node.defaultChild as CfnElement);
+  }
+}

@@ -1,0 +1,75 @@
+/** The app's context settings: defaults, values as the CLI passes them, and refusal of bad values. */
+import { describe, expect, it } from "vitest";
+import { ContextError, parseAppConfig } from "../../infra/config";
+
+const from = (context: Record<string, unknown>) => (key: string) => context[key];
+
+function errorOf(context: Record<string, unknown>): ContextError {
+  try {
+    parseAppConfig(from(context));
+  } catch (error) {
+    if (error instanceof ContextError) return error;
+    throw error;
+  }
+  throw new Error("expected a ContextError");
+}
+
+describe("parseAppConfig", () => {
+  it("defaults to a retained dev stage", () => {
+    expect(parseAppConfig(from({}))).toEqual({
+      stage: "dev",
+      destroyOnRemoval: false,
+      logLevel: "INFO",
+      logRetentionDays: 30,
+      corsOrigins: ["*"],
+      apiRateLimit: 50,
+      apiBurstLimit: 100,
+      computeReservedConcurrency: 5,
+      refreshReservedConcurrency: 1,
+    });
+  });
+
+  it("reads `-c key=value` strings as the types they stand for", () => {
+    const config = parseAppConfig(
+      from({
+        destroyOnRemoval: "true",
+        logRetentionDays: "14",
+        apiRateLimit: "20",
+        corsOrigins: "https://app.example.com, https://crm.example.com",
+      }),
+    );
+    expect(config).toMatchObject({
+      destroyOnRemoval: true,
+      logRetentionDays: 14,
+      apiRateLimit: 20,
+      corsOrigins: ["https://app.example.com", "https://crm.example.com"],
+    });
+  });
+
+  it("names the key and the rule of a malformed stage", () => {
+    const error = errorOf({ stage: "Prod_1" });
+    expect(error.code).toBe("INVALID_CONTEXT");
+    expect(error.issues).toEqual([{ key: "stage", message: expect.stringContaining("lower-case") }]);
+    expect(error.message).toContain("stage:");
+  });
+
+  it("refuses a flag that is neither true nor false", () => {
+    expect(errorOf({ destroyOnRemoval: "maybe" }).issues).toEqual([
+      { key: "destroyOnRemoval", message: "must be true or false" },
+    ]);
+  });
+
+  it("refuses destroyOnRemoval on the prod stage", () => {
+    expect(errorOf({ stage: "prod", destroyOnRemoval: true }).issues.map((i) => i.key)).toEqual([
+      "destroyOnRemoval",
+    ]);
+  });
+
+  it("refuses a retention period CloudWatch Logs does not offer, and a non-URL origin", () => {
+    expect(
+      errorOf({ logRetentionDays: 10, corsOrigins: "app.example.com" })
+        .issues.map((i) => i.key)
+        .sort(),
+    ).toEqual(["corsOrigins.0", "logRetentionDays"]);
+  });
+});

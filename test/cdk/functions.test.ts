@@ -1,0 +1,165 @@
+/**
+ * The functions of the synthesized stack: the settings the house construct promises (runtime, architecture,
+ * tracing, logs, source maps, environment) and each function's IAM permissions, which must name exact
+ * resources and only the actions the function uses.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { PREFIXES } from "../../shared/resources";
+import {
+  functionProps,
+  getAtt,
+  logicalId,
+  objectArn,
+  permissions,
+  ref,
+  removeOutdirs,
+  resourcesOfType,
+  rolePermissions,
+  type Synthesized,
+  synth,
+} from "./synth";
+
+let sx: Synthesized;
+let tableId: string;
+let bucketId: string;
+const XRAY: [string, string[]] = ["*", ["xray:PutTelemetryRecords", "xray:PutTraceSegments"]];
+/** What SqsDestination grants a function to send its failed events to its queue. */
+const SQS_SEND = ["sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage"];
+
+beforeAll(() => {
+  sx = synth();
+  tableId = logicalId(sx, sx.stack.storage.table);
+  bucketId = logicalId(sx, sx.stack.storage.bucket);
+});
+afterAll(removeOutdirs);
+
+describe("house function settings", () => {
+  it("runs every function on nodejs22.x, arm64, with active tracing and explicit memory and timeout", () => {
+    for (const [name, fn] of Object.entries(sx.stack.functions)) {
+      const props = functionProps(sx, fn);
+      expect({
+        name,
+        runtime: props.Runtime,
+        arch: props.Architectures,
+        tracing: props.TracingConfig,
+      }).toEqual({
+        name,
+        runtime: "nodejs22.x",
+        arch: ["arm64"],
+        tracing: { Mode: "Active" },
+      });
+      // CloudFormation omits both when left to Lambda's defaults (128 MB, 3 s).
+      expect([typeof props.MemorySize, typeof props.Timeout], name).toEqual(["number", "number"]);
+    }
+  });
+
+  it("sends each function's logs to its own log group with a retention period", () => {
+    const groups = resourcesOfType(sx.template, "AWS::Logs::LogGroup");
+    const seen = new Set<string | undefined>();
+    for (const [name, fn] of Object.entries(sx.stack.functions)) {
+      const props = functionProps(sx, fn);
+      const groupId = (props.LoggingConfig?.LogGroup as { Ref: string } | undefined)?.Ref;
+      expect(groupId, name).toBeDefined();
+      expect(groups[groupId as string]?.Properties?.RetentionInDays, name).toEqual(expect.any(Number));
+      seen.add(groupId);
+    }
+    expect(seen.size).toBe(Object.keys(sx.stack.functions).length);
+  });
+
+  it("gives every function the table, the bucket, its log level, service name and source maps", () => {
+    for (const [name, fn] of Object.entries(sx.stack.functions)) {
+      expect(functionProps(sx, fn).Environment, name).toEqual({
+        Variables: {
+          TABLE_NAME: ref(tableId),
+          BUCKET_NAME: ref(bucketId),
+          LOG_LEVEL: "INFO",
+          SERVICE_NAME: "segmentation",
+          NODE_OPTIONS: "--enable-source-maps",
+        },
+      });
+    }
+  });
+});
+
+describe("IAM: exact actions on exact resources", () => {
+  it("readApi only reads: items of the table, objects under exports/", () => {
+    expect(rolePermissions(sx, sx.stack.api.functions.readApi)).toEqual(
+      permissions([
+        XRAY,
+        [getAtt(tableId), ["dynamodb:GetItem", "dynamodb:Query"]],
+        [objectArn(bucketId, PREFIXES.exports), ["s3:GetObject"]],
+      ]),
+    );
+  });
+
+  it("writeApi writes table items and may sign uploads under uploads/ only", () => {
+    expect(rolePermissions(sx, sx.stack.api.functions.writeApi)).toEqual(
+      permissions([
+        XRAY,
+        [getAtt(tableId), ["dynamodb:GetItem", "dynamodb:PutItem"]],
+        [objectArn(bucketId, PREFIXES.uploads), ["s3:PutObject"]],
+      ]),
+    );
+  });
+
+  it("compute reads uploads, reads and writes state, writes reports, and dead-letters to its own queue", () => {
+    const queueId = logicalId(sx, sx.stack.pipeline.computeFailures);
+    expect(rolePermissions(sx, sx.stack.pipeline.compute)).toEqual(
+      permissions([
+        XRAY,
+        [
+          getAtt(tableId),
+          [
+            "dynamodb:BatchWriteItem",
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:Query",
+            "dynamodb:UpdateItem",
+          ],
+        ],
+        [objectArn(bucketId, PREFIXES.uploads), ["s3:GetObject"]],
+        [objectArn(bucketId, PREFIXES.state), ["s3:GetObject", "s3:PutObject"]],
+        [objectArn(bucketId, PREFIXES.reports), ["s3:PutObject"]],
+        [getAtt(queueId), SQS_SEND],
+      ]),
+    );
+  });
+
+  it("refresh reads and writes state only, and dead-letters to its own queue", () => {
+    const queueId = logicalId(sx, sx.stack.pipeline.refreshFailures);
+    expect(rolePermissions(sx, sx.stack.pipeline.refresh)).toEqual(
+      permissions([
+        XRAY,
+        [
+          getAtt(tableId),
+          [
+            "dynamodb:BatchWriteItem",
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:Query",
+            "dynamodb:UpdateItem",
+          ],
+        ],
+        [objectArn(bucketId, PREFIXES.state), ["s3:GetObject", "s3:PutObject"]],
+        [getAtt(queueId), SQS_SEND],
+      ]),
+    );
+  });
+
+  it("grants no wildcard action, and `*` resources only to X-Ray (which has no resource-level ARNs)", () => {
+    for (const [name, fn] of Object.entries(sx.stack.functions)) {
+      for (const [resource, actions] of rolePermissions(sx, fn)) {
+        expect(
+          actions.filter((a) => a.includes("*")),
+          name,
+        ).toEqual([]);
+        if (resource === JSON.stringify("*")) {
+          expect(
+            actions.every((a) => a.startsWith("xray:")),
+            `${name} on *: ${actions}`,
+          ).toBe(true);
+        }
+      }
+    }
+  });
+});

@@ -1,0 +1,198 @@
+/**
+ * The pipeline's triggers and failure handling in the synthesized stack: the upload notification and its
+ * prefix, the refresh schedule, and where events go when a function keeps failing.
+ */
+import { Capture, Match } from "aws-cdk-lib/assertions";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { PREFIXES, REFRESH_SCHEDULE } from "../../shared/resources";
+import {
+  functionProps,
+  getAtt,
+  logicalId,
+  ref,
+  removeOutdirs,
+  resourcesOfType,
+  rolePermissions,
+  type Synthesized,
+  synth,
+} from "./synth";
+
+let sx: Synthesized;
+beforeAll(() => {
+  sx = synth();
+});
+afterAll(removeOutdirs);
+
+describe("upload trigger", () => {
+  it("invokes compute on ObjectCreated under uploads/ and on nothing else", () => {
+    const notifications = resourcesOfType(sx.template, "Custom::S3BucketNotifications");
+    expect(Object.values(notifications).map((n) => n.Properties)).toEqual([
+      expect.objectContaining({
+        BucketName: ref(logicalId(sx, sx.stack.storage.bucket)),
+        NotificationConfiguration: {
+          LambdaFunctionConfigurations: [
+            {
+              Events: ["s3:ObjectCreated:*"],
+              Filter: { Key: { FilterRules: [{ Name: "prefix", Value: PREFIXES.uploads }] } },
+              LambdaFunctionArn: getAtt(sx.stack.pipeline.compute.logicalId),
+            },
+          ],
+        },
+      }),
+    ]);
+  });
+
+  it("keeps every output prefix disjoint from the trigger prefix", () => {
+    const outputs = Object.values(PREFIXES).filter((p) => p !== PREFIXES.uploads);
+    expect(outputs.length).toBeGreaterThan(0);
+    for (const p of outputs) {
+      expect(p.startsWith(PREFIXES.uploads) || PREFIXES.uploads.startsWith(p), p).toBe(false);
+    }
+  });
+
+  it("lets no pipeline function write where the trigger listens, so its writes cannot re-trigger it", () => {
+    const bucketArn = JSON.stringify(getAtt(logicalId(sx, sx.stack.storage.bucket)));
+    for (const fn of [sx.stack.pipeline.compute, sx.stack.pipeline.refresh]) {
+      const writable = [...rolePermissions(sx, fn)].filter(([, actions]) => actions.includes("s3:PutObject"));
+      expect(writable.length, fn.node.path).toBeGreaterThan(0);
+      for (const [resource] of writable) {
+        // Only `<bucket ARN>/<prefix>*` forms are acceptable; anything else ("*", another bucket) fails here.
+        const join = JSON.parse(resource)["Fn::Join"]?.[1] as unknown[] | undefined;
+        expect(join?.length === 2 && JSON.stringify(join[0]) === bucketArn, resource).toBe(true);
+        const keyPattern = String(join?.[1]).replace(/^\//, "").replace(/\*$/, "");
+        const overlaps = keyPattern.startsWith(PREFIXES.uploads) || PREFIXES.uploads.startsWith(keyPattern);
+        expect(overlaps, `${fn.node.path} may write ${keyPattern}*`).toBe(false);
+      }
+    }
+  });
+});
+
+describe("refresh schedule", () => {
+  it("runs refresh daily at REFRESH_SCHEDULE (UTC)", () => {
+    // EventBridge cron fields: minute hour day-of-month month day-of-week year; '?' because day-of-month is set.
+    const expected = `cron(${REFRESH_SCHEDULE.minute} ${REFRESH_SCHEDULE.hour} * * ? *)`;
+    sx.template.hasResourceProperties("AWS::Events::Rule", {
+      ScheduleExpression: expected,
+      State: "ENABLED",
+      Targets: [Match.objectLike({ Arn: getAtt(sx.stack.pipeline.refresh.logicalId) })],
+    });
+  });
+});
+
+describe("dead letters", () => {
+  it("sends compute's and refresh's events to their own queue after two retries", () => {
+    const { compute, refresh, computeFailures, refreshFailures } = sx.stack.pipeline;
+    for (const [fn, queue] of [
+      [compute, computeFailures],
+      [refresh, refreshFailures],
+    ] as const) {
+      sx.template.hasResourceProperties("AWS::Lambda::EventInvokeConfig", {
+        FunctionName: ref(fn.logicalId),
+        Qualifier: "$LATEST",
+        MaximumRetryAttempts: 2,
+        MaximumEventAgeInSeconds: Match.anyValue(),
+        DestinationConfig: { OnFailure: { Destination: getAtt(logicalId(sx, queue)) } },
+      });
+    }
+  });
+
+  it("gives the schedule's target a dead-letter queue and a retry policy", () => {
+    const retry = new Capture();
+    sx.template.hasResourceProperties("AWS::Events::Rule", {
+      Targets: [
+        Match.objectLike({
+          Arn: getAtt(sx.stack.pipeline.refresh.logicalId),
+          DeadLetterConfig: { Arn: getAtt(logicalId(sx, sx.stack.pipeline.scheduleDeadLetters)) },
+          RetryPolicy: retry,
+        }),
+      ],
+    });
+    expect(retry.asObject().MaximumRetryAttempts).toBeGreaterThan(0);
+    // EventBridge allows 60 s to 24 h.
+    expect(retry.asObject().MaximumEventAgeInSeconds).toBeGreaterThanOrEqual(60);
+    expect(retry.asObject().MaximumEventAgeInSeconds).toBeLessThanOrEqual(86_400);
+  });
+
+  it("lets EventBridge send to the schedule's dead-letter queue only from the refresh rule", () => {
+    const queueId = logicalId(sx, sx.stack.pipeline.scheduleDeadLetters);
+    sx.template.hasResourceProperties("AWS::SQS::QueuePolicy", {
+      Queues: [ref(queueId)],
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Effect: "Allow",
+            Action: "sqs:SendMessage",
+            Principal: { Service: "events.amazonaws.com" },
+            Condition: { ArnEquals: { "aws:SourceArn": getAtt(logicalId(sx, sx.stack.pipeline.schedule)) } },
+            Resource: getAtt(queueId),
+          }),
+        ]),
+      },
+    });
+  });
+
+  it("encrypts every dead-letter queue and refuses it over plain HTTP", () => {
+    const queues = resourcesOfType(sx.template, "AWS::SQS::Queue");
+    const { computeFailures, refreshFailures, scheduleDeadLetters } = sx.stack.pipeline;
+    for (const queue of [computeFailures, refreshFailures, scheduleDeadLetters]) {
+      const id = logicalId(sx, queue);
+      expect(queues[id]?.Properties?.SqsManagedSseEnabled, id).toBe(true);
+      sx.template.hasResourceProperties("AWS::SQS::QueuePolicy", {
+        Queues: [ref(id)],
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            Match.objectLike({
+              Effect: "Deny",
+              Action: "sqs:*",
+              Condition: { Bool: { "aws:SecureTransport": "false" } },
+            }),
+          ]),
+        },
+      });
+    }
+  });
+
+  it("alarms as soon as any dead-letter queue holds a message", () => {
+    const { computeFailures, refreshFailures, scheduleDeadLetters } = sx.stack.pipeline;
+    for (const queue of [computeFailures, refreshFailures, scheduleDeadLetters]) {
+      sx.template.hasResourceProperties("AWS::CloudWatch::Alarm", {
+        Namespace: "AWS/SQS",
+        MetricName: "ApproximateNumberOfMessagesVisible",
+        Dimensions: [{ Name: "QueueName", Value: getAtt(logicalId(sx, queue), "QueueName") }],
+        ComparisonOperator: "GreaterThanThreshold",
+        Threshold: 0,
+      });
+    }
+  });
+});
+
+describe("asynchronous functions", () => {
+  it("give compute and refresh reserved concurrency, a 15-minute timeout and explicit memory", () => {
+    for (const fn of [sx.stack.pipeline.compute, sx.stack.pipeline.refresh]) {
+      const props = functionProps(sx, fn);
+      expect(props.ReservedConcurrentExecutions, fn.node.path).toBeGreaterThanOrEqual(1);
+      expect(props.Timeout, fn.node.path).toBe(900);
+      expect(props.MemorySize, fn.node.path).toBe(3008);
+    }
+  });
+
+  it("alarm on errors and on throttles of every function", () => {
+    for (const [name, fn] of Object.entries(sx.stack.functions)) {
+      for (const metric of ["Errors", "Throttles"]) {
+        const alarms = resourcesOfType(sx.template, "AWS::CloudWatch::Alarm");
+        const found = Object.values(alarms).filter(
+          (a) =>
+            a.Properties?.Namespace === "AWS/Lambda" &&
+            a.Properties?.MetricName === metric &&
+            JSON.stringify(a.Properties?.Dimensions) ===
+              JSON.stringify([{ Name: "FunctionName", Value: ref(fn.logicalId) }]),
+        );
+        expect(found.length, `${name} ${metric}`).toBe(1);
+        expect(found[0]?.Properties).toMatchObject({
+          ComparisonOperator: "GreaterThanOrEqualToThreshold",
+          Threshold: 1,
+        });
+      }
+    }
+  });
+});
