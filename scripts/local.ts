@@ -1,0 +1,178 @@
+/**
+ * The whole service on this machine: DynamoDB Local and an S3 server, the table and bucket created from the
+ * same definitions as the CDK stack, the same handlers behind the same route table, S3 events delivered to
+ * the compute function in the shape S3 sends them (with Lambda's asynchronous retries), the refresh on a
+ * timer, and the demo dataset loaded on first start. Ctrl-C stops everything it started.
+ *
+ *   npm start [-- --port 3000] [--data-dir .local/data] [--reset] [--no-demo] [--refresh-every 300]
+ */
+import { randomUUID } from "node:crypto";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import type { AddressInfo } from "node:net";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { startDynamoDbLocal } from "./emulators/dynamodb-local";
+import { ensureBucket, ensureTable } from "./emulators/resources";
+import { S3_SERVER_CREDENTIALS, startS3Server } from "./emulators/s3-server";
+import { createApiServer, type HttpHandler, type LambdaHandler, lambdaContext } from "./local/http-adapter";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const TABLE = "segmentation-local";
+const BUCKET = "segmentation-local";
+const DEMO = {
+  datasetId: "cdnow",
+  asOf: "1998-07-01",
+  file: join(root, "scripts/local/demo/cdnow-transactions.csv.gz"),
+};
+
+const { values: args } = parseArgs({
+  options: {
+    port: { type: "string", default: process.env.PORT ?? "3000" },
+    host: { type: "string", default: "127.0.0.1" },
+    "data-dir": { type: "string", default: join(root, ".local/data") },
+    reset: { type: "boolean", default: false },
+    "no-demo": { type: "boolean", default: false },
+    "refresh-every": { type: "string", default: "300" },
+  },
+});
+
+const say = (line: string) => process.stdout.write(`${line}\n`);
+
+async function main() {
+  const dataDir = resolve(args["data-dir"]);
+  if (args.reset) await rm(dataDir, { recursive: true, force: true });
+  await mkdir(join(dataDir, "dynamodb"), { recursive: true });
+  await mkdir(join(dataDir, "s3"), { recursive: true });
+  await mkdir(join(dataDir, "dead-letters"), { recursive: true });
+
+  const [dynamo, s3] = await Promise.all([
+    startDynamoDbLocal({ dataDir: join(dataDir, "dynamodb") }),
+    startS3Server({ directory: join(dataDir, "s3") }),
+  ]);
+  const stops = [() => s3.stop(), () => dynamo.stop()];
+
+  Object.assign(process.env, {
+    TABLE_NAME: TABLE,
+    BUCKET_NAME: BUCKET,
+    AWS_REGION: "us-east-1",
+    AWS_ACCESS_KEY_ID: S3_SERVER_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: S3_SERVER_CREDENTIALS.secretAccessKey,
+    AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
+    AWS_ENDPOINT_URL_S3: s3.endpoint,
+    LOG_LEVEL: process.env.LOG_LEVEL ?? "WARN",
+  });
+
+  const { runtime } = await import("../shared/runtime");
+  const rt = runtime();
+  await ensureTable(rt.clients.dynamo, TABLE);
+  await ensureBucket(rt.clients.s3, BUCKET);
+
+  const readApi = (await import("../functions/read-api/handler")).handler as unknown as HttpHandler;
+  const writeApi = (await import("../functions/write-api/handler")).handler as unknown as HttpHandler;
+  const compute = (await import("../functions/compute/handler")).handler as unknown as LambdaHandler<
+    unknown,
+    unknown
+  >;
+  const refresh = (await import("../functions/refresh/handler")).handler as unknown as LambdaHandler<
+    unknown,
+    unknown
+  >;
+
+  /** Lambda's asynchronous invoke: two retries after a failure, then the dead-letter folder. */
+  const invokeAsync = (name: string, fn: LambdaHandler<unknown, unknown>, event: unknown) => {
+    const delays = [1_000, 2_000];
+    const attempt = async (n: number): Promise<void> => {
+      try {
+        await fn(event, lambdaContext(name));
+      } catch (error) {
+        const delay = delays[n];
+        if (delay !== undefined) {
+          setTimeout(() => void attempt(n + 1), delay);
+          return;
+        }
+        const file = join(dataDir, "dead-letters", `${Date.now()}-${name}.json`);
+        await writeFile(
+          file,
+          JSON.stringify({ function: name, event, error: (error as Error).name }, null, 2),
+        );
+        say(`! ${name} failed three times; the event is in ${file}`);
+      }
+    };
+    void attempt(0);
+  };
+
+  s3.onObjectCreated((event) => invokeAsync("compute", compute, event));
+
+  const server = createApiServer({ readApi, writeApi });
+  await new Promise<void>((ok) => server.listen(Number(args.port), args.host, ok));
+  const { port } = server.address() as AddressInfo;
+  const api = `http://${args.host}:${port}`;
+  stops.unshift(() => new Promise<void>((ok) => server.close(() => ok())));
+
+  const refreshEvery = Number(args["refresh-every"]) * 1000;
+  const timer =
+    refreshEvery > 0
+      ? setInterval(() => {
+          const now = new Date();
+          invokeAsync("refresh", refresh, {
+            version: "0",
+            id: randomUUID(),
+            "detail-type": "Scheduled Event",
+            source: "aws.events",
+            account: "000000000000",
+            time: now.toISOString().replace(/\.\d{3}Z$/, "Z"),
+            region: "us-east-1",
+            resources: [],
+            detail: {},
+          });
+        }, refreshEvery)
+      : undefined;
+
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    if (timer) clearInterval(timer);
+    for (const s of stops) await s().catch(() => undefined);
+    process.exit(0);
+  };
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
+
+  say(`API:      ${api}`);
+  say(`S3:       ${s3.endpoint} (bucket ${BUCKET})`);
+  say(`DynamoDB: ${dynamo.endpoint} (table ${TABLE})`);
+  say(`Data:     ${dataDir}`);
+
+  if (!args["no-demo"]) await loadDemo(api, rt);
+  say("");
+  say("Try:");
+  say(`  curl -s ${api}/datasets/${DEMO.datasetId}/segments`);
+  say(`  curl -s ${api}/datasets/${DEMO.datasetId}/customers/00001`);
+  say(`  curl -s '${api}/datasets/${DEMO.datasetId}/segments/rfm:champions/members?limit=5'`);
+  say(`  curl -s ${api}/datasets/${DEMO.datasetId}/runs`);
+  say("Upload a file of your own:");
+  say(`  npm run upload -- --api ${api} --dataset mydata path/to/transactions.csv`);
+  say("Ready. Ctrl-C stops the service.");
+}
+
+async function loadDemo(api: string, rt: import("../shared/runtime").Runtime) {
+  const meta = await rt.store.getDataset(rt.config.DEFAULT_TENANT, DEMO.datasetId);
+  if (meta?.current) {
+    say(`Demo:     dataset ${DEMO.datasetId} already loaded (version ${meta.current.version})`);
+    return;
+  }
+  await rt.store.ensureDataset(rt.config.DEFAULT_TENANT, DEMO.datasetId, { asOf: DEMO.asOf });
+  const { uploadFile } = await import("./local/upload");
+  say(`Demo:     loading ${DEMO.datasetId} (CDNOW, 69,659 purchases)…`);
+  const run = await uploadFile(api, DEMO.datasetId, DEMO.file, await readFile(DEMO.file), {
+    waitMs: 120_000,
+  });
+  say(`Demo:     ${run.status}: ${run.counts?.customers ?? 0} customers, run ${run.runId}`);
+}
+
+main().catch((error) => {
+  process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,175 @@
+/**
+ * Serves the route table over plain HTTP the way API Gateway's HTTP API does: each request becomes a payload
+ * format 2.0 event (path decoded, parameters extracted, body base64-encoded when binary) handed to the Lambda
+ * handler that serves the route in AWS, and the handler's result becomes the response.
+ */
+import { randomUUID } from "node:crypto";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from "aws-lambda";
+import { type HttpFunctionName, ROUTES, routeKey } from "../../shared/routes";
+
+export type LambdaHandler<E, R> = (event: E, context: Context) => Promise<R>;
+export type HttpHandler = LambdaHandler<APIGatewayProxyEventV2, unknown>;
+
+/** API Gateway's payload limit. */
+const MAX_PAYLOAD_BYTES = 10 * 1024 * 1024;
+
+interface CompiledRoute {
+  key: string;
+  method: string;
+  segments: Array<{ literal: string } | { param: string }>;
+  fn: HttpFunctionName;
+}
+
+const compiled: CompiledRoute[] = ROUTES.map((route) => ({
+  key: routeKey(route),
+  method: route.method,
+  fn: route.fn,
+  segments: route.path
+    .split("/")
+    .slice(1)
+    .map((s) => (s.startsWith("{") && s.endsWith("}") ? { param: s.slice(1, -1) } : { literal: s })),
+}));
+
+function match(
+  method: string,
+  path: string,
+): { route: CompiledRoute; params: Record<string, string> } | undefined {
+  const parts = path.split("/").slice(1);
+  for (const route of compiled) {
+    if (route.method !== method || route.segments.length !== parts.length) continue;
+    const params: Record<string, string> = {};
+    let ok = true;
+    for (let i = 0; i < parts.length && ok; i++) {
+      const segment = route.segments[i];
+      const part = parts[i] ?? "";
+      if (!segment) ok = false;
+      else if ("literal" in segment) ok = segment.literal === part;
+      else if (part === "") ok = false;
+      else {
+        try {
+          params[segment.param] = decodeURIComponent(part);
+        } catch {
+          ok = false;
+        }
+      }
+    }
+    if (ok) return { route, params };
+  }
+  return undefined;
+}
+
+export function lambdaContext(functionName: string): Context {
+  const requestId = randomUUID();
+  return {
+    callbackWaitsForEmptyEventLoop: false,
+    functionName,
+    functionVersion: "$LATEST",
+    invokedFunctionArn: `arn:aws:lambda:local:000000000000:function:${functionName}`,
+    memoryLimitInMB: "1024",
+    awsRequestId: requestId,
+    logGroupName: `/aws/lambda/${functionName}`,
+    logStreamName: "local",
+    getRemainingTimeInMillis: () => 30_000,
+    done: () => undefined,
+    fail: () => undefined,
+    succeed: () => undefined,
+  };
+}
+
+async function readBody(req: IncomingMessage): Promise<Buffer | "too-large"> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_PAYLOAD_BYTES) return "too-large";
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+function send(res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}) {
+  res.writeHead(status, { "content-type": "application/json", ...headers });
+  res.end(body);
+}
+
+export function toEvent(
+  req: IncomingMessage,
+  url: URL,
+  key: string,
+  params: Record<string, string>,
+  body: Buffer,
+): APIGatewayProxyEventV2 {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value !== undefined) headers[name.toLowerCase()] = Array.isArray(value) ? value.join(",") : value;
+  }
+  const query: Record<string, string> = {};
+  for (const [name, value] of url.searchParams)
+    query[name] = name in query ? `${query[name]},${value}` : value;
+  const textual =
+    body.length === 0 || /json|text|csv|xml|x-www-form-urlencoded/i.test(headers["content-type"] ?? "json");
+  const now = new Date();
+  let decodedPath = url.pathname;
+  try {
+    decodedPath = decodeURIComponent(url.pathname);
+  } catch {
+    // An undecodable path is passed on as it came.
+  }
+  return {
+    version: "2.0",
+    routeKey: key,
+    rawPath: decodedPath,
+    rawQueryString: url.search.slice(1),
+    headers,
+    ...(Object.keys(query).length > 0 ? { queryStringParameters: query } : {}),
+    ...(Object.keys(params).length > 0 ? { pathParameters: params } : {}),
+    requestContext: {
+      accountId: "000000000000",
+      apiId: "local",
+      domainName: headers.host ?? "localhost",
+      domainPrefix: "local",
+      http: {
+        method: req.method ?? "GET",
+        path: decodedPath,
+        protocol: `HTTP/${req.httpVersion}`,
+        sourceIp: req.socket.remoteAddress ?? "127.0.0.1",
+        userAgent: headers["user-agent"] ?? "",
+      },
+      requestId: randomUUID(),
+      routeKey: key,
+      stage: "$default",
+      time: now.toUTCString(),
+      timeEpoch: now.getTime(),
+    },
+    ...(body.length > 0
+      ? { body: textual ? body.toString("utf8") : body.toString("base64"), isBase64Encoded: !textual }
+      : { isBase64Encoded: false }),
+  };
+}
+
+export function createApiServer(handlers: Record<HttpFunctionName, HttpHandler>): Server {
+  return createServer(async (req, res) => {
+    try {
+      const url = new URL(req.url ?? "/", "http://local");
+      const found = match(req.method ?? "GET", url.pathname);
+      if (!found) return send(res, 404, JSON.stringify({ message: "Not Found" }));
+      const body = await readBody(req);
+      if (body === "too-large")
+        return send(res, 413, JSON.stringify({ message: "Request Entity Too Large" }));
+      const event = toEvent(req, url, found.route.key, found.params, body);
+      const raw = await handlers[found.route.fn](event, lambdaContext(found.route.fn));
+      const result = (
+        typeof raw === "string" ? { statusCode: 200, body: raw } : raw
+      ) as APIGatewayProxyStructuredResultV2;
+      const headers: Record<string, string> = {};
+      for (const [k, v] of Object.entries(result.headers ?? {})) headers[k] = String(v);
+      const payload = result.isBase64Encoded ? Buffer.from(result.body ?? "", "base64") : (result.body ?? "");
+      res.writeHead(result.statusCode ?? 200, headers);
+      res.end(payload);
+    } catch {
+      // API Gateway answers an integration failure with a bare 500.
+      send(res, 500, JSON.stringify({ message: "Internal Server Error" }));
+    }
+  });
+}
