@@ -12,6 +12,7 @@ import type { AddressInfo } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { type FunctionName, PREFIXES } from "../shared/resources";
 import { startDynamoDbLocal } from "./emulators/dynamodb-local";
 import { ensureBucket, ensureTable } from "./emulators/resources";
 import { S3_SERVER_CREDENTIALS, startS3Server } from "./emulators/s3-server";
@@ -79,9 +80,12 @@ async function main() {
     unknown
   >;
 
-  /** Lambda's asynchronous invoke: two retries after a failure, then the dead-letter folder. */
-  const invokeAsync = (name: string, fn: LambdaHandler<unknown, unknown>, event: unknown) => {
-    const delays = [1_000, 2_000];
+  /**
+   * Lambda's asynchronous invoke: two retries after a failure, one and two minutes later as in Lambda, then
+   * the dead-letter folder.
+   */
+  const invokeAsync = (name: FunctionName, fn: LambdaHandler<unknown, unknown>, event: unknown) => {
+    const delays = [60_000, 120_000];
     const attempt = async (n: number): Promise<void> => {
       try {
         await fn(event, lambdaContext(name));
@@ -102,7 +106,11 @@ async function main() {
     void attempt(0);
   };
 
-  s3.onObjectCreated((event) => invokeAsync("compute", compute, event));
+  // The same filter as the stack's bucket notification: only uploads/ triggers a run.
+  s3.onObjectCreated((event) => invokeAsync("compute", compute, event), {
+    bucket: BUCKET,
+    prefix: PREFIXES.uploads,
+  });
 
   const server = createApiServer({ readApi, writeApi });
   await new Promise<void>((ok) => server.listen(Number(args.port), args.host, ok));

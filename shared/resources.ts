@@ -27,3 +27,13 @@ export const MAX_UPLOAD_BYTES = 5 * 1024 * 1024 * 1024;
 export const UPLOAD_URL_TTL_SECONDS = 15 * 60;
 /** Schedule of the refresh function, in EventBridge cron syntax (UTC). */
 export const REFRESH_SCHEDULE = { minute: "15", hour: "3" } as const;
+
+/** Timeout of each function, in seconds; the stack sets them and the local service enforces the same. */
+export const FUNCTION_TIMEOUT_SECONDS = { readApi: 10, writeApi: 10, compute: 900, refresh: 900 } as const;
+export type FunctionName = keyof typeof FUNCTION_TIMEOUT_SECONDS;
+
+/**
+ * What a pipeline function keeps back from its remaining time when it waits for a busy dataset: the run it
+ * then starts needs time of its own.
+ */
+export const LEASE_WAIT_RESERVE_MS = 5 * 60 * 1000;

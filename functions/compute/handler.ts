@@ -4,15 +4,16 @@
  * the event (finished records are recognised by their run id and not redone) and, at last, dead-letters it.
  */
 import middy from "@middy/core";
+import type { Context } from "aws-lambda";
 import { decodeS3Key, s3EventSchema } from "../../shared/events";
 import { errorFields, logger } from "../../shared/logger";
-import { runUpload } from "../../shared/pipeline/run";
+import { leaseWait, runUpload } from "../../shared/pipeline/run";
 import { runtime } from "../../shared/runtime";
 import { parseUploadKey } from "../../shared/store/keys";
 
 const rt = runtime();
 
-export async function computeCore(event: unknown): Promise<{ outcomes: string[] }> {
+export async function computeCore(event: unknown, context?: Context): Promise<{ outcomes: string[] }> {
   const parsed = s3EventSchema.parse(event);
   const outcomes: string[] = [];
   let firstError: unknown;
@@ -27,7 +28,7 @@ export async function computeCore(event: unknown): Promise<{ outcomes: string[] 
     }
     try {
       const result = await runUpload(
-        { store: rt.store, blobs: rt.blobs },
+        { store: rt.store, blobs: rt.blobs, waitForLeaseMs: leaseWait(context) },
         {
           tenantId: parts.tenant,
           datasetId: parts.dataset,

@@ -4,14 +4,18 @@
  * refreshed by this event are recognised by their run id and skipped).
  */
 import middy from "@middy/core";
+import type { Context } from "aws-lambda";
 import { scheduledEventSchema } from "../../shared/events";
 import { errorFields, logger } from "../../shared/logger";
-import { runRefresh } from "../../shared/pipeline/run";
+import { leaseWait, runRefresh } from "../../shared/pipeline/run";
 import { runtime } from "../../shared/runtime";
 
 const rt = runtime();
 
-export async function refreshCore(event: unknown): Promise<{ refreshed: number; failed: number }> {
+export async function refreshCore(
+  event: unknown,
+  context?: Context,
+): Promise<{ refreshed: number; failed: number }> {
   const scheduled = scheduledEventSchema.parse(event);
   const datasets = await rt.store.listDatasets();
   let refreshed = 0;
@@ -19,7 +23,7 @@ export async function refreshCore(event: unknown): Promise<{ refreshed: number; 
   for (const { tenantId, datasetId } of datasets) {
     try {
       const result = await runRefresh(
-        { store: rt.store, blobs: rt.blobs },
+        { store: rt.store, blobs: rt.blobs, waitForLeaseMs: leaseWait(context) },
         { tenantId, datasetId, eventId: scheduled.id, eventTime: scheduled.time },
       );
       if (result.outcome === "succeeded") refreshed++;

@@ -6,6 +6,7 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from "aws-lambda";
+import { FUNCTION_TIMEOUT_SECONDS, type FunctionName } from "../../shared/resources";
 import { type HttpFunctionName, ROUTES, routeKey } from "../../shared/routes";
 
 export type LambdaHandler<E, R> = (event: E, context: Context) => Promise<R>;
@@ -59,8 +60,10 @@ function match(
   return undefined;
 }
 
-export function lambdaContext(functionName: string): Context {
+/** A Lambda context whose remaining time counts down from the function's timeout, as in Lambda. */
+export function lambdaContext(functionName: FunctionName): Context {
   const requestId = randomUUID();
+  const deadline = Date.now() + FUNCTION_TIMEOUT_SECONDS[functionName] * 1000;
   return {
     callbackWaitsForEmptyEventLoop: false,
     functionName,
@@ -70,7 +73,7 @@ export function lambdaContext(functionName: string): Context {
     awsRequestId: requestId,
     logGroupName: `/aws/lambda/${functionName}`,
     logStreamName: "local",
-    getRemainingTimeInMillis: () => 30_000,
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
     done: () => undefined,
     fail: () => undefined,
     succeed: () => undefined,

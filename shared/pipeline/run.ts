@@ -20,6 +20,7 @@ import {
 import { RetryableError } from "../errors";
 import { errorFields, logger } from "../logger";
 import type { CurrentVersion, DatasetMeta, RunRecord, UploadRecord } from "../model";
+import { LEASE_WAIT_RESERVE_MS } from "../resources";
 import { objectKeys } from "../store/keys";
 import { decodeOutputs, diffOutputs, encodeOutputs, type Outputs, outputsOf } from "./outputs";
 import type { BlobStore, DatasetStore } from "./ports";
@@ -33,6 +34,14 @@ export interface PipelineDeps {
   leaseMs?: number;
   /** Rejected rows kept in a report; all are counted. */
   maxReportedRows?: number;
+  /**
+   * How long to wait for a dataset another run holds before giving up with DATASET_BUSY (default 0). A
+   * function passes what its own timeout leaves, so uploads arriving together run one after the other
+   * instead of exhausting the asynchronous invoke's retries.
+   */
+  waitForLeaseMs?: number;
+  /** Sleep between lease attempts; injectable for tests. */
+  sleep?: (ms: number) => Promise<void>;
 }
 
 export interface UploadEvent {
@@ -216,7 +225,7 @@ async function begin(deps: PipelineDeps, run: RunRecord): Promise<Attempt | { du
   }
   const leaseMs = deps.leaseMs ?? DEFAULT_LEASE_MS;
   const owner = `${run.runId}/${randomUUID()}`;
-  const meta = await store.acquireLock(run.tenantId, run.datasetId, owner, leaseMs);
+  const meta = await acquireWaiting(deps, run, owner, leaseMs);
   if (!meta) throw new RetryableError("DATASET_BUSY", "Another run holds the dataset");
   const resumed: RunRecord = existing
     ? { ...existing, status: "running", attempts: existing.attempts + 1 }
@@ -236,6 +245,31 @@ async function begin(deps: PipelineDeps, run: RunRecord): Promise<Attempt | { du
     await store.releaseLock(run.tenantId, run.datasetId, owner);
   };
   return { run: resumed, meta, owner, release };
+}
+
+/** How long a function invocation may wait for a busy dataset: what its timeout leaves beyond a run's time. */
+export function leaseWait(context: { getRemainingTimeInMillis(): number } | undefined): number {
+  return context ? Math.max(0, context.getRemainingTimeInMillis() - LEASE_WAIT_RESERVE_MS) : 0;
+}
+
+/** Takes the dataset's lease, polling with capped, jittered backoff for up to `waitForLeaseMs`. */
+async function acquireWaiting(
+  deps: PipelineDeps,
+  run: RunRecord,
+  owner: string,
+  leaseMs: number,
+): Promise<DatasetMeta | undefined> {
+  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((ok) => setTimeout(ok, ms)));
+  const deadline = Date.now() + Math.max(0, deps.waitForLeaseMs ?? 0);
+  for (let attempt = 0; ; attempt++) {
+    const meta = await deps.store.acquireLock(run.tenantId, run.datasetId, owner, leaseMs);
+    if (meta) return meta;
+    const left = deadline - Date.now();
+    if (left <= 0) return undefined;
+    const delay = Math.min(left, Math.min(10_000, 500 * 2 ** attempt) * (0.5 + Math.random() / 2));
+    if (attempt === 0) logger.info("Waiting for the dataset's lease", { runId: run.runId });
+    await sleep(delay);
+  }
 }
 
 async function failRun(deps: PipelineDeps, attempt: Attempt, run: RunRecord, code: string, message: string) {

@@ -88,6 +88,31 @@ describe("runUpload", () => {
     expect(runs.items).toHaveLength(1);
   });
 
+  it("runs two uploads that arrive together one after the other when allowed to wait for the lease", async () => {
+    const first = await stage("together", "transactions.csv");
+    const second = await stage("together", "transactions-with-bad-rows.csv");
+    const waiting = { store, blobs, waitForLeaseMs: 60_000 };
+    const outcomes = await Promise.all([runUpload(waiting, first), runUpload(waiting, second)]);
+    expect(outcomes.map((o) => o.outcome)).toEqual(["succeeded", "succeeded"]);
+    const versions = outcomes.map((o) => ("run" in o ? o.run.version : undefined)).sort();
+    expect(versions).toEqual([1, 2]);
+    expect((await store.getDataset("t", "together"))?.current?.version).toBe(2);
+  });
+
+  it("gives up with DATASET_BUSY when the lease stays taken past the wait", async () => {
+    const event = await stage("held", "transactions.csv");
+    expect(await store.acquireLock("t", "held", "someone-else", 60_000)).toBeDefined();
+    const slept: number[] = [];
+    const sleep = async (ms: number) => {
+      slept.push(ms);
+    };
+    await expect(runUpload({ store, blobs, waitForLeaseMs: 50, sleep }, event)).rejects.toMatchObject({
+      code: "DATASET_BUSY",
+    });
+    expect(slept.length).toBeGreaterThan(0);
+    expect(Math.max(...slept)).toBeLessThanOrEqual(50);
+  });
+
   it("ignores a stale event for a key already processed at a newer sequencer", async () => {
     const event = await stage("stale", "transactions.csv");
     expect((await runUpload({ store, blobs }, event)).outcome).toBe("succeeded");
