@@ -1,14 +1,34 @@
 /**
  * Computation of segments from an AggregateState: per-customer values in columns (typed arrays indexed by
- * result position), the RFM family (see rfm.ts for the rules), and the economics of every segment.
+ * result position), the segment families, and the economics of every segment.
  *
- * The result is built of families: each contributes segment summaries and the segment ids of each customer,
- * so further families (clusters, lifecycle, rules) are added with addFamily without touching RFM. Other
- * engine modules read the columns directly; nothing here creates an object per customer until customer(i)
- * is asked for one.
+ * Stages, in order (each timed in `timings`, in ms):
+ * - rfm: one pass over the orders gives every customer's RFM values, first, last and previous purchase days
+ *   and gross spend; then quintile scores and the RFM segments (rfm.ts);
+ * - lifecycle: stages from the purchase days and the dataset's windows (lifecycle.ts);
+ * - clusters: k-means on the RFM features, unless turned off or there are too few customers (clusters.ts);
+ * - value: BG/NBD and Gamma-Gamma fitted on the dataset, then probability alive, expected purchases and CLV
+ *   for everyone, unless turned off or the data cannot support the models (value.ts);
+ * - rules: every rule segment compiled against the columns above and evaluated column-wise (traits.ts).
+ * Every setting is checked before any work starts, and a bad one throws ComputeError naming it; a part the
+ * data cannot support is skipped and reported in `issues`, never thrown.
+ *
+ * The result is built of families: each contributes segment summaries and the segment ids of each customer.
+ * Nothing here creates an object per customer until customer(i) is asked for one.
  */
+import { checkClusterSettings, clusterDefinitions, clusterStage } from "./clusters";
 import { isoDay, parseDay } from "./days";
 import { ComputeError } from "./errors";
+import type { ClusterModel, KMeansOptions } from "./kmeans";
+import {
+  LIFECYCLE_STAGES,
+  type LifecycleWindows,
+  lifecycleDefinitions,
+  lifecycleStages,
+  NO_DAY,
+  resolveLifecycleWindows,
+} from "./lifecycle";
+import { type CustomerOrders, distinctPurchaseDays, groupOrders, positionsOf } from "./orders";
 import {
   quintileScores,
   RFM_SEGMENTS,
@@ -16,14 +36,22 @@ import {
   rfmSegmentCode,
   type SegmentDefinition,
 } from "./rfm";
+import { checkRuleSettings } from "./rule-segments";
+import { ATTRIBUTE_TYPES, type AttributeType, compileRule } from "./rules";
 import { type AggregateState, BIG_CENTS, ORDER_BLOCK_SIZE, type OrderBlock } from "./state";
+import { ResultTraits } from "./traits";
 import type {
+  ComputeIssue,
   ComputeSettings,
   CustomerScores,
   SegmentationResult,
   SegmentFamily,
   SegmentSummary,
+  ValueModelSummary,
 } from "./types";
+import { type ResolvedValueSettings, resolveValueSettings, valueInputs, valueStage } from "./value";
+
+export type { CustomerOrders } from "./orders";
 
 /** Per-customer values; entry i belongs to result position i (a customer with at least one order). */
 export interface CustomerColumns {
@@ -40,19 +68,28 @@ export interface CustomerColumns {
   readonly monetary: Float64Array;
   readonly firstPurchaseDay: Int32Array;
   readonly lastPurchaseDay: Int32Array;
+  /** The latest purchase day before lastPurchaseDay; NO_DAY when the customer bought on one day only. */
+  readonly previousPurchaseDay: Int32Array;
+  /** Distinct days with an order that is not a return. */
+  readonly purchaseDays: Uint32Array;
+  /** Amount of the orders that are not returns, in cents. */
+  readonly grossCents: Float64Array;
+  /** Amount of the orders on the first purchase day, in cents. */
+  readonly firstDayCents: Float64Array;
   readonly r: Uint8Array;
   readonly f: Uint8Array;
   readonly m: Uint8Array;
   /** Index into RFM_SEGMENTS. */
   readonly rfmSegment: Uint8Array;
-}
-
-/** Orders of each scored customer (orders on or before asOf, returns included), grouped by position. */
-export interface CustomerOrders {
-  /** Orders of position i are orders[offsets[i]] .. orders[offsets[i + 1] - 1], in state order. */
-  readonly offsets: Uint32Array;
-  /** State order indices. */
-  readonly orders: Uint32Array;
+  /** Index into LIFECYCLE_STAGES. */
+  readonly lifecycle: Uint8Array;
+  /** Index into the cluster model's ids; absent when clusters were not computed. */
+  readonly cluster?: Uint16Array;
+  /** Value predictions; absent when the value models were not computed. */
+  readonly probabilityAlive?: Float64Array;
+  /** Expected purchases over the value horizon. */
+  readonly expectedPurchases?: Float64Array;
+  readonly clv?: Float64Array;
 }
 
 /** One family's part of a result. */
@@ -63,6 +100,18 @@ export interface FamilyResult {
   segmentsOf(i: number, out: string[]): void;
 }
 
+/** What a computation found beyond the columns; all optional for a result built from columns alone. */
+export interface ComputedParts {
+  clusters?: ClusterModel;
+  clusterNames?: readonly string[];
+  value?: ValueModelSummary;
+  issues?: ComputeIssue[];
+  timings?: Record<string, number>;
+  lifecycleWindows?: LifecycleWindows;
+}
+
+const LIFECYCLE_IDS = LIFECYCLE_STAGES.map((d) => d.id);
+
 export class ComputedSegmentation implements SegmentationResult {
   readonly asOf: string;
   readonly asOfDay: number;
@@ -72,15 +121,21 @@ export class ComputedSegmentation implements SegmentationResult {
   readonly totalCents: number;
   /** Orders (not returns) of all scored customers. */
   readonly totalOrders: number;
+  readonly clusters?: ClusterModel;
+  readonly value?: ValueModelSummary;
+  readonly issues: ComputeIssue[];
+  readonly timings: Record<string, number>;
+  readonly lifecycleWindows: LifecycleWindows;
+  private readonly clusterNames: readonly string[];
   private readonly families: FamilyResult[] = [];
   private ordersCache: CustomerOrders | undefined;
-  private purchaseDaysCache: Uint32Array | undefined;
 
   constructor(
     readonly state: AggregateState,
     asOf: string,
     asOfDay: number,
     columns: CustomerColumns,
+    parts: ComputedParts = {},
   ) {
     this.asOf = asOf;
     this.asOfDay = asOfDay;
@@ -94,6 +149,12 @@ export class ComputedSegmentation implements SegmentationResult {
     }
     this.totalCents = cents;
     this.totalOrders = orders;
+    if (parts.clusters !== undefined) this.clusters = parts.clusters;
+    if (parts.value !== undefined) this.value = parts.value;
+    this.clusterNames = parts.clusterNames ?? parts.clusters?.descriptions ?? [];
+    this.issues = parts.issues ?? [];
+    this.timings = parts.timings ?? {};
+    this.lifecycleWindows = parts.lifecycleWindows ?? resolveLifecycleWindows();
   }
 
   get segments(): SegmentSummary[] {
@@ -114,9 +175,7 @@ export class ComputedSegmentation implements SegmentationResult {
     const r = c.r[p] as number;
     const f = c.f[p] as number;
     const m = c.m[p] as number;
-    const segments: string[] = [];
-    for (const family of this.families) family.segmentsOf(p, segments);
-    return {
+    const scores: CustomerScores = {
       customerId: this.state.customerId(c.stateIndex[p] as number),
       firstPurchase: isoDay(c.firstPurchaseDay[p] as number),
       lastPurchase: isoDay(c.lastPurchaseDay[p] as number),
@@ -127,39 +186,38 @@ export class ComputedSegmentation implements SegmentationResult {
       f,
       m,
       rfm: `${r}${f}${m}`,
-      segments,
-    };
+      lifecycle: LIFECYCLE_IDS[c.lifecycle[p] as number] as string,
+    } as CustomerScores;
+    if (c.cluster !== undefined && this.clusters !== undefined) {
+      const k = c.cluster[p] as number;
+      scores.cluster = this.clusters.ids[k] as string;
+      scores.clusterName = this.clusterNames[k] as string;
+    }
+    if (c.probabilityAlive !== undefined) scores.probabilityAlive = c.probabilityAlive[p] as number;
+    if (c.expectedPurchases !== undefined) scores.expectedPurchases = c.expectedPurchases[p] as number;
+    if (c.clv !== undefined) scores.clv = c.clv[p] as number;
+    // Added last, so that the segments come after the scores when the object is printed or serialized.
+    const segments: string[] = [];
+    for (const family of this.families) family.segmentsOf(p, segments);
+    scores.segments = segments;
+    return scores;
   }
 
   /** The orders of each position (built on first use). */
   customerOrders(): CustomerOrders {
-    if (this.ordersCache === undefined) this.ordersCache = groupOrders(this);
+    if (this.ordersCache === undefined) {
+      this.ordersCache = groupOrders(
+        this.state,
+        this.asOfDay,
+        positionsOf(this.state.customerCount, this.columns.stateIndex),
+      );
+    }
     return this.ordersCache;
   }
 
-  /** Distinct days with an order (not a return) per position (built on first use). */
+  /** Distinct days with an order (not a return) per position. */
   purchaseDays(): Uint32Array {
-    if (this.purchaseDaysCache === undefined) {
-      const { offsets, orders } = this.customerOrders();
-      const out = new Uint32Array(this.customerCount);
-      let days = new Int32Array(64);
-      for (let i = 0; i < this.customerCount; i++) {
-        const from = offsets[i] as number;
-        const to = offsets[i + 1] as number;
-        if (days.length < to - from) days = new Int32Array((to - from) * 2);
-        let n = 0;
-        for (let k = from; k < to; k++) {
-          const order = orders[k] as number;
-          if (this.state.orderCents(order) >= 0) days[n++] = this.state.orderDay(order);
-        }
-        const sorted = days.subarray(0, n).sort();
-        let distinct = n > 0 ? 1 : 0;
-        for (let k = 1; k < n; k++) if (sorted[k] !== sorted[k - 1]) distinct++;
-        out[i] = distinct;
-      }
-      this.purchaseDaysCache = out;
-    }
-    return this.purchaseDaysCache;
+    return this.columns.purchaseDays;
   }
 
   private position(i: number): number {
@@ -170,60 +228,36 @@ export class ComputedSegmentation implements SegmentationResult {
   }
 }
 
-function groupOrders(result: ComputedSegmentation): CustomerOrders {
-  const { state, asOfDay, customerCount } = result;
-  const positionOf = new Int32Array(state.customerCount).fill(-1);
-  for (let i = 0; i < customerCount; i++) positionOf[result.columns.stateIndex[i] as number] = i;
-  const offsets = new Uint32Array(customerCount + 1);
-  forEachOrder(state, asOfDay, (customer) => {
-    const p = positionOf[customer] as number;
-    if (p >= 0) offsets[p + 1] = (offsets[p + 1] as number) + 1;
-  });
-  for (let i = 0; i < customerCount; i++)
-    offsets[i + 1] = (offsets[i + 1] as number) + (offsets[i] as number);
-  const next = offsets.slice(0, customerCount);
-  const orders = new Uint32Array(offsets[customerCount] as number);
-  forEachOrder(state, asOfDay, (customer, _day, _cents, order) => {
-    const p = positionOf[customer] as number;
-    if (p >= 0) {
-      orders[next[p] as number] = order;
-      next[p] = (next[p] as number) + 1;
-    }
-  });
-  return { offsets, orders };
-}
+type BaseColumns = Omit<
+  CustomerColumns,
+  "lifecycle" | "cluster" | "probabilityAlive" | "expectedPurchases" | "clv"
+>;
 
-/** Calls fn for every order dated on or before asOfDay, in state order. */
-function forEachOrder(
-  state: AggregateState,
-  asOfDay: number,
-  fn: (customer: number, day: number, cents: number, order: number) => void,
-): void {
-  const total = state.orderCount;
-  for (let b = 0; b * ORDER_BLOCK_SIZE < total; b++) {
-    const block = state.orderBlocks[b] as OrderBlock;
-    const length = Math.min(ORDER_BLOCK_SIZE, total - b * ORDER_BLOCK_SIZE);
-    const base = b * ORDER_BLOCK_SIZE;
-    const { customer, day, cents } = block;
-    for (let k = 0; k < length; k++) {
-      const d = day[k] as number;
-      if (d > asOfDay) continue;
-      let c = cents[k] as number;
-      if (c === BIG_CENTS) c = state.bigCents.get(base + k) as number;
-      fn(customer[k] as number, d, c, base + k);
-    }
-  }
-}
+// Per-customer accumulators of the order pass, interleaved so that one order touches one cache line.
+const NET = 0;
+const GROSS = 1;
+const ORDERS = 2;
+const FIRST = 3;
+const FIRST_CENTS = 4;
+const LAST = 5;
+const PREVIOUS = 6;
+/** Distinct purchase days while the customer's days arrive in order; -1 once one arrives out of order. */
+const DISTINCT = 7;
+const STRIDE = 8;
 
-/** Per-customer RFM values and scores of every customer with at least one order on or before asOfDay. */
-export function customerColumns(state: AggregateState, asOfDay: number): CustomerColumns {
+/** RFM values, purchase days and scores of every customer with at least one order on or before asOfDay. */
+function baseColumns(state: AggregateState, asOfDay: number): BaseColumns {
   const n = state.customerCount;
-  const orders = new Uint32Array(n);
+  const acc = new Float64Array(n * STRIDE);
+  for (let c = 0; c < n; c++) {
+    const at = c * STRIDE;
+    acc[at + FIRST] = Number.POSITIVE_INFINITY;
+    acc[at + LAST] = NO_DAY;
+    acc[at + PREVIOUS] = NO_DAY;
+  }
   const returns = new Uint32Array(n);
-  const net = new Float64Array(n);
-  const first = new Int32Array(n).fill(2147483647);
-  const last = new Int32Array(n).fill(-2147483648);
   const total = state.orderCount;
+  let unordered = 0;
   for (let b = 0; b * ORDER_BLOCK_SIZE < total; b++) {
     const block = state.orderBlocks[b] as OrderBlock;
     const length = Math.min(ORDER_BLOCK_SIZE, total - b * ORDER_BLOCK_SIZE);
@@ -232,20 +266,40 @@ export function customerColumns(state: AggregateState, asOfDay: number): Custome
       const d = day[k] as number;
       if (d > asOfDay) continue;
       const c = customer[k] as number;
+      const at = c * STRIDE;
       let amount = cents[k] as number;
       if (amount === BIG_CENTS) amount = state.bigCents.get(b * ORDER_BLOCK_SIZE + k) as number;
-      net[c] = (net[c] as number) + amount;
+      acc[at + NET] = (acc[at + NET] as number) + amount;
       if (amount < 0) {
         returns[c] = (returns[c] as number) + 1;
-      } else {
-        orders[c] = (orders[c] as number) + 1;
-        if (d < (first[c] as number)) first[c] = d;
-        if (d > (last[c] as number)) last[c] = d;
+        continue;
+      }
+      acc[at + GROSS] = (acc[at + GROSS] as number) + amount;
+      acc[at + ORDERS] = (acc[at + ORDERS] as number) + 1;
+      const first = acc[at + FIRST] as number;
+      if (d < first) {
+        acc[at + FIRST] = d;
+        acc[at + FIRST_CENTS] = amount;
+      } else if (d === first) {
+        acc[at + FIRST_CENTS] = (acc[at + FIRST_CENTS] as number) + amount;
+      }
+      // PREVIOUS stays the latest distinct day below LAST, whatever order the days come in.
+      const last = acc[at + LAST] as number;
+      if (d > last) {
+        acc[at + PREVIOUS] = last;
+        acc[at + LAST] = d;
+        if ((acc[at + DISTINCT] as number) >= 0) acc[at + DISTINCT] = (acc[at + DISTINCT] as number) + 1;
+      } else if (d < last) {
+        if (d > (acc[at + PREVIOUS] as number)) acc[at + PREVIOUS] = d;
+        if ((acc[at + DISTINCT] as number) >= 0) {
+          acc[at + DISTINCT] = -1;
+          unordered++;
+        }
       }
     }
   }
   let count = 0;
-  for (let c = 0; c < n; c++) if ((orders[c] as number) > 0) count++;
+  for (let c = 0; c < n; c++) if ((acc[c * STRIDE + ORDERS] as number) > 0) count++;
   const stateIndex = new Uint32Array(count);
   const recencyDays = new Int32Array(count);
   const frequency = new Uint32Array(count);
@@ -254,18 +308,42 @@ export function customerColumns(state: AggregateState, asOfDay: number): Custome
   const monetary = new Float64Array(count);
   const firstPurchaseDay = new Int32Array(count);
   const lastPurchaseDay = new Int32Array(count);
+  const previousPurchaseDay = new Int32Array(count);
+  const purchaseDays = new Uint32Array(count);
+  const grossCents = new Float64Array(count);
+  const firstDayCents = new Float64Array(count);
+  // Customers whose purchase days came out of order get their distinct days counted exactly below.
+  const recount = unordered > 0 ? new Int32Array(n).fill(-1) : undefined;
+  const recounted = new Uint32Array(unordered);
+  let u = 0;
   let p = 0;
   for (let c = 0; c < n; c++) {
-    if ((orders[c] as number) === 0) continue;
+    const at = c * STRIDE;
+    if ((acc[at + ORDERS] as number) === 0) continue;
+    const net = acc[at + NET] as number;
     stateIndex[p] = c;
-    recencyDays[p] = asOfDay - (last[c] as number);
-    frequency[p] = orders[c] as number;
+    recencyDays[p] = asOfDay - (acc[at + LAST] as number);
+    frequency[p] = acc[at + ORDERS] as number;
     returnCount[p] = returns[c] as number;
-    monetaryCents[p] = net[c] as number;
-    monetary[p] = (net[c] as number) / 100;
-    firstPurchaseDay[p] = first[c] as number;
-    lastPurchaseDay[p] = last[c] as number;
+    monetaryCents[p] = net;
+    monetary[p] = net / 100;
+    firstPurchaseDay[p] = acc[at + FIRST] as number;
+    lastPurchaseDay[p] = acc[at + LAST] as number;
+    previousPurchaseDay[p] = acc[at + PREVIOUS] as number;
+    grossCents[p] = acc[at + GROSS] as number;
+    firstDayCents[p] = acc[at + FIRST_CENTS] as number;
+    const distinct = acc[at + DISTINCT] as number;
+    if (distinct < 0 && recount !== undefined) {
+      recount[c] = u;
+      recounted[u++] = p;
+    } else {
+      purchaseDays[p] = distinct;
+    }
     p++;
+  }
+  if (recount !== undefined) {
+    const exact = distinctPurchaseDays(state, asOfDay, recount, unordered);
+    for (let j = 0; j < unordered; j++) purchaseDays[recounted[j] as number] = exact[j] as number;
   }
   const r = reverseQuintileScores(recencyDays);
   const f = quintileScores(frequency);
@@ -282,6 +360,10 @@ export function customerColumns(state: AggregateState, asOfDay: number): Custome
     monetary,
     firstPurchaseDay,
     lastPurchaseDay,
+    previousPurchaseDay,
+    purchaseDays,
+    grossCents,
+    firstDayCents,
     r,
     f,
     m,
@@ -289,14 +371,29 @@ export function customerColumns(state: AggregateState, asOfDay: number): Custome
   };
 }
 
+/**
+ * Per-customer RFM values, scores and lifecycle stages (default windows unless given) of every customer with
+ * at least one order on or before asOfDay.
+ */
+export function customerColumns(
+  state: AggregateState,
+  asOfDay: number,
+  windows: LifecycleWindows = resolveLifecycleWindows(),
+): CustomerColumns {
+  const base = baseColumns(state, asOfDay);
+  return { ...base, lifecycle: lifecycleStages(base, asOfDay, windows) };
+}
+
+// ---- economics ---------------------------------------------------------------------------------------------
+
 function summary(
   family: SegmentFamily,
   definition: SegmentDefinition,
-  size: number,
-  cents: number,
-  orders: number,
+  totals: { size: number; cents: number; orders: number; clv: number; alive: number },
   result: ComputedSegmentation,
 ): SegmentSummary {
+  const { size, cents, orders } = totals;
+  const valued = result.columns.clv !== undefined && size > 0;
   return {
     id: definition.id,
     family,
@@ -307,6 +404,8 @@ function summary(
     revenue: cents / 100,
     revenueShare: result.totalCents === 0 ? 0 : cents / result.totalCents,
     averageOrderValue: orders === 0 ? 0 : cents / 100 / orders,
+    meanClv: valued ? totals.clv / size : null,
+    meanProbabilityAlive: valued && result.columns.probabilityAlive ? totals.alive / size : null,
   };
 }
 
@@ -325,6 +424,8 @@ export function exclusiveSummaries(
   const sizes = new Float64Array(k);
   const cents = new Float64Array(k);
   const orders = new Float64Array(k);
+  const clv = new Float64Array(k);
+  const alive = new Float64Array(k);
   const { monetaryCents, frequency } = result.columns;
   for (let i = 0; i < result.customerCount; i++) {
     const code = codes[i] as number;
@@ -333,8 +434,29 @@ export function exclusiveSummaries(
     cents[code] = (cents[code] as number) + (monetaryCents[i] as number);
     orders[code] = (orders[code] as number) + (frequency[i] as number);
   }
+  const clvColumn = result.columns.clv;
+  const aliveColumn = result.columns.probabilityAlive;
+  if (clvColumn !== undefined && aliveColumn !== undefined) {
+    for (let i = 0; i < result.customerCount; i++) {
+      const code = codes[i] as number;
+      if (code >= k) continue;
+      clv[code] = (clv[code] as number) + (clvColumn[i] as number);
+      alive[code] = (alive[code] as number) + (aliveColumn[i] as number);
+    }
+  }
   return definitions.map((d, s) =>
-    summary(family, d, sizes[s] as number, cents[s] as number, orders[s] as number, result),
+    summary(
+      family,
+      d,
+      {
+        size: sizes[s] as number,
+        cents: cents[s] as number,
+        orders: orders[s] as number,
+        clv: clv[s] as number,
+        alive: alive[s] as number,
+      },
+      result,
+    ),
   );
 }
 
@@ -345,34 +467,192 @@ export function membershipSummary(
   definition: SegmentDefinition,
   members: ArrayLike<number>,
 ): SegmentSummary {
-  let size = 0;
-  let cents = 0;
-  let orders = 0;
-  const { monetaryCents, frequency } = result.columns;
+  const totals = { size: 0, cents: 0, orders: 0, clv: 0, alive: 0 };
+  const { monetaryCents, frequency, clv, probabilityAlive } = result.columns;
   for (let i = 0; i < result.customerCount; i++) {
     if (members[i] === 0) continue;
-    size++;
-    cents += monetaryCents[i] as number;
-    orders += frequency[i] as number;
+    totals.size++;
+    totals.cents += monetaryCents[i] as number;
+    totals.orders += frequency[i] as number;
+    if (clv !== undefined) totals.clv += clv[i] as number;
+    if (probabilityAlive !== undefined) totals.alive += probabilityAlive[i] as number;
   }
-  return summary(family, definition, size, cents, orders, result);
+  return summary(family, definition, totals, result);
 }
 
-/** Scores every customer with an order and assigns the RFM segments. Throws ComputeError for a bad asOf. */
-export function computeSegments(state: AggregateState, settings: ComputeSettings): ComputedSegmentation {
-  const asOfDay = /^\d{4}-\d{2}-\d{2}$/.test(settings.asOf) ? parseDay(settings.asOf) : undefined;
-  if (asOfDay === undefined) {
-    throw new ComputeError("BAD_AS_OF", "asOf must be a calendar date yyyy-mm-dd");
-  }
-  const result = new ComputedSegmentation(state, settings.asOf, asOfDay, customerColumns(state, asOfDay));
-  const codes = result.columns.rfmSegment;
-  const ids = RFM_SEGMENTS.map((d) => [d.id]);
-  result.addFamily({
-    family: "rfm",
-    summaries: exclusiveSummaries(result, "rfm", RFM_SEGMENTS, codes),
+// ---- the computation ---------------------------------------------------------------------------------------
+
+/** The family of a segmentation where every customer is in exactly one segment. */
+function exclusiveFamily(
+  result: ComputedSegmentation,
+  family: SegmentFamily,
+  definitions: readonly SegmentDefinition[],
+  codes: ArrayLike<number>,
+): FamilyResult {
+  const ids = definitions.map((d) => d.id);
+  return {
+    family,
+    summaries: exclusiveSummaries(result, family, definitions, codes),
     segmentsOf: (i, out) => {
-      out.push(...(ids[codes[i] as number] as string[]));
+      const id = ids[codes[i] as number];
+      if (id !== undefined) out.push(id);
     },
+  };
+}
+
+function checkAttributeTypes(
+  declared: Readonly<Record<string, AttributeType>> | undefined,
+): Readonly<Record<string, AttributeType>> {
+  if (declared === undefined) return {};
+  if (typeof declared !== "object" || declared === null || Array.isArray(declared)) {
+    throw new ComputeError(
+      "BAD_ATTRIBUTE_TYPE",
+      "attributeTypes must map attribute names to types",
+      "attributeTypes",
+    );
+  }
+  for (const [name, type] of Object.entries(declared)) {
+    if (!(ATTRIBUTE_TYPES as readonly unknown[]).includes(type)) {
+      throw new ComputeError(
+        "BAD_ATTRIBUTE_TYPE",
+        `an attribute type is one of ${ATTRIBUTE_TYPES.join(", ")}`,
+        `attributeTypes.${name}`,
+      );
+    }
+  }
+  return declared;
+}
+
+function parseAsOf(asOf: unknown): number {
+  const day = typeof asOf === "string" && /^\d{4}-\d{2}-\d{2}$/.test(asOf) ? parseDay(asOf) : undefined;
+  if (day === undefined)
+    throw new ComputeError("BAD_AS_OF", "asOf must be a calendar date yyyy-mm-dd", "asOf");
+  return day;
+}
+
+/** Milliseconds since `start`, to a tenth. */
+function since(start: number): number {
+  return Math.round((performance.now() - start) * 10) / 10;
+}
+
+/**
+ * Scores every customer with an order, and computes the RFM, lifecycle, cluster and rule families with the
+ * value predictions. Throws ComputeError for a bad setting; see the module header for the rest.
+ */
+export function computeSegments(state: AggregateState, settings: ComputeSettings): ComputedSegmentation {
+  const asOfDay = parseAsOf(settings.asOf);
+  const windows = resolveLifecycleWindows(settings.lifecycle);
+  const clusterOptions: KMeansOptions | undefined =
+    settings.clusters === false ? undefined : checkClusterSettings(settings.clusters ?? {});
+  const valueSettings: ResolvedValueSettings | undefined =
+    settings.value === false ? undefined : resolveValueSettings(settings.value ?? {});
+  const ruleSegments = checkRuleSettings(settings.rules);
+  const attributeTypes = checkAttributeTypes(settings.attributeTypes);
+
+  const timings: Record<string, number> = { rfm: 0, lifecycle: 0, clusters: 0, value: 0, rules: 0 };
+  const issues: ComputeIssue[] = [];
+
+  let t = performance.now();
+  const base = baseColumns(state, asOfDay);
+  timings.rfm = since(t);
+
+  t = performance.now();
+  const lifecycle = lifecycleStages(base, asOfDay, windows);
+  timings.lifecycle = since(t);
+
+  t = performance.now();
+  let clusters: ClusterModel | undefined;
+  let clusterColumn: Uint16Array | undefined;
+  let clusterSegments: SegmentDefinition[] = [];
+  if (clusterOptions !== undefined) {
+    const stage = clusterStage(base, clusterOptions);
+    if (stage.ok) {
+      clusters = stage.result.model;
+      clusterColumn = stage.result.assignment;
+      clusterSegments = clusterDefinitions(clusters);
+    } else {
+      issues.push(stage.issue);
+    }
+  }
+  timings.clusters = since(t);
+
+  t = performance.now();
+  let value: ValueModelSummary | undefined;
+  let predictions:
+    | { probabilityAlive: Float64Array; expectedPurchases: Float64Array; clv: Float64Array }
+    | undefined;
+  if (valueSettings !== undefined) {
+    const stage = valueStage(valueInputs(base, base.purchaseDays, asOfDay), valueSettings);
+    issues.push(...stage.issues);
+    if (stage.ok) {
+      value = stage.summary;
+      predictions = stage.predictions;
+    }
+  }
+  timings.value = since(t);
+
+  const columns: CustomerColumns = {
+    ...base,
+    lifecycle,
+    ...(clusterColumn === undefined ? {} : { cluster: clusterColumn }),
+    ...(predictions === undefined
+      ? {}
+      : {
+          probabilityAlive: predictions.probabilityAlive,
+          expectedPurchases: predictions.expectedPurchases,
+          clv: predictions.clv,
+        }),
+  };
+  const result = new ComputedSegmentation(state, settings.asOf, asOfDay, columns, {
+    ...(clusters === undefined ? {} : { clusters, clusterNames: clusterSegments.map((d) => d.name) }),
+    ...(value === undefined ? {} : { value }),
+    issues,
+    timings,
+    lifecycleWindows: windows,
   });
+
+  t = performance.now();
+  result.addFamily(exclusiveFamily(result, "rfm", RFM_SEGMENTS, columns.rfmSegment));
+  timings.rfm += since(t);
+  if (clusterColumn !== undefined) {
+    t = performance.now();
+    result.addFamily(exclusiveFamily(result, "cluster", clusterSegments, clusterColumn));
+    timings.clusters += since(t);
+  }
+  t = performance.now();
+  result.addFamily(exclusiveFamily(result, "lifecycle", lifecycleDefinitions(windows), lifecycle));
+  timings.lifecycle += since(t);
+
+  t = performance.now();
+  if (ruleSegments.length > 0) {
+    const traits = new ResultTraits(result, attributeTypes);
+    const members: Uint8Array[] = [];
+    const summaries: SegmentSummary[] = [];
+    for (const { definition, rule } of ruleSegments) {
+      const compiled = compileRule(rule, traits, { asOf: asOfDay });
+      for (const warning of compiled.warnings) {
+        issues.push({
+          code: `RULE_${warning.code.toUpperCase()}`,
+          message: warning.message,
+          stage: "rules",
+          segment: definition.id,
+          path: warning.path,
+        });
+      }
+      const bits = compiled.evaluate();
+      members.push(bits);
+      summaries.push(membershipSummary(result, "rule", definition, bits));
+    }
+    const ids = ruleSegments.map((s) => s.definition.id);
+    result.addFamily({
+      family: "rule",
+      summaries,
+      segmentsOf: (i, out) => {
+        for (let s = 0; s < members.length; s++)
+          if ((members[s] as Uint8Array)[i] === 1) out.push(ids[s] as string);
+      },
+    });
+  }
+  timings.rules = since(t);
   return result;
 }

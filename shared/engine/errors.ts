@@ -39,13 +39,23 @@ export class StateError extends Error {
   }
 }
 
-export type ComputeErrorCode = "BAD_AS_OF";
+export type ComputeErrorCode =
+  | "BAD_AS_OF"
+  | "BAD_LIFECYCLE_WINDOW"
+  | "BAD_CLUSTER_SETTINGS"
+  | "BAD_VALUE_SETTINGS"
+  | "BAD_RULE"
+  | "BAD_ATTRIBUTE_TYPE";
 
 export class ComputeError extends Error {
   override readonly name = "ComputeError";
   constructor(
     readonly code: ComputeErrorCode,
     message: string,
+    /** The setting at fault, e.g. "lifecycle.activeDays", "clusters.kMin", "rules[2].rule.and[0].op". */
+    readonly field?: string,
+    /** Further problems of the same setting, e.g. every issue of an invalid rule. */
+    readonly details: readonly { path: string; code: string; message: string }[] = [],
   ) {
     super(message);
   }

@@ -1,8 +1,10 @@
 /**
  * The segmentation engine's public API: reading uploads into an aggregate state, and computing scores and
- * segments from it. Pure TypeScript; no AWS SDK.
+ * segments from it (RFM, lifecycle, clusters, predicted value, rule segments). Pure TypeScript; no AWS SDK.
  */
+export { CLUSTER_DEFAULTS, clusterDefinitions } from "./clusters";
 export {
+  type ComputedParts,
   ComputedSegmentation,
   type CustomerColumns,
   type CustomerOrders,
@@ -28,6 +30,23 @@ export {
   MAX_ATTRIBUTE_CHARS,
   MAX_ID_CHARS,
 } from "./ingest";
+export { previousFrom } from "./kmeans";
+export {
+  LIFECYCLE_ACTIVE,
+  LIFECYCLE_AT_RISK,
+  LIFECYCLE_DEFAULTS,
+  LIFECYCLE_LAPSED,
+  LIFECYCLE_NEW,
+  LIFECYCLE_REACTIVATED,
+  LIFECYCLE_STAGES,
+  type LifecycleWindows,
+  lifecycleDefinitions,
+  lifecycleStage,
+  lifecycleStages,
+  MAX_LIFECYCLE_DAYS,
+  NO_DAY,
+  resolveLifecycleWindows,
+} from "./lifecycle";
 export { MAX_LINE_BYTES } from "./reader";
 export {
   fmScore,
@@ -38,5 +57,16 @@ export {
   SEGMENT_GRID,
   type SegmentDefinition,
 } from "./rfm";
+export { MAX_RULE_SEGMENTS, RULE_SEGMENT_ID } from "./rule-segments";
 export { AggregateState, AttributeColumn } from "./state";
+export { ResultTraits } from "./traits";
 export * from "./types";
+export {
+  clvOptionsFor,
+  MAX_HORIZON_DAYS,
+  resolveValueSettings,
+  VALUE_DEFAULTS,
+  VALUE_MIN_CUSTOMERS,
+  type ValueInputs,
+  valueInputs,
+} from "./value";

@@ -118,35 +118,53 @@ function sortedCopy(values: ArrayLike<number>): Float64Array {
   return sorted.sort();
 }
 
-/** Number of entries of a sorted array that are < value. */
-function countBelow(sorted: Float64Array, value: number): number {
-  let lo = 0;
-  let hi = sorted.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if ((sorted[mid] as number) < value) lo = mid + 1;
-    else hi = mid;
+/**
+ * For integer values within a range not much wider than their number (recency days, order counts), the
+ * number of values below each value from a histogram, in linear time: below[v - min] = #{values < v}.
+ * undefined when the values are not such integers.
+ */
+function countsBelow(values: ArrayLike<number>): { below: Float64Array; min: number } | undefined {
+  const n = values.length;
+  let min = Number.POSITIVE_INFINITY;
+  let max = Number.NEGATIVE_INFINITY;
+  for (let i = 0; i < n; i++) {
+    const v = values[i] as number;
+    if (!Number.isInteger(v)) return undefined;
+    if (v < min) min = v;
+    if (v > max) max = v;
   }
-  return lo;
-}
-
-/** Number of entries of a sorted array that are <= value. */
-function countUpTo(sorted: Float64Array, value: number): number {
-  let lo = 0;
-  let hi = sorted.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if ((sorted[mid] as number) <= value) lo = mid + 1;
-    else hi = mid;
+  if (n === 0 || max - min > 4 * n + 1024) return undefined;
+  const below = new Float64Array(max - min + 2);
+  for (let i = 0; i < n; i++) {
+    const k = (values[i] as number) - min + 1;
+    below[k] = (below[k] as number) + 1;
   }
-  return lo;
+  for (let k = 1; k < below.length; k++) below[k] = (below[k] as number) + (below[k - 1] as number);
+  return { below, min };
 }
 
 /** Scores where larger is better: 1 + ⌊5 · #{strictly smaller} / N⌋. */
 export function quintileScores(values: ArrayLike<number>, out = new Uint8Array(values.length)): Uint8Array {
   const n = values.length;
+  const counts = countsBelow(values);
+  if (counts !== undefined) {
+    const { below, min } = counts;
+    for (let i = 0; i < n; i++) {
+      out[i] = 1 + Math.floor((5 * (below[(values[i] as number) - min] as number)) / n);
+    }
+    return out;
+  }
+  // The score of v reaches s + 1 when #{values < v} >= q = ⌈s·n/5⌉, that is when v > sorted[q − 1]: four
+  // thresholds, so each value needs four comparisons rather than a search.
   const sorted = sortedCopy(values);
-  for (let i = 0; i < n; i++) out[i] = 1 + Math.floor((5 * countBelow(sorted, values[i] as number)) / n);
+  const t1 = sorted[Math.ceil(n / 5) - 1] as number;
+  const t2 = sorted[Math.ceil((2 * n) / 5) - 1] as number;
+  const t3 = sorted[Math.ceil((3 * n) / 5) - 1] as number;
+  const t4 = sorted[Math.ceil((4 * n) / 5) - 1] as number;
+  for (let i = 0; i < n; i++) {
+    const v = values[i] as number;
+    out[i] = 1 + Number(v > t1) + Number(v > t2) + Number(v > t3) + Number(v > t4);
+  }
   return out;
 }
 
@@ -156,7 +174,24 @@ export function reverseQuintileScores(
   out = new Uint8Array(values.length),
 ): Uint8Array {
   const n = values.length;
+  const counts = countsBelow(values);
+  if (counts !== undefined) {
+    // #{larger than v} = n − #{values < v + 1}.
+    const { below, min } = counts;
+    for (let i = 0; i < n; i++) {
+      out[i] = 1 + Math.floor((5 * (n - (below[(values[i] as number) - min + 1] as number))) / n);
+    }
+    return out;
+  }
+  // #{values > v} >= q exactly when v < sorted[n − q], q = ⌈s·n/5⌉.
   const sorted = sortedCopy(values);
-  for (let i = 0; i < n; i++) out[i] = 1 + Math.floor((5 * (n - countUpTo(sorted, values[i] as number))) / n);
+  const t1 = sorted[n - Math.ceil(n / 5)] as number;
+  const t2 = sorted[n - Math.ceil((2 * n) / 5)] as number;
+  const t3 = sorted[n - Math.ceil((3 * n) / 5)] as number;
+  const t4 = sorted[n - Math.ceil((4 * n) / 5)] as number;
+  for (let i = 0; i < n; i++) {
+    const v = values[i] as number;
+    out[i] = 1 + Number(v < t1) + Number(v < t2) + Number(v < t3) + Number(v < t4);
+  }
   return out;
 }

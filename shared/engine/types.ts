@@ -2,6 +2,9 @@
  * Public types of the segmentation engine. The engine is pure TypeScript: it reads bytes, keeps a compact
  * per-customer state, and computes segments. It never imports an AWS SDK.
  */
+import type { BgNbdParams, GammaGammaParams } from "./clv";
+import type { ClusterModel, PreviousClusters } from "./kmeans";
+import type { AttributeType } from "./rules/attributes";
 
 export type FileFormat = "csv" | "ndjson";
 export type Compression = "none" | "gzip" | "auto";
@@ -49,10 +52,94 @@ export interface IngestReport {
   orderLinesMerged: number;
 }
 
-/** Settings that shape a computation. */
+/** Lifecycle windows in days; see lifecycle.ts for the stage rules. */
+export interface LifecycleSettings {
+  /** A customer whose first purchase is at most this many days before asOf is new. Default 30. */
+  newDays?: number;
+  /** A customer whose last purchase is at most this many days before asOf is active. Default 90. */
+  activeDays?: number;
+  /**
+   * A customer whose last purchase is more than this many days before asOf is lapsed (between activeDays and
+   * this, at risk); a gap longer than this before a recent purchase makes a customer reactivated. Default 180.
+   */
+  lapsedDays?: number;
+}
+
+/** Behavioural clusters (k-means on standardized RFM features, see kmeans/index.ts). */
+export interface ClusterSettings {
+  /** Fixed number of clusters; when absent, k is chosen in [kMin, kMax] by silhouette. */
+  k?: number;
+  /** Default 3. */
+  kMin?: number;
+  /** Default 8. */
+  kMax?: number;
+  /** Default 1. */
+  seed?: number;
+  /** The previous run's clusters (`previousFrom(result.clusters)`), so that cluster ids stay stable. */
+  previous?: PreviousClusters;
+}
+
+/** Predicted value (BG/NBD and Gamma-Gamma, see value.ts). */
+export interface ValueSettings {
+  /** Horizon of expected purchases and CLV, in days. Default 365. */
+  horizonDays?: number;
+  /** Annual discount rate of future purchases in CLV, e.g. 0.1 for 10 %. Default 0.10. */
+  annualDiscountRate?: number;
+}
+
+/** A rule segment to evaluate: `rule` is a rule tree as the definition language (rules/schema.ts) has it. */
+export interface RuleSegmentSettings {
+  /** Segment id, `rule:<slug>` with a slug of lower-case letters, digits and '-' (at most 64). */
+  id: string;
+  name: string;
+  description?: string;
+  rule: unknown;
+}
+
+/** Settings that shape a computation. Everything but asOf is optional and has a documented default. */
 export interface ComputeSettings {
   /** Evaluation date, ISO yyyy-mm-dd (UTC). Recency is measured to this day. */
   asOf: string;
+  lifecycle?: LifecycleSettings;
+  /** false skips clustering. Default: on, k chosen in [3, 8], seed 1. */
+  clusters?: false | ClusterSettings;
+  /** false skips the value models. Default: on, 365 days, 10 % a year. */
+  value?: false | ValueSettings;
+  rules?: readonly RuleSegmentSettings[];
+  /**
+   * Declared types of customer attributes for rule segments; other attributes have their type inferred from
+   * their values (rules/attributes.ts).
+   */
+  attributeTypes?: Readonly<Record<string, AttributeType>>;
+}
+
+/** Something a computation skipped or could only do in part, e.g. too few customers to cluster. */
+export interface ComputeIssue {
+  /** Machine-readable, e.g. "CLUSTERS_TOO_FEW_CUSTOMERS", "VALUE_NO_REPEAT_PURCHASES", "RULE_UNKNOWN_ATTRIBUTE". */
+  code: string;
+  message: string;
+  /** The stage it concerns. */
+  stage: "clusters" | "value" | "rules";
+  /** For a rule segment: its id. */
+  segment?: string;
+  /** For a rule segment: the condition at fault, e.g. "rule.and[1]". */
+  path?: string;
+}
+
+/** The fitted value models and the settings the predictions used. */
+export interface ValueModelSummary {
+  /** Time unit of the BG/NBD parameters (alpha is a rate per day). */
+  timeUnit: "day";
+  horizonDays: number;
+  annualDiscountRate: number;
+  bgNbd: BgNbdParams;
+  /** null when Gamma-Gamma could not be fitted; order values then come from each customer's own history. */
+  gammaGamma: GammaGammaParams | null;
+  logLikelihoods: { bgNbd: number; gammaGamma: number | null };
+  converged: { bgNbd: boolean; gammaGamma: boolean | null };
+  /** Customers the models were fitted on, and those of them with a repeat purchase. */
+  customers: number;
+  repeatCustomers: number;
 }
 
 export type SegmentFamily = "rfm" | "cluster" | "lifecycle" | "rule";
@@ -71,6 +158,13 @@ export interface SegmentSummary {
   revenueShare: number;
   /** Net revenue / orders of the members (0 when they have no orders). */
   averageOrderValue: number;
+  /** Mean CLV of the members; null when the value models are absent or the segment is empty. */
+  meanClv: number | null;
+  /**
+   * Mean probability that a member is still active (1 − churn risk); null when the value models are absent or
+   * the segment is empty.
+   */
+  meanProbabilityAlive: number | null;
 }
 
 /** Everything computed for one customer. */
@@ -86,7 +180,17 @@ export interface CustomerScores {
   m: number;
   /** The three scores as a string, e.g. "545". */
   rfm: string;
-  /** Segment ids the customer belongs to, e.g. ["rfm:champions"]. */
+  /** Lifecycle stage id, e.g. "lifecycle:active". */
+  lifecycle: string;
+  /** Cluster id, e.g. "cluster:c2", and its name; absent when clusters were not computed. */
+  cluster?: string;
+  clusterName?: string;
+  /** Absent when the value models were not computed. */
+  probabilityAlive?: number;
+  /** Expected purchases (distinct purchase days) over the value horizon. */
+  expectedPurchases?: number;
+  clv?: number;
+  /** Segment ids of every family the customer belongs to, e.g. ["rfm:champions", "lifecycle:active"]. */
   segments: string[];
 }
 
@@ -94,6 +198,14 @@ export interface SegmentationResult {
   asOf: string;
   customerCount: number;
   segments: SegmentSummary[];
+  /** The cluster model, when clusters were computed. */
+  clusters?: ClusterModel;
+  /** The value models, when they could be fitted. */
+  value?: ValueModelSummary;
+  /** Parts skipped or done in part, with the reason. */
+  issues: ComputeIssue[];
+  /** Milliseconds per stage: rfm, lifecycle, clusters, value, rules (0 for a stage skipped). */
+  timings: Record<string, number>;
   /** Scores of the customer at position i (0 <= i < customerCount), in state order. */
   customer(i: number): CustomerScores;
 }

@@ -450,8 +450,14 @@ export function aliveExpectationByIntegration(rho: number, a: number, beta: numb
   if (!(s > 0)) return 0;
   const vStar = Math.log(a / beta);
   const sd = Math.sqrt(1 / a + 1 / beta);
-  const logDensity = (v: number): number => a * logSigmoid(v) + beta * logSigmoid(-v);
-  const peak = logDensity(vStar);
+  // The log-density relative to its peak, a (log σ(v) − log σ(v*)) + β (log σ(−v) − log σ(−v*)), with each
+  // difference taken through log1p: log σ(v) − log σ(v*) = −log1p(σ(−v*) expm1(v* − v)), and likewise. Written
+  // as differences of logs, large a and β (a concentrated dropout distribution) would turn rounding into noise
+  // of order ε·a, which no quadrature tolerance can get under.
+  const atPeak = a / (a + beta);
+  const offPeak = beta / (a + beta);
+  const relativeLogDensity = (v: number): number =>
+    -a * Math.log1p(offPeak * Math.expm1(vStar - v)) - beta * Math.log1p(atPeak * Math.expm1(v - vStar));
   const purchases = (v: number): number => {
     const p = Math.exp(logSigmoid(v));
     return p > 0 ? -Math.expm1(-rho * Math.log1p(p * s)) / p : rho * s;
@@ -463,7 +469,7 @@ export function aliveExpectationByIntegration(rho: number, a: number, beta: numb
   const marks = [v0, vStar - 6 * sd, vStar - 2 * sd, vStar, vStar + 2 * sd, vStar + 6 * sd, v1];
   if (s > 1) marks.push(-Math.log(s));
   const breakpoints = marks.filter((v) => v >= v0 && v <= v1).sort((p, q) => p - q);
-  const weight = (v: number): number => Math.exp(logDensity(v) - peak);
+  const weight = (v: number): number => Math.exp(relativeLogDensity(v));
   const leftTail = weight(v0) / slope(v0);
   const rightTail = weight(v1) / -slope(v1);
   const mass = integrate(weight, breakpoints).value + leftTail + rightTail;
@@ -476,6 +482,17 @@ export function aliveExpectationByIntegration(rho: number, a: number, beta: numb
   return Number.isFinite(value) ? Math.min(Math.max(value, 0), rho * s) : rho * s;
 }
 
+/**
+ * The second factor of equation (10): expected purchases in the next t of a customer known to be alive. It
+ * depends on x and T but not on t_x, so customers who differ only in t_x share it (the batch path uses this).
+ */
+export function aliveExpectedPurchasesUnchecked(p: BgNbdParams, t: number, x: number, T: number): number {
+  if (t === 0) return 0;
+  const ratio = t / (p.alpha + T);
+  const z = t / (p.alpha + T + t);
+  return aliveExpectation(p.r, p.a, p.b, x, z, -Math.log1p(ratio));
+}
+
 /** Equation (10) without input checks, shared by the public function and the batch path. */
 export function expectedPurchasesUnchecked(
   p: BgNbdParams,
@@ -486,9 +503,7 @@ export function expectedPurchasesUnchecked(
 ): number {
   if (t === 0) return 0;
   const alive = x === 0 ? 1 : aliveFromOdds(logOddsDead(p, x, tx, T));
-  const ratio = t / (p.alpha + T);
-  const z = t / (p.alpha + T + t);
-  return alive * aliveExpectation(p.r, p.a, p.b, x, z, -Math.log1p(ratio));
+  return alive * aliveExpectedPurchasesUnchecked(p, t, x, T);
 }
 
 /** E[X(t) | x, t_x, T]: expected repeat purchases in the next `t` time units (equation 10). */

@@ -22,11 +22,11 @@
  *   the customers with repeat orders of positive value; otherwise 0.
  */
 import {
+  aliveExpectedPurchasesUnchecked,
   type BgNbdFit,
   type BgNbdFitOptions,
   type BgNbdParams,
   checkBgNbdParams,
-  expectedPurchasesUnchecked,
   fitBgNbd,
   probabilityAliveUnchecked,
 } from "./bgnbd";
@@ -107,6 +107,29 @@ function resolveClvOptions(options: ClvOptions): ResolvedClvOptions {
   };
 }
 
+/**
+ * Σ_k ΔA_k · discount_k, A_k the expected purchases in the first k periods of a customer known to be alive.
+ * Equation (10) is P(alive) · A, so the discounted expected purchases are P(alive) times this; A depends on x
+ * and T only, which lets customers who differ only in t_x share it. `last` receives A at the horizon.
+ */
+function discountedAlivePurchases(
+  p: BgNbdParams,
+  o: ResolvedClvOptions,
+  x: number,
+  T: number,
+  last?: Float64Array,
+): number {
+  let previous = 0;
+  let sum = 0;
+  for (let k = 1; k <= o.horizonPeriods; k++) {
+    const e = aliveExpectedPurchasesUnchecked(p, k * o.periodLength, x, T);
+    sum += (e - previous) * (o.discount[k - 1] as number);
+    previous = e;
+  }
+  if (last !== undefined) last[0] = previous;
+  return sum;
+}
+
 /** Σ_k ΔE_k · discount_k: the discounted expected purchases over the horizon. */
 function discountedPurchases(
   p: BgNbdParams,
@@ -115,14 +138,7 @@ function discountedPurchases(
   tx: number,
   T: number,
 ): number {
-  let previous = 0;
-  let sum = 0;
-  for (let k = 1; k <= o.horizonPeriods; k++) {
-    const e = expectedPurchasesUnchecked(p, k * o.periodLength, x, tx, T);
-    sum += (e - previous) * (o.discount[k - 1] as number);
-    previous = e;
-  }
-  return sum;
+  return probabilityAliveUnchecked(p, x, tx, T) * discountedAlivePurchases(p, o, x, T);
 }
 
 /** CLV of one customer given the expected value of their orders (see the module header for the formula). */
@@ -170,7 +186,7 @@ export interface Predictions {
   horizon: number;
 }
 
-/** Scores every customer. Customers sharing (x, t_x, T) share the BG/NBD work. */
+/** Scores every customer. Customers sharing (x, T) share the expectations of equation (10), (x, t_x, T) the rest. */
 export function predictAll(
   data: CustomerValueData,
   models: ValueModels,
@@ -192,16 +208,25 @@ export function predictAll(
   if (bg !== null) {
     const c = compressSummary(data);
     const u = c.x.length;
+    // The hypergeometric work depends on (x, T) only: done once per distinct pair (grouped as (x, T, T)).
+    const pairs = compressSummary({ x: c.x, tx: c.T, T: c.T });
+    const v = pairs.x.length;
+    const vDiscounted = new Float64Array(v);
+    const vHorizon = new Float64Array(v);
+    const last = new Float64Array(1);
+    for (let j = 0; j < v; j++) {
+      vDiscounted[j] = discountedAlivePurchases(bg, o, pairs.x[j] as number, pairs.T[j] as number, last);
+      vHorizon[j] = last[0] as number;
+    }
     const uAlive = new Float64Array(u);
     const uDiscounted = new Float64Array(u);
     const uExpected = new Float64Array(u);
     for (let j = 0; j < u; j++) {
-      const x = c.x[j] as number;
-      const tx = c.tx[j] as number;
-      const T = c.T[j] as number;
-      uAlive[j] = probabilityAliveUnchecked(bg, x, tx, T);
-      uDiscounted[j] = discountedPurchases(bg, o, x, tx, T);
-      uExpected[j] = expectedPurchasesUnchecked(bg, horizon, x, tx, T);
+      const alive = probabilityAliveUnchecked(bg, c.x[j] as number, c.tx[j] as number, c.T[j] as number);
+      const pair = pairs.index[j] as number;
+      uAlive[j] = alive;
+      uDiscounted[j] = alive * (vDiscounted[pair] as number);
+      uExpected[j] = alive * (vHorizon[pair] as number);
     }
     for (let i = 0; i < n; i++) {
       const j = c.index[i] as number;

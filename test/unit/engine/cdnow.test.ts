@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import { parse } from "csv-parse/sync";
 import { beforeAll, describe, expect, it } from "vitest";
+import { fitBgNbd } from "../../../shared/engine/clv";
 import { type ComputedSegmentation, computeSegments } from "../../../shared/engine/compute";
 import { ingestTransactions } from "../../../shared/engine/ingest";
 import { AggregateState } from "../../../shared/engine/state";
@@ -20,6 +21,8 @@ interface Reference {
   rows: number;
   totalCents: number;
   customers: Map<string, { frequency: number; cents: number; last: number; first: number }>;
+  /** Distinct order days per customer (the file has no returns: every amount is >= 0). */
+  days: Map<string, Set<number>>;
 }
 
 function referenceOf(bytes: Buffer): Reference {
@@ -27,9 +30,14 @@ function referenceOf(bytes: Buffer): Reference {
   const customers: Reference["customers"] = new Map();
   let totalCents = 0;
   const orders = new Set<string>();
+  const days: Reference["days"] = new Map();
   for (const r of records) {
     const cents = Math.round(Number(r.amount) * 100);
     const day = Date.parse(`${r.order_date}T00:00:00Z`) / DAY_MS;
+    expect(cents).toBeGreaterThanOrEqual(0);
+    const set = days.get(r.customer_id as string) ?? new Set<number>();
+    set.add(day);
+    days.set(r.customer_id as string, set);
     totalCents += cents;
     orders.add(r.order_id as string);
     const c = customers.get(r.customer_id as string) ?? {
@@ -45,7 +53,7 @@ function referenceOf(bytes: Buffer): Reference {
     customers.set(r.customer_id as string, c);
   }
   expect(orders.size).toBe(records.length);
-  return { rows: records.length, totalCents, customers };
+  return { rows: records.length, totalCents, customers, days };
 }
 
 /** Score by rank: 1 + ⌊5 · (index of the first equal value in ascending order) / N⌋. */
@@ -88,10 +96,9 @@ describe("CDNOW master file", () => {
     for (let j = 0; j < state.orderCount; j++) cents += state.orderCents(j);
     expect(cents).toBe(reference.totalCents);
     expect(result.customerCount).toBe(23_570);
-    expect(result.segments.reduce((sum, s) => sum + s.size, 0)).toBe(23_570);
-    expect(Math.round(result.segments.reduce((sum, s) => sum + s.revenue, 0) * 100)).toBe(
-      reference.totalCents,
-    );
+    const rfm = result.segments.filter((s) => s.family === "rfm");
+    expect(rfm.reduce((sum, s) => sum + s.size, 0)).toBe(23_570);
+    expect(Math.round(rfm.reduce((sum, s) => sum + s.revenue, 0) * 100)).toBe(reference.totalCents);
   });
 
   it("gives every customer the recency, frequency, monetary value and R, F, M scores of the reference", () => {
@@ -119,12 +126,106 @@ describe("CDNOW master file", () => {
         firstPurchase: new Date(v.first * DAY_MS).toISOString().slice(0, 10),
         lastPurchase: new Date(v.last * DAY_MS).toISOString().slice(0, 10),
       };
-      const { customerId, rfm, segments, ...scores } = c;
+      const { customerId, rfm, recencyDays, frequency, monetary, firstPurchase, lastPurchase } = c;
       expect(customerId).toBe(id);
       expect(rfm).toBe(`${r[k]}${f[k]}${m[k]}`);
-      expect(segments).toHaveLength(1);
-      expect(scores).toEqual(expected);
+      expect({
+        recencyDays,
+        frequency,
+        monetary,
+        r: c.r,
+        f: c.f,
+        m: c.m,
+        firstPurchase,
+        lastPurchase,
+      }).toEqual(expected);
     });
+  });
+
+  it("puts every customer in exactly one RFM, one lifecycle and one cluster segment", () => {
+    expect(result.issues).toEqual([]);
+    const model = result.clusters;
+    expect(model?.k).toBeGreaterThanOrEqual(3);
+    expect(model?.k).toBeLessThanOrEqual(8);
+    for (const family of ["rfm", "lifecycle", "cluster"] as const) {
+      const segments = result.segments.filter((s) => s.family === family);
+      expect(segments.reduce((sum, s) => sum + s.size, 0)).toBe(23_570);
+      expect(Math.round(segments.reduce((sum, s) => sum + s.revenue, 0) * 100)).toBe(reference.totalCents);
+      const counted = new Map(segments.map((s) => [s.id, 0]));
+      for (let i = 0; i < result.customerCount; i++) {
+        const mine = result.customer(i).segments.filter((id) => id.startsWith(`${family}:`));
+        expect(mine).toHaveLength(1);
+        counted.set(mine[0] as string, (counted.get(mine[0] as string) ?? 0) + 1);
+      }
+      expect(segments.map((s) => [s.id, s.size])).toEqual([...counted]);
+    }
+    expect(result.segments.filter((s) => s.family === "cluster").map((s) => s.size)).toEqual(model?.sizes);
+  });
+
+  it("gives every customer the lifecycle stage of the rules applied to the reference's purchase days", () => {
+    const asOfDay = Date.parse(`${AS_OF}T00:00:00Z`) / DAY_MS;
+    const counts = new Map<string, number>();
+    for (let i = 0; i < result.customerCount; i++) {
+      const c = result.customer(i);
+      const days = [...(reference.days.get(c.customerId) as Set<number>)].sort((a, b) => a - b);
+      const first = days[0] as number;
+      const last = days[days.length - 1] as number;
+      const previous = days.length > 1 ? (days[days.length - 2] as number) : undefined;
+      const recency = asOfDay - last;
+      const stage =
+        asOfDay - first <= 30
+          ? "new"
+          : recency <= 90 && previous !== undefined && last - previous > 180
+            ? "reactivated"
+            : recency <= 90
+              ? "active"
+              : recency <= 180
+                ? "at-risk"
+                : "lapsed";
+      expect(c.lifecycle).toBe(`lifecycle:${stage}`);
+      counts.set(stage, (counts.get(stage) ?? 0) + 1);
+    }
+    // The file ends on 1998-06-30 and nobody's first order is after March 1997.
+    expect(counts.get("new")).toBeUndefined();
+    for (const stage of ["active", "at-risk", "lapsed", "reactivated"])
+      expect(counts.get(stage)).toBeGreaterThan(0);
+  });
+
+  it("fits the value models on the customers' repeat purchases in days, and scores everyone", () => {
+    const asOfDay = Date.parse(`${AS_OF}T00:00:00Z`) / DAY_MS;
+    const n = result.customerCount;
+    const x = new Float64Array(n);
+    const tx = new Float64Array(n);
+    const T = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      const days = [...(reference.days.get(result.customerId(i)) as Set<number>)];
+      const first = Math.min(...days);
+      x[i] = days.length - 1;
+      tx[i] = Math.max(...days) - first;
+      T[i] = asOfDay - first;
+    }
+    const fit = fitBgNbd(x, tx, T);
+    const value = result.value;
+    expect(value?.timeUnit).toBe("day");
+    expect(value?.converged).toEqual({ bgNbd: true, gammaGamma: true });
+    expect(value?.customers).toBe(23_570);
+    expect(value?.repeatCustomers).toBe(x.filter((v) => v > 0).length);
+    for (const name of ["r", "alpha", "a", "b"] as const) {
+      expect(value?.bgNbd[name]).toBeCloseTo(fit.params[name], 8);
+    }
+    expect(value?.logLikelihoods.bgNbd).toBeCloseTo(fit.logLikelihood, 6);
+    for (let i = 0; i < n; i++) {
+      const c = result.customer(i);
+      expect(c.probabilityAlive).toBeGreaterThan(0);
+      expect(c.probabilityAlive).toBeLessThanOrEqual(1);
+      expect(c.expectedPurchases).toBeGreaterThan(0);
+      expect(c.clv).toBeGreaterThan(0);
+      expect(Number.isFinite(c.clv)).toBe(true);
+    }
+    const meanClv = (id: string) => result.segments.find((s) => s.id === id)?.meanClv as number;
+    expect(meanClv("rfm:champions")).toBeGreaterThan(meanClv("rfm:lost"));
+    expect(meanClv("lifecycle:active")).toBeGreaterThan(meanClv("lifecycle:lapsed"));
+    expect(Object.keys(result.timings).sort()).toEqual(["clusters", "lifecycle", "rfm", "rules", "value"]);
   });
 
   it("reads the gzip-compressed file the same, and its state round-trips over two order blocks", async () => {

@@ -120,6 +120,22 @@ describe("predictAll", () => {
     }
   });
 
+  it("gives customers who differ only in t_x their own P(alive) and expectations", () => {
+    // Same x and T, t_x from 0 to T: the expensive part of equation (10) is shared, P(alive) is not.
+    const tx = [0, 1, 5, 20, 38, 38.86];
+    const shared = { x: tx.map(() => 3), tx, T: tx.map(() => 38.86), mx: tx.map(() => 20) };
+    const options = { horizonPeriods: 12, annualDiscountRate: 0.1 };
+    const scores = predictAll(shared, { bgNbd: BG, gammaGamma: GG }, options);
+    for (let i = 0; i < tx.length; i++) {
+      const t = tx[i] as number;
+      expect(scores.probabilityAlive[i]).toBe(probabilityAlive(BG, 3, t, 38.86));
+      expect(scores.expectedPurchases[i]).toBeCloseTo(expectedPurchases(BG, 12 * MONTH, 3, t, 38.86), 12);
+      const value = expectedAverageValue(GG, 3, 20);
+      expect(scores.clv[i]).toBeCloseTo(customerLifetimeValue(BG, value, 3, t, 38.86, options), 10);
+    }
+    expect(new Set(scores.probabilityAlive).size).toBe(tx.length);
+  });
+
   it("uses the caller's fallback order value when there is no Gamma-Gamma model", () => {
     const fallbackOrderValue = [11, 12, 13, 14, 15, 16, 17];
     const scores = predictAll({ ...data, fallbackOrderValue }, { bgNbd: BG, gammaGamma: null });
