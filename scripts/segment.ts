@@ -1,0 +1,456 @@
+/**
+ * Segments local files with the engine, without AWS:
+ *
+ *   npm run segment -- <transactions file> [--customers <file>] [--out <file>] [--as-of yyyy-mm-dd]
+ *                      [--k <n>] [--seed <n>] [--format csv|ndjson]
+ *
+ * Reads a transactions file (CSV with a header or NDJSON; gzip is detected from its bytes; the format comes
+ * from the name, `.ndjson`/`.jsonl` being NDJSON, unless --format says), and optionally a customers file,
+ * computes RFM, lifecycle stages, clusters and predicted value, and writes one CSV row per customer with at
+ * least one order to --out (default `<transactions file>.segments.csv`), streamed in chunks and renamed into
+ * place when complete.
+ *
+ * - `--as-of` defaults to the day after the latest order_date in the data (returns included), so that the
+ *   most recent customers have a recency of 1 day, as they would on a run the morning after the export.
+ * - `--k` fixes the number of clusters (1–64); without it k is chosen from 3–8 by silhouette. `--seed` seeds
+ *   the clustering (default 1).
+ * - Rejected rows are counted; the first few (row, column, code, reason) are listed on stderr.
+ * - The last line of stdout is a JSON summary: counts, seconds per stage, peak memory, the cluster model's
+ *   k and inertia, and the fitted BG/NBD and Gamma-Gamma parameters.
+ *
+ * Exit codes: 0 done; 1 a file cannot be read or is not valid (the message carries the FileError code, or the
+ * system's error code such as ENOENT); 2 bad arguments.
+ */
+import { once } from "node:events";
+import { createReadStream, createWriteStream } from "node:fs";
+import { rename, stat, unlink } from "node:fs/promises";
+import { resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import {
+  AggregateState,
+  type ComputedSegmentation,
+  ComputeError,
+  type ComputeIssue,
+  type ComputeSettings,
+  computeSegments,
+  FileError,
+  type FileFormat,
+  type IngestReport,
+  ingestCustomers,
+  ingestTransactions,
+  isoDay,
+  LIFECYCLE_STAGES,
+  parseDay,
+  RFM_SEGMENTS,
+  type RowError,
+  type ValueModelSummary,
+} from "../shared/engine";
+import { ORDER_BLOCK_SIZE } from "../shared/engine/state";
+
+export const OUTPUT_COLUMNS = [
+  "customer_id",
+  "first_purchase",
+  "recency_days",
+  "frequency",
+  "monetary",
+  "r",
+  "f",
+  "m",
+  "rfm_segment",
+  "cluster",
+  "lifecycle_stage",
+  "probability_alive",
+  "expected_purchases",
+  "clv",
+] as const;
+
+/** Where the CLI writes; process.stdout / process.stderr by default, string collectors in tests. */
+export interface CliIo {
+  stdout: { write(text: string): unknown };
+  stderr: { write(text: string): unknown };
+}
+
+const USAGE = `usage: npm run segment -- <transactions file> [--customers <file>] [--out <file>]
+                           [--as-of yyyy-mm-dd] [--k <n>] [--seed <n>] [--format csv|ndjson]`;
+
+/** Rejected rows listed on stderr; all are counted. */
+const LISTED_ROW_ERRORS = 5;
+/** Output is handed to the file stream in pieces of about this many characters. */
+const WRITE_CHUNK = 1 << 18;
+
+class UsageError extends Error {}
+
+interface Options {
+  transactions: string;
+  customers: string | undefined;
+  out: string;
+  asOf: string | undefined;
+  k: number | undefined;
+  seed: number;
+  format: FileFormat | undefined;
+}
+
+const OPTIONS = {
+  customers: { type: "string" },
+  out: { type: "string" },
+  "as-of": { type: "string" },
+  k: { type: "string" },
+  seed: { type: "string" },
+  format: { type: "string" },
+} as const;
+
+function parseArgv(argv: readonly string[]) {
+  try {
+    return parseArgs({ args: [...argv], allowPositionals: true, strict: true, options: OPTIONS });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+}
+
+function parseOptions(argv: readonly string[]): Options {
+  const parsed = parseArgv(argv);
+  const { values, positionals } = parsed;
+  if (positionals.length !== 1) {
+    throw new UsageError(
+      positionals.length === 0
+        ? "a transactions file is required"
+        : `one transactions file expected, got ${positionals.length}: ${positionals.join(" ")}`,
+    );
+  }
+  const transactions = positionals[0] as string;
+  const asOf = values["as-of"];
+  if (asOf !== undefined && !(/^\d{4}-\d{2}-\d{2}$/.test(asOf) && parseDay(asOf) !== undefined)) {
+    throw new UsageError(`--as-of must be a calendar date yyyy-mm-dd, got "${asOf}"`);
+  }
+  const integer = (name: string, text: string | undefined, min: number, max: number): number | undefined => {
+    if (text === undefined) return undefined;
+    const n = /^\d+$/.test(text) ? Number(text) : Number.NaN;
+    if (!(Number.isSafeInteger(n) && n >= min && n <= max)) {
+      throw new UsageError(`--${name} must be a whole number from ${min} to ${max}, got "${text}"`);
+    }
+    return n;
+  };
+  const format = values.format;
+  if (format !== undefined && format !== "csv" && format !== "ndjson") {
+    throw new UsageError(`--format must be csv or ndjson, got "${format}"`);
+  }
+  return {
+    transactions,
+    customers: values.customers,
+    out: values.out ?? `${transactions}.segments.csv`,
+    asOf,
+    k: integer("k", values.k, 1, 64),
+    seed: integer("seed", values.seed, 0, 0xffffffff) ?? 1,
+    format,
+  };
+}
+
+function formatOf(path: string, declared: FileFormat | undefined): FileFormat {
+  if (declared) return declared;
+  return /\.(ndjson|jsonl)(\.gz)?$/i.test(path) ? "ndjson" : "csv";
+}
+
+/** A file problem that ends the run with exit code 1. */
+class InputError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+async function openInput(path: string, what: string): Promise<number> {
+  try {
+    const info = await stat(path);
+    if (!info.isFile()) throw new InputError("NOT_A_FILE", `${what} ${path} is not a file`);
+    return info.size;
+  } catch (error) {
+    if (error instanceof InputError) throw error;
+    const code = (error as NodeJS.ErrnoException).code ?? "UNREADABLE";
+    throw new InputError(code, `cannot read ${what} ${path} (${code})`);
+  }
+}
+
+class RowErrors {
+  count = 0;
+  readonly first: RowError[] = [];
+  add = (error: RowError): void => {
+    this.count++;
+    if (this.first.length < LISTED_ROW_ERRORS) this.first.push(error);
+  };
+
+  print(io: CliIo, what: string): void {
+    if (this.count === 0) return;
+    io.stderr.write(`${what}: ${this.count} row${this.count === 1 ? "" : "s"} rejected\n`);
+    for (const e of this.first) {
+      io.stderr.write(`  row ${e.row}${e.column ? `, column ${e.column}` : ""}: ${e.code} ${e.reason}\n`);
+    }
+    if (this.count > this.first.length) io.stderr.write(`  … and ${this.count - this.first.length} more\n`);
+  }
+}
+
+/** The day after the latest order in the state (returns included); undefined when it has no orders. */
+function dayAfterLastOrder(state: AggregateState): string | undefined {
+  const total = state.orderCount;
+  if (total === 0) return undefined;
+  let last = -2147483648;
+  for (let b = 0; b * ORDER_BLOCK_SIZE < total; b++) {
+    const day = state.orderBlocks[b]?.day as Int32Array;
+    const length = Math.min(ORDER_BLOCK_SIZE, total - b * ORDER_BLOCK_SIZE);
+    for (let k = 0; k < length; k++) if ((day[k] as number) > last) last = day[k] as number;
+  }
+  return isoDay(last + 1);
+}
+
+function csvField(text: string): string {
+  return /[",\r\n]/.test(text) || text !== text.trim() ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+/** Whole cents as a decimal with two places, exact for any safe integer. */
+function centsText(cents: number): string {
+  const abs = Math.abs(cents);
+  const frac = abs % 100;
+  return `${cents < 0 ? "-" : ""}${(abs - frac) / 100}.${frac < 10 ? "0" : ""}${frac}`;
+}
+
+function fixed(value: number | undefined, digits: number): string {
+  return value === undefined || Number.isNaN(value) ? "" : value.toFixed(digits);
+}
+
+/** Writes the per-customer CSV to `path` through a temporary file, in chunks, honouring backpressure. */
+async function writeCustomers(result: ComputedSegmentation, path: string): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}`;
+  const out = createWriteStream(tmp);
+  const failed = new Promise<never>((_, reject) => out.once("error", reject));
+  failed.catch(() => {});
+  const c = result.columns;
+  const days = new Map<number, string>();
+  const dayText = (day: number): string => {
+    let text = days.get(day);
+    if (text === undefined) {
+      text = isoDay(day);
+      days.set(day, text);
+    }
+    return text;
+  };
+  const clusterIds = result.clusters?.ids ?? [];
+  const rfmIds = RFM_SEGMENTS.map((s) => s.id);
+  const lifecycleIds = LIFECYCLE_STAGES.map((s) => s.id);
+  try {
+    let chunk = `${OUTPUT_COLUMNS.join(",")}\n`;
+    for (let i = 0; i < result.customerCount; i++) {
+      const cluster = c.cluster === undefined ? "" : clusterIds[c.cluster[i] as number];
+      chunk +=
+        `${csvField(result.customerId(i))},${dayText(c.firstPurchaseDay[i] as number)},${c.recencyDays[i]},` +
+        `${c.frequency[i]},${centsText(c.monetaryCents[i] as number)},${c.r[i]},${c.f[i]},${c.m[i]},` +
+        `${rfmIds[c.rfmSegment[i] as number]},${cluster},${lifecycleIds[c.lifecycle[i] as number]},` +
+        `${fixed(c.probabilityAlive?.[i], 6)},${fixed(c.expectedPurchases?.[i], 4)},${fixed(c.clv?.[i], 2)}\n`;
+      if (chunk.length >= WRITE_CHUNK) {
+        if (!out.write(chunk)) await Promise.race([once(out, "drain"), failed]);
+        chunk = "";
+      }
+    }
+    out.end(chunk);
+    await Promise.race([once(out, "finish"), failed]);
+    await rename(tmp, path);
+  } catch (error) {
+    out.destroy();
+    await unlink(tmp).catch(() => {});
+    const code = (error as NodeJS.ErrnoException).code ?? "WRITE_FAILED";
+    throw new InputError(code, `cannot write ${path} (${code})`);
+  }
+}
+
+function seconds(ms: number): number {
+  return Math.round(ms) / 1000;
+}
+
+/** Samples resident memory between event-loop turns; process.resourceUsage().maxRSS has the true peak. */
+function rssSampler(): { stop(): number } {
+  let peak = process.memoryUsage.rss();
+  const timer = setInterval(() => {
+    peak = Math.max(peak, process.memoryUsage.rss());
+  }, 20);
+  timer.unref();
+  return {
+    stop() {
+      clearInterval(timer);
+      return Math.max(peak, process.memoryUsage.rss());
+    },
+  };
+}
+
+function megabytes(bytes: number): number {
+  return Math.round(bytes / 1048576);
+}
+
+export interface SegmentSummaryLine {
+  input: string;
+  output: string;
+  asOf: string;
+  asOfDefaulted: boolean;
+  rows: { read: number; accepted: number; rejected: number };
+  customerRows?: { read: number; accepted: number; rejected: number };
+  orders: number;
+  /** Customers with at least one order (rows of the output), and all customers known. */
+  customers: number;
+  customersKnown: number;
+  seconds: Record<string, number>;
+  peakMemoryMB: { maxRss: number; sampledRss: number };
+  clusters: { k: number; inertia: number } | null;
+  value: ValueModelSummary | null;
+  issues: ComputeIssue[];
+}
+
+async function run(options: Options, io: CliIo): Promise<SegmentSummaryLine> {
+  const started = performance.now();
+  const sampler = rssSampler();
+  const size = await openInput(options.transactions, "transactions file");
+  if (options.customers !== undefined) await openInput(options.customers, "customers file");
+
+  const state = new AggregateState();
+  const rejected = new RowErrors();
+  const format = formatOf(options.transactions, options.format);
+  let t = performance.now();
+  let report: IngestReport;
+  try {
+    report = await ingestTransactions(
+      createReadStream(options.transactions, { highWaterMark: 1 << 20 }),
+      {
+        format,
+        compression: "auto",
+        onRowError: rejected.add,
+        // About 40 bytes per CSV row; a gzip file is some 4–5 times smaller than its text.
+        expectedOrders: format === "csv" ? size / 40 : undefined,
+      },
+      state,
+    );
+  } catch (error) {
+    throw inputError(error, "transactions file", options.transactions);
+  }
+  rejected.print(io, options.transactions);
+  let customerReport: IngestReport | undefined;
+  if (options.customers !== undefined) {
+    const customerErrors = new RowErrors();
+    try {
+      customerReport = await ingestCustomers(
+        createReadStream(options.customers, { highWaterMark: 1 << 20 }),
+        {
+          format: formatOf(options.customers, undefined),
+          compression: "auto",
+          onRowError: customerErrors.add,
+        },
+        state,
+      );
+    } catch (error) {
+      throw inputError(error, "customers file", options.customers);
+    }
+    customerErrors.print(io, options.customers);
+  }
+  const readMs = performance.now() - t;
+
+  const defaultAsOf = dayAfterLastOrder(state) ?? new Date().toISOString().slice(0, 10);
+  const asOf = options.asOf ?? defaultAsOf;
+  const settings: ComputeSettings = {
+    asOf,
+    clusters: options.k === undefined ? { seed: options.seed } : { k: options.k, seed: options.seed },
+  };
+  t = performance.now();
+  const result = computeSegments(state, settings);
+  const computeMs = performance.now() - t;
+
+  t = performance.now();
+  await writeCustomers(result, options.out);
+  const writeMs = performance.now() - t;
+
+  const stage = (name: string): number => seconds(result.timings[name] ?? 0);
+  const sampled = sampler.stop();
+  return {
+    input: options.transactions,
+    output: options.out,
+    asOf,
+    asOfDefaulted: options.asOf === undefined,
+    rows: { read: report.rowsRead, accepted: report.rowsAccepted, rejected: report.rowsRejected },
+    ...(customerReport
+      ? {
+          customerRows: {
+            read: customerReport.rowsRead,
+            accepted: customerReport.rowsAccepted,
+            rejected: customerReport.rowsRejected,
+          },
+        }
+      : {}),
+    orders: state.orderCount,
+    customers: result.customerCount,
+    customersKnown: state.customerCount,
+    seconds: {
+      readAggregate: seconds(readMs),
+      rfm: stage("rfm"),
+      lifecycle: stage("lifecycle"),
+      clusters: stage("clusters"),
+      value: stage("value"),
+      compute: seconds(computeMs),
+      write: seconds(writeMs),
+      total: seconds(performance.now() - started),
+    },
+    peakMemoryMB: {
+      maxRss: Math.round(process.resourceUsage().maxRSS / 1024),
+      sampledRss: megabytes(sampled),
+    },
+    clusters: result.clusters ? { k: result.clusters.k, inertia: result.clusters.inertia } : null,
+    value: result.value ?? null,
+    issues: result.issues,
+  };
+}
+
+function inputError(error: unknown, what: string, path: string): unknown {
+  if (error instanceof FileError) return new InputError(error.code, `${what} ${path}: ${error.message}`);
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (typeof code === "string") return new InputError(code, `cannot read ${what} ${path} (${code})`);
+  return error;
+}
+
+/** Runs the CLI; resolves to the exit code. */
+export async function main(argv: readonly string[], io: CliIo = process): Promise<number> {
+  let options: Options;
+  try {
+    options = parseOptions(argv);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    io.stderr.write(`segment: ${error.message}\n${USAGE}\n`);
+    return 2;
+  }
+  try {
+    const summary = await run(options, io);
+    io.stderr.write(
+      `segment: ${summary.customers} customers written to ${summary.output} (as of ${summary.asOf})\n`,
+    );
+    io.stdout.write(`${JSON.stringify(summary)}\n`);
+    return 0;
+  } catch (error) {
+    if (error instanceof InputError) {
+      io.stderr.write(`segment: ${error.message} [${error.code}]\n`);
+      return 1;
+    }
+    if (error instanceof ComputeError) {
+      io.stderr.write(`segment: ${error.message} [${error.code}]\n`);
+      return 2;
+    }
+    throw error;
+  }
+}
+
+const invoked = process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url);
+if (invoked) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error: unknown) => {
+      process.stderr.write(`segment: ${(error as Error).stack ?? String(error)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

@@ -1,0 +1,371 @@
+/**
+ * The `segment` CLI run in-process on a hand-checked fixture, on the CDNOW demo file, and on bad arguments and
+ * bad files.
+ *
+ * Expected values of test/fixtures/cli/transactions.csv, worked out by hand. The latest order_date is
+ * 2024-06-30, so the default evaluation day is 2024-07-01. Five customers are scored (F has only a return; G, H
+ * and the row without an id are rejected), so every quintile score is 1 + (number of customers strictly worse).
+ *
+ *   customer   orders (not returns)                   last        recency  freq  net spend
+ *   A          05-01 200.00, 06-30 100.00              2024-06-30      1     2     300.00
+ *   B          01-15 100.00 (return 02-01 −40.00)      2024-01-15    168     1      60.00
+ *   C          03-10 2.50, 04-10 3.00, 06-01 5.00+7.50 2024-06-01     30     3      18.00
+ *   Dee, Ltd   2023-12-01 250.00                       2023-12-01    213     1     250.00
+ *   E          06-10, 06-20, 06-25, 06-29 at 1.00      2024-06-29      2     4       4.00
+ *
+ * Recency 2024-01-15 → 2024-07-01: 17 + 29 + 31 + 30 + 31 + 30 = 168 (2024 is a leap year); 2023-12-01 adds 31 +
+ * 14 more days to 2024-01-15, so 213.
+ * R (more recent is better): A 1 + 4, E 1 + 3, C 1 + 2, B 1 + 1, Dee 1 + 0.
+ * F: B and Dee have 1 order → F 1; A (2) beats 2 → 3; C (3) beats 3 → 4; E (4) beats 4 → 5.
+ * M: E 4.00 → 1; C 18.00 → 2; B 60.00 → 3; Dee 250.00 → 4; A 300.00 → 5.
+ * FM = ⌊(F + M + 1) / 2⌋: A 4, B 2, C 3, Dee 3, E 3; with R by the README grid: A (5, 4) Champions,
+ * B (2, 2) Hibernating, C (3, 3) Need Attention, Dee (1, 3) At Risk, E (4, 3) Loyal.
+ * Lifecycle (new 30, active 90, lapsed 180 days): E's first order is 21 days back → new; A (last 1 day back, gap
+ * 60 days) and C (30 days back, gap 52) → active; B 168 days → at risk; Dee 213 days → lapsed.
+ */
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { gzipSync } from "node:zlib";
+import { parse } from "csv-parse/sync";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { main, OUTPUT_COLUMNS, type SegmentSummaryLine } from "../../../scripts/segment";
+
+const FIXTURE = "test/fixtures/cli/transactions.csv";
+const FIXTURE_NDJSON = "test/fixtures/cli/transactions.ndjson";
+const CDNOW = "scripts/local/demo/cdnow-transactions.csv.gz";
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function run(args: string[]): Promise<Run> {
+  let stdout = "";
+  let stderr = "";
+  const code = await main(args, {
+    stdout: {
+      write: (text: string) => {
+        stdout += text;
+      },
+    },
+    stderr: {
+      write: (text: string) => {
+        stderr += text;
+      },
+    },
+  });
+  return { code, stdout, stderr };
+}
+
+/** The JSON summary: the last line of stdout. */
+function summaryOf(result: Run): SegmentSummaryLine {
+  const lines = result.stdout.trimEnd().split("\n");
+  return JSON.parse(lines[lines.length - 1] as string);
+}
+
+async function rowsOf(path: string): Promise<Record<string, string>[]> {
+  return parse(await readFile(path), { columns: true }) as Record<string, string>[];
+}
+
+const EXPECTED: Record<string, Record<string, string>> = {
+  A: {
+    first_purchase: "2024-05-01",
+    recency_days: "1",
+    frequency: "2",
+    monetary: "300.00",
+    r: "5",
+    f: "3",
+    m: "5",
+    rfm_segment: "rfm:champions",
+    lifecycle_stage: "lifecycle:active",
+  },
+  B: {
+    first_purchase: "2024-01-15",
+    recency_days: "168",
+    frequency: "1",
+    monetary: "60.00",
+    r: "2",
+    f: "1",
+    m: "3",
+    rfm_segment: "rfm:hibernating",
+    lifecycle_stage: "lifecycle:at-risk",
+  },
+  C: {
+    first_purchase: "2024-03-10",
+    recency_days: "30",
+    frequency: "3",
+    monetary: "18.00",
+    r: "3",
+    f: "4",
+    m: "2",
+    rfm_segment: "rfm:need-attention",
+    lifecycle_stage: "lifecycle:active",
+  },
+  "Dee, Ltd": {
+    first_purchase: "2023-12-01",
+    recency_days: "213",
+    frequency: "1",
+    monetary: "250.00",
+    r: "1",
+    f: "1",
+    m: "4",
+    rfm_segment: "rfm:at-risk",
+    lifecycle_stage: "lifecycle:lapsed",
+  },
+  E: {
+    first_purchase: "2024-06-10",
+    recency_days: "2",
+    frequency: "4",
+    monetary: "4.00",
+    r: "4",
+    f: "5",
+    m: "1",
+    rfm_segment: "rfm:loyal",
+    lifecycle_stage: "lifecycle:new",
+  },
+};
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "segment-cli-"));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe("segment CLI on the hand-checked fixture", () => {
+  let result: Run;
+  let rows: Record<string, string>[];
+  let out: string;
+
+  beforeAll(async () => {
+    out = join(dir, "fixture.csv");
+    result = await run([FIXTURE, "--out", out]);
+    rows = await rowsOf(out);
+  });
+
+  it("exits 0 and writes the documented columns, one row per scored customer", async () => {
+    expect(result.code).toBe(0);
+    const header = (await readFile(out, "utf8")).split("\n")[0];
+    expect(header).toBe(OUTPUT_COLUMNS.join(","));
+    expect(rows.map((r) => r.customer_id).sort()).toEqual(["A", "B", "C", "Dee, Ltd", "E"]);
+  });
+
+  it("has the hand-computed RFM values, scores, segments and lifecycle stages", () => {
+    for (const row of rows) {
+      const want = EXPECTED[row.customer_id as string] as Record<string, string>;
+      for (const [column, value] of Object.entries(want)) {
+        expect({ customer: row.customer_id, column, value: row[column] }).toEqual({
+          customer: row.customer_id,
+          column,
+          value,
+        });
+      }
+    }
+  });
+
+  it("defaults the evaluation day to the day after the last order", () => {
+    const summary = summaryOf(result);
+    expect(summary.asOf).toBe("2024-07-01");
+    expect(summary.asOfDefaulted).toBe(true);
+  });
+
+  it("clusters the five customers (k from 3 to 5) and has no value models for so few", () => {
+    const summary = summaryOf(result);
+    const k = summary.clusters?.k as number;
+    expect(k).toBeGreaterThanOrEqual(3);
+    expect(k).toBeLessThanOrEqual(5);
+    const clusters = new Set(rows.map((r) => r.cluster));
+    expect(clusters.size).toBe(k);
+    for (const id of clusters) expect(id).toMatch(/^cluster:c\d+$/);
+    expect(summary.value).toBeNull();
+    expect(summary.issues.map((i: { code: string }) => i.code)).toContain("VALUE_TOO_FEW_CUSTOMERS");
+    for (const row of rows) {
+      expect([row.probability_alive, row.expected_purchases, row.clv]).toEqual(["", "", ""]);
+    }
+  });
+
+  it("counts rows and orders, and lists the rejected rows on stderr", () => {
+    const summary = summaryOf(result);
+    expect(summary.rows).toEqual({ read: 17, accepted: 14, rejected: 3 });
+    // 13 distinct order ids among the accepted rows (O8 has two lines); customers A, B, C, Dee, E and F.
+    expect(summary.orders).toBe(13);
+    expect(summary.customers).toBe(5);
+    expect(summary.customersKnown).toBe(6);
+    expect(result.stderr).toContain("3 rows rejected");
+    expect(result.stderr).toMatch(/row 5, column amount: BAD_AMOUNT/);
+    expect(result.stderr).toMatch(/row 11, column order_date: BAD_DATE/);
+    expect(result.stderr).toMatch(/row 13, column customer_id: MISSING_VALUE/);
+  });
+
+  it("reports seconds per stage and peak memory", () => {
+    const summary = summaryOf(result);
+    for (const stage of ["readAggregate", "rfm", "lifecycle", "clusters", "value", "write", "total"]) {
+      expect(summary.seconds[stage]).toBeGreaterThanOrEqual(0);
+    }
+    expect(summary.peakMemoryMB.maxRss).toBeGreaterThan(0);
+  });
+
+  it("gives the same rows for the NDJSON and the gzipped copies", async () => {
+    const gz = join(dir, "transactions.csv.gz");
+    await writeFile(gz, gzipSync(await readFile(FIXTURE)));
+    const fromGzip = join(dir, "gzip.csv");
+    const fromNdjson = join(dir, "ndjson.csv");
+    expect((await run([gz, "--out", fromGzip])).code).toBe(0);
+    expect((await run([FIXTURE_NDJSON, "--out", fromNdjson])).code).toBe(0);
+    const original = await readFile(out, "utf8");
+    expect(await readFile(fromGzip, "utf8")).toBe(original);
+    expect(await readFile(fromNdjson, "utf8")).toBe(original);
+  });
+
+  it("measures recency to --as-of and fixes k with --k", async () => {
+    const later = join(dir, "later.csv");
+    const result = await run([FIXTURE, "--out", later, "--as-of", "2024-08-01", "--k", "2", "--seed", "7"]);
+    expect(result.code).toBe(0);
+    const summary = summaryOf(result);
+    expect(summary.asOf).toBe("2024-08-01");
+    expect(summary.asOfDefaulted).toBe(false);
+    expect(summary.clusters?.k).toBe(2);
+    const byId = new Map((await rowsOf(later)).map((r) => [r.customer_id, r]));
+    // July has 31 days; the ranks, and so the scores, do not change.
+    for (const [id, want] of Object.entries(EXPECTED)) {
+      const row = byId.get(id) as Record<string, string>;
+      expect(Number(row.recency_days)).toBe(Number(want.recency_days) + 31);
+      expect(row.rfm_segment).toBe(want.rfm_segment);
+    }
+    expect(new Set([...byId.values()].map((r) => r.cluster)).size).toBe(2);
+  });
+
+  it("leaves clusters empty, with an issue, when k exceeds the customers", async () => {
+    const result = await run([FIXTURE, "--out", join(dir, "k6.csv"), "--k", "6"]);
+    expect(result.code).toBe(0);
+    const summary = summaryOf(result);
+    expect(summary.clusters).toBeNull();
+    expect(summary.issues.map((i: { code: string }) => i.code)).toContain("CLUSTERS_TOO_FEW_CUSTOMERS");
+    for (const row of await rowsOf(join(dir, "k6.csv"))) expect(row.cluster).toBe("");
+  });
+
+  it("reads a customers file alongside, counting its rows", async () => {
+    const result = await run([
+      FIXTURE,
+      "--customers",
+      "test/fixtures/cli/customers.csv",
+      "--out",
+      join(dir, "c.csv"),
+    ]);
+    expect(result.code).toBe(0);
+    const summary = summaryOf(result);
+    // Z has attributes but no orders: known, not scored. The third row has no id.
+    expect(summary.customerRows).toEqual({ read: 3, accepted: 2, rejected: 1 });
+    expect(summary.customersKnown).toBe(7);
+    expect(summary.customers).toBe(5);
+    expect(result.stderr).toMatch(
+      /customers\.csv: 1 row rejected\n {2}row 3, column customer_id: MISSING_VALUE/,
+    );
+    expect(await readFile(join(dir, "c.csv"), "utf8")).toBe(await readFile(out, "utf8"));
+  });
+
+  it("writes <input>.segments.csv by default", async () => {
+    const input = join(dir, "orders.csv");
+    await writeFile(input, await readFile(FIXTURE));
+    const result = await run([input]);
+    expect(result.code).toBe(0);
+    expect(summaryOf(result).output).toBe(`${input}.segments.csv`);
+    expect(await readFile(`${input}.segments.csv`, "utf8")).toBe(await readFile(out, "utf8"));
+  });
+});
+
+describe("segment CLI on the CDNOW demo file", () => {
+  it("scores all 23,570 customers with clusters and value, and a JSON summary last", async () => {
+    const out = join(dir, "cdnow.csv");
+    const result = await run([CDNOW, "--out", out]);
+    expect(result.code).toBe(0);
+    const summary = summaryOf(result);
+    // The file runs to the end of June 1998.
+    expect(summary.asOf).toBe("1998-07-01");
+    expect(summary.rows).toEqual({ read: 69_659, accepted: 69_659, rejected: 0 });
+    expect(summary.customers).toBe(23_570);
+    expect(summary.clusters?.k).toBeGreaterThanOrEqual(3);
+    expect(summary.clusters?.k).toBeLessThanOrEqual(8);
+    expect(summary.clusters?.inertia).toBeGreaterThan(0);
+    const { bgNbd, gammaGamma } = summary.value ?? {};
+    for (const v of Object.values(bgNbd ?? {})) expect(v).toBeGreaterThan(0);
+    expect(Object.keys(bgNbd ?? {}).sort()).toEqual(["a", "alpha", "b", "r"]);
+    for (const v of Object.values(gammaGamma ?? {})) expect(v).toBeGreaterThan(0);
+    expect(Object.keys(gammaGamma ?? {}).sort()).toEqual(["gamma", "p", "q"]);
+
+    const rows = await rowsOf(out);
+    expect(rows).toHaveLength(23_570);
+    expect(Object.keys(rows[0] as object)).toEqual([...OUTPUT_COLUMNS]);
+    const orders = rows.reduce((sum, r) => sum + Number(r.frequency), 0);
+    // CDNOW has no returns: every row is an order of its customer.
+    expect(orders).toBe(69_659);
+    for (const row of rows) {
+      const alive = Number(row.probability_alive);
+      expect(alive).toBeGreaterThanOrEqual(0);
+      expect(alive).toBeLessThanOrEqual(1);
+      expect(Number(row.clv)).toBeGreaterThanOrEqual(0);
+      expect(row.cluster).toMatch(/^cluster:c\d+$/);
+      expect(row.lifecycle_stage).toMatch(/^lifecycle:(new|active|at-risk|lapsed|reactivated)$/);
+    }
+  });
+});
+
+describe("segment CLI errors", () => {
+  it.each([
+    [[]],
+    [[FIXTURE, "other.csv"]],
+    [[FIXTURE, "--nope"]],
+    [[FIXTURE, "--as-of", "2024-02-30"]],
+    [[FIXTURE, "--as-of", "yesterday"]],
+    [[FIXTURE, "--k", "0"]],
+    [[FIXTURE, "--k", "65"]],
+    [[FIXTURE, "--k", "three"]],
+    [[FIXTURE, "--seed", "-1"]],
+    [[FIXTURE, "--seed=-1"]],
+    [[FIXTURE, "--seed", "1.5"]],
+    [[FIXTURE, "--format", "xml"]],
+    [[FIXTURE, "--out"]],
+  ])("exits 2 with usage for %j", async (args) => {
+    const result = await run(args as string[]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/^segment: [\s\S]+\nusage: npm run segment/);
+    expect(result.stdout).toBe("");
+  });
+
+  it("exits 1 for a missing file, naming the system code", async () => {
+    const result = await run([join(dir, "missing.csv")]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain("ENOENT");
+  });
+
+  it("exits 1 for a file without the required columns, naming the FileError code", async () => {
+    const bad = join(dir, "bad.csv");
+    await writeFile(bad, "id,when,total\n1,2024-01-01,3.00\n");
+    const result = await run([bad, "--out", join(dir, "bad.out.csv")]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/MISSING_COLUMNS/);
+    expect(result.stderr).toContain("customer_id");
+  });
+
+  it("exits 1 for an empty file and for a binary file", async () => {
+    const empty = join(dir, "empty.csv");
+    await writeFile(empty, "");
+    const emptyRun = await run([empty, "--out", join(dir, "empty.out.csv")]);
+    expect(emptyRun.code).toBe(1);
+    expect(emptyRun.stderr).toContain("EMPTY_FILE");
+    const binary = join(dir, "binary.csv");
+    await writeFile(binary, Buffer.from([0, 1, 2, 3, 0, 255, 254, 0, 9, 0]));
+    const binaryRun = await run([binary, "--out", join(dir, "binary.out.csv")]);
+    expect(binaryRun.code).toBe(1);
+    expect(binaryRun.stderr).toContain("BINARY_FILE");
+  });
+
+  it("exits 1 when the output cannot be written", async () => {
+    const result = await run([FIXTURE, "--out", join(dir, "no-such-dir", "out.csv")]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain("ENOENT");
+  });
+});
