@@ -5,12 +5,10 @@
  */
 import { App, type AppProps, Tags } from "aws-cdk-lib";
 import { parseAppConfig } from "./config";
-import type { RouteAuthorizer } from "./constructs/api";
 import { SERVICE_NAME, SegmentationStack } from "./stacks/segmentation-stack";
 
 export interface BuildOptions {
   readonly appProps?: AppProps;
-  readonly authorize?: RouteAuthorizer;
 }
 
 export function buildApp(options: BuildOptions = {}): { app: App; stack: SegmentationStack } {
@@ -23,7 +21,6 @@ export function buildApp(options: BuildOptions = {}): { app: App; stack: Segment
     description: `Customer segmentation service (${config.stage})`,
     // Environment-agnostic unless the CLI knows the account, so synth needs no credentials.
     ...(account && region ? { env: { account, region } } : {}),
-    ...(options.authorize ? { authorize: options.authorize } : {}),
   });
   Tags.of(app).add("service", SERVICE_NAME);
   Tags.of(app).add("stage", config.stage);

@@ -9,6 +9,15 @@ import { z } from "zod";
 /** Values from `-c key=value` arrive as strings; values from cdk.json keep their JSON type. */
 const flag = z.union([z.boolean(), z.stringbool()], { error: "must be true or false" });
 const count = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+/** A list from cdk.json (a JSON array) or from `-c key=a,b` (one comma-separated string). */
+const list = z
+  .union([z.array(z.string()), z.string().transform((s) => s.split(","))])
+  .transform((items) => items.map((item) => item.trim()).filter((item) => item.length > 0));
+/** Cognito allows plain http only for loopback redirects (native and CLI clients). */
+const callbackUrl = z.url({ protocol: /^https?$/ }).refine((u) => {
+  const { protocol, hostname } = new URL(u);
+  return protocol === "https:" || hostname === "localhost" || hostname === "127.0.0.1";
+}, "must be https, or http on localhost");
 
 const RETENTION_DAYS = new Set<number>(
   Object.values(RetentionDays).filter((v): v is number => typeof v === "number"),
@@ -34,9 +43,7 @@ const contextShape = {
     )
     .default(30),
   /** Browser origins allowed to call the API and to POST uploads to the bucket; comma-separated. */
-  corsOrigins: z
-    .union([z.array(z.string()), z.string().transform((s) => s.split(","))])
-    .transform((list) => list.map((o) => o.trim()).filter((o) => o.length > 0))
+  corsOrigins: list
     .pipe(
       z.array(z.union([z.literal("*"), z.url({ protocol: /^https?$/ })])).min(1, "at least one origin, or *"),
     )
@@ -50,12 +57,58 @@ const contextShape = {
    */
   computeReservedConcurrency: count(1, 1_000).default(5),
   refreshReservedConcurrency: count(1, 100).default(1),
+  /**
+   * An existing OpenID Connect issuer (the `iss` of its access tokens) to authenticate callers with,
+   * instead of the Cognito user pool the stack creates otherwise. Set together with `oidcAudience`.
+   */
+  oidcIssuer: z.url({ protocol: /^https$/, error: "must be an https URL" }).optional(),
+  /** Accepted `aud` (or, for tokens without one, `client_id`) values of the issuer's tokens; comma-separated. */
+  oidcAudience: list.pipe(z.array(z.string()).min(1, "at least one audience")).optional(),
+  /**
+   * Routes require the scope `<scopePrefix>/read`, `/write` or `/admin`. It is also the identifier of the
+   * Cognito resource server that defines them; with an OIDC issuer it must match the scopes it issues.
+   */
+  scopePrefix: z
+    .string()
+    .regex(
+      /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,126}[A-Za-z0-9]$/,
+      "letters, digits and . _ : / -, starting and ending with a letter or digit",
+    )
+    .default("segmentation"),
+  /**
+   * Prefix of the Cognito domain that serves the token endpoint (`https://<prefix>.auth.<region>.amazoncognito.com`).
+   * Unique per region across all AWS accounts; defaults to `segmentation-<stage>-<account id>`.
+   */
+  authDomainPrefix: z
+    .string()
+    .regex(/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/, "lower-case letters, digits and '-', at most 63")
+    .refine((p) => !/aws|amazon|cognito/.test(p), "must not contain aws, amazon or cognito")
+    .optional(),
+  /** Where the Cognito user client may send users back to with an authorization code; comma-separated. */
+  authCallbackUrls: list
+    .pipe(z.array(callbackUrl).min(1, "at least one callback URL"))
+    .default(["http://localhost:8080/callback"]),
+  /**
+   * Tenant of a request whose token carries no `tenant` / `custom:tenant` claim. With the Cognito pool as
+   * created here every token is such a request (see infra/constructs/auth.ts), so this names the
+   * deployment's single tenant.
+   */
+  defaultTenant: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,64}$/, "letters, digits, '_' and '-', at most 64")
+    .default("default"),
 };
 
-const contextSchema = z.object(contextShape).refine((c) => !(c.destroyOnRemoval && c.stage === "prod"), {
-  path: ["destroyOnRemoval"],
-  message: "cannot be true for the prod stage",
-});
+const contextSchema = z
+  .object(contextShape)
+  .refine((c) => !(c.destroyOnRemoval && c.stage === "prod"), {
+    path: ["destroyOnRemoval"],
+    message: "cannot be true for the prod stage",
+  })
+  .refine((c) => (c.oidcIssuer === undefined) === (c.oidcAudience === undefined), {
+    path: ["oidcAudience"],
+    message: "oidcIssuer and oidcAudience are set together or not at all",
+  });
 
 export type AppConfig = z.infer<typeof contextSchema>;
 

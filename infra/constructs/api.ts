@@ -1,8 +1,8 @@
 /**
  * The HTTPS API: an API Gateway HTTP API whose routes come from the route table in shared/routes (the same
  * table the local server dispatches with), one Lambda function per HTTP function named there. Callers are
- * authorized per route from the scope the table gives it; the authorizer itself is passed in, so the route
- * wiring does not change when it arrives.
+ * authorized per route from the scope the table gives it; the authorizer itself is passed in (see
+ * ./auth.ts), so the route wiring does not depend on where tokens come from.
  */
 import { Duration } from "aws-cdk-lib";
 import { AccessLogFormat } from "aws-cdk-lib/aws-apigateway";
@@ -19,15 +19,18 @@ import {
 } from "aws-cdk-lib/aws-apigatewayv2";
 import { HttpLambdaIntegration } from "aws-cdk-lib/aws-apigatewayv2-integrations";
 import type { ITable } from "aws-cdk-lib/aws-dynamodb";
+import type { IEventBus } from "aws-cdk-lib/aws-events";
 import { LogGroup } from "aws-cdk-lib/aws-logs";
 import type { IBucket } from "aws-cdk-lib/aws-s3";
+import { NagSuppressions } from "cdk-nag";
 import { Construct } from "constructs";
-import { PREFIXES } from "../../shared/resources";
+import { FUNCTION_TIMEOUT_SECONDS, PREFIXES } from "../../shared/resources";
 import {
   HTTP_FUNCTIONS,
   type HttpFunctionName,
   ROUTES,
   type RouteDef,
+  routeKey,
   type Scope,
 } from "../../shared/routes";
 import {
@@ -56,6 +59,8 @@ export interface RouteAuthOptions {
 export interface ApiProps {
   readonly table: ITable;
   readonly bucket: IBucket;
+  /** writeApi asks for recomputes on it when settings or rule segments change. */
+  readonly bus: IEventBus;
   readonly functionDefaults: FunctionDefaults;
   readonly throttle: { readonly rateLimit: number; readonly burstLimit: number };
   readonly corsOrigins: readonly string[];
@@ -70,6 +75,8 @@ interface HttpFunctionSpec {
   readonly timeout: Duration;
   readonly table: readonly TableAction[];
   readonly bucket: readonly PrefixAccess[];
+  /** Whether it puts events on the service's bus. */
+  readonly putsEvents: boolean;
 }
 
 /**
@@ -79,21 +86,30 @@ interface HttpFunctionSpec {
 const HTTP_FUNCTION_SPECS: Record<HttpFunctionName, HttpFunctionSpec> = {
   readApi: {
     entryName: "read-api",
-    description: "Serves the read routes: customer lookup, segments, members, runs",
+    description: "Serves the read routes: datasets, customer lookup, segments, members, history, runs",
     memorySize: 1024,
-    timeout: Duration.seconds(10),
+    timeout: Duration.seconds(FUNCTION_TIMEOUT_SECONDS.readApi),
     table: ["GetItem", "Query"],
     // Signs downloads of member exports; never reads uploads or state.
     bucket: [{ prefix: PREFIXES.exports, actions: ["GetObject"] }],
+    putsEvents: false,
   },
   writeApi: {
     entryName: "write-api",
-    description: "Serves the write routes: presigned uploads",
+    description: "Serves the write routes: datasets, settings, rule segments, presigned uploads",
     memorySize: 512,
-    timeout: Duration.seconds(10),
-    table: ["PutItem", "GetItem"],
+    timeout: Duration.seconds(FUNCTION_TIMEOUT_SECONDS.writeApi),
+    // Datasets and uploads are put, settings updated, rule segments put, listed and deleted.
+    table: ["PutItem", "GetItem", "UpdateItem", "Query", "DeleteItem"],
     // A presigned POST carries the signer's permissions: PutObject under uploads/ and nowhere else.
-    bucket: [{ prefix: PREFIXES.uploads, actions: ["PutObject"] }],
+    bucket: [
+      { prefix: PREFIXES.uploads, actions: ["PutObject"] },
+      // Dry runs evaluate rule segments on the committed aggregate state; exports read the committed view.
+      { prefix: PREFIXES.state, actions: ["GetObject"] },
+      // Exports are written here, and their download links are signed with GetObject.
+      { prefix: PREFIXES.exports, actions: ["PutObject", "GetObject"] },
+    ],
+    putsEvents: true,
   },
 };
 
@@ -145,6 +161,15 @@ export class Api extends Construct {
       })
         .bindTable(props.table, spec.table)
         .bindBucket(props.bucket, spec.bucket);
+      if (spec.putsEvents) fn.bindEventBus(props.bus);
+      NagSuppressions.addResourceSuppressions(fn.fn, [
+        {
+          id: "Serverless-LambdaDLQ",
+          reason:
+            "Invoked synchronously by API Gateway only: a failure is returned to the caller as a 5xx, and " +
+            "Lambda never queues or retries the event, so a dead-letter queue would receive nothing.",
+        },
+      ]);
       functions[name] = fn;
       integrations[name] = new HttpLambdaIntegration(`${httpFunctionId(name)}Integration`, fn.fn, {
         payloadFormatVersion: PayloadFormatVersion.VERSION_2_0,
@@ -181,15 +206,21 @@ export class Api extends Construct {
 
     const routes = new Map<string, HttpRoute>();
     for (const route of ROUTES) {
-      routes.set(
-        route.id,
-        new HttpRoute(this, `Route-${route.id}`, {
-          httpApi: this.httpApi,
-          routeKey: HttpRouteKey.with(route.path, HttpMethod[route.method]),
-          integration: integrations[route.fn],
-          ...this.routeOptions(route),
-        }),
-      );
+      const httpRoute = new HttpRoute(this, `Route-${route.id}`, {
+        httpApi: this.httpApi,
+        routeKey: HttpRouteKey.with(route.path, HttpMethod[route.method]),
+        integration: integrations[route.fn],
+        ...this.routeOptions(route),
+      });
+      if (route.scope === null) {
+        NagSuppressions.addResourceSuppressions(httpRoute, [
+          {
+            id: "AwsSolutions-APIG4",
+            reason: `${routeKey(route)} is public by design in the route table (scope null): it serves no tenant data.`,
+          },
+        ]);
+      }
+      routes.set(route.id, httpRoute);
     }
     this.routes = routes;
   }

@@ -8,11 +8,13 @@
 import { fileURLToPath } from "node:url";
 import { type CfnElement, type Duration, type RemovalPolicy, Stack } from "aws-cdk-lib";
 import type { ITable } from "aws-cdk-lib/aws-dynamodb";
-import { PolicyStatement } from "aws-cdk-lib/aws-iam";
+import type { IEventBus } from "aws-cdk-lib/aws-events";
+import { PolicyStatement, Role, ServicePrincipal } from "aws-cdk-lib/aws-iam";
 import { Architecture, type IDestination, Runtime, Tracing } from "aws-cdk-lib/aws-lambda";
 import { LogLevel, NodejsFunction, OutputFormat } from "aws-cdk-lib/aws-lambda-nodejs";
 import { LogGroup, type RetentionDays } from "aws-cdk-lib/aws-logs";
 import type { IBucket } from "aws-cdk-lib/aws-s3";
+import { NagSuppressions } from "cdk-nag";
 import { Construct } from "constructs";
 
 /** Root of the repository: bundling resolves entries and the lock file from here, whatever the cwd. */
@@ -73,9 +75,28 @@ export type FunctionDefaults = Pick<
 const ESM_REQUIRE_BANNER =
   'import { createRequire as __createRequire } from "node:module"; const require = __createRequire(import.meta.url);';
 
+/**
+ * How cdk-nag prints an ARN in a finding: `<LogicalId.Arn>` for a GetAtt of a resource in the stack, the
+ * literal ARN otherwise. Used to acknowledge exactly one resource pattern rather than every wildcard.
+ */
+function nagArn(arn: string, scope: Construct): string {
+  const resolved = Stack.of(scope).resolve(arn) as unknown;
+  if (typeof resolved === "string") return resolved;
+  const getAtt = (resolved as { "Fn::GetAtt"?: [string, string] })["Fn::GetAtt"];
+  if (getAtt) return `<${getAtt[0]}.${getAtt[1]}>`;
+  throw new Error(
+    `${scope.node.path}: cannot name ${JSON.stringify(resolved)} for a cdk-nag acknowledgement`,
+  );
+}
+
+/** The runtime of every function; the one the code is built (esbuild target) and tested for. */
+export const RUNTIME = Runtime.NODEJS_22_X;
+
 export class ServiceFunction extends Construct {
   readonly fn: NodejsFunction;
   readonly logGroup: LogGroup;
+  /** The function's own role: no managed policies, only the grants of this construct. */
+  readonly role: Role;
   private readonly env = new Map<string, string>();
 
   constructor(scope: Construct, id: string, props: ServiceFunctionProps) {
@@ -86,13 +107,22 @@ export class ServiceFunction extends Construct {
       removalPolicy: props.logRemovalPolicy,
     });
 
+    // Lambda's default role carries AWSLambdaBasicExecutionRole, which may write to any log group of the
+    // account; this role may write to the function's own group only.
+    this.role = new Role(this, "Role", {
+      assumedBy: new ServicePrincipal("lambda.amazonaws.com"),
+      description: `Runs ${this.node.path}`,
+    });
+    this.logGroup.grantWrite(this.role);
+
     this.fn = new NodejsFunction(this, "Function", {
       entry: `${PROJECT_ROOT}functions/${props.entryName}/handler.ts`,
       handler: "handler",
       projectRoot: PROJECT_ROOT,
       depsLockFilePath: `${PROJECT_ROOT}package-lock.json`,
       description: props.description,
-      runtime: Runtime.NODEJS_22_X,
+      runtime: RUNTIME,
+      role: this.role,
       architecture: Architecture.ARM_64,
       memorySize: props.memorySize,
       timeout: props.timeout,
@@ -120,6 +150,27 @@ export class ServiceFunction extends Construct {
 
     this.setEnvironment("NODE_OPTIONS", "--enable-source-maps");
     for (const [name, value] of Object.entries(props.environment ?? {})) this.setEnvironment(name, value);
+
+    const runtimeReason =
+      `${RUNTIME.name} is the runtime the code is built (esbuild target node22) and tested for; Lambda ` +
+      "supports it until 30 April 2027. Moving to a newer Node.js is a deliberate upgrade with its own test run.";
+    NagSuppressions.addResourceSuppressions(this.fn, [
+      { id: "AwsSolutions-L1", reason: runtimeReason },
+      { id: "Serverless-LambdaLatestVersion", reason: runtimeReason },
+    ]);
+    NagSuppressions.addResourceSuppressions(
+      this.role,
+      [
+        {
+          id: "AwsSolutions-IAM5",
+          reason:
+            "Active tracing needs xray:PutTraceSegments and xray:PutTelemetryRecords, which support no " +
+            "resource-level permissions; every other statement of the role names its resource.",
+          appliesTo: ["Resource::*"],
+        },
+      ],
+      true,
+    );
   }
 
   /**
@@ -172,8 +223,29 @@ export class ServiceFunction extends Construct {
           resources: [bucket.arnForObjects(`${prefix}*`)],
         }),
       );
+      NagSuppressions.addResourceSuppressions(
+        this.role,
+        [
+          {
+            id: "AwsSolutions-IAM5",
+            reason:
+              `Objects under ${prefix} are created at run time with keys not known at deploy time; the ` +
+              `grant is limited to that one prefix of one bucket and to ${actions.join(", ")}.`,
+            appliesTo: [`Resource::${nagArn(bucket.bucketArn, this)}/${prefix}*`],
+          },
+        ],
+        true,
+      );
     }
     return this.setEnvironment(envName, bucket.bucketName);
+  }
+
+  /** Lets the function put events on `bus` (and nothing else on EventBridge), and sets `envName`. */
+  bindEventBus(bus: IEventBus, envName = "EVENT_BUS_NAME"): this {
+    this.fn.addToRolePolicy(
+      new PolicyStatement({ actions: ["events:PutEvents"], resources: [bus.eventBusArn] }),
+    );
+    return this.setEnvironment(envName, bus.eventBusName);
   }
 
   /** Logical id of the function in its stack's template, for tests and cross-references. */

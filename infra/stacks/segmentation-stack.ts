@@ -1,13 +1,15 @@
 /**
- * The whole service in one stack: storage, the HTTPS API, the computation pipeline and the alarms watching
- * them. Constructs are exposed as fields so tests and later additions (authorizer, cdk-nag
- * acknowledgements, an alarm topic) can reach them without digging through the construct tree.
+ * The whole service in one stack: storage, authentication, the HTTPS API, the computation pipeline and the
+ * alarms watching them. Constructs are exposed as fields so tests and later additions (an alarm topic) can
+ * reach them without digging through the construct tree.
  */
 import { CfnOutput, RemovalPolicy, Stack, type StackProps } from "aws-cdk-lib";
+import { EventBus } from "aws-cdk-lib/aws-events";
 import type { Construct } from "constructs";
 import type { HttpFunctionName } from "../../shared/routes";
 import type { AppConfig } from "../config";
-import { Api, type RouteAuthorizer } from "../constructs/api";
+import { Api } from "../constructs/api";
+import { Auth, defaultDomainPrefix } from "../constructs/auth";
 import { Observability } from "../constructs/observability";
 import { Pipeline } from "../constructs/pipeline";
 import type { FunctionDefaults, ServiceFunction } from "../constructs/service-function";
@@ -18,12 +20,12 @@ export const SERVICE_NAME = "segmentation";
 
 export interface SegmentationStackProps extends StackProps {
   readonly config: AppConfig;
-  /** Authorization of protected routes; omitted, every route is public. */
-  readonly authorize?: RouteAuthorizer;
 }
 
 export class SegmentationStack extends Stack {
   readonly storage: Storage;
+  readonly bus: EventBus;
+  readonly auth: Auth;
   readonly api: Api;
   readonly pipeline: Pipeline;
   readonly observability: Observability;
@@ -37,24 +39,50 @@ export class SegmentationStack extends Stack {
       corsOrigins: config.corsOrigins,
     });
 
+    // The service's own bus: change events for CRM automations, and recompute requests.
+    this.bus = new EventBus(this, "Bus", {
+      description: "Segmentation runs, membership changes, recompute requests",
+    });
+
     const functionDefaults: FunctionDefaults = {
       logRetention: config.logRetentionDays,
       logRemovalPolicy: config.destroyOnRemoval ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
       environment: { LOG_LEVEL: config.logLevel, SERVICE_NAME },
     };
 
+    this.auth = new Auth(this, "Auth", {
+      scopePrefix: config.scopePrefix,
+      ...(config.oidcIssuer && config.oidcAudience
+        ? { oidc: { issuer: config.oidcIssuer, audience: config.oidcAudience } }
+        : {
+            cognito: {
+              domainPrefix: config.authDomainPrefix ?? defaultDomainPrefix(SERVICE_NAME, config.stage),
+              callbackUrls: config.authCallbackUrls,
+              destroyOnRemoval: config.destroyOnRemoval,
+            },
+          }),
+    });
+
     this.api = new Api(this, "Api", {
       table: this.storage.table,
       bucket: this.storage.bucket,
+      bus: this.bus,
       functionDefaults,
       throttle: { rateLimit: config.apiRateLimit, burstLimit: config.apiBurstLimit },
       corsOrigins: config.corsOrigins,
-      ...(props.authorize ? { authorize: props.authorize } : {}),
+      authorize: this.auth.authorizeRoute,
     });
+    // The tenant of tokens without a tenant claim (see Auth): only the HTTP functions read it.
+    for (const fn of Object.values(this.api.functions)) {
+      fn.setEnvironment("DEFAULT_TENANT", config.defaultTenant);
+      // The handlers check each route's scope again, under the same prefix the authorizer uses.
+      fn.setEnvironment("SCOPE_PREFIX", config.scopePrefix);
+    }
 
     this.pipeline = new Pipeline(this, "Pipeline", {
       table: this.storage.table,
       bucket: this.storage.bucket,
+      bus: this.bus,
       functionDefaults,
       computeReservedConcurrency: config.computeReservedConcurrency,
       refreshReservedConcurrency: config.refreshReservedConcurrency,
@@ -66,12 +94,41 @@ export class SegmentationStack extends Stack {
         computeFailures: this.pipeline.computeFailures,
         refreshFailures: this.pipeline.refreshFailures,
         scheduleDeadLetters: this.pipeline.scheduleDeadLetters,
+        recomputeDeadLetters: this.pipeline.recomputeDeadLetters,
       },
     });
 
     new CfnOutput(this, "ApiUrl", { value: this.api.url, description: "Base URL of the HTTPS API" });
     new CfnOutput(this, "BucketName", { value: this.storage.bucket.bucketName, description: "Data bucket" });
+    new CfnOutput(this, "EventBusName", {
+      value: this.bus.eventBusName,
+      description: "Bus with run and segment-membership events (source 'segmentation')",
+    });
     new CfnOutput(this, "TableName", { value: this.storage.table.tableName, description: "Data table" });
+    new CfnOutput(this, "TokenIssuer", { value: this.auth.issuer, description: "Issuer of accepted tokens" });
+    new CfnOutput(this, "ScopePrefix", {
+      value: config.scopePrefix,
+      description: "Routes need <prefix>/read, <prefix>/write or <prefix>/admin",
+    });
+    const cognito = this.auth.cognito;
+    if (cognito) {
+      new CfnOutput(this, "UserPoolId", {
+        value: cognito.userPool.userPoolId,
+        description: "Cognito user pool",
+      });
+      new CfnOutput(this, "TokenEndpoint", {
+        value: `${cognito.domain.baseUrl()}/oauth2/token`,
+        description: "OAuth 2.0 token endpoint (client credentials and authorization code)",
+      });
+      new CfnOutput(this, "MachineClientId", {
+        value: cognito.machineClient.userPoolClientId,
+        description: "Client-credentials app client; its secret: aws cognito-idp describe-user-pool-client",
+      });
+      new CfnOutput(this, "UserClientId", {
+        value: cognito.userClient.userPoolClientId,
+        description: "Authorization-code app client for people",
+      });
+    }
   }
 
   /** Every function of the service, by the name the observability alarms use. */

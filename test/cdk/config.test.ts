@@ -26,6 +26,9 @@ describe("parseAppConfig", () => {
       apiBurstLimit: 100,
       computeReservedConcurrency: 5,
       refreshReservedConcurrency: 1,
+      scopePrefix: "segmentation",
+      authCallbackUrls: ["http://localhost:8080/callback"],
+      defaultTenant: "default",
     });
   });
 
@@ -71,5 +74,38 @@ describe("parseAppConfig", () => {
         .issues.map((i) => i.key)
         .sort(),
     ).toEqual(["corsOrigins.0", "logRetentionDays"]);
+  });
+
+  it("reads an OIDC issuer with a comma-separated audience", () => {
+    expect(
+      parseAppConfig(
+        from({ oidcIssuer: "https://login.example.com/t1/", oidcAudience: " api://segments, crm ," }),
+      ),
+    ).toMatchObject({ oidcIssuer: "https://login.example.com/t1/", oidcAudience: ["api://segments", "crm"] });
+  });
+
+  it("refuses an OIDC issuer without an audience, or over plain http", () => {
+    expect(errorOf({ oidcIssuer: "https://login.example.com/" }).issues).toEqual([
+      { key: "oidcAudience", message: "oidcIssuer and oidcAudience are set together or not at all" },
+    ]);
+    expect(errorOf({ oidcIssuer: "http://login.example.com/", oidcAudience: "a" }).issues).toEqual([
+      { key: "oidcIssuer", message: "must be an https URL" },
+    ]);
+  });
+
+  it("refuses a Cognito domain prefix with a reserved word, and a plain-http callback off localhost", () => {
+    expect(
+      errorOf({ authDomainPrefix: "my-cognito-login", authCallbackUrls: "http://app.example.com/cb" })
+        .issues.map((i) => i.key)
+        .sort(),
+    ).toEqual(["authCallbackUrls.0", "authDomainPrefix"]);
+    expect(
+      parseAppConfig(from({ authCallbackUrls: "https://app.example.com/cb,http://127.0.0.1:9000/cb" }))
+        .authCallbackUrls,
+    ).toEqual(["https://app.example.com/cb", "http://127.0.0.1:9000/cb"]);
+  });
+
+  it("refuses a default tenant the handlers would not accept", () => {
+    expect(errorOf({ defaultTenant: "acme corp" }).issues.map((i) => i.key)).toEqual(["defaultTenant"]);
   });
 });

@@ -4,6 +4,7 @@
  * resources and only the actions the function uses.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { ServiceFunction } from "../../infra/constructs/service-function";
 import { PREFIXES } from "../../shared/resources";
 import {
   functionProps,
@@ -25,6 +26,13 @@ let bucketId: string;
 const XRAY: [string, string[]] = ["*", ["xray:PutTelemetryRecords", "xray:PutTraceSegments"]];
 /** What SqsDestination grants a function to send its failed events to its queue. */
 const SQS_SEND = ["sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage"];
+/** The service's own event bus, the only one any function may put events on. */
+const busArn = () => getAtt(logicalId(sx, sx.stack.bus), "Arn");
+/** A function may write its logs to its own log group, and to no other. */
+const ownLogs = (fn: ServiceFunction): [unknown, string[]] => [
+  getAtt(logicalId(sx, fn.logGroup)),
+  ["logs:CreateLogStream", "logs:PutLogEvents"],
+];
 
 beforeAll(() => {
   sx = synth();
@@ -75,9 +83,34 @@ describe("house function settings", () => {
           LOG_LEVEL: "INFO",
           SERVICE_NAME: "segmentation",
           NODE_OPTIONS: "--enable-source-maps",
+          // Only the HTTP functions resolve a caller's tenant.
+          ...(name in sx.stack.api.functions
+            ? { DEFAULT_TENANT: "default", SCOPE_PREFIX: "segmentation" }
+            : {}),
+          // Every function but readApi puts events on the service's bus.
+          ...(name === "readApi" ? {} : { EVENT_BUS_NAME: ref(logicalId(sx, sx.stack.bus)) }),
         },
       });
     }
+  });
+
+  it("traces every function of the template but CDK's deploy-time bucket-notification handler", () => {
+    const untraced = Object.entries(resourcesOfType(sx.template, "AWS::Lambda::Function"))
+      .filter(([, r]) => (r.Properties?.TracingConfig as { Mode?: string } | undefined)?.Mode !== "Active")
+      .map(([id]) => id);
+    expect(untraced.length).toBeLessThanOrEqual(1);
+    for (const id of untraced) expect(id).toMatch(/^BucketNotificationsHandler/);
+  });
+
+  it("gives each function a role of its own with no managed policy (so no account-wide log access)", () => {
+    const roles = resourcesOfType(sx.template, "AWS::IAM::Role");
+    const seen = new Set<string>();
+    for (const [name, fn] of Object.entries(sx.stack.functions)) {
+      const roleId: string = functionProps(sx, fn).Role["Fn::GetAtt"][0];
+      expect(roles[roleId]?.Properties?.ManagedPolicyArns, name).toBeUndefined();
+      seen.add(roleId);
+    }
+    expect(seen.size).toBe(Object.keys(sx.stack.functions).length);
   });
 });
 
@@ -86,18 +119,32 @@ describe("IAM: exact actions on exact resources", () => {
     expect(rolePermissions(sx, sx.stack.api.functions.readApi)).toEqual(
       permissions([
         XRAY,
+        ownLogs(sx.stack.api.functions.readApi),
         [getAtt(tableId), ["dynamodb:GetItem", "dynamodb:Query"]],
         [objectArn(bucketId, PREFIXES.exports), ["s3:GetObject"]],
       ]),
     );
   });
 
-  it("writeApi writes table items and may sign uploads under uploads/ only", () => {
+  it("writeApi writes table items, may sign uploads under uploads/ only, and asks for recomputes on the bus", () => {
     expect(rolePermissions(sx, sx.stack.api.functions.writeApi)).toEqual(
       permissions([
         XRAY,
-        [getAtt(tableId), ["dynamodb:GetItem", "dynamodb:PutItem"]],
+        ownLogs(sx.stack.api.functions.writeApi),
+        [
+          getAtt(tableId),
+          [
+            "dynamodb:DeleteItem",
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:Query",
+            "dynamodb:UpdateItem",
+          ],
+        ],
         [objectArn(bucketId, PREFIXES.uploads), ["s3:PutObject"]],
+        [objectArn(bucketId, PREFIXES.state), ["s3:GetObject"]],
+        [objectArn(bucketId, PREFIXES.exports), ["s3:GetObject", "s3:PutObject"]],
+        [busArn(), ["events:PutEvents"]],
       ]),
     );
   });
@@ -107,6 +154,7 @@ describe("IAM: exact actions on exact resources", () => {
     expect(rolePermissions(sx, sx.stack.pipeline.compute)).toEqual(
       permissions([
         XRAY,
+        ownLogs(sx.stack.pipeline.compute),
         [
           getAtt(tableId),
           [
@@ -120,6 +168,7 @@ describe("IAM: exact actions on exact resources", () => {
         [objectArn(bucketId, PREFIXES.uploads), ["s3:GetObject"]],
         [objectArn(bucketId, PREFIXES.state), ["s3:GetObject", "s3:PutObject"]],
         [objectArn(bucketId, PREFIXES.reports), ["s3:PutObject"]],
+        [busArn(), ["events:PutEvents"]],
         [getAtt(queueId), SQS_SEND],
       ]),
     );
@@ -130,6 +179,7 @@ describe("IAM: exact actions on exact resources", () => {
     expect(rolePermissions(sx, sx.stack.pipeline.refresh)).toEqual(
       permissions([
         XRAY,
+        ownLogs(sx.stack.pipeline.refresh),
         [
           getAtt(tableId),
           [
@@ -141,6 +191,7 @@ describe("IAM: exact actions on exact resources", () => {
           ],
         ],
         [objectArn(bucketId, PREFIXES.state), ["s3:GetObject", "s3:PutObject"]],
+        [busArn(), ["events:PutEvents"]],
         [getAtt(queueId), SQS_SEND],
       ]),
     );

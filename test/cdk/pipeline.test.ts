@@ -4,6 +4,7 @@
  */
 import { Capture, Match } from "aws-cdk-lib/assertions";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DETAIL_TYPES, EVENT_SOURCE } from "../../shared/events";
 import { PREFIXES, REFRESH_SCHEDULE } from "../../shared/resources";
 import {
   functionProps,
@@ -79,6 +80,33 @@ describe("refresh schedule", () => {
   });
 });
 
+describe("recompute requests", () => {
+  it("sends 'Recompute Requested' events of the service's bus, and only those, to refresh with a dead-letter queue", () => {
+    const retry = new Capture();
+    sx.template.hasResourceProperties("AWS::Events::Rule", {
+      EventBusName: ref(logicalId(sx, sx.stack.bus)),
+      EventPattern: { source: [EVENT_SOURCE], "detail-type": [DETAIL_TYPES.recomputeRequested] },
+      Targets: [
+        Match.objectLike({
+          Arn: getAtt(sx.stack.pipeline.refresh.logicalId),
+          DeadLetterConfig: { Arn: getAtt(logicalId(sx, sx.stack.pipeline.recomputeDeadLetters)) },
+          RetryPolicy: retry,
+        }),
+      ],
+    });
+    expect(retry.asObject().MaximumRetryAttempts).toBeGreaterThan(0);
+  });
+
+  it("names the bus to every function that puts events on it, and to no other", () => {
+    const { readApi, writeApi } = sx.stack.api.functions;
+    const busName = ref(logicalId(sx, sx.stack.bus));
+    for (const fn of [writeApi, sx.stack.pipeline.compute, sx.stack.pipeline.refresh]) {
+      expect(functionProps(sx, fn).Environment.Variables.EVENT_BUS_NAME, fn.node.path).toEqual(busName);
+    }
+    expect(functionProps(sx, readApi).Environment.Variables.EVENT_BUS_NAME).toBeUndefined();
+  });
+});
+
 describe("dead letters", () => {
   it("sends compute's and refresh's events to their own queue after two retries", () => {
     const { compute, refresh, computeFailures, refreshFailures } = sx.stack.pipeline;
@@ -131,11 +159,17 @@ describe("dead letters", () => {
     });
   });
 
-  it("encrypts every dead-letter queue and refuses it over plain HTTP", () => {
+  it("encrypts every queue of the stack and refuses it over plain HTTP", () => {
     const queues = resourcesOfType(sx.template, "AWS::SQS::Queue");
-    const { computeFailures, refreshFailures, scheduleDeadLetters } = sx.stack.pipeline;
-    for (const queue of [computeFailures, refreshFailures, scheduleDeadLetters]) {
-      const id = logicalId(sx, queue);
+    const { computeFailures, refreshFailures, scheduleDeadLetters, recomputeDeadLetters } = sx.stack.pipeline;
+    expect(Object.keys(queues)).toEqual(
+      expect.arrayContaining(
+        [computeFailures, refreshFailures, scheduleDeadLetters, recomputeDeadLetters].map((q) =>
+          logicalId(sx, q),
+        ),
+      ),
+    );
+    for (const id of Object.keys(queues)) {
       expect(queues[id]?.Properties?.SqsManagedSseEnabled, id).toBe(true);
       sx.template.hasResourceProperties("AWS::SQS::QueuePolicy", {
         Queues: [ref(id)],
@@ -152,13 +186,12 @@ describe("dead letters", () => {
     }
   });
 
-  it("alarms as soon as any dead-letter queue holds a message", () => {
-    const { computeFailures, refreshFailures, scheduleDeadLetters } = sx.stack.pipeline;
-    for (const queue of [computeFailures, refreshFailures, scheduleDeadLetters]) {
+  it("alarms as soon as any queue of the stack (all of them hold dead letters) holds a message", () => {
+    for (const id of Object.keys(resourcesOfType(sx.template, "AWS::SQS::Queue"))) {
       sx.template.hasResourceProperties("AWS::CloudWatch::Alarm", {
         Namespace: "AWS/SQS",
         MetricName: "ApproximateNumberOfMessagesVisible",
-        Dimensions: [{ Name: "QueueName", Value: getAtt(logicalId(sx, queue), "QueueName") }],
+        Dimensions: [{ Name: "QueueName", Value: getAtt(id, "QueueName") }],
         ComparisonOperator: "GreaterThanThreshold",
         Threshold: 0,
       });

@@ -4,7 +4,7 @@
  */
 import { Match } from "aws-cdk-lib/assertions";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { TABLE_KEYS } from "../../shared/resources";
+import { EXPORT_RETENTION_DAYS, PREFIXES, TABLE_KEYS } from "../../shared/resources";
 import { getAtt, logicalId, ref, removeOutdirs, resourcesOfType, type Synthesized, synth } from "./synth";
 
 let sx: Synthesized;
@@ -20,16 +20,20 @@ beforeAll(() => {
 afterAll(removeOutdirs);
 
 describe("bucket", () => {
-  it("blocks all public access and enforces bucket-owner ownership", () => {
-    sx.template.hasResourceProperties("AWS::S3::Bucket", {
-      PublicAccessBlockConfiguration: {
-        BlockPublicAcls: true,
-        BlockPublicPolicy: true,
-        IgnorePublicAcls: true,
-        RestrictPublicBuckets: true,
-      },
-      OwnershipControls: { Rules: [{ ObjectOwnership: "BucketOwnerEnforced" }] },
-    });
+  it("blocks all public access and enforces bucket-owner ownership, on every bucket of the stack", () => {
+    const buckets = resourcesOfType(sx.template, "AWS::S3::Bucket");
+    expect(Object.keys(buckets)).toContain(bucketId);
+    for (const [id, bucket] of Object.entries(buckets)) {
+      expect(bucket.Properties, id).toMatchObject({
+        PublicAccessBlockConfiguration: {
+          BlockPublicAcls: true,
+          BlockPublicPolicy: true,
+          IgnorePublicAcls: true,
+          RestrictPublicBuckets: true,
+        },
+        OwnershipControls: { Rules: [{ ObjectOwnership: "BucketOwnerEnforced" }] },
+      });
+    }
   });
 
   it("encrypts objects at rest", () => {
@@ -42,21 +46,23 @@ describe("bucket", () => {
     });
   });
 
-  it("denies every request that does not use TLS", () => {
-    sx.template.hasResourceProperties("AWS::S3::BucketPolicy", {
-      Bucket: ref(bucketId),
-      PolicyDocument: {
-        Statement: Match.arrayWith([
-          {
-            Effect: "Deny",
-            Principal: { AWS: "*" },
-            Action: "s3:*",
-            Condition: { Bool: { "aws:SecureTransport": "false" } },
-            Resource: [getAtt(bucketId), { "Fn::Join": ["", [getAtt(bucketId), "/*"]] }],
-          },
-        ]),
-      },
-    });
+  it("denies every request that does not use TLS, on every bucket of the stack", () => {
+    for (const id of Object.keys(resourcesOfType(sx.template, "AWS::S3::Bucket"))) {
+      sx.template.hasResourceProperties("AWS::S3::BucketPolicy", {
+        Bucket: ref(id),
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            {
+              Effect: "Deny",
+              Principal: { AWS: "*" },
+              Action: "s3:*",
+              Condition: { Bool: { "aws:SecureTransport": "false" } },
+              Resource: [getAtt(id), { "Fn::Join": ["", [getAtt(id), "/*"]] }],
+            },
+          ]),
+        },
+      });
+    }
   });
 
   it("keeps versions, and expires noncurrent versions and abandoned multipart uploads", () => {
@@ -77,6 +83,16 @@ describe("bucket", () => {
         (r) => (r.AbortIncompleteMultipartUpload as { DaysAfterInitiation?: number })?.DaysAfterInitiation,
       ),
     ).toBe(true);
+  });
+
+  it("deletes member exports under exports/ after EXPORT_RETENTION_DAYS, and nothing else by age", () => {
+    const rules = sx.template.toJSON().Resources[bucketId].Properties.LifecycleConfiguration.Rules as Array<
+      Record<string, unknown>
+    >;
+    const expiring = rules.filter((r) => r.Status === "Enabled" && r.ExpirationInDays !== undefined);
+    expect(expiring).toEqual([
+      expect.objectContaining({ Prefix: PREFIXES.exports, ExpirationInDays: EXPORT_RETENTION_DAYS }),
+    ]);
   });
 
   it("lets browsers POST presigned uploads, and nothing else cross-origin", () => {
@@ -123,6 +139,23 @@ describe("table", () => {
     sx.template.hasResourceProperties("AWS::DynamoDB::Table", {
       PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
       SSESpecification: { SSEEnabled: true },
+    });
+  });
+
+  it("has point-in-time recovery and deletion protection, and is retained, on the prod stage", () => {
+    const prod = synth({ stage: "prod" }, { bundling: false });
+    expect(prod.stack.stackName).toBe("segmentation-prod");
+    const table = resourcesOfType(prod.template, "AWS::DynamoDB::Table")[
+      logicalId(prod, prod.stack.storage.table)
+    ];
+    expect({
+      deletionPolicy: table?.DeletionPolicy,
+      deletionProtection: table?.Properties?.DeletionProtectionEnabled,
+      pitr: table?.Properties?.PointInTimeRecoverySpecification,
+    }).toEqual({
+      deletionPolicy: "Retain",
+      deletionProtection: true,
+      pitr: { PointInTimeRecoveryEnabled: true },
     });
   });
 

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import type { CfnElement } from "aws-cdk-lib";
 import { Template } from "aws-cdk-lib/assertions";
 import type { IConstruct } from "constructs";
-import { type BuildOptions, buildApp } from "../../infra/build";
+import { buildApp } from "../../infra/build";
 import type { ServiceFunction } from "../../infra/constructs/service-function";
 import type { SegmentationStack } from "../../infra/stacks/segmentation-stack";
 
@@ -34,7 +34,7 @@ export function tempOutdir(): string {
 
 export function synth(
   context: Record<string, unknown> = {},
-  options: { bundling?: boolean; authorize?: BuildOptions["authorize"] } = {},
+  options: { bundling?: boolean } = {},
 ): Synthesized {
   const bundling = options.bundling ?? true;
   const { stack } = buildApp({
@@ -42,7 +42,6 @@ export function synth(
       outdir: tempOutdir(),
       context: { ...context, ...(bundling ? {} : { "aws:cdk:bundling-stacks": [] }) },
     },
-    ...(options.authorize ? { authorize: options.authorize } : {}),
   });
   return { stack, template: Template.fromStack(stack) };
 }
