@@ -24,6 +24,31 @@ export const scheduledEventSchema = z.object({
   "detail-type": z.string().optional(),
 });
 
+/** Source of the events the service puts on its bus. */
+export const EVENT_SOURCE = "segmentation";
+
+export const DETAIL_TYPES = {
+  /** Asks the refresh function to recompute one dataset now (settings or rule segments changed). */
+  recomputeRequested: "Recompute Requested",
+} as const;
+
+export const recomputeDetailSchema = z.object({
+  tenantId: z.string(),
+  datasetId: z.string(),
+  reason: z.enum(["settings", "definitions"]),
+});
+
+/** What the refresh function receives: the daily schedule, or a request to recompute one dataset. */
+export const refreshEventSchema = z.discriminatedUnion("detail-type", [
+  z.object({
+    id: z.string(),
+    time: z.string(),
+    "detail-type": z.literal(DETAIL_TYPES.recomputeRequested),
+    detail: recomputeDetailSchema,
+  }),
+  z.object({ id: z.string(), time: z.string(), "detail-type": z.literal("Scheduled Event") }),
+]);
+
 /** S3 event keys are URL-encoded with spaces as '+'. */
 export function decodeS3Key(key: string): string {
   return decodeURIComponent(key.replace(/\+/g, " "));

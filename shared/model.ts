@@ -18,10 +18,72 @@ export const runIdSchema = z.string().regex(/^[A-Za-z0-9_-]{1,80}$/, "is not a r
 
 const isoDay = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, "must be a date YYYY-MM-DD");
 
-export const datasetSettingsSchema = z.object({
-  /** Fixed evaluation date, for historical datasets; otherwise each run evaluates as of its own day (UTC). */
-  asOf: isoDay.optional(),
-});
+const positiveDays = z.number().int().min(1).max(3650);
+
+/**
+ * Per-dataset settings. Every field is optional; what is absent takes the engine's default. They take
+ * effect from the next run, which saving them starts.
+ */
+export const datasetSettingsSchema = z
+  .strictObject({
+    /** Fixed evaluation date, for historical datasets; otherwise each run evaluates as of its own day (UTC). */
+    asOf: isoDay.optional(),
+    /** ISO 4217 code the amounts are in; reported with the economics, never converted. */
+    currency: z
+      .string()
+      .regex(/^[A-Z]{3}$/, "must be an ISO 4217 code such as EUR")
+      .optional(),
+    lifecycle: z
+      .strictObject({ newDays: positiveDays, activeDays: positiveDays, lapsedDays: positiveDays })
+      .partial()
+      .optional(),
+    clusters: z
+      .strictObject({
+        /** Off: no behavioural clusters. */
+        enabled: z.boolean(),
+        /** A fixed number of clusters; otherwise chosen in [kMin, kMax] by silhouette. */
+        k: z.number().int().min(2).max(20),
+        kMin: z.number().int().min(2).max(20),
+        kMax: z.number().int().min(2).max(20),
+        seed: z
+          .number()
+          .int()
+          .min(0)
+          .max(2 ** 31 - 1),
+      })
+      .partial()
+      .refine((c) => c.kMin === undefined || c.kMax === undefined || c.kMin <= c.kMax, {
+        message: "kMin must not exceed kMax",
+        path: ["kMin"],
+      })
+      .optional(),
+    value: z
+      .strictObject({
+        /** Off: no BG/NBD or Gamma-Gamma predictions. */
+        enabled: z.boolean(),
+        horizonDays: positiveDays,
+        /** Yearly rate at which future value is discounted, e.g. 0.1. */
+        annualDiscountRate: z.number().min(0).max(1),
+      })
+      .partial()
+      .optional(),
+    /** Whether the daily scheduled refresh recomputes this dataset. Default true. */
+    scheduledRefresh: z.boolean().optional(),
+  })
+  .superRefine((s, ctx) => {
+    const l = s.lifecycle;
+    if (!l) return;
+    if (l.newDays !== undefined && l.activeDays !== undefined && l.newDays > l.activeDays) {
+      ctx.addIssue({ code: "custom", path: ["lifecycle", "newDays"], message: "must not exceed activeDays" });
+    }
+    if (l.activeDays !== undefined && l.lapsedDays !== undefined && l.activeDays >= l.lapsedDays) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["lifecycle", "activeDays"],
+        message: "must be less than lapsedDays",
+      });
+    }
+  });
 export type DatasetSettings = z.infer<typeof datasetSettingsSchema>;
 
 export const segmentSummarySchema = z.object({
@@ -34,6 +96,8 @@ export const segmentSummarySchema = z.object({
   revenue: z.number(),
   revenueShare: z.number(),
   averageOrderValue: z.number(),
+  meanClv: z.number().nullable().optional(),
+  meanProbabilityAlive: z.number().nullable().optional(),
 });
 export type StoredSegmentSummary = z.infer<typeof segmentSummarySchema>;
 
@@ -45,6 +109,26 @@ export const currentVersionSchema = z.object({
   customerCount: z.number().int().nonnegative(),
   orderCount: z.number().int().nonnegative(),
   segments: z.array(segmentSummarySchema),
+  /** The cluster model of this version: what the next run matches its clusters against to keep ids. */
+  clusters: z
+    .object({
+      k: z.number().int(),
+      inertia: z.number(),
+      featureNames: z.array(z.string()),
+      ids: z.array(z.string()),
+      descriptions: z.array(z.string()),
+      centroids: z.array(z.array(z.number())),
+      nextId: z.number().int(),
+    })
+    .optional(),
+  /** The fitted value models (BG/NBD, Gamma-Gamma) and their horizon and discount rate. */
+  value: z.record(z.string(), z.unknown()).optional(),
+  /** Parts of the computation skipped or done in part, with the reason. */
+  issues: z
+    .array(
+      z.object({ code: z.string(), message: z.string(), stage: z.string(), segment: z.string().optional() }),
+    )
+    .optional(),
 });
 export type CurrentVersion = z.infer<typeof currentVersionSchema>;
 
@@ -92,7 +176,8 @@ export const runRecordSchema = z.object({
   tenantId: z.string(),
   datasetId: z.string(),
   runId: z.string(),
-  trigger: z.enum(["upload", "refresh"]),
+  /** What started the run: an upload, the daily schedule, or a change of settings or rule segments. */
+  trigger: z.enum(["upload", "refresh", "settings", "definitions"]),
   status: runStatusSchema,
   uploadId: z.string().optional(),
   startedAt: z.string(),
@@ -111,6 +196,8 @@ export const runRecordSchema = z.object({
       orders: z.number(),
       customersWritten: z.number(),
       membershipsWritten: z.number(),
+      /** Customers whose predictions moved, but within the stated tolerance, and were not rewritten. */
+      customersWithinTolerance: z.number(),
     })
     .partial()
     .optional(),
@@ -131,6 +218,22 @@ export const customerViewSchema = z.object({
   f: z.number(),
   m: z.number(),
   rfm: z.string(),
+  lifecycle: z.string().optional(),
+  cluster: z.string().optional(),
+  probabilityAlive: z.number().optional(),
+  expectedPurchases: z.number().optional(),
+  clv: z.number().optional(),
   segments: z.array(z.string()),
 });
 export type CustomerView = z.infer<typeof customerViewSchema>;
+
+/** A saved rule segment. The rule itself is validated by the engine's definition language before saving. */
+export const segmentDefinitionRecordSchema = z.object({
+  segmentId: z.string(),
+  name: z.string(),
+  description: z.string().optional(),
+  rule: z.unknown(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+export type SegmentDefinitionRecord = z.infer<typeof segmentDefinitionRecordSchema>;

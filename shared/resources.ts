@@ -37,3 +37,7 @@ export type FunctionName = keyof typeof FUNCTION_TIMEOUT_SECONDS;
  * then starts needs time of its own.
  */
 export const LEASE_WAIT_RESERVE_MS = 5 * 60 * 1000;
+
+/** How long a member export stays in the bucket (a lifecycle rule deletes it) and its link stays valid. */
+export const EXPORT_RETENTION_DAYS = 1;
+export const EXPORT_URL_TTL_SECONDS = 15 * 60;

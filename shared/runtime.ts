@@ -6,7 +6,9 @@
 import { type Config, parseConfig } from "./config";
 import { CursorCodec } from "./http/cursor";
 import { type Clients, createClients } from "./store/clients";
+import type { EventPublisher } from "./pipeline/ports";
 import { DynamoDatasetStore } from "./store/dynamo";
+import { EventBridgePublisher, noEvents } from "./store/events";
 import { S3BlobStore, S3UploadSigner } from "./store/s3";
 
 export interface Runtime {
@@ -16,6 +18,8 @@ export interface Runtime {
   blobs: S3BlobStore;
   signer: S3UploadSigner;
   cursors: CursorCodec;
+  /** Replaceable before the handlers are loaded: the local service delivers events itself. */
+  events: EventPublisher;
 }
 
 let cached: Runtime | undefined;
@@ -31,6 +35,9 @@ export function runtime(env: Record<string, string | undefined> = process.env): 
     blobs: new S3BlobStore(clients.s3, config.BUCKET_NAME),
     signer: new S3UploadSigner(clients.s3, config.BUCKET_NAME),
     cursors: new CursorCodec(env.CURSOR_SECRET ?? `cursor:${config.TABLE_NAME}`),
+    events: config.EVENT_BUS_NAME
+      ? new EventBridgePublisher(clients.events, config.EVENT_BUS_NAME)
+      : noEvents,
   };
   return cached;
 }

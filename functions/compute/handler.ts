@@ -28,7 +28,7 @@ export async function computeCore(event: unknown, context?: Context): Promise<{ 
     }
     try {
       const result = await runUpload(
-        { store: rt.store, blobs: rt.blobs, waitForLeaseMs: leaseWait(context) },
+        { store: rt.store, blobs: rt.blobs, events: rt.events, waitForLeaseMs: leaseWait(context) },
         {
           tenantId: parts.tenant,
           datasetId: parts.dataset,

@@ -1,10 +1,20 @@
 /** Serves the read routes of the table in shared/routes. */
+import { datasetRoutes } from "../../shared/api/datasets";
+import { docsRoutes } from "../../shared/api/docs";
 import { readRoutes } from "../../shared/api/read";
 import { apiHandler } from "../../shared/http/api";
 import { runtime } from "../../shared/runtime";
 
 const rt = runtime();
 
-export const handler = apiHandler("readApi", readRoutes({ store: rt.store, cursors: rt.cursors }), {
-  defaultTenant: rt.config.DEFAULT_TENANT,
-});
+const deps = { store: rt.store, cursors: rt.cursors, events: rt.events };
+
+export const handler = apiHandler(
+  "readApi",
+  { ...readRoutes(deps), ...datasetRoutes(deps), ...docsRoutes({ scopePrefix: rt.config.SCOPE_PREFIX }) },
+  {
+    defaultTenant: rt.config.DEFAULT_TENANT,
+    scopePrefix: rt.config.SCOPE_PREFIX,
+    requireTenantClaim: rt.config.REQUIRE_TENANT_CLAIM,
+  },
+);

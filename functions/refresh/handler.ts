@@ -5,7 +5,7 @@
  */
 import middy from "@middy/core";
 import type { Context } from "aws-lambda";
-import { scheduledEventSchema } from "../../shared/events";
+import { refreshEventSchema } from "../../shared/events";
 import { errorFields, logger } from "../../shared/logger";
 import { leaseWait, runRefresh } from "../../shared/pipeline/run";
 import { runtime } from "../../shared/runtime";
@@ -16,25 +16,47 @@ export async function refreshCore(
   event: unknown,
   context?: Context,
 ): Promise<{ refreshed: number; failed: number }> {
-  const scheduled = scheduledEventSchema.parse(event);
-  const datasets = await rt.store.listDatasets();
+  const parsed = refreshEventSchema.parse(event);
+  const targets =
+    parsed["detail-type"] === "Scheduled Event"
+      ? await scheduledTargets()
+      : [
+          {
+            tenantId: parsed.detail.tenantId,
+            datasetId: parsed.detail.datasetId,
+            trigger: parsed.detail.reason,
+          },
+        ];
   let refreshed = 0;
+  let failed = 0;
   let firstError: unknown;
-  for (const { tenantId, datasetId } of datasets) {
+  for (const { tenantId, datasetId, trigger } of targets) {
     try {
       const result = await runRefresh(
-        { store: rt.store, blobs: rt.blobs, waitForLeaseMs: leaseWait(context) },
-        { tenantId, datasetId, eventId: scheduled.id, eventTime: scheduled.time },
+        { store: rt.store, blobs: rt.blobs, events: rt.events, waitForLeaseMs: leaseWait(context) },
+        { tenantId, datasetId, trigger, eventId: parsed.id, eventTime: parsed.time },
       );
       if (result.outcome === "succeeded") refreshed++;
-      logger.info("Dataset refreshed", { datasetId, outcome: result.outcome });
+      logger.info("Dataset refreshed", { datasetId, trigger, outcome: result.outcome });
     } catch (error) {
-      logger.error("Refresh failed", { datasetId, ...errorFields(error) });
+      logger.error("Refresh failed", { datasetId, trigger, ...errorFields(error) });
+      failed++;
       firstError ??= error;
     }
   }
   if (firstError !== undefined) throw firstError;
-  return { refreshed, failed: 0 };
+  return { refreshed, failed };
+}
+
+/** Every dataset whose settings leave the daily refresh on. */
+async function scheduledTargets() {
+  const all = await rt.store.listDatasets();
+  const metas = await Promise.all(all.map((d) => rt.store.getDataset(d.tenantId, d.datasetId)));
+  return metas.flatMap((meta) =>
+    meta && meta.settings.scheduledRefresh !== false
+      ? [{ tenantId: meta.tenantId, datasetId: meta.datasetId, trigger: "refresh" as const }]
+      : [],
+  );
 }
 
 export const handler = middy().handler(refreshCore);

@@ -1,10 +1,20 @@
 /** Serves the write routes of the table in shared/routes. */
+import { datasetRoutes } from "../../shared/api/datasets";
+import { exportRoutes } from "../../shared/api/exports";
 import { writeRoutes } from "../../shared/api/write";
 import { apiHandler } from "../../shared/http/api";
 import { runtime } from "../../shared/runtime";
 
 const rt = runtime();
 
-export const handler = apiHandler("writeApi", writeRoutes({ store: rt.store, signer: rt.signer }), {
-  defaultTenant: rt.config.DEFAULT_TENANT,
-});
+const deps = { store: rt.store, blobs: rt.blobs, signer: rt.signer, cursors: rt.cursors, events: rt.events };
+
+export const handler = apiHandler(
+  "writeApi",
+  { ...writeRoutes(deps), ...datasetRoutes(deps), ...exportRoutes(deps) },
+  {
+    defaultTenant: rt.config.DEFAULT_TENANT,
+    scopePrefix: rt.config.SCOPE_PREFIX,
+    requireTenantClaim: rt.config.REQUIRE_TENANT_CLAIM,
+  },
+);

@@ -21,11 +21,16 @@ export interface ReadDeps {
   cursors: CursorCodec;
 }
 
-const datasetParams = z.object({ datasetId: datasetIdSchema });
-const pageQuery = z.object({
+export const datasetParams = z.object({ datasetId: datasetIdSchema });
+export const customerParams = z.object({ datasetId: datasetIdSchema, customerId: customerIdSchema });
+export const segmentParams = z.object({ datasetId: datasetIdSchema, segmentId: segmentIdSchema });
+export const runParams = z.object({ datasetId: datasetIdSchema, runId: runIdSchema });
+export const pageQuery = z.object({
   limit: z.coerce.number().int().min(1).max(1000).default(100),
   cursor: z.string().max(2048).optional(),
 });
+export const runsQuery = pageQuery.extend({ limit: z.coerce.number().int().min(1).max(100).default(20) });
+export const historyQuery = pageQuery.extend({ limit: z.coerce.number().int().min(1).max(100).default(30) });
 
 function daysBetween(fromIso: string, toIso: string): number {
   return Math.round((Date.parse(`${toIso}T00:00:00Z`) - Date.parse(`${fromIso}T00:00:00Z`)) / 86_400_000);
@@ -38,6 +43,21 @@ function requireCurrent(meta: DatasetMeta | undefined, datasetId: string): Curre
   return meta.current;
 }
 
+function clusterOf(current: CurrentVersion, id: string) {
+  const model = current.clusters;
+  const k = model ? model.ids.indexOf(id) : -1;
+  const summary = current.segments.find((s) => s.id === id);
+  return {
+    id,
+    name: summary?.name ?? id,
+    description: model && k >= 0 ? (model.descriptions[k] ?? null) : null,
+    centroid:
+      model && k >= 0
+        ? Object.fromEntries(model.featureNames.map((f, j) => [f, model.centroids[k]?.[j] ?? null]))
+        : null,
+  };
+}
+
 function runBody(run: RunRecord) {
   const { tenantId: _tenant, ...rest } = run;
   return rest;
@@ -47,11 +67,7 @@ export function readRoutes(deps: ReadDeps): Partial<Record<RouteId, RouteHandler
   const { store, cursors } = deps;
 
   const getCustomer = async (req: ApiRequest): Promise<ApiResult> => {
-    const { datasetId, customerId } = parseWith(
-      z.object({ datasetId: datasetIdSchema, customerId: customerIdSchema }),
-      req.params,
-      "path",
-    );
+    const { datasetId, customerId } = parseWith(customerParams, req.params, "path");
     const { meta, view } = await store.getCustomer(req.tenantId, datasetId, customerId);
     const current = requireCurrent(meta, datasetId);
     if (!view) throw new NotFoundError("CUSTOMER_NOT_FOUND", "No such customer in this dataset");
@@ -70,6 +86,20 @@ export function readRoutes(deps: ReadDeps): Partial<Record<RouteId, RouteHandler
         frequency: view.frequency,
         monetary: view.monetary,
         scores: { r: view.r, f: view.f, m: view.m, rfm: view.rfm },
+        lifecycle: view.lifecycle
+          ? { id: view.lifecycle, name: names.get(view.lifecycle)?.name ?? view.lifecycle }
+          : null,
+        cluster: view.cluster ? clusterOf(current, view.cluster) : null,
+        predictions:
+          view.probabilityAlive !== undefined
+            ? {
+                probabilityAlive: view.probabilityAlive,
+                churnRisk: Math.round((1 - view.probabilityAlive) * 10_000) / 10_000,
+                expectedPurchases: view.expectedPurchases ?? null,
+                clv: view.clv ?? null,
+                horizonDays: current.value?.horizonDays ?? null,
+              }
+            : null,
         segments: view.segments.map((id) => ({
           id,
           family: names.get(id)?.family ?? id.split(":")[0],
@@ -96,11 +126,7 @@ export function readRoutes(deps: ReadDeps): Partial<Record<RouteId, RouteHandler
   };
 
   const listSegmentMembers = async (req: ApiRequest): Promise<ApiResult> => {
-    const { datasetId, segmentId } = parseWith(
-      z.object({ datasetId: datasetIdSchema, segmentId: segmentIdSchema }),
-      req.params,
-      "path",
-    );
+    const { datasetId, segmentId } = parseWith(segmentParams, req.params, "path");
     const { limit, cursor } = parseWith(pageQuery, req.query, "query");
     const current = requireCurrent(await store.getDataset(req.tenantId, datasetId), datasetId);
     const segment = current.segments.find((s) => s.id === segmentId);
@@ -138,11 +164,7 @@ export function readRoutes(deps: ReadDeps): Partial<Record<RouteId, RouteHandler
 
   const listRuns = async (req: ApiRequest): Promise<ApiResult> => {
     const { datasetId } = parseWith(datasetParams, req.params, "path");
-    const { limit, cursor } = parseWith(
-      pageQuery.extend({ limit: z.coerce.number().int().min(1).max(100).default(20) }),
-      req.query,
-      "query",
-    );
+    const { limit, cursor } = parseWith(runsQuery, req.query, "query");
     const meta = await store.getDataset(req.tenantId, datasetId);
     if (!meta) throw new NotFoundError("DATASET_NOT_FOUND", `Dataset ${datasetId} does not exist`);
     const scope = `runs|${req.tenantId}|${datasetId}`;
@@ -160,17 +182,80 @@ export function readRoutes(deps: ReadDeps): Partial<Record<RouteId, RouteHandler
   };
 
   const getRun = async (req: ApiRequest): Promise<ApiResult> => {
-    const { datasetId, runId } = parseWith(
-      z.object({ datasetId: datasetIdSchema, runId: runIdSchema }),
-      req.params,
-      "path",
-    );
+    const { datasetId, runId } = parseWith(runParams, req.params, "path");
     const run = await store.getRun(req.tenantId, datasetId, runId);
     if (!run) throw new NotFoundError("RUN_NOT_FOUND", `Run ${runId} does not exist`);
     return { status: 200, body: runBody(run) };
   };
 
+  const getSegment = async (req: ApiRequest): Promise<ApiResult> => {
+    const { datasetId, segmentId } = parseWith(segmentParams, req.params, "path");
+    const current = requireCurrent(await store.getDataset(req.tenantId, datasetId), datasetId);
+    const segment = current.segments.find((s) => s.id === segmentId);
+    if (!segment) throw new NotFoundError("SEGMENT_NOT_FOUND", `Segment ${segmentId} does not exist`);
+    const definition =
+      segment.family === "rule" ? await store.getDefinition(req.tenantId, datasetId, segmentId) : undefined;
+    return {
+      status: 200,
+      body: {
+        datasetId,
+        version: current.version,
+        runId: current.runId,
+        asOf: current.asOf,
+        ...segment,
+        definition: definition
+          ? { name: definition.name, rule: definition.rule, updatedAt: definition.updatedAt }
+          : null,
+      },
+    };
+  };
+
+  const getSegmentHistory = async (req: ApiRequest): Promise<ApiResult> => {
+    const { datasetId, segmentId } = parseWith(segmentParams, req.params, "path");
+    const { limit, cursor } = parseWith(historyQuery, req.query, "query");
+    const meta = await store.getDataset(req.tenantId, datasetId);
+    if (!meta) throw new NotFoundError("DATASET_NOT_FOUND", `Dataset ${datasetId} does not exist`);
+    const scope = `history|${req.tenantId}|${datasetId}|${segmentId}`;
+    const after =
+      cursor === undefined ? undefined : parseWith(runIdSchema, cursors.decode(scope, cursor), "query");
+    const page = await store.listRuns(req.tenantId, datasetId, limit, after);
+    const points = page.items.flatMap((run) => {
+      const s = run.status === "succeeded" ? run.segments?.find((x) => x.id === segmentId) : undefined;
+      if (!s || run.version === undefined) return [];
+      return [
+        {
+          runId: run.runId,
+          version: run.version,
+          asOf: run.asOf,
+          completedAt: run.finishedAt,
+          size: s.size,
+          share: s.share,
+          revenue: s.revenue,
+          revenueShare: s.revenueShare,
+        },
+      ];
+    });
+    return {
+      status: 200,
+      body: {
+        datasetId,
+        segmentId,
+        points,
+        nextCursor: page.next === undefined ? null : cursors.encode(scope, page.next),
+      },
+    };
+  };
+
   const health = async (): Promise<ApiResult> => ({ status: 200, body: { status: "ok" } });
 
-  return { health, getCustomer, listSegments, listSegmentMembers, listRuns, getRun };
+  return {
+    health,
+    getCustomer,
+    listSegments,
+    getSegment,
+    getSegmentHistory,
+    listSegmentMembers,
+    listRuns,
+    getRun,
+  };
 }

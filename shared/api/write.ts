@@ -46,6 +46,8 @@ const fileNameSchema = z
   .refine((s) => !hasPathOrControlCharacter(s), "must not contain '/', '\\' or control characters")
   .refine((s) => s !== "." && s !== "..", "must be a file name");
 
+export const uploadParams = z.object({ datasetId: datasetIdSchema });
+
 export const createUploadBodySchema = z
   .strictObject({
     fileName: fileNameSchema,
@@ -79,7 +81,7 @@ export function writeRoutes(deps: WriteDeps): Partial<Record<RouteId, RouteHandl
   const now = deps.now ?? (() => new Date());
 
   const createUpload = async (req: ApiRequest): Promise<ApiResult> => {
-    const { datasetId } = parseWith(z.object({ datasetId: datasetIdSchema }), req.params, "path");
+    const { datasetId } = parseWith(uploadParams, req.params, "path");
     const body = parseWith(createUploadBodySchema, req.body ?? {}, "body");
     await deps.store.ensureDataset(req.tenantId, datasetId);
     const uploadId = randomUUID();

@@ -10,6 +10,11 @@ import type { CustomerWrite, MembershipWrite } from "./ports";
 /** Customer id -> canonical JSON of the view (stable key order, so equal views give equal strings). */
 export type Outputs = Map<string, string>;
 
+const round = (x: number, digits: number) => {
+  const scale = 10 ** digits;
+  return Math.round(x * scale) / scale;
+};
+
 export function viewOf(result: SegmentationResult, i: number): { id: string; view: CustomerView } {
   const c = result.customer(i);
   const view: CustomerView = {
@@ -21,9 +26,63 @@ export function viewOf(result: SegmentationResult, i: number): { id: string; vie
     f: c.f,
     m: c.m,
     rfm: c.rfm,
+    lifecycle: c.lifecycle,
+    ...(c.cluster !== undefined ? { cluster: c.cluster } : {}),
+    ...(c.probabilityAlive !== undefined ? { probabilityAlive: round(c.probabilityAlive, 4) } : {}),
+    ...(c.expectedPurchases !== undefined ? { expectedPurchases: round(c.expectedPurchases, 4) } : {}),
+    ...(c.clv !== undefined ? { clv: round(c.clv, 2) } : {}),
     segments: [...c.segments].sort(),
   };
   return { id: c.customerId, view };
+}
+
+/**
+ * How far a prediction may drift before a customer is rewritten. Predictions move a little every day as
+ * customers age; rewriting every customer daily for changes nobody acts on would cost a write each.
+ * Scores, segments and every other field are compared exactly.
+ */
+export const PREDICTION_TOLERANCE = {
+  /** Absolute. */
+  probabilityAlive: 0.005,
+  /** Relative, with the absolute floor below for values near zero. */
+  expectedPurchases: 0.005,
+  expectedPurchasesFloor: 0.005,
+  clv: 0.005,
+  clvFloor: 0.01,
+} as const;
+
+function within(a: number | undefined, b: number | undefined, relative: number, floor: number): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return Math.abs(a - b) <= Math.max(floor, relative * Math.max(Math.abs(a), Math.abs(b)));
+}
+
+/** True when two views differ at most in predictions, each within its tolerance. */
+export function sameWithinTolerance(a: CustomerView, b: CustomerView): boolean {
+  const { probabilityAlive: pa, expectedPurchases: ea, clv: ca, ...restA } = a;
+  const { probabilityAlive: pb, expectedPurchases: eb, clv: cb, ...restB } = b;
+  return (
+    JSON.stringify(restA) === JSON.stringify(restB) &&
+    within(pa, pb, 0, PREDICTION_TOLERANCE.probabilityAlive) &&
+    within(ea, eb, PREDICTION_TOLERANCE.expectedPurchases, PREDICTION_TOLERANCE.expectedPurchasesFloor) &&
+    within(ca, cb, PREDICTION_TOLERANCE.clv, PREDICTION_TOLERANCE.clvFloor)
+  );
+}
+
+/**
+ * Keeps the committed view of every customer whose new view is the same within tolerance, so the version's
+ * outputs file stays equal to what the table holds. Returns how many were kept.
+ */
+export function keepWithinTolerance(committed: Outputs, next: Outputs): number {
+  let kept = 0;
+  for (const [id, json] of next) {
+    const before = committed.get(id);
+    if (before === undefined || before === json) continue;
+    if (sameWithinTolerance(parseView(before) as CustomerView, parseView(json) as CustomerView)) {
+      next.set(id, before);
+      kept++;
+    }
+  }
+  return kept;
 }
 
 export function outputsOf(result: SegmentationResult): Outputs {

@@ -2,13 +2,22 @@
  * The ports the pipeline and the API need from storage. The DynamoDB and S3 adapters in `shared/store`
  * implement them; nothing here knows an AWS SDK.
  */
-import type { CustomerView, DatasetMeta, DatasetSettings, RunRecord, UploadRecord } from "../model";
+import type {
+  CustomerView,
+  DatasetMeta,
+  DatasetSettings,
+  RunRecord,
+  SegmentDefinitionRecord,
+  UploadRecord,
+} from "../model";
 
 export interface BlobStore {
   /** Streams an object, or undefined when it does not exist. */
   stream(key: string): Promise<AsyncIterable<Uint8Array> | undefined>;
   get(key: string): Promise<Uint8Array | undefined>;
   put(key: string, body: Uint8Array | string, contentType: string): Promise<void>;
+  /** A link that downloads the object for `expiresSeconds`, to whoever holds it. */
+  presignGet(key: string, expiresSeconds: number, fileName: string): Promise<string>;
 }
 
 /** A customer's view at the new version, and what readers of the committed version must still see. */
@@ -46,6 +55,27 @@ export interface DatasetStore {
   /** Creates the dataset (and its registry entry) if absent; returns it. */
   ensureDataset(tenantId: string, datasetId: string, settings?: DatasetSettings): Promise<DatasetMeta>;
   listDatasets(): Promise<Array<{ tenantId: string; datasetId: string }>>;
+  /** Creates the dataset; undefined when it exists already. */
+  createDataset(
+    tenantId: string,
+    datasetId: string,
+    settings: DatasetSettings,
+  ): Promise<DatasetMeta | undefined>;
+  /** One tenant's dataset ids, in id order. */
+  listTenantDatasets(tenantId: string, limit: number, after?: string): Promise<Page<string>>;
+  /** Replaces the settings; false when the dataset does not exist. */
+  putSettings(tenantId: string, datasetId: string, settings: DatasetSettings): Promise<boolean>;
+
+  putDefinition(tenantId: string, datasetId: string, definition: SegmentDefinitionRecord): Promise<void>;
+  getDefinition(
+    tenantId: string,
+    datasetId: string,
+    segmentId: string,
+  ): Promise<SegmentDefinitionRecord | undefined>;
+  /** Every saved rule segment of the dataset, in id order. */
+  listDefinitions(tenantId: string, datasetId: string): Promise<SegmentDefinitionRecord[]>;
+  /** False when there was none. */
+  deleteDefinition(tenantId: string, datasetId: string, segmentId: string): Promise<boolean>;
 
   putUpload(upload: UploadRecord): Promise<void>;
   getUpload(tenantId: string, datasetId: string, uploadId: string): Promise<UploadRecord | undefined>;
@@ -107,4 +137,14 @@ export interface DatasetStore {
     limit: number,
     after?: string,
   ): Promise<Page<string>>;
+}
+
+/** One event for the service's event bus (EventBridge in AWS). Details never carry personal data. */
+export interface ServiceEvent {
+  detailType: string;
+  detail: Record<string, unknown>;
+}
+
+export interface EventPublisher {
+  publish(events: ServiceEvent[]): Promise<void>;
 }

@@ -10,6 +10,7 @@
 import { createHash, randomUUID } from "node:crypto";
 import {
   AggregateState,
+  type ComputeSettings,
   computeSegments,
   FileError,
   type IngestReport,
@@ -19,15 +20,24 @@ import {
 } from "../engine";
 import { RetryableError } from "../errors";
 import { errorFields, logger } from "../logger";
-import type { CurrentVersion, DatasetMeta, RunRecord, UploadRecord } from "../model";
+import type { CurrentVersion, DatasetMeta, RunRecord, SegmentDefinitionRecord, UploadRecord } from "../model";
 import { LEASE_WAIT_RESERVE_MS } from "../resources";
 import { objectKeys } from "../store/keys";
-import { decodeOutputs, diffOutputs, encodeOutputs, type Outputs, outputsOf } from "./outputs";
-import type { BlobStore, DatasetStore } from "./ports";
+import {
+  decodeOutputs,
+  diffOutputs,
+  encodeOutputs,
+  keepWithinTolerance,
+  type Outputs,
+  outputsOf,
+} from "./outputs";
+import type { BlobStore, DatasetStore, EventPublisher, MembershipWrite, ServiceEvent } from "./ports";
 
 export interface PipelineDeps {
   store: DatasetStore;
   blobs: BlobStore;
+  /** Where run and membership-change events go; none when absent. */
+  events?: EventPublisher;
   /** Clock, injectable for tests. */
   now?: () => Date;
   /** How long a dead attempt keeps the dataset before another may take it over. */
@@ -133,10 +143,13 @@ async function publish(
   const { meta, owner } = attempt;
   const now = deps.now ?? (() => new Date());
   const asOf = meta.settings.asOf ?? todayIso(now());
+  const definitions = await store.listDefinitions(meta.tenantId, meta.datasetId);
   let t = performance.now();
-  const result = computeSegments(state, { asOf });
+  const result = computeSegments(state, computeSettingsFor(meta, asOf, definitions));
   const outputs = outputsOf(result);
+  const keptWithinTolerance = keepWithinTolerance(committed, outputs);
   timings.computeMs = Math.round(performance.now() - t);
+  for (const [stage, ms] of Object.entries(result.timings)) timings[`${stage}Ms`] = Math.round(ms);
 
   t = performance.now();
   const version = Math.max(meta.current?.version ?? 0, meta.pending?.version ?? 0) + 1;
@@ -173,6 +186,30 @@ async function publish(
     customerCount: result.customerCount,
     orderCount: state.orderCount,
     segments: result.segments,
+    ...(result.clusters
+      ? {
+          clusters: {
+            k: result.clusters.k,
+            inertia: result.clusters.inertia,
+            featureNames: result.clusters.featureNames,
+            ids: result.clusters.ids,
+            descriptions: result.clusters.descriptions,
+            centroids: result.clusters.centroids,
+            nextId: result.clusters.nextId,
+          },
+        }
+      : {}),
+    ...(result.value ? { value: { ...result.value } } : {}),
+    ...(result.issues.length > 0
+      ? {
+          issues: result.issues.map(({ code, message, stage, segment }) => ({
+            code,
+            message,
+            stage,
+            ...(segment ? { segment } : {}),
+          })),
+        }
+      : {}),
   };
   const done: RunRecord = {
     ...run,
@@ -186,6 +223,7 @@ async function publish(
       orders: state.orderCount,
       customersWritten,
       membershipsWritten,
+      customersWithinTolerance: keptWithinTolerance,
     },
     timingsMs: { ...timings, totalMs: Date.parse(finishedAt) - Date.parse(run.startedAt) },
     segments: result.segments,
@@ -199,7 +237,133 @@ async function publish(
     ...(upload ? { upload } : {}),
   });
   await attempt.release();
+  await announce(deps, [runEvent(done), ...membershipEvents(done, diff.memberships)]);
   return done;
+}
+
+/** Customer ids per membership event: well under EventBridge's 256 KB an entry with ids of 128 characters. */
+export const IDS_PER_EVENT = 500;
+
+export const CHANGE_DETAIL_TYPES = {
+  runFinished: "Run Finished",
+  membershipChanged: "Segment Membership Changed",
+} as const;
+
+function runEvent(run: RunRecord): ServiceEvent {
+  return {
+    detailType: CHANGE_DETAIL_TYPES.runFinished,
+    detail: {
+      tenantId: run.tenantId,
+      datasetId: run.datasetId,
+      runId: run.runId,
+      trigger: run.trigger,
+      status: run.status,
+      ...(run.version !== undefined ? { version: run.version } : {}),
+      ...(run.counts ? { counts: run.counts } : {}),
+      ...(run.error ? { error: { code: run.error.code } } : {}),
+    },
+  };
+}
+
+/**
+ * Customers who entered or left each segment in this run, batched per segment. Rewrites that change nothing
+ * (the repair of an aborted run) are not changes.
+ */
+export function membershipEvents(run: RunRecord, writes: readonly MembershipWrite[]): ServiceEvent[] {
+  const bySegment = new Map<string, { entered: string[]; left: string[] }>();
+  for (const w of writes) {
+    if (w.member === w.previous) continue;
+    let entry = bySegment.get(w.segmentId);
+    if (!entry) {
+      entry = { entered: [], left: [] };
+      bySegment.set(w.segmentId, entry);
+    }
+    (w.member ? entry.entered : entry.left).push(w.customerId);
+  }
+  const events: ServiceEvent[] = [];
+  for (const [segmentId, { entered, left }] of [...bySegment].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    const all = [
+      ...entered.map((id) => ["entered", id] as const),
+      ...left.map((id) => ["left", id] as const),
+    ];
+    const parts = Math.ceil(all.length / IDS_PER_EVENT);
+    for (let p = 0; p < parts; p++) {
+      const slice = all.slice(p * IDS_PER_EVENT, (p + 1) * IDS_PER_EVENT);
+      events.push({
+        detailType: CHANGE_DETAIL_TYPES.membershipChanged,
+        detail: {
+          tenantId: run.tenantId,
+          datasetId: run.datasetId,
+          runId: run.runId,
+          version: run.version,
+          segmentId,
+          part: p + 1,
+          parts,
+          entered: slice.filter(([kind]) => kind === "entered").map(([, id]) => id),
+          left: slice.filter(([kind]) => kind === "left").map(([, id]) => id),
+        },
+      });
+    }
+  }
+  return events;
+}
+
+/** Publishes after the commit; a bus failure is logged, never undoes or fails a committed run. */
+async function announce(deps: PipelineDeps, events: ServiceEvent[]): Promise<void> {
+  if (!deps.events || events.length === 0) return;
+  try {
+    await deps.events.publish(events);
+  } catch (error) {
+    logger.error("Could not publish the run's events", { count: events.length, ...errorFields(error) });
+  }
+}
+
+/** The engine's settings for a run: the dataset's settings, its rule segments and the last cluster model. */
+export function computeSettingsFor(
+  meta: DatasetMeta,
+  asOf: string,
+  definitions: readonly SegmentDefinitionRecord[],
+): ComputeSettings {
+  const { lifecycle, clusters, value } = meta.settings;
+  const previous = meta.current?.clusters;
+  return {
+    asOf,
+    ...(lifecycle ? { lifecycle } : {}),
+    clusters:
+      clusters?.enabled === false
+        ? false
+        : {
+            ...(clusters?.k !== undefined ? { k: clusters.k } : {}),
+            ...(clusters?.kMin !== undefined ? { kMin: clusters.kMin } : {}),
+            ...(clusters?.kMax !== undefined ? { kMax: clusters.kMax } : {}),
+            ...(clusters?.seed !== undefined ? { seed: clusters.seed } : {}),
+            ...(previous
+              ? {
+                  previous: {
+                    featureNames: previous.featureNames,
+                    ids: previous.ids,
+                    centroids: previous.centroids,
+                    nextId: previous.nextId,
+                  },
+                }
+              : {}),
+          },
+    value:
+      value?.enabled === false
+        ? false
+        : {
+            ...(value?.horizonDays !== undefined ? { horizonDays: value.horizonDays } : {}),
+            ...(value?.annualDiscountRate !== undefined
+              ? { annualDiscountRate: value.annualDiscountRate }
+              : {}),
+          },
+    rules: definitions.map((d) => ({
+      id: d.segmentId,
+      name: d.name,
+      ...(d.description !== undefined ? { description: d.description } : {}),
+      rule: d.rule,
+    })),
+  };
 }
 
 /** One attempt of a run holding the dataset's lease, renewed in the background until released. */
@@ -281,6 +445,7 @@ async function failRun(deps: PipelineDeps, attempt: Attempt, run: RunRecord, cod
   };
   await deps.store.putRun(failed);
   await attempt.release();
+  if (!code.startsWith("RETRY_")) await announce(deps, [runEvent(failed)]);
   return failed;
 }
 
@@ -440,6 +605,8 @@ function isStale(upload: UploadRecord, event: UploadEvent, meta: DatasetMeta): b
 export interface RefreshEvent {
   tenantId: string;
   datasetId: string;
+  /** Default "refresh" (the schedule). */
+  trigger?: "refresh" | "settings" | "definitions";
   /** Identifies the scheduled event, so a redelivery maps to the same run. */
   eventId: string;
   eventTime: string;
@@ -448,12 +615,12 @@ export interface RefreshEvent {
 /** Recomputes time-dependent scores from the stored state, without reading any upload. */
 export async function runRefresh(deps: PipelineDeps, event: RefreshEvent): Promise<RunOutcome> {
   const now = deps.now ?? (() => new Date());
-  const runId = runIdFor(event.eventTime, "refresh", event.eventId);
+  const runId = runIdFor(event.eventTime, event.trigger ?? "refresh", event.eventId);
   const attempt = await begin(deps, {
     tenantId: event.tenantId,
     datasetId: event.datasetId,
     runId,
-    trigger: "refresh",
+    trigger: event.trigger ?? "refresh",
     status: "running",
     startedAt: now().toISOString(),
     attempts: 1,

@@ -3,6 +3,7 @@
  * same code at DynamoDB Local and the local S3 server.
  */
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
 import { S3Client } from "@aws-sdk/client-s3";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import type { Config } from "../config";
@@ -11,6 +12,7 @@ export interface Clients {
   s3: S3Client;
   dynamo: DynamoDBClient;
   doc: DynamoDBDocumentClient;
+  events: EventBridgeClient;
 }
 
 export function createClients(config: Config): Clients {
@@ -27,5 +29,6 @@ export function createClients(config: Config): Clients {
   const doc = DynamoDBDocumentClient.from(dynamo, {
     marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
   });
-  return { s3, dynamo, doc };
+  const events = new EventBridgeClient({ region: config.AWS_REGION, maxAttempts: 5 });
+  return { s3, dynamo, doc, events };
 }

@@ -11,6 +11,7 @@ import { ConditionalCheckFailedException, TransactionCanceledException } from "@
 import {
   BatchWriteCommand,
   type BatchWriteCommandInput,
+  DeleteCommand,
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
@@ -28,6 +29,8 @@ import {
   datasetMetaSchema,
   type RunRecord,
   runRecordSchema,
+  type SegmentDefinitionRecord,
+  segmentDefinitionRecordSchema,
   type UploadRecord,
   uploadRecordSchema,
 } from "../model";
@@ -35,10 +38,13 @@ import type { CommitInput, CustomerWrite, DatasetStore, MembershipWrite, Page } 
 import {
   CUSTOMER_SK,
   customerPk,
+  DEFINITION_PREFIX,
   datasetPk,
+  definitionSk,
   META_SK,
   REGISTRY_PK,
   registrySk,
+  registryTenantPrefix,
   runSk,
   segmentPk,
   uploadSk,
@@ -100,6 +106,19 @@ export class DynamoDatasetStore implements DatasetStore {
     datasetId: string,
     settings: DatasetSettings = {},
   ): Promise<DatasetMeta> {
+    const created = await this.createDataset(tenantId, datasetId, settings);
+    if (created) return created;
+    const existing = await this.getDataset(tenantId, datasetId);
+    if (!existing)
+      throw new RetryableError("DATASET_VANISHED", "The dataset was deleted while it was created");
+    return existing;
+  }
+
+  async createDataset(
+    tenantId: string,
+    datasetId: string,
+    settings: DatasetSettings,
+  ): Promise<DatasetMeta | undefined> {
     const meta: DatasetMeta = { tenantId, datasetId, createdAt: new Date().toISOString(), settings };
     try {
       await this.doc.send(
@@ -123,11 +142,105 @@ export class DynamoDatasetStore implements DatasetStore {
       );
       return meta;
     } catch (error) {
-      if (!(error instanceof TransactionCanceledException)) throw error;
-      const existing = await this.getDataset(tenantId, datasetId);
-      if (!existing) throw error;
-      return existing;
+      const exists =
+        error instanceof TransactionCanceledException &&
+        error.CancellationReasons?.[0]?.Code === "ConditionalCheckFailed";
+      if (!exists) throw error;
+      return undefined;
     }
+  }
+
+  async listTenantDatasets(tenantId: string, limit: number, after?: string): Promise<Page<string>> {
+    const out = await this.doc.send(
+      new QueryCommand({
+        TableName: this.table,
+        KeyConditionExpression: "pk = :pk AND begins_with(sk, :prefix)",
+        ExpressionAttributeValues: { ":pk": REGISTRY_PK, ":prefix": registryTenantPrefix(tenantId) },
+        Limit: limit,
+        ExclusiveStartKey: after ? { pk: REGISTRY_PK, sk: registrySk(tenantId, after) } : undefined,
+      }),
+    );
+    const items = (out.Items ?? []).flatMap((item) =>
+      typeof item.datasetId === "string" ? [item.datasetId] : [],
+    );
+    const last = items.at(-1);
+    return { items, ...(out.LastEvaluatedKey && last ? { next: last } : {}) };
+  }
+
+  async putSettings(tenantId: string, datasetId: string, settings: DatasetSettings): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { pk: datasetPk(tenantId, datasetId), sk: META_SK },
+          UpdateExpression: "SET settings = :settings",
+          ConditionExpression: "attribute_exists(pk)",
+          ExpressionAttributeValues: { ":settings": settings },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
+  async putDefinition(
+    tenantId: string,
+    datasetId: string,
+    definition: SegmentDefinitionRecord,
+  ): Promise<void> {
+    await this.doc.send(
+      new PutCommand({
+        TableName: this.table,
+        Item: { pk: datasetPk(tenantId, datasetId), sk: definitionSk(definition.segmentId), ...definition },
+      }),
+    );
+  }
+
+  async getDefinition(
+    tenantId: string,
+    datasetId: string,
+    segmentId: string,
+  ): Promise<SegmentDefinitionRecord | undefined> {
+    const out = await this.doc.send(
+      new GetCommand({
+        TableName: this.table,
+        Key: { pk: datasetPk(tenantId, datasetId), sk: definitionSk(segmentId) },
+        ConsistentRead: true,
+      }),
+    );
+    return out.Item ? segmentDefinitionRecordSchema.parse(stripKeys(out.Item)) : undefined;
+  }
+
+  async listDefinitions(tenantId: string, datasetId: string): Promise<SegmentDefinitionRecord[]> {
+    const found: SegmentDefinitionRecord[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const out = await this.doc.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: "pk = :pk AND begins_with(sk, :prefix)",
+          ExpressionAttributeValues: { ":pk": datasetPk(tenantId, datasetId), ":prefix": DEFINITION_PREFIX },
+          ConsistentRead: true,
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const item of out.Items ?? []) found.push(segmentDefinitionRecordSchema.parse(stripKeys(item)));
+      start = out.LastEvaluatedKey;
+    } while (start);
+    return found;
+  }
+
+  async deleteDefinition(tenantId: string, datasetId: string, segmentId: string): Promise<boolean> {
+    const out = await this.doc.send(
+      new DeleteCommand({
+        TableName: this.table,
+        Key: { pk: datasetPk(tenantId, datasetId), sk: definitionSk(segmentId) },
+        ReturnValues: "ALL_OLD",
+      }),
+    );
+    return out.Attributes !== undefined;
   }
 
   async listDatasets(): Promise<Array<{ tenantId: string; datasetId: string }>> {

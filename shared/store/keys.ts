@@ -6,6 +6,7 @@
  *   T#<tenant>#D#<dataset>              META               dataset: committed version, summary, lock
  *   T#<tenant>#D#<dataset>              RUN#<runId>        one run: status, counts, timings
  *   T#<tenant>#D#<dataset>              UPLOAD#<uploadId>  one upload: kind, mode, format, key
+ *   T#<tenant>#D#<dataset>              DEF#<segmentId>    one saved rule segment
  *   T#<tenant>#D#<dataset>#C#<customer> C                  one customer: scores and memberships
  *   T#<tenant>#D#<dataset>#S#<segment>  <customer>         one customer's membership of one segment
  *   DATASETS                            <tenant>#<dataset> registry the scheduled refresh walks
@@ -21,8 +22,12 @@ export const META_SK = "META";
 export const CUSTOMER_SK = "C";
 export const runSk = (runId: string) => `RUN#${runId}`;
 export const uploadSk = (uploadId: string) => `UPLOAD#${uploadId}`;
+export const DEFINITION_PREFIX = "DEF#";
+export const definitionSk = (segmentId: string) => `${DEFINITION_PREFIX}${segmentId}`;
 export const REGISTRY_PK = "DATASETS";
 export const registrySk = (tenant: string, dataset: string) => `${tenant}#${dataset}`;
+/** Registry entries of one tenant; dataset ids cannot contain '#', so the prefix matches no other tenant. */
+export const registryTenantPrefix = (tenant: string) => `${tenant}#`;
 
 /** S3 object keys. Uploads are the only prefix that triggers computation. */
 export const objectKeys = {
@@ -32,6 +37,8 @@ export const objectKeys = {
     `reports/${tenant}/${dataset}/${uploadId}/rejected-rows.csv`,
   aggregate: (tenant: string, dataset: string, version: number) =>
     `state/${tenant}/${dataset}/v${version}/aggregate.bin`,
+  export: (tenant: string, dataset: string, exportId: string, segmentId: string) =>
+    `exports/${tenant}/${dataset}/${exportId}/${segmentId.replace(":", "-")}.csv`,
   outputs: (tenant: string, dataset: string, version: number) =>
     `state/${tenant}/${dataset}/v${version}/outputs.ndjson.gz`,
 };

@@ -1,6 +1,7 @@
 /** The S3 adapter of the pipeline's blob port: streams uploads in, writes state, outputs and reports. */
 import { GetObjectCommand, NoSuchKey, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { createPresignedPost } from "@aws-sdk/s3-presigned-post";
+import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import type { UploadSigner } from "../api/write";
 import type { BlobStore } from "../pipeline/ports";
 
@@ -43,6 +44,15 @@ export class S3BlobStore implements BlobStore {
     await this.s3.send(
       new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: contentType }),
     );
+  }
+
+  async presignGet(key: string, expiresSeconds: number, fileName: string): Promise<string> {
+    const command = new GetObjectCommand({
+      Bucket: this.bucket,
+      Key: key,
+      ResponseContentDisposition: `attachment; filename="${fileName.replace(/[^A-Za-z0-9._-]/g, "_")}"`,
+    });
+    return getSignedUrl(this.s3, command, { expiresIn: expiresSeconds });
   }
 }
 
