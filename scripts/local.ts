@@ -2,12 +2,14 @@
  * The whole service on this machine: DynamoDB Local and an S3 server, the table and bucket created from the
  * same definitions as the CDK stack, the same handlers behind the same route table, S3 events delivered to
  * the compute function in the shape S3 sends them (with Lambda's asynchronous retries), the refresh on a
- * timer, and the demo dataset loaded on first start. Ctrl-C stops everything it started.
+ * timer, and the demo dataset loaded on first start. Ctrl-C stops everything it started. Requests need a
+ * token of the local issuer (scripts/local/auth.ts), checked as the stack's JWT authorizer checks it; the
+ * service prints one with every scope for the default tenant.
  *
  *   npm start [-- --port 3000] [--data-dir .local/data] [--reset] [--no-demo] [--refresh-every 300]
  */
 import { randomUUID } from "node:crypto";
-import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { appendFile, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -16,7 +18,22 @@ import { type FunctionName, PREFIXES } from "../shared/resources";
 import { startDynamoDbLocal } from "./emulators/dynamodb-local";
 import { ensureBucket, ensureTable } from "./emulators/resources";
 import { S3_SERVER_CREDENTIALS, startS3Server } from "./emulators/s3-server";
-import { createApiServer, type HttpHandler, type LambdaHandler, lambdaContext } from "./local/http-adapter";
+import {
+  ALL_SCOPES,
+  LOCAL_AUDIENCE,
+  LOCAL_ISSUER,
+  LOCAL_SCOPE_PREFIX,
+  localAuthorizer,
+  localKeys,
+  mintToken,
+} from "./local/auth";
+import {
+  createApiServer,
+  type HttpHandler,
+  JWKS_PATH,
+  type LambdaHandler,
+  lambdaContext,
+} from "./local/http-adapter";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const TABLE = "segmentation-local";
@@ -39,6 +56,8 @@ const { values: args } = parseArgs({
 });
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
+/** Lifetime of the token printed at start. */
+const PRINTED_TOKEN_TTL_SECONDS = 24 * 3600;
 
 async function main() {
   const dataDir = resolve(args["data-dir"]);
@@ -46,6 +65,7 @@ async function main() {
   await mkdir(join(dataDir, "dynamodb"), { recursive: true });
   await mkdir(join(dataDir, "s3"), { recursive: true });
   await mkdir(join(dataDir, "dead-letters"), { recursive: true });
+  const keys = await localKeys(dataDir);
 
   const [dynamo, s3] = await Promise.all([
     startDynamoDbLocal({ dataDir: join(dataDir, "dynamodb") }),
@@ -62,12 +82,38 @@ async function main() {
     AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
     AWS_ENDPOINT_URL_S3: s3.endpoint,
     LOG_LEVEL: process.env.LOG_LEVEL ?? "WARN",
+    SCOPE_PREFIX: LOCAL_SCOPE_PREFIX,
   });
 
   const { runtime } = await import("../shared/runtime");
   const rt = runtime();
   await ensureTable(rt.clients.dynamo, TABLE);
   await ensureBucket(rt.clients.s3, BUCKET);
+
+  // The local event bus: every event is appended to events.ndjson; recompute requests go to the refresh
+  // function as EventBridge would deliver them (the rule in the stack matches the same detail type).
+  const eventLog = join(dataDir, "events.ndjson");
+  const { DETAIL_TYPES, EVENT_SOURCE } = await import("../shared/events");
+  let deliverToRefresh: (event: unknown) => void = () => undefined;
+  rt.events = {
+    async publish(events) {
+      const now = new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
+      const envelopes = events.map((e) => ({
+        version: "0",
+        id: randomUUID(),
+        "detail-type": e.detailType,
+        source: EVENT_SOURCE,
+        account: "000000000000",
+        time: now,
+        region: "us-east-1",
+        resources: [],
+        detail: e.detail,
+      }));
+      await appendFile(eventLog, envelopes.map((e) => `${JSON.stringify(e)}\n`).join(""));
+      for (const e of envelopes)
+        if (e["detail-type"] === DETAIL_TYPES.recomputeRequested) deliverToRefresh(e);
+    },
+  };
 
   const readApi = (await import("../functions/read-api/handler")).handler as unknown as HttpHandler;
   const writeApi = (await import("../functions/write-api/handler")).handler as unknown as HttpHandler;
@@ -106,13 +152,14 @@ async function main() {
     void attempt(0);
   };
 
+  deliverToRefresh = (event) => invokeAsync("refresh", refresh, event);
   // The same filter as the stack's bucket notification: only uploads/ triggers a run.
   s3.onObjectCreated((event) => invokeAsync("compute", compute, event), {
     bucket: BUCKET,
     prefix: PREFIXES.uploads,
   });
 
-  const server = createApiServer({ readApi, writeApi });
+  const server = createApiServer({ readApi, writeApi }, { authorizer: localAuthorizer(keys) });
   await new Promise<void>((ok) => server.listen(Number(args.port), args.host, ok));
   const { port } = server.address() as AddressInfo;
   const api = `http://${args.host}:${port}`;
@@ -152,20 +199,33 @@ async function main() {
   say(`S3:       ${s3.endpoint} (bucket ${BUCKET})`);
   say(`DynamoDB: ${dynamo.endpoint} (table ${TABLE})`);
   say(`Data:     ${dataDir}`);
+  say(`Events:   ${eventLog}`);
+  say(`Tokens:   issuer ${LOCAL_ISSUER}, audience ${LOCAL_AUDIENCE}, keys at ${api}${JWKS_PATH}`);
 
-  if (!args["no-demo"]) await loadDemo(api, rt);
+  const tenant = rt.config.DEFAULT_TENANT;
+  const token = await mintToken(keys, {
+    tenant,
+    scopes: ALL_SCOPES,
+    ttlSeconds: PRINTED_TOKEN_TTL_SECONDS,
+  });
+  if (!args["no-demo"]) await loadDemo(api, rt, token);
+  const auth = `-H "authorization: Bearer $TOKEN"`;
   say("");
-  say("Try:");
-  say(`  curl -s ${api}/datasets/${DEMO.datasetId}/segments`);
-  say(`  curl -s ${api}/datasets/${DEMO.datasetId}/customers/00001`);
-  say(`  curl -s '${api}/datasets/${DEMO.datasetId}/segments/rfm:champions/members?limit=5'`);
-  say(`  curl -s ${api}/datasets/${DEMO.datasetId}/runs`);
+  say(
+    `Try (a token for tenant ${tenant} with every scope, valid 24 hours; npm run -s token -- --help for others):`,
+  );
+  say(`  export TOKEN=${token}`);
+  say(`  curl -s ${api}/health`);
+  say(`  curl -s ${auth} ${api}/datasets/${DEMO.datasetId}/segments`);
+  say(`  curl -s ${auth} ${api}/datasets/${DEMO.datasetId}/customers/00001`);
+  say(`  curl -s ${auth} '${api}/datasets/${DEMO.datasetId}/segments/rfm:champions/members?limit=5'`);
+  say(`  curl -s ${auth} ${api}/datasets/${DEMO.datasetId}/runs`);
   say("Upload a file of your own:");
-  say(`  npm run upload -- --api ${api} --dataset mydata path/to/transactions.csv`);
+  say(`  npm run upload -- --api ${api} --token "$TOKEN" --dataset mydata path/to/transactions.csv`);
   say("Ready. Ctrl-C stops the service.");
 }
 
-async function loadDemo(api: string, rt: import("../shared/runtime").Runtime) {
+async function loadDemo(api: string, rt: import("../shared/runtime").Runtime, token: string) {
   const meta = await rt.store.getDataset(rt.config.DEFAULT_TENANT, DEMO.datasetId);
   if (meta?.current) {
     say(`Demo:     dataset ${DEMO.datasetId} already loaded (version ${meta.current.version})`);
@@ -175,7 +235,8 @@ async function loadDemo(api: string, rt: import("../shared/runtime").Runtime) {
   const { uploadFile } = await import("./local/upload");
   say(`Demo:     loading ${DEMO.datasetId} (CDNOW, 69,659 purchases)…`);
   const run = await uploadFile(api, DEMO.datasetId, DEMO.file, await readFile(DEMO.file), {
-    waitMs: 120_000,
+    waitMs: 600_000,
+    token,
   });
   say(`Demo:     ${run.status}: ${run.counts?.customers ?? 0} customers, run ${run.runId}`);
 }

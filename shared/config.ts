@@ -10,14 +10,23 @@ const envSchema = z.object({
   SERVICE_NAME: z.string().default("segmentation"),
   LOG_LEVEL: z.enum(["DEBUG", "INFO", "WARN", "ERROR", "SILENT"]).default("INFO"),
   AWS_REGION: z.string().default("us-east-1"),
+  /** The service's event bus; without it no events are published and settings apply at the next refresh. */
+  EVENT_BUS_NAME: z.string().min(1).optional(),
   /** Endpoint overrides for the local service and tests (DynamoDB Local, the S3 server). */
   AWS_ENDPOINT_URL_DYNAMODB: z.url().optional(),
   AWS_ENDPOINT_URL_S3: z.url().optional(),
-  /** Tenant used when a request carries no tenant claim (local service, before authentication is on). */
+  /** Tenant of requests whose token carries no tenant claim (see REQUIRE_TENANT_CLAIM). */
   DEFAULT_TENANT: z
     .string()
     .regex(/^[A-Za-z0-9_-]{1,64}$/)
     .default("demo"),
+  /** Routes need the scope `<SCOPE_PREFIX>/read`, `/write` or `/admin` (the stack's `scopePrefix`). */
+  SCOPE_PREFIX: z.string().min(1).default("segmentation"),
+  /** "true" refuses tokens without a tenant claim (403 TENANT_REQUIRED) instead of using DEFAULT_TENANT. */
+  REQUIRE_TENANT_CLAIM: z
+    .enum(["true", "false"])
+    .default("false")
+    .transform((v) => v === "true"),
 });
 
 export type Config = z.infer<typeof envSchema>;

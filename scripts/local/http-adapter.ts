@@ -2,12 +2,20 @@
  * Serves the route table over plain HTTP the way API Gateway's HTTP API does: each request becomes a payload
  * format 2.0 event (path decoded, parameters extracted, body base64-encoded when binary) handed to the Lambda
  * handler that serves the route in AWS, and the handler's result becomes the response.
+ *
+ * Like the stack's JWT authorizer, it refuses a request to a protected route (a route whose scope is not
+ * null) without a valid token with 401 `{"message":"Unauthorized"}` before any handler runs, and passes the
+ * verified claims on in `requestContext.authorizer.jwt`. Scopes and tenant are then checked by the handler
+ * itself, as in AWS; there the gateway also answers a token without the route's scope with 403
+ * `{"message":"Forbidden"}` first, here the handler's own 403 answers it. The issuer's public keys are at
+ * GET /.well-known/jwks.json.
  */
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from "aws-lambda";
 import { FUNCTION_TIMEOUT_SECONDS, type FunctionName } from "../../shared/resources";
-import { type HttpFunctionName, ROUTES, routeKey } from "../../shared/routes";
+import { type HttpFunctionName, ROUTES, routeKey, type Scope } from "../../shared/routes";
+import type { LocalAuthorizer, VerifiedJwt } from "./auth";
 
 export type LambdaHandler<E, R> = (event: E, context: Context) => Promise<R>;
 export type HttpHandler = LambdaHandler<APIGatewayProxyEventV2, unknown>;
@@ -20,12 +28,14 @@ interface CompiledRoute {
   method: string;
   segments: Array<{ literal: string } | { param: string }>;
   fn: HttpFunctionName;
+  scope: Scope | null;
 }
 
 const compiled: CompiledRoute[] = ROUTES.map((route) => ({
   key: routeKey(route),
   method: route.method,
   fn: route.fn,
+  scope: route.scope,
   segments: route.path
     .split("/")
     .slice(1)
@@ -102,6 +112,7 @@ export function toEvent(
   key: string,
   params: Record<string, string>,
   body: Buffer,
+  jwt?: VerifiedJwt,
 ): APIGatewayProxyEventV2 {
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(req.headers)) {
@@ -144,6 +155,7 @@ export function toEvent(
       stage: "$default",
       time: now.toUTCString(),
       timeEpoch: now.getTime(),
+      ...(jwt ? { authorizer: { jwt } } : {}),
     },
     ...(body.length > 0
       ? { body: textual ? body.toString("utf8") : body.toString("base64"), isBase64Encoded: !textual }
@@ -151,16 +163,28 @@ export function toEvent(
   };
 }
 
-export function createApiServer(handlers: Record<HttpFunctionName, HttpHandler>): Server {
+export const JWKS_PATH = "/.well-known/jwks.json";
+
+export function createApiServer(
+  handlers: Record<HttpFunctionName, HttpHandler>,
+  options: { authorizer: LocalAuthorizer },
+): Server {
   return createServer(async (req, res) => {
     try {
       const url = new URL(req.url ?? "/", "http://local");
+      if (req.method === "GET" && url.pathname === JWKS_PATH)
+        return send(res, 200, JSON.stringify(options.authorizer.jwks));
       const found = match(req.method ?? "GET", url.pathname);
       if (!found) return send(res, 404, JSON.stringify({ message: "Not Found" }));
       const body = await readBody(req);
       if (body === "too-large")
         return send(res, 413, JSON.stringify({ message: "Request Entity Too Large" }));
-      const event = toEvent(req, url, found.route.key, found.params, body);
+      let jwt: VerifiedJwt | undefined;
+      if (found.route.scope !== null) {
+        jwt = await options.authorizer.verify(req.headers.authorization);
+        if (!jwt) return send(res, 401, JSON.stringify({ message: "Unauthorized" }));
+      }
+      const event = toEvent(req, url, found.route.key, found.params, body, jwt);
       const raw = await handlers[found.route.fn](event, lambdaContext(found.route.fn));
       const result = (
         typeof raw === "string" ? { statusCode: 200, body: raw } : raw

@@ -1,6 +1,7 @@
 /**
  * Uploads a file to a running service the way a client does: asks the API for a presigned POST, posts the
- * file to S3 with it, then polls the dataset's runs until the upload's run finishes (with a deadline).
+ * file to S3 with it, then polls the dataset's runs until the upload's run finishes (with a deadline). The
+ * API calls carry the caller's bearer token; the S3 POST needs none, its signed fields authorize it.
  */
 import { basename } from "node:path";
 
@@ -17,6 +18,12 @@ export interface UploadOptions {
   mode?: "append" | "replace";
   waitMs?: number;
   fileName?: string;
+  /** Access token with the write and read scopes, sent as `authorization: Bearer <token>`. */
+  token?: string;
+}
+
+function authHeaders(token: string | undefined): Record<string, string> {
+  return token ? { authorization: `Bearer ${token}` } : {};
 }
 
 export async function requestUpload(
@@ -27,7 +34,7 @@ export async function requestUpload(
 ): Promise<{ uploadId: string; url: string; fields: Record<string, string> }> {
   const res = await fetch(`${api}/datasets/${encodeURIComponent(datasetId)}/uploads`, {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    headers: { "content-type": "application/json", ...authHeaders(options.token) },
     body: JSON.stringify({ fileName, kind: options.kind ?? "transactions", mode: options.mode ?? "append" }),
   });
   if (res.status !== 201) throw new Error(`POST uploads answered ${res.status}: ${await res.text()}`);
@@ -52,10 +59,16 @@ export async function waitForRun(
   datasetId: string,
   uploadId: string,
   waitMs: number,
+  token?: string,
 ): Promise<RunSummary> {
   const deadline = Date.now() + waitMs;
   while (Date.now() < deadline) {
-    const res = await fetch(`${api}/datasets/${encodeURIComponent(datasetId)}/runs?limit=50`);
+    const res = await fetch(`${api}/datasets/${encodeURIComponent(datasetId)}/runs?limit=50`, {
+      headers: authHeaders(token),
+    });
+    // Waiting cannot fix a refused token.
+    if (res.status === 401 || res.status === 403)
+      throw new Error(`GET runs answered ${res.status}: ${await res.text()}`);
     if (res.ok) {
       const { runs } = (await res.json()) as { runs: RunSummary[] };
       const run = runs.find((r) => r.uploadId === uploadId && r.status !== "running");
@@ -76,5 +89,5 @@ export async function uploadFile(
   const fileName = options.fileName ?? basename(path);
   const { uploadId, url, fields } = await requestUpload(api, datasetId, fileName, options);
   await postFile(url, fields, body, fileName);
-  return waitForRun(api, datasetId, uploadId, options.waitMs ?? 60_000);
+  return waitForRun(api, datasetId, uploadId, options.waitMs ?? 60_000, options.token);
 }

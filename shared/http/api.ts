@@ -1,14 +1,17 @@
 /**
  * The HTTP shell shared by every API function: finds the route of an API Gateway (HTTP API, payload 2.0)
  * event in the route table, parses path, query and JSON body, runs the route's core function, and maps
- * every error to `{ error: { code, message, details } }`. Core functions are plain async functions that
- * take a parsed request and return a status and body; they know nothing of Lambda or middy.
+ * every error to `{ error: { code, message, details } }`. Before anything of the request is read, the
+ * caller must hold the route's scope (./auth.ts), which also fixes the tenant the core acts for. Core
+ * functions are plain async functions that take a parsed request and return a status and body; they know
+ * nothing of Lambda or middy.
  */
 import middy from "@middy/core";
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2 } from "aws-lambda";
 import { AppError, BadRequestError, NotFoundError, PayloadTooLargeError } from "../errors";
 import { errorFields, logger } from "../logger";
-import { type HttpFunctionName, ROUTES, type RouteId, routeKey } from "../routes";
+import { type HttpFunctionName, ROUTES, type RouteId, routeKey, type Scope } from "../routes";
+import { type AuthOptions, authorize } from "./auth";
 
 /** Largest JSON body a route accepts; files never pass through the API. */
 export const MAX_BODY_BYTES = 256 * 1024;
@@ -30,9 +33,7 @@ export interface ApiResult {
 
 export type RouteHandler = (req: ApiRequest) => Promise<ApiResult>;
 
-export interface ApiOptions {
-  defaultTenant: string;
-}
+export type ApiOptions = AuthOptions;
 
 const JSON_HEADERS = { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" };
 
@@ -81,12 +82,6 @@ function parseBody(event: APIGatewayProxyEventV2): unknown {
   }
 }
 
-function tenantOf(event: APIGatewayProxyEventV2, options: ApiOptions): string {
-  const context = event.requestContext as { authorizer?: { jwt?: { claims?: Record<string, unknown> } } };
-  const claim = context.authorizer?.jwt?.claims?.["custom:tenant"] ?? context.authorizer?.jwt?.claims?.tenant;
-  return typeof claim === "string" && claim !== "" ? claim : options.defaultTenant;
-}
-
 /**
  * Builds the Lambda handler of one API function: it serves exactly the routes the table assigns to `fn`, and
  * the handler map must cover each of them (checked at cold start).
@@ -96,12 +91,12 @@ export function apiHandler(
   handlers: Partial<Record<RouteId, RouteHandler>>,
   options: ApiOptions,
 ) {
-  const byKey = new Map<string, { id: RouteId; handle: RouteHandler }>();
+  const byKey = new Map<string, { id: RouteId; scope: Scope | null; handle: RouteHandler }>();
   for (const route of ROUTES) {
     if (route.fn !== fn) continue;
     const handle = handlers[route.id];
     if (!handle) throw new Error(`Function ${fn} has no handler for route ${route.id}`);
-    byKey.set(routeKey(route), { id: route.id, handle });
+    byKey.set(routeKey(route), { id: route.id, scope: route.scope, handle });
   }
 
   const core = async (event: APIGatewayProxyEventV2): Promise<APIGatewayProxyResultV2> => {
@@ -109,6 +104,7 @@ export function apiHandler(
     const route = byKey.get(event.routeKey);
     try {
       if (!route) throw new NotFoundError("ROUTE_NOT_FOUND", "No such route");
+      const { tenantId } = authorize(route, event, options);
       const params: Record<string, string> = {};
       for (const [k, v] of Object.entries(event.pathParameters ?? {})) if (v !== undefined) params[k] = v;
       const query: Record<string, string> = {};
@@ -119,7 +115,7 @@ export function apiHandler(
         params,
         query,
         body: parseBody(event),
-        tenantId: tenantOf(event, options),
+        tenantId,
         requestId,
       });
       return respond(result);
@@ -128,7 +124,8 @@ export function apiHandler(
       if (result.status >= 500) {
         logger.error("Request failed", { route: route?.id, requestId, ...errorFields(error) });
       } else {
-        logger.info("Request rejected", { route: route?.id, requestId, status: result.status });
+        const code = (result.body as { error?: { code?: string } } | undefined)?.error?.code;
+        logger.info("Request rejected", { route: route?.id, requestId, status: result.status, code });
       }
       return respond(result);
     }

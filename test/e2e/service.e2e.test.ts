@@ -52,14 +52,14 @@ interface Segment {
 let service: LocalService;
 
 async function get(path: string): Promise<{ status: number; body: any }> {
-  const res = await fetch(`${service.api}${path}`);
+  const res = await fetch(`${service.api}${path}`, { headers: service.auth });
   return { status: res.status, body: await res.json() };
 }
 
 const daysBetween = (from: string, to: string) => (Date.parse(to) - Date.parse(from)) / 86_400_000;
 
 async function upload(dataset: string, name: string, body: Buffer, fileName = name): Promise<RunSummary> {
-  return uploadFile(service.api, dataset, name, body, { waitMs: 60_000, fileName });
+  return uploadFile(service.api, dataset, name, body, { waitMs: 60_000, fileName, token: service.token });
 }
 
 beforeAll(async () => {

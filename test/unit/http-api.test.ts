@@ -4,11 +4,17 @@ import { z } from "zod";
 import { NotFoundError } from "../../shared/errors";
 import { type ApiRequest, apiHandler, MAX_BODY_BYTES } from "../../shared/http/api";
 import { parseWith } from "../../shared/http/validation";
+import { ROUTES } from "../../shared/routes";
 
 const seen: ApiRequest[] = [];
+// Every other route of the function answers 418, so a dispatch to the wrong route shows.
+const others = Object.fromEntries(
+  ROUTES.filter((r) => r.fn === "writeApi").map((r) => [r.id, async () => ({ status: 418 })]),
+);
 const handler = apiHandler(
   "writeApi",
   {
+    ...others,
     createUpload: async (req) => {
       seen.push(req);
       const body = parseWith(
@@ -21,8 +27,11 @@ const handler = apiHandler(
       return { status: 201, body: { ok: true, tenant: req.tenantId } };
     },
   },
-  { defaultTenant: "demo" },
+  { defaultTenant: "demo", scopePrefix: "segmentation", requireTenantClaim: false },
 );
+
+/** What API Gateway's JWT authorizer passes on for a token with the write scope and no tenant claim. */
+const writer = { jwt: { claims: { scope: "segmentation/write" }, scopes: ["segmentation/write"] } };
 
 function event(
   body: string | undefined,
@@ -35,7 +44,10 @@ function event(
     rawQueryString: "",
     headers: { "content-type": "application/json" },
     pathParameters: { datasetId: "ds" },
-    requestContext: { requestId: "r1" } as APIGatewayProxyEventV2["requestContext"],
+    requestContext: {
+      requestId: "r1",
+      authorizer: writer,
+    } as unknown as APIGatewayProxyEventV2["requestContext"],
     isBase64Encoded: false,
     ...(body === undefined ? {} : { body }),
     ...extra,
@@ -59,7 +71,7 @@ describe("apiHandler", () => {
       event(JSON.stringify({ fileName: "a.csv", mode: "append" }), {
         requestContext: {
           requestId: "r2",
-          authorizer: { jwt: { claims: { tenant: "acme" }, scopes: [] } },
+          authorizer: { jwt: { claims: { tenant: "acme", scope: "segmentation/write" }, scopes: null } },
         } as never,
       }),
     );
