@@ -1,0 +1,256 @@
+/**
+ * The API contract: for every route of the table, the schemas of its path parameters, query and body (the
+ * very schemas its core parses with), the schema of each successful answer, and the error codes it may
+ * answer. The OpenAPI document (./openapi.ts) and the typed client (shared/client) are derived from it.
+ *
+ * `CONTRACTS` must hold exactly one entry per route id: a route added to the table without a contract, or a
+ * contract for a route that does not exist, is a type error.
+ */
+import type { z } from "zod";
+import { type Rule, segmentDefinitionSchema } from "../engine/rules";
+import { datasetSettingsSchema } from "../model";
+import { ROUTES, type RouteDef, type RouteId } from "../routes";
+import {
+  createDatasetBodySchema,
+  datasetParams as datasetPathParams,
+  definitionParams,
+  listQuery as listDatasetsQuery,
+} from "./datasets";
+import { createExportBodySchema, exportParams } from "./exports";
+import {
+  customerParams,
+  datasetParams,
+  historyQuery,
+  pageQuery,
+  runParams,
+  runsQuery,
+  segmentParams,
+} from "./read";
+import * as s from "./schemas";
+import { createUploadBodySchema, uploadParams } from "./write";
+
+/** Every error code the service answers in `{ error: { code } }`, with its HTTP status. */
+export const ERROR_STATUS = {
+  VALIDATION_FAILED: 400,
+  BAD_JSON: 400,
+  BAD_CURSOR: 400,
+  UNSUPPORTED_MEDIA_TYPE: 400,
+  UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
+  INVALID_TENANT: 403,
+  TENANT_REQUIRED: 403,
+  DATASET_NOT_FOUND: 404,
+  DATASET_NOT_READY: 404,
+  CUSTOMER_NOT_FOUND: 404,
+  SEGMENT_NOT_FOUND: 404,
+  DEFINITION_NOT_FOUND: 404,
+  RUN_NOT_FOUND: 404,
+  DATASET_EXISTS: 409,
+  TOO_MANY_DEFINITIONS: 409,
+  CURSOR_STALE: 409,
+  STATE_UNAVAILABLE: 409,
+  PAYLOAD_TOO_LARGE: 413,
+  INTERNAL: 500,
+} as const satisfies Record<string, number>;
+export type ErrorCode = keyof typeof ERROR_STATUS;
+
+/** Resources the operations are grouped by. */
+export const TAGS = {
+  service: "The service itself: liveness and this document",
+  datasets: "Datasets and their settings",
+  uploads: "Presigned uploads of transactions and customers files",
+  customers: "One customer's scores and segments",
+  segments: "Segments, their members and history",
+  definitions: "Rule segments: definitions and dry runs",
+  runs: "Computation runs",
+} as const;
+export type Tag = keyof typeof TAGS;
+
+export type SuccessStatus = 200 | 201 | 202 | 204;
+
+export interface RouteContract {
+  readonly tag: Tag;
+  readonly params?: z.ZodObject;
+  readonly query?: z.ZodObject;
+  readonly body?: z.ZodType;
+  /** Each success status with the schema of its body; null for an empty body. */
+  readonly responses: { readonly [S in SuccessStatus]?: z.ZodType | null };
+  /** Codes of the route's own logic; `errorsOf` adds those every route of its kind may answer. */
+  readonly errors: readonly ErrorCode[];
+  readonly description?: string;
+}
+
+/** What a caller sends to save a rule segment. */
+export interface SegmentDefinitionInput {
+  name: string;
+  description?: string;
+  rule: Rule;
+}
+
+/**
+ * The engine's definition schema, unchanged at run time. Its rule levels are typed `z.ZodType<Rule>` with an
+ * unknown input (they must take any JSON to report every problem), so the input type callers should send is
+ * stated here.
+ */
+const definitionBody = segmentDefinitionSchema as unknown as z.ZodType<
+  z.output<typeof segmentDefinitionSchema>,
+  SegmentDefinitionInput
+>;
+
+export const CONTRACTS = {
+  health: { tag: "service", responses: { 200: s.healthSchema }, errors: [] },
+  getOpenApi: { tag: "service", responses: { 200: s.openApiDocumentSchema }, errors: [] },
+  createDataset: {
+    tag: "datasets",
+    body: createDatasetBodySchema,
+    responses: { 201: s.datasetSchema },
+    errors: ["DATASET_EXISTS"],
+  },
+  listDatasets: {
+    tag: "datasets",
+    query: listDatasetsQuery,
+    responses: { 200: s.datasetListSchema },
+    errors: ["BAD_CURSOR"],
+  },
+  getDataset: {
+    tag: "datasets",
+    params: datasetPathParams,
+    responses: { 200: s.datasetSchema },
+    errors: ["DATASET_NOT_FOUND"],
+  },
+  putSettings: {
+    tag: "datasets",
+    params: datasetPathParams,
+    body: datasetSettingsSchema,
+    responses: { 200: s.datasetWithRecomputeSchema },
+    errors: ["DATASET_NOT_FOUND"],
+    description: "Replaces the whole settings object; a dataset with a committed version is recomputed.",
+  },
+  listDefinitions: {
+    tag: "definitions",
+    params: datasetPathParams,
+    responses: { 200: s.definitionListSchema },
+    errors: ["DATASET_NOT_FOUND"],
+  },
+  getDefinition: {
+    tag: "definitions",
+    params: definitionParams,
+    responses: { 200: s.savedDefinitionSchema },
+    errors: ["DATASET_NOT_FOUND", "DEFINITION_NOT_FOUND"],
+  },
+  putDefinition: {
+    tag: "definitions",
+    params: definitionParams,
+    body: definitionBody,
+    responses: { 200: s.savedDefinitionWithRecomputeSchema, 201: s.savedDefinitionWithRecomputeSchema },
+    errors: ["DATASET_NOT_FOUND", "TOO_MANY_DEFINITIONS"],
+    description: "201 when the rule segment is new, 200 when it replaced one.",
+  },
+  deleteDefinition: {
+    tag: "definitions",
+    params: definitionParams,
+    responses: { 204: null },
+    errors: ["DATASET_NOT_FOUND", "DEFINITION_NOT_FOUND"],
+  },
+  dryRun: {
+    tag: "definitions",
+    params: datasetPathParams,
+    body: definitionBody,
+    responses: { 200: s.dryRunSchema },
+    errors: ["DATASET_NOT_FOUND", "DATASET_NOT_READY", "STATE_UNAVAILABLE"],
+  },
+  createUpload: {
+    tag: "uploads",
+    params: uploadParams,
+    body: createUploadBodySchema,
+    responses: { 201: s.uploadSchema },
+    errors: [],
+    description: "Creates the dataset if it does not exist yet.",
+  },
+  getCustomer: {
+    tag: "customers",
+    params: customerParams,
+    responses: { 200: s.customerSchema },
+    errors: ["DATASET_NOT_FOUND", "DATASET_NOT_READY", "CUSTOMER_NOT_FOUND"],
+  },
+  listSegments: {
+    tag: "segments",
+    params: datasetParams,
+    responses: { 200: s.segmentListSchema },
+    errors: ["DATASET_NOT_FOUND", "DATASET_NOT_READY"],
+  },
+  getSegment: {
+    tag: "segments",
+    params: segmentParams,
+    responses: { 200: s.segmentDetailSchema },
+    errors: ["DATASET_NOT_FOUND", "DATASET_NOT_READY", "SEGMENT_NOT_FOUND"],
+  },
+  getSegmentHistory: {
+    tag: "segments",
+    params: segmentParams,
+    query: historyQuery,
+    responses: { 200: s.segmentHistorySchema },
+    errors: ["DATASET_NOT_FOUND", "BAD_CURSOR"],
+  },
+  createExport: {
+    tag: "segments",
+    params: exportParams,
+    body: createExportBodySchema,
+    responses: { 201: s.exportSchema },
+    errors: ["DATASET_NOT_FOUND", "DATASET_NOT_READY", "SEGMENT_NOT_FOUND", "STATE_UNAVAILABLE"],
+    description:
+      "Text cells starting with =, +, -, @, tab or carriage return are prefixed with a single quote, so a spreadsheet shows them as text.",
+  },
+  listSegmentMembers: {
+    tag: "segments",
+    params: segmentParams,
+    query: pageQuery,
+    responses: { 200: s.segmentMembersSchema },
+    errors: ["DATASET_NOT_FOUND", "DATASET_NOT_READY", "SEGMENT_NOT_FOUND", "BAD_CURSOR", "CURSOR_STALE"],
+    description: "A cursor is bound to the segment's version: after a recompute it answers 409 CURSOR_STALE.",
+  },
+  listRuns: {
+    tag: "runs",
+    params: datasetParams,
+    query: runsQuery,
+    responses: { 200: s.runListSchema },
+    errors: ["DATASET_NOT_FOUND", "BAD_CURSOR"],
+  },
+  getRun: {
+    tag: "runs",
+    params: runParams,
+    responses: { 200: s.runSchema },
+    errors: ["RUN_NOT_FOUND"],
+  },
+} as const satisfies Record<RouteId, RouteContract>;
+
+export type Contracts = typeof CONTRACTS;
+
+const ROUTE_BY_ID = new Map<string, RouteDef>(ROUTES.map((r) => [r.id, r]));
+
+export function routeOf(id: RouteId): RouteDef {
+  const route = ROUTE_BY_ID.get(id);
+  if (!route) throw new Error(`No route ${id}`);
+  return route;
+}
+
+/**
+ * Every error code a route may answer: its own, plus those of the HTTP shell (validation of what it parses,
+ * JSON bodies), of authorization (routes with a scope) and INTERNAL.
+ */
+export function errorsOf(id: RouteId): ErrorCode[] {
+  const contract: RouteContract = CONTRACTS[id];
+  const codes = new Set<ErrorCode>();
+  if (contract.params || contract.query || contract.body) codes.add("VALIDATION_FAILED");
+  if (contract.body) {
+    for (const code of ["BAD_JSON", "UNSUPPORTED_MEDIA_TYPE", "PAYLOAD_TOO_LARGE"] as const) codes.add(code);
+  }
+  if (routeOf(id).scope !== null) {
+    for (const code of ["UNAUTHORIZED", "FORBIDDEN", "INVALID_TENANT", "TENANT_REQUIRED"] as const) {
+      codes.add(code);
+    }
+  }
+  for (const code of contract.errors) codes.add(code);
+  codes.add("INTERNAL");
+  return [...codes];
+}

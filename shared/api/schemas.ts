@@ -1,0 +1,309 @@
+/**
+ * Schemas of what the API answers, and the documented form of a rule segment. The request schemas live next
+ * to the route cores that parse with them (read.ts, write.ts, datasets.ts); these describe the bodies those
+ * cores build, so the OpenAPI document and the typed client can state them. Record schemas of shared/model
+ * are reused wherever a body passes a stored record through.
+ */
+import { z } from "zod";
+import {
+  CATEGORICAL_TRAITS,
+  DATE_TRAITS,
+  NUMERIC_TRAITS,
+  OPERATORS,
+  type Operator,
+  RULE_LIMITS,
+  type Rule,
+} from "../engine/rules";
+import {
+  datasetSettingsSchema,
+  fileFormatSchema,
+  fileKindSchema,
+  runRecordSchema,
+  segmentSummarySchema,
+  uploadModeSchema,
+} from "../model";
+
+/** `{ error: { code, message, details } }`, the body of every error the service itself answers. */
+export const errorBodySchema = z.object({
+  error: z.object({
+    /** Machine-readable, e.g. VALIDATION_FAILED or DATASET_NOT_FOUND. */
+    code: z.string(),
+    message: z.string(),
+    details: z.array(
+      z.object({
+        /** The field at fault, e.g. `body.rule.and[1].field` or `path.segmentId`. */
+        path: z.string().optional(),
+        code: z.string(),
+        message: z.string(),
+      }),
+    ),
+  }),
+});
+export type ErrorBody = z.output<typeof errorBodySchema>;
+
+/** API Gateway's own refusals (bad or missing token, throttling) carry only a message. */
+export const gatewayErrorSchema = z.object({ message: z.string() });
+
+// ---------------------------------------------------------------------------------------------------------
+// Rule segments, documented.
+//
+// The engine's `segmentDefinitionSchema` is built one level per allowed depth (see engine/rules/schema.ts),
+// which converts to ten near-identical JSON Schema definitions that accept any field and op. The schema below
+// states the same language recursively and precisely (known fields, the operators, what value each operator
+// takes) for the OpenAPI document and for clients. The engine stays the judge: it also enforces the nesting
+// depth, the number of conditions and which operators apply to which kind of field, which a JSON Schema
+// cannot say without repeating the whole catalog. test/unit/openapi.test.ts checks that every definition the
+// engine accepts is accepted here.
+// ---------------------------------------------------------------------------------------------------------
+
+const NO_VALUE_OPS = ["exists", "not_exists"] as const satisfies readonly Operator[];
+const LIST_OPS = ["in", "not_in"] as const satisfies readonly Operator[];
+const SINGLE_VALUE_OPS = OPERATORS.filter(
+  (op): op is Exclude<Operator, "exists" | "not_exists" | "in" | "not_in" | "between"> =>
+    !(NO_VALUE_OPS as readonly string[]).includes(op) &&
+    !(LIST_OPS as readonly string[]).includes(op) &&
+    op !== "between",
+) as [Operator, ...Operator[]];
+
+// A key after the prefix: 1 to maxKeyLength characters, none of them a control character.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: excluding control characters is the point
+const KEYED_FIELD = /^(?:channel_share|category_share|attributes)\.[^\u0000-\u001f\u007f]{1,128}$/;
+
+const fieldNameSchema = z
+  .union([z.enum([...NUMERIC_TRAITS, ...DATE_TRAITS, ...CATEGORICAL_TRAITS]), z.string().regex(KEYED_FIELD)])
+  .meta({
+    description: "A customer trait, or channel_share.<channel>, category_share.<category>, attributes.<name>",
+  });
+
+/** One operand: a string, a number, a boolean, or a date relative to the evaluation date. */
+export const ruleValueSchema = z.union([
+  z.string().min(1).max(RULE_LIMITS.maxStringLength),
+  z.number(),
+  z.boolean(),
+  z.strictObject({ days_ago: z.number().int().min(0).max(RULE_LIMITS.maxDaysAgo) }),
+]);
+
+export const segmentConditionSchema = z.union([
+  z.strictObject({ field: fieldNameSchema, op: z.enum(NO_VALUE_OPS) }),
+  z.strictObject({
+    field: fieldNameSchema,
+    op: z.enum(LIST_OPS),
+    value: z.array(ruleValueSchema).min(1).max(RULE_LIMITS.maxListValues),
+  }),
+  z.strictObject({
+    field: fieldNameSchema,
+    op: z.literal("between"),
+    value: z.tuple([ruleValueSchema, ruleValueSchema]).meta({ description: "[low, high], low <= high" }),
+  }),
+  z.strictObject({ field: fieldNameSchema, op: z.enum(SINGLE_VALUE_OPS), value: ruleValueSchema }),
+]);
+
+/** A rule tree: `{ and: [...] }`, `{ or: [...] }`, `{ not: rule }` or a condition. */
+export const segmentRuleSchema: z.ZodType<Rule> = z.lazy(() =>
+  z.union([
+    z.strictObject({ and: z.array(segmentRuleSchema).min(1) }),
+    z.strictObject({ or: z.array(segmentRuleSchema).min(1) }),
+    z.strictObject({ not: segmentRuleSchema }),
+    segmentConditionSchema,
+  ]),
+);
+
+export const SEGMENT_RULE_DESCRIPTION =
+  `A rule: {"and": [rules]}, {"or": [rules]}, {"not": rule} or a condition {"field", "op", "value"}. ` +
+  `Rules nest at most ${RULE_LIMITS.maxDepth} levels and hold at most ${RULE_LIMITS.maxConditions} ` +
+  "conditions; the server also checks that the operator applies to the field's kind (numbers, dates, " +
+  "categories, shares, attributes) and answers 400 VALIDATION_FAILED with the path of each problem.";
+
+// ---------------------------------------------------------------------------------------------------------
+// Bodies of successful answers.
+// ---------------------------------------------------------------------------------------------------------
+
+const isoDay = z.string().meta({ description: "A date, YYYY-MM-DD" });
+const timestamp = z.string().meta({ description: "An ISO 8601 date-time (UTC)" });
+const nextCursor = z
+  .string()
+  .nullable()
+  .meta({ description: "Pass as `cursor` for the next page; null on the last page" });
+export const recomputeSchema = z
+  .enum(["requested", "none"])
+  .meta({ description: "Whether a recompute of the dataset was requested (none while it has no run yet)" });
+
+export const healthSchema = z.object({ status: z.literal("ok") });
+
+/** The OpenAPI document itself, described only as a JSON object. */
+export const openApiDocumentSchema = z.record(z.string(), z.unknown());
+
+export const datasetSchema = z.object({
+  datasetId: z.string(),
+  createdAt: timestamp,
+  settings: datasetSettingsSchema,
+  /** The committed version readers see; null until the first run succeeds. */
+  current: z
+    .object({
+      version: z.number().int(),
+      runId: z.string(),
+      asOf: isoDay,
+      completedAt: timestamp,
+      customerCount: z.number().int(),
+      orderCount: z.number().int(),
+      revenue: z.number(),
+      segmentCount: z.number().int(),
+    })
+    .nullable(),
+  /** Whether a run holds the dataset right now. */
+  running: z.boolean(),
+});
+
+export const datasetListSchema = z.object({ datasets: z.array(datasetSchema), nextCursor });
+export const datasetWithRecomputeSchema = datasetSchema.extend({ recompute: recomputeSchema });
+
+export const savedDefinitionSchema = z.object({
+  datasetId: z.string(),
+  segmentId: z.string(),
+  name: z.string(),
+  description: z.string().optional(),
+  rule: segmentRuleSchema,
+  createdAt: timestamp,
+  updatedAt: timestamp,
+});
+export const savedDefinitionWithRecomputeSchema = savedDefinitionSchema.extend({
+  recompute: recomputeSchema,
+});
+export const definitionListSchema = z.object({
+  datasetId: z.string(),
+  definitions: z.array(savedDefinitionSchema),
+});
+
+export const dryRunSchema = z.object({
+  datasetId: z.string(),
+  version: z.number().int(),
+  asOf: isoDay,
+  customerCount: z.number().int(),
+  size: z.number().int(),
+  share: z.number(),
+  revenue: z.number(),
+  revenueShare: z.number(),
+  averageOrderValue: z.number(),
+  meanClv: z.number().nullable(),
+  meanProbabilityAlive: z.number().nullable(),
+  /** Ids of a few customers the rule selects. */
+  sample: z.array(z.string()),
+});
+
+export const exportSchema = z.object({
+  exportId: z.string(),
+  datasetId: z.string(),
+  segmentId: z.string(),
+  /** The committed version the rows come from. */
+  version: z.number().int(),
+  rows: z.number().int(),
+  columns: z.array(z.string()),
+  /** Downloads the CSV until expiresAt. */
+  url: z.string(),
+  expiresAt: z.string(),
+  /** The file itself is deleted this many days after it was written. */
+  deletedAfterDays: z.number().int(),
+});
+
+export const uploadSchema = z.object({
+  uploadId: z.string(),
+  datasetId: z.string(),
+  kind: fileKindSchema,
+  mode: uploadModeSchema,
+  format: fileFormatSchema,
+  /** The object key the file is stored under. */
+  key: z.string(),
+  /** POST the file here as multipart/form-data, with `fields` first and the file last. */
+  url: z.string(),
+  fields: z.record(z.string(), z.string()),
+  maxBytes: z.number().int(),
+  expiresAt: timestamp,
+});
+
+const segmentRefSchema = z.object({
+  id: z.string(),
+  family: z.enum(["rfm", "cluster", "lifecycle", "rule"]),
+  name: z.string(),
+});
+
+export const customerSchema = z.object({
+  datasetId: z.string(),
+  customerId: z.string(),
+  version: z.number().int(),
+  runId: z.string(),
+  asOf: isoDay,
+  firstPurchase: isoDay,
+  lastPurchase: isoDay,
+  recencyDays: z.number().int(),
+  frequency: z.number(),
+  monetary: z.number(),
+  scores: z.object({ r: z.number(), f: z.number(), m: z.number(), rfm: z.string() }),
+  lifecycle: z.object({ id: z.string(), name: z.string() }).nullable(),
+  cluster: z
+    .object({
+      id: z.string(),
+      name: z.string(),
+      description: z.string().nullable(),
+      centroid: z.record(z.string(), z.number().nullable()).nullable(),
+    })
+    .nullable(),
+  predictions: z
+    .object({
+      probabilityAlive: z.number(),
+      churnRisk: z.number(),
+      expectedPurchases: z.number().nullable(),
+      clv: z.number().nullable(),
+      horizonDays: z.number().nullable(),
+    })
+    .nullable(),
+  segments: z.array(segmentRefSchema),
+});
+
+export const segmentListSchema = z.object({
+  datasetId: z.string(),
+  version: z.number().int(),
+  runId: z.string(),
+  asOf: isoDay,
+  customerCount: z.number().int(),
+  segments: z.array(segmentSummarySchema),
+});
+
+export const segmentDetailSchema = segmentSummarySchema.extend({
+  datasetId: z.string(),
+  version: z.number().int(),
+  runId: z.string(),
+  asOf: isoDay,
+  /** The saved definition of a rule segment; null for other families. */
+  definition: z.object({ name: z.string(), rule: segmentRuleSchema, updatedAt: timestamp }).nullable(),
+});
+
+export const segmentHistorySchema = z.object({
+  datasetId: z.string(),
+  segmentId: z.string(),
+  points: z.array(
+    z.object({
+      runId: z.string(),
+      version: z.number().int(),
+      asOf: isoDay.optional(),
+      completedAt: timestamp.optional(),
+      size: z.number(),
+      share: z.number(),
+      revenue: z.number(),
+      revenueShare: z.number(),
+    }),
+  ),
+  nextCursor,
+});
+
+export const segmentMembersSchema = z.object({
+  datasetId: z.string(),
+  segmentId: z.string(),
+  version: z.number().int(),
+  size: z.number().int(),
+  customerIds: z.array(z.string()),
+  nextCursor,
+});
+
+/** A run as the API shows it: the stored record without its tenant. */
+export const runSchema = runRecordSchema.omit({ tenantId: true });
+export const runListSchema = z.object({ datasetId: z.string(), runs: z.array(runSchema), nextCursor });
