@@ -9,6 +9,8 @@ import { join, resolve } from "node:path";
 import { parse } from "csv-parse/sync";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { uploadFile } from "../../scripts/local/upload";
+import { ApiError, createClient } from "../../shared/client";
+import type { Rule } from "../../shared/engine/rules";
 import { type LocalService, startLocalService } from "./local-service";
 
 const fixture = (name: string) => readFile(resolve(import.meta.dirname, "../fixtures/e2e", name));
@@ -27,7 +29,7 @@ const CUSTOMERS: Record<string, { monetary: number; frequency: number; segment: 
   C10: { monetary: 180, frequency: 2, segment: "rfm:at-risk" },
 };
 
-const RULE = {
+const RULE: Rule = {
   or: [
     { field: "monetary", op: "gte", value: 200 },
     {
@@ -157,8 +159,11 @@ describe("rule segments", () => {
   }, 180_000);
 
   it("dry-runs a definition: size, economics and members without saving anything", async () => {
-    const dry = await call("POST", "/datasets/rules/dry-run", { name: "Valuable", rule: RULE });
-    expect(dry.status).toBe(200);
+    // Through the typed client, as an application would call it.
+    const api = createClient({ baseUrl: service.api, token: service.token });
+    const dry = {
+      body: await api.dryRun({ params: { datasetId: "rules" }, body: { name: "Valuable", rule: RULE } }),
+    };
     expect(dry.body.size).toBe(expectedMembers.length);
     expect([...dry.body.sample].sort()).toEqual(expectedMembers);
     const revenue = expectedMembers.reduce((sum, id) => sum + (CUSTOMERS[id]?.monetary ?? 0), 0);
@@ -168,12 +173,18 @@ describe("rule segments", () => {
     expect(dry.body.share).toBeCloseTo(expectedMembers.length / 10, 9);
     expect((await call("GET", "/datasets/rules/definitions")).body.definitions).toEqual([]);
 
-    const unknown = await call("POST", "/datasets/rules/dry-run", {
-      name: "Tall",
-      rule: { field: "attributes.height", op: "gt", value: 180 },
-    });
-    expect(unknown.status).toBe(400);
-    expect(unknown.body.error.details[0].path).toMatch(/^body\.rule/);
+    const unknown = await api
+      .dryRun({
+        params: { datasetId: "rules" },
+        body: { name: "Tall", rule: { field: "attributes.height", op: "gt", value: 180 } },
+      })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(unknown).toBeInstanceOf(ApiError);
+    expect(unknown).toMatchObject({ status: 400, code: "VALIDATION_FAILED" });
+    expect((unknown as ApiError).details[0]?.path).toMatch(/^body\.rule/);
     const invalid = await call("POST", "/datasets/rules/dry-run", {
       name: "x",
       rule: { field: "monetary", op: "gte" },
