@@ -21,7 +21,7 @@
  *    sample land next to a good local minimum, but near-equal minima of the full data (common with integer
  *    order counts) cannot be told apart on one sample; full-data runs from a few samples settle it, at a
  *    fraction of the cost of full-data restarts. (On 1 M synthetic customers, k = 8, this matched or beat
- *    the best of scikit-learn's ten full-data restarts in every seed tried; see scripts/bench-kmeans.ts.)
+ *    the best of scikit-learn's ten full-data restarts in every seed tried; see the k-means comparison of `npm run bench` in BENCHMARKS.md.)
  * 3. Automatic k: for each k in [kMin, kMax] the mean silhouette is computed exactly on a fixed random
  *    subset of `sampleSize` (default 2,000) rows of the fitting data, labelled by that k's fit; the highest
  *    wins, the smaller k on a tie. With a fixed `k` its silhouette is still reported.
