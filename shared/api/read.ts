@@ -43,6 +43,11 @@ function requireCurrent(meta: DatasetMeta | undefined, datasetId: string): Curre
   return meta.current;
 }
 
+/** Which committed version an answer comes from. */
+function versionOf(current: CurrentVersion) {
+  return { version: current.version, runId: current.runId, asOf: current.asOf };
+}
+
 function clusterOf(current: CurrentVersion, id: string) {
   const model = current.clusters;
   const k = model ? model.ids.indexOf(id) : -1;
@@ -77,9 +82,7 @@ export function readRoutes(deps: ReadDeps): Partial<Record<RouteId, RouteHandler
       body: {
         datasetId,
         customerId,
-        version: current.version,
-        runId: current.runId,
-        asOf: current.asOf,
+        ...versionOf(current),
         firstPurchase: view.firstPurchase,
         lastPurchase: view.lastPurchase,
         recencyDays: daysBetween(view.lastPurchase, current.asOf),
@@ -116,9 +119,7 @@ export function readRoutes(deps: ReadDeps): Partial<Record<RouteId, RouteHandler
       status: 200,
       body: {
         datasetId,
-        version: current.version,
-        runId: current.runId,
-        asOf: current.asOf,
+        ...versionOf(current),
         customerCount: current.customerCount,
         segments: current.segments,
       },
@@ -199,9 +200,7 @@ export function readRoutes(deps: ReadDeps): Partial<Record<RouteId, RouteHandler
       status: 200,
       body: {
         datasetId,
-        version: current.version,
-        runId: current.runId,
-        asOf: current.asOf,
+        ...versionOf(current),
         ...segment,
         definition: definition
           ? { name: definition.name, rule: definition.rule, updatedAt: definition.updatedAt }
