@@ -90,8 +90,8 @@ async function main() {
   await ensureTable(rt.clients.dynamo, TABLE);
   await ensureBucket(rt.clients.s3, BUCKET);
 
-  // The local event bus: every event is appended to events.ndjson; recompute requests go to the refresh
-  // function as EventBridge would deliver them (the rule in the stack matches the same detail type).
+  // The local event bus: every event is appended to events.ndjson; recompute and erasure requests go to the
+  // refresh function as EventBridge would deliver them (the rules in the stack match the same detail types).
   const eventLog = join(dataDir, "events.ndjson");
   const { DETAIL_TYPES, EVENT_SOURCE } = await import("../shared/events");
   let deliverToRefresh: (event: unknown) => void = () => undefined;
@@ -111,7 +111,11 @@ async function main() {
       }));
       await appendFile(eventLog, envelopes.map((e) => `${JSON.stringify(e)}\n`).join(""));
       for (const e of envelopes)
-        if (e["detail-type"] === DETAIL_TYPES.recomputeRequested) deliverToRefresh(e);
+        if (
+          e["detail-type"] === DETAIL_TYPES.recomputeRequested ||
+          e["detail-type"] === DETAIL_TYPES.erasureRequested
+        )
+          deliverToRefresh(e);
     },
   };
 

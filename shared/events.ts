@@ -30,6 +30,11 @@ export const EVENT_SOURCE = "segmentation";
 export const DETAIL_TYPES = {
   /** Asks the refresh function to recompute one dataset now (settings or rule segments changed). */
   recomputeRequested: "Recompute Requested",
+  /**
+   * Asks the refresh function to carry out one erasure; the detail names the erasure record, which holds the
+   * customer id until it completes. The event itself carries no customer id.
+   */
+  erasureRequested: "Erasure Requested",
 } as const;
 
 export const recomputeDetailSchema = z.object({
@@ -38,13 +43,28 @@ export const recomputeDetailSchema = z.object({
   reason: z.enum(["settings", "definitions"]),
 });
 
-/** What the refresh function receives: the daily schedule, or a request to recompute one dataset. */
+export const erasureDetailSchema = z.object({
+  tenantId: z.string(),
+  datasetId: z.string(),
+  erasureId: z.string(),
+});
+
+/**
+ * What the refresh function receives: the daily schedule, a request to recompute one dataset, or a request
+ * to erase one customer.
+ */
 export const refreshEventSchema = z.discriminatedUnion("detail-type", [
   z.object({
     id: z.string(),
     time: z.string(),
     "detail-type": z.literal(DETAIL_TYPES.recomputeRequested),
     detail: recomputeDetailSchema,
+  }),
+  z.object({
+    id: z.string(),
+    time: z.string(),
+    "detail-type": z.literal(DETAIL_TYPES.erasureRequested),
+    detail: erasureDetailSchema,
   }),
   z.object({ id: z.string(), time: z.string(), "detail-type": z.literal("Scheduled Event") }),
 ]);

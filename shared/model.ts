@@ -3,6 +3,9 @@
  * back from the table are parsed with these schemas, never cast.
  */
 import { z } from "zod";
+import { CLUSTER_DEFAULTS } from "./engine/clusters";
+import { parseDay } from "./engine/days";
+import { LIFECYCLE_DEFAULTS } from "./engine/lifecycle";
 
 export const datasetIdSchema = z
   .string()
@@ -16,7 +19,11 @@ export const segmentIdSchema = z
   .regex(/^(rfm|cluster|lifecycle|rule):[a-z0-9][a-z0-9-]{0,63}$/, "must look like 'rfm:champions'");
 export const runIdSchema = z.string().regex(/^[A-Za-z0-9_-]{1,80}$/, "is not a run id");
 
-const isoDay = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, "must be a date YYYY-MM-DD");
+/** A calendar day as the engine reads it: "2025-02-31" has the form but no day, and would fail every run. */
+const isoDay = z
+  .string()
+  .regex(/^\d{4}-\d{2}-\d{2}$/, "must be a date YYYY-MM-DD")
+  .refine((s) => parseDay(s) !== undefined, "must be a calendar date");
 
 const positiveDays = z.number().int().min(1).max(3650);
 
@@ -52,10 +59,15 @@ export const datasetSettingsSchema = z
           .max(2 ** 31 - 1),
       })
       .partial()
-      .refine((c) => c.kMin === undefined || c.kMax === undefined || c.kMin <= c.kMax, {
-        message: "kMin must not exceed kMax",
-        path: ["kMin"],
-      })
+      // With the engine's defaults for what is left out (kMin 3, kMax the larger of 8 and kMin), as a run
+      // would resolve them: { kMax: 2 } alone fails here, not on every run.
+      .refine(
+        (c) => {
+          const kMin = c.kMin ?? CLUSTER_DEFAULTS.kMin;
+          return kMin <= (c.kMax ?? Math.max(CLUSTER_DEFAULTS.kMax, kMin));
+        },
+        { message: "kMin (default 3) must not exceed kMax (default 8)", path: ["kMin"] },
+      )
       .optional(),
     value: z
       .strictObject({
@@ -73,14 +85,21 @@ export const datasetSettingsSchema = z
   .superRefine((s, ctx) => {
     const l = s.lifecycle;
     if (!l) return;
-    if (l.newDays !== undefined && l.activeDays !== undefined && l.newDays > l.activeDays) {
-      ctx.addIssue({ code: "custom", path: ["lifecycle", "newDays"], message: "must not exceed activeDays" });
-    }
-    if (l.activeDays !== undefined && l.lapsedDays !== undefined && l.activeDays >= l.lapsedDays) {
+    // Compared with the engine's defaults for what is left out, as a run resolves them: { newDays: 200 }
+    // alone exceeds the default activeDays and fails here, not on every run.
+    const { newDays, activeDays, lapsedDays } = { ...LIFECYCLE_DEFAULTS, ...l };
+    if (newDays > activeDays) {
       ctx.addIssue({
         code: "custom",
-        path: ["lifecycle", "activeDays"],
-        message: "must be less than lapsedDays",
+        path: ["lifecycle", l.newDays !== undefined ? "newDays" : "activeDays"],
+        message: "newDays must not exceed activeDays (defaults 30 and 90)",
+      });
+    }
+    if (activeDays >= lapsedDays) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["lifecycle", l.activeDays !== undefined ? "activeDays" : "lapsedDays"],
+        message: "activeDays must be less than lapsedDays (defaults 90 and 180)",
       });
     }
   });
@@ -98,6 +117,18 @@ export const segmentSummarySchema = z.object({
   averageOrderValue: z.number(),
   meanClv: z.number().nullable().optional(),
   meanProbabilityAlive: z.number().nullable().optional(),
+  /** Who the members are: mean recency, orders and spend, and how they spread over RFM segments and stages. */
+  profile: z
+    .object({
+      meanRecencyDays: z.number().nullable(),
+      meanFrequency: z.number().nullable(),
+      meanMonetary: z.number().nullable(),
+      /** Members per RFM segment id. */
+      rfm: z.record(z.string(), z.number()),
+      /** Members per lifecycle stage id. */
+      lifecycle: z.record(z.string(), z.number()),
+    })
+    .optional(),
 });
 export type StoredSegmentSummary = z.infer<typeof segmentSummarySchema>;
 
@@ -144,6 +175,11 @@ export const datasetMetaSchema = z.object({
   lock: z.object({ owner: z.string(), until: z.number() }).optional(),
   /** Creation time of the newest applied `replace` upload; older replace uploads arriving later are stale. */
   lastReplaceUploadAt: z.string().optional(),
+  /**
+   * Key (base64, 32 random bytes) of the HMAC that erasure records keep of an erased customer id, made by the
+   * dataset's first erasure request. Its presence tells a run that the dataset has erased customers to keep out.
+   */
+  erasureSalt: z.string().optional(),
 });
 export type DatasetMeta = z.infer<typeof datasetMetaSchema>;
 
@@ -166,6 +202,11 @@ export const uploadRecordSchema = z.object({
   createdAt: z.string(),
   /** Highest S3 event sequencer processed for this key; older events are stale. */
   appliedSequencer: z.string().optional(),
+  /**
+   * ETags of the object as the service itself rewrote it to remove erased customers. The S3 event of such a
+   * rewrite is recognised by its ETag and skipped, so a rewrite never starts a run of its own.
+   */
+  erasureEtags: z.array(z.string()).optional(),
 });
 export type UploadRecord = z.infer<typeof uploadRecordSchema>;
 
@@ -176,8 +217,11 @@ export const runRecordSchema = z.object({
   tenantId: z.string(),
   datasetId: z.string(),
   runId: z.string(),
-  /** What started the run: an upload, the daily schedule, or a change of settings or rule segments. */
-  trigger: z.enum(["upload", "refresh", "settings", "definitions"]),
+  /**
+   * What started the run: an upload, the daily schedule, a change of settings or rule segments, or the
+   * erasure of a customer.
+   */
+  trigger: z.enum(["upload", "refresh", "settings", "definitions", "erasure"]),
   status: runStatusSchema,
   uploadId: z.string().optional(),
   startedAt: z.string(),
@@ -198,6 +242,10 @@ export const runRecordSchema = z.object({
       membershipsWritten: z.number(),
       /** Customers whose predictions moved, but within the stated tolerance, and were not rewritten. */
       customersWithinTolerance: z.number(),
+      /** Customers of the file left out because they were erased from the dataset earlier. */
+      customersSuppressed: z.number(),
+      /** Customers an erasure run removed (0 when the customer was not in the dataset's state). */
+      customersErased: z.number(),
     })
     .partial()
     .optional(),
@@ -237,3 +285,61 @@ export const segmentDefinitionRecordSchema = z.object({
   updatedAt: z.string(),
 });
 export type SegmentDefinitionRecord = z.infer<typeof segmentDefinitionRecordSchema>;
+
+export const erasureStatusSchema = z.enum(["requested", "completed"]);
+
+/** What an erasure removed, counted; never what the data was. */
+export const erasureCountsSchema = z.object({
+  /** 1 when the customer was in the dataset's state and a new version without them was published. */
+  customersErased: z.number().int(),
+  /** Table items of the customer deleted: their item and their segment memberships. */
+  itemsDeleted: z.number().int(),
+  /** Uploaded files rewritten without the customer's rows. */
+  uploadsRewritten: z.number().int(),
+  /** Uploaded files deleted because they could not be read to tell the customer's rows apart. */
+  uploadsDeleted: z.number().int(),
+  /** Rows of the customer removed from uploaded files. */
+  rowsRemoved: z.number().int(),
+  /** Malformed rows (which no run ever used) dropped from rewritten files, whoever they named. */
+  unreadableRowsDropped: z.number().int(),
+  /** Files of earlier versions (aggregate state and per-customer view) deleted. */
+  stateObjectsDeleted: z.number().int(),
+  /** Member exports of the dataset deleted. */
+  exportsDeleted: z.number().int(),
+});
+export type ErasureCounts = z.infer<typeof erasureCountsSchema>;
+
+export const ZERO_ERASURE_COUNTS: ErasureCounts = {
+  customersErased: 0,
+  itemsDeleted: 0,
+  uploadsRewritten: 0,
+  uploadsDeleted: 0,
+  rowsRemoved: 0,
+  unreadableRowsDropped: 0,
+  stateObjectsDeleted: 0,
+  exportsDeleted: 0,
+};
+
+/**
+ * The record of one erasure request. `customerHash` is an HMAC of the customer id under the dataset's erasure
+ * key, so later uploads can recognise the customer without the id being kept. The id itself is held only
+ * while the erasure is pending (the table holds the customer's data then anyway) and removed in the same
+ * update that completes it, so that no event, dead letter or log ever needs to carry it.
+ */
+export const erasureRecordSchema = z.object({
+  tenantId: z.string(),
+  datasetId: z.string(),
+  erasureId: z.string(),
+  requestedAt: z.string(),
+  status: erasureStatusSchema,
+  customerHash: z.string(),
+  /** The customer id, until the erasure completes. */
+  customerId: z.string().optional(),
+  completedAt: z.string().optional(),
+  /** The run that removed the customer. */
+  runId: z.string().optional(),
+  /** The first version published without the customer. */
+  version: z.number().int().optional(),
+  counts: erasureCountsSchema,
+});
+export type ErasureRecord = z.infer<typeof erasureRecordSchema>;

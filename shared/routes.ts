@@ -123,6 +123,22 @@ export const ROUTES = [
     summary: "All segments and scores of one customer",
   },
   {
+    id: "eraseCustomer",
+    method: "DELETE",
+    path: "/datasets/{datasetId}/customers/{customerId}",
+    fn: "writeApi",
+    scope: "admin",
+    summary: "Erase one customer from the dataset: its results, files and exports",
+  },
+  {
+    id: "getErasure",
+    method: "GET",
+    path: "/datasets/{datasetId}/erasures/{erasureId}",
+    fn: "readApi",
+    scope: "admin",
+    summary: "Status and counts of one erasure",
+  },
+  {
     id: "listSegments",
     method: "GET",
     path: "/datasets/{datasetId}/segments",

@@ -5,8 +5,8 @@
 
 import { type Config, parseConfig } from "./config";
 import { CursorCodec } from "./http/cursor";
-import { type Clients, createClients } from "./store/clients";
 import type { EventPublisher } from "./pipeline/ports";
+import { type Clients, createClients } from "./store/clients";
 import { DynamoDatasetStore } from "./store/dynamo";
 import { EventBridgePublisher, noEvents } from "./store/events";
 import { S3BlobStore, S3UploadSigner } from "./store/s3";

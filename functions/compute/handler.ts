@@ -36,6 +36,7 @@ export async function computeCore(event: unknown, context?: Context): Promise<{ 
           key,
           sequencer: record.s3.object.sequencer,
           eventTime: record.eventTime,
+          ...(record.s3.object.eTag !== undefined ? { eTag: record.s3.object.eTag.replace(/"/g, "") } : {}),
         },
       );
       logger.info("Upload processed", {

@@ -1,12 +1,14 @@
 /**
  * The scheduled refresh: recomputes every dataset's time-dependent scores from its stored state. A failure on
  * one dataset does not stop the others; it is rethrown at the end so the invoke is retried (datasets already
- * refreshed by this event are recognised by their run id and skipped).
+ * refreshed by this event are recognised by their run id and skipped). The same function recomputes one
+ * dataset on request (settings or rule segments changed) and erases a customer from one dataset.
  */
 import middy from "@middy/core";
 import type { Context } from "aws-lambda";
-import { refreshEventSchema } from "../../shared/events";
+import { DETAIL_TYPES, refreshEventSchema } from "../../shared/events";
 import { errorFields, logger } from "../../shared/logger";
+import { runErasure } from "../../shared/pipeline/erase";
 import { leaseWait, runRefresh } from "../../shared/pipeline/run";
 import { runtime } from "../../shared/runtime";
 
@@ -17,6 +19,19 @@ export async function refreshCore(
   context?: Context,
 ): Promise<{ refreshed: number; failed: number }> {
   const parsed = refreshEventSchema.parse(event);
+  if (parsed["detail-type"] === DETAIL_TYPES.erasureRequested) {
+    const { tenantId, datasetId, erasureId } = parsed.detail;
+    const result = await runErasure(
+      { store: rt.store, blobs: rt.blobs, events: rt.events, waitForLeaseMs: leaseWait(context) },
+      { tenantId, datasetId, erasureId, eventTime: parsed.time },
+    );
+    if (result.outcome === "refused") {
+      logger.error("Erasure refused", { datasetId, erasureId, reason: result.reason });
+      return { refreshed: 0, failed: 1 };
+    }
+    logger.info("Erasure processed", { datasetId, erasureId, outcome: result.outcome });
+    return { refreshed: result.outcome === "completed" ? 1 : 0, failed: 0 };
+  }
   const targets =
     parsed["detail-type"] === "Scheduled Event"
       ? await scheduledTargets()

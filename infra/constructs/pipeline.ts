@@ -52,6 +52,10 @@ export class Pipeline extends Construct {
   readonly recomputeDeadLetters: Queue;
   /** Sends recompute requests on the bus to `refresh`. */
   readonly recompute: Rule;
+  /** Erasure requests that EventBridge could not deliver (they hold the customer id; see the README). */
+  readonly erasureDeadLetters: Queue;
+  /** Sends erasure requests on the bus to `refresh`. */
+  readonly erasure: Rule;
 
   constructor(scope: Construct, id: string, props: PipelineProps) {
     super(scope, id);
@@ -73,7 +77,9 @@ export class Pipeline extends Construct {
     })
       .bindTable(props.table, ["GetItem", "PutItem", "UpdateItem", "Query", "BatchWriteItem"])
       .bindBucket(props.bucket, [
-        { prefix: PREFIXES.uploads, actions: ["GetObject"] },
+        // A file naming customers erased earlier is rewritten in place without their rows; the rewrite's own
+        // event is recognised by its ETag and skipped, so it cannot start a run (shared/pipeline/run.ts).
+        { prefix: PREFIXES.uploads, actions: ["GetObject", "PutObject", "AbortMultipartUpload"] },
         { prefix: PREFIXES.state, actions: ["GetObject", "PutObject"] },
         { prefix: PREFIXES.reports, actions: ["PutObject"] },
       ])
@@ -114,8 +120,18 @@ export class Pipeline extends Construct {
       retryAttempts: ASYNC_RETRY_ATTEMPTS,
       maxEventAge: MAX_EVENT_AGE,
     })
-      .bindTable(props.table, ["GetItem", "PutItem", "UpdateItem", "Query", "BatchWriteItem"])
-      .bindBucket(props.bucket, [{ prefix: PREFIXES.state, actions: ["GetObject", "PutObject"] }])
+      // Erasures (shared/pipeline/erase.ts) delete the customer's items, rewrite uploaded files in place
+      // (skipped by compute through their ETag), and list and delete earlier versions' state and the exports.
+      .bindTable(props.table, ["GetItem", "PutItem", "UpdateItem", "Query", "BatchWriteItem", "DeleteItem"])
+      .bindBucket(props.bucket, [
+        {
+          prefix: PREFIXES.uploads,
+          actions: ["GetObject", "PutObject", "DeleteObject", "AbortMultipartUpload"],
+        },
+        { prefix: PREFIXES.state, actions: ["GetObject", "PutObject", "DeleteObject"] },
+        { prefix: PREFIXES.exports, actions: ["DeleteObject"] },
+      ])
+      .bindBucketListing(props.bucket, [PREFIXES.state, PREFIXES.exports])
       .bindEventBus(props.bus);
 
     for (const fn of [this.compute, this.refresh]) {
@@ -151,6 +167,20 @@ export class Pipeline extends Construct {
       targets: [
         new LambdaFunction(this.refresh.fn, {
           deadLetterQueue: this.recomputeDeadLetters,
+          maxEventAge: Duration.hours(2),
+          retryAttempts: 4,
+        }),
+      ],
+    });
+    // An erasure request runs the erasure in the refresh function, with the same delivery guarantees.
+    this.erasureDeadLetters = this.deadLetterQueue("ErasureDeadLetters");
+    this.erasure = new Rule(this, "ErasureRequests", {
+      description: "Erases a customer from a dataset on request",
+      eventBus: props.bus,
+      eventPattern: { source: [EVENT_SOURCE], detailType: [DETAIL_TYPES.erasureRequested] },
+      targets: [
+        new LambdaFunction(this.refresh.fn, {
+          deadLetterQueue: this.erasureDeadLetters,
           maxEventAge: Duration.hours(2),
           retryAttempts: 4,
         }),

@@ -35,8 +35,11 @@ export type TableAction =
   | "BatchWriteItem"
   | "ConditionCheckItem";
 
-/** Object-level S3 actions a function may be granted on a key prefix. */
-export type ObjectAction = "GetObject" | "PutObject";
+/**
+ * Object-level S3 actions a function may be granted on a key prefix. PutObject also covers the calls of a
+ * multipart upload but its abort, which is AbortMultipartUpload.
+ */
+export type ObjectAction = "GetObject" | "PutObject" | "DeleteObject" | "AbortMultipartUpload";
 
 export interface PrefixAccess {
   /** Key prefix ending in "/", e.g. PREFIXES.state. */
@@ -237,6 +240,29 @@ export class ServiceFunction extends Construct {
         true,
       );
     }
+    return this.setEnvironment(envName, bucket.bucketName);
+  }
+
+  /**
+   * Lets the function list the keys under each of `prefixes` (ListBucket on the bucket, conditioned on the
+   * listing's prefix), and sets `envName`.
+   */
+  bindBucketListing(bucket: IBucket, prefixes: readonly string[], envName = "BUCKET_NAME"): this {
+    if (prefixes.length === 0) throw new Error(`${this.node.path}: bindBucketListing needs a prefix`);
+    for (const prefix of prefixes) {
+      if (!/^[^*?/][^*?]*\/$/.test(prefix)) {
+        throw new Error(
+          `${this.node.path}: prefix "${prefix}" must be non-empty, not start but end with "/", and hold no wildcard`,
+        );
+      }
+    }
+    this.fn.addToRolePolicy(
+      new PolicyStatement({
+        actions: ["s3:ListBucket"],
+        resources: [bucket.bucketArn],
+        conditions: { StringLike: { "s3:prefix": prefixes.map((p) => `${p}*`) } },
+      }),
+    );
     return this.setEnvironment(envName, bucket.bucketName);
   }
 

@@ -95,6 +95,7 @@ export class SegmentationStack extends Stack {
         refreshFailures: this.pipeline.refreshFailures,
         scheduleDeadLetters: this.pipeline.scheduleDeadLetters,
         recomputeDeadLetters: this.pipeline.recomputeDeadLetters,
+        erasureDeadLetters: this.pipeline.erasureDeadLetters,
       },
     });
 

@@ -16,6 +16,7 @@ import {
   definitionParams,
   listQuery as listDatasetsQuery,
 } from "./datasets";
+import { eraseParams, erasureParams } from "./erasures";
 import { createExportBodySchema, exportParams } from "./exports";
 import {
   customerParams,
@@ -45,6 +46,7 @@ export const ERROR_STATUS = {
   SEGMENT_NOT_FOUND: 404,
   DEFINITION_NOT_FOUND: 404,
   RUN_NOT_FOUND: 404,
+  ERASURE_NOT_FOUND: 404,
   DATASET_EXISTS: 409,
   TOO_MANY_DEFINITIONS: 409,
   CURSOR_STALE: 409,
@@ -172,6 +174,23 @@ export const CONTRACTS = {
     params: customerParams,
     responses: { 200: s.customerSchema },
     errors: ["DATASET_NOT_FOUND", "DATASET_NOT_READY", "CUSTOMER_NOT_FOUND"],
+  },
+  eraseCustomer: {
+    tag: "customers",
+    params: eraseParams,
+    responses: { 202: s.erasureSchema },
+    errors: ["DATASET_NOT_FOUND"],
+    description:
+      "Records the request (with a keyed hash of the customer id, never the id) and erases the customer in the " +
+      "background: their table items, their rows in uploaded files, the state of earlier versions and the " +
+      "dataset's exports; a new version without them is published. Follow it with getErasure. Later uploads " +
+      "leave the customer out. Accepted also for an id the dataset does not hold, which reveals nothing.",
+  },
+  getErasure: {
+    tag: "customers",
+    params: erasureParams,
+    responses: { 200: s.erasureSchema },
+    errors: ["ERASURE_NOT_FOUND"],
   },
   listSegments: {
     tag: "segments",

@@ -21,6 +21,7 @@ import type { BlobStore, DatasetStore, EventPublisher } from "../pipeline/ports"
 import { computeSettingsFor } from "../pipeline/run";
 import type { RouteId } from "../routes";
 import { objectKeys } from "../store/keys";
+import { erasureRoutes } from "./erasures";
 
 export interface DatasetDeps {
   store: DatasetStore;
@@ -266,6 +267,8 @@ export function datasetRoutes(deps: DatasetDeps): Partial<Record<RouteId, RouteH
   };
 
   return {
+    // Erasures name a dataset too; both API functions get them here, as they get the routes above.
+    ...erasureRoutes(deps),
     dryRun,
     createDataset,
     listDatasets,

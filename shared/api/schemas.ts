@@ -16,6 +16,7 @@ import {
 } from "../engine/rules";
 import {
   datasetSettingsSchema,
+  erasureRecordSchema,
   fileFormatSchema,
   fileKindSchema,
   runRecordSchema,
@@ -307,3 +308,10 @@ export const segmentMembersSchema = z.object({
 /** A run as the API shows it: the stored record without its tenant. */
 export const runSchema = runRecordSchema.omit({ tenantId: true });
 export const runListSchema = z.object({ datasetId: z.string(), runs: z.array(runSchema), nextCursor });
+
+/** An erasure as the API shows it: the stored record without its tenant, customer hash and customer id. */
+export const erasureSchema = erasureRecordSchema.omit({
+  tenantId: true,
+  customerHash: true,
+  customerId: true,
+});

@@ -8,10 +8,11 @@
  */
 import middy from "@middy/core";
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2 } from "aws-lambda";
-import { AppError, BadRequestError, NotFoundError, PayloadTooLargeError } from "../errors";
+import { AppError, BadRequestError, NotFoundError, PayloadTooLargeError, ValidationError } from "../errors";
 import { errorFields, logger } from "../logger";
 import { type HttpFunctionName, ROUTES, type RouteId, routeKey, type Scope } from "../routes";
 import { type AuthOptions, authorize } from "./auth";
+import { unstorableNumbers } from "./validation";
 
 /** Largest JSON body a route accepts; files never pass through the API. */
 export const MAX_BODY_BYTES = 256 * 1024;
@@ -68,8 +69,9 @@ function parseBody(event: APIGatewayProxyEventV2): unknown {
   if (contentType !== undefined && !/^application\/(.+\+)?json\b/i.test(contentType)) {
     throw new BadRequestError("UNSUPPORTED_MEDIA_TYPE", "The request body must be application/json");
   }
+  let parsed: unknown;
   try {
-    return JSON.parse(raw.toString("utf8"));
+    parsed = JSON.parse(raw.toString("utf8"));
   } catch (error) {
     const position = error instanceof SyntaxError ? / position (\d+)/.exec(error.message)?.[1] : undefined;
     throw new BadRequestError("BAD_JSON", "The request body is not valid JSON", [
@@ -80,6 +82,12 @@ function parseBody(event: APIGatewayProxyEventV2): unknown {
       },
     ]);
   }
+  // Bodies end up in table items: a number DynamoDB cannot hold is bad input, not a failure to store it.
+  const unstorable = unstorableNumbers(parsed, "body");
+  if (unstorable.length > 0) {
+    throw new ValidationError("The request body holds numbers out of the supported range", unstorable);
+  }
+  return parsed;
 }
 
 /**
@@ -91,12 +99,18 @@ export function apiHandler(
   handlers: Partial<Record<RouteId, RouteHandler>>,
   options: ApiOptions,
 ) {
-  const byKey = new Map<string, { id: RouteId; scope: Scope | null; handle: RouteHandler }>();
+  const byKey = new Map<
+    string,
+    { id: RouteId; scope: Scope | null; takesBody: boolean; handle: RouteHandler }
+  >();
   for (const route of ROUTES) {
     if (route.fn !== fn) continue;
     const handle = handlers[route.id];
     if (!handle) throw new Error(`Function ${fn} has no handler for route ${route.id}`);
-    byKey.set(routeKey(route), { id: route.id, scope: route.scope, handle });
+    // GET and DELETE carry no content with a meaning (RFC 9110), so a body sent with one is ignored rather
+    // than parsed: it cannot fail a request with a code the route does not have.
+    const takesBody = route.method === "POST" || route.method === "PUT";
+    byKey.set(routeKey(route), { id: route.id, scope: route.scope, takesBody, handle });
   }
 
   const core = async (event: APIGatewayProxyEventV2): Promise<APIGatewayProxyResultV2> => {
@@ -114,7 +128,7 @@ export function apiHandler(
         routeId: route.id,
         params,
         query,
-        body: parseBody(event),
+        body: route.takesBody ? parseBody(event) : undefined,
         tenantId,
         requestId,
       });

@@ -22,3 +22,58 @@ export function parseWith<S extends z.ZodType>(schema: S, value: unknown, where:
   }
   return parsed.data;
 }
+
+/**
+ * Numbers DynamoDB can store and the document client will write: 0, or a magnitude from 1e-130 (DynamoDB's
+ * smallest) to 2^53 - 1 (beyond which the client refuses a JavaScript number as imprecise).
+ */
+export const STORABLE_MAGNITUDE = { min: 1e-130, max: Number.MAX_SAFE_INTEGER } as const;
+
+/** Segments of a path shown in a detail; a value nested deeper is named by its first ones and "…". */
+const MAX_PATH_SEGMENTS = 32;
+
+interface Node {
+  value: unknown;
+  parent: Node | undefined;
+  key: string;
+}
+
+function pathOf(node: Node): string {
+  const keys: string[] = [];
+  for (let n: Node | undefined = node; n; n = n.parent) keys.push(n.key);
+  keys.reverse();
+  return keys.length > MAX_PATH_SEGMENTS ? `${keys.slice(0, MAX_PATH_SEGMENTS).join(".")}.…` : keys.join(".");
+}
+
+/**
+ * The numbers in a parsed JSON value that could not be stored, as details naming each (at most 50). Walks
+ * without recursion and builds a path only for a number at fault, so a body nested to any depth is cheap.
+ */
+export function unstorableNumbers(value: unknown, where: string): ErrorDetail[] {
+  const details: ErrorDetail[] = [];
+  const stack: Node[] = [{ value, parent: undefined, key: where }];
+  for (let node = stack.pop(); node !== undefined && details.length < 50; node = stack.pop()) {
+    const v = node.value;
+    if (typeof v === "number") {
+      const magnitude = Math.abs(v);
+      if (v !== 0 && !(magnitude >= STORABLE_MAGNITUDE.min && magnitude <= STORABLE_MAGNITUDE.max)) {
+        details.push({
+          path: pathOf(node),
+          code: "out_of_range",
+          message: "a number must be 0 or of magnitude between 1e-130 and 9007199254740991",
+        });
+      }
+    } else if (Array.isArray(v)) {
+      for (let i = v.length - 1; i >= 0; i--) {
+        stack.push({ value: v[i], parent: node, key: String(i) });
+      }
+    } else if (typeof v === "object" && v !== null) {
+      const entries = Object.entries(v);
+      for (let i = entries.length - 1; i >= 0; i--) {
+        const [key, child] = entries[i] as [string, unknown];
+        stack.push({ value: child, parent: node, key });
+      }
+    }
+  }
+  return details;
+}

@@ -3,8 +3,8 @@
  * diff between two views that decides which table items a run writes.
  */
 import { gunzipSync, gzipSync } from "node:zlib";
-import type { SegmentationResult } from "../engine/types";
-import { type CustomerView, customerViewSchema } from "../model";
+import type { CustomerScores, SegmentationResult } from "../engine/types";
+import { type CustomerView, customerViewSchema, type StoredSegmentSummary } from "../model";
 import type { CustomerWrite, MembershipWrite } from "./ports";
 
 /** Customer id -> canonical JSON of the view (stable key order, so equal views give equal strings). */
@@ -15,8 +15,11 @@ const round = (x: number, digits: number) => {
   return Math.round(x * scale) / scale;
 };
 
-export function viewOf(result: SegmentationResult, i: number): { id: string; view: CustomerView } {
-  const c = result.customer(i);
+export function viewOf(
+  result: SegmentationResult,
+  i: number,
+  c: CustomerScores = result.customer(i),
+): { id: string; view: CustomerView } {
   const view: CustomerView = {
     firstPurchase: c.firstPurchase,
     lastPurchase: c.lastPurchase,
@@ -85,13 +88,60 @@ export function keepWithinTolerance(committed: Outputs, next: Outputs): number {
   return kept;
 }
 
+export type SegmentProfile = NonNullable<StoredSegmentSummary["profile"]>;
+
+interface ProfileSums {
+  n: number;
+  recency: number;
+  frequency: number;
+  monetary: number;
+  rfm: Record<string, number>;
+  lifecycle: Record<string, number>;
+}
+
+/** The per-customer views of a result, and the profile of every segment, in one pass over the customers. */
 export function outputsOf(result: SegmentationResult): Outputs {
+  return outputsAndProfiles(result).outputs;
+}
+
+export function outputsAndProfiles(result: SegmentationResult): {
+  outputs: Outputs;
+  profiles: Map<string, SegmentProfile>;
+} {
   const outputs: Outputs = new Map();
+  const sums = new Map<string, ProfileSums>();
   for (let i = 0; i < result.customerCount; i++) {
-    const { id, view } = viewOf(result, i);
+    const c = result.customer(i);
+    const { id, view } = viewOf(result, i, c);
     outputs.set(id, JSON.stringify(view));
+    const rfm = c.segments.find((s) => s.startsWith("rfm:"));
+    for (const segment of c.segments) {
+      let sum = sums.get(segment);
+      if (!sum) {
+        sum = { n: 0, recency: 0, frequency: 0, monetary: 0, rfm: {}, lifecycle: {} };
+        sums.set(segment, sum);
+      }
+      sum.n++;
+      sum.recency += c.recencyDays;
+      sum.frequency += c.frequency;
+      sum.monetary += c.monetary;
+      if (rfm) sum.rfm[rfm] = (sum.rfm[rfm] ?? 0) + 1;
+      sum.lifecycle[c.lifecycle] = (sum.lifecycle[c.lifecycle] ?? 0) + 1;
+    }
   }
-  return outputs;
+  const profiles = new Map<string, SegmentProfile>();
+  for (const summary of result.segments) {
+    const sum = sums.get(summary.id);
+    const mean = (total: number) => (sum && sum.n > 0 ? round(total / sum.n, 4) : null);
+    profiles.set(summary.id, {
+      meanRecencyDays: mean(sum?.recency ?? 0),
+      meanFrequency: mean(sum?.frequency ?? 0),
+      meanMonetary: mean(sum?.monetary ?? 0),
+      rfm: sum?.rfm ?? {},
+      lifecycle: sum?.lifecycle ?? {},
+    });
+  }
+  return { outputs, profiles };
 }
 
 export function encodeOutputs(outputs: Outputs): Uint8Array {

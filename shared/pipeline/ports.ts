@@ -6,6 +6,8 @@ import type {
   CustomerView,
   DatasetMeta,
   DatasetSettings,
+  ErasureCounts,
+  ErasureRecord,
   RunRecord,
   SegmentDefinitionRecord,
   UploadRecord,
@@ -16,6 +18,15 @@ export interface BlobStore {
   stream(key: string): Promise<AsyncIterable<Uint8Array> | undefined>;
   get(key: string): Promise<Uint8Array | undefined>;
   put(key: string, body: Uint8Array | string, contentType: string): Promise<void>;
+  /**
+   * Writes an object from a stream of unknown length (in parts when it is large) and returns its ETag,
+   * without quotes, as S3 events report it.
+   */
+  putStream(key: string, body: AsyncIterable<Uint8Array>, contentType: string): Promise<string>;
+  /** Every key under `prefix`. */
+  list(prefix: string): Promise<string[]>;
+  /** Deletes the objects; keys that do not exist are no error. */
+  delete(keys: readonly string[]): Promise<void>;
   /** A link that downloads the object for `expiresSeconds`, to whoever holds it. */
   presignGet(key: string, expiresSeconds: number, fileName: string): Promise<string>;
 }
@@ -41,7 +52,13 @@ export interface CommitInput {
   owner: string;
   run: RunRecord;
   current: NonNullable<DatasetMeta["current"]>;
-  upload?: { uploadId: string; sequencer: string; replaceCreatedAt?: string };
+  upload?: {
+    uploadId: string;
+    sequencer: string;
+    replaceCreatedAt?: string;
+    /** ETag of the upload's object as this run rewrote it without erased customers. */
+    erasureEtag?: string;
+  };
 }
 
 export interface Page<T> {
@@ -79,6 +96,59 @@ export interface DatasetStore {
 
   putUpload(upload: UploadRecord): Promise<void>;
   getUpload(tenantId: string, datasetId: string, uploadId: string): Promise<UploadRecord | undefined>;
+  /** Every upload record of the dataset. */
+  listUploads(tenantId: string, datasetId: string): Promise<UploadRecord[]>;
+
+  /**
+   * The dataset's erasure key, made on first use; undefined when the dataset does not exist. Two callers
+   * racing to make it get the same key.
+   */
+  ensureErasureSalt(tenantId: string, datasetId: string): Promise<string | undefined>;
+  putErasure(erasure: ErasureRecord): Promise<void>;
+  getErasure(tenantId: string, datasetId: string, erasureId: string): Promise<ErasureRecord | undefined>;
+  /** The customer hashes of every erasure of the dataset, requested or completed. */
+  listErasureHashes(tenantId: string, datasetId: string): Promise<string[]>;
+  /** Adds to the erasure's counts. */
+  addErasureCounts(
+    tenantId: string,
+    datasetId: string,
+    erasureId: string,
+    counts: Partial<ErasureCounts>,
+  ): Promise<void>;
+  /**
+   * Records, in one transaction, that an erasure rewrote an upload's object: its new ETag on the upload (so
+   * the rewrite's S3 event is skipped) and the rows removed on the erasure.
+   */
+  recordUploadRewrite(input: {
+    tenantId: string;
+    datasetId: string;
+    uploadId: string;
+    eTag: string;
+    erasureId: string;
+    counts: Partial<ErasureCounts>;
+  }): Promise<void>;
+  completeErasure(input: {
+    tenantId: string;
+    datasetId: string;
+    erasureId: string;
+    completedAt: string;
+    runId: string;
+    version?: number;
+    /** Set, not added: a retried completion must not count the customer twice. */
+    customersErased: number;
+    /** Added to the counts in the same update. */
+    add: Partial<ErasureCounts>;
+  }): Promise<void>;
+  /**
+   * Deletes a customer's item and their membership item of each of `segmentIds`, whatever versions they
+   * hold; returns how many existed.
+   */
+  deleteCustomerItems(
+    tenantId: string,
+    datasetId: string,
+    customerId: string,
+    segmentIds: readonly string[],
+  ): Promise<number>;
 
   /** Creates the run record unless one with its id exists; returns the existing one in that case. */
   createRun(run: RunRecord): Promise<RunRecord | undefined>;

@@ -29,9 +29,10 @@ import {
   encodeOutputs,
   keepWithinTolerance,
   type Outputs,
-  outputsOf,
+  outputsAndProfiles,
 } from "./outputs";
 import type { BlobStore, DatasetStore, EventPublisher, MembershipWrite, ServiceEvent } from "./ports";
+import { erasedAmong, scrubUpload } from "./scrub";
 
 export interface PipelineDeps {
   store: DatasetStore;
@@ -61,13 +62,16 @@ export interface UploadEvent {
   key: string;
   sequencer: string;
   eventTime: string;
+  /** The object's ETag as the S3 event reports it (no quotes); recognises the service's own rewrites. */
+  eTag?: string;
 }
 
 export type RunOutcome =
   | { outcome: "succeeded"; run: RunRecord }
   | { outcome: "failed"; run: RunRecord }
   | { outcome: "duplicate"; runId: string }
-  | { outcome: "stale"; runId: string };
+  | { outcome: "stale"; runId: string }
+  | { outcome: "skipped"; runId: string };
 
 /** A run renews its lease every third of it, so a dead attempt blocks its retry for at most this long. */
 const DEFAULT_LEASE_MS = 90_000;
@@ -106,7 +110,7 @@ class ReportCollector {
   };
 }
 
-async function loadState(
+export async function loadState(
   blobs: BlobStore,
   meta: DatasetMeta,
 ): Promise<{ state: AggregateState; outputs: Outputs }> {
@@ -129,15 +133,18 @@ async function loadAborted(blobs: BlobStore, meta: DatasetMeta): Promise<Outputs
   return bytes ? decodeOutputs(bytes) : undefined;
 }
 
-/** Computes, writes and commits a new version from a state; shared by uploads and refreshes. */
-async function publish(
+/**
+ * Computes, writes and commits a new version from a state; shared by uploads, refreshes and erasures. The
+ * commit releases the lease.
+ */
+export async function publish(
   deps: PipelineDeps,
   attempt: Attempt,
   run: RunRecord,
   state: AggregateState,
   committed: Outputs,
   timings: Record<string, number>,
-  upload?: { uploadId: string; sequencer: string; replaceCreatedAt?: string },
+  upload?: { uploadId: string; sequencer: string; replaceCreatedAt?: string; erasureEtag?: string },
 ): Promise<RunRecord> {
   const { store, blobs } = deps;
   const { meta, owner } = attempt;
@@ -146,7 +153,8 @@ async function publish(
   const definitions = await store.listDefinitions(meta.tenantId, meta.datasetId);
   let t = performance.now();
   const result = computeSegments(state, computeSettingsFor(meta, asOf, definitions));
-  const outputs = outputsOf(result);
+  const { outputs, profiles } = outputsAndProfiles(result);
+  const segments = result.segments.map((s) => ({ ...s, profile: profiles.get(s.id) }));
   const keptWithinTolerance = keepWithinTolerance(committed, outputs);
   timings.computeMs = Math.round(performance.now() - t);
   for (const [stage, ms] of Object.entries(result.timings)) timings[`${stage}Ms`] = Math.round(ms);
@@ -185,7 +193,7 @@ async function publish(
     completedAt: finishedAt,
     customerCount: result.customerCount,
     orderCount: state.orderCount,
-    segments: result.segments,
+    segments,
     ...(result.clusters
       ? {
           clusters: {
@@ -249,7 +257,7 @@ export const CHANGE_DETAIL_TYPES = {
   membershipChanged: "Segment Membership Changed",
 } as const;
 
-function runEvent(run: RunRecord): ServiceEvent {
+export function runEvent(run: RunRecord): ServiceEvent {
   return {
     detailType: CHANGE_DETAIL_TYPES.runFinished,
     detail: {
@@ -309,7 +317,7 @@ export function membershipEvents(run: RunRecord, writes: readonly MembershipWrit
 }
 
 /** Publishes after the commit; a bus failure is logged, never undoes or fails a committed run. */
-async function announce(deps: PipelineDeps, events: ServiceEvent[]): Promise<void> {
+export async function announce(deps: PipelineDeps, events: ServiceEvent[]): Promise<void> {
   if (!deps.events || events.length === 0) return;
   try {
     await deps.events.publish(events);
@@ -367,7 +375,7 @@ export function computeSettingsFor(
 }
 
 /** One attempt of a run holding the dataset's lease, renewed in the background until released. */
-interface Attempt {
+export interface Attempt {
   run: RunRecord;
   meta: DatasetMeta;
   owner: string;
@@ -379,7 +387,7 @@ interface Attempt {
  * run is still going (or died without a word) finds the lease taken and is retried later, by which time the
  * run has finished or its lease has expired.
  */
-async function begin(deps: PipelineDeps, run: RunRecord): Promise<Attempt | { duplicate: true }> {
+export async function begin(deps: PipelineDeps, run: RunRecord): Promise<Attempt | { duplicate: true }> {
   const { store } = deps;
   const existing = await store.createRun(run);
   if (existing && (existing.status === "succeeded" || existing.status === "skipped"))
@@ -449,7 +457,13 @@ async function failRun(deps: PipelineDeps, attempt: Attempt, run: RunRecord, cod
   return failed;
 }
 
-async function skipRun(deps: PipelineDeps, attempt: Attempt, run: RunRecord, code: string, message: string) {
+export async function skipRun(
+  deps: PipelineDeps,
+  attempt: Attempt,
+  run: RunRecord,
+  code: string,
+  message: string,
+) {
   const skipped: RunRecord = {
     ...run,
     status: "skipped",
@@ -462,7 +476,12 @@ async function skipRun(deps: PipelineDeps, attempt: Attempt, run: RunRecord, cod
 }
 
 /** Records a crash on the run (as retryable) and rethrows it for the invoke's retry. */
-async function crash(deps: PipelineDeps, attempt: Attempt, run: RunRecord, error: unknown): Promise<never> {
+export async function crash(
+  deps: PipelineDeps,
+  attempt: Attempt,
+  run: RunRecord,
+  error: unknown,
+): Promise<never> {
   logger.error("Run crashed; it will be retried", { runId: run.runId, ...errorFields(error) });
   const code = error instanceof RetryableError ? `RETRY_${error.code}` : "RETRY_INTERNAL";
   try {
@@ -511,6 +530,20 @@ export async function runUpload(deps: PipelineDeps, event: UploadEvent): Promise
   let run = attempt.run;
 
   try {
+    if (event.eTag !== undefined) {
+      // Read again under the lease: an erasure records the ETag of its rewrite before it lets go of it.
+      const latest = await store.getUpload(event.tenantId, event.datasetId, event.uploadId);
+      if (latest?.erasureEtags?.includes(event.eTag)) {
+        await skipRun(
+          deps,
+          attempt,
+          run,
+          "ERASURE_REWRITE",
+          "The object is the service's own rewrite of the upload without erased customers",
+        );
+        return { outcome: "skipped", runId };
+      }
+    }
     if (isStale(upload, event, meta)) {
       await skipRun(deps, attempt, run, "STALE_EVENT", "A newer upload has already been applied");
       return { outcome: "stale", runId };
@@ -519,8 +552,9 @@ export async function runUpload(deps: PipelineDeps, event: UploadEvent): Promise
     const timings: Record<string, number> = {};
     let t = performance.now();
     const loaded = await loadState(blobs, meta);
-    const state =
+    let state =
       upload.mode === "replace" && upload.kind === "transactions" ? new AggregateState() : loaded.state;
+    const firstNewCustomer = state.customerCount;
     timings.loadMs = Math.round(performance.now() - t);
 
     t = performance.now();
@@ -566,6 +600,21 @@ export async function runUpload(deps: PipelineDeps, event: UploadEvent): Promise
       },
       ...(report.count > 0 ? { reportKey } : {}),
     };
+
+    // Customers erased from the dataset earlier stay out: the file's rows of them are left out of the
+    // state, and out of the stored file, which is rewritten without them.
+    let erasureEtag: string | undefined;
+    if (meta.erasureSalt !== undefined) {
+      const hashes = new Set(await store.listErasureHashes(meta.tenantId, meta.datasetId));
+      const erased = erasedAmong(state, firstNewCustomer, meta.erasureSalt, hashes);
+      if (erased.length > 0) {
+        state = state.withoutCustomers(erased);
+        // The file was just read whole, so it is never deleted here, whatever the rewrite makes of it.
+        const scrubbed = await scrubUpload(blobs, upload, new Set(erased), { deleteUnreadable: false });
+        if (scrubbed.outcome === "rewritten") erasureEtag = scrubbed.eTag;
+      }
+      run = { ...run, counts: { ...run.counts, customersSuppressed: erased.length } };
+    }
     if (ingest.rowsAccepted === 0) {
       const code = ingest.rowsRead === 0 ? "NO_ROWS" : "NO_VALID_ROWS";
       const message =
@@ -578,6 +627,7 @@ export async function runUpload(deps: PipelineDeps, event: UploadEvent): Promise
     const done = await publish(deps, attempt, run, state, loaded.outputs, timings, {
       uploadId: upload.uploadId,
       sequencer: event.sequencer,
+      ...(erasureEtag !== undefined ? { erasureEtag } : {}),
       ...(upload.mode === "replace" && upload.kind === "transactions"
         ? { replaceCreatedAt: upload.createdAt }
         : {}),

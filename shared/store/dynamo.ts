@@ -7,6 +7,8 @@
  * version, which the dataset item switches in the same transaction that records the run. So a reader never
  * sees a mix of two runs, and a run that dies half-way leaves readers on the previous result.
  */
+
+import { randomBytes } from "node:crypto";
 import { ConditionalCheckFailedException, TransactionCanceledException } from "@aws-sdk/client-dynamodb";
 import {
   BatchWriteCommand,
@@ -27,6 +29,9 @@ import {
   type DatasetMeta,
   type DatasetSettings,
   datasetMetaSchema,
+  type ErasureCounts,
+  type ErasureRecord,
+  erasureRecordSchema,
   type RunRecord,
   runRecordSchema,
   type SegmentDefinitionRecord,
@@ -41,12 +46,15 @@ import {
   DEFINITION_PREFIX,
   datasetPk,
   definitionSk,
+  ERASURE_PREFIX,
+  erasureSk,
   META_SK,
   REGISTRY_PK,
   registrySk,
   registryTenantPrefix,
   runSk,
   segmentPk,
+  UPLOAD_PREFIX,
   uploadSk,
 } from "./keys";
 
@@ -283,6 +291,240 @@ export class DynamoDatasetStore implements DatasetStore {
       }),
     );
     return out.Item ? uploadRecordSchema.parse(stripKeys(out.Item)) : undefined;
+  }
+
+  async listUploads(tenantId: string, datasetId: string): Promise<UploadRecord[]> {
+    return (await this.queryPrefix(tenantId, datasetId, UPLOAD_PREFIX)).map((item) =>
+      uploadRecordSchema.parse(stripKeys(item)),
+    );
+  }
+
+  /** Every item of the dataset's partition whose sort key starts with `prefix`, read consistently. */
+  private async queryPrefix(
+    tenantId: string,
+    datasetId: string,
+    prefix: string,
+    projection?: string,
+  ): Promise<Record<string, unknown>[]> {
+    const found: Record<string, unknown>[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const out = await this.doc.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: "pk = :pk AND begins_with(sk, :prefix)",
+          ExpressionAttributeValues: { ":pk": datasetPk(tenantId, datasetId), ":prefix": prefix },
+          ConsistentRead: true,
+          ExclusiveStartKey: start,
+          ...(projection ? { ProjectionExpression: projection } : {}),
+        }),
+      );
+      found.push(...(out.Items ?? []));
+      start = out.LastEvaluatedKey;
+    } while (start);
+    return found;
+  }
+
+  async ensureErasureSalt(tenantId: string, datasetId: string): Promise<string | undefined> {
+    try {
+      const out = await this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { pk: datasetPk(tenantId, datasetId), sk: META_SK },
+          UpdateExpression: "SET erasureSalt = if_not_exists(erasureSalt, :salt)",
+          ConditionExpression: "attribute_exists(pk)",
+          ExpressionAttributeValues: { ":salt": randomBytes(32).toString("base64") },
+          ReturnValues: "UPDATED_NEW",
+        }),
+      );
+      const salt = out.Attributes?.erasureSalt;
+      if (typeof salt !== "string") throw new Error("The dataset's erasure key was not returned");
+      return salt;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return undefined;
+      throw error;
+    }
+  }
+
+  async putErasure(erasure: ErasureRecord): Promise<void> {
+    await this.doc.send(
+      new PutCommand({
+        TableName: this.table,
+        Item: {
+          pk: datasetPk(erasure.tenantId, erasure.datasetId),
+          sk: erasureSk(erasure.erasureId),
+          ...erasure,
+        },
+        ConditionExpression: "attribute_not_exists(pk)",
+      }),
+    );
+  }
+
+  async getErasure(
+    tenantId: string,
+    datasetId: string,
+    erasureId: string,
+  ): Promise<ErasureRecord | undefined> {
+    const out = await this.doc.send(
+      new GetCommand({
+        TableName: this.table,
+        Key: { pk: datasetPk(tenantId, datasetId), sk: erasureSk(erasureId) },
+        ConsistentRead: true,
+      }),
+    );
+    return out.Item ? erasureRecordSchema.parse(stripKeys(out.Item)) : undefined;
+  }
+
+  async listErasureHashes(tenantId: string, datasetId: string): Promise<string[]> {
+    const items = await this.queryPrefix(tenantId, datasetId, ERASURE_PREFIX, "customerHash");
+    return items.flatMap((item) => (typeof item.customerHash === "string" ? [item.customerHash] : []));
+  }
+
+  /**
+   * `counts.<name> = counts.<name> + :n` for each count, with the names and values an update needs. (ADD
+   * takes top-level attributes only; the counts map is created with every count at zero.)
+   */
+  private countUpdate(counts: Partial<ErasureCounts>) {
+    const names: Record<string, string> = { "#counts": "counts" };
+    const values: Record<string, number> = {};
+    const parts: string[] = [];
+    Object.entries(counts).forEach(([name, n], i) => {
+      if (n === undefined || n === 0) return;
+      names[`#c${i}`] = name;
+      values[`:c${i}`] = n;
+      parts.push(`#counts.#c${i} = #counts.#c${i} + :c${i}`);
+    });
+    return { names, values, parts };
+  }
+
+  async addErasureCounts(
+    tenantId: string,
+    datasetId: string,
+    erasureId: string,
+    counts: Partial<ErasureCounts>,
+  ): Promise<void> {
+    const { names, values, parts } = this.countUpdate(counts);
+    if (parts.length === 0) return;
+    await this.doc.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { pk: datasetPk(tenantId, datasetId), sk: erasureSk(erasureId) },
+        UpdateExpression: `SET ${parts.join(", ")}`,
+        ConditionExpression: "attribute_exists(pk)",
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
+      }),
+    );
+  }
+
+  async recordUploadRewrite(input: {
+    tenantId: string;
+    datasetId: string;
+    uploadId: string;
+    eTag: string;
+    erasureId: string;
+    counts: Partial<ErasureCounts>;
+  }): Promise<void> {
+    const pk = datasetPk(input.tenantId, input.datasetId);
+    const { names, values, parts } = this.countUpdate(input.counts);
+    await this.doc.send(
+      new TransactWriteCommand({
+        TransactItems: [
+          {
+            Update: {
+              TableName: this.table,
+              Key: { pk, sk: uploadSk(input.uploadId) },
+              UpdateExpression: "SET erasureEtags = list_append(if_not_exists(erasureEtags, :none), :etag)",
+              ConditionExpression: "attribute_exists(pk)",
+              ExpressionAttributeValues: { ":none": [], ":etag": [input.eTag] },
+            },
+          },
+          ...(parts.length > 0
+            ? [
+                {
+                  Update: {
+                    TableName: this.table,
+                    Key: { pk, sk: erasureSk(input.erasureId) },
+                    UpdateExpression: `SET ${parts.join(", ")}`,
+                    ConditionExpression: "attribute_exists(pk)",
+                    ExpressionAttributeNames: names,
+                    ExpressionAttributeValues: values,
+                  },
+                },
+              ]
+            : []),
+        ],
+      }),
+    );
+  }
+
+  async completeErasure(input: {
+    tenantId: string;
+    datasetId: string;
+    erasureId: string;
+    completedAt: string;
+    runId: string;
+    version?: number;
+    customersErased: number;
+    add: Partial<ErasureCounts>;
+  }): Promise<void> {
+    const { customersErased: _set, ...add } = input.add;
+    const { names, values, parts } = this.countUpdate(add);
+    const sets = [
+      "#status = :completed",
+      "completedAt = :at",
+      "runId = :run",
+      "#counts.customersErased = :erased",
+      ...(input.version !== undefined ? ["version = :version"] : []),
+      ...parts,
+    ];
+    await this.doc.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { pk: datasetPk(input.tenantId, input.datasetId), sk: erasureSk(input.erasureId) },
+        UpdateExpression: `SET ${sets.join(", ")} REMOVE customerId`,
+        ConditionExpression: "attribute_exists(pk)",
+        ExpressionAttributeNames: { ...names, "#status": "status" },
+        ExpressionAttributeValues: {
+          ...values,
+          ":completed": "completed",
+          ":at": input.completedAt,
+          ":run": input.runId,
+          ":erased": input.customersErased,
+          ...(input.version !== undefined ? { ":version": input.version } : {}),
+        },
+      }),
+    );
+  }
+
+  async deleteCustomerItems(
+    tenantId: string,
+    datasetId: string,
+    customerId: string,
+    segmentIds: readonly string[],
+  ): Promise<number> {
+    const keys = [
+      { pk: customerPk(tenantId, datasetId, customerId), sk: CUSTOMER_SK },
+      ...[...new Set(segmentIds)].map((segmentId) => ({
+        pk: segmentPk(tenantId, datasetId, segmentId),
+        sk: customerId,
+      })),
+    ];
+    // One DeleteItem per key (not a batch), so each answer says whether the item existed.
+    let next = 0;
+    let deleted = 0;
+    const worker = async () => {
+      while (next < keys.length) {
+        const key = keys[next++];
+        if (!key) continue;
+        const out = await this.doc.send(
+          new DeleteCommand({ TableName: this.table, Key: key, ReturnValues: "ALL_OLD" }),
+        );
+        if (out.Attributes) deleted++;
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.batch.concurrency, keys.length) }, worker));
+    return deleted;
   }
 
   async createRun(run: RunRecord): Promise<RunRecord | undefined> {
@@ -534,8 +776,13 @@ export class DynamoDatasetStore implements DatasetStore {
                     Update: {
                       TableName: this.table,
                       Key: { pk, sk: uploadSk(upload.uploadId) },
-                      UpdateExpression: "SET appliedSequencer = :seq",
-                      ExpressionAttributeValues: { ":seq": upload.sequencer },
+                      UpdateExpression: upload.erasureEtag
+                        ? "SET appliedSequencer = :seq, erasureEtags = list_append(if_not_exists(erasureEtags, :none), :etag)"
+                        : "SET appliedSequencer = :seq",
+                      ExpressionAttributeValues: {
+                        ":seq": upload.sequencer,
+                        ...(upload.erasureEtag ? { ":none": [], ":etag": [upload.erasureEtag] } : {}),
+                      },
                     },
                   },
                 ]

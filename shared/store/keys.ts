@@ -7,6 +7,7 @@
  *   T#<tenant>#D#<dataset>              RUN#<runId>        one run: status, counts, timings
  *   T#<tenant>#D#<dataset>              UPLOAD#<uploadId>  one upload: kind, mode, format, key
  *   T#<tenant>#D#<dataset>              DEF#<segmentId>    one saved rule segment
+ *   T#<tenant>#D#<dataset>              ERASURE#<erasure>  one erasure request: status, counts, id hash
  *   T#<tenant>#D#<dataset>#C#<customer> C                  one customer: scores and memberships
  *   T#<tenant>#D#<dataset>#S#<segment>  <customer>         one customer's membership of one segment
  *   DATASETS                            <tenant>#<dataset> registry the scheduled refresh walks
@@ -21,7 +22,10 @@ export const segmentPk = (tenant: string, dataset: string, segment: string) =>
 export const META_SK = "META";
 export const CUSTOMER_SK = "C";
 export const runSk = (runId: string) => `RUN#${runId}`;
-export const uploadSk = (uploadId: string) => `UPLOAD#${uploadId}`;
+export const UPLOAD_PREFIX = "UPLOAD#";
+export const uploadSk = (uploadId: string) => `${UPLOAD_PREFIX}${uploadId}`;
+export const ERASURE_PREFIX = "ERASURE#";
+export const erasureSk = (erasureId: string) => `${ERASURE_PREFIX}${erasureId}`;
 export const DEFINITION_PREFIX = "DEF#";
 export const definitionSk = (segmentId: string) => `${DEFINITION_PREFIX}${segmentId}`;
 export const REGISTRY_PK = "DATASETS";
@@ -41,7 +45,16 @@ export const objectKeys = {
     `exports/${tenant}/${dataset}/${exportId}/${segmentId.replace(":", "-")}.csv`,
   outputs: (tenant: string, dataset: string, version: number) =>
     `state/${tenant}/${dataset}/v${version}/outputs.ndjson.gz`,
+  /** Everything of one dataset under a prefix; the trailing "/" keeps dataset "a" from matching "ab". */
+  datasetPrefix: (prefix: "uploads" | "state" | "exports" | "reports", tenant: string, dataset: string) =>
+    `${prefix}/${tenant}/${dataset}/`,
 };
+
+/** The version of a key under state/<tenant>/<dataset>/v<n>/, or undefined for any other key. */
+export function stateVersionOf(key: string): number | undefined {
+  const match = /^state\/[^/]+\/[^/]+\/v(\d+)\//.exec(key);
+  return match ? Number(match[1]) : undefined;
+}
 
 /** Splits an upload object key into its parts, or returns undefined for a key outside the layout. */
 export function parseUploadKey(

@@ -1,8 +1,18 @@
 /** The S3 adapter of the pipeline's blob port: streams uploads in, writes state, outputs and reports. */
-import { GetObjectCommand, NoSuchKey, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import { Readable } from "node:stream";
+import {
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  NoSuchKey,
+  PutObjectCommand,
+  type S3Client,
+} from "@aws-sdk/client-s3";
+import { Upload } from "@aws-sdk/lib-storage";
 import { createPresignedPost } from "@aws-sdk/s3-presigned-post";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import type { UploadSigner } from "../api/write";
+import { RetryableError } from "../errors";
 import type { BlobStore } from "../pipeline/ports";
 
 function isMissing(error: unknown): boolean {
@@ -44,6 +54,55 @@ export class S3BlobStore implements BlobStore {
     await this.s3.send(
       new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: contentType }),
     );
+  }
+
+  async putStream(key: string, body: AsyncIterable<Uint8Array>, contentType: string): Promise<string> {
+    // Parts of 8 MiB, two in flight: a rewrite of a file of any size holds at most 16 MiB of it in memory.
+    const upload = new Upload({
+      client: this.s3,
+      params: {
+        Bucket: this.bucket,
+        Key: key,
+        Body: body instanceof Readable ? body : Readable.from(body, { objectMode: false }),
+        ContentType: contentType,
+      },
+      partSize: 8 * 1024 * 1024,
+      queueSize: 2,
+    });
+    const out = await upload.done();
+    if (!out.ETag) throw new Error("S3 answered the upload without an ETag");
+    return out.ETag.replace(/"/g, "");
+  }
+
+  async list(prefix: string): Promise<string[]> {
+    const keys: string[] = [];
+    let token: string | undefined;
+    do {
+      const out = await this.s3.send(
+        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }),
+      );
+      for (const object of out.Contents ?? []) if (object.Key !== undefined) keys.push(object.Key);
+      token = out.IsTruncated ? out.NextContinuationToken : undefined;
+    } while (token);
+    return keys;
+  }
+
+  async delete(keys: readonly string[]): Promise<void> {
+    // DeleteObjects takes at most 1,000 keys a call, and reports failures per key rather than throwing.
+    for (let i = 0; i < keys.length; i += 1000) {
+      const out = await this.s3.send(
+        new DeleteObjectsCommand({
+          Bucket: this.bucket,
+          Delete: { Objects: keys.slice(i, i + 1000).map((Key) => ({ Key })), Quiet: true },
+        }),
+      );
+      if (out.Errors && out.Errors.length > 0) {
+        throw new RetryableError(
+          "DELETE_FAILED",
+          `${out.Errors.length} objects could not be deleted (${out.Errors[0]?.Code ?? "unknown"})`,
+        );
+      }
+    }
   }
 
   async presignGet(key: string, expiresSeconds: number, fileName: string): Promise<string> {

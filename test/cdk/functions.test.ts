@@ -149,7 +149,7 @@ describe("IAM: exact actions on exact resources", () => {
     );
   });
 
-  it("compute reads uploads, reads and writes state, writes reports, and dead-letters to its own queue", () => {
+  it("compute reads uploads (and rewrites those naming erased customers), reads and writes state, writes reports, and dead-letters to its own queue", () => {
     const queueId = logicalId(sx, sx.stack.pipeline.computeFailures);
     expect(rolePermissions(sx, sx.stack.pipeline.compute)).toEqual(
       permissions([
@@ -165,7 +165,7 @@ describe("IAM: exact actions on exact resources", () => {
             "dynamodb:UpdateItem",
           ],
         ],
-        [objectArn(bucketId, PREFIXES.uploads), ["s3:GetObject"]],
+        [objectArn(bucketId, PREFIXES.uploads), ["s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"]],
         [objectArn(bucketId, PREFIXES.state), ["s3:GetObject", "s3:PutObject"]],
         [objectArn(bucketId, PREFIXES.reports), ["s3:PutObject"]],
         [busArn(), ["events:PutEvents"]],
@@ -174,7 +174,7 @@ describe("IAM: exact actions on exact resources", () => {
     );
   });
 
-  it("refresh reads and writes state only, and dead-letters to its own queue", () => {
+  it("refresh reads and writes state, erases (uploads rewritten, items, old state and exports deleted), and dead-letters to its own queue", () => {
     const queueId = logicalId(sx, sx.stack.pipeline.refreshFailures);
     expect(rolePermissions(sx, sx.stack.pipeline.refresh)).toEqual(
       permissions([
@@ -184,13 +184,25 @@ describe("IAM: exact actions on exact resources", () => {
           getAtt(tableId),
           [
             "dynamodb:BatchWriteItem",
+            "dynamodb:DeleteItem",
             "dynamodb:GetItem",
             "dynamodb:PutItem",
             "dynamodb:Query",
             "dynamodb:UpdateItem",
           ],
         ],
-        [objectArn(bucketId, PREFIXES.state), ["s3:GetObject", "s3:PutObject"]],
+        [
+          objectArn(bucketId, PREFIXES.uploads),
+          ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
+        ],
+        [objectArn(bucketId, PREFIXES.state), ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"]],
+        [objectArn(bucketId, PREFIXES.exports), ["s3:DeleteObject"]],
+        // Listing only the keys under state/ and exports/, not the bucket.
+        [
+          getAtt(bucketId),
+          ["s3:ListBucket"],
+          { StringLike: { "s3:prefix": [`${PREFIXES.state}*`, `${PREFIXES.exports}*`] } },
+        ],
         [busArn(), ["events:PutEvents"]],
         [getAtt(queueId), SQS_SEND],
       ]),

@@ -51,19 +51,25 @@ describe("upload trigger", () => {
     }
   });
 
-  it("lets no pipeline function write where the trigger listens, so its writes cannot re-trigger it", () => {
+  it("lets pipeline functions write where the trigger listens only to rewrite uploads without erased customers", () => {
+    // Those rewrites are the one write under uploads/: runUpload recognises their events by the ETag the
+    // writer records and skips them (test/integration/erasure.test.ts), so they cannot start runs. Every
+    // other write of a pipeline function lies outside the trigger prefix.
     const bucketArn = JSON.stringify(getAtt(logicalId(sx, sx.stack.storage.bucket)));
     for (const fn of [sx.stack.pipeline.compute, sx.stack.pipeline.refresh]) {
       const writable = [...rolePermissions(sx, fn)].filter(([, actions]) => actions.includes("s3:PutObject"));
       expect(writable.length, fn.node.path).toBeGreaterThan(0);
+      const triggering: string[] = [];
       for (const [resource] of writable) {
         // Only `<bucket ARN>/<prefix>*` forms are acceptable; anything else ("*", another bucket) fails here.
         const join = JSON.parse(resource)["Fn::Join"]?.[1] as unknown[] | undefined;
         expect(join?.length === 2 && JSON.stringify(join[0]) === bucketArn, resource).toBe(true);
         const keyPattern = String(join?.[1]).replace(/^\//, "").replace(/\*$/, "");
         const overlaps = keyPattern.startsWith(PREFIXES.uploads) || PREFIXES.uploads.startsWith(keyPattern);
-        expect(overlaps, `${fn.node.path} may write ${keyPattern}*`).toBe(false);
+        if (overlaps) triggering.push(keyPattern);
       }
+      // Exactly the upload prefix, never a wider pattern that would also cover outputs.
+      expect(triggering, fn.node.path).toEqual([PREFIXES.uploads]);
     }
   });
 });
@@ -90,6 +96,22 @@ describe("recompute requests", () => {
         Match.objectLike({
           Arn: getAtt(sx.stack.pipeline.refresh.logicalId),
           DeadLetterConfig: { Arn: getAtt(logicalId(sx, sx.stack.pipeline.recomputeDeadLetters)) },
+          RetryPolicy: retry,
+        }),
+      ],
+    });
+    expect(retry.asObject().MaximumRetryAttempts).toBeGreaterThan(0);
+  });
+
+  it("sends 'Erasure Requested' events of the service's bus, and only those, to refresh with a dead-letter queue", () => {
+    const retry = new Capture();
+    sx.template.hasResourceProperties("AWS::Events::Rule", {
+      EventBusName: ref(logicalId(sx, sx.stack.bus)),
+      EventPattern: { source: [EVENT_SOURCE], "detail-type": [DETAIL_TYPES.erasureRequested] },
+      Targets: [
+        Match.objectLike({
+          Arn: getAtt(sx.stack.pipeline.refresh.logicalId),
+          DeadLetterConfig: { Arn: getAtt(logicalId(sx, sx.stack.pipeline.erasureDeadLetters)) },
           RetryPolicy: retry,
         }),
       ],
@@ -161,11 +183,17 @@ describe("dead letters", () => {
 
   it("encrypts every queue of the stack and refuses it over plain HTTP", () => {
     const queues = resourcesOfType(sx.template, "AWS::SQS::Queue");
-    const { computeFailures, refreshFailures, scheduleDeadLetters, recomputeDeadLetters } = sx.stack.pipeline;
+    const {
+      computeFailures,
+      refreshFailures,
+      scheduleDeadLetters,
+      recomputeDeadLetters,
+      erasureDeadLetters,
+    } = sx.stack.pipeline;
     expect(Object.keys(queues)).toEqual(
       expect.arrayContaining(
-        [computeFailures, refreshFailures, scheduleDeadLetters, recomputeDeadLetters].map((q) =>
-          logicalId(sx, q),
+        [computeFailures, refreshFailures, scheduleDeadLetters, recomputeDeadLetters, erasureDeadLetters].map(
+          (q) => logicalId(sx, q),
         ),
       ),
     );

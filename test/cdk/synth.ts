@@ -74,8 +74,9 @@ export function logicalId(sx: Synthesized, construct: IConstruct): string {
 
 /**
  * Every Allow of a function's role, as resource (JSON of its CloudFormation value) -> sorted actions.
- * Statements are flattened so the result does not depend on how CDK groups or merges them. A statement
- * with a condition, a Deny, NotAction or NotResource would make this picture wrong, so it throws instead.
+ * Statements are flattened so the result does not depend on how CDK groups or merges them. A statement with
+ * a condition is keyed by its resource and its condition (see `permissions`). A Deny, NotAction or
+ * NotResource would make this picture wrong, so it throws instead.
  */
 export function rolePermissions(sx: Synthesized, fn: ServiceFunction): Map<string, string[]> {
   const roleId: string = functionProps(sx, fn).Role["Fn::GetAtt"][0];
@@ -85,13 +86,13 @@ export function rolePermissions(sx: Synthesized, fn: ServiceFunction): Map<strin
     if (!roles.some((r) => JSON.stringify(r) === JSON.stringify(ref(roleId)))) continue;
     const doc = policy.Properties?.PolicyDocument as { Statement: Array<Record<string, Json>> };
     for (const st of doc.Statement) {
-      if (st.Effect !== "Allow" || st.Condition || st.NotAction || st.NotResource) {
+      if (st.Effect !== "Allow" || st.NotAction || st.NotResource) {
         throw new Error(`unexpected statement shape: ${JSON.stringify(st)}`);
       }
       const actions = ([] as Json[]).concat(st.Action as Json) as string[];
       const resources = ([] as Json[]).concat(st.Resource as Json);
       for (const r of resources) {
-        const key = JSON.stringify(r);
+        const key = permissionKey(r, st.Condition);
         const set = byResource.get(key) ?? new Set<string>();
         for (const a of actions) set.add(a);
         byResource.set(key, set);
@@ -101,9 +102,20 @@ export function rolePermissions(sx: Synthesized, fn: ServiceFunction): Map<strin
   return new Map([...byResource].map(([r, set]) => [r, [...set].sort()]));
 }
 
+/** The key of a resource, and of the condition that limits the grant on it, in `rolePermissions`. */
+function permissionKey(resource: Json, condition?: Json): string {
+  return condition === undefined
+    ? JSON.stringify(resource)
+    : `${JSON.stringify(resource)} if ${JSON.stringify(condition)}`;
+}
+
 /** Builds the expected map of `rolePermissions` from readable entries. */
-export function permissions(entries: Array<[resource: Json, actions: string[]]>): Map<string, string[]> {
+export function permissions(
+  entries: Array<[resource: Json, actions: string[], condition?: Json]>,
+): Map<string, string[]> {
   const map = new Map<string, string[]>();
-  for (const [resource, actions] of entries) map.set(JSON.stringify(resource), [...actions].sort());
+  for (const [resource, actions, condition] of entries) {
+    map.set(permissionKey(resource, condition), [...actions].sort());
+  }
   return map;
 }

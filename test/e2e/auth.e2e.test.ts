@@ -41,6 +41,7 @@ function pathOf(route: RouteDef): string {
     customerId: "C01",
     segmentId: route.path.includes("/definitions/") ? "rule:big-spenders" : "rfm:champions",
     runId,
+    erasureId: "00000000-0000-4000-8000-000000000000",
   };
   return route.path.replace(/\{(\w+)\}/g, (_, name: string) => {
     const value = values[name];
@@ -168,9 +169,10 @@ describe("tenants", () => {
         expect(body.key).toMatch(new RegExp(`^uploads/other/${DATASET}/`));
         expect(JSON.stringify(body.fields)).not.toContain("uploads/demo/");
       } else {
-        // getRun looks the run up under the caller's tenant and dataset directly: no such run there.
+        // getRun and getErasure look the record up under the caller's tenant and dataset directly: none there.
         expect(res.status, `${route.id}: ${res.text}`).toBe(404);
-        expect(body.error.code, route.id).toBe(route.id === "getRun" ? "RUN_NOT_FOUND" : "DATASET_NOT_FOUND");
+        const direct = { getRun: "RUN_NOT_FOUND", getErasure: "ERASURE_NOT_FOUND" } as Record<string, string>;
+        expect(body.error.code, route.id).toBe(direct[route.id] ?? "DATASET_NOT_FOUND");
         expectNoData(route, res.text);
       }
     }

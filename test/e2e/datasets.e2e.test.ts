@@ -214,6 +214,26 @@ describe("rule segments", () => {
     expect(segment.status).toBe(200);
     expect(segment.body).toMatchObject({ id: "rule:valuable", family: "rule", size: expectedMembers.length });
     expect(segment.body.definition.rule).toEqual(RULE);
+    // The profile, from the fixture's hand-worked values of the members.
+    const mean = (f: (c: { monetary: number; frequency: number }) => number) =>
+      expectedMembers.reduce(
+        (sum, id) => sum + f(CUSTOMERS[id] as { monetary: number; frequency: number }),
+        0,
+      ) / expectedMembers.length;
+    expect(segment.body.profile.meanMonetary).toBeCloseTo(
+      mean((c) => c.monetary),
+      4,
+    );
+    expect(segment.body.profile.meanFrequency).toBeCloseTo(
+      mean((c) => c.frequency),
+      4,
+    );
+    const mix: Record<string, number> = {};
+    for (const id of expectedMembers) {
+      const rfm = CUSTOMERS[id]?.segment as string;
+      mix[rfm] = (mix[rfm] ?? 0) + 1;
+    }
+    expect(segment.body.profile.rfm).toEqual(mix);
     const revenue = expectedMembers.reduce((sum, id) => sum + (CUSTOMERS[id]?.monetary ?? 0), 0);
     expect(segment.body.revenue).toBeCloseTo(revenue, 6);
 

@@ -24,6 +24,7 @@ import {
   type CustomerView,
   type DatasetMeta,
   datasetMetaSchema,
+  type ErasureRecord,
   type RunRecord,
   runRecordSchema,
   type SegmentDefinitionRecord,
@@ -162,8 +163,12 @@ function memoryStore() {
     ["shop", new Map([["rule:big", structuredClone(bigSpenders)]])],
     ["fresh", new Map()],
   ]);
+  const erasures = new Map<string, ErasureRecord>();
   const store: Partial<DatasetStore> = {
     getDataset: async (_t, id) => structuredClone(datasets.get(id)),
+    ensureErasureSalt: async (_t, id) => (datasets.has(id) ? "c2FsdA==" : undefined),
+    putErasure: async (e) => void erasures.set(e.erasureId, structuredClone(e)),
+    getErasure: async (_t, _d, erasureId) => structuredClone(erasures.get(erasureId)),
     ensureDataset: async (t, id) => {
       const meta =
         datasets.get(id) ??
@@ -224,6 +229,9 @@ function handlers(options: { blobs?: boolean } = {}) {
     get: async (key) => (key.endsWith("outputs.ndjson.gz") ? encodeOutputs(outputs) : aggregate),
     stream: async () => undefined,
     put: async () => {},
+    putStream: async () => "etag",
+    list: async () => [],
+    delete: async () => {},
     presignGet: async (key) => `https://bucket.example/${key}?X-Amz-Signature=s`,
   };
   const deps = {
@@ -368,6 +376,14 @@ describe("answers of the route cores", () => {
     );
     expectConforms("getCustomer", await call("getCustomer", { params: { ...shop, customerId: "c1" } }));
     expectConforms("getCustomer", await call("getCustomer", { params: { ...shop, customerId: "c2" } }));
+    const erasure = await call("eraseCustomer", { params: { ...shop, customerId: "c2" } });
+    expectConforms("eraseCustomer", erasure);
+    expectConforms(
+      "getErasure",
+      await call("getErasure", {
+        params: { ...shop, erasureId: (erasure.body as { erasureId: string }).erasureId },
+      }),
+    );
     expectConforms("listSegments", await call("listSegments", { params: shop }));
     expectConforms(
       "createExport",
@@ -482,6 +498,16 @@ describe("errors of the route cores", () => {
     );
     await expectError("listRuns", call("listRuns", { params: missing }), "DATASET_NOT_FOUND");
     await expectError("getRun", call("getRun", { params: { ...shop, runId: "run-9" } }), "RUN_NOT_FOUND");
+    await expectError(
+      "eraseCustomer",
+      call("eraseCustomer", { params: { ...missing, customerId: "c1" } }),
+      "DATASET_NOT_FOUND",
+    );
+    await expectError(
+      "getErasure",
+      call("getErasure", { params: { ...shop, erasureId: "00000000-0000-4000-8000-000000000000" } }),
+      "ERASURE_NOT_FOUND",
+    );
   });
 
   it("answer VALIDATION_FAILED for bad input on every route that takes any", async () => {

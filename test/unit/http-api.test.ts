@@ -117,6 +117,35 @@ describe("apiHandler", () => {
     expect(JSON.stringify(crash.body)).not.toContain("C0000448");
   });
 
+  it("refuses numbers DynamoDB cannot hold with 400 naming each, and takes the smallest and largest it can", async () => {
+    const res = await call(
+      event('{"fileName":"a.csv","mode":"append","n":[1,5e-324,{"m":9007199254740992}],"k":-1e-131}'),
+    );
+    expect(res.status).toBe(400);
+    expect(res.body.error.code).toBe("VALIDATION_FAILED");
+    expect(res.body.error.details.map((d: { path: string; code: string }) => [d.path, d.code])).toEqual([
+      ["body.n.1", "out_of_range"],
+      ["body.n.2.m", "out_of_range"],
+      ["body.k", "out_of_range"],
+    ]);
+    const edges = await call(
+      event('{"fileName":"a.csv","mode":"append","n":[0,-0,1e-130,-9007199254740991,0.1]}'),
+    );
+    expect(edges.status).toBe(201);
+  });
+
+  it("ignores a body sent with a GET or DELETE, which has no meaning there", async () => {
+    const res = (await handler(
+      event("{not json", {
+        routeKey: "DELETE /datasets/{datasetId}/definitions/{segmentId}",
+        headers: { "content-type": "text/plain" },
+      }),
+      {} as Context,
+    )) as APIGatewayProxyStructuredResultV2;
+    // 418 is what the other routes' cores answer here: the core ran, the body was not parsed.
+    expect(res.statusCode).toBe(418);
+  });
+
   it("answers a route the function does not serve with 404", async () => {
     const res = await call(event(undefined, { routeKey: "GET /datasets/{datasetId}/segments" }));
     expect(res.status).toBe(404);

@@ -1,0 +1,193 @@
+/**
+ * The erasure of one customer from one dataset, run by the refresh function on an "Erasure Requested" event.
+ *
+ * Holding the dataset's lease, like any run:
+ *  1. every uploaded file of the dataset is rewritten without the customer's rows (./scrub.ts), and the new
+ *     object's ETag is recorded on its upload so that the rewrite's own S3 event is skipped;
+ *  2. the dataset's member exports are deleted;
+ *  3. a new version without the customer is published the way every run publishes (so readers switch to it
+ *     atomically), which releases the lease.
+ * Then, since no reader needs them any more:
+ *  4. the customer's item and membership items are deleted outright (a run keeps a changed item's previous
+ *     value for readers of the committed version; that value would still hold the customer);
+ *  5. the state files of every earlier version are deleted;
+ *  6. the erasure record is marked completed with its counts.
+ * A crash before the commit is retried like any run (rewritten files have nothing left to remove); a crash
+ * after it finds its run succeeded and redoes steps 4-6, which are idempotent.
+ *
+ * The customer id comes from the erasure record, which holds it until the update that completes it; the
+ * event names only the record, so no event, dead letter or log line carries the id. Run records and logs
+ * keep counts.
+ */
+import { LIFECYCLE_STAGES, RFM_SEGMENTS } from "../engine";
+import { logger } from "../logger";
+import type { ErasureRecord, RunRecord } from "../model";
+import { objectKeys, stateVersionOf } from "../store/keys";
+import type { PipelineDeps } from "./run";
+import { announce, begin, crash, loadState, publish, runEvent, runIdFor } from "./run";
+import { scrubUpload } from "./scrub";
+
+export interface ErasureEvent {
+  tenantId: string;
+  datasetId: string;
+  erasureId: string;
+  eventTime: string;
+}
+
+/** What an erasure works on: the event and the customer id its record holds. */
+interface ErasureTask extends ErasureEvent {
+  customerId: string;
+}
+
+export type ErasureOutcome =
+  | { outcome: "completed"; erasure: ErasureRecord; run: RunRecord }
+  /** The erasure was completed before (a redelivered event). */
+  | { outcome: "duplicate"; runId: string }
+  /** No such erasure record (or one that lost its customer id without completing): nothing is done. */
+  | { outcome: "refused"; reason: string };
+
+/**
+ * Every segment a membership item of the customer may exist for: the fixed RFM and lifecycle segments, every
+ * cluster id the dataset has handed out, its rule segments, and every segment any recorded run computed.
+ */
+async function segmentIdsOf(deps: PipelineDeps, tenantId: string, datasetId: string): Promise<string[]> {
+  const { store } = deps;
+  const ids = new Set<string>([...RFM_SEGMENTS, ...LIFECYCLE_STAGES].map((s) => s.id));
+  const meta = await store.getDataset(tenantId, datasetId);
+  for (const s of meta?.current?.segments ?? []) ids.add(s.id);
+  for (const id of meta?.current?.clusters?.ids ?? []) ids.add(id);
+  for (let n = 1; n < (meta?.current?.clusters?.nextId ?? 1); n++) ids.add(`cluster:c${n}`);
+  for (const d of await store.listDefinitions(tenantId, datasetId)) ids.add(d.segmentId);
+  let after: string | undefined;
+  do {
+    const page = await store.listRuns(tenantId, datasetId, 100, after);
+    for (const run of page.items) for (const s of run.segments ?? []) ids.add(s.id);
+    after = page.next;
+  } while (after !== undefined);
+  return [...ids];
+}
+
+/** Steps 4-6: what no reader needs once the version without the customer is committed. */
+async function finish(deps: PipelineDeps, event: ErasureTask, run: RunRecord): Promise<ErasureRecord> {
+  const { store, blobs } = deps;
+  const { tenantId, datasetId, erasureId, customerId } = event;
+  const itemsDeleted = await store.deleteCustomerItems(
+    tenantId,
+    datasetId,
+    customerId,
+    await segmentIdsOf(deps, tenantId, datasetId),
+  );
+  // Only versions before the erasure's: a run that started after its commit may be writing a newer one.
+  const below = run.version ?? 0;
+  const stale = (await blobs.list(objectKeys.datasetPrefix("state", tenantId, datasetId))).filter(
+    (key) => (stateVersionOf(key) ?? Number.POSITIVE_INFINITY) < below,
+  );
+  if (stale.length > 0) await blobs.delete(stale);
+  await store.completeErasure({
+    tenantId,
+    datasetId,
+    erasureId,
+    completedAt: (deps.now ?? (() => new Date()))().toISOString(),
+    runId: run.runId,
+    ...(run.version !== undefined ? { version: run.version } : {}),
+    customersErased: run.counts?.customersErased ?? 0,
+    add: { itemsDeleted, stateObjectsDeleted: stale.length },
+  });
+  const done = await store.getErasure(tenantId, datasetId, erasureId);
+  if (!done) throw new Error("The erasure record vanished");
+  logger.info("Erasure completed", { datasetId, erasureId, runId: run.runId, counts: done.counts });
+  return done;
+}
+
+export async function runErasure(deps: PipelineDeps, event: ErasureEvent): Promise<ErasureOutcome> {
+  const { store, blobs } = deps;
+  const { tenantId, datasetId, erasureId } = event;
+  const now = deps.now ?? (() => new Date());
+  const runId = runIdFor(event.eventTime, "erasure", erasureId);
+
+  const erasure = await store.getErasure(tenantId, datasetId, erasureId);
+  if (!erasure) return { outcome: "refused", reason: "ERASURE_NOT_FOUND" };
+  if (erasure.status === "completed") return { outcome: "duplicate", runId };
+  const customerId = erasure.customerId;
+  if (customerId === undefined) return { outcome: "refused", reason: "CUSTOMER_ID_MISSING" };
+  const task: ErasureTask = { ...event, customerId };
+
+  const attempt = await begin(deps, {
+    tenantId,
+    datasetId,
+    runId,
+    trigger: "erasure",
+    status: "running",
+    startedAt: now().toISOString(),
+    attempts: 1,
+  });
+  if ("duplicate" in attempt) {
+    // The run committed before a crash: only the steps after the commit are left.
+    const run = await store.getRun(tenantId, datasetId, runId);
+    if (run?.status !== "succeeded") throw new Error("An erasure run ended without succeeding");
+    return { outcome: "completed", erasure: await finish(deps, task, run), run };
+  }
+
+  const { meta } = attempt;
+  let run = attempt.run;
+  try {
+    const ids = new Set([customerId]);
+    const timings: Record<string, number> = {};
+    let t = performance.now();
+    for (const upload of await store.listUploads(tenantId, datasetId)) {
+      const result = await scrubUpload(blobs, upload, ids);
+      if (result.outcome === "rewritten") {
+        await store.recordUploadRewrite({
+          tenantId,
+          datasetId,
+          uploadId: upload.uploadId,
+          eTag: result.eTag,
+          erasureId,
+          counts: {
+            uploadsRewritten: 1,
+            rowsRemoved: result.counts.rowsRemoved,
+            unreadableRowsDropped: result.counts.unreadableRows,
+          },
+        });
+      } else if (result.outcome === "deleted") {
+        await store.addErasureCounts(tenantId, datasetId, erasureId, { uploadsDeleted: 1 });
+      }
+    }
+    timings.uploadsMs = Math.round(performance.now() - t);
+
+    const exports = await blobs.list(objectKeys.datasetPrefix("exports", tenantId, datasetId));
+    if (exports.length > 0) {
+      await blobs.delete(exports);
+      await store.addErasureCounts(tenantId, datasetId, erasureId, { exportsDeleted: exports.length });
+    }
+
+    if (meta.current) {
+      t = performance.now();
+      const loaded = await loadState(blobs, meta);
+      const present = loaded.state.findCustomer(customerId) >= 0;
+      const state = present ? loaded.state.withoutCustomers(ids) : loaded.state;
+      timings.loadMs = Math.round(performance.now() - t);
+      run = { ...run, counts: { customersErased: present ? 1 : 0 } };
+      run = await publish(deps, attempt, run, state, loaded.outputs, timings);
+    } else {
+      // No committed version, so nothing to publish; files of versions that never committed still go.
+      const stale = (await blobs.list(objectKeys.datasetPrefix("state", tenantId, datasetId))).filter(
+        (key) => stateVersionOf(key) !== undefined,
+      );
+      if (stale.length > 0) await blobs.delete(stale);
+      await store.addErasureCounts(tenantId, datasetId, erasureId, { stateObjectsDeleted: stale.length });
+      run = {
+        ...run,
+        status: "succeeded",
+        finishedAt: now().toISOString(),
+        counts: { customersErased: 0 },
+      };
+      await store.putRun(run);
+      await attempt.release();
+      await announce(deps, [runEvent(run)]);
+    }
+  } catch (error) {
+    return crash(deps, attempt, run, error);
+  }
+  return { outcome: "completed", erasure: await finish(deps, task, run), run };
+}
