@@ -12,9 +12,11 @@ import { ingestCustomers, ingestTransactions } from "../../../shared/engine/inge
 import { readCsv, readNdjson, unescapeField } from "../../../shared/engine/reader";
 import { AggregateState } from "../../../shared/engine/state";
 import type { Compression, IngestReport, RowError } from "../../../shared/engine/types";
+import { fuzzRuns, fuzzSeed } from "../../support/fuzz";
 import { chunked, textSource } from "./byte-source";
 
-const SEED = 42;
+// `npm run fuzz` raises the case counts and picks the seed (test/support/fuzz.ts).
+const SEED = fuzzSeed(42);
 
 interface CsvResult {
   header: string[] | undefined;
@@ -144,7 +146,7 @@ describe("CSV against csv-parse", () => {
         const result = await readAllCsv(textSource(text, cuts));
         expectMatchesReference(result, text);
       }),
-      { seed: SEED, numRuns: 300 },
+      { seed: SEED, numRuns: fuzzRuns(300) },
     );
   });
 
@@ -155,7 +157,7 @@ describe("CSV against csv-parse", () => {
         const result = await readAllCsv(chunked(gz, cuts), declared ? "gzip" : "auto");
         expectMatchesReference(result, text);
       }),
-      { seed: SEED, numRuns: 150 },
+      { seed: SEED, numRuns: fuzzRuns(150) },
     );
   });
 
@@ -411,7 +413,7 @@ describe("NDJSON", () => {
           expect(objects).toEqual(expected);
         },
       ),
-      { seed: SEED, numRuns: 200 },
+      { seed: SEED, numRuns: fuzzRuns(200) },
     );
   });
 });
@@ -457,7 +459,7 @@ describe("fuzzing", () => {
           if (report) expect(report.rowsRead).toBe(report.rowsAccepted + report.rowsRejected);
         },
       ),
-      { seed: SEED, numRuns: 300 },
+      { seed: SEED, numRuns: fuzzRuns(300) },
     );
   });
 });
