@@ -17,6 +17,7 @@
  * Nothing here creates an object per customer until customer(i) is asked for one.
  */
 import { checkClusterSettings, clusterDefinitions, clusterStage } from "./clusters";
+import { ColumnBlock } from "./columns";
 import { isoDay, parseDay } from "./days";
 import { ComputeError } from "./errors";
 import type { ClusterModel, KMeansOptions } from "./kmeans";
@@ -233,106 +234,132 @@ type BaseColumns = Omit<
   "lifecycle" | "cluster" | "probabilityAlive" | "expectedPurchases" | "clv"
 >;
 
-// Per-customer accumulators of the order pass, interleaved so that one order touches one cache line.
+// Per-customer accumulators of the order pass, interleaved in 48 bytes so that an order touches one or two
+// cache lines: three sums of cents as doubles (exact to 2^53) and six 32-bit integers after them.
+const ACC_BYTES = 48;
+/** In doubles. */
+const F_STRIDE = ACC_BYTES / 8;
 const NET = 0;
 const GROSS = 1;
-const ORDERS = 2;
-const FIRST = 3;
-const FIRST_CENTS = 4;
-const LAST = 5;
-const PREVIOUS = 6;
+const FIRST_CENTS = 2;
+/** In 32-bit integers. */
+const I_STRIDE = ACC_BYTES / 4;
+const ORDERS = 6;
+const FIRST = 7;
+const LAST = 8;
+const PREVIOUS = 9;
 /** Distinct purchase days while the customer's days arrive in order; -1 once one arrives out of order. */
-const DISTINCT = 7;
-const STRIDE = 8;
+const DISTINCT = 10;
+const RETURNS = 11;
+/** Orders whose accumulators are brought into cache together before they are updated. */
+const TOUCH_BATCH = 256;
+const NO_FIRST = 2147483647;
+/** Where the touch loops' reads end up, so that they are not optimized away. */
+const TOUCH_SINK = new Int32Array(1);
 
 /** RFM values, purchase days and scores of every customer with at least one order on or before asOfDay. */
 function baseColumns(state: AggregateState, asOfDay: number): BaseColumns {
   const n = state.customerCount;
-  const acc = new Float64Array(n * STRIDE);
+  const buffer = new ArrayBuffer(n * ACC_BYTES);
+  const sums = new Float64Array(buffer);
+  const ints = new Int32Array(buffer);
   for (let c = 0; c < n; c++) {
-    const at = c * STRIDE;
-    acc[at + FIRST] = Number.POSITIVE_INFINITY;
-    acc[at + LAST] = NO_DAY;
-    acc[at + PREVIOUS] = NO_DAY;
+    const at = c * I_STRIDE;
+    ints[at + FIRST] = NO_FIRST;
+    ints[at + LAST] = NO_DAY;
+    ints[at + PREVIOUS] = NO_DAY;
   }
-  const returns = new Uint32Array(n);
   const total = state.orderCount;
   let unordered = 0;
+  let touched = 0;
   for (let b = 0; b * ORDER_BLOCK_SIZE < total; b++) {
     const block = state.orderBlocks[b] as OrderBlock;
     const length = Math.min(ORDER_BLOCK_SIZE, total - b * ORDER_BLOCK_SIZE);
     const { customer, day, cents } = block;
-    for (let k = 0; k < length; k++) {
-      const d = day[k] as number;
-      if (d > asOfDay) continue;
-      const c = customer[k] as number;
-      const at = c * STRIDE;
-      let amount = cents[k] as number;
-      if (amount === BIG_CENTS) amount = state.bigCents.get(b * ORDER_BLOCK_SIZE + k) as number;
-      acc[at + NET] = (acc[at + NET] as number) + amount;
-      if (amount < 0) {
-        returns[c] = (returns[c] as number) + 1;
-        continue;
+    for (let from = 0; from < length; from += TOUCH_BATCH) {
+      const to = Math.min(length, from + TOUCH_BATCH);
+      // Customers come in no particular order: reading their accumulators first, in a loop of independent
+      // loads, lets the cache misses of the batch overlap instead of following one another.
+      for (let k = from; k < to; k++) {
+        const c = customer[k] as number;
+        touched ^= (ints[c * I_STRIDE] as number) ^ (ints[c * I_STRIDE + RETURNS] as number);
       }
-      acc[at + GROSS] = (acc[at + GROSS] as number) + amount;
-      acc[at + ORDERS] = (acc[at + ORDERS] as number) + 1;
-      const first = acc[at + FIRST] as number;
-      if (d < first) {
-        acc[at + FIRST] = d;
-        acc[at + FIRST_CENTS] = amount;
-      } else if (d === first) {
-        acc[at + FIRST_CENTS] = (acc[at + FIRST_CENTS] as number) + amount;
-      }
-      // PREVIOUS stays the latest distinct day below LAST, whatever order the days come in.
-      const last = acc[at + LAST] as number;
-      if (d > last) {
-        acc[at + PREVIOUS] = last;
-        acc[at + LAST] = d;
-        if ((acc[at + DISTINCT] as number) >= 0) acc[at + DISTINCT] = (acc[at + DISTINCT] as number) + 1;
-      } else if (d < last) {
-        if (d > (acc[at + PREVIOUS] as number)) acc[at + PREVIOUS] = d;
-        if ((acc[at + DISTINCT] as number) >= 0) {
-          acc[at + DISTINCT] = -1;
-          unordered++;
+      for (let k = from; k < to; k++) {
+        const d = day[k] as number;
+        if (d > asOfDay) continue;
+        const c = customer[k] as number;
+        const f = c * F_STRIDE;
+        const at = c * I_STRIDE;
+        let amount = cents[k] as number;
+        if (amount === BIG_CENTS) amount = state.bigCents.get(b * ORDER_BLOCK_SIZE + k) as number;
+        sums[f + NET] = (sums[f + NET] as number) + amount;
+        if (amount < 0) {
+          ints[at + RETURNS] = (ints[at + RETURNS] as number) + 1;
+          continue;
+        }
+        sums[f + GROSS] = (sums[f + GROSS] as number) + amount;
+        ints[at + ORDERS] = (ints[at + ORDERS] as number) + 1;
+        const first = ints[at + FIRST] as number;
+        if (d < first) {
+          ints[at + FIRST] = d;
+          sums[f + FIRST_CENTS] = amount;
+        } else if (d === first) {
+          sums[f + FIRST_CENTS] = (sums[f + FIRST_CENTS] as number) + amount;
+        }
+        // PREVIOUS stays the latest distinct day below LAST, whatever order the days come in.
+        const last = ints[at + LAST] as number;
+        if (d > last) {
+          ints[at + PREVIOUS] = last;
+          ints[at + LAST] = d;
+          if ((ints[at + DISTINCT] as number) >= 0) ints[at + DISTINCT] = (ints[at + DISTINCT] as number) + 1;
+        } else if (d < last) {
+          if (d > (ints[at + PREVIOUS] as number)) ints[at + PREVIOUS] = d;
+          if ((ints[at + DISTINCT] as number) >= 0) {
+            ints[at + DISTINCT] = -1;
+            unordered++;
+          }
         }
       }
     }
   }
+  TOUCH_SINK[0] = touched;
   let count = 0;
-  for (let c = 0; c < n; c++) if ((acc[c * STRIDE + ORDERS] as number) > 0) count++;
-  const stateIndex = new Uint32Array(count);
-  const recencyDays = new Int32Array(count);
-  const frequency = new Uint32Array(count);
-  const returnCount = new Uint32Array(count);
-  const monetaryCents = new Float64Array(count);
-  const monetary = new Float64Array(count);
-  const firstPurchaseDay = new Int32Array(count);
-  const lastPurchaseDay = new Int32Array(count);
-  const previousPurchaseDay = new Int32Array(count);
-  const purchaseDays = new Uint32Array(count);
-  const grossCents = new Float64Array(count);
-  const firstDayCents = new Float64Array(count);
+  for (let c = 0; c < n; c++) if ((ints[c * I_STRIDE + ORDERS] as number) > 0) count++;
+  const block = new ColumnBlock(count).reserve(8, 4).reserve(4, 8).reserve(1, 4).allocate();
+  const monetaryCents = block.f64();
+  const monetary = block.f64();
+  const grossCents = block.f64();
+  const firstDayCents = block.f64();
+  const stateIndex = block.u32();
+  const recencyDays = block.i32();
+  const frequency = block.u32();
+  const returnCount = block.u32();
+  const firstPurchaseDay = block.i32();
+  const lastPurchaseDay = block.i32();
+  const previousPurchaseDay = block.i32();
+  const purchaseDays = block.u32();
   // Customers whose purchase days came out of order get their distinct days counted exactly below.
   const recount = unordered > 0 ? new Int32Array(n).fill(-1) : undefined;
   const recounted = new Uint32Array(unordered);
   let u = 0;
   let p = 0;
   for (let c = 0; c < n; c++) {
-    const at = c * STRIDE;
-    if ((acc[at + ORDERS] as number) === 0) continue;
-    const net = acc[at + NET] as number;
+    const at = c * I_STRIDE;
+    const f = c * F_STRIDE;
+    if ((ints[at + ORDERS] as number) === 0) continue;
+    const net = sums[f + NET] as number;
     stateIndex[p] = c;
-    recencyDays[p] = asOfDay - (acc[at + LAST] as number);
-    frequency[p] = acc[at + ORDERS] as number;
-    returnCount[p] = returns[c] as number;
+    recencyDays[p] = asOfDay - (ints[at + LAST] as number);
+    frequency[p] = ints[at + ORDERS] as number;
+    returnCount[p] = ints[at + RETURNS] as number;
     monetaryCents[p] = net;
     monetary[p] = net / 100;
-    firstPurchaseDay[p] = acc[at + FIRST] as number;
-    lastPurchaseDay[p] = acc[at + LAST] as number;
-    previousPurchaseDay[p] = acc[at + PREVIOUS] as number;
-    grossCents[p] = acc[at + GROSS] as number;
-    firstDayCents[p] = acc[at + FIRST_CENTS] as number;
-    const distinct = acc[at + DISTINCT] as number;
+    firstPurchaseDay[p] = ints[at + FIRST] as number;
+    lastPurchaseDay[p] = ints[at + LAST] as number;
+    previousPurchaseDay[p] = ints[at + PREVIOUS] as number;
+    grossCents[p] = sums[f + GROSS] as number;
+    firstDayCents[p] = sums[f + FIRST_CENTS] as number;
+    const distinct = ints[at + DISTINCT] as number;
     if (distinct < 0 && recount !== undefined) {
       recount[c] = u;
       recounted[u++] = p;
@@ -345,10 +372,10 @@ function baseColumns(state: AggregateState, asOfDay: number): BaseColumns {
     const exact = distinctPurchaseDays(state, asOfDay, recount, unordered);
     for (let j = 0; j < unordered; j++) purchaseDays[recounted[j] as number] = exact[j] as number;
   }
-  const r = reverseQuintileScores(recencyDays);
-  const f = quintileScores(frequency);
-  const m = quintileScores(monetaryCents);
-  const rfmSegment = new Uint8Array(count);
+  const r = reverseQuintileScores(recencyDays, block.u8());
+  const f = quintileScores(frequency, block.u8());
+  const m = quintileScores(monetaryCents, block.u8());
+  const rfmSegment = block.u8();
   for (let i = 0; i < count; i++)
     rfmSegment[i] = rfmSegmentCode(r[i] as number, f[i] as number, m[i] as number);
   return {

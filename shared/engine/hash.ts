@@ -1,8 +1,8 @@
 /**
  * Byte-string hashes for the engine's hash tables.
  *
- * hash32 is MurmurHash3 (x86, 32-bit; Austin Appleby, public domain), used to place customer ids and
- * dictionary values, whose exact bytes are kept and compared.
+ * hash32 is MurmurHash3 (x86, 32-bit; Austin Appleby, public domain); hashKey, the same bits as a signed
+ * integer, places customer ids and dictionary values, whose exact bytes are kept and compared.
  *
  * hash64 identifies an order by its order_id without keeping the id: two 32-bit lanes computed in one pass,
  * the first MurmurHash3 and the second the same block structure with xxHash32's primes and rotation, so
@@ -30,6 +30,15 @@ function fmix(h: number): number {
   return h >>> 0;
 }
 
+/** fmix with a signed result: the same bits as fmix. */
+function fmixSigned(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return h ^ (h >>> 16);
+}
+
 /** The 1 to 3 bytes after the last whole block, little-endian. */
 function tail(buf: Uint8Array, i: number, rest: number): number {
   let k = buf[i] as number;
@@ -38,8 +47,16 @@ function tail(buf: Uint8Array, i: number, rest: number): number {
   return k;
 }
 
-/** MurmurHash3 x86_32 of bytes [start, end). */
+/** MurmurHash3 x86_32 of bytes [start, end), as an unsigned 32-bit integer. */
 export function hash32(buf: Uint8Array, start: number, end: number, seed = SEED1): number {
+  return hashKey(buf, start, end, seed) >>> 0;
+}
+
+/**
+ * hash32 as a signed 32-bit integer, for the hash tables: V8 passes a signed 32-bit integer to a function as
+ * it is, where an unsigned one of 2^31 or more is boxed in a new heap number on every call.
+ */
+export function hashKey(buf: Uint8Array, start: number, end: number, seed = SEED1): number {
   let h = seed | 0;
   let i = start;
   const blocks = end - ((end - start) & 3);
@@ -63,7 +80,7 @@ export function hash32(buf: Uint8Array, start: number, end: number, seed = SEED1
     k = (k << 15) | (k >>> 17);
     h ^= Math.imul(k, C2);
   }
-  return fmix(h ^ (end - start));
+  return fmixSigned(h ^ (end - start));
 }
 
 /** Output of hash64: [high lane, low lane]. Reused across calls so hashing allocates nothing. */

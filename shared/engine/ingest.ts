@@ -21,7 +21,7 @@
 import { NO_DAY, parseDayBytes } from "./days";
 import { FileError } from "./errors";
 import { amountProblem, FieldBytes, parseCents, parseInteger } from "./fields";
-import { HASH64, hash64 } from "./hash";
+import { HASH64, hash64, hashKey } from "./hash";
 import { FIELD_NESTED, type FieldRecord, readCsv, readNdjson } from "./reader";
 import { type AggregateState, MAX_DICTIONARY_VALUES } from "./state";
 import { type IngestReport, type ReaderOptions, type RowError, TRANSACTION_COLUMNS } from "./types";
@@ -170,6 +170,111 @@ class ObjectRecord {
 
 // ---- transactions ----------------------------------------------------------------------------------------
 
+/**
+ * Dictionary codes (channel or category) of values of up to 8 bytes, in a small direct-mapped cache keyed by
+ * the bytes themselves: the few distinct values such columns hold are found without hashing them into the
+ * state's dictionary. Codes never change during an ingest, so a cached code stays right.
+ */
+class ShortCodes {
+  private static readonly SIZE = 64;
+  private readonly lengths = new Int32Array(ShortCodes.SIZE).fill(-1);
+  private readonly low = new Int32Array(ShortCodes.SIZE);
+  private readonly high = new Int32Array(ShortCodes.SIZE);
+  private readonly codes = new Int32Array(ShortCodes.SIZE);
+
+  constructor(private readonly set: AggregateState["channels"]) {}
+
+  /** Code (1-based) of an optional value, 0 when empty, -1 when the dictionary is full. */
+  code(buf: Uint8Array, start: number, end: number): number {
+    const length = end - start;
+    if (length === 0) return 0;
+    if (length > 8) return dictionaryCode(this.set, buf, start, end);
+    let low = 0;
+    let high = 0;
+    for (let i = 0; i < length; i++) {
+      const b = buf[start + i] as number;
+      if (i < 4) low |= b << (8 * i);
+      else high |= b << (8 * (i - 4));
+    }
+    const slot =
+      (Math.imul(low ^ Math.imul(high, 0x9e3779b1) ^ length, 0x85ebca6b) >>> 26) & (ShortCodes.SIZE - 1);
+    if (this.lengths[slot] === length && this.low[slot] === low && this.high[slot] === high)
+      return this.codes[slot] as number;
+    const code = dictionaryCode(this.set, buf, start, end);
+    if (code > 0) {
+      this.lengths[slot] = length;
+      this.low[slot] = low;
+      this.high[slot] = high;
+      this.codes[slot] = code;
+    }
+    return code;
+  }
+}
+
+/** Dictionary code (1-based) of a non-empty value, added when new; -1 when the dictionary is full. */
+function dictionaryCode(
+  set: AggregateState["channels"],
+  buf: Uint8Array,
+  start: number,
+  end: number,
+): number {
+  const found = set.find(buf, start, end);
+  if (found >= 0) return found + 1;
+  if (set.size >= MAX_DICTIONARY_VALUES) return -1;
+  return set.append(buf, start, end) + 1;
+}
+
+/** Rows validated before their batch goes through the hash tables. */
+const BATCH = 256;
+
+/**
+ * Validated rows waiting for the hash-table phase: their order_id hash, customer id hash, day, cents and
+ * currency, and copies of their customer id, channel and category bytes (the record's buffer is only valid
+ * during its call). Going through the tables a batch at a time lets the cache misses of the batch's lookups
+ * overlap (see ByteSet.touch); the rows are still applied one by one in row order, so the result is the same
+ * as row at a time.
+ */
+class Batch {
+  count = 0;
+  readonly row = new Int32Array(BATCH);
+  // Hashes are kept as signed 32-bit integers: V8 passes those to functions as they are, where an unsigned
+  // value of 2^31 or more would be boxed in a new heap number on every call.
+  readonly hi = new Int32Array(BATCH);
+  readonly lo = new Int32Array(BATCH);
+  readonly customerHash = new Int32Array(BATCH);
+  readonly day = new Int32Array(BATCH);
+  readonly cents = new Float64Array(BATCH);
+  readonly currency: string[] = new Array<string>(BATCH).fill("");
+  /**
+   * Row i's customer id is bytes[bounds[4i], bounds[4i + 1]), its channel runs to bounds[4i + 2] and its
+   * category to bounds[4i + 3].
+   */
+  readonly bounds = new Uint32Array(BATCH * 4);
+  bytes = new Uint8Array(BATCH * 32);
+  private used = 0;
+
+  /** Copies the bytes of a field; returns where they end. */
+  copy(field: FieldBytes): number {
+    const length = field.end - field.start;
+    let bytes = this.bytes;
+    if (this.used + length > bytes.length) {
+      bytes = new Uint8Array(Math.max(bytes.length * 2, this.used + length));
+      bytes.set(this.bytes.subarray(0, this.used));
+      this.bytes = bytes;
+    }
+    const src = field.buf;
+    let at = this.used;
+    for (let i = field.start; i < field.end; i++) bytes[at++] = src[i] as number;
+    this.used = at;
+    return at;
+  }
+
+  clear(): void {
+    this.count = 0;
+    this.used = 0;
+  }
+}
+
 class TransactionIngest {
   readonly counts: Counts = { rowsRead: 0, rowsAccepted: 0, rowsRejected: 0 };
   ordersAdded = 0;
@@ -183,21 +288,41 @@ class TransactionIngest {
   /** Marks old orders already counted as duplicates in this file. */
   private seenOld: Uint8Array | null = null;
   private readonly currencyBytes = new Uint8Array(3);
+  /** The last plain date (yyyy-mm-dd) parsed, and its day number; all zero bytes match no date. */
+  private readonly lastDate = new Uint8Array(10);
+  private lastDay = NO_DAY;
+  private readonly batch = new Batch();
+  private readonly channelCodes: ShortCodes;
+  private readonly categoryCodes: ShortCodes;
+  /** What the batch prefetches read; kept so that the reads are not optimized away. */
+  touched = 0;
 
   constructor(
     private readonly state: AggregateState,
     private readonly onRowError: ((error: RowError) => void) | undefined,
   ) {
     this.firstNewOrder = state.orderCount;
+    this.channelCodes = new ShortCodes(state.channels);
+    this.categoryCodes = new ShortCodes(state.categories);
   }
 
+  /**
+   * Rejects a row that has not reached the batch. The rows before it are applied first, so that errors come
+   * in row order.
+   */
   reject(row: number, column: string | undefined, code: string, reason: string): void {
+    this.flush();
+    this.rejectApplied(row, column, code, reason);
+  }
+
+  private rejectApplied(row: number, column: string | undefined, code: string, reason: string): void {
     this.counts.rowsRejected++;
     if (this.onRowError)
       this.onRowError(column === undefined ? { row, code, reason } : { row, column, code, reason });
   }
 
   readerError = (error: RowError): void => {
+    this.flush();
     this.counts.rowsRead++;
     this.counts.rowsRejected++;
     this.onRowError?.(error);
@@ -246,7 +371,7 @@ class TransactionIngest {
       this.reject(row, "order_date", "MISSING_VALUE", "order_date is required");
       return;
     }
-    const day = dateNested ? NO_DAY : parseDayBytes(date.buf, date.start, date.end);
+    const day = dateNested ? NO_DAY : this.dayOf(date);
     if (day === NO_DAY) {
       this.reject(
         row,
@@ -298,6 +423,8 @@ class TransactionIngest {
           );
           return;
         }
+        // The dataset's currency is set by the first order added with one: the batch may hold it.
+        if (this.state.currency === undefined) this.flush();
         const known = this.state.currency;
         if (known !== undefined && known !== currency) {
           this.reject(
@@ -311,62 +438,126 @@ class TransactionIngest {
       }
     }
 
-    const state = this.state;
+    const batch = this.batch;
+    const i = batch.count;
     const order = f[ORDER] as FieldBytes;
     const customer = f[CUSTOMER] as FieldBytes;
     hash64(order.buf, order.start, order.end);
-    const hi = HASH64[0] as number;
-    const lo = HASH64[1] as number;
-    const existing = state.lookupOrder(hi, lo);
-    if (existing < 0) {
-      const channel = this.code(state.channels, f[CHANNEL] as FieldBytes);
-      const category = this.code(state.categories, f[CATEGORY] as FieldBytes);
-      if (channel < 0 || category < 0) {
-        const column = channel < 0 ? "channel" : "category";
-        this.reject(
-          row,
-          column,
-          "TOO_MANY_VALUES",
-          `A dataset holds at most ${MAX_DICTIONARY_VALUES} distinct ${column} values`,
-        );
-        return;
-      }
-      const customerIndex = state.customers.intern(customer.buf, customer.start, customer.end);
-      // Interning may have looked up nothing in the order table, so the probe of lookupOrder still holds.
-      state.addOrder(hi, lo, customerIndex, day, cents, channel, category);
-      if (currency !== "" && state.currency === undefined) state.setCurrency(currency);
-      this.ordersAdded++;
-    } else if (existing >= this.firstNewOrder) {
-      if (
-        !state.customers.equals(state.orderCustomer(existing), customer.buf, customer.start, customer.end)
-      ) {
-        this.reject(
-          row,
-          "customer_id",
-          "ORDER_CUSTOMER_MISMATCH",
-          "An earlier line of this order names another customer",
-        );
-        return;
-      }
-      state.addOrderCents(existing, cents);
-      this.orderLinesMerged++;
-    } else {
-      if (this.seenOld === null) this.seenOld = new Uint8Array(this.firstNewOrder);
-      if (this.seenOld[existing] === 0) {
-        this.seenOld[existing] = 1;
-        this.ordersDuplicate++;
-      }
-    }
-    this.counts.rowsAccepted++;
+    batch.row[i] = row;
+    batch.hi[i] = HASH64[0] as number;
+    batch.lo[i] = HASH64[1] as number;
+    batch.customerHash[i] = hashKey(customer.buf, customer.start, customer.end);
+    batch.day[i] = day;
+    batch.cents[i] = cents;
+    batch.currency[i] = currency;
+    const bounds = batch.bounds;
+    const customerEnd = batch.copy(customer);
+    bounds[4 * i] = customerEnd - customer.byteLength;
+    bounds[4 * i + 1] = customerEnd;
+    bounds[4 * i + 2] = batch.copy(f[CHANNEL] as FieldBytes);
+    bounds[4 * i + 3] = batch.copy(f[CATEGORY] as FieldBytes);
+    batch.count = i + 1;
+    if (i + 1 === BATCH) this.flush();
   };
 
-  /** Dictionary code (1-based) of an optional value, 0 when empty, -1 when the dictionary is full. */
-  private code(set: AggregateState["channels"], field: FieldBytes): number {
-    if (field.empty) return 0;
-    const found = set.find(field.buf, field.start, field.end);
-    if (found >= 0) return found + 1;
-    if (set.size >= MAX_DICTIONARY_VALUES) return -1;
-    return set.append(field.buf, field.start, field.end) + 1;
+  /**
+   * The day number of a date field. Files are mostly in date order, so a plain date the same as the last one
+   * parsed is recognised by its bytes.
+   */
+  private dayOf(date: FieldBytes): number {
+    const buf = date.buf;
+    const start = date.start;
+    const last = this.lastDate;
+    if (date.end - start === 10) {
+      let same = true;
+      for (let i = 0; i < 10; i++) {
+        if (buf[start + i] !== last[i]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return this.lastDay;
+      const day = parseDayBytes(buf, start, date.end);
+      if (day !== NO_DAY) {
+        for (let i = 0; i < 10; i++) last[i] = buf[start + i] as number;
+        this.lastDay = day;
+      }
+      return day;
+    }
+    return parseDayBytes(buf, start, date.end);
+  }
+
+  /** Applies the batch's rows to the state, in row order. */
+  flush(): void {
+    const batch = this.batch;
+    const n = batch.count;
+    if (n === 0) return;
+    const state = this.state;
+    this.touched ^= state.touchOrders(batch.hi, n) ^ state.customers.touch(batch.customerHash, n);
+    const bytes = batch.bytes;
+    const bounds = batch.bounds;
+    for (let i = 0; i < n; i++) {
+      const row = batch.row[i] as number;
+      const hi = batch.hi[i] as number;
+      const lo = batch.lo[i] as number;
+      const customerStart = bounds[4 * i] as number;
+      const customerEnd = bounds[4 * i + 1] as number;
+      const existing = state.lookupOrder(hi, lo);
+      if (existing < 0) {
+        const channelEnd = bounds[4 * i + 2] as number;
+        const channel = this.channelCodes.code(bytes, customerEnd, channelEnd);
+        const category = this.categoryCodes.code(bytes, channelEnd, bounds[4 * i + 3] as number);
+        if (channel < 0 || category < 0) {
+          const column = channel < 0 ? "channel" : "category";
+          this.rejectApplied(
+            row,
+            column,
+            "TOO_MANY_VALUES",
+            `A dataset holds at most ${MAX_DICTIONARY_VALUES} distinct ${column} values`,
+          );
+          continue;
+        }
+        const customerIndex = state.customers.intern(
+          bytes,
+          customerStart,
+          customerEnd,
+          batch.customerHash[i] as number,
+        );
+        // Interning may have looked up nothing in the order table, so the probe of lookupOrder still holds.
+        state.addOrder(
+          hi,
+          lo,
+          customerIndex,
+          batch.day[i] as number,
+          batch.cents[i] as number,
+          channel,
+          category,
+        );
+        const currency = batch.currency[i] as string;
+        if (currency !== "" && state.currency === undefined) state.setCurrency(currency);
+        this.ordersAdded++;
+      } else if (existing >= this.firstNewOrder) {
+        if (!state.customers.equals(state.orderCustomer(existing), bytes, customerStart, customerEnd)) {
+          this.rejectApplied(
+            row,
+            "customer_id",
+            "ORDER_CUSTOMER_MISMATCH",
+            "An earlier line of this order names another customer",
+          );
+          continue;
+        }
+        state.addOrderCents(existing, batch.cents[i] as number);
+        this.orderLinesMerged++;
+      } else {
+        if (this.seenOld === null) this.seenOld = new Uint8Array(this.firstNewOrder);
+        if (this.seenOld[existing] === 0) {
+          this.seenOld[existing] = 1;
+          this.ordersDuplicate++;
+        }
+      }
+      this.counts.rowsAccepted++;
+    }
+    batch.clear();
   }
 
   private currencyCode(field: FieldBytes, nested: number): string {
@@ -448,6 +639,8 @@ export async function ingestTransactions(
       rowError: ingest.readerError,
     });
   }
+  ingest.flush();
+  state.releaseTables();
   return ingest.report();
 }
 
@@ -603,5 +796,6 @@ export async function ingestCustomers(
       rowError: ingest.readerError,
     });
   }
+  state.releaseTables();
   return { ...ingest.counts, ordersAdded: 0, ordersDuplicate: 0, orderLinesMerged: 0 };
 }

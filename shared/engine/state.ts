@@ -6,14 +6,14 @@
  * - Orders are kept one entry per order in blocks of 65,536: the order_id's 64-bit hash (see hash.ts for why
  *   the id itself is not kept), the customer's index, the order's day number, its net amount in integer
  *   cents, and channel and category codes (0 = none; 1-based into per-state dictionaries). Amounts outside
- *   the int32 range live in a side map, so an order costs 20 bytes (24 with channels and categories) plus
- *   about 6 bytes of hash table.
+ *   the int32 range live in a side map, so an order costs 20 bytes (24 with channels and categories), plus
+ *   5 to 10 bytes of hash table while an ingest runs.
  * - Customer attributes from customers files: one column per attribute name, dictionary-encoded (a code per
  *   customer, 0 = missing), values kept as the strings of the file.
  * - The dataset's currency, when the uploads name one.
  *
- * Hash tables are not stored: they are rebuilt the first time an ingest needs them, so a state loaded only
- * to recompute scores never pays for them.
+ * Hash tables are not stored: they are rebuilt the first time an ingest (or a lookup by id) needs them, so
+ * a state loaded only to recompute scores never pays for them, and an ingest frees them when it ends.
  *
  * serialize()/deserialize() use a versioned little-endian binary format with a magic header, a CRC-32 of the
  * body and a trailer; deserialize validates every length, index and code and throws StateError otherwise.
@@ -38,8 +38,9 @@ const MAX_DAY = daysFromCivil(MAX_YEAR, 12, 31);
 const TABLE_MAX_LOAD = 0.8;
 
 export class OrderBlock {
-  readonly hi = new Uint32Array(ORDER_BLOCK_SIZE);
-  readonly lo = new Uint32Array(ORDER_BLOCK_SIZE);
+  /** The order_id hash's two lanes, as signed 32-bit integers (the bits are what counts). */
+  readonly hi = new Int32Array(ORDER_BLOCK_SIZE);
+  readonly lo = new Int32Array(ORDER_BLOCK_SIZE);
   readonly customer = new Uint32Array(ORDER_BLOCK_SIZE);
   readonly day = new Int32Array(ORDER_BLOCK_SIZE);
   /** Net cents of the order, or BIG_CENTS. */
@@ -100,9 +101,15 @@ export class AggregateState {
   private readonly attributeList: AttributeColumn[] = [];
   private readonly attributeByName = new Map<string, AttributeColumn>();
 
-  private tags: Uint8Array | null = null;
-  private slots: Uint32Array = new Uint32Array(0);
+  /**
+   * The order_id table, open addressing with linear probing from slot hi & mask. A slot is one word: 0 when
+   * empty, else the order index + 1 in its low `shift` bits (the table has 2^shift slots and always more
+   * slots than orders) and the top 32 - shift bits of the hash's low lane above them, which rule out all but
+   * a few of the other orders met on a probe without looking at their hashes.
+   */
+  private table: Uint32Array | null = null;
   private mask = 0;
+  private shift = 0;
   /** The empty slot where the order last looked up and not found would go. */
   private probeSlot = -1;
 
@@ -166,25 +173,42 @@ export class AggregateState {
 
   /** The order with this order_id hash, or -1 (and the next addOrder may reuse the probe). */
   lookupOrder(hi: number, lo: number): number {
-    if (this.tags === null) this.rebuildOrderTable(this.orders);
-    const tags = this.tags as Uint8Array;
-    const tag = (lo >>> 25) | 1;
+    // Lanes are compared as signed 32-bit integers, whichever way the caller holds them.
+    hi |= 0;
+    lo |= 0;
+    if (this.table === null) this.rebuildOrderTable(this.orders);
+    const table = this.table as Uint32Array;
     const mask = this.mask;
+    const shift = this.shift;
+    const tag = lo >>> shift;
     let slot = hi & mask;
     for (;;) {
-      const t = tags[slot] as number;
-      if (t === 0) {
+      const word = table[slot] as number;
+      if (word === 0) {
         this.probeSlot = slot;
         return -1;
       }
-      if (t === tag) {
-        const order = this.slots[slot] as number;
+      if (word >>> shift === tag) {
+        const order = (word & mask) - 1;
         const block = this.orderBlocks[order >>> ORDER_BLOCK_BITS] as OrderBlock;
         const k = order & ORDER_BLOCK_MASK;
         if (block.hi[k] === hi && block.lo[k] === lo) return order;
       }
       slot = (slot + 1) & mask;
     }
+  }
+
+  /**
+   * Reads the order_id table where lookupOrder would start for each of the first `count` hashes (high
+   * lanes), and returns a value derived from what it read; see ByteSet.touch for why.
+   */
+  touchOrders(hi: Int32Array, count: number): number {
+    if (this.table === null) this.rebuildOrderTable(this.orders);
+    const table = this.table as Uint32Array;
+    const mask = this.mask;
+    let sum = 0;
+    for (let i = 0; i < count; i++) sum ^= table[(hi[i] as number) & mask] as number;
+    return sum;
   }
 
   /** Adds an order; the caller has just had lookupOrder(hi, lo) return -1. */
@@ -197,6 +221,8 @@ export class AggregateState {
     channel: number,
     category: number,
   ) {
+    hi |= 0;
+    lo |= 0;
     const order = this.orders;
     const k = order & ORDER_BLOCK_MASK;
     if (k === 0) this.orderBlocks.push(new OrderBlock());
@@ -205,7 +231,9 @@ export class AggregateState {
     block.lo[k] = lo;
     block.customer[k] = customer;
     block.day[k] = day;
-    this.storeCents(block, order, cents);
+    // A new order index is not in bigCents yet.
+    if (cents > BIG_CENTS && cents <= 2147483647) block.cents[k] = cents;
+    else this.storeCents(block, order, cents);
     if (channel !== 0) {
       if (block.channel === null) block.channel = new Uint16Array(ORDER_BLOCK_SIZE);
       block.channel[k] = channel;
@@ -215,17 +243,17 @@ export class AggregateState {
       block.category[k] = category;
     }
     this.orders = order + 1;
-    if (this.tags !== null) {
+    const table = this.table;
+    if (table !== null) {
       if (this.orders > (this.mask + 1) * TABLE_MAX_LOAD) this.rebuildOrderTable(this.orders);
       else {
-        const tags = this.tags;
+        const mask = this.mask;
         let slot = this.probeSlot;
-        if (slot < 0 || tags[slot] !== 0) {
-          slot = hi & this.mask;
-          while (tags[slot] !== 0) slot = (slot + 1) & this.mask;
+        if (slot < 0 || table[slot] !== 0) {
+          slot = hi & mask;
+          while (table[slot] !== 0) slot = (slot + 1) & mask;
         }
-        tags[slot] = (lo >>> 25) | 1;
-        this.slots[slot] = order;
+        table[slot] = ((lo >>> this.shift) << this.shift) | (order + 1);
       }
     }
     this.probeSlot = -1;
@@ -238,8 +266,21 @@ export class AggregateState {
    */
   reserveOrders(orders: number): void {
     const wanted = Math.min(Math.max(orders, this.orders), 1 << 28);
-    if (this.tags !== null && wanted <= (this.mask + 1) * TABLE_MAX_LOAD) return;
+    if (this.table !== null && wanted <= (this.mask + 1) * TABLE_MAX_LOAD) return;
     this.rebuildOrderTable(this.orders, wanted);
+  }
+
+  /**
+   * Frees the hash tables of customer ids and order ids (some 8 bytes per order and 25 per customer); they are
+   * rebuilt when an ingest or a lookup next needs them. Ingests call it when they finish, since computing
+   * segments needs neither table.
+   */
+  releaseTables(): void {
+    this.customers.releaseTable();
+    this.table = null;
+    this.mask = 0;
+    this.shift = 0;
+    this.probeSlot = -1;
   }
 
   /** Adds a line's cents to an order's amount. */
@@ -251,7 +292,7 @@ export class AggregateState {
     const k = order & ORDER_BLOCK_MASK;
     if (cents > BIG_CENTS && cents <= 2147483647) {
       block.cents[k] = cents;
-      this.bigCents.delete(order);
+      if (this.bigCents.size > 0) this.bigCents.delete(order);
     } else {
       block.cents[k] = BIG_CENTS;
       this.bigCents.set(order, cents);
@@ -265,24 +306,25 @@ export class AggregateState {
 
   /** Builds the order_id table; false when two orders share a hash (only possible in a damaged state). */
   private rebuildOrderTable(count: number, room = count): boolean {
-    let capacity = 1024;
-    while (capacity * TABLE_MAX_LOAD < Math.max(count, room) + 1) capacity *= 2;
-    this.tags = null;
-    const tags = new Uint8Array(capacity);
-    const slots = new Uint32Array(capacity);
-    const mask = capacity - 1;
+    let shift = 10;
+    while (2 ** shift * TABLE_MAX_LOAD < Math.max(count, room) + 1) shift++;
+    this.table = null;
+    const table = new Uint32Array(2 ** shift);
+    const mask = 2 ** shift - 1;
     let distinct = true;
     for (let order = 0; order < count; order++) {
       const block = this.orderBlocks[order >>> ORDER_BLOCK_BITS] as OrderBlock;
       const k = order & ORDER_BLOCK_MASK;
       const hi = block.hi[k] as number;
       const lo = block.lo[k] as number;
-      const tag = (lo >>> 25) | 1;
+      const tag = lo >>> shift;
       let slot = hi & mask;
       let duplicate = false;
-      while (tags[slot] !== 0) {
-        if (tags[slot] === tag) {
-          const other = slots[slot] as number;
+      for (;;) {
+        const word = table[slot] as number;
+        if (word === 0) break;
+        if (word >>> shift === tag) {
+          const other = (word & mask) - 1;
           const ob = this.orderBlocks[other >>> ORDER_BLOCK_BITS] as OrderBlock;
           if (ob.hi[other & ORDER_BLOCK_MASK] === hi && ob.lo[other & ORDER_BLOCK_MASK] === lo) {
             duplicate = true;
@@ -295,12 +337,11 @@ export class AggregateState {
         distinct = false;
         continue;
       }
-      tags[slot] = tag;
-      slots[slot] = order;
+      table[slot] = (tag << shift) | (order + 1);
     }
-    this.tags = tags;
-    this.slots = slots;
+    this.table = table;
     this.mask = mask;
+    this.shift = shift;
     return distinct;
   }
 

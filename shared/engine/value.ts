@@ -23,6 +23,7 @@
  * search box is used, with an issue saying so.
  */
 import { type ClvOptions, type CustomerValueData, fitValueModels, type Predictions, predictAll } from "./clv";
+import { ColumnBlock } from "./columns";
 import { ComputeError } from "./errors";
 import type { ComputeIssue, ValueModelSummary, ValueSettings } from "./types";
 
@@ -101,11 +102,12 @@ export function valueInputs(
   asOfDay: number,
 ): ValueInputs {
   const n = purchaseDays.length;
-  const x = new Float64Array(n);
-  const tx = new Float64Array(n);
-  const T = new Float64Array(n);
-  const mx = new Float64Array(n);
-  const fallbackOrderValue = new Float64Array(n);
+  const block = new ColumnBlock(n).reserve(8, 5).allocate();
+  const x = block.f64();
+  const tx = block.f64();
+  const T = block.f64();
+  const mx = block.f64();
+  const fallbackOrderValue = block.f64();
   const { firstPurchaseDay, lastPurchaseDay, monetaryCents, grossCents, firstDayCents } = columns;
   for (let i = 0; i < n; i++) {
     const days = purchaseDays[i] as number;

@@ -77,27 +77,55 @@ function mixDouble(h: number, v: number): number {
   return h ^ (h >>> 15);
 }
 
+function tripleHash(x: number, tx: number, T: number): number {
+  return mixDouble(mixDouble(mixDouble(0x811c9dc5, x), tx), T);
+}
+
+function grown(array: Float64Array, size: number): Float64Array<ArrayBuffer> {
+  const next = new Float64Array(size);
+  next.set(array);
+  return next;
+}
+
 /**
  * Groups customers by exact (x, t_x, T), summing weights (1 each by default). Triples appear in order of
  * first occurrence. Expects validated input.
  */
 export function compressSummary(data: CustomerSummary, weight?: ArrayLike<number>): CompressedSummary {
   const n = data.x.length;
+  // Far fewer triples than customers, as a rule: the table and the arrays start small and double as needed,
+  // the table staying at least twice as large as the triples found.
+  let room = Math.min(n, 4096);
   let capacity = 16;
-  while (capacity < 2 * n) capacity *= 2;
-  const mask = capacity - 1;
-  const table = new Int32Array(capacity).fill(-1);
-  const ux = new Float64Array(n);
-  const utx = new Float64Array(n);
-  const uT = new Float64Array(n);
-  const uw = new Float64Array(n);
+  while (capacity < 2 * room) capacity *= 2;
+  let mask = capacity - 1;
+  let table = new Int32Array(capacity).fill(-1);
+  let ux = new Float64Array(room);
+  let utx = new Float64Array(room);
+  let uT = new Float64Array(room);
+  let uw = new Float64Array(room);
   const index = new Uint32Array(n);
   let size = 0;
   for (let i = 0; i < n; i++) {
+    if (size === room) {
+      room = Math.min(n, room * 2);
+      ux = grown(ux, room);
+      utx = grown(utx, room);
+      uT = grown(uT, room);
+      uw = grown(uw, room);
+      while (capacity < 2 * room) capacity *= 2;
+      mask = capacity - 1;
+      table = new Int32Array(capacity).fill(-1);
+      for (let id = 0; id < size; id++) {
+        let slot = tripleHash(ux[id] as number, utx[id] as number, uT[id] as number) & mask;
+        while ((table[slot] as number) >= 0) slot = (slot + 1) & mask;
+        table[slot] = id;
+      }
+    }
     const x = data.x[i] as number;
     const tx = (data.tx[i] as number) + 0;
     const T = (data.T[i] as number) + 0;
-    let slot = mixDouble(mixDouble(mixDouble(0x811c9dc5, x), tx), T) & mask;
+    let slot = tripleHash(x, tx, T) & mask;
     for (;;) {
       const id = table[slot] as number;
       if (id < 0) {

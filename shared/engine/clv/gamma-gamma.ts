@@ -101,7 +101,9 @@ function prepare(x: ArrayLike<number>, mx: ArrayLike<number>, weights?: ArrayLik
   const n = x.length;
   checkLength("mx", mx, n);
   if (weights !== undefined) checkLength("weight", weights, n);
-  const keep: number[] = [];
+  // A first pass checks the rows and counts those kept, so that the second fills typed arrays of the right
+  // size (a list of a million kept indices would cost more memory than the arrays themselves).
+  let k = 0;
   let excluded = 0;
   for (let i = 0; i < n; i++) {
     const xi = x[i] as number;
@@ -118,27 +120,29 @@ function prepare(x: ArrayLike<number>, mx: ArrayLike<number>, weights?: ArrayLik
       throw new ClvInputError("CLV_BAD_VALUE", "mx must be a finite number where x > 0", "mx", i);
     }
     if (w === 0) continue;
-    if (m > 0) keep.push(i);
+    if (m > 0) k++;
     else excluded += w;
   }
-  const k = keep.length;
   const wArr = new Float64Array(k);
   const xArr = new Float64Array(k);
   const xm = new Float64Array(k);
   const groups = new Map<number, number>();
   let sumLogM = 0;
   let totalWeight = 0;
-  keep.forEach((i, j) => {
-    const w = weights === undefined ? 1 : (weights[i] as number);
+  let j = 0;
+  for (let i = 0; i < n; i++) {
     const xi = x[i] as number;
+    const w = weights === undefined ? 1 : (weights[i] as number);
     const m = mx[i] as number;
+    if (xi === 0 || w === 0 || !(m > 0)) continue;
     wArr[j] = w;
     xArr[j] = xi;
     xm[j] = xi * m;
+    j++;
     sumLogM += w * Math.log(m);
     totalWeight += w;
     groups.set(xi, (groups.get(xi) ?? 0) + w);
-  });
+  }
   const xs = Float64Array.from(groups.keys());
   const groupWeight = Float64Array.from(groups.values());
   return { xs, groupWeight, w: wArr, x: xArr, xm, sumLogM, totalWeight, excluded };

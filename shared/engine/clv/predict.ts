@@ -21,6 +21,8 @@
  *   included); otherwise the customer's own m_x when x > 0 and m_x > 0; otherwise the x-weighted mean m_x of
  *   the customers with repeat orders of positive value; otherwise 0.
  */
+
+import { ColumnBlock } from "../columns";
 import {
   aliveExpectedPurchasesUnchecked,
   type BgNbdFit,
@@ -201,9 +203,11 @@ export function predictAll(
   const o = resolveClvOptions(options);
   const horizon = o.horizonPeriods * o.periodLength;
 
-  const probabilityAlive = new Float64Array(n).fill(1);
-  const expectedPurchases = new Float64Array(n);
-  const discounted = new Float64Array(n);
+  // One allocation for the three per-customer outputs (see ../columns.ts for why).
+  const block = new ColumnBlock(n).reserve(8, 3).allocate();
+  const probabilityAlive = block.f64().fill(1);
+  const expectedPurchases = block.f64();
+  const discounted = block.f64();
   const bg = models.bgNbd;
   if (bg !== null) {
     const c = compressSummary(data);
@@ -273,7 +277,8 @@ export function predictAll(
     expectedValue[i] = value;
   }
 
-  const clv = new Float64Array(n);
+  // The discounted purchases are needed no more once multiplied in: clv takes their place.
+  const clv = discounted;
   for (let i = 0; i < n; i++) clv[i] = o.margin * (expectedValue[i] as number) * (discounted[i] as number);
   return { probabilityAlive, expectedPurchases, expectedValue, clv, valueFromModel, horizon };
 }
