@@ -22,6 +22,7 @@ import {
   TransactWriteCommand,
   UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
+import type { z } from "zod";
 import { RetryableError } from "../errors";
 import {
   type CustomerView,
@@ -98,15 +99,20 @@ export class DynamoDatasetStore implements DatasetStore {
     this.batch = { ...DEFAULT_BATCH, ...batch };
   }
 
-  async getDataset(tenantId: string, datasetId: string): Promise<DatasetMeta | undefined> {
+  /** One item read strongly consistent and parsed with its schema, or undefined. */
+  private async getItem<T>(pk: string, sk: string, schema: z.ZodType<T>): Promise<T | undefined> {
     const out = await this.doc.send(
-      new GetCommand({
-        TableName: this.table,
-        Key: { pk: datasetPk(tenantId, datasetId), sk: META_SK },
-        ConsistentRead: true,
-      }),
+      new GetCommand({ TableName: this.table, Key: { pk, sk }, ConsistentRead: true }),
     );
-    return out.Item ? datasetMetaSchema.parse(stripKeys(out.Item)) : undefined;
+    return out.Item ? schema.parse(stripKeys(out.Item)) : undefined;
+  }
+
+  private async putItem(pk: string, sk: string, item: object): Promise<void> {
+    await this.doc.send(new PutCommand({ TableName: this.table, Item: { pk, sk, ...item } }));
+  }
+
+  async getDataset(tenantId: string, datasetId: string): Promise<DatasetMeta | undefined> {
+    return this.getItem(datasetPk(tenantId, datasetId), META_SK, datasetMetaSchema);
   }
 
   async ensureDataset(
@@ -198,12 +204,7 @@ export class DynamoDatasetStore implements DatasetStore {
     datasetId: string,
     definition: SegmentDefinitionRecord,
   ): Promise<void> {
-    await this.doc.send(
-      new PutCommand({
-        TableName: this.table,
-        Item: { pk: datasetPk(tenantId, datasetId), sk: definitionSk(definition.segmentId), ...definition },
-      }),
-    );
+    await this.putItem(datasetPk(tenantId, datasetId), definitionSk(definition.segmentId), definition);
   }
 
   async getDefinition(
@@ -211,14 +212,11 @@ export class DynamoDatasetStore implements DatasetStore {
     datasetId: string,
     segmentId: string,
   ): Promise<SegmentDefinitionRecord | undefined> {
-    const out = await this.doc.send(
-      new GetCommand({
-        TableName: this.table,
-        Key: { pk: datasetPk(tenantId, datasetId), sk: definitionSk(segmentId) },
-        ConsistentRead: true,
-      }),
+    return this.getItem(
+      datasetPk(tenantId, datasetId),
+      definitionSk(segmentId),
+      segmentDefinitionRecordSchema,
     );
-    return out.Item ? segmentDefinitionRecordSchema.parse(stripKeys(out.Item)) : undefined;
   }
 
   async listDefinitions(tenantId: string, datasetId: string): Promise<SegmentDefinitionRecord[]> {
@@ -274,23 +272,11 @@ export class DynamoDatasetStore implements DatasetStore {
   }
 
   async putUpload(upload: UploadRecord): Promise<void> {
-    await this.doc.send(
-      new PutCommand({
-        TableName: this.table,
-        Item: { pk: datasetPk(upload.tenantId, upload.datasetId), sk: uploadSk(upload.uploadId), ...upload },
-      }),
-    );
+    await this.putItem(datasetPk(upload.tenantId, upload.datasetId), uploadSk(upload.uploadId), upload);
   }
 
   async getUpload(tenantId: string, datasetId: string, uploadId: string): Promise<UploadRecord | undefined> {
-    const out = await this.doc.send(
-      new GetCommand({
-        TableName: this.table,
-        Key: { pk: datasetPk(tenantId, datasetId), sk: uploadSk(uploadId) },
-        ConsistentRead: true,
-      }),
-    );
-    return out.Item ? uploadRecordSchema.parse(stripKeys(out.Item)) : undefined;
+    return this.getItem(datasetPk(tenantId, datasetId), uploadSk(uploadId), uploadRecordSchema);
   }
 
   async listUploads(tenantId: string, datasetId: string): Promise<UploadRecord[]> {
@@ -365,14 +351,7 @@ export class DynamoDatasetStore implements DatasetStore {
     datasetId: string,
     erasureId: string,
   ): Promise<ErasureRecord | undefined> {
-    const out = await this.doc.send(
-      new GetCommand({
-        TableName: this.table,
-        Key: { pk: datasetPk(tenantId, datasetId), sk: erasureSk(erasureId) },
-        ConsistentRead: true,
-      }),
-    );
-    return out.Item ? erasureRecordSchema.parse(stripKeys(out.Item)) : undefined;
+    return this.getItem(datasetPk(tenantId, datasetId), erasureSk(erasureId), erasureRecordSchema);
   }
 
   async listErasureHashes(tenantId: string, datasetId: string): Promise<string[]> {
@@ -544,23 +523,11 @@ export class DynamoDatasetStore implements DatasetStore {
   }
 
   async putRun(run: RunRecord): Promise<void> {
-    await this.doc.send(
-      new PutCommand({
-        TableName: this.table,
-        Item: { pk: datasetPk(run.tenantId, run.datasetId), sk: runSk(run.runId), ...run },
-      }),
-    );
+    await this.putItem(datasetPk(run.tenantId, run.datasetId), runSk(run.runId), run);
   }
 
   async getRun(tenantId: string, datasetId: string, runId: string): Promise<RunRecord | undefined> {
-    const out = await this.doc.send(
-      new GetCommand({
-        TableName: this.table,
-        Key: { pk: datasetPk(tenantId, datasetId), sk: runSk(runId) },
-        ConsistentRead: true,
-      }),
-    );
-    return out.Item ? runRecordSchema.parse(stripKeys(out.Item)) : undefined;
+    return this.getItem(datasetPk(tenantId, datasetId), runSk(runId), runRecordSchema);
   }
 
   async listRuns(
