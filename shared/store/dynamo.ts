@@ -21,6 +21,8 @@ import {
   TransactGetCommand,
   TransactWriteCommand,
   UpdateCommand,
+  type UpdateCommandInput,
+  type UpdateCommandOutput,
 } from "@aws-sdk/lib-dynamodb";
 import type { z } from "zod";
 import { RetryableError } from "../errors";
@@ -107,6 +109,26 @@ export class DynamoDatasetStore implements DatasetStore {
     return out.Item ? schema.parse(stripKeys(out.Item)) : undefined;
   }
 
+  /** An update of a dataset's META item; undefined when its condition does not hold. */
+  private async updateMeta(
+    tenantId: string,
+    datasetId: string,
+    update: Omit<UpdateCommandInput, "TableName" | "Key">,
+  ): Promise<UpdateCommandOutput | undefined> {
+    try {
+      return await this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { pk: datasetPk(tenantId, datasetId), sk: META_SK },
+          ...update,
+        }),
+      );
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return undefined;
+      throw error;
+    }
+  }
+
   private async putItem(pk: string, sk: string, item: object): Promise<void> {
     await this.doc.send(new PutCommand({ TableName: this.table, Item: { pk, sk, ...item } }));
   }
@@ -182,21 +204,12 @@ export class DynamoDatasetStore implements DatasetStore {
   }
 
   async putSettings(tenantId: string, datasetId: string, settings: DatasetSettings): Promise<boolean> {
-    try {
-      await this.doc.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: { pk: datasetPk(tenantId, datasetId), sk: META_SK },
-          UpdateExpression: "SET settings = :settings",
-          ConditionExpression: "attribute_exists(pk)",
-          ExpressionAttributeValues: { ":settings": settings },
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw error;
-    }
+    const out = await this.updateMeta(tenantId, datasetId, {
+      UpdateExpression: "SET settings = :settings",
+      ConditionExpression: "attribute_exists(pk)",
+      ExpressionAttributeValues: { ":settings": settings },
+    });
+    return out !== undefined;
   }
 
   async putDefinition(
@@ -312,24 +325,16 @@ export class DynamoDatasetStore implements DatasetStore {
   }
 
   async ensureErasureSalt(tenantId: string, datasetId: string): Promise<string | undefined> {
-    try {
-      const out = await this.doc.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: { pk: datasetPk(tenantId, datasetId), sk: META_SK },
-          UpdateExpression: "SET erasureSalt = if_not_exists(erasureSalt, :salt)",
-          ConditionExpression: "attribute_exists(pk)",
-          ExpressionAttributeValues: { ":salt": randomBytes(32).toString("base64") },
-          ReturnValues: "UPDATED_NEW",
-        }),
-      );
-      const salt = out.Attributes?.erasureSalt;
-      if (typeof salt !== "string") throw new Error("The dataset's erasure key was not returned");
-      return salt;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return undefined;
-      throw error;
-    }
+    const out = await this.updateMeta(tenantId, datasetId, {
+      UpdateExpression: "SET erasureSalt = if_not_exists(erasureSalt, :salt)",
+      ConditionExpression: "attribute_exists(pk)",
+      ExpressionAttributeValues: { ":salt": randomBytes(32).toString("base64") },
+      ReturnValues: "UPDATED_NEW",
+    });
+    if (!out) return undefined;
+    const salt = out.Attributes?.erasureSalt;
+    if (typeof salt !== "string") throw new Error("The dataset's erasure key was not returned");
+    return salt;
   }
 
   async putErasure(erasure: ErasureRecord): Promise<void> {
@@ -558,60 +563,34 @@ export class DynamoDatasetStore implements DatasetStore {
     leaseMs: number,
   ): Promise<DatasetMeta | undefined> {
     const now = Date.now();
-    try {
-      const out = await this.doc.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: { pk: datasetPk(tenantId, datasetId), sk: META_SK },
-          UpdateExpression: "SET #lock = :lock",
-          ConditionExpression:
-            "attribute_exists(pk) AND (attribute_not_exists(#lock) OR #lock.#until < :now)",
-          ExpressionAttributeNames: { "#lock": "lock", "#until": "until" },
-          ExpressionAttributeValues: { ":lock": { owner, until: now + leaseMs }, ":now": now },
-          ReturnValues: "ALL_NEW",
-        }),
-      );
-      return out.Attributes ? datasetMetaSchema.parse(stripKeys(out.Attributes)) : undefined;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return undefined;
-      throw error;
-    }
+    const out = await this.updateMeta(tenantId, datasetId, {
+      UpdateExpression: "SET #lock = :lock",
+      ConditionExpression: "attribute_exists(pk) AND (attribute_not_exists(#lock) OR #lock.#until < :now)",
+      ExpressionAttributeNames: { "#lock": "lock", "#until": "until" },
+      ExpressionAttributeValues: { ":lock": { owner, until: now + leaseMs }, ":now": now },
+      ReturnValues: "ALL_NEW",
+    });
+    return out?.Attributes ? datasetMetaSchema.parse(stripKeys(out.Attributes)) : undefined;
   }
 
   async renewLock(tenantId: string, datasetId: string, owner: string, leaseMs: number): Promise<boolean> {
-    try {
-      await this.doc.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: { pk: datasetPk(tenantId, datasetId), sk: META_SK },
-          UpdateExpression: "SET #lock.#until = :until",
-          ConditionExpression: "#lock.#owner = :owner",
-          ExpressionAttributeNames: { "#lock": "lock", "#until": "until", "#owner": "owner" },
-          ExpressionAttributeValues: { ":until": Date.now() + leaseMs, ":owner": owner },
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw error;
-    }
+    const out = await this.updateMeta(tenantId, datasetId, {
+      UpdateExpression: "SET #lock.#until = :until",
+      ConditionExpression: "#lock.#owner = :owner",
+      ExpressionAttributeNames: { "#lock": "lock", "#until": "until", "#owner": "owner" },
+      ExpressionAttributeValues: { ":until": Date.now() + leaseMs, ":owner": owner },
+    });
+    return out !== undefined;
   }
 
   async releaseLock(tenantId: string, datasetId: string, owner: string): Promise<void> {
-    try {
-      await this.doc.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: { pk: datasetPk(tenantId, datasetId), sk: META_SK },
-          UpdateExpression: "REMOVE #lock",
-          ConditionExpression: "#lock.#owner = :owner",
-          ExpressionAttributeNames: { "#lock": "lock", "#owner": "owner" },
-          ExpressionAttributeValues: { ":owner": owner },
-        }),
-      );
-    } catch (error) {
-      if (!(error instanceof ConditionalCheckFailedException)) throw error;
-    }
+    // A lease already taken over by another attempt is not ours to release: nothing to do.
+    await this.updateMeta(tenantId, datasetId, {
+      UpdateExpression: "REMOVE #lock",
+      ConditionExpression: "#lock.#owner = :owner",
+      ExpressionAttributeNames: { "#lock": "lock", "#owner": "owner" },
+      ExpressionAttributeValues: { ":owner": owner },
+    });
   }
 
   async markPending(
@@ -621,23 +600,13 @@ export class DynamoDatasetStore implements DatasetStore {
     runId: string,
     version: number,
   ): Promise<void> {
-    try {
-      await this.doc.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: { pk: datasetPk(tenantId, datasetId), sk: META_SK },
-          UpdateExpression: "SET pending = :pending",
-          ConditionExpression: "#lock.#owner = :owner",
-          ExpressionAttributeNames: { "#lock": "lock", "#owner": "owner" },
-          ExpressionAttributeValues: { ":pending": { version, runId }, ":owner": owner },
-        }),
-      );
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) {
-        throw new RetryableError("LOCK_LOST", "The run lost its lease on the dataset");
-      }
-      throw error;
-    }
+    const out = await this.updateMeta(tenantId, datasetId, {
+      UpdateExpression: "SET pending = :pending",
+      ConditionExpression: "#lock.#owner = :owner",
+      ExpressionAttributeNames: { "#lock": "lock", "#owner": "owner" },
+      ExpressionAttributeValues: { ":pending": { version, runId }, ":owner": owner },
+    });
+    if (!out) throw new RetryableError("LOCK_LOST", "The run lost its lease on the dataset");
   }
 
   async writeCustomers(
