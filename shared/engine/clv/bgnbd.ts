@@ -39,7 +39,7 @@ import gammaln from "@stdlib/math-base-special-gammaln";
 import hyp2f1 from "@stdlib/math-base-special-hyp2f1";
 import { type CustomerSummary, compressSummary, validateSummary } from "./data";
 import { ClvFitError, ClvInputError } from "./errors";
-import { atBound, boxed, LOG_PARAM_BOUND, type MinimizeOptions, minimize } from "./optimize";
+import { fitInLogSpace, type MinimizeOptions } from "./optimize";
 import { integrate } from "./quadrature";
 
 export interface BgNbdParams {
@@ -336,29 +336,14 @@ export function fitBgNbd(
     );
   }
   const start = options.initial ?? { r: 1, alpha: sumT > 0 ? sumT / sumX : 1, a: 1, b: 1 };
-  const theta0 = BG_NBD_PARAM_NAMES.map((name) => Math.log(start[name]));
-  const scale = 1 / d.totalWeight;
-  // Minimising the mean negative log-likelihood keeps tolerances independent of the number of customers.
-  const objective = boxed((t, gradient) => {
-    const value = logLikelihoodPrepared(
-      d,
-      Math.exp(t[0] as number),
-      Math.exp(t[1] as number),
-      Math.exp(t[2] as number),
-      Math.exp(t[3] as number),
-      gradient,
-    );
-    for (let j = 0; j < 4; j++) gradient[j] = -scale * (gradient[j] as number);
-    return -scale * value;
-  });
-  const result = minimize(objective, theta0, options);
-  const theta = result.x.map((t) => Math.min(Math.max(t, -LOG_PARAM_BOUND), LOG_PARAM_BOUND));
-  const params: BgNbdParams = {
-    r: Math.exp(theta[0] as number),
-    alpha: Math.exp(theta[1] as number),
-    a: Math.exp(theta[2] as number),
-    b: Math.exp(theta[3] as number),
-  };
+  const { params, result, atBoundary } = fitInLogSpace(
+    BG_NBD_PARAM_NAMES,
+    start,
+    d.totalWeight,
+    ([r, alpha, a, b], gradient) =>
+      logLikelihoodPrepared(d, r as number, alpha as number, a as number, b as number, gradient),
+    options,
+  );
   return {
     params,
     logLikelihood: logLikelihoodPrepared(d, params.r, params.alpha, params.a, params.b),
@@ -366,7 +351,7 @@ export function fitBgNbd(
     evaluations: result.evaluations,
     converged: result.converged,
     method: result.method,
-    atBoundary: atBound(theta).map((j) => BG_NBD_PARAM_NAMES[j] as keyof BgNbdParams),
+    atBoundary,
     customers: d.totalWeight,
     uniqueTriples: c.x.length,
   };

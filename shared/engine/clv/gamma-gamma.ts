@@ -27,7 +27,7 @@ import digamma from "@stdlib/math-base-special-digamma";
 import gammaln from "@stdlib/math-base-special-gammaln";
 import { checkLength } from "./data";
 import { ClvFitError, ClvInputError } from "./errors";
-import { atBound, boxed, LOG_PARAM_BOUND, type MinimizeOptions, minimize } from "./optimize";
+import { fitInLogSpace, type MinimizeOptions } from "./optimize";
 
 export interface GammaGammaParams {
   /** Shape of the Gamma distribution of one transaction's value. */
@@ -260,26 +260,14 @@ export function fitGammaGamma(
   for (let i = 0; i < d.x.length; i++)
     sumM += ((d.w[i] as number) * (d.xm[i] as number)) / (d.x[i] as number);
   const start = options.initial ?? { p: 1, q: 2, gamma: sumM / d.totalWeight };
-  const theta0 = GAMMA_GAMMA_PARAM_NAMES.map((name) => Math.log(start[name]));
-  const scale = 1 / d.totalWeight;
-  const objective = boxed((t, gradient) => {
-    const value = logLikelihoodPrepared(
-      d,
-      Math.exp(t[0] as number),
-      Math.exp(t[1] as number),
-      Math.exp(t[2] as number),
-      gradient,
-    );
-    for (let j = 0; j < 3; j++) gradient[j] = -scale * (gradient[j] as number);
-    return -scale * value;
-  });
-  const result = minimize(objective, theta0, options);
-  const theta = result.x.map((t) => Math.min(Math.max(t, -LOG_PARAM_BOUND), LOG_PARAM_BOUND));
-  const params: GammaGammaParams = {
-    p: Math.exp(theta[0] as number),
-    q: Math.exp(theta[1] as number),
-    gamma: Math.exp(theta[2] as number),
-  };
+  const { params, result, atBoundary } = fitInLogSpace(
+    GAMMA_GAMMA_PARAM_NAMES,
+    start,
+    d.totalWeight,
+    ([p, q, gamma], gradient) =>
+      logLikelihoodPrepared(d, p as number, q as number, gamma as number, gradient),
+    options,
+  );
   return {
     params,
     logLikelihood: logLikelihoodPrepared(d, params.p, params.q, params.gamma),
@@ -287,7 +275,7 @@ export function fitGammaGamma(
     evaluations: result.evaluations,
     converged: result.converged,
     method: result.method,
-    atBoundary: atBound(theta).map((j) => GAMMA_GAMMA_PARAM_NAMES[j] as keyof GammaGammaParams),
+    atBoundary,
     customers: d.totalWeight,
     excluded: d.excluded,
   };

@@ -390,3 +390,41 @@ export function atBound(theta: ArrayLike<number>, bound = LOG_PARAM_BOUND, margi
   for (let j = 0; j < theta.length; j++) if (Math.abs(theta[j] as number) >= bound - margin) out.push(j);
   return out;
 }
+
+export interface LogSpaceFit<N extends string> {
+  params: Record<N, number>;
+  result: MinimizeResult;
+  /** Names of the parameters that ended at the edge of the box. */
+  atBoundary: N[];
+}
+
+/**
+ * Maximum likelihood over positive parameters: minimises the mean negative log-likelihood (so tolerances do
+ * not depend on the number of customers) over log-parameters kept in the box, starting from `start`.
+ * `logLikelihood` takes the parameters in the order of `names` and writes its gradient with respect to them
+ * as log-parameters into `gradient`.
+ */
+export function fitInLogSpace<N extends string>(
+  names: readonly N[],
+  start: Record<N, number>,
+  totalWeight: number,
+  logLikelihood: (values: number[], gradient: Float64Array) => number,
+  options: MinimizeOptions = {},
+): LogSpaceFit<N> {
+  const theta0 = names.map((name) => Math.log(start[name]));
+  const scale = 1 / totalWeight;
+  const values = new Array<number>(names.length);
+  const objective = boxed((t, gradient) => {
+    for (let j = 0; j < names.length; j++) values[j] = Math.exp(t[j] as number);
+    const value = logLikelihood(values, gradient);
+    for (let j = 0; j < names.length; j++) gradient[j] = -scale * (gradient[j] as number);
+    return -scale * value;
+  });
+  const result = minimize(objective, theta0, options);
+  const theta = result.x.map((t) => Math.min(Math.max(t, -LOG_PARAM_BOUND), LOG_PARAM_BOUND));
+  const params = Object.fromEntries(names.map((name, j) => [name, Math.exp(theta[j] as number)])) as Record<
+    N,
+    number
+  >;
+  return { params, result, atBoundary: atBound(theta).map((j) => names[j] as N) };
+}
