@@ -16,6 +16,8 @@
  * The result is built of families: each contributes segment summaries and the segment ids of each customer.
  * Nothing here creates an object per customer until customer(i) is asked for one.
  */
+
+import type { ByteSet } from "./byteset";
 import { checkClusterSettings, clusterDefinitions, clusterStage } from "./clusters";
 import { ColumnBlock } from "./columns";
 import { isoDay, parseDay } from "./days";
@@ -39,7 +41,7 @@ import {
 } from "./rfm";
 import { checkRuleSettings } from "./rule-segments";
 import { ATTRIBUTE_TYPES, type AttributeType, compileRule } from "./rules";
-import { type AggregateState, BIG_CENTS, ORDER_BLOCK_SIZE, type OrderBlock } from "./state";
+import { AggregateState, type AttributeColumn, BIG_CENTS, ORDER_BLOCK_SIZE, type OrderBlock } from "./state";
 import { ResultTraits } from "./traits";
 import type {
   ComputeIssue,
@@ -113,6 +115,31 @@ export interface ComputedParts {
 
 const LIFECYCLE_IDS = LIFECYCLE_STAGES.map((d) => d.id);
 
+/**
+ * Net spend of each result position in each value of a dimension (channel or category): the entries of
+ * position i are codes[offsets[i]] .. codes[offsets[i + 1] - 1] with their net cents; code c is the source's
+ * dimension entry c - 1, code 0 the orders without a value. A position lists each code once at most.
+ */
+export interface SpendByValue {
+  readonly offsets: Uint32Array;
+  readonly codes: Uint32Array;
+  readonly net: Float64Array;
+}
+
+/**
+ * What a result needs beyond its columns: customer ids and attributes by stateIndex entry, and the names of
+ * channels and categories. An AggregateState is one; a result merged from shards has no orders, so it brings
+ * the net spend per channel and category that share traits read instead (absent when not asked for).
+ */
+export interface SegmentationSource {
+  customerId(index: number): string;
+  /** An attribute's column; its codes are indexed by stateIndex entries. */
+  attribute(name: string): AttributeColumn | undefined;
+  readonly channels: ByteSet;
+  readonly categories: ByteSet;
+  readonly spend?: { readonly channel: SpendByValue; readonly category: SpendByValue };
+}
+
 export class ComputedSegmentation implements SegmentationResult {
   readonly asOf: string;
   readonly asOfDay: number;
@@ -131,13 +158,20 @@ export class ComputedSegmentation implements SegmentationResult {
   private readonly families: FamilyResult[] = [];
   private ordersCache: CustomerOrders | undefined;
 
+  /** Where customer ids, attributes and dimension names come from. */
+  readonly source: SegmentationSource;
+  /** The state the result was computed from; undefined for a result merged from shards. */
+  readonly state: AggregateState | undefined;
+
   constructor(
-    readonly state: AggregateState,
+    source: SegmentationSource,
     asOf: string,
     asOfDay: number,
     columns: CustomerColumns,
     parts: ComputedParts = {},
   ) {
+    this.source = source;
+    this.state = source instanceof AggregateState ? source : undefined;
     this.asOf = asOf;
     this.asOfDay = asOfDay;
     this.columns = columns;
@@ -167,7 +201,7 @@ export class ComputedSegmentation implements SegmentationResult {
   }
 
   customerId(i: number): string {
-    return this.state.customerId(this.columns.stateIndex[this.position(i)] as number);
+    return this.source.customerId(this.columns.stateIndex[this.position(i)] as number);
   }
 
   customer(i: number): CustomerScores {
@@ -177,7 +211,7 @@ export class ComputedSegmentation implements SegmentationResult {
     const f = c.f[p] as number;
     const m = c.m[p] as number;
     const scores: CustomerScores = {
-      customerId: this.state.customerId(c.stateIndex[p] as number),
+      customerId: this.source.customerId(c.stateIndex[p] as number),
       firstPurchase: isoDay(c.firstPurchaseDay[p] as number),
       lastPurchase: isoDay(c.lastPurchaseDay[p] as number),
       recencyDays: c.recencyDays[p] as number,
@@ -204,13 +238,15 @@ export class ComputedSegmentation implements SegmentationResult {
     return scores;
   }
 
-  /** The orders of each position (built on first use). */
+  /** The orders of each position (built on first use); only for a result computed from a state. */
   customerOrders(): CustomerOrders {
     if (this.ordersCache === undefined) {
+      const state = this.state;
+      if (state === undefined) throw new Error("A result merged from shards holds no orders");
       this.ordersCache = groupOrders(
-        this.state,
+        state,
         this.asOfDay,
-        positionsOf(this.state.customerCount, this.columns.stateIndex),
+        positionsOf(state.customerCount, this.columns.stateIndex),
       );
     }
     return this.ordersCache;
@@ -233,6 +269,12 @@ type BaseColumns = Omit<
   CustomerColumns,
   "lifecycle" | "cluster" | "probabilityAlive" | "expectedPurchases" | "clv"
 >;
+
+/**
+ * The columns of every scored customer that depend on that customer's orders alone (everything before the
+ * quintile scores): what a shard of customers can work out without the others.
+ */
+export type CustomerTotals = Omit<BaseColumns, "r" | "f" | "m" | "rfmSegment">;
 
 // Per-customer accumulators of the order pass, interleaved in 48 bytes so that an order touches one or two
 // cache lines: three sums of cents as doubles (exact to 2^53) and six 32-bit integers after them.
@@ -257,8 +299,8 @@ const NO_FIRST = 2147483647;
 /** Where the touch loops' reads end up, so that they are not optimized away. */
 const TOUCH_SINK = new Int32Array(1);
 
-/** RFM values, purchase days and scores of every customer with at least one order on or before asOfDay. */
-function baseColumns(state: AggregateState, asOfDay: number): BaseColumns {
+/** RFM values and purchase days of every customer with at least one order on or before asOfDay. */
+export function customerTotals(state: AggregateState, asOfDay: number): CustomerTotals {
   const n = state.customerCount;
   const buffer = new ArrayBuffer(n * ACC_BYTES);
   const sums = new Float64Array(buffer);
@@ -325,7 +367,7 @@ function baseColumns(state: AggregateState, asOfDay: number): BaseColumns {
   TOUCH_SINK[0] = touched;
   let count = 0;
   for (let c = 0; c < n; c++) if ((ints[c * I_STRIDE + ORDERS] as number) > 0) count++;
-  const block = new ColumnBlock(count).reserve(8, 4).reserve(4, 8).reserve(1, 4).allocate();
+  const block = new ColumnBlock(count).reserve(8, 4).reserve(4, 8).allocate();
   const monetaryCents = block.f64();
   const monetary = block.f64();
   const grossCents = block.f64();
@@ -372,12 +414,6 @@ function baseColumns(state: AggregateState, asOfDay: number): BaseColumns {
     const exact = distinctPurchaseDays(state, asOfDay, recount, unordered);
     for (let j = 0; j < unordered; j++) purchaseDays[recounted[j] as number] = exact[j] as number;
   }
-  const r = reverseQuintileScores(recencyDays, block.u8());
-  const f = quintileScores(frequency, block.u8());
-  const m = quintileScores(monetaryCents, block.u8());
-  const rfmSegment = block.u8();
-  for (let i = 0; i < count; i++)
-    rfmSegment[i] = rfmSegmentCode(r[i] as number, f[i] as number, m[i] as number);
   return {
     stateIndex,
     recencyDays,
@@ -391,11 +427,25 @@ function baseColumns(state: AggregateState, asOfDay: number): BaseColumns {
     purchaseDays,
     grossCents,
     firstDayCents,
-    r,
-    f,
-    m,
-    rfmSegment,
   };
+}
+
+/** Totals with their quintile scores and RFM segments, which rank every customer against the others. */
+function scoreColumns(totals: CustomerTotals): BaseColumns {
+  const count = totals.stateIndex.length;
+  const block = new ColumnBlock(count).reserve(1, 4).allocate();
+  const r = reverseQuintileScores(totals.recencyDays, block.u8());
+  const f = quintileScores(totals.frequency, block.u8());
+  const m = quintileScores(totals.monetaryCents, block.u8());
+  const rfmSegment = block.u8();
+  for (let i = 0; i < count; i++)
+    rfmSegment[i] = rfmSegmentCode(r[i] as number, f[i] as number, m[i] as number);
+  return { ...totals, r, f, m, rfmSegment };
+}
+
+/** RFM values, purchase days and scores of every customer with at least one order on or before asOfDay. */
+function baseColumns(state: AggregateState, asOfDay: number): BaseColumns {
+  return scoreColumns(customerTotals(state, asOfDay));
 }
 
 /**
@@ -567,6 +617,25 @@ function since(start: number): number {
  * value predictions. Throws ComputeError for a bad setting; see the module header for the rest.
  */
 export function computeSegments(state: AggregateState, settings: ComputeSettings): ComputedSegmentation {
+  const resolved = resolveComputeSettings(settings);
+  const t = performance.now();
+  const totals = customerTotals(state, resolved.asOfDay);
+  return segmentsOf(state, totals, resolved, since(t));
+}
+
+/** Settings checked and resolved, as computeSegments and segmentsFromTotals use them. */
+export interface ResolvedComputeSettings {
+  readonly settings: ComputeSettings;
+  readonly asOfDay: number;
+  readonly windows: LifecycleWindows;
+  readonly clusterOptions: KMeansOptions | undefined;
+  readonly valueSettings: ResolvedValueSettings | undefined;
+  readonly ruleSegments: ReturnType<typeof checkRuleSettings>;
+  readonly attributeTypes: Readonly<Record<string, AttributeType>>;
+}
+
+/** Checks every setting (ComputeError naming the first bad one) before any work starts. */
+export function resolveComputeSettings(settings: ComputeSettings): ResolvedComputeSettings {
   const asOfDay = parseAsOf(settings.asOf);
   const windows = resolveLifecycleWindows(settings.lifecycle);
   const clusterOptions: KMeansOptions | undefined =
@@ -575,13 +644,37 @@ export function computeSegments(state: AggregateState, settings: ComputeSettings
     settings.value === false ? undefined : resolveValueSettings(settings.value ?? {});
   const ruleSegments = checkRuleSettings(settings.rules);
   const attributeTypes = checkAttributeTypes(settings.attributeTypes);
+  return { settings, asOfDay, windows, clusterOptions, valueSettings, ruleSegments, attributeTypes };
+}
 
+/**
+ * computeSegments from per-customer totals worked out elsewhere (by shards of customers, say): everything
+ * after the order pass. `totals` must be in the order of first appearance computeSegments would give, and
+ * `source` must answer for its stateIndex entries. The result equals computeSegments' on the same data.
+ */
+export function segmentsFromTotals(
+  source: SegmentationSource,
+  totals: CustomerTotals,
+  settings: ComputeSettings | ResolvedComputeSettings,
+): ComputedSegmentation {
+  const resolved = "windows" in settings ? settings : resolveComputeSettings(settings);
+  return segmentsOf(source, totals, resolved, 0);
+}
+
+function segmentsOf(
+  source: SegmentationSource,
+  totals: CustomerTotals,
+  resolved: ResolvedComputeSettings,
+  totalsMs: number,
+): ComputedSegmentation {
+  const { settings, asOfDay, windows, clusterOptions, valueSettings, ruleSegments, attributeTypes } =
+    resolved;
   const timings: Record<string, number> = { rfm: 0, lifecycle: 0, clusters: 0, value: 0, rules: 0 };
   const issues: ComputeIssue[] = [];
 
   let t = performance.now();
-  const base = baseColumns(state, asOfDay);
-  timings.rfm = since(t);
+  const base = scoreColumns(totals);
+  timings.rfm = Math.round((totalsMs + since(t)) * 10) / 10;
 
   t = performance.now();
   const lifecycle = lifecycleStages(base, asOfDay, windows);
@@ -630,7 +723,7 @@ export function computeSegments(state: AggregateState, settings: ComputeSettings
           clv: predictions.clv,
         }),
   };
-  const result = new ComputedSegmentation(state, settings.asOf, asOfDay, columns, {
+  const result = new ComputedSegmentation(source, settings.asOf, asOfDay, columns, {
     ...(clusters === undefined ? {} : { clusters, clusterNames: clusterSegments.map((d) => d.name) }),
     ...(value === undefined ? {} : { value }),
     issues,

@@ -13,7 +13,9 @@ export type FileErrorCode =
   | "NO_HEADER"
   | "MISSING_COLUMNS"
   | "DUPLICATE_COLUMNS"
-  | "NOT_NDJSON";
+  | "NOT_NDJSON"
+  /** The sharded reader cannot split the file exactly (compressed, NDJSON, a quoted line break, ...). */
+  | "UNSHARDABLE_FILE";
 
 export class FileError extends Error {
   override readonly name = "FileError";

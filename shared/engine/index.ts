@@ -8,13 +8,21 @@ export {
   ComputedSegmentation,
   type CustomerColumns,
   type CustomerOrders,
+  type CustomerTotals,
   computeSegments,
   customerColumns,
+  customerTotals,
   exclusiveSummaries,
   type FamilyResult,
   membershipSummary,
+  type ResolvedComputeSettings,
+  resolveComputeSettings,
+  type SegmentationSource,
+  type SpendByValue,
+  segmentsFromTotals,
 } from "./compute";
 export { dayNumber, isoDay, parseDay } from "./days";
+export { type Histogram, rfmGrid, valueHistogram } from "./distributions";
 export {
   ComputeError,
   type ComputeErrorCode,
@@ -58,6 +66,7 @@ export {
   type SegmentDefinition,
 } from "./rfm";
 export { MAX_RULE_SEGMENTS, RULE_SEGMENT_ID } from "./rule-segments";
+export * from "./shard";
 export { AggregateState, AttributeColumn } from "./state";
 export { ResultTraits } from "./traits";
 export * from "./types";

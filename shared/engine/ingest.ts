@@ -34,6 +34,23 @@ export interface IngestOptions extends ReaderOptions {
    * that only affects speed and memory.
    */
   expectedOrders?: number;
+  /**
+   * Called with the row of each transaction that brings a new customer into the state, in customer index
+   * order (the sharded reader keeps each customer's first row with it).
+   */
+  onCustomerAdded?: (row: number) => void;
+  /**
+   * How many bytes at the start of the file are probed for NUL bytes (default 64 KiB). The sharded reader
+   * probes the upload once and reads its rows regrouped with 0 here, so a row's place does not matter.
+   */
+  binaryProbeBytes?: number;
+  /** Called with the row of each transaction that adds a new order, in order index order. */
+  onOrderAdded?: (row: number) => void;
+  /**
+   * Orders another part of the upload holds (by order_id hash lanes, as signed integers): a line that would
+   * add one is rejected as ORDER_CUSTOMER_MISMATCH, as it is when the whole upload is read in one piece.
+   */
+  isForeignOrder?: (hi: number, lo: number) => boolean;
 }
 
 /** Longest id, channel or category, in characters (code points). */
@@ -59,13 +76,13 @@ interface Counts {
   rowsRejected: number;
 }
 
-function headerFor(options: ReaderOptions, canonical: string): string {
+export function headerFor(options: ReaderOptions, canonical: string): string {
   const mapped = options.columns?.[canonical];
   return (typeof mapped === "string" ? mapped : canonical).trim();
 }
 
 /** Index of a header name: exact match first, then ignoring letter case; -1 when absent. */
-function findHeader(names: readonly string[], wanted: string): number {
+export function findHeader(names: readonly string[], wanted: string): number {
   const exact = names.indexOf(wanted);
   if (exact >= 0) return exact;
   const lower = wanted.toLowerCase();
@@ -296,12 +313,18 @@ class TransactionIngest {
   private readonly categoryCodes: ShortCodes;
   /** What the batch prefetches read; kept so that the reads are not optimized away. */
   touched = 0;
+  /** Customers in the state before the row being applied. */
+  private customersBefore: number;
 
   constructor(
     private readonly state: AggregateState,
     private readonly onRowError: ((error: RowError) => void) | undefined,
+    private readonly onCustomerAdded: ((row: number) => void) | undefined,
+    private readonly onOrderAdded: ((row: number) => void) | undefined,
+    private readonly isForeignOrder: ((hi: number, lo: number) => boolean) | undefined,
   ) {
     this.firstNewOrder = state.orderCount;
+    this.customersBefore = state.customerCount;
     this.channelCodes = new ShortCodes(state.channels);
     this.categoryCodes = new ShortCodes(state.categories);
   }
@@ -503,6 +526,15 @@ class TransactionIngest {
       const customerStart = bounds[4 * i] as number;
       const customerEnd = bounds[4 * i + 1] as number;
       const existing = state.lookupOrder(hi, lo);
+      if (existing < 0 && this.isForeignOrder?.(hi, lo) === true) {
+        this.rejectApplied(
+          row,
+          "customer_id",
+          "ORDER_CUSTOMER_MISMATCH",
+          "An earlier line of this order names another customer",
+        );
+        continue;
+      }
       if (existing < 0) {
         const channelEnd = bounds[4 * i + 2] as number;
         const channel = this.channelCodes.code(bytes, customerEnd, channelEnd);
@@ -523,6 +555,11 @@ class TransactionIngest {
           customerEnd,
           batch.customerHash[i] as number,
         );
+        // Interning appends new customers, so an index past the known ones is a new customer.
+        if (customerIndex >= this.customersBefore) {
+          this.customersBefore = customerIndex + 1;
+          this.onCustomerAdded?.(row);
+        }
         // Interning may have looked up nothing in the order table, so the probe of lookupOrder still holds.
         state.addOrder(
           hi,
@@ -536,6 +573,7 @@ class TransactionIngest {
         const currency = batch.currency[i] as string;
         if (currency !== "" && state.currency === undefined) state.setCurrency(currency);
         this.ordersAdded++;
+        this.onOrderAdded?.(row);
       } else if (existing >= this.firstNewOrder) {
         if (!state.customers.equals(state.orderCustomer(existing), bytes, customerStart, customerEnd)) {
           this.rejectApplied(
@@ -593,7 +631,13 @@ export async function ingestTransactions(
   options: IngestOptions,
   state: AggregateState,
 ): Promise<IngestReport> {
-  const ingest = new TransactionIngest(state, options.onRowError);
+  const ingest = new TransactionIngest(
+    state,
+    options.onRowError,
+    options.onCustomerAdded,
+    options.onOrderAdded,
+    options.isForeignOrder,
+  );
   if (options.expectedOrders !== undefined && options.expectedOrders > 0) {
     state.reserveOrders(state.orderCount + Math.ceil(options.expectedOrders));
   }
@@ -604,8 +648,8 @@ export async function ingestTransactions(
   }));
 
   if (options.format === "csv") {
-    await readCsv(source, options.compression, {
-      header: (names) => {
+    const csvSink = {
+      header: (names: string[]) => {
         const missing: { canonical: string; header: string }[] = [];
         wanted.forEach((w, k) => {
           const at = findHeader(names, w.header);
@@ -620,7 +664,8 @@ export async function ingestTransactions(
       },
       record: ingest.record,
       rowError: ingest.readerError,
-    });
+    };
+    await readCsv(source, options.compression, csvSink, undefined, options.binaryProbeBytes);
   } else {
     const builder = new ObjectRecord();
     let first = true;

@@ -140,12 +140,16 @@ async function* gunzip(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
 }
 
 /** Decompressed text bytes without the byte-order mark, after probing the start of the file for binary. */
-export async function* textBytes(source: AsyncIterable<Uint8Array>, compression: Compression = "auto") {
+export async function* textBytes(
+  source: AsyncIterable<Uint8Array>,
+  compression: Compression = "auto",
+  probeBytes = BINARY_PROBE_BYTES,
+) {
   let pending: Buffer | null = Buffer.alloc(0);
   let probed = 0;
   const probe = (chunk: Buffer) => {
-    if (probed >= BINARY_PROBE_BYTES) return;
-    const limit = Math.min(chunk.length, BINARY_PROBE_BYTES - probed);
+    if (probed >= probeBytes) return;
+    const limit = Math.min(chunk.length, probeBytes - probed);
     if (chunk.subarray(0, limit).indexOf(0) >= 0) {
       throw new FileError("BINARY_FILE", "The file holds NUL bytes: it is binary, not UTF-8 text");
     }
@@ -501,9 +505,10 @@ export async function readCsv(
   compression: Compression | undefined,
   sink: CsvSink,
   maxLineBytes = MAX_LINE_BYTES,
+  binaryProbeBytes?: number,
 ): Promise<void> {
   const tokenizer = new CsvTokenizer(sink, maxLineBytes);
-  for await (const chunk of textBytes(source, compression)) tokenizer.push(chunk);
+  for await (const chunk of textBytes(source, compression, binaryProbeBytes)) tokenizer.push(chunk);
   tokenizer.end();
 }
 

@@ -1,6 +1,6 @@
 /**
- * The traits rule segments read (rules/catalog.ts), served from a computation's columns and the state's
- * customer attributes. Customers are the result positions 0..customerCount-1.
+ * The traits rule segments read (rules/catalog.ts), served from a computation's columns and its source's
+ * customer attributes (shares come from the state's orders, or from a merged result's spend per value). Customers are the result positions 0..customerCount-1.
  *
  * - Numeric traits: recency_days and days_since_last_order (days from the last order to asOf), frequency and
  *   order_count (orders that are not returns), monetary (net spend, returns included), r_score, f_score,
@@ -16,7 +16,7 @@
  * - attributes.<name>: the customers file's column, typed as declared in the settings or else as inferred
  *   from all its values (rules/attributes.ts); a value that does not parse as its type is missing.
  */
-import type { ComputedSegmentation } from "./compute";
+import type { ComputedSegmentation, SpendByValue } from "./compute";
 import { LIFECYCLE_STAGES } from "./lifecycle";
 import { positionsOf } from "./orders";
 import { RFM_SEGMENTS } from "./rfm";
@@ -129,8 +129,8 @@ export class ResultTraits implements TraitSource {
   }
 
   share(dimension: ShareDimension, key: string): NumericColumn | undefined {
-    const { state } = this.result;
-    const names = dimension === "channel" ? state.channels : state.categories;
+    const { source } = this.result;
+    const names = dimension === "channel" ? source.channels : source.categories;
     if (names.size === 0) return undefined;
     const cacheKey = `${dimension}\u0000${key}`;
     let column = this.shares.get(cacheKey);
@@ -142,7 +142,7 @@ export class ResultTraits implements TraitSource {
   }
 
   attributeType(name: string): AttributeType | undefined {
-    const column = this.result.state.attribute(name);
+    const column = this.result.source.attribute(name);
     if (column === undefined) return undefined;
     let type = this.types.get(name);
     if (type === undefined) {
@@ -159,7 +159,7 @@ export class ResultTraits implements TraitSource {
   attributeReader(name: string): Reader | undefined {
     let reader = this.readers.get(name);
     if (reader === undefined) {
-      const column = this.result.state.attribute(name);
+      const column = this.result.source.attribute(name);
       const type = this.attributeType(name);
       if (column === undefined || type === undefined) return undefined;
       // Each distinct text is parsed once; customers share the parsed value through their code.
@@ -185,7 +185,8 @@ export class ResultTraits implements TraitSource {
   private netByValue(dimension: ShareDimension): { net: Float64Array; width: number } | undefined {
     const cached = this.dense.get(dimension);
     if (cached !== undefined || this.dense.has(dimension)) return cached;
-    const { state, asOfDay } = this.result;
+    const { asOfDay } = this.result;
+    const state = this.stateOf();
     const width = (dimension === "channel" ? state.channels.size : state.categories.size) + 1;
     if (width * this.size > this.maxDenseEntries) {
       this.dense.set(dimension, undefined);
@@ -216,9 +217,23 @@ export class ResultTraits implements TraitSource {
 
   private positionsOf(): Int32Array {
     if (this.positions === undefined) {
-      this.positions = positionsOf(this.result.state.customerCount, this.result.columns.stateIndex);
+      this.positions = positionsOf(this.stateOf().customerCount, this.result.columns.stateIndex);
     }
     return this.positions;
+  }
+
+  private stateOf() {
+    const state = this.result.state;
+    if (state === undefined) throw new Error("Share traits of a merged result need its spend per value");
+    return state;
+  }
+
+  /** The merged result's net spend per value, when it has no state to read orders from. */
+  private spendOf(dimension: ShareDimension): SpendByValue | undefined {
+    if (this.result.state !== undefined) return undefined;
+    const spend = this.result.source.spend;
+    if (spend === undefined) throw new Error("Share traits of a merged result need its spend per value");
+    return dimension === "channel" ? spend.channel : spend.category;
   }
 
   /** Σ over the dimension's values (and "none") of max(0, net spend in it), per customer. */
@@ -226,8 +241,18 @@ export class ResultTraits implements TraitSource {
     let total = this.totals.get(dimension);
     if (total !== undefined) return total;
     total = new Float64Array(this.size);
-    const dense = this.netByValue(dimension);
-    if (dense !== undefined) {
+    const spend = this.spendOf(dimension);
+    const dense = spend === undefined ? this.netByValue(dimension) : undefined;
+    if (spend !== undefined) {
+      for (let i = 0; i < this.size; i++) {
+        let sum = 0;
+        for (let k = spend.offsets[i] as number; k < (spend.offsets[i + 1] as number); k++) {
+          const v = spend.net[k] as number;
+          if (v > 0) sum += v;
+        }
+        total[i] = sum;
+      }
+    } else if (dense !== undefined) {
       const { net, width } = dense;
       for (let i = 0; i < this.size; i++) {
         let sum = 0;
@@ -246,7 +271,7 @@ export class ResultTraits implements TraitSource {
 
   /** total() for dimensions with many values: customer by customer over their orders. */
   private sparseTotal(dimension: ShareDimension, total: Float64Array): void {
-    const { state } = this.result;
+    const state = this.stateOf();
     const blocks = state.orderBlocks;
     const codeOf =
       dimension === "channel"
@@ -283,13 +308,21 @@ export class ResultTraits implements TraitSource {
   private shareColumn(dimension: ShareDimension, code: number): Float64Array {
     const totals = this.total(dimension);
     const out = new Float64Array(this.size);
-    const dense = this.netByValue(dimension);
-    if (code > 0 && dense !== undefined) {
+    const spend = this.spendOf(dimension);
+    const dense = spend === undefined ? this.netByValue(dimension) : undefined;
+    if (code > 0 && spend !== undefined) {
+      for (let i = 0; i < this.size; i++) {
+        for (let k = spend.offsets[i] as number; k < (spend.offsets[i + 1] as number); k++) {
+          if (spend.codes[k] === code) out[i] = spend.net[k] as number;
+        }
+      }
+    } else if (code > 0 && dense !== undefined) {
       const { net, width } = dense;
       for (let i = 0; i < this.size; i++) out[i] = net[i * width + code] as number;
     } else if (code > 0) {
       // Net spend in the value: one pass over the order blocks in storage order.
-      const { state, asOfDay } = this.result;
+      const { asOfDay } = this.result;
+      const state = this.stateOf();
       const positions = this.positionsOf();
       const total = state.orderCount;
       for (let b = 0; b * ORDER_BLOCK_SIZE < total; b++) {

@@ -1,0 +1,63 @@
+/**
+ * One sharded run of the benchmark in a process of its own (so that its peak RSS is its own): the local
+ * sharded runner on a file, printing one JSON line of figures.
+ *
+ *   node bench-out/dist/shard-run.mjs '{"file":"…","asOf":"2024-12-31","k":8,"workers":2}'
+ */
+import { loadavg } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { runShardedLocal } from "../shard/local";
+
+export interface ShardChildConfig {
+  file: string;
+  asOf: string;
+  k: number;
+  workers: number;
+  rangeBytes?: number;
+  buckets?: number;
+  dir?: string;
+}
+
+async function main(): Promise<void> {
+  const config = JSON.parse(process.argv[2] ?? "{}") as ShardChildConfig;
+  const load = loadavg();
+  const run = await runShardedLocal({
+    file: config.file,
+    settings: { asOf: config.asOf, clusters: { k: config.k }, value: {} },
+    workers: config.workers,
+    workerFile: join(dirname(fileURLToPath(import.meta.url)), "shard-worker.mjs"),
+    ...(config.rangeBytes === undefined ? {} : { rangeBytes: config.rangeBytes }),
+    ...(config.buckets === undefined ? {} : { buckets: config.buckets }),
+    ...(config.dir === undefined ? {} : { dir: config.dir }),
+  });
+  const { result, report, errors, rebuilt, mergeMs } = run.merged;
+  const out = {
+    seconds: { ...run.seconds, mergeOnly: mergeMs / 1000, ...stageSeconds(result.timings) },
+    report,
+    rowErrors: errors.length,
+    rebuilt,
+    customers: result.customerCount,
+    ranges: run.plan.ranges.length,
+    buckets: run.plan.buckets,
+    shuffleBytes: run.shuffleBytes,
+    workers: run.workers,
+    clusters: result.clusters ? { k: result.clusters.k, inertia: result.clusters.inertia } : null,
+    value: result.value ?? null,
+    segments: result.segments.map((s) => ({ id: s.id, size: s.size, revenue: s.revenue })),
+    maxRssMB: Math.round(process.resourceUsage().maxRSS / 1024),
+    loadAverage: { start: load, end: loadavg() },
+  };
+  process.stdout.write(`${JSON.stringify(out)}\n`);
+}
+
+function stageSeconds(timings: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [stage, ms] of Object.entries(timings)) out[stage] = ms / 1000;
+  return out;
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`${(error as Error).stack ?? String(error)}\n`);
+  process.exitCode = 1;
+});

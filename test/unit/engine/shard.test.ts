@@ -1,0 +1,563 @@
+/**
+ * The sharded computation against the single path: plan, partition (tiny ranges, so lines straddle range
+ * ends and customers appear in many ranges), aggregate per bucket and merge give the result, counts and row
+ * errors computeSegments and ingestTransactions give on the whole upload, customer by customer.
+ */
+import { readFileSync } from "node:fs";
+import { gzipSync } from "node:zlib";
+import { describe, expect, it } from "vitest";
+import { simulateRows } from "../../../scripts/bench/generate";
+import { type ComputedSegmentation, computeSegments } from "../../../shared/engine/compute";
+import { isoDay, parseDay } from "../../../shared/engine/days";
+import { FileError } from "../../../shared/engine/errors";
+import { ingestCustomers, ingestTransactions } from "../../../shared/engine/ingest";
+import {
+  aggregateBucket,
+  aggregateContext,
+  type BucketAggregate,
+  mergePartials,
+  ORDER_SLICES,
+  type PartitionResult,
+  PLAN_HEAD_BYTES,
+  partitionRange,
+  planShards,
+  rangeReadStart,
+} from "../../../shared/engine/shard";
+import { encodePartial } from "../../../shared/engine/shard/partial";
+import { AggregateState } from "../../../shared/engine/state";
+import type { ComputeSettings, ReaderOptions, RowError } from "../../../shared/engine/types";
+import { chunked, everyN } from "./byte-source";
+
+interface Run {
+  rangeBytes: number;
+  buckets: number;
+  /** Chunk size the range readers are fed in. */
+  chunk?: number;
+  customers?: AggregateState;
+}
+
+async function sharded(bytes: Uint8Array, reader: ReaderOptions, settings: ComputeSettings, run: Run) {
+  const plan = await planShards(bytes.subarray(0, PLAN_HEAD_BYTES), bytes.length, {
+    reader,
+    rangeBytes: run.rangeBytes,
+    buckets: run.buckets,
+  });
+  const partitions: PartitionResult[] = [];
+  for (const range of plan.ranges) {
+    const from = bytes.subarray(rangeReadStart(plan, range.index));
+    partitions.push(
+      await partitionRange(chunked(from, everyN(from.length, run.chunk ?? 997)), plan, range.index),
+    );
+  }
+  const context = aggregateContext(plan, partitions, settings);
+  // Through JSON, as the steps pass it.
+  const passed = JSON.parse(JSON.stringify(context));
+  const partsOf = (b: number) => partitions.map((p) => p.parts[b] as Uint8Array);
+  const aggregates: BucketAggregate[] = [];
+  for (let b = plan.buckets - 1; b >= 0; b--) aggregates.push(await aggregateBucket(partsOf(b), passed, b));
+  const merged = await mergePartials(
+    aggregates.map((a) => a.partial),
+    settings,
+    {
+      ...(run.customers === undefined ? {} : { customers: run.customers }),
+      // The order lists as streams of small chunks, as a store would hand them out.
+      orders: Array.from({ length: ORDER_SLICES }, (_, slice) =>
+        aggregates.map((a) => {
+          const list = a.orders[slice] as Uint8Array;
+          return () => chunked(list, everyN(list.length, 100));
+        }),
+      ),
+      rebuild: async (b, foreignOrders) =>
+        (await aggregateBucket(partsOf(b), JSON.parse(JSON.stringify(passed)), b, { foreignOrders })).partial,
+    },
+  );
+  return { plan, partitions, merged };
+}
+
+async function single(
+  bytes: Uint8Array,
+  reader: ReaderOptions,
+  settings: ComputeSettings,
+  base?: AggregateState,
+) {
+  const state = base ?? new AggregateState();
+  const errors: RowError[] = [];
+  const report = await ingestTransactions(
+    chunked(bytes, everyN(bytes.length, 4096)),
+    { ...reader, onRowError: (e) => errors.push(e) },
+    state,
+  );
+  return { state, errors, report, result: computeSegments(state, settings) };
+}
+
+const PER_CUSTOMER_COLUMNS = [
+  "recencyDays",
+  "frequency",
+  "returns",
+  "monetaryCents",
+  "monetary",
+  "firstPurchaseDay",
+  "lastPurchaseDay",
+  "previousPurchaseDay",
+  "purchaseDays",
+  "grossCents",
+  "firstDayCents",
+  "r",
+  "f",
+  "m",
+  "rfmSegment",
+  "lifecycle",
+  "cluster",
+  "probabilityAlive",
+  "expectedPurchases",
+  "clv",
+] as const;
+
+function expectSame(got: ComputedSegmentation, want: ComputedSegmentation): void {
+  expect(got.customerCount).toBe(want.customerCount);
+  for (const name of PER_CUSTOMER_COLUMNS) {
+    const a = got.columns[name];
+    const b = want.columns[name];
+    expect(a === undefined, name).toBe(b === undefined);
+    if (a !== undefined && b !== undefined) expect(Array.from(a), name).toEqual(Array.from(b));
+  }
+  for (let i = 0; i < want.customerCount; i++) expect(got.customer(i)).toEqual(want.customer(i));
+  expect(got.segments).toEqual(want.segments);
+  expect(got.clusters).toEqual(want.clusters);
+  expect(got.value).toEqual(want.value);
+  expect(got.issues).toEqual(want.issues);
+  expect(Object.keys(got.timings).sort()).toEqual(Object.keys(want.timings).sort());
+  expect(got.totalCents).toBe(want.totalCents);
+  expect(got.totalOrders).toBe(want.totalOrders);
+  expect(got.lifecycleWindows).toEqual(want.lifecycleWindows);
+}
+
+const CSV: ReaderOptions = { format: "csv" };
+
+describe("sharded computation equals the single path", () => {
+  it("on the CDNOW master file, with value model and clusters", async () => {
+    const bytes = readFileSync("/work/shared/data/cdnow/cdnow-master-transactions.csv");
+    const settings: ComputeSettings = { asOf: "1998-07-01", clusters: { k: 4 } };
+    const want = await single(bytes, CSV, settings);
+    const { plan, merged } = await sharded(bytes, CSV, settings, { rangeBytes: 40_000, buckets: 7 });
+    expect(plan.ranges.length).toBeGreaterThan(40);
+    expect(merged.report).toEqual(want.report);
+    expect(merged.errors).toEqual(want.errors);
+    expect(merged.orderCount).toBe(want.state.orderCount);
+    expect(want.result.value).toBeDefined();
+    expect(want.result.clusters).toBeDefined();
+    expectSame(merged.result, want.result);
+  }, 60_000);
+
+  it("on generated data with order lines across ranges, returns, row errors and share and attribute rules", async () => {
+    const { text, customers } = generated();
+    const bytes = Buffer.from(text, "utf8");
+    const settings: ComputeSettings = {
+      asOf: "2023-06-20",
+      clusters: { k: 3 },
+      rules: [
+        { id: "rule:web", name: "Web", rule: { field: "channel_share.web", op: "gte", value: 0.5 } },
+        { id: "rule:books", name: "Books", rule: { field: "category_share.books", op: "gt", value: 0 } },
+        { id: "rule:de", name: "DE", rule: { field: "attributes.country", op: "eq", value: "DE" } },
+        { id: "rule:old", name: "Old", rule: { field: "attributes.age", op: "gte", value: 50 } },
+      ],
+    } as ComputeSettings;
+    const base = async () => {
+      const state = new AggregateState();
+      await ingestCustomers(chunked(Buffer.from(customers, "utf8")), CSV, state);
+      return state;
+    };
+    const want = await single(bytes, CSV, settings, await base());
+    // Every kind of row problem and of merge is present, so the comparison below covers them.
+    const codes = new Set(want.errors.map((e) => e.code));
+    for (const code of [
+      "BAD_DATE",
+      "MISSING_VALUE",
+      "RAGGED_ROW",
+      "BAD_QUOTE",
+      "BAD_AMOUNT",
+      "ORDER_CUSTOMER_MISMATCH",
+    ])
+      expect(codes, code).toContain(code);
+    expect(want.report.orderLinesMerged).toBeGreaterThan(50);
+    expect(want.result.columns.returns.some((r) => r > 0)).toBe(true);
+    for (const [rangeBytes, buckets] of [
+      [2_000, 5],
+      [30_000, 1],
+      [7_919, 13],
+    ] as const) {
+      const { merged, partitions } = await sharded(bytes, CSV, settings, {
+        rangeBytes,
+        buckets,
+        chunk: 333,
+        customers: await base(),
+      });
+      expect(partitions.reduce((n, p) => n + p.lines, 0)).toBe(text.split("\n").length - 2);
+      expect(merged.report).toEqual(want.report);
+      expect(merged.errors).toEqual(want.errors);
+      expect(merged.currency).toBe("EUR");
+      if (buckets > 1) expect(merged.rebuilt.length).toBeGreaterThan(0);
+      expectSame(merged.result, want.result);
+      // Rule memberships (shares and attributes) per customer.
+      expect(merged.result.segments.filter((s) => s.family === "rule").map((s) => s.size)).toEqual(
+        want.result.segments.filter((s) => s.family === "rule").map((s) => s.size),
+      );
+    }
+    expect(want.result.segments.filter((s) => s.family === "rule").every((s) => s.size > 0)).toBe(true);
+  }, 60_000);
+});
+
+describe("uploads the sharded path refuses", () => {
+  const settings: ComputeSettings = { asOf: "2024-03-01", clusters: false, value: false };
+  const header = "customer_id,order_id,order_date,amount,channel,currency\n";
+  const run = (text: string, reader: ReaderOptions = CSV) =>
+    sharded(Buffer.from(text, "utf8"), reader, settings, { rangeBytes: 16, buckets: 3 });
+  const code = async (promise: Promise<unknown>) => {
+    try {
+      await promise;
+    } catch (error) {
+      return error instanceof FileError ? error.code : String(error);
+    }
+    return "none";
+  };
+
+  it("a quoted line break", async () => {
+    const text = `${header}a,1,2024-01-01,5,"we\nb",EUR\nb,2,2024-01-02,5,web,EUR\n`;
+    expect(await code(run(text))).toBe("UNSHARDABLE_FILE");
+    // The single path reads it as one record.
+    expect((await single(Buffer.from(text), CSV, settings)).report.rowsAccepted).toBe(2);
+  });
+
+  it("rows in two currencies", async () => {
+    expect(await code(run(`${header}a,1,2024-01-01,5,web,EUR\nb,2,2024-01-02,5,web,usd\n`))).toBe(
+      "UNSHARDABLE_FILE",
+    );
+  });
+
+  it("gzip and NDJSON", async () => {
+    const text = `${header}a,1,2024-01-01,5,web,EUR\n`;
+    await expect(
+      planShards(gzipSync(text), gzipSync(text).length, { reader: CSV, buckets: 2 }),
+    ).rejects.toMatchObject({ code: "UNSHARDABLE_FILE" });
+    await expect(
+      planShards(Buffer.from('{"a":1}\n'), 8, { reader: { format: "ndjson" }, buckets: 2 }),
+    ).rejects.toMatchObject({ code: "UNSHARDABLE_FILE" });
+  });
+
+  it("the header errors of a whole read", async () => {
+    expect(await code(run("customer_id,order_id,amount\na,1,5\n"))).toBe("MISSING_COLUMNS");
+    expect(await code(run(""))).toBe("EMPTY_FILE");
+    expect(await code(run("\n \n"))).toBe("EMPTY_FILE");
+  });
+
+  it("but reads a byte-order mark, blank lines and a last line with an unclosed quote as a whole read does", async () => {
+    const text = `\uFEFF\n${header}a,1,2024-01-01,5,web,EUR\r\nb,2,2024-01-02,5,"we`;
+    const want = await single(Buffer.from(text), CSV, settings);
+    const { merged } = await run(text);
+    expect(want.errors.map((e) => e.code)).toEqual(["UNTERMINATED_QUOTE"]);
+    expect(merged.errors).toEqual(want.errors);
+    expect(merged.report).toEqual(want.report);
+    expectSame(merged.result, want.result);
+  });
+});
+
+/** A partial written by hand: customers with their first row, totals and spend per channel. */
+function handPartial(
+  bucket: number,
+  channels: string[],
+  customers: {
+    id: string;
+    row: number;
+    orders: number;
+    cents: number;
+    first: string;
+    last: string;
+    spend: [number, number][];
+  }[],
+  errors: RowError[],
+): Uint8Array {
+  const n = customers.length;
+  const day = (d: string) => parseDay(d) as number;
+  const ids = Buffer.from(customers.map((c) => c.id).join(""));
+  let end = 0;
+  const entries = customers.flatMap((c) => c.spend);
+  let offset = 0;
+  return encodePartial(
+    {
+      version: 1,
+      bucket,
+      customers: n,
+      report: {
+        rowsRead: n + errors.length,
+        rowsAccepted: n,
+        rowsRejected: errors.length,
+        ordersAdded: n,
+        ordersDuplicate: 0,
+        orderLinesMerged: 0,
+      },
+      errors,
+      currency: "EUR",
+      channels,
+      categories: [],
+      channelEntries: entries.length,
+      categoryEntries: 0,
+      idBytes: ids.length,
+      spend: true,
+    },
+    {
+      firstRow: Float64Array.from(customers, (c) => c.row),
+      monetaryCents: Float64Array.from(customers, (c) => c.cents),
+      grossCents: Float64Array.from(customers, (c) => c.cents),
+      firstDayCents: Float64Array.from(customers, (c) => c.cents / c.orders),
+      frequency: Uint32Array.from(customers, (c) => c.orders),
+      returns: new Uint32Array(n),
+      firstPurchaseDay: Int32Array.from(customers, (c) => day(c.first)),
+      lastPurchaseDay: Int32Array.from(customers, (c) => day(c.last)),
+      previousPurchaseDay: Int32Array.from(customers, (c) => (c.orders > 1 ? day(c.first) : -2147483648)),
+      purchaseDays: Uint32Array.from(customers, (c) => Math.min(c.orders, 2)),
+      idEnds: Uint32Array.from(customers, (c) => {
+        end += Buffer.byteLength(c.id);
+        return end;
+      }),
+      idBytes: ids,
+      channelOffsets: Uint32Array.from({ length: n + 1 }, (_, i) => {
+        const at = offset;
+        offset += customers[i]?.spend.length ?? 0;
+        return at;
+      }),
+      channelCodes: Uint32Array.from(entries, (e) => e[0]),
+      channelNet: Float64Array.from(entries, (e) => e[1]),
+      categoryOffsets: new Uint32Array(n + 1),
+      categoryCodes: new Uint32Array(0),
+      categoryNet: new Float64Array(0),
+    },
+  );
+}
+
+describe("mergePartials", () => {
+  it("merges hand-written partials in the order of first rows, with counts, errors and shares", async () => {
+    const bad = (row: number): RowError => ({ row, column: "amount", code: "BAD_AMOUNT", reason: "bad" });
+    // Bucket 0 knows channel web only (code 1); bucket 1 knows app (1) and web (2).
+    const a = handPartial(
+      0,
+      ["web"],
+      [
+        {
+          id: "x",
+          row: 4,
+          orders: 1,
+          cents: 1000,
+          first: "2024-01-05",
+          last: "2024-01-05",
+          spend: [[1, 1000]],
+        },
+        {
+          id: "z",
+          row: 9,
+          orders: 2,
+          cents: 5000,
+          first: "2024-01-02",
+          last: "2024-01-20",
+          spend: [
+            [0, 1000],
+            [1, 4000],
+          ],
+        },
+      ],
+      [bad(5)],
+    );
+    const b = handPartial(
+      1,
+      ["app", "web"],
+      [
+        {
+          id: "y",
+          row: 2,
+          orders: 3,
+          cents: 400,
+          first: "2024-01-01",
+          last: "2024-01-30",
+          spend: [
+            [2, 300],
+            [1, 100],
+          ],
+        },
+        {
+          id: "w",
+          row: 7,
+          orders: 1,
+          cents: 2000,
+          first: "2024-01-10",
+          last: "2024-01-10",
+          spend: [[1, 2000]],
+        },
+      ],
+      [bad(1), bad(8)],
+    );
+    const settings = {
+      asOf: "2024-02-01",
+      clusters: false,
+      value: false,
+      rules: [{ id: "rule:web", name: "Web", rule: { field: "channel_share.web", op: "gte", value: 0.75 } }],
+    } as ComputeSettings;
+    const merged = await mergePartials([a, async () => b], settings);
+    const r = merged.result;
+    expect(Array.from({ length: r.customerCount }, (_, i) => r.customerId(i))).toEqual(["y", "x", "w", "z"]);
+    expect(Array.from(r.columns.frequency)).toEqual([3, 1, 1, 2]);
+    expect(Array.from(r.columns.monetary)).toEqual([4, 10, 20, 50]);
+    expect(Array.from(r.columns.recencyDays)).toEqual([2, 27, 22, 12]);
+    expect(merged.errors.map((e) => e.row)).toEqual([1, 5, 8]);
+    expect(merged.report).toEqual({
+      rowsRead: 7,
+      rowsAccepted: 4,
+      rowsRejected: 3,
+      ordersAdded: 4,
+      ordersDuplicate: 0,
+      orderLinesMerged: 0,
+    });
+    expect(merged.currency).toBe("EUR");
+    expect(r.totalCents).toBe(8400);
+    // Web shares: y 300 / 400 = 0.75, x 1, w 0 (app only), z 4000 / 5000 = 0.8.
+    expect(r.customer(0).segments).toContain("rule:web");
+    expect(r.customer(1).segments).toContain("rule:web");
+    expect(r.customer(2).segments).not.toContain("rule:web");
+    expect(r.customer(3).segments).toContain("rule:web");
+    // Monetary ranks 4 < 10 < 20 < 50 give increasing M scores; recency 2 is the most recent.
+    expect(r.columns.m[0]).toBeLessThan(r.columns.m[1] as number);
+    expect(r.columns.m[2]).toBeLessThan(r.columns.m[3] as number);
+    expect(r.columns.r[0]).toBeGreaterThan(r.columns.r[1] as number);
+  });
+
+  it("refuses share rules on partials built without spend", async () => {
+    const text =
+      "customer_id,order_id,order_date,amount,channel\na,1,2024-01-01,5,web\nb,2,2024-01-02,5,app\n";
+    const bytes = Buffer.from(text);
+    const plan = await planShards(bytes, bytes.length, { reader: CSV, buckets: 2 });
+    const partition = await partitionRange(chunked(bytes.subarray(plan.dataStart)), plan, 0);
+    const context = aggregateContext(plan, [partition], { asOf: "2024-02-01" });
+    expect(context.spend).toBe(false);
+    const partials = await Promise.all(
+      [0, 1].map(
+        async (b) => (await aggregateBucket([partition.parts[b] as Uint8Array], context, b)).partial,
+      ),
+    );
+    const share = {
+      asOf: "2024-02-01",
+      rules: [{ id: "rule:web", name: "Web", rule: { field: "channel_share.web", op: "gte", value: 0.5 } }],
+    } as ComputeSettings;
+    await expect(mergePartials(partials, share)).rejects.toThrow(/without spend/);
+    expect(aggregateContext(plan, [partition], share).spend).toBe(true);
+  });
+
+  it("puts a hand-worked pair of buckets back in the order of first appearance", async () => {
+    // Rows (1-based): 1 a, 2 b, 3 a (bad date), 4 c, 5 b, 6 d (return only), 7 e. Customers a and c hash to
+    // some bucket, b and e to others; each bucket is aggregated on its own below.
+    const header = "customer_id,order_id,order_date,amount";
+    const rows = [
+      "a,o1,2024-01-10,10.00",
+      "b,o2,2024-01-11,20.00",
+      "a,o3,2024-13-01,5.00",
+      "c,o4,2024-01-12,30.00",
+      "b,o5,2024-01-20,-5.00",
+      "d,o6,2024-01-21,-3.00",
+      "e,o7,2024-01-25,40.00",
+    ];
+    const text = `${header}\n${rows.join("\n")}\n`;
+    const settings: ComputeSettings = { asOf: "2024-02-01", clusters: false, value: false };
+    const { merged } = await sharded(Buffer.from(text), CSV, settings, { rangeBytes: 30, buckets: 4 });
+    const result = merged.result;
+    // d has a return only: not scored. Order of first appearance: a, b, c, e.
+    expect(Array.from({ length: result.customerCount }, (_, i) => result.customerId(i))).toEqual([
+      "a",
+      "b",
+      "c",
+      "e",
+    ]);
+    const asOf = parseDay("2024-02-01") as number;
+    expect(Array.from(result.columns.frequency)).toEqual([1, 1, 1, 1]);
+    expect(Array.from(result.columns.returns)).toEqual([0, 1, 0, 0]);
+    expect(Array.from(result.columns.monetaryCents)).toEqual([1000, 1500, 3000, 4000]);
+    expect(Array.from(result.columns.recencyDays)).toEqual([
+      asOf - (parseDay("2024-01-10") as number),
+      asOf - (parseDay("2024-01-11") as number),
+      asOf - (parseDay("2024-01-12") as number),
+      asOf - (parseDay("2024-01-25") as number),
+    ]);
+    expect(result.customer(3).lastPurchase).toBe(isoDay(parseDay("2024-01-25") as number));
+    expect(merged.errors).toEqual([
+      { row: 3, column: "order_date", code: "BAD_DATE", reason: expect.any(String) },
+    ]);
+    expect(merged.report).toEqual({
+      rowsRead: 7,
+      rowsAccepted: 6,
+      rowsRejected: 1,
+      ordersAdded: 6,
+      ordersDuplicate: 0,
+      orderLinesMerged: 0,
+    });
+    // Monetary quintiles of 10, 15, 30, 40 (ties none): four customers take scores 1, 2, 4, 5 (rfm.ts spreads
+    // n < 5 over the grid); the ranking alone is checked here.
+    const m = Array.from(result.columns.m);
+    expect(m[0]).toBeLessThan(m[1] as number);
+    expect(m[1]).toBeLessThan(m[2] as number);
+    expect(m[2]).toBeLessThan(m[3] as number);
+  });
+});
+
+/**
+ * A generated upload (the benchmark's generator, 300 customers) with lines of one order split across the
+ * file, a second line naming another customer, bad rows, quoted and padded ids, blank and CRLF lines, and a
+ * customers file for attribute rules.
+ */
+function generated(): { text: string; customers: string } {
+  const spec = {
+    customers: 300,
+    seed: 7,
+    start: "2023-01-01",
+    days: 170,
+    acquisitionDays: 120,
+    r: 0.6,
+    alpha: 6,
+    a: 1,
+    b: 8,
+    medianOrderValue: 40,
+    sigmaCustomer: 0.6,
+    sigmaOrder: 0.35,
+    returnRate: 0.05,
+  };
+  const rows = simulateRows(spec);
+  const start = parseDay(spec.start) as number;
+  const channels = ["web", "app", "store"];
+  const categories = ["books", "music", "film", ""];
+  const lines: string[] = ["customer_id,order_id,order_date,amount,channel,category,currency"];
+  const later: string[] = [];
+  for (let k = 0; k < rows.length; k++) {
+    const c = rows.customer[k] as number;
+    const cents = rows.cents[k] as number;
+    const amount = (cents / 100).toFixed(2);
+    const id = k % 17 === 0 ? `"C${c}"` : k % 23 === 0 ? `  C${c} ` : `C${c}`;
+    const date = isoDay(start + (rows.day[k] as number));
+    const line = `${id},O${k},${date},${amount},${channels[rows.channel[k] as number]},${categories[k % 4]},${k % 3 === 0 ? "eur" : "EUR"}`;
+    lines.push(k % 29 === 0 ? `${line}\r` : line);
+    // A second line of the same order, far later in the file.
+    if (k % 11 === 0) later.push(`C${c},O${k},${date},1.25,app,music,`);
+    // The same order id naming another customer: rejected.
+    if (k % 97 === 0) later.push(`C${(c + 1) % spec.customers},O${k},${date},3.00,web,,EUR`);
+    if (k % 53 === 0) lines.push("   ");
+    if (k % 61 === 0) lines.push(`C${c},X${k},2023-02-30,1.00,web,,EUR`);
+    if (k % 67 === 0) lines.push(`C${c},Y${k},2023-02-03,,web,,EUR`);
+    if (k % 71 === 0) lines.push(`C${c},Z${k},2023-02-03,1.00,web`);
+    if (k % 73 === 0) lines.push(`C${c},Q${k},2023-02-03,"1.00"x,web,,EUR`);
+    if (k % 79 === 0) lines.push(`C${c},W${k},2023-02-03,1.0.0,web,,EUR`);
+    if (k % 83 === 0) lines.push(`,V${k},2023-02-03,1.00,web,,EUR`);
+    if (k % 89 === 0) lines.push(`"C${c}, with comma",U${k},2023-02-04,2.00,"st""ore",books,EUR`);
+    // Orders after asOf, which the totals leave out.
+    if (k % 31 === 0) lines.push(`C${c},F${k},2023-07-01,9.00,web,film,EUR`);
+  }
+  lines.push(...later);
+  const customers = ["customer_id,country,age"];
+  for (let c = 0; c < spec.customers + 5; c += 2) {
+    customers.push(`C${c},${["DE", "FR", "NL"][c % 3]},${20 + ((c * 7) % 50)}`);
+  }
+  return { text: `${lines.join("\n")}\n`, customers: `${customers.join("\n")}\n` };
+}
