@@ -6,8 +6,11 @@
 
 export type Scope = "read" | "write" | "admin";
 
-/** Functions that serve HTTP routes. Each maps to one Lambda function in AWS. */
-export const HTTP_FUNCTIONS = ["readApi", "writeApi"] as const;
+/**
+ * Functions that serve HTTP routes. Each maps to one Lambda function in AWS. `lookupApi` serves the hot read
+ * routes (one customer, a page of a segment's members) from a bundle kept small for fast cold starts.
+ */
+export const HTTP_FUNCTIONS = ["readApi", "writeApi", "lookupApi"] as const;
 export type HttpFunctionName = (typeof HTTP_FUNCTIONS)[number];
 
 export type HttpMethod = "GET" | "POST" | "PUT" | "DELETE";
@@ -118,7 +121,7 @@ export const ROUTES = [
     id: "getCustomer",
     method: "GET",
     path: "/datasets/{datasetId}/customers/{customerId}",
-    fn: "readApi",
+    fn: "lookupApi",
     scope: "read",
     summary: "All segments and scores of one customer",
   },
@@ -174,7 +177,7 @@ export const ROUTES = [
     id: "listSegmentMembers",
     method: "GET",
     path: "/datasets/{datasetId}/segments/{segmentId}/members",
-    fn: "readApi",
+    fn: "lookupApi",
     scope: "read",
     summary: "Members of one segment, paginated",
   },

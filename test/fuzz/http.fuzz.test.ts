@@ -1,7 +1,7 @@
 /**
  * Fuzzing every HTTP route (reliability properties 6, 7 and 10): API Gateway (HTTP API, payload 2.0) events
  * with arbitrary bodies, path parameters, query strings, headers and authorizer claims go to the real Lambda
- * handlers (functions/read-api and functions/write-api, loaded as Lambda loads them, with their runtime wired
+ * handlers (functions/read-api, functions/write-api and functions/lookup-api, loaded as Lambda loads them, with their runtime wired
  * from the environment) over DynamoDB Local and the S3 server. No in-memory store is involved.
  *
  * The data behind them is real: a dataset computed from test/fixtures/e2e by the pipeline in two runs, a
@@ -38,7 +38,7 @@ import { CATEGORICAL_TRAITS, DATE_TRAITS, NUMERIC_TRAITS, OPERATORS } from "../.
 import { MAX_BODY_BYTES } from "../../shared/http/api";
 import type { UploadRecord } from "../../shared/model";
 import { runUpload } from "../../shared/pipeline/run";
-import { ROUTES, type RouteId, routeKey } from "../../shared/routes";
+import { type HttpFunctionName, ROUTES, type RouteId, routeKey } from "../../shared/routes";
 import type { Runtime } from "../../shared/runtime";
 import { createTestBucket, createTestTable, testClients, uniqueName } from "../support/aws";
 import { fuzzing, fuzzRuns, fuzzSeed } from "../support/fuzz";
@@ -53,7 +53,7 @@ const ALL_SCOPES = ["read", "write", "admin"].map((s) => `${PREFIX}/${s}`);
 /** Planted in every text a generated body carries; a 400 must never repeat it. */
 const CANARY = "Qz7canary";
 
-let handlers: Record<"readApi" | "writeApi", Handler>;
+let handlers: Record<HttpFunctionName, Handler>;
 let rt: Runtime;
 /** Ids the generators pick from, so that many cases reach the deepest code of a route. */
 const known = {
@@ -923,6 +923,7 @@ beforeAll(async () => {
   handlers = {
     readApi: (await import("../../functions/read-api/handler")).handler as unknown as Handler,
     writeApi: (await import("../../functions/write-api/handler")).handler as unknown as Handler,
+    lookupApi: (await import("../../functions/lookup-api/handler")).handler as unknown as Handler,
   };
 
   await upload(TENANT, "shop", "transactions.csv");

@@ -1,0 +1,220 @@
+/**
+ * Core functions of the lookup routes: one customer, and a page of one segment's members. They answer as
+ * the read routes of ./read do (same bodies, codes and validation details) but are built for the lookup
+ * function's small bundle: schemas from zod's mini build with its English messages (the classic build alone
+ * is about 450 KB minified), and the store's items parsed here with only the fields an answer uses.
+ */
+import * as z from "zod/mini";
+import en from "zod/v4/locales/en.js";
+import { ConflictError, NotFoundError, ValidationError } from "../errors";
+import type { ApiRequest, ApiResult, RouteHandler } from "../http/api";
+import type { CursorCodec } from "../http/cursor";
+import { issuesToDetails, type Where } from "../http/validation";
+import type { Page } from "../pipeline/ports";
+import type { RouteId } from "../routes";
+import type { Item } from "../store/lookup";
+
+// The classic build loads the English messages itself; the mini build needs them set, or every issue
+// would read "Invalid input" where the read routes name the rule.
+z.config(en());
+
+// The same rules as datasetIdSchema, customerIdSchema and segmentIdSchema in ../model.
+const datasetId = z
+  .string()
+  .check(
+    z.regex(
+      /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/,
+      "must be 1-64 letters, digits, '-' or '_', starting with a letter or digit",
+    ),
+  );
+const customerId = z.string().check(z.minLength(1), z.maxLength(128));
+const segmentId = z
+  .string()
+  .check(z.regex(/^(rfm|cluster|lifecycle|rule):[a-z0-9][a-z0-9-]{0,63}$/, "must look like 'rfm:champions'"));
+
+export const customerParams = z.object({ datasetId, customerId });
+export const segmentParams = z.object({ datasetId, segmentId });
+export const pageQuery = z.object({
+  limit: z._default(z.coerce.number().check(z.int(), z.minimum(1), z.maximum(1000)), 100),
+  cursor: z.optional(z.string().check(z.maxLength(2048))),
+});
+const memberCursor = z.object({ v: z.number(), after: z.string() });
+
+const segmentSummary = z.object({ id: z.string(), family: z.string(), name: z.string(), size: z.number() });
+/** The part of a dataset's committed version that lookups read. */
+const currentSchema = z.object({
+  version: z.number().check(z.int(), z.nonnegative()),
+  runId: z.string(),
+  asOf: z.string(),
+  segments: z.array(segmentSummary),
+  clusters: z.optional(
+    z.object({
+      featureNames: z.array(z.string()),
+      ids: z.array(z.string()),
+      descriptions: z.array(z.string()),
+      centroids: z.array(z.array(z.number())),
+    }),
+  ),
+  value: z.optional(z.record(z.string(), z.unknown())),
+});
+const metaSchema = z.object({ current: z.optional(currentSchema) });
+type Current = z.infer<typeof currentSchema>;
+
+const viewSchema = z.object({
+  firstPurchase: z.string(),
+  lastPurchase: z.string(),
+  frequency: z.number(),
+  monetary: z.number(),
+  r: z.number(),
+  f: z.number(),
+  m: z.number(),
+  rfm: z.string(),
+  lifecycle: z.optional(z.string()),
+  cluster: z.optional(z.string()),
+  probabilityAlive: z.optional(z.number()),
+  expectedPurchases: z.optional(z.number()),
+  clv: z.optional(z.number()),
+  segments: z.array(z.string()),
+});
+
+/** The reads the lookup routes need (DynamoLookupStore in ../store/lookup). */
+export interface LookupStore {
+  getDatasetItem(tenantId: string, datasetId: string): Promise<Item | undefined>;
+  getCustomerItems(
+    tenantId: string,
+    datasetId: string,
+    customerId: string,
+  ): Promise<{ meta: Item | undefined; view: unknown }>;
+  listMembers(
+    tenantId: string,
+    datasetId: string,
+    segmentId: string,
+    version: number,
+    limit: number,
+    after?: string,
+  ): Promise<Page<string>>;
+}
+
+export interface LookupDeps {
+  store: LookupStore;
+  cursors: CursorCodec;
+}
+
+function parseWith<S extends z.ZodMiniType>(schema: S, value: unknown, where: Where): z.infer<S> {
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) {
+    throw new ValidationError(`The request ${where} is invalid`, issuesToDetails(where, parsed.error.issues));
+  }
+  return parsed.data;
+}
+
+function requireCurrent(meta: Item | undefined, datasetId: string): Current {
+  if (!meta) throw new NotFoundError("DATASET_NOT_FOUND", `Dataset ${datasetId} does not exist`);
+  const { current } = metaSchema.parse(meta);
+  if (!current) throw new NotFoundError("DATASET_NOT_READY", `Dataset ${datasetId} has no completed run yet`);
+  return current;
+}
+
+function daysBetween(fromIso: string, toIso: string): number {
+  return Math.round((Date.parse(`${toIso}T00:00:00Z`) - Date.parse(`${fromIso}T00:00:00Z`)) / 86_400_000);
+}
+
+function clusterOf(current: Current, id: string) {
+  const model = current.clusters;
+  const k = model ? model.ids.indexOf(id) : -1;
+  const summary = current.segments.find((s) => s.id === id);
+  return {
+    id,
+    name: summary?.name ?? id,
+    description: model && k >= 0 ? (model.descriptions[k] ?? null) : null,
+    centroid:
+      model && k >= 0
+        ? Object.fromEntries(model.featureNames.map((f, j) => [f, model.centroids[k]?.[j] ?? null]))
+        : null,
+  };
+}
+
+export function lookupRoutes(deps: LookupDeps): Partial<Record<RouteId, RouteHandler>> {
+  const { store, cursors } = deps;
+
+  const getCustomer = async (req: ApiRequest): Promise<ApiResult> => {
+    const { datasetId, customerId } = parseWith(customerParams, req.params, "path");
+    const items = await store.getCustomerItems(req.tenantId, datasetId, customerId);
+    const current = requireCurrent(items.meta, datasetId);
+    if (items.view === undefined)
+      throw new NotFoundError("CUSTOMER_NOT_FOUND", "No such customer in this dataset");
+    const view = viewSchema.parse(items.view);
+    const names = new Map(current.segments.map((s) => [s.id, s]));
+    const horizonDays = current.value?.horizonDays;
+    return {
+      status: 200,
+      body: {
+        datasetId,
+        customerId,
+        version: current.version,
+        runId: current.runId,
+        asOf: current.asOf,
+        firstPurchase: view.firstPurchase,
+        lastPurchase: view.lastPurchase,
+        recencyDays: daysBetween(view.lastPurchase, current.asOf),
+        frequency: view.frequency,
+        monetary: view.monetary,
+        scores: { r: view.r, f: view.f, m: view.m, rfm: view.rfm },
+        lifecycle: view.lifecycle
+          ? { id: view.lifecycle, name: names.get(view.lifecycle)?.name ?? view.lifecycle }
+          : null,
+        cluster: view.cluster ? clusterOf(current, view.cluster) : null,
+        predictions:
+          view.probabilityAlive !== undefined
+            ? {
+                probabilityAlive: view.probabilityAlive,
+                churnRisk: Math.round((1 - view.probabilityAlive) * 10_000) / 10_000,
+                expectedPurchases: view.expectedPurchases ?? null,
+                clv: view.clv ?? null,
+                horizonDays: horizonDays ?? null,
+              }
+            : null,
+        segments: view.segments.map((id) => ({
+          id,
+          family: names.get(id)?.family ?? id.split(":")[0],
+          name: names.get(id)?.name ?? id,
+        })),
+      },
+    };
+  };
+
+  const listSegmentMembers = async (req: ApiRequest): Promise<ApiResult> => {
+    const { datasetId, segmentId } = parseWith(segmentParams, req.params, "path");
+    const { limit, cursor } = parseWith(pageQuery, req.query, "query");
+    const current = requireCurrent(await store.getDatasetItem(req.tenantId, datasetId), datasetId);
+    const segment = current.segments.find((s) => s.id === segmentId);
+    if (!segment) throw new NotFoundError("SEGMENT_NOT_FOUND", `Segment ${segmentId} does not exist`);
+    const scope = `members|${req.tenantId}|${datasetId}|${segmentId}`;
+    let after: string | undefined;
+    if (cursor !== undefined) {
+      const position = parseWith(memberCursor, cursors.decode(scope, cursor), "query");
+      if (position.v !== current.version) {
+        throw new ConflictError(
+          "CURSOR_STALE",
+          "The segment was recomputed since this cursor was issued; start again",
+        );
+      }
+      after = position.after;
+    }
+    const page = await store.listMembers(req.tenantId, datasetId, segmentId, current.version, limit, after);
+    return {
+      status: 200,
+      body: {
+        datasetId,
+        segmentId,
+        version: current.version,
+        size: segment.size,
+        customerIds: page.items,
+        nextCursor:
+          page.next === undefined ? null : cursors.encode(scope, { v: current.version, after: page.next }),
+      },
+    };
+  };
+
+  return { getCustomer, listSegmentMembers };
+}

@@ -1,0 +1,191 @@
+/**
+ * The reads of the lookup function (one customer, a page of a segment's members) on aws-lite
+ * (@aws-lite/client) rather than the AWS SDK: the SDK's DynamoDB client with its credential chain,
+ * middleware stack and endpoint rules is about 320 KB minified before any code of ours and dominates a cold
+ * start, while these three calls need only a signed JSON request, retries of throttled and failed requests
+ * with jittered backoff, and DynamoDB's attribute-value conversion, which aws-lite does. They address the
+ * same items as DynamoDatasetStore's `getCustomer`, `getDataset` and `listMembers` (keys from ./keys) and
+ * apply the same versioned-read rule, so both give the same answer for the same table.
+ *
+ * The three calls are an aws-lite plugin of this module's own (`lookupPlugin`) rather than the
+ * @aws-lite/dynamodb plugin, whose TransactGetItems fails on a missing item (every lookup of an unknown
+ * customer) and whose Query leaves start keys unconverted.
+ *
+ * Items are handed back as plain values; the caller parses the fields it uses with its schemas.
+ */
+import type { Page } from "../pipeline/ports";
+import { CUSTOMER_SK, customerPk, datasetPk, META_SK, segmentPk } from "./keys";
+
+export type Item = Record<string, unknown>;
+
+/** The reads, with the parts of DynamoDB's answers this store uses, items as plain values. */
+export interface LookupDynamoDB {
+  GetItem(input: { TableName: string; Key: Item; ConsistentRead?: boolean }): Promise<{ Item?: Item }>;
+  TransactGetItems(input: {
+    TransactItems: Array<{ Get: { TableName: string; Key: Item } }>;
+  }): Promise<{ Responses: Array<{ Item?: Item }> }>;
+  Query(input: {
+    TableName: string;
+    KeyConditionExpression: string;
+    FilterExpression?: string;
+    ExpressionAttributeNames?: Record<string, string>;
+    ExpressionAttributeValues?: Item;
+    ExclusiveStartKey?: Item;
+    Limit?: number;
+    ProjectionExpression?: string;
+  }): Promise<{ Items: Item[]; LastEvaluatedKey?: Item }>;
+}
+
+declare module "@aws-lite/client" {
+  interface AwsLiteClient {
+    /** Added by `lookupPlugin`. */
+    SegmentationLookup: LookupDynamoDB;
+  }
+}
+
+type Convert = (value: unknown, options?: object) => unknown;
+interface PluginUtils {
+  awsjsonMarshall: Convert;
+  awsjsonUnmarshall: Convert;
+}
+
+/** DynamoDB's JSON protocol: the operation goes in a header, the input in the body. */
+const target = (operation: string) => ({ "X-Amz-Target": `DynamoDB_20120810.${operation}` });
+
+/** Converts the listed fields of an object (from plain values, or back), leaving the others as they are. */
+function convert(convertValue: Convert, input: object | undefined, fields: readonly string[]): Item {
+  const out: Item = { ...input };
+  for (const field of fields) if (out[field] !== undefined) out[field] = convertValue(out[field]);
+  return out;
+}
+
+/** The aws-lite plugin that adds `SegmentationLookup` (the three reads above) to a client. */
+export const lookupPlugin = {
+  name: "segmentation-lookup",
+  service: "dynamodb",
+  property: "SegmentationLookup",
+  methods: {
+    GetItem: {
+      request: async (input: Item, { awsjsonMarshall }: PluginUtils) => ({
+        headers: target("GetItem"),
+        payload: convert(awsjsonMarshall, input, ["Key"]),
+      }),
+      response: async ({ payload }: { payload?: Item }, { awsjsonUnmarshall }: PluginUtils) =>
+        convert(awsjsonUnmarshall, payload, ["Item"]),
+    },
+    TransactGetItems: {
+      request: async (input: { TransactItems: Array<{ Get: Item }> }, { awsjsonMarshall }: PluginUtils) => ({
+        headers: target("TransactGetItems"),
+        payload: {
+          ...input,
+          TransactItems: input.TransactItems.map((i) => ({ Get: convert(awsjsonMarshall, i.Get, ["Key"]) })),
+        },
+      }),
+      response: async (
+        { payload }: { payload?: { Responses?: Item[] } },
+        { awsjsonUnmarshall }: PluginUtils,
+      ) => ({
+        // An item that does not exist comes back as an empty entry, in its place.
+        Responses: (payload?.Responses ?? []).map((r) => convert(awsjsonUnmarshall, r, ["Item"])),
+      }),
+    },
+    Query: {
+      request: async (input: Item, { awsjsonMarshall }: PluginUtils) => ({
+        headers: target("Query"),
+        payload: convert(awsjsonMarshall, input, ["ExpressionAttributeValues", "ExclusiveStartKey"]),
+      }),
+      response: async ({ payload }: { payload?: Item }, { awsjsonUnmarshall }: PluginUtils) => {
+        const out = convert(awsjsonUnmarshall, payload, ["LastEvaluatedKey"]);
+        const items = Array.isArray(payload?.Items) ? payload.Items : [];
+        return { ...out, Items: items.map((item) => awsjsonUnmarshall(item)) };
+      },
+    },
+  },
+};
+
+export class DynamoLookupStore {
+  constructor(
+    private readonly dynamo: LookupDynamoDB,
+    private readonly table: string,
+  ) {}
+
+  /** The dataset's META item, read strongly consistent, or undefined. */
+  async getDatasetItem(tenantId: string, datasetId: string): Promise<Item | undefined> {
+    const out = await this.dynamo.GetItem({
+      TableName: this.table,
+      Key: { pk: datasetPk(tenantId, datasetId), sk: META_SK },
+      ConsistentRead: true,
+    });
+    return out.Item;
+  }
+
+  /**
+   * The dataset's META item and the customer's view as of the committed version, read in one transaction so
+   * the two belong to the same committed run: the stored `view` when it was written at or before that
+   * version, else `prev`, the value a run that has not committed yet kept for readers.
+   */
+  async getCustomerItems(
+    tenantId: string,
+    datasetId: string,
+    customerId: string,
+  ): Promise<{ meta: Item | undefined; view: unknown }> {
+    const out = await this.dynamo.TransactGetItems({
+      TransactItems: [
+        { Get: { TableName: this.table, Key: { pk: datasetPk(tenantId, datasetId), sk: META_SK } } },
+        {
+          Get: {
+            TableName: this.table,
+            Key: { pk: customerPk(tenantId, datasetId, customerId), sk: CUSTOMER_SK },
+          },
+        },
+      ],
+    });
+    const meta = out.Responses?.[0]?.Item;
+    const customer = out.Responses?.[1]?.Item;
+    const current = meta?.current as { version?: unknown } | undefined;
+    const committed = typeof current?.version === "number" ? current.version : undefined;
+    if (committed === undefined || !customer) return { meta, view: undefined };
+    const written = typeof customer.v === "number" ? customer.v : 0;
+    return { meta, view: written <= committed ? customer.view : customer.prev };
+  }
+
+  /**
+   * Up to `limit` members of a segment as of `version`, in customer-id order after `after`. Filters on the
+   * versioned flags (`member` for items written at or before the version, else `pmember`) and reads on
+   * until the page is full or the partition ends.
+   */
+  async listMembers(
+    tenantId: string,
+    datasetId: string,
+    segmentId: string,
+    version: number,
+    limit: number,
+    after?: string,
+  ): Promise<Page<string>> {
+    const pk = segmentPk(tenantId, datasetId, segmentId);
+    const found: string[] = [];
+    let start: Item | undefined = after ? { pk, sk: after } : undefined;
+    do {
+      const out = await this.dynamo.Query({
+        TableName: this.table,
+        KeyConditionExpression: "pk = :pk",
+        FilterExpression: "(v <= :v AND #member = :yes) OR (v > :v AND pmember = :yes)",
+        ExpressionAttributeNames: { "#member": "member" },
+        ExpressionAttributeValues: { ":pk": pk, ":v": version, ":yes": true },
+        ...(start ? { ExclusiveStartKey: start } : {}),
+        Limit: Math.max(100, (limit + 1) * 2),
+        ProjectionExpression: "sk",
+      });
+      for (const item of out.Items ?? []) {
+        if (typeof item.sk === "string") found.push(item.sk);
+        if (found.length > limit) break;
+      }
+      start = out.LastEvaluatedKey;
+    } while (start && found.length <= limit);
+    if (found.length > limit) {
+      const items = found.slice(0, limit);
+      return { items, next: items[items.length - 1] };
+    }
+    return { items: found };
+  }
+}

@@ -1,0 +1,96 @@
+/**
+ * The lookup function in the synthesized stack: it serves the customer lookup and the member pages (and
+ * nothing else), carries no AWS SDK (it reads through aws-lite), and is watched by the same alarms as every
+ * other function. Its IAM permissions are checked in functions.test.ts.
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { App } from "aws-cdk-lib";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { ServiceFunction } from "../../infra/constructs/service-function";
+import { functionProps, getAtt, ref, removeOutdirs, resourcesOfType, type Synthesized, synth } from "./synth";
+
+let sx: Synthesized;
+let assemblyDir: string;
+beforeAll(() => {
+  sx = synth();
+  assemblyDir = (sx.stack.node.root as App).synth().directory;
+});
+afterAll(removeOutdirs);
+
+/** Route keys of the API whose integration invokes `fn`. */
+function routesOf(fn: ServiceFunction): string[] {
+  const integrations = resourcesOfType(sx.template, "AWS::ApiGatewayV2::Integration");
+  const keys: string[] = [];
+  for (const route of Object.values(resourcesOfType(sx.template, "AWS::ApiGatewayV2::Route"))) {
+    const target = route.Properties?.Target as { "Fn::Join": [string, [string, { Ref: string }]] };
+    const integration = integrations[target["Fn::Join"][1][1].Ref];
+    if (JSON.stringify(integration?.Properties?.IntegrationUri) === JSON.stringify(getAtt(fn.logicalId)))
+      keys.push(String(route.Properties?.RouteKey));
+  }
+  return keys.sort();
+}
+
+/** The bundled code of a function, as CDK staged it for upload. */
+function bundledCode(fn: ServiceFunction): string {
+  const hash = String(functionProps(sx, fn).Code?.S3Key).replace(/\.zip$/, "");
+  return readFileSync(join(assemblyDir, `asset.${hash}`, "index.mjs"), "utf8");
+}
+
+/** Bare `@aws-sdk/...` specifiers the bundle still imports (left for the runtime to resolve). */
+function sdkImports(code: string): string[] {
+  const found = new Set<string>();
+  for (const m of code.matchAll(/(?:from|import)\s*\(?\s*["'](@aws-sdk\/[^"']+)["']/g))
+    found.add(m[1] as string);
+  return [...found].sort();
+}
+
+describe("lookupApi", () => {
+  it("serves exactly the customer lookup and the member pages", () => {
+    expect(routesOf(sx.stack.api.functions.lookupApi)).toEqual([
+      "GET /datasets/{datasetId}/customers/{customerId}",
+      "GET /datasets/{datasetId}/segments/{segmentId}/members",
+    ]);
+    // Those routes left readApi; the other reads stay with it.
+    const read = routesOf(sx.stack.api.functions.readApi);
+    expect(read).not.toContain("GET /datasets/{datasetId}/customers/{customerId}");
+    expect(read).not.toContain("GET /datasets/{datasetId}/segments/{segmentId}/members");
+    expect(read).toContain("GET /datasets/{datasetId}/segments");
+  });
+
+  it("carries no AWS SDK: its bundle neither imports nor contains a client", () => {
+    const lookup = bundledCode(sx.stack.api.functions.lookupApi);
+    expect(sdkImports(lookup)).toEqual([]);
+    // The SDK's clients carry their package name for the user agent; aws-lite signs the calls instead.
+    // (Booleans rather than toContain: a failure should not print a whole bundle.)
+    expect(lookup.includes("client-dynamodb"), "the SDK's DynamoDB client is in the bundle").toBe(false);
+    expect(lookup.includes("DynamoDB_20120810"), "DynamoDB's JSON protocol is not in the bundle").toBe(true);
+    // The other functions bundle the SDK they were tested with.
+    for (const fn of [sx.stack.api.functions.readApi, sx.stack.api.functions.writeApi])
+      expect(bundledCode(fn).includes("client-dynamodb"), fn.node.path).toBe(true);
+  });
+
+  it("knows its table and the tenant and scope rules of the other HTTP functions, and no bucket", () => {
+    const env = functionProps(sx, sx.stack.api.functions.lookupApi).Environment.Variables;
+    expect(env.TABLE_NAME).toEqual(
+      ref(sx.stack.getLogicalId(sx.stack.storage.table.node.defaultChild as never)),
+    );
+    expect(env.BUCKET_NAME).toBeUndefined();
+    const readEnv = functionProps(sx, sx.stack.api.functions.readApi).Environment.Variables;
+    expect([env.DEFAULT_TENANT, env.SCOPE_PREFIX]).toEqual([readEnv.DEFAULT_TENANT, readEnv.SCOPE_PREFIX]);
+  });
+
+  it("has error and throttle alarms like every function", () => {
+    const alarms = Object.values(resourcesOfType(sx.template, "AWS::CloudWatch::Alarm"));
+    const fnRef = JSON.stringify(ref(sx.stack.api.functions.lookupApi.logicalId));
+    const metrics = alarms
+      .filter(
+        (a) =>
+          JSON.stringify(a.Properties?.Dimensions).includes(fnRef) &&
+          a.Properties?.Namespace === "AWS/Lambda",
+      )
+      .map((a) => a.Properties?.MetricName)
+      .sort();
+    expect(metrics).toEqual(["Errors", "Throttles"]);
+  });
+});

@@ -1,0 +1,392 @@
+/**
+ * The lookup function answers exactly as the read path it replaces: the read routes' core functions
+ * (shared/api/read, on the document-client store) behind the same HTTP shell are the reference, and the
+ * deployed handler (functions/lookup-api, loaded as Lambda loads it, configured from the environment) must
+ * give the same status and body for every case: found, not found, another tenant's dataset, a dataset
+ * without a run, missing scope and token, bad parameters, member pages with their cursors, and a customer
+ * item written by a run that has not committed yet. Both run against DynamoDB Local over data computed by
+ * the pipeline from test/fixtures/e2e/transactions.csv (its expected results are worked out by hand in
+ * transactions.expected.md).
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import awsLite from "@aws-lite/client";
+import { PutObjectCommand } from "@aws-sdk/client-s3";
+import { BatchWriteCommand, DynamoDBDocumentClient, GetCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from "aws-lambda";
+import { beforeAll, describe, expect, it } from "vitest";
+import { S3_SERVER_CREDENTIALS } from "../../scripts/emulators/s3-server";
+import { readRoutes } from "../../shared/api/read";
+import { apiHandler } from "../../shared/http/api";
+import { CursorCodec } from "../../shared/http/cursor";
+import type { UploadRecord } from "../../shared/model";
+import { runUpload } from "../../shared/pipeline/run";
+import { ROUTES, routeKey } from "../../shared/routes";
+import { DynamoDatasetStore } from "../../shared/store/dynamo";
+import { CUSTOMER_SK, customerPk, segmentPk } from "../../shared/store/keys";
+import { DynamoLookupStore, lookupPlugin } from "../../shared/store/lookup";
+import { S3BlobStore } from "../../shared/store/s3";
+import { createTestBucket, createTestTable, testClients, uniqueName } from "../support/aws";
+
+const PREFIX = "segmentation";
+const TENANT = "acme";
+const OTHER = "globex";
+const FIXTURE = join(import.meta.dirname, "../fixtures/e2e/transactions.csv");
+
+type Handler = (event: APIGatewayProxyEventV2, context: Context) => Promise<unknown>;
+let reference: Handler;
+let lookup: Handler;
+let doc: DynamoDBDocumentClient;
+let table: string;
+/** The segments of TENANT's shop dataset, as the store lists them. */
+let segments: Array<{ id: string; size: number }>;
+
+interface Call {
+  route: "getCustomer" | "listSegmentMembers";
+  params: Record<string, string>;
+  query?: Record<string, string>;
+  /** Claims of the verified token; undefined for a request without one. */
+  claims?: Record<string, unknown>;
+}
+
+const caller = (tenant: string, scope = `${PREFIX}/read`) => ({ scope, tenant });
+
+function eventOf(call: Call): APIGatewayProxyEventV2 {
+  const route = ROUTES.find((r) => r.id === call.route);
+  if (!route) throw new Error(call.route);
+  return {
+    version: "2.0",
+    routeKey: routeKey(route),
+    rawPath: "/",
+    rawQueryString: "",
+    headers: {},
+    isBase64Encoded: false,
+    pathParameters: call.params,
+    ...(call.query ? { queryStringParameters: call.query } : {}),
+    requestContext: {
+      requestId: "test",
+      ...(call.claims ? { authorizer: { jwt: { claims: call.claims, scopes: null } } } : {}),
+    },
+  } as unknown as APIGatewayProxyEventV2;
+}
+
+async function answer(handler: Handler, call: Call): Promise<{ status: number; body: unknown }> {
+  const res = (await handler(eventOf(call), {} as Context)) as APIGatewayProxyStructuredResultV2;
+  return { status: res.statusCode ?? 0, body: res.body ? JSON.parse(res.body) : undefined };
+}
+
+/** Both answers, after checking they are the same. */
+async function same(call: Call): Promise<{ status: number; body: unknown }> {
+  const [want, got] = await Promise.all([answer(reference, call), answer(lookup, call)]);
+  expect(got, JSON.stringify(call)).toEqual(want);
+  return got;
+}
+
+const codeOf = (body: unknown) => (body as { error?: { code?: string } }).error?.code;
+
+beforeAll(async () => {
+  const clients = testClients();
+  doc = DynamoDBDocumentClient.from(clients.dynamo, { marshallOptions: { removeUndefinedValues: true } });
+  table = await createTestTable(clients.dynamo, uniqueName("lookup"));
+  const bucket = await createTestBucket(clients.s3, uniqueName("lookup"));
+  const store = new DynamoDatasetStore(doc, table);
+  const blobs = new S3BlobStore(clients.s3, bucket);
+
+  // The shop dataset of both tenants, computed; a dataset without a run.
+  for (const tenantId of [TENANT, OTHER]) {
+    await store.ensureDataset(tenantId, "shop", { asOf: "2025-10-01" });
+    const key = `uploads/${tenantId}/shop/u1/transactions.csv`;
+    const upload: UploadRecord = {
+      tenantId,
+      datasetId: "shop",
+      uploadId: "u1",
+      kind: "transactions",
+      mode: "replace",
+      format: "csv",
+      compression: "auto",
+      fileName: "transactions.csv",
+      key,
+      createdAt: new Date().toISOString(),
+    };
+    await store.putUpload(upload);
+    await clients.s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: readFileSync(FIXTURE) }));
+    const outcome = await runUpload(
+      { store, blobs },
+      {
+        tenantId,
+        datasetId: "shop",
+        uploadId: "u1",
+        key,
+        sequencer: "0000000000000001",
+        eventTime: new Date().toISOString(),
+      },
+    );
+    expect(outcome.outcome).toBe("succeeded");
+  }
+  await store.createDataset(TENANT, "fresh", {});
+
+  const options = { defaultTenant: "demo", scopePrefix: PREFIX, requireTenantClaim: false };
+  const cursors = new CursorCodec(`cursor:${table}`);
+  reference = apiHandler("lookupApi", readRoutes({ store, cursors }), options) as unknown as Handler;
+
+  // The environment the stack gives the function, aimed at DynamoDB Local.
+  Object.assign(process.env, {
+    TABLE_NAME: table,
+    AWS_REGION: "us-east-1",
+    AWS_ENDPOINT_URL_DYNAMODB: clients.endpoints.dynamodb,
+    AWS_ACCESS_KEY_ID: S3_SERVER_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: S3_SERVER_CREDENTIALS.secretAccessKey,
+    DEFAULT_TENANT: "demo",
+    SCOPE_PREFIX: PREFIX,
+    REQUIRE_TENANT_CLAIM: "false",
+  });
+  lookup = (await import("../../functions/lookup-api/handler")).handler as unknown as Handler;
+  segments = (await store.getDataset(TENANT, "shop"))?.current?.segments ?? [];
+});
+
+describe("customer lookup", () => {
+  const customers = ["C01", "C02", "C03", "C04", "C05", "C06", "C07", "C08", "C09", "C10"];
+
+  it("gives every customer of the dataset the same answer as the read path", async () => {
+    for (const customerId of customers) {
+      const got = await same({
+        route: "getCustomer",
+        params: { datasetId: "shop", customerId },
+        claims: caller(TENANT),
+      });
+      expect(got.status, customerId).toBe(200);
+    }
+    // And the answer is the customer's (transactions.expected.md): C01 bought three times, 230.00 in all.
+    const c01 = await answer(lookup, {
+      route: "getCustomer",
+      params: { datasetId: "shop", customerId: "C01" },
+      claims: caller(TENANT),
+    });
+    expect(c01.body).toMatchObject({
+      customerId: "C01",
+      frequency: 3,
+      monetary: 230,
+      lastPurchase: "2025-09-20",
+      recencyDays: 11,
+    });
+  });
+
+  it("refuses the same way: unknown customer or dataset, no run yet, another tenant, scope, token, bad ids", async () => {
+    const cases: Array<[Call, number, string]> = [
+      [
+        { route: "getCustomer", params: { datasetId: "shop", customerId: "C99" }, claims: caller(TENANT) },
+        404,
+        "CUSTOMER_NOT_FOUND",
+      ],
+      [
+        { route: "getCustomer", params: { datasetId: "nope", customerId: "C01" }, claims: caller(TENANT) },
+        404,
+        "DATASET_NOT_FOUND",
+      ],
+      [
+        { route: "getCustomer", params: { datasetId: "fresh", customerId: "C01" }, claims: caller(TENANT) },
+        404,
+        "DATASET_NOT_READY",
+      ],
+      // The other tenant has a "fresh" dataset of its own only under TENANT: it does not see TENANT's.
+      [
+        { route: "getCustomer", params: { datasetId: "fresh", customerId: "C01" }, claims: caller(OTHER) },
+        404,
+        "DATASET_NOT_FOUND",
+      ],
+      [
+        {
+          route: "getCustomer",
+          params: { datasetId: "shop", customerId: "C01" },
+          claims: caller(TENANT, `${PREFIX}/write`),
+        },
+        403,
+        "FORBIDDEN",
+      ],
+      [
+        {
+          route: "getCustomer",
+          params: { datasetId: "shop", customerId: "C01" },
+          claims: { scope: `${PREFIX}/read`, tenant: "bad tenant" },
+        },
+        403,
+        "INVALID_TENANT",
+      ],
+      [{ route: "getCustomer", params: { datasetId: "shop", customerId: "C01" } }, 401, "UNAUTHORIZED"],
+      [
+        { route: "getCustomer", params: { datasetId: "-bad", customerId: "C01" }, claims: caller(TENANT) },
+        400,
+        "VALIDATION_FAILED",
+      ],
+      [
+        {
+          route: "getCustomer",
+          params: { datasetId: "shop", customerId: "x".repeat(129) },
+          claims: caller(TENANT),
+        },
+        400,
+        "VALIDATION_FAILED",
+      ],
+    ];
+    for (const [call, status, code] of cases) {
+      const got = await same(call);
+      expect([got.status, codeOf(got.body)], JSON.stringify(call)).toEqual([status, code]);
+    }
+  });
+
+  it("a tenant reads its own copy of a dataset id another tenant also has", async () => {
+    const call = (tenant: string): Call => ({
+      route: "getCustomer",
+      params: { datasetId: "shop", customerId: "C02" },
+      claims: caller(tenant),
+    });
+    const mine = await same(call(TENANT));
+    const theirs = await same(call(OTHER));
+    expect([mine.status, theirs.status]).toEqual([200, 200]);
+    expect((mine.body as { runId: string }).runId).not.toBe((theirs.body as { runId: string }).runId);
+  });
+
+  it("shows the committed value of a customer a newer, uncommitted run has rewritten", async () => {
+    const call: Call = {
+      route: "getCustomer",
+      params: { datasetId: "shop", customerId: "C03" },
+      claims: caller(TENANT),
+    };
+    const before = await same(call);
+    const committed = before.body as { version: number; monetary: number };
+    const key = { pk: customerPk(TENANT, "shop", "C03"), sk: CUSTOMER_SK };
+    const stored = await doc.send(new GetCommand({ TableName: table, Key: key }));
+    const view = stored.Item?.view as Record<string, unknown>;
+    await doc.send(
+      new PutCommand({
+        TableName: table,
+        Item: { ...key, v: committed.version + 1, view: { ...view, monetary: 999_999 }, prev: view },
+      }),
+    );
+    const after = await same(call);
+    expect(after).toEqual(before);
+  });
+});
+
+describe("member pages", () => {
+  it("pages through every segment the same way, cursors included", async () => {
+    let pages = 0;
+    for (const segment of segments) {
+      const members: string[] = [];
+      let cursor: string | undefined;
+      do {
+        const got = await same({
+          route: "listSegmentMembers",
+          params: { datasetId: "shop", segmentId: segment.id },
+          query: { limit: "2", ...(cursor ? { cursor } : {}) },
+          claims: caller(TENANT),
+        });
+        expect(got.status).toBe(200);
+        const body = got.body as { customerIds: string[]; nextCursor: string | null };
+        members.push(...body.customerIds);
+        cursor = body.nextCursor ?? undefined;
+        pages++;
+      } while (cursor);
+      expect(members.length, segment.id).toBe(segment.size);
+    }
+    expect(pages).toBeGreaterThan(segments.length);
+  });
+
+  it("refuses the same way: bad limits and cursors, unknown segment, another tenant, scope", async () => {
+    // Two segments with more than one member, so the first has a cursor to misuse on the second.
+    const [one, two] = segments.filter((s) => s.size > 1).map((s) => s.id);
+    if (!one || !two) throw new Error("the fixture should have two segments with several members");
+    const first = await answer(lookup, {
+      route: "listSegmentMembers",
+      params: { datasetId: "shop", segmentId: one },
+      query: { limit: "1" },
+      claims: caller(TENANT),
+    });
+    const cursor = (first.body as { nextCursor: string | null }).nextCursor;
+    if (!cursor) throw new Error(`${one} should have a second page`);
+    const members = (query: Record<string, string>, claims = caller(TENANT), segmentId = one): Call => ({
+      route: "listSegmentMembers",
+      params: { datasetId: "shop", segmentId },
+      query,
+      claims,
+    });
+    const cases: Array<[Call, number, string]> = [
+      [members({ limit: "0" }), 400, "VALIDATION_FAILED"],
+      [members({ limit: "abc" }), 400, "VALIDATION_FAILED"],
+      [members({ limit: "1.5" }), 400, "VALIDATION_FAILED"],
+      [members({ limit: "5000" }), 400, "VALIDATION_FAILED"],
+      [members({ cursor: "x".repeat(3000) }), 400, "VALIDATION_FAILED"],
+      [members({ cursor: `${cursor}x` }), 400, "BAD_CURSOR"],
+      // A cursor of one segment's query does not page another's.
+      [members({ cursor }, caller(TENANT), two), 400, "BAD_CURSOR"],
+      // Nor another tenant's.
+      [members({ cursor }, caller(OTHER)), 400, "BAD_CURSOR"],
+      [members({}, caller(TENANT), "rfm:nope"), 404, "SEGMENT_NOT_FOUND"],
+      [members({}, caller(TENANT), "nope"), 400, "VALIDATION_FAILED"],
+      [members({}, caller(TENANT, `${PREFIX}/admin`)), 403, "FORBIDDEN"],
+      [{ ...members({}), params: { datasetId: "fresh", segmentId: one } }, 404, "DATASET_NOT_READY"],
+      [
+        { ...members({}, caller(OTHER)), params: { datasetId: "fresh", segmentId: one } },
+        404,
+        "DATASET_NOT_FOUND",
+      ],
+    ];
+    for (const [call, status, code] of cases) {
+      const got = await same(call);
+      expect([got.status, codeOf(got.body)], JSON.stringify(call)).toEqual([status, code]);
+    }
+  });
+});
+
+describe("the lookup store's member query", () => {
+  it("reads a partition larger than one query page as the document-client store does, at every version", async () => {
+    // 700 membership items of one segment, written by versions 1 to 3: current members, former members,
+    // members of a version readers of older ones must not see yet, and the reverse.
+    const pk = segmentPk(TENANT, "paged", "rule:big");
+    const items = Array.from({ length: 700 }, (_, i) => ({
+      pk,
+      sk: `K${String(i).padStart(4, "0")}`,
+      v: 1 + (i % 3),
+      member: i % 5 !== 0,
+      pmember: i % 7 !== 0,
+    }));
+    for (let i = 0; i < items.length; i += 25) {
+      await doc.send(
+        new BatchWriteCommand({
+          RequestItems: { [table]: items.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } })) },
+        }),
+      );
+    }
+    const endpoint = new URL(process.env.AWS_ENDPOINT_URL_DYNAMODB as string);
+    const aws = await awsLite({
+      region: "us-east-1",
+      plugins: [lookupPlugin],
+      protocol: "http",
+      host: endpoint.hostname,
+      port: Number(endpoint.port),
+    });
+    const lookupStore = new DynamoLookupStore(aws.SegmentationLookup, table);
+    const store = new DynamoDatasetStore(doc, table);
+    for (const version of [1, 2, 3]) {
+      // Worked out from the flags: an item written at or before the version counts by `member`, a later
+      // one by `pmember`.
+      const expected = items
+        .filter((item) => (item.v <= version ? item.member : item.pmember))
+        .map((item) => item.sk);
+      for (const limit of [150, 1000]) {
+        const pages: string[][] = [];
+        let after: string | undefined;
+        do {
+          const [mine, theirs] = await Promise.all([
+            lookupStore.listMembers(TENANT, "paged", "rule:big", version, limit, after),
+            store.listMembers(TENANT, "paged", "rule:big", version, limit, after),
+          ]);
+          expect(mine).toEqual(theirs);
+          pages.push(mine.items);
+          after = mine.next;
+        } while (after);
+        expect(pages.flat(), `version ${version}, limit ${limit}`).toEqual(expected);
+      }
+    }
+  });
+});
