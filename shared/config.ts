@@ -15,6 +15,14 @@ const envSchema = z.object({
   /** Endpoint overrides for the local service and tests (DynamoDB Local, the S3 server). */
   AWS_ENDPOINT_URL_DYNAMODB: z.url().optional(),
   AWS_ENDPOINT_URL_S3: z.url().optional(),
+  /** The state machine of sharded runs; without it every run stays in one function. */
+  STATE_MACHINE_ARN: z.string().min(1).optional(),
+  /** Transactions uploads larger than this (bytes) run sharded, when a state machine is set. */
+  SHARD_THRESHOLD_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(256 * 1024 * 1024),
   /** Tenant of requests whose token carries no tenant claim (see REQUIRE_TENANT_CLAIM). */
   DEFAULT_TENANT: z
     .string()

@@ -154,6 +154,23 @@ export const currentVersionSchema = z.object({
     .optional(),
   /** The fitted value models (BG/NBD, Gamma-Gamma) and their horizon and discount rate. */
   value: z.record(z.string(), z.unknown()).optional(),
+  /**
+   * Set when the version was computed sharded (Step Functions): the replace upload it was computed from. Such
+   * a dataset keeps no single aggregate state; a refresh recomputes it from this upload, sharded again.
+   */
+  source: z
+    .object({ uploadId: z.string(), key: z.string(), size: z.number().int().nonnegative() })
+    .optional(),
+  /**
+   * Customers per cell of the RFM segments' grid (rfmGrid[r - 1][fm - 1]: recency score r, frequency-and-
+   * monetary score fm), and a histogram of predicted CLV (absent without the value models).
+   */
+  distributions: z
+    .object({
+      rfmGrid: z.array(z.array(z.number().int().nonnegative())),
+      clv: z.object({ edges: z.array(z.number()), counts: z.array(z.number().int().nonnegative()) }).optional(),
+    })
+    .optional(),
   /** Parts of the computation skipped or done in part, with the reason. */
   issues: z
     .array(

@@ -19,7 +19,12 @@ export const PREFIXES = {
   reports: "reports/",
   state: "state/",
   exports: "exports/",
+  /** Intermediate objects of sharded runs (partitions, partial aggregates, write slices); expire in days. */
+  work: "work/",
 } as const;
+
+/** How long intermediate objects of a sharded run are kept (a lifecycle rule deletes them). */
+export const WORK_RETENTION_DAYS = 2;
 
 /** Largest file a presigned upload accepts. */
 export const MAX_UPLOAD_BYTES = 5 * 1024 * 1024 * 1024;
@@ -29,7 +34,14 @@ export const UPLOAD_URL_TTL_SECONDS = 15 * 60;
 export const REFRESH_SCHEDULE = { minute: "15", hour: "3" } as const;
 
 /** Timeout of each function, in seconds; the stack sets them and the local service enforces the same. */
-export const FUNCTION_TIMEOUT_SECONDS = { readApi: 10, writeApi: 10, compute: 900, refresh: 900 } as const;
+export const FUNCTION_TIMEOUT_SECONDS = {
+  readApi: 10,
+  writeApi: 10,
+  lookupApi: 10,
+  compute: 900,
+  refresh: 900,
+  shard: 900,
+} as const;
 export type FunctionName = keyof typeof FUNCTION_TIMEOUT_SECONDS;
 
 /**

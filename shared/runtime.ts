@@ -5,7 +5,7 @@
 
 import { type Config, parseConfig } from "./config";
 import { CursorCodec } from "./http/cursor";
-import type { EventPublisher } from "./pipeline/ports";
+import type { EventPublisher, ShardedRuns } from "./pipeline/ports";
 import { type Clients, createClients } from "./store/clients";
 import { DynamoDatasetStore } from "./store/dynamo";
 import { EventBridgePublisher, noEvents } from "./store/events";
@@ -20,6 +20,11 @@ export interface Runtime {
   cursors: CursorCodec;
   /** Replaceable before the handlers are loaded: the local service delivers events itself. */
   events: EventPublisher;
+  /**
+   * Where large uploads run when not in Step Functions (shardedRunsFor): the local service sets its
+   * in-process runner here before loading the handlers.
+   */
+  sharded?: ShardedRuns;
 }
 
 let cached: Runtime | undefined;

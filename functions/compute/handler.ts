@@ -10,8 +10,10 @@ import { errorFields, logger } from "../../shared/logger";
 import { leaseWait, runUpload } from "../../shared/pipeline/run";
 import { runtime } from "../../shared/runtime";
 import { parseUploadKey } from "../../shared/store/keys";
+import { shardedRunsFor } from "../../shared/store/sharded-runs";
 
 const rt = runtime();
+const sharded = shardedRunsFor(rt.config, rt.sharded);
 
 export async function computeCore(event: unknown, context?: Context): Promise<{ outcomes: string[] }> {
   const parsed = s3EventSchema.parse(event);
@@ -28,7 +30,13 @@ export async function computeCore(event: unknown, context?: Context): Promise<{ 
     }
     try {
       const result = await runUpload(
-        { store: rt.store, blobs: rt.blobs, events: rt.events, waitForLeaseMs: leaseWait(context) },
+        {
+          store: rt.store,
+          blobs: rt.blobs,
+          events: rt.events,
+          waitForLeaseMs: leaseWait(context),
+          ...(sharded ? { sharded } : {}),
+        },
         {
           tenantId: parts.tenant,
           datasetId: parts.dataset,
@@ -37,6 +45,7 @@ export async function computeCore(event: unknown, context?: Context): Promise<{ 
           sequencer: record.s3.object.sequencer,
           eventTime: record.eventTime,
           ...(record.s3.object.eTag !== undefined ? { eTag: record.s3.object.eTag.replace(/"/g, "") } : {}),
+          ...(record.s3.object.size !== undefined ? { size: record.s3.object.size } : {}),
         },
       );
       logger.info("Upload processed", {

@@ -11,8 +11,10 @@ import { errorFields, logger } from "../../shared/logger";
 import { runErasure } from "../../shared/pipeline/erase";
 import { leaseWait, runRefresh } from "../../shared/pipeline/run";
 import { runtime } from "../../shared/runtime";
+import { shardedRunsFor } from "../../shared/store/sharded-runs";
 
 const rt = runtime();
+const sharded = shardedRunsFor(rt.config, rt.sharded);
 
 export async function refreshCore(
   event: unknown,
@@ -22,7 +24,13 @@ export async function refreshCore(
   if (parsed["detail-type"] === DETAIL_TYPES.erasureRequested) {
     const { tenantId, datasetId, erasureId } = parsed.detail;
     const result = await runErasure(
-      { store: rt.store, blobs: rt.blobs, events: rt.events, waitForLeaseMs: leaseWait(context) },
+      {
+        store: rt.store,
+        blobs: rt.blobs,
+        events: rt.events,
+        waitForLeaseMs: leaseWait(context),
+        ...(sharded ? { sharded } : {}),
+      },
       { tenantId, datasetId, erasureId, eventTime: parsed.time },
     );
     if (result.outcome === "refused") {
@@ -48,7 +56,13 @@ export async function refreshCore(
   for (const { tenantId, datasetId, trigger } of targets) {
     try {
       const result = await runRefresh(
-        { store: rt.store, blobs: rt.blobs, events: rt.events, waitForLeaseMs: leaseWait(context) },
+        {
+          store: rt.store,
+          blobs: rt.blobs,
+          events: rt.events,
+          waitForLeaseMs: leaseWait(context),
+          ...(sharded ? { sharded } : {}),
+        },
         { tenantId, datasetId, trigger, eventId: parsed.id, eventTime: parsed.time },
       );
       if (result.outcome === "succeeded") refreshed++;

@@ -23,6 +23,7 @@ import { LIFECYCLE_STAGES, RFM_SEGMENTS } from "../engine";
 import { logger } from "../logger";
 import type { ErasureRecord, RunRecord } from "../model";
 import { objectKeys, stateVersionOf } from "../store/keys";
+import { decodeOutputs, encodeOutputs } from "./outputs";
 import type { PipelineDeps } from "./run";
 import { announce, begin, crash, loadState, publish, runEvent, runIdFor } from "./run";
 import { scrubUpload } from "./scrub";
@@ -161,7 +162,33 @@ export async function runErasure(deps: PipelineDeps, event: ErasureEvent): Promi
       await store.addErasureCounts(tenantId, datasetId, erasureId, { exportsDeleted: exports.length });
     }
 
-    if (meta.current) {
+    if (meta.current?.source) {
+      // A sharded dataset keeps no aggregate state: the committed views lose the customer now (their items
+      // go in step 4), and a sharded refresh recomputes the figures from the rewritten upload.
+      const key = objectKeys.outputs(tenantId, datasetId, meta.current.version);
+      const bytes = await blobs.get(key);
+      const outputs = bytes ? decodeOutputs(bytes) : new Map<string, string>();
+      const present = outputs.delete(customerId);
+      if (present) await blobs.put(key, encodeOutputs(outputs), "application/gzip");
+      run = {
+        ...run,
+        status: "succeeded",
+        finishedAt: now().toISOString(),
+        version: meta.current.version,
+        counts: { customersErased: present ? 1 : 0 },
+      };
+      await store.putRun(run);
+      await attempt.release();
+      await announce(deps, [runEvent(run)]);
+      await deps.sharded?.start({
+        kind: "refresh",
+        tenantId,
+        datasetId,
+        runId: runIdFor(event.eventTime, "erasure-refresh", erasureId),
+        time: event.eventTime,
+        reason: "refresh",
+      });
+    } else if (meta.current) {
       t = performance.now();
       const loaded = await loadState(blobs, meta);
       const present = loaded.state.findCustomer(customerId) >= 0;

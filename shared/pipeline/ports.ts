@@ -17,6 +17,13 @@ export interface BlobStore {
   /** Streams an object, or undefined when it does not exist. */
   stream(key: string): Promise<AsyncIterable<Uint8Array> | undefined>;
   get(key: string): Promise<Uint8Array | undefined>;
+  /**
+   * Bytes [start, end) of an object (end past the object's size reads to its end), streamed; undefined if
+   * the object does not exist.
+   */
+  streamRange(key: string, start: number, end: number): Promise<AsyncIterable<Uint8Array> | undefined>;
+  /** Size in bytes of an object, or undefined if it does not exist. */
+  size(key: string): Promise<number | undefined>;
   put(key: string, body: Uint8Array | string, contentType: string): Promise<void>;
   /**
    * Writes an object from a stream of unknown length (in parts when it is large) and returns its ETag,
@@ -217,4 +224,14 @@ export interface ServiceEvent {
 
 export interface EventPublisher {
   publish(events: ServiceEvent[]): Promise<void>;
+}
+
+/**
+ * Starts sharded runs (Step Functions in AWS, the steps in-process locally). Starting the same run twice is
+ * harmless: the run id names the execution, and a run that exists is not started again.
+ */
+export interface ShardedRuns {
+  /** Transactions uploads larger than this run sharded. */
+  readonly thresholdBytes: number;
+  start(input: import("./sharded-contract").ShardedInput): Promise<void>;
 }

@@ -7,9 +7,10 @@
  * A run that fails on its input is recorded as failed and not retried; a run that fails for any other reason
  * rethrows so the asynchronous invoke retries it, and the retry repairs whatever it had half-written.
  */
-import { createHash, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import {
   AggregateState,
+  type ComputedSegmentation,
   type ComputeSettings,
   computeSegments,
   FileError,
@@ -17,6 +18,8 @@ import {
   ingestCustomers,
   ingestTransactions,
   type RowError,
+  rfmGrid,
+  valueHistogram,
 } from "../engine";
 import { RetryableError } from "../errors";
 import { errorFields, logger } from "../logger";
@@ -31,8 +34,18 @@ import {
   type Outputs,
   outputsAndProfiles,
 } from "./outputs";
-import type { BlobStore, DatasetStore, EventPublisher, MembershipWrite, ServiceEvent } from "./ports";
+import type {
+  BlobStore,
+  DatasetStore,
+  EventPublisher,
+  MembershipWrite,
+  ServiceEvent,
+  ShardedRuns,
+} from "./ports";
+import { runIdFor } from "./run-id";
 import { erasedAmong, scrubUpload } from "./scrub";
+
+export { runIdFor } from "./run-id";
 
 export interface PipelineDeps {
   store: DatasetStore;
@@ -53,6 +66,8 @@ export interface PipelineDeps {
   waitForLeaseMs?: number;
   /** Sleep between lease attempts; injectable for tests. */
   sleep?: (ms: number) => Promise<void>;
+  /** Where uploads too large for one function, and refreshes of sharded datasets, go; none: all run here. */
+  sharded?: ShardedRuns;
 }
 
 export interface UploadEvent {
@@ -64,6 +79,8 @@ export interface UploadEvent {
   eventTime: string;
   /** The object's ETag as the S3 event reports it (no quotes); recognises the service's own rewrites. */
   eTag?: string;
+  /** The object's size as the S3 event reports it. */
+  size?: number;
 }
 
 export type RunOutcome =
@@ -71,20 +88,12 @@ export type RunOutcome =
   | { outcome: "failed"; run: RunRecord }
   | { outcome: "duplicate"; runId: string }
   | { outcome: "stale"; runId: string }
-  | { outcome: "skipped"; runId: string };
+  | { outcome: "skipped"; runId: string }
+  /** Handed to a sharded run (Step Functions), which records its own outcome. */
+  | { outcome: "sharded"; runId: string };
 
 /** A run renews its lease every third of it, so a dead attempt blocks its retry for at most this long. */
 const DEFAULT_LEASE_MS = 90_000;
-
-/** Run ids sort by time and are derived from the event, so a redelivered event maps to the same run. */
-export function runIdFor(time: string, ...parts: string[]): string {
-  const stamp = time
-    .replace(/[^0-9]/g, "")
-    .slice(0, 17)
-    .padEnd(17, "0");
-  const hash = createHash("sha256").update(parts.join("\n")).digest("hex").slice(0, 12);
-  return `${stamp}-${hash}`;
-}
 
 export function todayIso(now: Date): string {
   return now.toISOString().slice(0, 10);
@@ -97,7 +106,8 @@ function compareSequencers(a: string, b: string): number {
   return pa < pb ? -1 : pa > pb ? 1 : 0;
 }
 
-class ReportCollector {
+/** Rejected rows as the CSV report keeps them (the first `cap`), and how many there were. */
+export class ReportCollector {
   readonly lines: string[] = ["row,column,code,reason"];
   count = 0;
   constructor(private readonly cap: number) {}
@@ -126,7 +136,7 @@ export async function loadState(
   return { state: AggregateState.deserialize(stateBytes), outputs: decodeOutputs(outputBytes) };
 }
 
-async function loadAborted(blobs: BlobStore, meta: DatasetMeta): Promise<Outputs | undefined> {
+export async function loadAborted(blobs: BlobStore, meta: DatasetMeta): Promise<Outputs | undefined> {
   if (!meta.pending) return undefined;
   const bytes = await blobs.get(objectKeys.outputs(meta.tenantId, meta.datasetId, meta.pending.version));
   // No outputs file: the aborted run died before it could write anything to the table.
@@ -186,39 +196,14 @@ export async function publish(
   timings.writeMs = Math.round(performance.now() - t);
 
   const finishedAt = now().toISOString();
-  const current: CurrentVersion = {
+  const current = currentVersionOf(result, {
     version,
     runId: run.runId,
     asOf,
     completedAt: finishedAt,
-    customerCount: result.customerCount,
     orderCount: state.orderCount,
     segments,
-    ...(result.clusters
-      ? {
-          clusters: {
-            k: result.clusters.k,
-            inertia: result.clusters.inertia,
-            featureNames: result.clusters.featureNames,
-            ids: result.clusters.ids,
-            descriptions: result.clusters.descriptions,
-            centroids: result.clusters.centroids,
-            nextId: result.clusters.nextId,
-          },
-        }
-      : {}),
-    ...(result.value ? { value: { ...result.value } } : {}),
-    ...(result.issues.length > 0
-      ? {
-          issues: result.issues.map(({ code, message, stage, segment }) => ({
-            code,
-            message,
-            stage,
-            ...(segment ? { segment } : {}),
-          })),
-        }
-      : {}),
-  };
+  });
   const done: RunRecord = {
     ...run,
     status: "succeeded",
@@ -247,6 +232,46 @@ export async function publish(
   await attempt.release();
   await announce(deps, [runEvent(done), ...membershipEvents(done, diff.memberships)]);
   return done;
+}
+
+/** What a run that computed `result` commits as the dataset's current version. */
+export function currentVersionOf(
+  result: ComputedSegmentation,
+  fields: Pick<
+    CurrentVersion,
+    "version" | "runId" | "asOf" | "completedAt" | "orderCount" | "segments" | "source"
+  >,
+): CurrentVersion {
+  const { r, f, m, clv } = result.columns;
+  return {
+    ...fields,
+    customerCount: result.customerCount,
+    distributions: { rfmGrid: rfmGrid(r, f, m), ...(clv ? { clv: valueHistogram(clv) } : {}) },
+    ...(result.clusters
+      ? {
+          clusters: {
+            k: result.clusters.k,
+            inertia: result.clusters.inertia,
+            featureNames: result.clusters.featureNames,
+            ids: result.clusters.ids,
+            descriptions: result.clusters.descriptions,
+            centroids: result.clusters.centroids,
+            nextId: result.clusters.nextId,
+          },
+        }
+      : {}),
+    ...(result.value ? { value: { ...result.value } } : {}),
+    ...(result.issues.length > 0
+      ? {
+          issues: result.issues.map(({ code, message, stage, segment }) => ({
+            code,
+            message,
+            stage,
+            ...(segment ? { segment } : {}),
+          })),
+        }
+      : {}),
+  };
 }
 
 /** Customer ids per membership event: well under EventBridge's 256 KB an entry with ids of 128 characters. */
@@ -524,6 +549,26 @@ export async function runUpload(deps: PipelineDeps, event: UploadEvent): Promise
     return { outcome: "failed", run: failed };
   }
 
+  if (
+    deps.sharded &&
+    upload.kind === "transactions" &&
+    event.size !== undefined &&
+    event.size > deps.sharded.thresholdBytes
+  ) {
+    await deps.sharded.start({
+      kind: "upload",
+      tenantId: event.tenantId,
+      datasetId: event.datasetId,
+      uploadId: event.uploadId,
+      key: event.key,
+      size: event.size,
+      sequencer: event.sequencer,
+      eventTime: event.eventTime,
+      ...(event.eTag !== undefined ? { eTag: event.eTag } : {}),
+    });
+    return { outcome: "sharded", runId };
+  }
+
   const attempt = await begin(deps, fresh);
   if ("duplicate" in attempt) return { outcome: "duplicate", runId };
   const { meta } = attempt;
@@ -547,6 +592,19 @@ export async function runUpload(deps: PipelineDeps, event: UploadEvent): Promise
     if (isStale(upload, event, meta)) {
       await skipRun(deps, attempt, run, "STALE_EVENT", "A newer upload has already been applied");
       return { outcome: "stale", runId };
+    }
+
+    if (meta.current?.source && !(upload.mode === "replace" && upload.kind === "transactions")) {
+      return {
+        outcome: "failed",
+        run: await failRun(
+          deps,
+          attempt,
+          run,
+          "DATASET_SHARDED",
+          "The dataset is computed sharded from a file of all its transactions: upload one with mode=replace",
+        ),
+      };
     }
 
     const timings: Record<string, number> = {};
@@ -638,7 +696,11 @@ export async function runUpload(deps: PipelineDeps, event: UploadEvent): Promise
   }
 }
 
-function isStale(upload: UploadRecord, event: UploadEvent, meta: DatasetMeta): boolean {
+export function isStale(
+  upload: UploadRecord,
+  event: Pick<UploadEvent, "sequencer">,
+  meta: DatasetMeta,
+): boolean {
   if (
     upload.appliedSequencer !== undefined &&
     compareSequencers(event.sequencer, upload.appliedSequencer) <= 0
@@ -666,6 +728,20 @@ export interface RefreshEvent {
 export async function runRefresh(deps: PipelineDeps, event: RefreshEvent): Promise<RunOutcome> {
   const now = deps.now ?? (() => new Date());
   const runId = runIdFor(event.eventTime, event.trigger ?? "refresh", event.eventId);
+  if (deps.sharded) {
+    const meta = await deps.store.getDataset(event.tenantId, event.datasetId);
+    if (meta?.current?.source) {
+      await deps.sharded.start({
+        kind: "refresh",
+        tenantId: event.tenantId,
+        datasetId: event.datasetId,
+        runId,
+        time: event.eventTime,
+        reason: event.trigger ?? "refresh",
+      });
+      return { outcome: "sharded", runId };
+    }
+  }
   const attempt = await begin(deps, {
     tenantId: event.tenantId,
     datasetId: event.datasetId,

@@ -3,6 +3,7 @@ import { Readable } from "node:stream";
 import {
   DeleteObjectsCommand,
   GetObjectCommand,
+  HeadObjectCommand,
   ListObjectsV2Command,
   NoSuchKey,
   PutObjectCommand,
@@ -34,6 +35,31 @@ export class S3BlobStore implements BlobStore {
       const body = out.Body;
       if (!body) return undefined;
       return body as unknown as AsyncIterable<Uint8Array>;
+    } catch (error) {
+      if (isMissing(error)) return undefined;
+      throw error;
+    }
+  }
+
+  async streamRange(key: string, start: number, end: number): Promise<AsyncIterable<Uint8Array> | undefined> {
+    if (end <= start) return (async function* () {})();
+    try {
+      const out = await this.s3.send(
+        new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: `bytes=${start}-${end - 1}` }),
+      );
+      return (out.Body ?? undefined) as unknown as AsyncIterable<Uint8Array> | undefined;
+    } catch (error) {
+      if (isMissing(error)) return undefined;
+      // A range that starts at or past the end of the object has no bytes.
+      if (error instanceof Error && error.name === "InvalidRange") return (async function* () {})();
+      throw error;
+    }
+  }
+
+  async size(key: string): Promise<number | undefined> {
+    try {
+      const out = await this.s3.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      return out.ContentLength;
     } catch (error) {
       if (isMissing(error)) return undefined;
       throw error;

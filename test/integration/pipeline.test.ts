@@ -9,11 +9,11 @@ import { resolve } from "node:path";
 import { PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { beforeAll, describe, expect, it } from "vitest";
-import type { UploadRecord } from "../../shared/model";
-import { runRefresh, runUpload, type UploadEvent } from "../../shared/pipeline/run";
+import { runRefresh, runUpload } from "../../shared/pipeline/run";
 import { DynamoDatasetStore } from "../../shared/store/dynamo";
 import { S3BlobStore } from "../../shared/store/s3";
 import { createTestBucket, createTestTable, testClients, uniqueName } from "../support/aws";
+import { stageUpload } from "../support/uploads";
 
 const fixture = (name: string) => readFile(resolve(import.meta.dirname, "../fixtures/e2e", name));
 
@@ -32,38 +32,8 @@ beforeAll(async () => {
   blobs = new S3BlobStore(clients.s3, bucket);
 });
 
-let sequence = 0;
-async function stage(
-  datasetId: string,
-  file: string,
-  mode: "append" | "replace" = "append",
-): Promise<UploadEvent> {
-  const uploadId = `u${++sequence}`;
-  const key = `uploads/t/${datasetId}/${uploadId}/${file}`;
-  const upload: UploadRecord = {
-    tenantId: "t",
-    datasetId,
-    uploadId,
-    kind: "transactions",
-    mode,
-    format: "csv",
-    compression: "auto",
-    fileName: file,
-    key,
-    createdAt: new Date(Date.now() + sequence).toISOString(),
-  };
-  await store.ensureDataset("t", datasetId);
-  await store.putUpload(upload);
-  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: await fixture(file) }));
-  return {
-    tenantId: "t",
-    datasetId,
-    uploadId,
-    key,
-    sequencer: `00000000000000${String(sequence).padStart(4, "0")}`,
-    eventTime: new Date().toISOString(),
-  };
-}
+const stage = async (datasetId: string, file: string, mode: "append" | "replace" = "append") =>
+  stageUpload({ store, s3, bucket }, datasetId, await fixture(file), { fileName: file, mode });
 
 describe("runUpload", () => {
   it("computes once when the same event arrives twice, and twice at once", async () => {

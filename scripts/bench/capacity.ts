@@ -1,0 +1,262 @@
+/**
+ * The capacity and cost model's measurements: one full run of the pipeline's computation in this process on
+ * synthetic data (scripts/bench/generate.ts), stage by stage, with the process's peak memory, and what a
+ * daily refresh changes. Everything a run holds is measured: the aggregate state, the computed columns, the
+ * per-customer views (outputs) the run diffs and stores, and the diff itself. The table writes are counted
+ * (items per customer), not timed: DynamoDB Local's speed says nothing about DynamoDB's.
+ *
+ * Run in a child process per size by `npm run bench -- --capacity` (scripts/bench.ts), or directly:
+ *
+ *   tsx scripts/bench/capacity.ts <customers> [--dir bench-out]
+ *
+ * Prints one JSON line: sizes, seconds per stage, peak RSS, bytes per customer, items written per customer
+ * on a full run and on the next day's refresh.
+ */
+import { createReadStream, readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { AggregateState, computeSegments, ingestTransactions } from "../../shared/engine";
+import {
+  diffOutputs,
+  encodeOutputs,
+  keepWithinTolerance,
+  outputsAndProfiles,
+} from "../../shared/pipeline/outputs";
+import { DEFAULT_SPEC, syntheticFile } from "./generate";
+
+export interface CapacityMeasurement {
+  customers: number;
+  rows: number;
+  bytes: number;
+  seconds: { read: number; compute: number; outputs: number; encode: number; diff: number; refresh: number };
+  /** Peak resident memory of this process (VmHWM), and its resident memory before the run. */
+  peakRssMb: number;
+  baseRssMb: number;
+  encodedOutputsBytes: number;
+  /** Table items a full run writes (customer items + membership items), and the next day's refresh. */
+  itemsFullRun: number;
+  itemsRefresh: number;
+  customersChangedByRefresh: number;
+}
+
+function peakRssMb(): number {
+  const status = readFileSync("/proc/self/status", "utf8");
+  const match = /VmHWM:\s+(\d+) kB/.exec(status);
+  return match ? Number(match[1]) / 1024 : process.memoryUsage().rss / 2 ** 20;
+}
+
+function nextDay(iso: string): string {
+  return new Date(Date.parse(`${iso}T00:00:00Z`) + 86_400_000).toISOString().slice(0, 10);
+}
+
+export async function measureCapacity(customers: number, dir: string): Promise<CapacityMeasurement> {
+  const file = syntheticFile(dir, { ...DEFAULT_SPEC, customers });
+  const baseRssMb = process.memoryUsage().rss / 2 ** 20;
+  const seconds = { read: 0, compute: 0, outputs: 0, encode: 0, diff: 0, refresh: 0 };
+  let t = performance.now();
+  const state = new AggregateState();
+  await ingestTransactions(
+    createReadStream(file.path, { highWaterMark: 1 << 20 }),
+    { format: "csv", compression: "none", expectedOrders: file.rows },
+    state,
+  );
+  seconds.read = (performance.now() - t) / 1000;
+
+  t = performance.now();
+  const result = computeSegments(state, { asOf: file.asOf });
+  seconds.compute = (performance.now() - t) / 1000;
+  t = performance.now();
+  const { outputs } = outputsAndProfiles(result);
+  seconds.outputs = (performance.now() - t) / 1000;
+  t = performance.now();
+  const encoded = encodeOutputs(outputs);
+  seconds.encode = (performance.now() - t) / 1000;
+  t = performance.now();
+  const full = diffOutputs(new Map(), outputs);
+  seconds.diff = (performance.now() - t) / 1000;
+
+  // The next day's refresh: same state, one day later, diffed against this run's views.
+  t = performance.now();
+  const tomorrow = outputsAndProfiles(computeSegments(state, { asOf: nextDay(file.asOf) })).outputs;
+  // As a run does: predictions that moved less than the stated tolerance keep their stored values.
+  keepWithinTolerance(outputs, tomorrow);
+  const refresh = diffOutputs(outputs, tomorrow);
+  seconds.refresh = (performance.now() - t) / 1000;
+
+  return {
+    customers: result.customerCount,
+    rows: file.rows,
+    bytes: file.bytes,
+    seconds,
+    peakRssMb: peakRssMb(),
+    baseRssMb,
+    encodedOutputsBytes: encoded.length,
+    itemsFullRun: full.customers.length + full.memberships.length,
+    itemsRefresh: refresh.customers.length + refresh.memberships.length,
+    customersChangedByRefresh: refresh.customers.length,
+  };
+}
+
+/**
+ * List prices used by the model: us-east-1, as published on the AWS pricing pages for Lambda (arm64),
+ * DynamoDB (on-demand, after the November 2024 reduction), S3 Standard, Step Functions (standard workflows)
+ * and EventBridge (custom events), read on 2026-11-23.
+ */
+export const PRICES = {
+  date: "2026-11-23",
+  lambdaGbSecond: 0.0000133334,
+  lambdaRequest: 0.2 / 1e6,
+  dynamoWriteUnit: 0.625 / 1e6,
+  s3Put: 0.005 / 1000,
+  s3Get: 0.0004 / 1000,
+  stepTransition: 0.025 / 1000,
+  event: 1 / 1e6,
+} as const;
+
+/** What the model assumes and cannot measure here; each is stated next to the figures. */
+export const ASSUMPTIONS = {
+  /** Lambda's memory limit, and what a run may use of it (the rest: runtime, SDK, buffers). */
+  lambdaMemoryMb: 10_240,
+  usableMemoryShare: 0.9,
+  lambdaTimeoutSeconds: 900,
+  /** Memory of the compute function as deployed, and the coordinator of sharded runs. */
+  computeMemoryMb: 3008,
+  /** One S3 GetObject stream into Lambda, MB/s; reading overlaps parsing, so the slower of the two counts. */
+  s3StreamMbPerSecond: 90,
+  /** Table writes one function sustains (BatchWriteItem, 25 items a call, 8 calls in flight, ~20 ms each). */
+  writesPerSecondPerFunction: 10_000,
+  /** Lambda's single-thread speed relative to this machine's (the engine uses one core). */
+  lambdaSpeedFactor: 1,
+} as const;
+
+export interface CapacityModel {
+  bytesPerCustomer: number;
+  baseMb: number;
+  cpuSecondsPerMillion: number;
+  rowsPerSecond: number;
+  itemsPerCustomerFullRun: number;
+  itemsPerCustomerRefresh: number;
+  maxCustomersByMemory: number;
+  maxCustomersByTime: number;
+  maxCustomers: number;
+  costFullRunPerMillion: { lambda: number; dynamo: number; other: number; total: number };
+  costRefreshPerMillion: { lambda: number; dynamo: number; other: number; total: number };
+}
+
+/** The model from measurements at two sizes (slope between them, so fixed costs drop out). */
+export function capacityModel(small: CapacityMeasurement, large: CapacityMeasurement): CapacityModel {
+  const a = ASSUMPTIONS;
+  const dc = large.customers - small.customers;
+  const bytesPerCustomer = ((large.peakRssMb - small.peakRssMb) * 2 ** 20) / dc;
+  const baseMb = small.peakRssMb - (small.customers * bytesPerCustomer) / 2 ** 20;
+  const cpu = (m: CapacityMeasurement) =>
+    m.seconds.read + m.seconds.compute + m.seconds.outputs + m.seconds.encode + m.seconds.diff;
+  const cpuPerCustomer = (cpu(large) - cpu(small)) / dc / a.lambdaSpeedFactor;
+  const bytesPerRow = large.bytes / large.rows;
+  const rowsPerCustomer = large.rows / large.customers;
+  // Reading is bounded by the slower of parsing and the S3 stream.
+  const readPerCustomer = Math.max(
+    large.seconds.read / large.customers,
+    (rowsPerCustomer * bytesPerRow) / (a.s3StreamMbPerSecond * 1e6),
+  );
+  const itemsFull = large.itemsFullRun / large.customers;
+  const itemsRefresh = large.itemsRefresh / large.customers;
+  const secondsPerCustomer =
+    cpuPerCustomer -
+    large.seconds.read / large.customers +
+    readPerCustomer +
+    itemsFull / a.writesPerSecondPerFunction;
+  const usableMb = a.lambdaMemoryMb * a.usableMemoryShare;
+  const maxByMemory = Math.floor(((usableMb - baseMb) * 2 ** 20) / bytesPerCustomer);
+  const maxByTime = Math.floor(a.lambdaTimeoutSeconds / secondsPerCustomer);
+
+  const gb = a.computeMemoryMb / 1024;
+  const million = 1e6;
+  const fullSeconds = secondsPerCustomer * million;
+  // A refresh reads the stored state (a small share of a run) and recomputes, diffs and writes what changed.
+  const refreshCpu = large.seconds.refresh / large.customers;
+  const refreshSeconds =
+    (refreshCpu / a.lambdaSpeedFactor + itemsRefresh / a.writesPerSecondPerFunction) * million;
+  const events = (items: number) => Math.ceil((items * million) / 500);
+  const cost = (seconds: number, items: number) => {
+    const lambda = seconds * gb * PRICES.lambdaGbSecond + PRICES.lambdaRequest;
+    const dynamo = items * million * PRICES.dynamoWriteUnit;
+    // A handful of S3 requests (the upload, state and outputs in 8 MiB parts) and the change events.
+    const s3Requests = 4 + Math.ceil((million * (bytesPerCustomer / 4)) / (8 * 2 ** 20));
+    const other = s3Requests * PRICES.s3Put + 2 * PRICES.s3Get + events(items) * PRICES.event;
+    return { lambda, dynamo, other, total: lambda + dynamo + other };
+  };
+  return {
+    bytesPerCustomer,
+    baseMb,
+    cpuSecondsPerMillion: cpuPerCustomer * million,
+    rowsPerSecond: large.rows / large.seconds.read,
+    itemsPerCustomerFullRun: itemsFull,
+    itemsPerCustomerRefresh: itemsRefresh,
+    maxCustomersByMemory: maxByMemory,
+    maxCustomersByTime: maxByTime,
+    maxCustomers: Math.min(maxByMemory, maxByTime),
+    costFullRunPerMillion: cost(fullSeconds, itemsFull),
+    costRefreshPerMillion: cost(refreshSeconds, itemsRefresh),
+  };
+}
+
+if (process.argv[1]?.endsWith("capacity.ts")) {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: { dir: { type: "string", default: "bench-out" }, model: { type: "boolean", default: false } },
+  });
+  if (!values.model) {
+    const measured = await measureCapacity(Number(positionals[0] ?? 200_000), values.dir);
+    process.stdout.write(`${JSON.stringify(measured)}\n`);
+  } else {
+    // Each size in a process of its own, so each peak is its own.
+    const { execFileSync } = await import("node:child_process");
+    const sizes = (positionals.length > 0 ? positionals : ["100000", "1000000"]).map(Number);
+    const runs = sizes.map((n) => {
+      const out = execFileSync(
+        process.execPath,
+        ["--import", "tsx", process.argv[1] as string, String(n), "--dir", values.dir],
+        {
+          encoding: "utf8",
+          stdio: ["ignore", "pipe", "inherit"],
+        },
+      );
+      const measured = JSON.parse(out.trim().split("\n").pop() as string) as CapacityMeasurement;
+      process.stdout.write(`${JSON.stringify(measured)}\n`);
+      return measured;
+    });
+    const model = capacityModel(runs[0] as CapacityMeasurement, runs[runs.length - 1] as CapacityMeasurement);
+    process.stdout.write(
+      `${JSON.stringify({ assumptions: ASSUMPTIONS, prices: PRICES, model }, null, 2)}\n\n`,
+    );
+    process.stdout.write(markdown(runs, model));
+  }
+}
+
+/** The figures as BENCHMARKS.md shows them. */
+function markdown(runs: readonly CapacityMeasurement[], model: CapacityModel): string {
+  const n = (x: number, digits = 0) => x.toLocaleString("en-US", { maximumFractionDigits: digits });
+  const usd = (x: number) => `$${x < 0.01 ? x.toFixed(4) : x.toFixed(2)}`;
+  const lines = [
+    "| customers | rows | read s | compute s | views s | diff s | next-day refresh s | peak RSS MB | items written (full) | items written (refresh) |",
+    "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ...runs.map(
+      (r) =>
+        `| ${n(r.customers)} | ${n(r.rows)} | ${n(r.seconds.read, 1)} | ${n(r.seconds.compute, 1)} | ${n(r.seconds.outputs + r.seconds.encode, 1)} | ${n(r.seconds.diff, 1)} | ${n(r.seconds.refresh, 1)} | ${n(r.peakRssMb)} | ${n(r.itemsFullRun)} | ${n(r.itemsRefresh)} |`,
+    ),
+    "",
+    "| model figure | value |",
+    "|---|---:|",
+    `| memory per customer (slope of peak RSS) | ${n(model.bytesPerCustomer)} bytes |`,
+    `| fixed memory (intercept) | ${n(model.baseMb)} MB |`,
+    `| CPU per million customers (read, compute, views, diff) | ${n(model.cpuSecondsPerMillion)} s |`,
+    `| rows read per second | ${n(model.rowsPerSecond)} |`,
+    `| table items per customer: full run / daily refresh | ${n(model.itemsPerCustomerFullRun, 2)} / ${n(model.itemsPerCustomerRefresh, 3)} |`,
+    `| largest dataset in one function, by memory (10 GB) | ${n(model.maxCustomersByMemory)} customers |`,
+    `| largest dataset in one function, by time (15 min, writes included) | ${n(model.maxCustomersByTime)} customers |`,
+    `| full run per million customers: Lambda / DynamoDB / S3+events / total | ${usd(model.costFullRunPerMillion.lambda)} / ${usd(model.costFullRunPerMillion.dynamo)} / ${usd(model.costFullRunPerMillion.other)} / **${usd(model.costFullRunPerMillion.total)}** |`,
+    `| daily refresh per million customers: Lambda / DynamoDB / S3+events / total | ${usd(model.costRefreshPerMillion.lambda)} / ${usd(model.costRefreshPerMillion.dynamo)} / ${usd(model.costRefreshPerMillion.other)} / **${usd(model.costRefreshPerMillion.total)}** |`,
+    "",
+  ];
+  return lines.join("\n");
+}
