@@ -10,7 +10,12 @@ import {
   ResourceInUseException,
   UpdateTimeToLiveCommand,
 } from "@aws-sdk/client-dynamodb";
-import { CreateBucketCommand, HeadBucketCommand, type S3Client } from "@aws-sdk/client-s3";
+import {
+  CreateBucketCommand,
+  HeadBucketCommand,
+  PutBucketCorsCommand,
+  type S3Client,
+} from "@aws-sdk/client-s3";
 import { TABLE_KEYS } from "../../shared/resources";
 import { EmulatorError } from "./errors";
 
@@ -92,4 +97,31 @@ export async function ensureBucket(s3: S3Client, bucketName: string): Promise<vo
     if (name !== "BucketAlreadyExists" && name !== "BucketAlreadyOwnedByYou") throw error;
     await s3.send(new HeadBucketCommand({ Bucket: bucketName }));
   }
+}
+
+/**
+ * Lets pages of the given origins POST files to the bucket with a presigned POST (the dashboard's upload),
+ * as the stack's bucket CORS rule does for the site's origin. Replaces any earlier CORS configuration.
+ */
+export async function allowBrowserUploads(
+  s3: S3Client,
+  bucketName: string,
+  origins: string[],
+): Promise<void> {
+  await s3.send(
+    new PutBucketCorsCommand({
+      Bucket: bucketName,
+      CORSConfiguration: {
+        CORSRules: [
+          {
+            AllowedOrigins: origins,
+            AllowedMethods: ["POST"],
+            AllowedHeaders: ["*"],
+            ExposeHeaders: ["ETag"],
+            MaxAgeSeconds: 600,
+          },
+        ],
+      },
+    }),
+  );
 }

@@ -9,9 +9,14 @@
  * itself, as in AWS; there the gateway also answers a token without the route's scope with 403
  * `{"message":"Forbidden"}` first, here the handler's own 403 answers it. The issuer's public keys are at
  * GET /.well-known/jwks.json.
+ *
+ * With a `site`, it also serves the dashboard's static files and its config.json on GET/HEAD paths that no
+ * route takes, as the site's own host does in AWS; every other path still answers 404 JSON.
  */
 import { randomUUID } from "node:crypto";
+import { readdir, readFile } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { extname, join } from "node:path";
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from "aws-lambda";
 import { FUNCTION_TIMEOUT_SECONDS, type FunctionName } from "../../shared/resources";
 import { type HttpFunctionName, ROUTES, routeKey, type Scope } from "../../shared/routes";
@@ -165,9 +170,63 @@ export function toEvent(
 
 export const JWKS_PATH = "/.well-known/jwks.json";
 
+/** The dashboard as served: its files by path ("/" is index.html) and their headers. */
+export interface StaticSite {
+  files: ReadonlyMap<string, { body: Buffer; headers: Record<string, string> }>;
+}
+
+const CONTENT_TYPES: Record<string, string> = {
+  ".html": "text/html; charset=utf-8",
+  ".js": "text/javascript; charset=utf-8",
+  ".css": "text/css; charset=utf-8",
+  ".json": "application/json",
+  ".txt": "text/plain; charset=utf-8",
+};
+
+/**
+ * Reads a built site (web/build.ts) into memory and adds its config.json. The Content-Security-Policy lets
+ * the page load only its own files and talk only to its own origin and `connectTo` (the S3 endpoint of
+ * presigned uploads), so the browser itself refuses any other host.
+ */
+export async function loadStaticSite(
+  dir: string,
+  config: { apiUrl: string },
+  connectTo: string[],
+): Promise<StaticSite> {
+  const csp = [
+    "default-src 'none'",
+    "script-src 'self'",
+    // Chart.js sizes its canvas with inline styles.
+    "style-src 'self' 'unsafe-inline'",
+    "img-src 'self' data:",
+    `connect-src 'self' ${[config.apiUrl, ...connectTo].filter(Boolean).join(" ")}`.trim(),
+    "base-uri 'none'",
+    "form-action 'none'",
+    "frame-ancestors 'none'",
+  ].join("; ");
+  const files = new Map<string, { body: Buffer; headers: Record<string, string> }>();
+  const add = (path: string, body: Buffer) =>
+    files.set(path, {
+      body,
+      headers: {
+        "content-type": CONTENT_TYPES[extname(path)] ?? "application/octet-stream",
+        "cache-control": "no-cache",
+        "x-content-type-options": "nosniff",
+        "referrer-policy": "no-referrer",
+        ...(path.endsWith(".html") ? { "content-security-policy": csp } : {}),
+      },
+    });
+  for (const entry of await readdir(dir, { withFileTypes: true }))
+    if (entry.isFile()) add(`/${entry.name}`, await readFile(join(dir, entry.name)));
+  add("/config.json", Buffer.from(JSON.stringify(config)));
+  const index = files.get("/index.html");
+  if (index) files.set("/", index);
+  return { files };
+}
+
 export function createApiServer(
   handlers: Record<HttpFunctionName, HttpHandler>,
-  options: { authorizer: LocalAuthorizer },
+  options: { authorizer: LocalAuthorizer; site?: StaticSite },
 ): Server {
   return createServer(async (req, res) => {
     try {
@@ -175,7 +234,14 @@ export function createApiServer(
       if (req.method === "GET" && url.pathname === JWKS_PATH)
         return send(res, 200, JSON.stringify(options.authorizer.jwks));
       const found = match(req.method ?? "GET", url.pathname);
-      if (!found) return send(res, 404, JSON.stringify({ message: "Not Found" }));
+      if (!found) {
+        const file = options.site?.files.get(url.pathname);
+        if (file && (req.method === "GET" || req.method === "HEAD")) {
+          res.writeHead(200, { ...file.headers, "content-length": String(file.body.length) });
+          return res.end(req.method === "HEAD" ? undefined : file.body);
+        }
+        return send(res, 404, JSON.stringify({ message: "Not Found" }));
+      }
       const body = await readBody(req);
       if (body === "too-large")
         return send(res, 413, JSON.stringify({ message: "Request Entity Too Large" }));

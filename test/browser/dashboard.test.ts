@@ -1,0 +1,435 @@
+/**
+ * The dashboard in Debian's Chromium against the local service (started without the demo): sign-in, an
+ * upload through the page, the overview, the segments, one segment's members page by page and its export,
+ * a rule segment previewed and saved, and a customer lookup. Every figure or id the page shows is compared
+ * with the API's own answer for the same thing, fetched here with the typed client, and the figures that
+ * follow from the uploaded file alone (rows, rejected rows, who a rule selects) are also worked out here from
+ * the file. Every request the browser makes is recorded: none may go to a host other than the API and the
+ * S3 addresses of the presigned upload and of the rejected-row report it downloads.
+ */
+import { readFile } from "node:fs/promises";
+import { parse } from "csv-parse/sync";
+import type { Locator, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { localKeys, mintToken } from "../../scripts/local/auth";
+import { type Client, createClient } from "../../shared/client";
+import type { Rule } from "../../shared/engine/rules";
+import { type LocalService, startLocalService } from "../e2e/local-service";
+import { type Chromium, launchChromium } from "./chromium";
+import { FIXTURE_AS_OF, makeTransactions } from "./fixture";
+
+const DATASET = "web";
+/** Rows the reader must reject: a month 13 and an amount that is not a number. */
+const BAD_ROWS = ["C9001,OBAD1,2025-13-01,10.00,web", "C9002,OBAD2,2025-05-01,abc,web"];
+const FILE = `${makeTransactions(250, 3)}${BAD_ROWS.join("\n")}\n`;
+const GOOD_LINES = FILE.trim().split("\n").slice(1, -BAD_ROWS.length);
+
+/** Net spend and order count of each customer of the file's good rows, worked out here. */
+function customersOfFile(): Map<string, { monetary: number; orders: number }> {
+  const out = new Map<string, { monetary: number; orders: number }>();
+  for (const line of GOOD_LINES) {
+    const [id = "", , , amount = "0"] = line.split(",");
+    const c = out.get(id) ?? { monetary: 0, orders: 0 };
+    c.monetary += Number(amount);
+    c.orders += 1;
+    out.set(id, c);
+  }
+  return out;
+}
+
+const number = (text: string | null) => Number((text ?? "").replace(/[,%\s]/g, ""));
+const money = (n: number) =>
+  n.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+const int = (n: number) => n.toLocaleString("en-US", { maximumFractionDigits: 0 });
+
+/** The value shown under a label in a list of figures (<dt>label</dt><dd>value</dd>). */
+function figure(scope: Page | Locator, label: string): Locator {
+  return scope.locator(`dl div:has(> dt:text-is(${JSON.stringify(label)})) > dd`);
+}
+
+/** A table's body, cell texts row by row (found in the DOM: a table in a closed <details> has no role). */
+async function tableRows(scope: Locator): Promise<string[][]> {
+  const rows = await scope.locator("tbody tr").all();
+  return Promise.all(rows.map((row) => row.locator("th, td").allTextContents()));
+}
+
+/** The link to a segment's page, by id (names repeat across families: "At Risk" is an RFM segment and a stage). */
+const segmentLink = (segmentId: string) => `a[href$="/segments/${segmentId}"]`;
+
+/** Form controls without an accessible name: each must have a label. */
+const UNLABELLED_CONTROLS = `Array.from(document.querySelectorAll("input, select, textarea, button"))
+  .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute("aria-label") && !(el.textContent || "").trim())
+  .map((el) => el.outerHTML)`;
+
+/** How long a page may take to show what the API answered (the machine may be busy with other tests). */
+const POLL = { timeout: 20_000 };
+/** An upload or a saved rule waits for a whole run of the local service. */
+const RUN_TIMEOUT = 240_000;
+
+let service: LocalService;
+let api: Client;
+let browser: Chromium;
+let page: Page;
+const requests: Array<{ method: string; url: string }> = [];
+let uploadUrl = "";
+let reportUrl = "";
+
+beforeAll(async () => {
+  service = await startLocalService({ args: ["--no-demo", "--refresh-every", "0"] });
+  api = createClient({ baseUrl: service.api, token: service.token });
+  await api.createDataset({ body: { datasetId: DATASET, settings: { asOf: FIXTURE_AS_OF } } });
+  browser = await launchChromium();
+  browser.context.on("request", (r) => requests.push({ method: r.method(), url: r.url() }));
+  page = await browser.context.newPage();
+}, 180_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await service?.stop();
+});
+
+describe("dashboard", () => {
+  it("signs in with a dev token, and says plainly why a token is refused", async () => {
+    await page.goto(`${service.api}/`);
+    const tokenBox = page.getByLabel("Access token");
+    const signIn = page.getByRole("button", { name: "Sign in" });
+
+    await tokenBox.fill("not-a-token");
+    await signIn.click();
+    await expect.poll(() => page.getByRole("alert").textContent(), POLL).toContain("401");
+
+    // Signed by the service's issuer, but without the read scope that listing datasets needs.
+    const writeOnly = await mintToken(await localKeys(service.dataDir), {
+      tenant: "demo",
+      scopes: ["write"],
+      ttlSeconds: 600,
+    });
+    await page.getByLabel("Access token").fill(writeOnly);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await expect.poll(() => page.getByRole("alert").textContent(), POLL).toContain("403");
+
+    await page.getByLabel("Access token").fill(`export TOKEN=${service.token}`);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("navigation", { name: "Main" }).waitFor();
+    expect(await page.evaluate("sessionStorage.getItem('segmentation.token')")).toBe(service.token);
+    // The dataset picker lists exactly the datasets the API lists.
+    const listed = (await api.listDatasets({ query: { limit: 50 } })).datasets.map((d) => d.datasetId);
+    expect(await page.locator("#dataset option").allTextContents()).toEqual(listed);
+  });
+
+  it(
+    "uploads a file with a progress bar, then shows the run's outcome as the API reports it",
+    async () => {
+      await page.goto(`${service.api}/#/upload`);
+      await page.getByLabel("Upload to dataset").fill(DATASET);
+      await page
+        .getByLabel(/^File/)
+        .setInputFiles({ name: "orders.csv", mimeType: "text/csv", buffer: Buffer.from(FILE) });
+      await page.getByRole("button", { name: "Upload" }).click();
+      await page.getByRole("heading", { name: "The run finished" }).waitFor({ timeout: RUN_TIMEOUT });
+      expect(await page.locator("#upload-progress").getAttribute("value")).toBe("100");
+      expect(await page.locator("#upload-progress-text").textContent()).toBe("100%");
+
+      const { runs } = await api.listRuns({ params: { datasetId: DATASET } });
+      const run = runs.find((r) => r.trigger === "upload");
+      expect(run?.status).toBe("succeeded");
+      const outcome = page.locator(".upload-status");
+      expect(await figure(outcome, "Status").textContent()).toBe(run?.status);
+      // Worked out from the file: every data row read, the two bad ones rejected.
+      expect(number(await figure(outcome, "Rows read").textContent())).toBe(
+        GOOD_LINES.length + BAD_ROWS.length,
+      );
+      expect(number(await figure(outcome, "Rows rejected").textContent())).toBe(BAD_ROWS.length);
+      expect(number(await figure(outcome, "Rows accepted").textContent())).toBe(GOOD_LINES.length);
+      expect(number(await figure(outcome, "Customers").textContent())).toBe(customersOfFile().size);
+      // …and as the API says.
+      expect(number(await figure(outcome, "Rows read").textContent())).toBe(run?.counts?.rowsRead);
+      expect(number(await figure(outcome, "Customers").textContent())).toBe(run?.counts?.customers);
+      expect(await outcome.getByText(run?.reportKey ?? "(no report)").count()).toBe(1);
+
+      // The file went to S3 with one POST to the presigned URL the API handed out, from the page itself.
+      const posts = requests.filter((r) => r.method === "POST" && r.url.startsWith(service.s3));
+      expect(posts).toHaveLength(1);
+      uploadUrl = posts[0]?.url ?? "";
+    },
+    RUN_TIMEOUT + 30_000,
+  );
+
+  it("shows the dataset's figures and last run as the API reports them", async () => {
+    await page.goto(`${service.api}/#/${DATASET}/overview`);
+    await page.getByRole("heading", { name: "Current result" }).waitFor();
+    const dataset = await api.getDataset({ params: { datasetId: DATASET } });
+    const current = dataset.current;
+    if (!current) throw new Error("the dataset has no result");
+    expect(await figure(page, "Customers").first().textContent()).toBe(int(current.customerCount));
+    expect(await figure(page, "Orders").first().textContent()).toBe(int(current.orderCount));
+    expect(await figure(page, "Revenue").textContent()).toBe(money(current.revenue));
+    expect(await figure(page, "Segments").textContent()).toBe(int(current.segmentCount));
+    expect(await figure(page, "Evaluated as of").textContent()).toBe(FIXTURE_AS_OF);
+    // Revenue worked out from the file's good rows.
+    const revenue = [...customersOfFile().values()].reduce((s, c) => s + c.monetary, 0);
+    expect(current.revenue).toBeCloseTo(revenue, 2);
+    const lastRun = page.getByRole("region", { name: "Last run" });
+    expect(number(await figure(lastRun, "Rows rejected").textContent())).toBe(BAD_ROWS.length);
+    expect(await page.getByText("computed sharded").count()).toBe(current.sharded ? 1 : 0);
+
+    // The report link is the run's presigned URL (signed anew per call, so not compared with the API's):
+    // clicking it downloads, in the browser itself, a CSV of exactly the file's bad rows.
+    const report = lastRun.getByRole("link", { name: "Download the rejected-rows report (CSV)" });
+    reportUrl = (await report.getAttribute("href")) ?? "";
+    expect(new URL(reportUrl).origin).toBe(new URL(service.s3).origin);
+    const [download] = await Promise.all([page.waitForEvent("download", POLL), report.click()]);
+    const csv = await readFile(await download.path());
+    const rejected = parse(csv, { columns: true }) as Array<{ row: string; column: string; code: string }>;
+    // Data rows are numbered from 1 after the header; the bad rows are the file's last two, wrong in their
+    // order_date (month 13) and amount (not a number).
+    expect(rejected.map((r) => [Number(r.row), r.column])).toEqual([
+      [GOOD_LINES.length + 1, "order_date"],
+      [GOOD_LINES.length + 2, "amount"],
+    ]);
+    expect(rejected.every((r) => r.code.length > 0)).toBe(true);
+    expect(page.url()).toContain(`#/${DATASET}/overview`);
+  });
+
+  it("shows every segment's size and shares as the API reports them, with charts and a heat map", async () => {
+    await page.goto(`${service.api}/#/${DATASET}/segments`);
+    await page.getByRole("heading", { name: "Every segment" }).waitFor();
+    const list = await api.listSegments({ params: { datasetId: DATASET } });
+    const table = page.getByRole("region", { name: "Every segment" }).getByRole("table");
+    expect(await table.locator("tbody tr").count()).toBe(list.segments.length);
+    for (const s of list.segments) {
+      const row = table.locator("tbody tr").filter({ has: page.locator(segmentLink(s.id)) });
+      const cells = await row.locator("td").allTextContents();
+      expect(number(cells[1] ?? "")).toBe(s.size);
+      expect(cells[2]).toBe(`${(s.share * 100).toFixed(1)}%`);
+      expect(cells[3]).toBe(money(s.revenue));
+      expect(cells[4]).toBe(`${(s.revenueShare * 100).toFixed(1)}%`);
+    }
+    // The heat map: every cell shows the API's count for it, in the picture and in its table, and each
+    // named segment's cells add up to that segment's size.
+    const distributions = list.distributions;
+    if (!distributions?.clv) throw new Error("the result has no distributions");
+    const grid = page.locator("figure.heatmap");
+    const rfm = list.segments.filter((s) => s.family === "rfm");
+    expect(await grid.locator("svg text.grid-name").count()).toBeGreaterThanOrEqual(rfm.length);
+    const shown = await grid
+      .locator("svg text.grid-count")
+      .evaluateAll((texts) =>
+        texts.map((t) => [
+          Number(t.getAttribute("data-r")),
+          Number(t.getAttribute("data-fm")),
+          t.textContent,
+        ]),
+      );
+    expect(shown).toHaveLength(25);
+    for (const [r, fm, text] of shown)
+      expect(number(text as string)).toBe(distributions.rfmGrid[(r as number) - 1]?.[(fm as number) - 1]);
+    const cellRows = await tableRows(grid);
+    expect(cellRows).toHaveLength(25);
+    const bySegment = new Map<string, number>();
+    for (const [r, fm, name, count] of cellRows) {
+      expect(number(count ?? "")).toBe(distributions.rfmGrid[Number(r) - 1]?.[Number(fm) - 1]);
+      bySegment.set(name ?? "", (bySegment.get(name ?? "") ?? 0) + number(count ?? ""));
+    }
+    for (const s of rfm) expect(bySegment.get(s.name)).toBe(s.size);
+    expect(distributions.rfmGrid.flat().reduce((a, b) => a + b, 0)).toBe(list.customerCount);
+
+    // The CLV histogram's table: one row per bin of the API's histogram, with its count, labelled by its edges.
+    const clv = distributions.clv;
+    const histogram = page
+      .getByRole("region", { name: "Customer lifetime value" })
+      .locator("figure", { has: page.locator("figcaption", { hasText: "Customers by predicted CLV" }) });
+    const bins = await tableRows(histogram);
+    expect(bins.map(([, count]) => number(count ?? ""))).toEqual(clv.counts);
+    expect(bins.map(([label]) => label)).toEqual(
+      clv.counts.map((_, k) => `${int(clv.edges[k] ?? Number.NaN)}–${int(clv.edges[k + 1] ?? Number.NaN)}`),
+    );
+    expect(clv.counts.reduce((a, b) => a + b, 0)).toBe(list.customerCount);
+    // Each cluster has its card side by side, each Chart.js chart drew on its canvas.
+    const clusters = list.segments.filter((s) => s.family === "cluster");
+    expect(await page.locator(".cluster h3").allTextContents()).toEqual(clusters.map((c) => c.name));
+    const canvases = page.locator("canvas");
+    expect(await canvases.count()).toBe(4);
+    for (const canvas of await canvases.all())
+      expect((await canvas.boundingBox())?.height ?? 0).toBeGreaterThan(100);
+    expect(await page.evaluate(UNLABELLED_CONTROLS)).toEqual([]);
+  });
+
+  it("opens a segment: economics, history, members page by page, and an export with a download link", async () => {
+    const list = await api.listSegments({ params: { datasetId: DATASET } });
+    const segment = list.segments.filter((s) => s.family === "rfm").sort((a, b) => b.size - a.size)[0];
+    if (!segment || segment.size <= 25)
+      throw new Error("the fixture needs an RFM segment of more than one page");
+    const segmentId = segment.id;
+    await page.goto(`${service.api}/#/${DATASET}/segments`);
+    await page.getByRole("region", { name: "Every segment" }).locator(segmentLink(segmentId)).click();
+    await page.getByRole("heading", { level: 1, name: segment.name }).waitFor();
+    expect(page.url()).toContain(`/segments/${segmentId}`);
+
+    const detail = await api.getSegment({ params: { datasetId: DATASET, segmentId } });
+    const economics = page.getByRole("region", { name: "Economics" });
+    expect(await figure(economics, "Customers").textContent()).toBe(int(detail.size));
+    expect(await figure(economics, "Revenue").textContent()).toBe(money(detail.revenue));
+    expect(await figure(economics, "Average order value").textContent()).toBe(
+      money(detail.averageOrderValue),
+    );
+    const history = await api.getSegmentHistory({ params: { datasetId: DATASET, segmentId } });
+    const historyRows = page.getByRole("region", { name: "Size across runs" }).locator("tbody tr");
+    expect(await historyRows.count()).toBe(history.points.length);
+    expect(number(await historyRows.first().locator("td").nth(1).textContent())).toBe(
+      history.points[0]?.size,
+    );
+
+    const members = page.getByRole("region", { name: "Members" });
+    const shown = () => members.locator("ol.members li").allTextContents();
+    const first = await api.listSegmentMembers({
+      params: { datasetId: DATASET, segmentId },
+      query: { limit: 25 },
+    });
+    await expect.poll(shown, POLL).toEqual(first.customerIds);
+    await members.getByRole("button", { name: "Next →" }).click();
+    const second = await api.listSegmentMembers({
+      params: { datasetId: DATASET, segmentId },
+      query: { limit: 25, cursor: first.nextCursor ?? "" },
+    });
+    await expect.poll(shown, POLL).toEqual(second.customerIds);
+    expect(await members.locator(".page-info").textContent()).toBe(
+      `Members 26–${25 + second.customerIds.length} of ${int(detail.size)}`,
+    );
+    await members.getByRole("button", { name: "← Previous" }).click();
+    await expect.poll(shown, POLL).toEqual(first.customerIds);
+
+    await page.getByRole("button", { name: "Export members as CSV" }).click();
+    const download = page.getByRole("link", { name: "Download the CSV" });
+    await download.waitFor();
+    const href = (await download.getAttribute("href")) ?? "";
+    const csv = await (await fetch(href)).text();
+    const rows = parse(csv, { columns: true }) as Array<{ customer_id: string }>;
+    // Every member, gathered from the API page by page.
+    const all: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const p = await api.listSegmentMembers({
+        params: { datasetId: DATASET, segmentId },
+        query: { limit: 1000, cursor },
+      });
+      all.push(...p.customerIds);
+      cursor = p.nextCursor ?? undefined;
+    } while (cursor);
+    expect(rows.map((r) => r.customer_id).sort()).toEqual(all.sort());
+    expect(await page.getByRole("status").filter({ hasText: "Exported" }).textContent()).toContain(
+      `Exported ${int(all.length)} rows`,
+    );
+  });
+
+  it(
+    "builds a rule segment, previews its size and economics, and saves it",
+    async () => {
+      await page.goto(`${service.api}/#/${DATASET}/rules`);
+      await page.getByLabel("Name").fill("Big repeat spenders");
+      await page.getByLabel("Field").selectOption("monetary");
+      await page.getByLabel("Operator").selectOption("gte");
+      await page.getByLabel("Value").fill("400");
+      await page.getByRole("button", { name: "Add a condition" }).click();
+      const second = page.getByRole("listitem", { name: "Condition 2" });
+      await second.getByLabel("Field").selectOption("frequency");
+      await second.getByLabel("Operator").selectOption("gte");
+      await second.getByLabel("Value").fill("3");
+      expect(await page.getByRole("button", { name: "Save rule segment" }).isDisabled()).toBe(true);
+      await page.getByRole("button", { name: "Preview size and economics" }).click();
+      await page.getByRole("heading", { name: "If saved now" }).waitFor();
+
+      const rule: Rule = {
+        and: [
+          { field: "monetary", op: "gte", value: 400 },
+          { field: "frequency", op: "gte", value: 3 },
+        ],
+      };
+      const dry = await api.dryRun({
+        params: { datasetId: DATASET },
+        body: { name: "Big repeat spenders", rule },
+      });
+      const preview = page.locator(".preview");
+      expect(number(await figure(preview, "Customers").textContent())).toBe(dry.size);
+      expect(await figure(preview, "Revenue").textContent()).toBe(money(dry.revenue));
+      expect(await figure(preview, "Share of customers").textContent()).toBe(
+        `${(dry.share * 100).toFixed(1)}%`,
+      );
+      // The same rule applied here to the file: net spend ≥ 400 and at least 3 orders.
+      const expected = [...customersOfFile().values()].filter(
+        (c) => c.monetary >= 400 && c.orders >= 3,
+      ).length;
+      expect(dry.size).toBe(expected);
+
+      await page.getByRole("button", { name: "Save rule segment" }).click();
+      await page.getByRole("link", { name: "Open the segment" }).waitFor({ timeout: RUN_TIMEOUT });
+      const saved = await api.getDefinition({
+        params: { datasetId: DATASET, segmentId: "rule:big-repeat-spenders" },
+      });
+      expect(saved.rule).toEqual(rule);
+      expect(saved.name).toBe("Big repeat spenders");
+      await page.getByRole("link", { name: "Open the segment" }).click();
+      await page.getByRole("heading", { level: 1, name: "Big repeat spenders" }).waitFor();
+      const segment = await api.getSegment({
+        params: { datasetId: DATASET, segmentId: "rule:big-repeat-spenders" },
+      });
+      expect(segment.size).toBe(expected);
+      expect(await figure(page.getByRole("region", { name: "Economics" }), "Customers").textContent()).toBe(
+        int(segment.size),
+      );
+      expect(await page.getByRole("region", { name: "Definition" }).textContent()).toContain(
+        "total spend is at least 400 and number of orders is at least 3",
+      );
+      expect(await page.evaluate(UNLABELLED_CONTROLS)).toEqual([]);
+    },
+    RUN_TIMEOUT + 30_000,
+  );
+
+  it("looks up a customer: every membership and score as the API reports them, in words", async () => {
+    const { customerIds } = await api.listSegmentMembers({
+      params: { datasetId: DATASET, segmentId: "rule:big-repeat-spenders" },
+      query: { limit: 1 },
+    });
+    const customerId = customerIds[0] ?? "";
+    await page.goto(`${service.api}/#/${DATASET}/customers`);
+    await page.getByLabel("Customer id").fill(customerId);
+    await page.getByLabel("Customer id").press("Enter");
+    await page.getByRole("heading", { name: `Customer ${customerId}` }).waitFor();
+    const customer = await api.getCustomer({ params: { datasetId: DATASET, customerId } });
+    expect(await figure(page, "R score").textContent()).toBe(String(customer.scores.r));
+    expect(await figure(page, "F score").textContent()).toBe(String(customer.scores.f));
+    expect(await figure(page, "M score").textContent()).toBe(String(customer.scores.m));
+    expect(await figure(page, "Lifecycle").textContent()).toBe(customer.lifecycle?.name ?? "—");
+    expect(await figure(page, "Cluster").textContent()).toBe(customer.cluster?.name ?? "—");
+    expect(await figure(page, "CLV").textContent()).toBe(
+      customer.predictions?.clv == null ? "—" : money(customer.predictions.clv),
+    );
+    const memberships = await page
+      .locator(".memberships li")
+      .evaluateAll((items) => items.map((i) => i.getAttribute("data-segment-id")));
+    expect(memberships).toEqual(customer.segments.map((s) => s.id));
+    expect(memberships).toContain("rule:big-repeat-spenders");
+    // In words, with the file's own figures for this customer.
+    const own = customersOfFile().get(customerId);
+    const words = (await page.locator("dl.explain").textContent()) ?? "";
+    expect(words).toContain(`Spent ${money(own?.monetary ?? Number.NaN)} in all`);
+    expect(words).toContain(`${own?.orders} orders since`);
+    expect(words).toContain(`R score ${customer.scores.r} of 5`);
+  });
+
+  it("fits a phone's width and talks to no host but the API and the upload and report URLs", async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    for (const path of ["overview", "segments", "rules"]) {
+      await page.goto(`${service.api}/#/${DATASET}/${path}`);
+      await page.locator("main h1").waitFor();
+      await page.waitForLoadState("networkidle");
+      expect(await page.evaluate("document.documentElement.scrollWidth")).toBeLessThanOrEqual(390);
+    }
+    const apiOrigin = new URL(service.api).origin;
+    const elsewhere = requests.filter(
+      (r) => new URL(r.url).origin !== apiOrigin && r.url !== uploadUrl && r.url !== reportUrl,
+    );
+    expect(elsewhere).toEqual([]);
+    expect(requests.length).toBeGreaterThan(20);
+  });
+});

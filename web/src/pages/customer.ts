@@ -1,0 +1,136 @@
+import type { RouteOutput } from "../../../shared/client";
+import { describeError } from "../api";
+import { FAMILY_LABEL, link, type PageContext, type Segment } from "../context";
+import { fmt, h, notice, replace, stats } from "../dom";
+
+type Customer = RouteOutput<"getCustomer">;
+
+/** What a quintile score says: 5 is the top fifth of customers, 1 the bottom fifth. */
+function quintile(score: number, what: string): string {
+  const low = (score - 1) * 20;
+  return `${score} of 5: ${what} than about ${low}% of customers${score === 5 ? " (the top fifth)" : score === 1 ? " (the bottom fifth)" : ""}`;
+}
+
+function explain(c: Customer): Array<[string, string]> {
+  const lines: Array<[string, string]> = [
+    [
+      "Recency",
+      `Last bought on ${c.lastPurchase}, ${fmt.int(c.recencyDays)} days before ${c.asOf}. R score ${quintile(c.scores.r, "bought more recently")}.`,
+    ],
+    [
+      "Frequency",
+      `${fmt.num(c.frequency, 0)} orders since ${c.firstPurchase}. F score ${quintile(c.scores.f, "ordered more often")}.`,
+    ],
+    ["Monetary", `Spent ${fmt.money(c.monetary)} in all. M score ${quintile(c.scores.m, "spent more")}.`],
+  ];
+  const p = c.predictions;
+  if (p) {
+    lines.push([
+      "Still a customer?",
+      `${fmt.pct(p.probabilityAlive)} likely to still be buying (churn risk ${fmt.pct(p.churnRisk)}).`,
+    ]);
+    if (p.expectedPurchases !== null)
+      lines.push([
+        "Expected purchases",
+        `About ${fmt.num(p.expectedPurchases, 2)} orders in the next ${fmt.int(p.horizonDays ?? 365)} days.`,
+      ]);
+    if (p.clv !== null)
+      lines.push([
+        "Predicted lifetime value",
+        `${fmt.money(p.clv)} over the next ${fmt.int(p.horizonDays ?? 365)} days.`,
+      ]);
+  }
+  return lines;
+}
+
+export async function customerPage(ctx: PageContext, root: HTMLElement): Promise<void> {
+  const datasetId = ctx.datasetId as string;
+  const current = ctx.args[0] ?? "";
+  const input = h("input", {
+    id: "customer-id",
+    name: "customerId",
+    type: "search",
+    value: current,
+    required: true,
+    autocomplete: "off",
+  });
+  const form = h(
+    "form",
+    { class: "inline-form", role: "search", "aria-label": "Find a customer" },
+    h("label", { for: "customer-id" }, "Customer id"),
+    input,
+    h("button", { type: "submit" }, "Look up"),
+  );
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const id = input.value.trim();
+    if (id) ctx.navigate(link(datasetId, "customers", id));
+  });
+  const result = h("div", { "aria-live": "polite" });
+  root.append(h("h1", {}, "Customer lookup"), form, result);
+  if (!current) {
+    input.focus();
+    return;
+  }
+  try {
+    const [customer, list] = await Promise.all([
+      ctx.api.getCustomer({ params: { datasetId, customerId: current } }),
+      ctx.api.listSegments({ params: { datasetId } }).catch(() => null),
+    ]);
+    const described = new Map<string, Segment>((list?.segments ?? []).map((s) => [s.id, s]));
+    replace(
+      result,
+      h("h2", { id: "customer-title" }, `Customer ${customer.customerId}`),
+      stats(
+        [
+          ["R score", String(customer.scores.r)],
+          ["F score", String(customer.scores.f)],
+          ["M score", String(customer.scores.m)],
+          ["RFM", customer.scores.rfm],
+          ["Lifecycle", customer.lifecycle?.name ?? "—"],
+          ["Cluster", customer.cluster?.name ?? "—"],
+          ["CLV", fmt.money(customer.predictions?.clv)],
+          ["Probability alive", fmt.pct(customer.predictions?.probabilityAlive)],
+        ],
+        "stats tiles",
+      ),
+      h(
+        "section",
+        { "aria-labelledby": "in-words" },
+        h("h3", { id: "in-words" }, "In words"),
+        h(
+          "dl",
+          { class: "explain" },
+          ...explain(customer).flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]),
+        ),
+      ),
+      h(
+        "section",
+        { "aria-labelledby": "memberships" },
+        h("h3", { id: "memberships" }, `Member of ${customer.segments.length} segments`),
+        h(
+          "ul",
+          { class: "memberships" },
+          ...customer.segments.map((s) =>
+            h(
+              "li",
+              { "data-segment-id": s.id },
+              h("a", { href: link(datasetId, "segments", s.id) }, s.name),
+              h("span", { class: "kind" }, ` · ${FAMILY_LABEL[s.family]}`),
+              h(
+                "p",
+                {},
+                s.family === "cluster" && customer.cluster?.description
+                  ? customer.cluster.description
+                  : (described.get(s.id)?.description ?? ""),
+              ),
+            ),
+          ),
+        ),
+      ),
+      h("p", { class: "help" }, `From version ${customer.version}, evaluated as of ${customer.asOf}.`),
+    );
+  } catch (error) {
+    replace(result, notice("error", describeError(error)));
+  }
+}
