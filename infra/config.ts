@@ -42,12 +42,13 @@ const contextShape = {
       "must be a CloudWatch Logs retention period (1, 3, 5, 7, 14, 30, …)",
     )
     .default(30),
-  /** Browser origins allowed to call the API and to POST uploads to the bucket; comma-separated. */
-  corsOrigins: list
-    .pipe(
-      z.array(z.union([z.literal("*"), z.url({ protocol: /^https?$/ })])).min(1, "at least one origin, or *"),
-    )
-    .default(["*"]),
+  /**
+   * Browser origins allowed to call the API and to POST uploads to the bucket, besides the dashboard's own
+   * (added by the stack when `site` is on); comma-separated. None by default: only the dashboard may.
+   */
+  corsOrigins: list.pipe(z.array(z.union([z.literal("*"), z.url({ protocol: /^https?$/ })]))).default([]),
+  /** Deploys the dashboard (web/) to a private bucket behind CloudFront. */
+  site: flag.default(true),
   /** Steady-state requests per second and burst of the API's default stage. */
   apiRateLimit: count(1, 10_000).default(50),
   apiBurstLimit: count(1, 5_000).default(100),
@@ -57,6 +58,13 @@ const contextShape = {
    */
   computeReservedConcurrency: count(1, 1_000).default(5),
   refreshReservedConcurrency: count(1, 100).default(1),
+  /**
+   * Uploads of transactions larger than this (MB) run sharded on Step Functions instead of in the compute
+   * function (see BENCHMARKS.md, capacity model). Datasets that ran sharded stay sharded.
+   */
+  shardThresholdMb: count(1, 5 * 1024).default(256),
+  /** Steps of one distributed map running at once, and the shard workers' reserved concurrency. */
+  shardMaxConcurrency: count(1, 1_000).default(20),
   /**
    * An existing OpenID Connect issuer (the `iss` of its access tokens) to authenticate callers with,
    * instead of the Cognito user pool the stack creates otherwise. Set together with `oidcAudience`.

@@ -5,6 +5,9 @@
  *
  *   npm run bench [-- --sizes 100k,1m] [--quick] [--k 8] [--repeat 1] [--baseline-sizes 100k,1m]
  *                    [--ml-kmeans-restarts 3] [--out-dir bench-out] [--report <results.json>]
+ *   npm run bench -- --lookups [...]  (bundles, cold start, warm lookups and writes: see scripts/bench/lookups.ts)
+ *   npm run bench -- --sharded [--customers 10m] [--single-size 1m] [--workers 2] [--range-mb 64] [--buckets 16]
+ *                    (the sharded computation on worker threads: see scripts/bench/sharded.ts)
  *
  * Every measured configuration runs in a child process of its own (the engine bundled with esbuild and run by
  * plain `node`, as on Lambda), so each one's peak resident memory is its own: read + aggregate alone; + RFM and
@@ -24,6 +27,13 @@ import type { WorkerConfig, WorkerOutput } from "./bench/worker";
 
 const ROOT = resolve(import.meta.dirname, "..");
 
+// `npm run bench -- --lookups [its options]` runs the serving-side benchmarks (scripts/bench/lookups.ts).
+if (process.argv.includes("--lookups")) {
+  process.argv.splice(process.argv.indexOf("--lookups"), 1);
+  await import("./bench/lookups");
+  process.exit();
+}
+
 const { values } = parseArgs({
   options: {
     sizes: { type: "string", default: "100k,1m" },
@@ -34,6 +44,12 @@ const { values } = parseArgs({
     "ml-kmeans-restarts": { type: "string", default: "3" },
     "out-dir": { type: "string", default: "bench-out" },
     report: { type: "string" },
+    sharded: { type: "boolean", default: false },
+    customers: { type: "string", default: "10m" },
+    "single-size": { type: "string", default: "1m" },
+    workers: { type: "string" },
+    "range-mb": { type: "string", default: "64" },
+    buckets: { type: "string", default: "16" },
   },
 });
 
@@ -578,10 +594,25 @@ function print(results: SizeResult[]): void {
   }
 }
 
-// --report <results.json> prints the tables of an earlier run again.
-const results = values.report
-  ? (JSON.parse(readFileSync(values.report, "utf8")) as { sizes: { raw: SizeResult }[] }).sizes.map(
-      (s) => s.raw,
-    )
-  : await measure();
-print(results);
+if (values.sharded) {
+  // --sharded: the sharded computation on worker threads (scripts/bench/sharded.ts).
+  const { shardedBench } = await import("./bench/sharded");
+  await shardedBench({
+    root: ROOT,
+    outDir,
+    customers: parseSize(values.customers as string),
+    singleSize: parseSize(values["single-size"] as string),
+    workers: values.workers === undefined ? availableParallelism() : Number(values.workers),
+    rangeMB: Number(values["range-mb"]),
+    buckets: Number(values.buckets),
+    k,
+  });
+} else {
+  // --report <results.json> prints the tables of an earlier run again.
+  const results = values.report
+    ? (JSON.parse(readFileSync(values.report, "utf8")) as { sizes: { raw: SizeResult }[] }).sizes.map(
+        (s) => s.raw,
+      )
+    : await measure();
+  print(results);
+}

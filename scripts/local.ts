@@ -15,8 +15,9 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { type FunctionName, PREFIXES } from "../shared/resources";
+import { buildWeb } from "../web/build";
 import { startDynamoDbLocal } from "./emulators/dynamodb-local";
-import { ensureBucket, ensureTable } from "./emulators/resources";
+import { allowBrowserUploads, ensureBucket, ensureTable } from "./emulators/resources";
 import { S3_SERVER_CREDENTIALS, startS3Server } from "./emulators/s3-server";
 import {
   ALL_SCOPES,
@@ -33,6 +34,7 @@ import {
   JWKS_PATH,
   type LambdaHandler,
   lambdaContext,
+  loadStaticSite,
 } from "./local/http-adapter";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -119,8 +121,16 @@ async function main() {
     },
   };
 
+  // Uploads past the sharding threshold run through the state machine's steps in this process.
+  const { shardedSteps } = await import("../shared/pipeline/sharded");
+  const { LocalShardedRuns } = await import("../shared/pipeline/sharded-local");
+  rt.sharded = new LocalShardedRuns(shardedSteps({ store: rt.store, blobs: rt.blobs, events: rt.events }), {
+    thresholdBytes: rt.config.SHARD_THRESHOLD_BYTES,
+  });
+
   const readApi = (await import("../functions/read-api/handler")).handler as unknown as HttpHandler;
   const writeApi = (await import("../functions/write-api/handler")).handler as unknown as HttpHandler;
+  const lookupApi = (await import("../functions/lookup-api/handler")).handler as unknown as HttpHandler;
   const compute = (await import("../functions/compute/handler")).handler as unknown as LambdaHandler<
     unknown,
     unknown
@@ -163,10 +173,19 @@ async function main() {
     prefix: PREFIXES.uploads,
   });
 
-  const server = createApiServer({ readApi, writeApi }, { authorizer: localAuthorizer(keys) });
+  // The dashboard, built afresh at every start and served on the API's own origin.
+  const webDir = join(dataDir, "web");
+  await buildWeb(webDir);
+  const site = await loadStaticSite(webDir, { apiUrl: "" }, [s3.endpoint]);
+  const server = createApiServer(
+    { readApi, writeApi, lookupApi },
+    { authorizer: localAuthorizer(keys), site },
+  );
   await new Promise<void>((ok) => server.listen(Number(args.port), args.host, ok));
   const { port } = server.address() as AddressInfo;
   const api = `http://${args.host}:${port}`;
+  // The dashboard on this origin posts uploads straight to the S3 server.
+  await allowBrowserUploads(rt.clients.s3, BUCKET, [api, `http://localhost:${port}`]);
   stops.unshift(() => new Promise<void>((ok) => server.close(() => ok())));
 
   const refreshEvery = Number(args["refresh-every"]) * 1000;
@@ -200,6 +219,7 @@ async function main() {
   process.on("SIGTERM", stop);
 
   say(`API:      ${api}`);
+  say(`Dashboard: ${api}/ (sign in with the token below)`);
   say(`S3:       ${s3.endpoint} (bucket ${BUCKET})`);
   say(`DynamoDB: ${dynamo.endpoint} (table ${TABLE})`);
   say(`Data:     ${dataDir}`);

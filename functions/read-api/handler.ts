@@ -7,7 +7,7 @@ import { runtime } from "../../shared/runtime";
 
 const rt = runtime();
 
-const deps = { store: rt.store, cursors: rt.cursors, events: rt.events };
+const deps = { store: rt.store, cursors: rt.cursors, events: rt.events, blobs: rt.blobs };
 
 export const handler = apiHandler(
   "readApi",

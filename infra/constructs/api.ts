@@ -90,8 +90,11 @@ const HTTP_FUNCTION_SPECS: Record<HttpFunctionName, HttpFunctionSpec> = {
     memorySize: 1024,
     timeout: Duration.seconds(FUNCTION_TIMEOUT_SECONDS.readApi),
     table: ["GetItem", "Query"],
-    // Signs downloads of member exports; never reads uploads or state.
-    bucket: [{ prefix: PREFIXES.exports, actions: ["GetObject"] }],
+    // Signs downloads of member exports and of rejected-rows reports; never reads uploads or state.
+    bucket: [
+      { prefix: PREFIXES.exports, actions: ["GetObject"] },
+      { prefix: PREFIXES.reports, actions: ["GetObject"] },
+    ],
     putsEvents: false,
   },
   writeApi: {
@@ -110,6 +113,18 @@ const HTTP_FUNCTION_SPECS: Record<HttpFunctionName, HttpFunctionSpec> = {
       { prefix: PREFIXES.exports, actions: ["PutObject", "GetObject"] },
     ],
     putsEvents: true,
+  },
+  lookupApi: {
+    entryName: "lookup-api",
+    description: "Serves the lookup routes: one customer, pages of a segment's members",
+    // Lambda gives CPU in proportion to memory; a cold start parses and runs the bundle at that share.
+    memorySize: 1024,
+    timeout: Duration.seconds(FUNCTION_TIMEOUT_SECONDS.lookupApi),
+    // A customer is read in one TransactGetItems (checked as GetItem per item), the dataset with GetItem,
+    // members with Query. No bucket access at all.
+    table: ["GetItem", "Query"],
+    bucket: [],
+    putsEvents: false,
   },
 };
 
@@ -158,9 +173,8 @@ export class Api extends Construct {
         description: spec.description,
         memorySize: spec.memorySize,
         timeout: spec.timeout,
-      })
-        .bindTable(props.table, spec.table)
-        .bindBucket(props.bucket, spec.bucket);
+      }).bindTable(props.table, spec.table);
+      if (spec.bucket.length > 0) fn.bindBucket(props.bucket, spec.bucket);
       if (spec.putsEvents) fn.bindEventBus(props.bus);
       NagSuppressions.addResourceSuppressions(fn.fn, [
         {
@@ -181,12 +195,16 @@ export class Api extends Construct {
       description: "Customer segmentation service",
       // The default stage is created below with throttling and access logs, which HttpApi's own lacks.
       createDefaultStage: false,
-      corsPreflight: {
-        allowOrigins: [...props.corsOrigins],
-        allowMethods: [...new Set(ROUTES.map((r) => CorsHttpMethod[r.method])), CorsHttpMethod.OPTIONS],
-        allowHeaders: ["authorization", "content-type"],
-        maxAge: Duration.hours(1),
-      },
+      ...(props.corsOrigins.length > 0
+        ? {
+            corsPreflight: {
+              allowOrigins: [...props.corsOrigins],
+              allowMethods: [...new Set(ROUTES.map((r) => CorsHttpMethod[r.method])), CorsHttpMethod.OPTIONS],
+              allowHeaders: ["authorization", "content-type"],
+              maxAge: Duration.hours(1),
+            },
+          }
+        : {}),
     });
 
     this.accessLogs = new LogGroup(this, "AccessLogs", {

@@ -14,6 +14,7 @@ import { Architecture, type IDestination, Runtime, Tracing } from "aws-cdk-lib/a
 import { LogLevel, NodejsFunction, OutputFormat } from "aws-cdk-lib/aws-lambda-nodejs";
 import { LogGroup, type RetentionDays } from "aws-cdk-lib/aws-logs";
 import type { IBucket } from "aws-cdk-lib/aws-s3";
+import type { IStateMachine } from "aws-cdk-lib/aws-stepfunctions";
 import { NagSuppressions } from "cdk-nag";
 import { Construct } from "constructs";
 
@@ -75,7 +76,7 @@ export type FunctionDefaults = Pick<
  * esbuild emits ESM; a CommonJS dependency inside it may still call `require` for Node built-ins, which
  * ESM does not define. The banner gives the bundle a `require` bound to its own location.
  */
-const ESM_REQUIRE_BANNER =
+export const ESM_REQUIRE_BANNER =
   'import { createRequire as __createRequire } from "node:module"; const require = __createRequire(import.meta.url);';
 
 /**
@@ -272,6 +273,14 @@ export class ServiceFunction extends Construct {
       new PolicyStatement({ actions: ["events:PutEvents"], resources: [bus.eventBusArn] }),
     );
     return this.setEnvironment(envName, bus.eventBusName);
+  }
+
+  /** Lets the function start executions of a state machine, whose ARN it finds in `envName`. */
+  bindStateMachine(stateMachine: IStateMachine, envName = "STATE_MACHINE_ARN"): this {
+    this.fn.addToRolePolicy(
+      new PolicyStatement({ actions: ["states:StartExecution"], resources: [stateMachine.stateMachineArn] }),
+    );
+    return this.setEnvironment(envName, stateMachine.stateMachineArn);
   }
 
   /** Logical id of the function in its stack's template, for tests and cross-references. */

@@ -9,12 +9,19 @@ import {
   BlockPublicAccess,
   Bucket,
   BucketEncryption,
+  type BucketProps,
   HttpMethods,
   ObjectOwnership,
 } from "aws-cdk-lib/aws-s3";
 import { NagSuppressions } from "cdk-nag";
 import { Construct } from "constructs";
-import { EXPORT_RETENTION_DAYS, PREFIXES, TABLE_KEYS, UPLOAD_URL_TTL_SECONDS } from "../../shared/resources";
+import {
+  EXPORT_RETENTION_DAYS,
+  PREFIXES,
+  TABLE_KEYS,
+  UPLOAD_URL_TTL_SECONDS,
+  WORK_RETENTION_DAYS,
+} from "../../shared/resources";
 
 export interface StorageProps {
   /** Deletes bucket (and objects) and table with the stack; otherwise both are retained. */
@@ -25,6 +32,19 @@ export interface StorageProps {
   readonly noncurrentVersionRetention?: Duration;
 }
 
+/**
+ * What every bucket of the stack is: no public access, ACLs off, encrypted at rest, TLS 1.2 or later only.
+ * S3-managed keys: presigned POSTs and the functions need no KMS grants, and nothing here calls for a
+ * customer-managed key yet. Moving to KMS means adding kms:GenerateDataKey/Decrypt to the binds.
+ */
+export const PRIVATE_BUCKET = {
+  blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
+  objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
+  encryption: BucketEncryption.S3_MANAGED,
+  enforceSSL: true,
+  minimumTLSVersion: 1.2,
+} satisfies BucketProps;
+
 export class Storage extends Construct {
   readonly bucket: Bucket;
   readonly table: Table;
@@ -34,13 +54,7 @@ export class Storage extends Construct {
     const removalPolicy = props.destroyOnRemoval ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN;
 
     this.bucket = new Bucket(this, "Bucket", {
-      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
-      objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
-      // S3-managed keys: presigned POSTs and the functions need no KMS grants, and nothing here calls for a
-      // customer-managed key yet. Moving to KMS means adding kms:GenerateDataKey/Decrypt to the binds.
-      encryption: BucketEncryption.S3_MANAGED,
-      enforceSSL: true,
-      minimumTLSVersion: 1.2,
+      ...PRIVATE_BUCKET,
       versioned: true,
       lifecycleRules: [
         {
@@ -59,19 +73,30 @@ export class Storage extends Construct {
           expiration: Duration.days(EXPORT_RETENTION_DAYS),
         },
         {
+          // Intermediate objects of sharded runs: needed only while the run's execution lasts.
+          id: "expire-work",
+          prefix: PREFIXES.work,
+          expiration: Duration.days(WORK_RETENTION_DAYS),
+        },
+        {
           id: "remove-expired-delete-markers",
           expiredObjectDeleteMarker: true,
         },
       ],
-      cors: [
-        {
-          allowedMethods: [HttpMethods.POST],
-          allowedOrigins: [...props.corsOrigins],
-          allowedHeaders: ["*"],
-          exposedHeaders: ["ETag", "Location"],
-          maxAge: UPLOAD_URL_TTL_SECONDS,
-        },
-      ],
+      // Without browser origins there is no CORS rule at all: server-side clients need none.
+      ...(props.corsOrigins.length > 0
+        ? {
+            cors: [
+              {
+                allowedMethods: [HttpMethods.POST],
+                allowedOrigins: [...props.corsOrigins],
+                allowedHeaders: ["*"],
+                exposedHeaders: ["ETag", "Location"],
+                maxAge: UPLOAD_URL_TTL_SECONDS,
+              },
+            ],
+          }
+        : {}),
       removalPolicy,
       // A versioned bucket cannot be deleted while it holds versions; destroy stages empty it first.
       autoDeleteObjects: props.destroyOnRemoval,

@@ -12,6 +12,8 @@ import { Api } from "../constructs/api";
 import { Auth, defaultDomainPrefix } from "../constructs/auth";
 import { Observability } from "../constructs/observability";
 import { Pipeline } from "../constructs/pipeline";
+import { Sharding } from "../constructs/sharding";
+import { Site } from "../constructs/site";
 import type { FunctionDefaults, ServiceFunction } from "../constructs/service-function";
 import { Storage } from "../constructs/storage";
 
@@ -28,15 +30,22 @@ export class SegmentationStack extends Stack {
   readonly auth: Auth;
   readonly api: Api;
   readonly pipeline: Pipeline;
+  readonly sharding: Sharding;
   readonly observability: Observability;
+  /** The dashboard; absent with `-c site=false`. */
+  readonly site?: Site;
 
   constructor(scope: Construct, id: string, props: SegmentationStackProps) {
     super(scope, id, props);
     const { config } = props;
 
+    // The dashboard's origin is the one browser origin the API and the bucket allow, unless more are set.
+    if (config.site) this.site = new Site(this, "Site", { destroyOnRemoval: config.destroyOnRemoval });
+    const corsOrigins = [...(this.site ? [this.site.origin] : []), ...config.corsOrigins];
+
     this.storage = new Storage(this, "Storage", {
       destroyOnRemoval: config.destroyOnRemoval,
-      corsOrigins: config.corsOrigins,
+      corsOrigins,
     });
 
     // The service's own bus: change events for CRM automations, and recompute requests.
@@ -69,7 +78,7 @@ export class SegmentationStack extends Stack {
       bus: this.bus,
       functionDefaults,
       throttle: { rateLimit: config.apiRateLimit, burstLimit: config.apiBurstLimit },
-      corsOrigins: config.corsOrigins,
+      corsOrigins,
       authorize: this.auth.authorizeRoute,
     });
     // The tenant of tokens without a tenant claim (see Auth): only the HTTP functions read it.
@@ -88,6 +97,21 @@ export class SegmentationStack extends Stack {
       refreshReservedConcurrency: config.refreshReservedConcurrency,
     });
 
+    // Uploads past the threshold, and refreshes of datasets that ran sharded, go to the state machine.
+    this.sharding = new Sharding(this, "Sharding", {
+      table: this.storage.table,
+      bucket: this.storage.bucket,
+      bus: this.bus,
+      functionDefaults,
+      maxConcurrency: config.shardMaxConcurrency,
+      logRetention: config.logRetentionDays,
+      logRemovalPolicy: functionDefaults.logRemovalPolicy,
+    });
+    for (const fn of [this.pipeline.compute, this.pipeline.refresh]) {
+      fn.bindStateMachine(this.sharding.stateMachine);
+      fn.setEnvironment("SHARD_THRESHOLD_BYTES", String(config.shardThresholdMb * 1024 * 1024));
+    }
+
     this.observability = new Observability(this, "Observability", {
       functions: this.functions,
       deadLetterQueues: {
@@ -98,6 +122,15 @@ export class SegmentationStack extends Stack {
         erasureDeadLetters: this.pipeline.erasureDeadLetters,
       },
     });
+
+    if (this.site) {
+      this.site.deploy({
+        apiUrl: this.api.url,
+        apiOrigin: this.api.httpApi.apiEndpoint,
+        dataBucket: this.storage.bucket,
+      });
+      new CfnOutput(this, "DashboardUrl", { value: this.site.url, description: "The dashboard" });
+    }
 
     new CfnOutput(this, "ApiUrl", { value: this.api.url, description: "Base URL of the HTTPS API" });
     new CfnOutput(this, "BucketName", { value: this.storage.bucket.bucketName, description: "Data bucket" });
@@ -133,7 +166,15 @@ export class SegmentationStack extends Stack {
   }
 
   /** Every function of the service, by the name the observability alarms use. */
-  get functions(): Readonly<Record<HttpFunctionName | "compute" | "refresh", ServiceFunction>> {
-    return { ...this.api.functions, compute: this.pipeline.compute, refresh: this.pipeline.refresh };
+  get functions(): Readonly<
+    Record<HttpFunctionName | "compute" | "refresh" | "shardWorkers" | "shardCoordinator", ServiceFunction>
+  > {
+    return {
+      ...this.api.functions,
+      compute: this.pipeline.compute,
+      refresh: this.pipeline.refresh,
+      shardWorkers: this.sharding.workers,
+      shardCoordinator: this.sharding.coordinator,
+    };
   }
 }

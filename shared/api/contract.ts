@@ -51,6 +51,7 @@ export const ERROR_STATUS = {
   TOO_MANY_DEFINITIONS: 409,
   CURSOR_STALE: 409,
   STATE_UNAVAILABLE: 409,
+  DRY_RUN_UNAVAILABLE: 409,
   PAYLOAD_TOO_LARGE: 413,
   INTERNAL: 500,
 } as const satisfies Record<string, number>;
@@ -159,7 +160,7 @@ export const CONTRACTS = {
     params: datasetPathParams,
     body: definitionBody,
     responses: { 200: s.dryRunSchema },
-    errors: ["DATASET_NOT_FOUND", "DATASET_NOT_READY", "STATE_UNAVAILABLE"],
+    errors: ["DATASET_NOT_FOUND", "DATASET_NOT_READY", "STATE_UNAVAILABLE", "DRY_RUN_UNAVAILABLE"],
   },
   createUpload: {
     tag: "uploads",
@@ -238,7 +239,7 @@ export const CONTRACTS = {
   getRun: {
     tag: "runs",
     params: runParams,
-    responses: { 200: s.runSchema },
+    responses: { 200: s.runDetailSchema },
     errors: ["RUN_NOT_FOUND"],
   },
 } as const satisfies Record<RouteId, RouteContract>;

@@ -83,6 +83,7 @@ export function datasetBody(meta: DatasetMeta) {
           orderCount: current.orderCount,
           revenue: current.segments.filter((s) => s.family === "rfm").reduce((sum, s) => sum + s.revenue, 0),
           segmentCount: current.segments.length,
+          sharded: current.source !== undefined,
         }
       : null,
     running: meta.lock !== undefined && meta.lock.until > Date.now(),
@@ -216,6 +217,11 @@ export function datasetRoutes(deps: DatasetDeps): Partial<Record<RouteId, RouteH
     const current = meta.current;
     if (!current)
       throw new NotFoundError("DATASET_NOT_READY", `Dataset ${datasetId} has no completed run yet`);
+    if (current.source)
+      throw new ConflictError(
+        "DRY_RUN_UNAVAILABLE",
+        "A dataset computed sharded keeps no state to try a rule on; save the segment and read its size after the recompute",
+      );
     const bytes = deps.blobs
       ? await deps.blobs.get(objectKeys.aggregate(req.tenantId, datasetId, current.version))
       : undefined;

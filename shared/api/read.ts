@@ -13,12 +13,15 @@ import {
   runIdSchema,
   segmentIdSchema,
 } from "../model";
-import type { DatasetStore } from "../pipeline/ports";
+import type { BlobStore, DatasetStore } from "../pipeline/ports";
+import { EXPORT_URL_TTL_SECONDS } from "../resources";
 import type { RouteId } from "../routes";
 
 export interface ReadDeps {
   store: DatasetStore;
   cursors: CursorCodec;
+  /** Signs downloads of a run's rejected-rows report; without it runs answer with the key only. */
+  blobs?: Pick<BlobStore, "presignGet">;
 }
 
 export const datasetParams = z.object({ datasetId: datasetIdSchema });
@@ -122,6 +125,7 @@ export function readRoutes(deps: ReadDeps): Partial<Record<RouteId, RouteHandler
         ...versionOf(current),
         customerCount: current.customerCount,
         segments: current.segments,
+        distributions: current.distributions ?? null,
       },
     };
   };
@@ -186,7 +190,11 @@ export function readRoutes(deps: ReadDeps): Partial<Record<RouteId, RouteHandler
     const { datasetId, runId } = parseWith(runParams, req.params, "path");
     const run = await store.getRun(req.tenantId, datasetId, runId);
     if (!run) throw new NotFoundError("RUN_NOT_FOUND", `Run ${runId} does not exist`);
-    return { status: 200, body: runBody(run) };
+    const reportUrl =
+      run.reportKey !== undefined && deps.blobs
+        ? await deps.blobs.presignGet(run.reportKey, EXPORT_URL_TTL_SECONDS, "rejected-rows.csv")
+        : undefined;
+    return { status: 200, body: { ...runBody(run), ...(reportUrl ? { reportUrl } : {}) } };
   };
 
   const getSegment = async (req: ApiRequest): Promise<ApiResult> => {

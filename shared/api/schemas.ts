@@ -149,6 +149,11 @@ export const datasetSchema = z.object({
       orderCount: z.number().int(),
       revenue: z.number(),
       segmentCount: z.number().int(),
+      /**
+       * Computed sharded (Step Functions) from one file of all transactions: appends and customers files are
+       * refused (DATASET_SHARDED) until a smaller replace upload brings it back to one function.
+       */
+      sharded: z.boolean(),
     })
     .nullable(),
   /** Whether a run holds the dataset right now. */
@@ -267,6 +272,17 @@ export const segmentListSchema = z.object({
   asOf: isoDay,
   customerCount: z.number().int(),
   segments: z.array(segmentSummarySchema),
+  /**
+   * How the customers spread: rfmGrid[r - 1][fm - 1] counts the customers with recency score r and
+   * frequency-and-monetary score fm (the grid the RFM segments are defined on); clv is a histogram of predicted lifetime value on 1-2-5 edges (bin k: edges[k] ≤ clv <
+   * edges[k + 1], the last bin closed). Null for versions computed before distributions were kept.
+   */
+  distributions: z
+    .object({
+      rfmGrid: z.array(z.array(z.number().int())),
+      clv: z.object({ edges: z.array(z.number()), counts: z.array(z.number().int()) }).optional(),
+    })
+    .nullable(),
 });
 
 export const segmentDetailSchema = segmentSummarySchema.extend({
@@ -308,6 +324,8 @@ export const segmentMembersSchema = z.object({
 /** A run as the API shows it: the stored record without its tenant. */
 export const runSchema = runRecordSchema.omit({ tenantId: true });
 export const runListSchema = z.object({ datasetId: z.string(), runs: z.array(runSchema), nextCursor });
+/** One run; with rejected rows, a link (valid 15 minutes) to download their report as CSV. */
+export const runDetailSchema = runSchema.extend({ reportUrl: z.string().optional() });
 
 /** An erasure as the API shows it: the stored record without its tenant, customer hash and customer id. */
 export const erasureSchema = erasureRecordSchema.omit({

@@ -74,12 +74,12 @@ describe("house function settings", () => {
     expect(seen.size).toBe(Object.keys(sx.stack.functions).length);
   });
 
-  it("gives every function the table, the bucket, its log level, service name and source maps", () => {
+  it("gives every function the table, the bucket (but lookupApi, which reads no object), its log level, service name and source maps", () => {
     for (const [name, fn] of Object.entries(sx.stack.functions)) {
       expect(functionProps(sx, fn).Environment, name).toEqual({
         Variables: {
           TABLE_NAME: ref(tableId),
-          BUCKET_NAME: ref(bucketId),
+          ...(name === "lookupApi" ? {} : { BUCKET_NAME: ref(bucketId) }),
           LOG_LEVEL: "INFO",
           SERVICE_NAME: "segmentation",
           NODE_OPTIONS: "--enable-source-maps",
@@ -87,19 +87,28 @@ describe("house function settings", () => {
           ...(name in sx.stack.api.functions
             ? { DEFAULT_TENANT: "default", SCOPE_PREFIX: "segmentation" }
             : {}),
-          // Every function but readApi puts events on the service's bus.
-          ...(name === "readApi" ? {} : { EVENT_BUS_NAME: ref(logicalId(sx, sx.stack.bus)) }),
+          // Every function but the read functions and the shard workers puts events on the service's bus.
+          ...(name === "readApi" || name === "lookupApi" || name === "shardWorkers"
+            ? {}
+            : { EVENT_BUS_NAME: ref(logicalId(sx, sx.stack.bus)) }),
+          // The pipeline functions hand large uploads and sharded datasets to the state machine.
+          ...(name === "compute" || name === "refresh"
+            ? {
+                STATE_MACHINE_ARN: ref(logicalId(sx, sx.stack.sharding.stateMachine)),
+                SHARD_THRESHOLD_BYTES: String(256 * 1024 * 1024),
+              }
+            : {}),
         },
       });
     }
   });
 
-  it("traces every function of the template but CDK's deploy-time bucket-notification handler", () => {
+  it("traces every function of the template but CDK's deploy-time handlers (bucket notifications, site upload)", () => {
     const untraced = Object.entries(resourcesOfType(sx.template, "AWS::Lambda::Function"))
       .filter(([, r]) => (r.Properties?.TracingConfig as { Mode?: string } | undefined)?.Mode !== "Active")
       .map(([id]) => id);
-    expect(untraced.length).toBeLessThanOrEqual(1);
-    for (const id of untraced) expect(id).toMatch(/^BucketNotificationsHandler/);
+    expect(untraced.length).toBeLessThanOrEqual(2);
+    for (const id of untraced) expect(id).toMatch(/^(BucketNotificationsHandler|CustomCDKBucketDeployment)/);
   });
 
   it("gives each function a role of its own with no managed policy (so no account-wide log access)", () => {
@@ -115,13 +124,24 @@ describe("house function settings", () => {
 });
 
 describe("IAM: exact actions on exact resources", () => {
-  it("readApi only reads: items of the table, objects under exports/", () => {
+  it("readApi only reads: items of the table, objects under exports/ and reports/ (to sign their downloads)", () => {
     expect(rolePermissions(sx, sx.stack.api.functions.readApi)).toEqual(
       permissions([
         XRAY,
         ownLogs(sx.stack.api.functions.readApi),
         [getAtt(tableId), ["dynamodb:GetItem", "dynamodb:Query"]],
         [objectArn(bucketId, PREFIXES.exports), ["s3:GetObject"]],
+        [objectArn(bucketId, PREFIXES.reports), ["s3:GetObject"]],
+      ]),
+    );
+  });
+
+  it("lookupApi only reads table items (GetItem, which TransactGetItems is checked against, and Query), and no object", () => {
+    expect(rolePermissions(sx, sx.stack.api.functions.lookupApi)).toEqual(
+      permissions([
+        XRAY,
+        ownLogs(sx.stack.api.functions.lookupApi),
+        [getAtt(tableId), ["dynamodb:GetItem", "dynamodb:Query"]],
       ]),
     );
   });
@@ -170,6 +190,7 @@ describe("IAM: exact actions on exact resources", () => {
         [objectArn(bucketId, PREFIXES.reports), ["s3:PutObject"]],
         [busArn(), ["events:PutEvents"]],
         [getAtt(queueId), SQS_SEND],
+        [ref(logicalId(sx, sx.stack.sharding.stateMachine)), ["states:StartExecution"]],
       ]),
     );
   });
@@ -205,6 +226,7 @@ describe("IAM: exact actions on exact resources", () => {
         ],
         [busArn(), ["events:PutEvents"]],
         [getAtt(queueId), SQS_SEND],
+        [ref(logicalId(sx, sx.stack.sharding.stateMachine)), ["states:StartExecution"]],
       ]),
     );
   });

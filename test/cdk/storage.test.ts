@@ -4,7 +4,7 @@
  */
 import { Match } from "aws-cdk-lib/assertions";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { EXPORT_RETENTION_DAYS, PREFIXES, TABLE_KEYS } from "../../shared/resources";
+import { EXPORT_RETENTION_DAYS, PREFIXES, TABLE_KEYS, WORK_RETENTION_DAYS } from "../../shared/resources";
 import { getAtt, logicalId, ref, removeOutdirs, resourcesOfType, type Synthesized, synth } from "./synth";
 
 let sx: Synthesized;
@@ -85,13 +85,14 @@ describe("bucket", () => {
     ).toBe(true);
   });
 
-  it("deletes member exports under exports/ after EXPORT_RETENTION_DAYS, and nothing else by age", () => {
+  it("deletes member exports after EXPORT_RETENTION_DAYS and sharded runs' work after WORK_RETENTION_DAYS, nothing else by age", () => {
     const rules = sx.template.toJSON().Resources[bucketId].Properties.LifecycleConfiguration.Rules as Array<
       Record<string, unknown>
     >;
     const expiring = rules.filter((r) => r.Status === "Enabled" && r.ExpirationInDays !== undefined);
     expect(expiring).toEqual([
       expect.objectContaining({ Prefix: PREFIXES.exports, ExpirationInDays: EXPORT_RETENTION_DAYS }),
+      expect.objectContaining({ Prefix: PREFIXES.work, ExpirationInDays: WORK_RETENTION_DAYS }),
     ]);
   });
 

@@ -225,6 +225,14 @@ describe("a file with bad rows mixed in", () => {
       [11, ""],
     ]);
     for (const r of rows) expect(r.reason.length).toBeGreaterThan(0);
+    // The run's answer links the same report for download, with no credentials of the caller's.
+    const download = await fetch(detail.body.reportUrl);
+    expect(download.status).toBe(200);
+    expect(await download.text()).toBe(
+      await (
+        await s3.send(new GetObjectCommand({ Bucket: "segmentation-local", Key: detail.body.reportKey }))
+      ).Body!.transformToString(),
+    );
 
     const c02 = await get("/datasets/mixed/customers/C02");
     expect(c02.body).toMatchObject({ frequency: 2, monetary: 750.5 });
