@@ -168,7 +168,9 @@ export const currentVersionSchema = z.object({
   distributions: z
     .object({
       rfmGrid: z.array(z.array(z.number().int().nonnegative())),
-      clv: z.object({ edges: z.array(z.number()), counts: z.array(z.number().int().nonnegative()) }).optional(),
+      clv: z
+        .object({ edges: z.array(z.number()), counts: z.array(z.number().int().nonnegative()) })
+        .optional(),
     })
     .optional(),
   /** Parts of the computation skipped or done in part, with the reason. */

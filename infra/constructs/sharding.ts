@@ -23,7 +23,6 @@ import type { IEventBus } from "aws-cdk-lib/aws-events";
 import { LogGroup, type RetentionDays } from "aws-cdk-lib/aws-logs";
 import type { IBucket } from "aws-cdk-lib/aws-s3";
 import {
-  type Chain,
   Choice,
   Condition,
   DefinitionBody,

@@ -12,9 +12,9 @@ import { Api } from "../constructs/api";
 import { Auth, defaultDomainPrefix } from "../constructs/auth";
 import { Observability } from "../constructs/observability";
 import { Pipeline } from "../constructs/pipeline";
+import type { FunctionDefaults, ServiceFunction } from "../constructs/service-function";
 import { Sharding } from "../constructs/sharding";
 import { Site } from "../constructs/site";
-import type { FunctionDefaults, ServiceFunction } from "../constructs/service-function";
 import { Storage } from "../constructs/storage";
 
 /** Value of SERVICE_NAME in every function; the logger's service field. */

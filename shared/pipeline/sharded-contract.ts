@@ -34,7 +34,8 @@ export const shardedInputSchema = z.union([
     /** Id of the refresh run (from the schedule or request event). */
     runId: z.string().min(1),
     time: z.string(),
-    reason: z.string(),
+    /** What asked for it: the schedule, a settings or rule change, or an erasure's recompute. */
+    reason: z.enum(["refresh", "settings", "definitions"]),
   }),
 ]);
 export type ShardedInput = z.infer<typeof shardedInputSchema>;

@@ -46,7 +46,7 @@ export class LocalShardedRuns implements ShardedRuns {
 
   /** Runs one execution to its end; resolves whether the run succeeded or was recorded as failed. */
   async execute(input: ShardedInput): Promise<void> {
-    const { steps } = this;
+    const steps = this.steps;
     let plan: Awaited<ReturnType<ShardedSteps["plan"]>> | undefined;
     try {
       plan = await this.step(() => steps.plan(input));

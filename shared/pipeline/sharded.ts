@@ -168,7 +168,7 @@ export function shardedSteps(deps: PipelineDeps, options: ShardedOptions = {}) {
       tenantId: input.tenantId,
       datasetId: input.datasetId,
       runId,
-      trigger: input.kind === "upload" ? "upload" : (input.reason as RunRecord["trigger"]),
+      trigger: input.kind === "upload" ? "upload" : input.reason,
       status: "running",
       ...(input.kind === "upload" ? { uploadId: input.uploadId } : {}),
       startedAt: now().toISOString(),

@@ -48,7 +48,10 @@ const expectedMembers = Object.entries(CUSTOMERS)
 
 let service: LocalService;
 
-async function call(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+// biome-ignore lint/suspicious/noExplicitAny: API answers are JSON read field by field by the assertions.
+type Json = any;
+
+async function call(method: string, path: string, body?: unknown): Promise<{ status: number; body: Json }> {
   const res = await fetch(`${service.api}${path}`, {
     method,
     ...(body === undefined
@@ -90,7 +93,7 @@ async function waitForRun(dataset: string, trigger: string, since: string) {
   throw new Error(`No ${trigger} run finished within the deadline`);
 }
 
-async function busEvents(): Promise<Array<{ "detail-type": string; detail: any }>> {
+async function busEvents(): Promise<Array<{ "detail-type": string; detail: Json }>> {
   const text = await readFile(join(service.dataDir, "events.ndjson"), "utf8").catch(() => "");
   return text
     .split("\n")

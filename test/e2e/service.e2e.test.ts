@@ -51,7 +51,10 @@ interface Segment {
 
 let service: LocalService;
 
-async function get(path: string): Promise<{ status: number; body: any }> {
+// biome-ignore lint/suspicious/noExplicitAny: API answers are JSON read field by field by the assertions.
+type Json = any;
+
+async function get(path: string): Promise<{ status: number; body: Json }> {
   const res = await fetch(`${service.api}${path}`, { headers: service.auth });
   return { status: res.status, body: await res.json() };
 }
@@ -173,7 +176,7 @@ describe("upload, compute, lookup", () => {
     const customersAfter = await Promise.all(
       Object.keys(EXPECTED).map((id) => get(`/datasets/shop/customers/${id}`)),
     );
-    const strip = (b: any) => ({ ...b, version: undefined, runId: undefined });
+    const strip = (b: Json) => ({ ...b, version: undefined, runId: undefined });
     expect(customersAfter.map((c) => strip(c.body))).toEqual(customersBefore.map((c) => strip(c.body)));
   });
 
@@ -214,7 +217,7 @@ describe("a file with bad rows mixed in", () => {
       new GetObjectCommand({ Bucket: "segmentation-local", Key: detail.body.reportKey }),
     );
     const rows: Array<{ row: string; column: string; code: string; reason: string }> = parse(
-      await object.Body!.transformToString(),
+      (await object.Body?.transformToString()) ?? "",
       { columns: true },
     );
     expect(rows.map((r) => [Number(r.row), r.column])).toEqual([
@@ -231,7 +234,7 @@ describe("a file with bad rows mixed in", () => {
     expect(await download.text()).toBe(
       await (
         await s3.send(new GetObjectCommand({ Bucket: "segmentation-local", Key: detail.body.reportKey }))
-      ).Body!.transformToString(),
+      ).Body?.transformToString(),
     );
 
     const c02 = await get("/datasets/mixed/customers/C02");

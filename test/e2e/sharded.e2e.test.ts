@@ -16,7 +16,10 @@ const AS_OF = "2025-10-01";
 
 let service: LocalService;
 
-async function call(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+// biome-ignore lint/suspicious/noExplicitAny: API answers are JSON read field by field by the assertions.
+type Json = any;
+
+async function call(method: string, path: string, body?: unknown): Promise<{ status: number; body: Json }> {
   const res = await fetch(`${service.api}${path}`, {
     method,
     headers: { ...service.auth, "content-type": "application/json" },
@@ -89,7 +92,7 @@ describe("an upload past the sharding threshold", () => {
       expect(ids, c.customerId).toEqual([...c.segments].sort());
     }
 
-    const runs = (await call("GET", "/datasets/big/runs")).body.runs as Array<Record<string, any>>;
+    const runs = (await call("GET", "/datasets/big/runs")).body.runs as Array<Record<string, Json>>;
     expect(runs[0]).toMatchObject({ status: "succeeded", counts: { customers: expected.customerCount } });
   });
 });

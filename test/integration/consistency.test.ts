@@ -29,7 +29,9 @@ function file(second: boolean): { csv: string; monetary: Map<string, number> } {
     const id = `K${String(i).padStart(5, "0")}`;
     const base = second ? 1_000 + (CUSTOMERS - i) : 10 + i;
     const day = 1 + (i % 28);
-    lines.push(`${id},${id}-a${second ? 2 : 1},2025-0${1 + (i % 6)}-${String(day).padStart(2, "0")},${base}.00`);
+    lines.push(
+      `${id},${id}-a${second ? 2 : 1},2025-0${1 + (i % 6)}-${String(day).padStart(2, "0")},${base}.00`,
+    );
     lines.push(`${id},${id}-b${second ? 2 : 1},2025-07-${String(day).padStart(2, "0")},${base}.50`);
     monetary.set(id, 2 * base + 0.5);
   }
