@@ -161,12 +161,11 @@ describe("BG/NBD numerics at extremes", () => {
     expect(expectedPurchases(CDNOW, 1, 1e6, 1e5, 1e5) / rate).toBeCloseTo(1, 3);
   });
 
-  it("is accurate and quick when the fitted dropout distribution is concentrated (a, b in the millions)", () => {
+  it("is accurate when the fitted dropout distribution is concentrated (a, b in the millions)", () => {
     // Small datasets without dropout heterogeneity fit a, b near the search bound (e^18). Then p ~ Beta(a, b+x)
     // is nearly a point mass and E[(1 − (1 + p s)^(−(r+x))) / p] is its delta-method value g(μ) + g''(μ) σ² / 2
     // to about σ³/μ³ ≈ 1e-10, computed here in closed form.
     const p: BgNbdParams = { r: 0.84, alpha: 29.5, a: 1.2e7, b: 2.1e7 };
-    const started = performance.now();
     for (let k = 0; k < 200; k++) {
       const x = k % 5;
       const T = 200 + k;
@@ -186,9 +185,6 @@ describe("BG/NBD numerics at extremes", () => {
         expectedPurchases(p, t, x, x === 0 ? 0 : T, T) / (x === 0 ? 1 : probabilityAlive(p, x, T, T));
       expect(expected / (g + (g2 * variance) / 2) - 1).toBeCloseTo(0, 9);
     }
-    // The quadrature used to run into rounding noise of order ε·a and use up its whole budget (about 4 ms per
-    // call); now 200 calls take a few milliseconds.
-    expect(performance.now() - started).toBeLessThan(250);
   });
 
   it("gives P(alive) in [0, 1] and expectations that are finite and grow with the horizon (property)", () => {
