@@ -1,4 +1,5 @@
 import { defineConfig } from "vitest/config";
+import { SlowFirstSequencer } from "./test/support/sequencer";
 
 export default defineConfig({
   test: {
@@ -9,6 +10,7 @@ export default defineConfig({
     // Both cores: most test files wait on DynamoDB Local, the S3 server, a child service or Chromium, so two
     // files at a time finish the suite in about half the time of one.
     maxWorkers: 2,
+    sequence: { sequencer: SlowFirstSequencer },
     allowOnly: false,
     passWithNoTests: false,
     reporters: ["default"],
