@@ -13,6 +13,7 @@ import { issuesToDetails, type Where } from "../http/validation";
 import type { Page } from "../pipeline/ports";
 import type { RouteId } from "../routes";
 import type { Item } from "../store/lookup";
+import { customerAnswer } from "./customer-answer";
 
 // The classic build loads the English messages itself; the mini build needs them set, or every issue
 // would read "Invalid input" where the read routes name the rule.
@@ -115,25 +116,6 @@ function requireCurrent(meta: Item | undefined, datasetId: string): Current {
   return current;
 }
 
-function daysBetween(fromIso: string, toIso: string): number {
-  return Math.round((Date.parse(`${toIso}T00:00:00Z`) - Date.parse(`${fromIso}T00:00:00Z`)) / 86_400_000);
-}
-
-function clusterOf(current: Current, id: string) {
-  const model = current.clusters;
-  const k = model ? model.ids.indexOf(id) : -1;
-  const summary = current.segments.find((s) => s.id === id);
-  return {
-    id,
-    name: summary?.name ?? id,
-    description: model && k >= 0 ? (model.descriptions[k] ?? null) : null,
-    centroid:
-      model && k >= 0
-        ? Object.fromEntries(model.featureNames.map((f, j) => [f, model.centroids[k]?.[j] ?? null]))
-        : null,
-  };
-}
-
 export function lookupRoutes(deps: LookupDeps): Partial<Record<RouteId, RouteHandler>> {
   const { store, cursors } = deps;
 
@@ -144,43 +126,7 @@ export function lookupRoutes(deps: LookupDeps): Partial<Record<RouteId, RouteHan
     if (items.view === undefined)
       throw new NotFoundError("CUSTOMER_NOT_FOUND", "No such customer in this dataset");
     const view = viewSchema.parse(items.view);
-    const names = new Map(current.segments.map((s) => [s.id, s]));
-    const horizonDays = current.value?.horizonDays;
-    return {
-      status: 200,
-      body: {
-        datasetId,
-        customerId,
-        version: current.version,
-        runId: current.runId,
-        asOf: current.asOf,
-        firstPurchase: view.firstPurchase,
-        lastPurchase: view.lastPurchase,
-        recencyDays: daysBetween(view.lastPurchase, current.asOf),
-        frequency: view.frequency,
-        monetary: view.monetary,
-        scores: { r: view.r, f: view.f, m: view.m, rfm: view.rfm },
-        lifecycle: view.lifecycle
-          ? { id: view.lifecycle, name: names.get(view.lifecycle)?.name ?? view.lifecycle }
-          : null,
-        cluster: view.cluster ? clusterOf(current, view.cluster) : null,
-        predictions:
-          view.probabilityAlive !== undefined
-            ? {
-                probabilityAlive: view.probabilityAlive,
-                churnRisk: Math.round((1 - view.probabilityAlive) * 10_000) / 10_000,
-                expectedPurchases: view.expectedPurchases ?? null,
-                clv: view.clv ?? null,
-                horizonDays: horizonDays ?? null,
-              }
-            : null,
-        segments: view.segments.map((id) => ({
-          id,
-          family: names.get(id)?.family ?? id.split(":")[0],
-          name: names.get(id)?.name ?? id,
-        })),
-      },
-    };
+    return { status: 200, body: customerAnswer(datasetId, customerId, current, view) };
   };
 
   const listSegmentMembers = async (req: ApiRequest): Promise<ApiResult> => {

@@ -16,6 +16,7 @@ import {
 import type { BlobStore, DatasetStore } from "../pipeline/ports";
 import { EXPORT_URL_TTL_SECONDS } from "../resources";
 import type { RouteId } from "../routes";
+import { customerAnswer } from "./customer-answer";
 
 export interface ReadDeps {
   store: DatasetStore;
@@ -35,10 +36,6 @@ export const pageQuery = z.object({
 export const runsQuery = pageQuery.extend({ limit: z.coerce.number().int().min(1).max(100).default(20) });
 export const historyQuery = pageQuery.extend({ limit: z.coerce.number().int().min(1).max(100).default(30) });
 
-function daysBetween(fromIso: string, toIso: string): number {
-  return Math.round((Date.parse(`${toIso}T00:00:00Z`) - Date.parse(`${fromIso}T00:00:00Z`)) / 86_400_000);
-}
-
 function requireCurrent(meta: DatasetMeta | undefined, datasetId: string): CurrentVersion {
   if (!meta) throw new NotFoundError("DATASET_NOT_FOUND", `Dataset ${datasetId} does not exist`);
   if (!meta.current)
@@ -49,21 +46,6 @@ function requireCurrent(meta: DatasetMeta | undefined, datasetId: string): Curre
 /** Which committed version an answer comes from. */
 function versionOf(current: CurrentVersion) {
   return { version: current.version, runId: current.runId, asOf: current.asOf };
-}
-
-function clusterOf(current: CurrentVersion, id: string) {
-  const model = current.clusters;
-  const k = model ? model.ids.indexOf(id) : -1;
-  const summary = current.segments.find((s) => s.id === id);
-  return {
-    id,
-    name: summary?.name ?? id,
-    description: model && k >= 0 ? (model.descriptions[k] ?? null) : null,
-    centroid:
-      model && k >= 0
-        ? Object.fromEntries(model.featureNames.map((f, j) => [f, model.centroids[k]?.[j] ?? null]))
-        : null,
-  };
 }
 
 function runBody(run: RunRecord) {
@@ -79,40 +61,7 @@ export function readRoutes(deps: ReadDeps): Partial<Record<RouteId, RouteHandler
     const { meta, view } = await store.getCustomer(req.tenantId, datasetId, customerId);
     const current = requireCurrent(meta, datasetId);
     if (!view) throw new NotFoundError("CUSTOMER_NOT_FOUND", "No such customer in this dataset");
-    const names = new Map(current.segments.map((s) => [s.id, s]));
-    return {
-      status: 200,
-      body: {
-        datasetId,
-        customerId,
-        ...versionOf(current),
-        firstPurchase: view.firstPurchase,
-        lastPurchase: view.lastPurchase,
-        recencyDays: daysBetween(view.lastPurchase, current.asOf),
-        frequency: view.frequency,
-        monetary: view.monetary,
-        scores: { r: view.r, f: view.f, m: view.m, rfm: view.rfm },
-        lifecycle: view.lifecycle
-          ? { id: view.lifecycle, name: names.get(view.lifecycle)?.name ?? view.lifecycle }
-          : null,
-        cluster: view.cluster ? clusterOf(current, view.cluster) : null,
-        predictions:
-          view.probabilityAlive !== undefined
-            ? {
-                probabilityAlive: view.probabilityAlive,
-                churnRisk: Math.round((1 - view.probabilityAlive) * 10_000) / 10_000,
-                expectedPurchases: view.expectedPurchases ?? null,
-                clv: view.clv ?? null,
-                horizonDays: current.value?.horizonDays ?? null,
-              }
-            : null,
-        segments: view.segments.map((id) => ({
-          id,
-          family: names.get(id)?.family ?? id.split(":")[0],
-          name: names.get(id)?.name ?? id,
-        })),
-      },
-    };
+    return { status: 200, body: customerAnswer(datasetId, customerId, current, view) };
   };
 
   const listSegments = async (req: ApiRequest): Promise<ApiResult> => {
