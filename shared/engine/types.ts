@@ -126,6 +126,63 @@ export interface ComputeIssue {
   path?: string;
 }
 
+/** The repeat-purchase models the value stage can fit (clv/): BG/NBD, Pareto/NBD, MBG/NBD. */
+export type RepeatModelName = "bgNbd" | "paretoNbd" | "mbgNbd";
+
+/** One repeat-purchase model fitted by maximum likelihood (parameters in days, as the time unit says). */
+export interface RepeatModelFitSummary {
+  /** BG/NBD and MBG/NBD: r, alpha, a, b; Pareto/NBD: r, alpha, s, beta. */
+  params: Record<string, number>;
+  logLikelihood: number;
+  converged: boolean;
+  /** Parameters that ended at the edge of the search box. */
+  atBoundary: string[];
+}
+
+/** One model's accuracy over the holdout window, fitted on the calibration part only. */
+export interface HoldoutModelAccuracy {
+  fit: RepeatModelFitSummary;
+  /** Σ over calibration customers of the predicted repeat purchases in the holdout window. */
+  predictedRepeatPurchases: number;
+  /** Mean absolute error and root mean squared error per customer (actual − predicted holdout purchases). */
+  mae: number;
+  rmse: number;
+}
+
+/** Mean actual vs mean predicted holdout purchases of the calibration customers with one calibration frequency. */
+export interface ConditionalExpectationRow {
+  /** Repeat purchases in the calibration period: 0, 1, …, 6, and 7 for "7 or more". */
+  frequency: number;
+  /** "0", "1", …, "6", "7+". */
+  label: string;
+  customers: number;
+  meanActual: number;
+  /** Mean predicted holdout purchases per model fitted (a model whose fit failed is absent). */
+  meanPredicted: Partial<Record<RepeatModelName, number>>;
+}
+
+/**
+ * Holdout validation of the repeat-purchase models: fitted on the orders up to calibrationEnd, compared with
+ * what the calibration customers did in (calibrationEnd, asOf].
+ */
+export interface ValueValidation {
+  /** Last day (ISO yyyy-mm-dd) of the calibration period. */
+  calibrationEnd: string;
+  asOf: string;
+  holdoutDays: number;
+  /** Customers with a purchase on or before calibrationEnd (the ones predicted). */
+  customers: number;
+  /** Their repeat purchases (distinct purchase days) in the holdout window. */
+  actualRepeatPurchases: number;
+  /** Per model fitted on the calibration part; a model whose fit failed is absent. */
+  models: Partial<Record<RepeatModelName, HoldoutModelAccuracy>>;
+  /** The selection metric. */
+  metric: "mae";
+  /** The model with the lowest metric (tie rule in value.ts). */
+  selected: RepeatModelName;
+  conditionalExpectations: ConditionalExpectationRow[];
+}
+
 /** The fitted value models and the settings the predictions used. */
 export interface ValueModelSummary {
   /** Time unit of the BG/NBD parameters (alpha is a rate per day). */
