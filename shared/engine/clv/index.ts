@@ -36,6 +36,14 @@ export {
   populationAverageValue,
 } from "./gamma-gamma";
 export {
+  BG_NBD_MODEL,
+  REPEAT_MODELS,
+  type RepeatModel,
+  type RepeatModelFit,
+  type RepeatModelFitOptions,
+  type RepeatModelParams,
+} from "./models";
+export {
   bfgs,
   type MinimizeOptions,
   type MinimizeResult,
