@@ -28,6 +28,7 @@ import {
   jwtVerify,
   SignJWT,
 } from "jose";
+import { parseScopeClaim, parseScpClaim } from "../../shared/http/auth";
 import type { Scope } from "../../shared/routes";
 
 export const LOCAL_ISSUER = "https://local.segmentation/issuer";
@@ -153,13 +154,9 @@ function gatewayClaimValue(value: unknown): string {
   return String(value);
 }
 
+/** The authorizer's scope list: the token's `scope` string and `scp` array, read as shared/http/auth.ts says. */
 function scopesOf(payload: Record<string, unknown>): string[] {
-  const out: string[] = [];
-  for (const claim of [payload.scope, payload.scp]) {
-    if (typeof claim === "string") out.push(...claim.split(/\s+/).filter((s) => s !== ""));
-    else if (Array.isArray(claim)) out.push(...claim.filter((s): s is string => typeof s === "string"));
-  }
-  return out;
+  return [...parseScopeClaim(payload.scope), ...parseScpClaim(payload.scp)];
 }
 
 export function localAuthorizer(

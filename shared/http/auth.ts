@@ -10,8 +10,8 @@
  * Rules:
  * - A route whose scope is null (health) needs nothing and acts for the default tenant.
  * - Any other route needs a verified token (401 UNAUTHORIZED without one) carrying exactly
- *   `<scopePrefix>/<route scope>` in its `scope` claim (space-separated) or `scp` claim (array), else
- *   403 FORBIDDEN. There is no hierarchy: `admin` does not imply `write`, as at the gateway.
+ *   `<scopePrefix>/<route scope>` in its `scope` claim (scope tokens separated by single spaces, RFC 6749
+ *   §3.3) or `scp` claim (an array of strings), else 403 FORBIDDEN. Nothing else grants a scope. There is no hierarchy: `admin` does not imply `write`, as at the gateway.
  * - The tenant is the `tenant` or `custom:tenant` claim; a token carrying both with different values, or a
  *   value that is not a tenant id, is refused (403 INVALID_TENANT). Without either claim the call acts for
  *   the deployment's default tenant, unless `requireTenantClaim` is set (403 TENANT_REQUIRED), which a
@@ -73,32 +73,52 @@ export function jwtContext(event: Pick<APIGatewayProxyEventV2, "requestContext">
 }
 
 /**
- * The scopes in one claim value: a space-separated string (`scope`, RFC 8693), an array (`scp`), or an
- * array as API Gateway flattens it into a string, "[a b c]" (or JSON, as some issuers' proxies write it).
+ * RFC 6749 §3.3: `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`, printable ASCII without space, '"' and '\\'.
  */
-export function splitScopeClaim(value: unknown): string[] {
-  if (Array.isArray(value)) return value.filter((s): s is string => typeof s === "string" && s !== "");
-  if (typeof value !== "string") return [];
-  const text = value.trim();
-  if (text.startsWith("[") && text.endsWith("]")) {
-    try {
-      const parsed: unknown = JSON.parse(text);
-      if (Array.isArray(parsed)) return splitScopeClaim(parsed);
-    } catch {
-      // Not JSON: API Gateway's "[a b c]".
-    }
-    return splitScopeClaim(text.slice(1, -1));
-  }
-  return text.split(/\s+/).filter((s) => s !== "");
+const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
+
+/**
+ * The scopes of a `scope` claim: a string of scope tokens separated by single spaces (RFC 6749 §3.3). A
+ * claim of any other shape (not a string, empty, leading, trailing or doubled spaces, tabs, no-break spaces,
+ * characters outside the scope-token set, JSON or bracketed lists) is malformed and grants nothing.
+ */
+export function parseScopeClaim(value: unknown): string[] {
+  if (typeof value !== "string" || value === "") return [];
+  const tokens = value.split(" ");
+  return tokens.every((token) => SCOPE_TOKEN.test(token)) ? tokens : [];
 }
 
-/** Every scope the token carries, from its `scope` and `scp` claims and the authorizer's scope list. */
+/**
+ * The scopes of an `scp` claim: an array of scope-token strings. Anything else (a string, an array holding
+ * a non-string or a string that is not one scope token) grants nothing.
+ */
+export function parseScpClaim(value: unknown): string[] {
+  if (!Array.isArray(value) || value.length === 0) return [];
+  return value.every((token) => typeof token === "string" && SCOPE_TOKEN.test(token))
+    ? (value as string[])
+    : [];
+}
+
+/** The scope tokens of an `scp` array as API Gateway flattens it into a claim string, "[a b c]". */
+function flattenedScpTokens(value: unknown): string[] {
+  if (typeof value !== "string" || !value.startsWith("[") || !value.endsWith("]")) return [];
+  const inner = value.slice(1, -1);
+  return inner === "" ? [] : parseScopeClaim(inner);
+}
+
+/**
+ * Every scope the token carries. The function sees claims as API Gateway passes them on: every value a
+ * string, an array flattened to "[a b c]", plus the authorizer's own list of the token's scopes. So:
+ * - the `scope` claim's string, read as `parseScopeClaim` says;
+ * - an entry of the authorizer's list counts only where it is also an element of the `scp` claim's
+ *   flattened array, so that the list cannot grant what a malformed `scope` claim, or an `scp` that is
+ *   a string rather than an array, would not.
+ */
 export function tokenScopes(jwt: JwtContext): Set<string> {
-  return new Set([
-    ...splitScopeClaim(jwt.claims.scope),
-    ...splitScopeClaim(jwt.claims.scp),
-    ...(jwt.scopes ?? []),
-  ]);
+  const scopes = new Set(parseScopeClaim(jwt.claims.scope));
+  const scp = new Set(flattenedScpTokens(jwt.claims.scp));
+  for (const listed of jwt.scopes ?? []) if (scp.has(listed)) scopes.add(listed);
+  return scopes;
 }
 
 /** The scope string a token needs for a route of `scope`, e.g. "segmentation/read". */

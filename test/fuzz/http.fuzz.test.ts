@@ -686,7 +686,7 @@ const authorizerArb = fc.oneof(
   {
     weight: 2,
     arbitrary: fc.constant({
-      jwt: { claims: { scp: `[${ALL_SCOPES.join(" ")}]`, "custom:tenant": TENANT }, scopes: null },
+      jwt: { claims: { scp: `[${ALL_SCOPES.join(" ")}]`, "custom:tenant": TENANT }, scopes: ALL_SCOPES },
     }),
   },
   { weight: 1, arbitrary: fc.constant({ jwt: { claims: { tenant: TENANT }, scopes: ALL_SCOPES } }) },

@@ -11,7 +11,8 @@ import { type ApiRequest, apiHandler } from "../../shared/http/api";
 import {
   type AuthOptions,
   authorize,
-  splitScopeClaim,
+  parseScopeClaim,
+  parseScpClaim,
   TENANT_ID_PATTERN,
   tenantClaim,
   tokenScopes,
@@ -45,30 +46,93 @@ function outcome(fn: () => unknown): { status: number; code: string } | "ok" {
   }
 }
 
-describe("splitScopeClaim", () => {
-  it("reads a space-separated scope string, an scp array and API Gateway's flattened array", () => {
-    expect(splitScopeClaim("segmentation/read segmentation/write")).toEqual([
+describe("scope claims (RFC 6749 §3.3)", () => {
+  it("reads a scope string of tokens separated by single spaces, and an scp array of tokens", () => {
+    expect(parseScopeClaim("segmentation/read segmentation/write")).toEqual([
       "segmentation/read",
       "segmentation/write",
     ]);
-    expect(splitScopeClaim("  a \t b  ")).toEqual(["a", "b"]);
-    expect(splitScopeClaim(["a", "b"])).toEqual(["a", "b"]);
-    expect(splitScopeClaim("[a b]")).toEqual(["a", "b"]);
-    expect(splitScopeClaim('["a","b"]')).toEqual(["a", "b"]);
-    expect(splitScopeClaim("[]")).toEqual([]);
+    expect(parseScopeClaim("a")).toEqual(["a"]);
+    expect(parseScpClaim(["a", "b"])).toEqual(["a", "b"]);
   });
 
-  it("finds no scope in anything else", () => {
-    expect(splitScopeClaim(undefined)).toEqual([]);
-    expect(splitScopeClaim(42)).toEqual([]);
-    expect(splitScopeClaim({ read: true })).toEqual([]);
-    expect(splitScopeClaim([1, null, ""])).toEqual([]);
-    expect(splitScopeClaim("")).toEqual([]);
+  it("reads a bracketed list as one literal token, never as the scopes inside it", () => {
+    expect(parseScopeClaim("[segmentation/admin]")).toEqual(["[segmentation/admin]"]);
+    expect(parseScopeClaim("[segmentation/read segmentation/admin]")).toEqual([
+      "[segmentation/read",
+      "segmentation/admin]",
+    ]);
   });
 
-  it("unions the scope claim, the scp claim and the authorizer's scope list", () => {
-    const scopes = tokenScopes({ claims: { scope: "a b", scp: ["c"] }, scopes: ["d", "a"] });
+  it("finds no scope in a malformed scope claim", () => {
+    for (const claim of [
+      '["segmentation/admin"]',
+      "segmentation/read\u00a0segmentation/admin",
+      "segmentation/read\tsegmentation/admin",
+      "segmentation/read  segmentation/admin",
+      " segmentation/admin",
+      "segmentation/admin ",
+      "segmentation/admin\n",
+      'segmentation/"admin"',
+      "segmentation\\admin",
+      "segmentation/ädmin",
+      "",
+      undefined,
+      42,
+      ["segmentation/admin"],
+      { read: true },
+    ]) {
+      expect(parseScopeClaim(claim), JSON.stringify(claim)).toEqual([]);
+    }
+  });
+
+  it("finds no scope in an scp claim that is not an array of scope tokens", () => {
+    for (const claim of [
+      "segmentation/admin",
+      "[segmentation/admin]",
+      [],
+      [1],
+      ["a", null],
+      ["a b"],
+      [""],
+      {},
+    ]) {
+      expect(parseScpClaim(claim), JSON.stringify(claim)).toEqual([]);
+    }
+  });
+
+  it("property: a scope string grants exactly its space-separated tokens, or nothing if any is malformed", () => {
+    const tokenChar = fc.integer({ min: 0x21, max: 0x7e }).filter((c) => c !== 0x22 && c !== 0x5c);
+    const token = fc.array(tokenChar, { minLength: 1, maxLength: 8 }).map((cs) => String.fromCharCode(...cs));
+    fc.assert(
+      fc.property(fc.array(token, { minLength: 1, maxLength: 5 }), (tokens) => {
+        expect(parseScopeClaim(tokens.join(" "))).toEqual(tokens);
+      }),
+    );
+    // Any other character anywhere (whitespace of any kind, quotes, backslash, non-ASCII, control) spoils it.
+    const bad = fc.oneof(
+      fc.constantFrom("\t", "\n", "\r", "\u00a0", "\u2003", "\u3000", '"', "\\", "\u0000", "é", "  "),
+      fc.integer({ min: 0x7f, max: 0xffff }).map((c) => String.fromCharCode(c)),
+    );
+    fc.assert(
+      fc.property(fc.array(token, { minLength: 1, maxLength: 4 }), bad, fc.nat(), (tokens, b, at) => {
+        const text = tokens.join(" ");
+        const i = at % (text.length + 1);
+        expect(parseScopeClaim(text.slice(0, i) + b + text.slice(i))).toEqual([]);
+      }),
+    );
+  });
+
+  it("takes the authorizer's list only where the scp claim is an array holding the same scope", () => {
+    // API Gateway flattens an scp array ["c", "d"] into the string "[c d]" and lists its scopes.
+    const scopes = tokenScopes({ claims: { scope: "a b", scp: "[c d]" }, scopes: ["a", "b", "c", "d", "e"] });
     expect([...scopes].sort()).toEqual(["a", "b", "c", "d"]);
+    // A malformed scope claim that a lenient authorizer split into scopes grants nothing through the list.
+    const nbsp = tokenScopes({
+      claims: { scope: "segmentation/read\u00a0segmentation/admin" },
+      scopes: ["segmentation/read", "segmentation/admin"],
+    });
+    expect([...nbsp]).toEqual([]);
   });
 });
 
@@ -126,17 +190,38 @@ describe("authorize: scopes", () => {
     });
   });
 
-  it("finds the scope in scp (an array, or flattened by API Gateway) and in the authorizer's list", () => {
+  it("finds the scope in scp only as an array (as API Gateway passes it: flattened, and in its list)", () => {
     const write = route("write");
-    expect(outcome(() => authorize(write, withClaims({ scp: ["segmentation/write"] }), OPTIONS))).toBe("ok");
-    expect(
-      outcome(() => authorize(write, withClaims({ scp: "[segmentation/read segmentation/write]" }), OPTIONS)),
-    ).toBe("ok");
-    expect(outcome(() => authorize(write, withClaims({}, ["segmentation/write"]), OPTIONS))).toBe("ok");
-    expect(outcome(() => authorize(write, withClaims({}, []), OPTIONS))).toEqual({
-      status: 403,
-      code: "FORBIDDEN",
-    });
+    const scp = ["segmentation/read", "segmentation/write"];
+    expect(outcome(() => authorize(write, withClaims({ scp: `[${scp.join(" ")}]` }, scp), OPTIONS))).toBe(
+      "ok",
+    );
+    // The list alone, or the flattened text alone, is not an scp array.
+    for (const event of [
+      withClaims({}, ["segmentation/write"]),
+      withClaims({ scp: "[segmentation/write]" }),
+    ]) {
+      expect(outcome(() => authorize(write, event, OPTIONS))).toEqual({ status: 403, code: "FORBIDDEN" });
+    }
+  });
+
+  it("refuses every malformed scope claim the issue found, and their kin", () => {
+    const admin = route("admin");
+    for (const scope of [
+      "[segmentation/admin]",
+      '["segmentation/admin"]',
+      "segmentation/read\u00a0segmentation/admin",
+      "segmentation/read\tsegmentation/admin",
+      "segmentation/read  segmentation/admin",
+    ]) {
+      const lenientList = scope.split(/[\s\u00a0]+/).map((s) => s.replace(/[[\]"]/g, ""));
+      for (const event of [withClaims({ scope }), withClaims({ scope }, lenientList)]) {
+        expect(
+          outcome(() => authorize(admin, event, OPTIONS)),
+          scope,
+        ).toEqual({ status: 403, code: "FORBIDDEN" });
+      }
+    }
   });
 
   it("names the scope a refused token lacks", () => {
