@@ -118,6 +118,15 @@ export const ROUTES = [
     summary: "Get a presigned POST for a transactions or customers file",
   },
   {
+    id: "getModel",
+    method: "GET",
+    path: "/datasets/{datasetId}/model",
+    fn: "readApi",
+    scope: "read",
+    summary:
+      "The value models: the model chosen and why, every fit, and its accuracy on held-out recent orders",
+  },
+  {
     id: "getCustomer",
     method: "GET",
     path: "/datasets/{datasetId}/customers/{customerId}",

@@ -66,6 +66,7 @@ export const TAGS = {
   segments: "Segments, their members and history",
   definitions: "Rule segments: definitions and dry runs",
   runs: "Computation runs",
+  models: "The value models and their accuracy on held-out recent orders",
 } as const;
 export type Tag = keyof typeof TAGS;
 
@@ -192,6 +193,19 @@ export const CONTRACTS = {
     params: erasureParams,
     responses: { 200: s.erasureSchema },
     errors: ["ERASURE_NOT_FOUND"],
+  },
+  getModel: {
+    tag: "models",
+    params: datasetParams,
+    responses: { 200: s.valueModelSchema },
+    errors: ["DATASET_NOT_FOUND", "DATASET_NOT_READY"],
+    description:
+      "The repeat-purchase models (BG/NBD, Pareto/NBD, MBG/NBD) and Gamma-Gamma of the committed version. Before " +
+      "predicting, each run fits every model on the orders up to asOf − holdoutDays, predicts each of those " +
+      "customers' repeat purchases (distinct purchase days) in the holdout window, and serves the model with the " +
+      "lowest mean absolute error per customer, refitted on all the data (the dataset's value.model setting can " +
+      "fix it instead). `validation` holds that comparison, `summary` says it in one sentence, and " +
+      "`validationSkipped` says why there is none.",
   },
   listSegments: {
     tag: "segments",

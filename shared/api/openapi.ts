@@ -18,6 +18,7 @@ import { datasetSettingsSchema, segmentSummarySchema } from "../model";
 import { ROUTES } from "../routes";
 import { CONTRACTS, ERROR_STATUS, type ErrorCode, errorsOf, type RouteContract, TAGS } from "./contract";
 import * as s from "./schemas";
+import { validationSchema } from "./value-model";
 import { createUploadBodySchema } from "./write";
 
 /** Version of the API the document describes; raised with each incompatible change. */
@@ -65,6 +66,22 @@ const COMPONENTS: ReadonlyArray<readonly [z.ZodType, ComponentMeta]> = [
   [s.ruleValueSchema, { id: "RuleValue", description: 'A string, number, boolean or {"days_ago": n}' }],
   [s.runSchema, { id: "Run" }],
   [s.customerSchema, { id: "Customer" }],
+  [
+    s.valueModelSchema,
+    {
+      id: "ValueModel",
+      description: "The value models of the committed version and their holdout validation",
+    },
+  ],
+  [
+    validationSchema,
+    {
+      id: "HoldoutValidation",
+      description:
+        "Each repeat-purchase model fitted on the orders up to calibrationEnd and compared with the repeat " +
+        "purchases the same customers made in (calibrationEnd, asOf]",
+    },
+  ],
   [createUploadBodySchema, { id: "UploadRequest" }],
   [s.uploadSchema, { id: "Upload" }],
 ];

@@ -17,6 +17,7 @@ import type { BlobStore, DatasetStore } from "../pipeline/ports";
 import { EXPORT_URL_TTL_SECONDS } from "../resources";
 import type { RouteId } from "../routes";
 import { customerAnswer } from "./customer-answer";
+import { valueModelAnswer } from "./value-model";
 
 export interface ReadDeps {
   store: DatasetStore;
@@ -202,6 +203,14 @@ export function readRoutes(deps: ReadDeps): Partial<Record<RouteId, RouteHandler
     };
   };
 
+  const getModel = async (req: ApiRequest): Promise<ApiResult> => {
+    const { datasetId } = parseWith(datasetParams, req.params, "path");
+    const meta = await store.getDataset(req.tenantId, datasetId);
+    const current = requireCurrent(meta, datasetId);
+    const disabled = meta?.settings.value?.enabled === false;
+    return { status: 200, body: valueModelAnswer(datasetId, current, disabled) };
+  };
+
   const health = async (): Promise<ApiResult> => ({ status: 200, body: { status: "ok" } });
 
   return {
@@ -210,6 +219,7 @@ export function readRoutes(deps: ReadDeps): Partial<Record<RouteId, RouteHandler
     listSegments,
     getSegment,
     getSegmentHistory,
+    getModel,
     listSegmentMembers,
     listRuns,
     getRun,

@@ -23,6 +23,7 @@ import {
   segmentSummarySchema,
   uploadModeSchema,
 } from "../model";
+import { valueModelAnswerSchema } from "./value-model";
 
 /** `{ error: { code, message, details } }`, the body of every error the service itself answers. */
 export const errorBodySchema = z.object({
@@ -320,6 +321,9 @@ export const segmentMembersSchema = z.object({
   customerIds: z.array(z.string()),
   nextCursor,
 });
+
+/** The value models of the committed version and their holdout validation (./value-model). */
+export const valueModelSchema = valueModelAnswerSchema;
 
 /** A run as the API shows it: the stored record without its tenant. */
 export const runSchema = runRecordSchema.omit({ tenantId: true });

@@ -75,7 +75,82 @@ const ready: DatasetMeta = datasetMetaSchema.parse({
       centroids: [[0.1, 0.2]],
       nextId: 2,
     },
-    value: { horizonDays: 365, annualDiscountRate: 0.1 },
+    value: {
+      timeUnit: "day",
+      horizonDays: 365,
+      annualDiscountRate: 0.1,
+      bgNbd: { r: 0.24, alpha: 4.4, a: 0.79, b: 2.4 },
+      gammaGamma: { p: 6.25, q: 3.74, gamma: 15.44 },
+      logLikelihoods: { bgNbd: -9582.4, gammaGamma: -4000.1 },
+      converged: { bgNbd: true, gammaGamma: true },
+      customers: 2,
+      repeatCustomers: 1,
+      selectedModel: "paretoNbd",
+      selection: "holdout",
+      models: {
+        bgNbd: {
+          params: { r: 0.24, alpha: 4.4, a: 0.79, b: 2.4 },
+          logLikelihood: -9582.4,
+          converged: true,
+          atBoundary: [],
+        },
+        paretoNbd: {
+          params: { r: 0.55, alpha: 10.58, s: 0.61, beta: 11.67 },
+          logLikelihood: -9595,
+          converged: true,
+          atBoundary: [],
+        },
+      },
+      validation: {
+        calibrationEnd: "2025-07-03",
+        asOf: "2025-10-01",
+        holdoutDays: 90,
+        customers: 2,
+        actualRepeatPurchases: 3,
+        models: {
+          bgNbd: {
+            fit: {
+              params: { r: 0.2, alpha: 4, a: 0.7, b: 2 },
+              logLikelihood: -10,
+              converged: true,
+              atBoundary: [],
+            },
+            predictedRepeatPurchases: 2.2,
+            mae: 0.9,
+            rmse: 1.1,
+          },
+          paretoNbd: {
+            fit: {
+              params: { r: 0.5, alpha: 10, s: 0.6, beta: 11 },
+              logLikelihood: -11,
+              converged: true,
+              atBoundary: ["s"],
+            },
+            predictedRepeatPurchases: 2.6,
+            mae: 0.7,
+            rmse: 1,
+          },
+        },
+        metric: "mae",
+        selected: "paretoNbd",
+        conditionalExpectations: [
+          {
+            frequency: 0,
+            label: "0",
+            customers: 1,
+            meanActual: 1,
+            meanPredicted: { bgNbd: 0.5, paretoNbd: 0.6 },
+          },
+          {
+            frequency: 7,
+            label: "7+",
+            customers: 1,
+            meanActual: 2,
+            meanPredicted: { bgNbd: 1.7, paretoNbd: 2 },
+          },
+        ],
+      },
+    },
   },
 });
 const fresh: DatasetMeta = datasetMetaSchema.parse({
@@ -386,6 +461,7 @@ describe("answers of the route cores", () => {
         params: { ...shop, erasureId: (erasure.body as { erasureId: string }).erasureId },
       }),
     );
+    expectConforms("getModel", await call("getModel", { params: shop }));
     expectConforms("listSegments", await call("listSegments", { params: shop }));
     expectConforms(
       "createExport",
@@ -476,6 +552,8 @@ describe("errors of the route cores", () => {
       "DATASET_NOT_READY",
     );
     await expectError("listSegments", call("listSegments", { params: missing }), "DATASET_NOT_FOUND");
+    await expectError("getModel", call("getModel", { params: missing }), "DATASET_NOT_FOUND");
+    await expectError("getModel", call("getModel", { params: { datasetId: "fresh" } }), "DATASET_NOT_READY");
     await expectError(
       "getSegment",
       call("getSegment", { params: { ...shop, segmentId: "rfm:nobody" } }),
