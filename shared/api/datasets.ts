@@ -4,7 +4,7 @@
  * state (through the event bus), so a new rule segment becomes available without a new upload.
  */
 import { z } from "zod";
-import { AggregateState, computeSegments } from "../engine";
+import { AggregateState, computeSegments, sumAmounts } from "../engine";
 import { type Rule, validateSegmentDefinition } from "../engine/rules";
 import { ConflictError, NotFoundError, ValidationError } from "../errors";
 import { DETAIL_TYPES } from "../events";
@@ -81,7 +81,8 @@ export function datasetBody(meta: DatasetMeta) {
           completedAt: current.completedAt,
           customerCount: current.customerCount,
           orderCount: current.orderCount,
-          revenue: current.segments.filter((s) => s.family === "rfm").reduce((sum, s) => sum + s.revenue, 0),
+          // Summed in integer cents: each segment's revenue is exact to the cent, and so is their sum.
+          revenue: sumAmounts(current.segments.filter((s) => s.family === "rfm").map((s) => s.revenue)),
           segmentCount: current.segments.length,
           sharded: current.source !== undefined,
         }

@@ -22,6 +22,7 @@ import { checkClusterSettings, clusterDefinitions, clusterStage } from "./cluste
 import { ColumnBlock } from "./columns";
 import { isoDay, parseDay } from "./days";
 import { ComputeError } from "./errors";
+import { staleDataIssue } from "./evaluation-date";
 import type { ClusterModel, KMeansOptions } from "./kmeans";
 import {
   LIFECYCLE_STAGES,
@@ -31,13 +32,18 @@ import {
   NO_DAY,
   resolveLifecycleWindows,
 } from "./lifecycle";
+import { amountOfCents, centsOfAmount, meanRounded, roundToCent } from "./money";
 import { type CustomerOrders, distinctPurchaseDays, groupOrders, positionsOf } from "./orders";
 import {
   quintileScores,
   RFM_SEGMENTS,
+  type RfmThresholds,
+  resolveRfmThresholds,
   reverseQuintileScores,
+  reverseThresholdScores,
   rfmSegmentCode,
   type SegmentDefinition,
+  thresholdScores,
 } from "./rfm";
 import { checkRuleSettings } from "./rule-segments";
 import { ATTRIBUTE_TYPES, type AttributeType, compileRule } from "./rules";
@@ -216,7 +222,7 @@ export class ComputedSegmentation implements SegmentationResult {
       lastPurchase: isoDay(c.lastPurchaseDay[p] as number),
       recencyDays: c.recencyDays[p] as number,
       frequency: c.frequency[p] as number,
-      monetary: (c.monetaryCents[p] as number) / 100,
+      monetary: amountOfCents(c.monetaryCents[p] as number),
       r,
       f,
       m,
@@ -230,7 +236,7 @@ export class ComputedSegmentation implements SegmentationResult {
     }
     if (c.probabilityAlive !== undefined) scores.probabilityAlive = c.probabilityAlive[p] as number;
     if (c.expectedPurchases !== undefined) scores.expectedPurchases = c.expectedPurchases[p] as number;
-    if (c.clv !== undefined) scores.clv = c.clv[p] as number;
+    if (c.clv !== undefined) scores.clv = roundToCent(c.clv[p] as number);
     // Added last, so that the segments come after the scores when the object is printed or serialized.
     const segments: string[] = [];
     for (const family of this.families) family.segmentsOf(p, segments);
@@ -430,13 +436,25 @@ export function customerTotals(state: AggregateState, asOfDay: number): Customer
   };
 }
 
-/** Totals with their quintile scores and RFM segments, which rank every customer against the others. */
-function scoreColumns(totals: CustomerTotals): BaseColumns {
+/**
+ * Totals with their R, F and M scores (F from purchase days) and RFM segments: ranked against the other
+ * customers, or by the dataset's fixed thresholds where it sets them (rfm.ts).
+ */
+function scoreColumns(totals: CustomerTotals, thresholds: RfmThresholds = {}): BaseColumns {
   const count = totals.stateIndex.length;
   const block = new ColumnBlock(count).reserve(1, 4).allocate();
-  const r = reverseQuintileScores(totals.recencyDays, block.u8());
-  const f = quintileScores(totals.frequency, block.u8());
-  const m = quintileScores(totals.monetaryCents, block.u8());
+  const r =
+    thresholds.r === undefined
+      ? reverseQuintileScores(totals.recencyDays, block.u8())
+      : reverseThresholdScores(totals.recencyDays, thresholds.r, block.u8());
+  const f =
+    thresholds.f === undefined
+      ? quintileScores(totals.purchaseDays, block.u8())
+      : thresholdScores(totals.purchaseDays, thresholds.f, block.u8());
+  const m =
+    thresholds.m === undefined
+      ? quintileScores(totals.monetaryCents, block.u8())
+      : thresholdScores(totals.monetaryCents, thresholds.m, block.u8());
   const rfmSegment = block.u8();
   for (let i = 0; i < count; i++)
     rfmSegment[i] = rfmSegmentCode(r[i] as number, f[i] as number, m[i] as number);
@@ -466,9 +484,11 @@ export function customerColumns(
 function summary(
   family: SegmentFamily,
   definition: SegmentDefinition,
-  totals: { size: number; cents: number; orders: number; clv: number; alive: number },
+  totals: { size: number; cents: number; orders: number; clvCents: number; alive: number },
   result: ComputedSegmentation,
 ): SegmentSummary {
+  // Money in integer cents to the end; the means are rounded to the cent (money.ts), the mean CLV being the
+  // mean of the members' CLVs as each is served, to the cent.
   const { size, cents, orders } = totals;
   const valued = result.columns.clv !== undefined && size > 0;
   return {
@@ -478,10 +498,10 @@ function summary(
     description: definition.description,
     size,
     share: result.customerCount === 0 ? 0 : size / result.customerCount,
-    revenue: cents / 100,
+    revenue: amountOfCents(cents),
     revenueShare: result.totalCents === 0 ? 0 : cents / result.totalCents,
-    averageOrderValue: orders === 0 ? 0 : cents / 100 / orders,
-    meanClv: valued ? totals.clv / size : null,
+    averageOrderValue: amountOfCents(meanRounded(cents, orders)),
+    meanClv: valued ? amountOfCents(meanRounded(totals.clvCents, size)) : null,
     meanProbabilityAlive: valued && result.columns.probabilityAlive ? totals.alive / size : null,
   };
 }
@@ -517,7 +537,7 @@ export function exclusiveSummaries(
     for (let i = 0; i < result.customerCount; i++) {
       const code = codes[i] as number;
       if (code >= k) continue;
-      clv[code] = (clv[code] as number) + (clvColumn[i] as number);
+      clv[code] = (clv[code] as number) + centsOfAmount(clvColumn[i] as number);
       alive[code] = (alive[code] as number) + (aliveColumn[i] as number);
     }
   }
@@ -529,7 +549,7 @@ export function exclusiveSummaries(
         size: sizes[s] as number,
         cents: cents[s] as number,
         orders: orders[s] as number,
-        clv: clv[s] as number,
+        clvCents: clv[s] as number,
         alive: alive[s] as number,
       },
       result,
@@ -544,14 +564,14 @@ export function membershipSummary(
   definition: SegmentDefinition,
   members: ArrayLike<number>,
 ): SegmentSummary {
-  const totals = { size: 0, cents: 0, orders: 0, clv: 0, alive: 0 };
+  const totals = { size: 0, cents: 0, orders: 0, clvCents: 0, alive: 0 };
   const { monetaryCents, frequency, clv, probabilityAlive } = result.columns;
   for (let i = 0; i < result.customerCount; i++) {
     if (members[i] === 0) continue;
     totals.size++;
     totals.cents += monetaryCents[i] as number;
     totals.orders += frequency[i] as number;
-    if (clv !== undefined) totals.clv += clv[i] as number;
+    if (clv !== undefined) totals.clvCents += centsOfAmount(clv[i] as number);
     if (probabilityAlive !== undefined) totals.alive += probabilityAlive[i] as number;
   }
   return summary(family, definition, totals, result);
@@ -628,6 +648,7 @@ export interface ResolvedComputeSettings {
   readonly settings: ComputeSettings;
   readonly asOfDay: number;
   readonly windows: LifecycleWindows;
+  readonly rfmThresholds: RfmThresholds;
   readonly clusterOptions: KMeansOptions | undefined;
   readonly valueSettings: ResolvedValueSettings | undefined;
   readonly ruleSegments: ReturnType<typeof checkRuleSettings>;
@@ -637,6 +658,7 @@ export interface ResolvedComputeSettings {
 /** Checks every setting (ComputeError naming the first bad one) before any work starts. */
 export function resolveComputeSettings(settings: ComputeSettings): ResolvedComputeSettings {
   const asOfDay = parseAsOf(settings.asOf);
+  const rfmThresholds = resolveRfmThresholds(settings.rfm);
   const windows = resolveLifecycleWindows(settings.lifecycle);
   const clusterOptions: KMeansOptions | undefined =
     settings.clusters === false ? undefined : checkClusterSettings(settings.clusters ?? {});
@@ -644,7 +666,16 @@ export function resolveComputeSettings(settings: ComputeSettings): ResolvedCompu
     settings.value === false ? undefined : resolveValueSettings(settings.value ?? {});
   const ruleSegments = checkRuleSettings(settings.rules);
   const attributeTypes = checkAttributeTypes(settings.attributeTypes);
-  return { settings, asOfDay, windows, clusterOptions, valueSettings, ruleSegments, attributeTypes };
+  return {
+    settings,
+    asOfDay,
+    windows,
+    rfmThresholds,
+    clusterOptions,
+    valueSettings,
+    ruleSegments,
+    attributeTypes,
+  };
 }
 
 /**
@@ -667,13 +698,23 @@ function segmentsOf(
   resolved: ResolvedComputeSettings,
   totalsMs: number,
 ): ComputedSegmentation {
-  const { settings, asOfDay, windows, clusterOptions, valueSettings, ruleSegments, attributeTypes } =
-    resolved;
+  const {
+    settings,
+    asOfDay,
+    windows,
+    rfmThresholds,
+    clusterOptions,
+    valueSettings,
+    ruleSegments,
+    attributeTypes,
+  } = resolved;
   const timings: Record<string, number> = { rfm: 0, lifecycle: 0, clusters: 0, value: 0, rules: 0 };
   const issues: ComputeIssue[] = [];
 
   let t = performance.now();
-  const base = scoreColumns(totals);
+  const base = scoreColumns(totals, rfmThresholds);
+  const stale = staleDataIssue(base.lastPurchaseDay, asOfDay, windows);
+  if (stale !== undefined) issues.push(stale);
   timings.rfm = Math.round((totalsMs + since(t)) * 10) / 10;
 
   t = performance.now();

@@ -55,6 +55,15 @@ export {
   NO_DAY,
   resolveLifecycleWindows,
 } from "./lifecycle";
+export {
+  amountOfCents,
+  centsOfAmount,
+  centsText,
+  meanRounded,
+  roundHalfAway,
+  roundToCent,
+  sumAmounts,
+} from "./money";
 export { MAX_LINE_BYTES } from "./reader";
 export {
   fmScore,

@@ -3,6 +3,7 @@
  * diff between two views that decides which table items a run writes.
  */
 import { gunzipSync, gzipSync } from "node:zlib";
+import { amountOfCents, centsOfAmount, meanRounded, roundToCent } from "../engine/money";
 import type { CustomerScores, SegmentationResult } from "../engine/types";
 import { type CustomerView, customerViewSchema, type StoredSegmentSummary } from "../model";
 import type { CustomerWrite, MembershipWrite } from "./ports";
@@ -33,7 +34,7 @@ export function viewOf(
     ...(c.cluster !== undefined ? { cluster: c.cluster } : {}),
     ...(c.probabilityAlive !== undefined ? { probabilityAlive: round(c.probabilityAlive, 4) } : {}),
     ...(c.expectedPurchases !== undefined ? { expectedPurchases: round(c.expectedPurchases, 4) } : {}),
-    ...(c.clv !== undefined ? { clv: round(c.clv, 2) } : {}),
+    ...(c.clv !== undefined ? { clv: roundToCent(c.clv) } : {}),
     segments: [...c.segments].sort(),
   };
   return { id: c.customerId, view };
@@ -94,7 +95,8 @@ interface ProfileSums {
   n: number;
   recency: number;
   frequency: number;
-  monetary: number;
+  /** Net spend of the members, in integer cents. */
+  monetaryCents: number;
   rfm: Record<string, number>;
   lifecycle: Record<string, number>;
 }
@@ -118,13 +120,13 @@ export function outputsAndProfiles(result: SegmentationResult): {
     for (const segment of c.segments) {
       let sum = sums.get(segment);
       if (!sum) {
-        sum = { n: 0, recency: 0, frequency: 0, monetary: 0, rfm: {}, lifecycle: {} };
+        sum = { n: 0, recency: 0, frequency: 0, monetaryCents: 0, rfm: {}, lifecycle: {} };
         sums.set(segment, sum);
       }
       sum.n++;
       sum.recency += c.recencyDays;
       sum.frequency += c.frequency;
-      sum.monetary += c.monetary;
+      sum.monetaryCents += centsOfAmount(c.monetary);
       if (rfm) sum.rfm[rfm] = (sum.rfm[rfm] ?? 0) + 1;
       sum.lifecycle[c.lifecycle] = (sum.lifecycle[c.lifecycle] ?? 0) + 1;
     }
@@ -136,7 +138,8 @@ export function outputsAndProfiles(result: SegmentationResult): {
     profiles.set(summary.id, {
       meanRecencyDays: mean(sum?.recency ?? 0),
       meanFrequency: mean(sum?.frequency ?? 0),
-      meanMonetary: mean(sum?.monetary ?? 0),
+      // To the cent, halves away from zero (money.ts).
+      meanMonetary: sum && sum.n > 0 ? amountOfCents(meanRounded(sum.monetaryCents, sum.n)) : null,
       rfm: sum?.rfm ?? {},
       lifecycle: sum?.lifecycle ?? {},
     });

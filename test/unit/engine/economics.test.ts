@@ -93,6 +93,17 @@ function closedForms(bg: BgNbdParams, gg: GammaGammaParams) {
 
 const mean = (values: number[]) => values.reduce((s, v) => s + v, 0) / values.length;
 
+/** A positive model value in whole cents, halves up, through its exact decimal expansion. */
+const toCents = (value: number): bigint => BigInt(value.toFixed(2).replace(".", ""));
+
+/** The sum of cents over n, rounded half away from zero, in BigInt. */
+function centsMean(cents: bigint[], n: number): number {
+  const total = cents.reduce((s, c) => s + c, 0n);
+  const magnitude = total < 0n ? -total : total;
+  const rounded = (2n * magnitude + BigInt(n)) / (2n * BigInt(n));
+  return Number(total < 0n ? -rounded : rounded);
+}
+
 describe("segment economics on the hand-worked fixture, uploaded twice", () => {
   let result: ComputedSegmentation;
   let truth: Map<string, { alive: number; purchases: number; clv: number }>;
@@ -129,11 +140,12 @@ describe("segment economics on the hand-worked fixture, uploaded twice", () => {
     const size = hand.members.length;
     expect(summary?.size).toBe(size);
     expect(summary?.share).toBeCloseTo(size / expected.customerCount, 12);
-    expect(summary?.revenue).toBeCloseTo(hand.revenueCents / 100, 9);
+    // Money exact to the cent: revenue is the cents worked by hand, the order value their mean rounded half
+    // away from zero (worked in BigInt here).
+    expect(summary?.revenue).toBe(hand.revenueCents / 100);
     expect(summary?.revenueShare).toBeCloseTo(hand.revenueCents / expected.totalRevenueCents, 12);
-    expect(summary?.averageOrderValue).toBeCloseTo(
-      hand.orders === 0 ? 0 : hand.revenueCents / 100 / hand.orders,
-      9,
+    expect(summary?.averageOrderValue).toBe(
+      hand.orders === 0 ? 0 : centsMean([BigInt(hand.revenueCents)], hand.orders) / 100,
     );
     if (size === 0) {
       expect(summary?.meanClv).toBeNull();
@@ -141,7 +153,13 @@ describe("segment economics on the hand-worked fixture, uploaded twice", () => {
       return;
     }
     const of = (id: string) => truth.get(id) as { alive: number; clv: number };
-    expect(summary?.meanClv).toBeCloseTo(mean(hand.members.map((id) => of(id).clv)), 8);
+    // The mean of the members' CLVs as served (each to the cent), rounded to the cent.
+    expect(summary?.meanClv).toBe(
+      centsMean(
+        hand.members.map((id) => toCents(of(id).clv)),
+        size,
+      ) / 100,
+    );
     expect(summary?.meanProbabilityAlive).toBeCloseTo(mean(hand.members.map((id) => of(id).alive)), 10);
   }
 
@@ -154,7 +172,8 @@ describe("segment economics on the hand-worked fixture, uploaded twice", () => {
       const t = truth.get(c.customerId) as { alive: number; purchases: number; clv: number };
       expect(c.probabilityAlive).toBeCloseTo(t.alive, 12);
       expect(c.expectedPurchases).toBeCloseTo(t.purchases, 10);
-      expect(c.clv).toBeCloseTo(t.clv, 8);
+      // Served to the cent.
+      expect(c.clv).toBe(Number(toCents(t.clv)) / 100);
     }
   });
 
