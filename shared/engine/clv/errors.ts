@@ -31,7 +31,9 @@ export type ClvFitErrorCode =
   /** No customer made a repeat purchase: the BG/NBD purchase and dropout processes are not identified. */
   | "CLV_NO_REPEAT_PURCHASES"
   /** No customer with a repeat purchase has a positive mean repeat-order value: Gamma-Gamma cannot fit. */
-  | "CLV_NO_MONETARY_DATA";
+  | "CLV_NO_MONETARY_DATA"
+  /** The likelihood could not be evaluated at any point the optimiser tried (no finite maximum found). */
+  | "CLV_FIT_FAILED";
 
 export class ClvFitError extends AppError {
   constructor(

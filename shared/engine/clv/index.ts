@@ -37,6 +37,7 @@ export {
 } from "./gamma-gamma";
 export {
   BG_NBD_MODEL,
+  PARETO_NBD_MODEL,
   REPEAT_MODELS,
   type RepeatModel,
   type RepeatModelFit,
@@ -51,6 +52,19 @@ export {
   nelderMead,
   type ValueAndGradient,
 } from "./optimize";
+export {
+  checkParetoNbdParams,
+  fitParetoNbd,
+  PARETO_NBD_PARAM_NAMES,
+  type ParetoNbdFit,
+  type ParetoNbdFitOptions,
+  type ParetoNbdParams,
+  paretoNbdExpectedPurchases,
+  paretoNbdExpectedPurchasesNewCustomer,
+  paretoNbdLogLikelihood,
+  paretoNbdLogLikelihoodWithGradient,
+  paretoNbdProbabilityAlive,
+} from "./pareto-nbd";
 export {
   CLV_DEFAULTS,
   type ClvOptions,

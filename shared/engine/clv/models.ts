@@ -25,6 +25,16 @@ import {
 } from "./bgnbd";
 import { ClvInputError } from "./errors";
 import type { MinimizeOptions } from "./optimize";
+import {
+  checkParetoNbdParams,
+  fitParetoNbd,
+  PARETO_NBD_PARAM_NAMES,
+  type ParetoNbdParams,
+  paretoNbdExpectedPurchases,
+  paretoNbdExpectedPurchasesNewCustomer,
+  paretoNbdLogLikelihood,
+  paretoNbdProbabilityAlive,
+} from "./pareto-nbd";
 
 export type RepeatModelParams = Record<string, number>;
 
@@ -124,7 +134,35 @@ export const BG_NBD_MODEL: RepeatModel = {
   expectedPurchasesNewCustomer: (params, t) => bgNbdExpectedPurchasesNewCustomer(bgNbdParams(params), t),
 };
 
+const paretoNbdParams = (params: RepeatModelParams): ParetoNbdParams => {
+  const p = namedParams("Pareto/NBD", PARETO_NBD_PARAM_NAMES, params);
+  checkParetoNbdParams(p);
+  return p;
+};
+
+export const PARETO_NBD_MODEL: RepeatModel = {
+  name: "paretoNbd",
+  label: "Pareto/NBD",
+  paramNames: PARETO_NBD_PARAM_NAMES,
+  fit(x, tx, T, options = {}) {
+    const { initial, ...rest } = options;
+    const fit = fitParetoNbd(x, tx, T, {
+      ...rest,
+      ...(initial === undefined ? {} : { initial: paretoNbdParams(initial) }),
+    });
+    return { model: "paretoNbd", ...fit, params: { ...fit.params }, atBoundary: [...fit.atBoundary] };
+  },
+  logLikelihood: (params, x, tx, T, weights) =>
+    paretoNbdLogLikelihood(paretoNbdParams(params), { x, tx, T }, weights),
+  probabilityAlive: (params, x, tx, T) => paretoNbdProbabilityAlive(paretoNbdParams(params), x, tx, T),
+  expectedPurchases: (params, t, x, tx, T) =>
+    paretoNbdExpectedPurchases(paretoNbdParams(params), t, x, tx, T),
+  expectedPurchasesNewCustomer: (params, t) =>
+    paretoNbdExpectedPurchasesNewCustomer(paretoNbdParams(params), t),
+};
+
 /** The models available, by name. */
 export const REPEAT_MODELS: Partial<Record<RepeatModelName, RepeatModel>> = {
   bgNbd: BG_NBD_MODEL,
+  paretoNbd: PARETO_NBD_MODEL,
 };
