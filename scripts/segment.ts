@@ -27,6 +27,7 @@ import { rename, stat, unlink } from "node:fs/promises";
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { csvTextCell } from "../shared/csv";
 import {
   AggregateState,
   type ComputedSegmentation,
@@ -204,10 +205,6 @@ function dayAfterLastOrder(state: AggregateState): string | undefined {
   return isoDay(last + 1);
 }
 
-function csvField(text: string): string {
-  return /[",\r\n]/.test(text) || text !== text.trim() ? `"${text.replace(/"/g, '""')}"` : text;
-}
-
 /** Whole cents as a decimal with two places, exact for any safe integer. */
 function centsText(cents: number): string {
   const abs = Math.abs(cents);
@@ -243,7 +240,7 @@ async function writeCustomers(result: ComputedSegmentation, path: string): Promi
     for (let i = 0; i < result.customerCount; i++) {
       const cluster = c.cluster === undefined ? "" : clusterIds[c.cluster[i] as number];
       chunk +=
-        `${csvField(result.customerId(i))},${dayText(c.firstPurchaseDay[i] as number)},${c.recencyDays[i]},` +
+        `${csvTextCell(result.customerId(i))},${dayText(c.firstPurchaseDay[i] as number)},${c.recencyDays[i]},` +
         `${c.frequency[i]},${centsText(c.monetaryCents[i] as number)},${c.r[i]},${c.f[i]},${c.m[i]},` +
         `${rfmIds[c.rfmSegment[i] as number]},${cluster},${lifecycleIds[c.lifecycle[i] as number]},` +
         `${fixed(c.probabilityAlive?.[i], 6)},${fixed(c.expectedPurchases?.[i], 4)},${fixed(c.clv?.[i], 2)}\n`;

@@ -4,12 +4,13 @@
  * download link. The rows come from the version's per-customer view file, so an export is exactly what the
  * lookups of that version serve.
  *
- * Spreadsheets run a cell that starts with `=`, `+`, `-` or `@` (and some read a leading tab or carriage
- * return the same way) as a formula. Every text cell starting so is prefixed with a single quote, which
- * spreadsheets show as text and CSV readers keep; numbers the service itself computed are written as numbers.
+ * Text cells are written by `csvTextCell` (../csv.ts): defused against spreadsheet formulas and quoted
+ * wherever a spreadsheet splitting on `,`, `;` or tab could cut them; numbers the service itself computed
+ * are written as numbers.
  */
 import { randomUUID } from "node:crypto";
 import { z } from "zod";
+import { csvTextCell } from "../csv";
 import { ConflictError, NotFoundError } from "../errors";
 import type { ApiRequest, ApiResult, RouteHandler } from "../http/api";
 import { parseWith } from "../http/validation";
@@ -56,14 +57,6 @@ export interface ExportDeps {
   now?: () => Date;
 }
 
-const FORMULA_START = /^[=+\-@\t\r]/;
-
-/** One CSV cell (RFC 4180 quoting) of a text value, defused against spreadsheet formulas. */
-export function textCell(value: string): string {
-  const safe = FORMULA_START.test(value) ? `'${value}` : value;
-  return /[",\r\n]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
-}
-
 function numberCell(value: number | undefined): string {
   return value === undefined || !Number.isFinite(value) ? "" : String(value);
 }
@@ -71,7 +64,7 @@ function numberCell(value: number | undefined): string {
 function cell(column: ExportColumn, id: string, v: CustomerView): string {
   switch (column) {
     case "customer_id":
-      return textCell(id);
+      return csvTextCell(id);
     case "first_purchase":
       return v.firstPurchase;
     case "last_purchase":
@@ -87,11 +80,11 @@ function cell(column: ExportColumn, id: string, v: CustomerView): string {
     case "m":
       return numberCell(v.m);
     case "rfm":
-      return textCell(v.rfm);
+      return csvTextCell(v.rfm);
     case "lifecycle":
-      return textCell(v.lifecycle ?? "");
+      return csvTextCell(v.lifecycle ?? "");
     case "cluster":
-      return textCell(v.cluster ?? "");
+      return csvTextCell(v.cluster ?? "");
     case "probability_alive":
       return numberCell(v.probabilityAlive);
     case "expected_purchases":
@@ -99,7 +92,7 @@ function cell(column: ExportColumn, id: string, v: CustomerView): string {
     case "clv":
       return numberCell(v.clv);
     case "segments":
-      return textCell(v.segments.join(" "));
+      return csvTextCell(v.segments.join(" "));
   }
 }
 
