@@ -205,7 +205,7 @@ describe("authorize: scopes", () => {
     }
   });
 
-  it("refuses every malformed scope claim the issue found, and their kin", () => {
+  it("refuses every malformed scope claim, and their kin", () => {
     const admin = route("admin");
     for (const scope of [
       "[segmentation/admin]",

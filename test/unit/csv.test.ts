@@ -42,7 +42,7 @@ function spreadsheetCells(line: string, separator: string): string[] {
 const nasty = fc.stringMatching(/^[a-z=+\-@;,\t\r\n "'|!/A-Z0-9]{0,16}$/);
 
 describe("csvTextCell", () => {
-  it("quotes the issue's id so that no separator exposes its formula", () => {
+  it("quotes an id with a formula behind a semicolon so that no separator exposes it", () => {
     const id = "x;=cmd|'/C calc'!A0;y";
     const line = `${csvTextCell(id)},2024-01-01,3`;
     expect(line.startsWith(`"x;'=cmd`)).toBe(true);
