@@ -36,8 +36,23 @@ export {
   populationAverageValue,
 } from "./gamma-gamma";
 export {
+  checkMbgNbdParams,
+  fitMbgNbd,
+  MBG_NBD_PARAM_NAMES,
+  type MbgNbdFit,
+  type MbgNbdFitOptions,
+  type MbgNbdParams,
+  mbgNbdExpectedPurchases,
+  mbgNbdExpectedPurchasesNewCustomer,
+  mbgNbdLogLikelihood,
+  mbgNbdLogLikelihoodWithGradient,
+  mbgNbdProbabilityAlive,
+} from "./mbg-nbd";
+export {
   BG_NBD_MODEL,
+  MBG_NBD_MODEL,
   PARETO_NBD_MODEL,
+  REPEAT_MODEL_NAMES,
   REPEAT_MODELS,
   type RepeatModel,
   type RepeatModelFit,

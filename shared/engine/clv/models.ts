@@ -24,6 +24,16 @@ import {
   fitBgNbd,
 } from "./bgnbd";
 import { ClvInputError } from "./errors";
+import {
+  checkMbgNbdParams,
+  fitMbgNbd,
+  MBG_NBD_PARAM_NAMES,
+  type MbgNbdParams,
+  mbgNbdExpectedPurchases,
+  mbgNbdExpectedPurchasesNewCustomer,
+  mbgNbdLogLikelihood,
+  mbgNbdProbabilityAlive,
+} from "./mbg-nbd";
 import type { MinimizeOptions } from "./optimize";
 import {
   checkParetoNbdParams,
@@ -161,8 +171,40 @@ export const PARETO_NBD_MODEL: RepeatModel = {
     paretoNbdExpectedPurchasesNewCustomer(paretoNbdParams(params), t),
 };
 
-/** The models available, by name. */
-export const REPEAT_MODELS: Partial<Record<RepeatModelName, RepeatModel>> = {
+const mbgNbdParams = (params: RepeatModelParams): MbgNbdParams => {
+  const p = namedParams("MBG/NBD", MBG_NBD_PARAM_NAMES, params);
+  checkMbgNbdParams(p);
+  return p;
+};
+
+export const MBG_NBD_MODEL: RepeatModel = {
+  name: "mbgNbd",
+  label: "MBG/NBD",
+  paramNames: MBG_NBD_PARAM_NAMES,
+  fit(x, tx, T, options = {}) {
+    const { initial, ...rest } = options;
+    const fit = fitMbgNbd(x, tx, T, {
+      ...rest,
+      ...(initial === undefined ? {} : { initial: mbgNbdParams(initial) }),
+    });
+    return { model: "mbgNbd", ...fit, params: { ...fit.params }, atBoundary: [...fit.atBoundary] };
+  },
+  logLikelihood: (params, x, tx, T, weights) =>
+    mbgNbdLogLikelihood(mbgNbdParams(params), { x, tx, T }, weights),
+  probabilityAlive: (params, x, tx, T) => mbgNbdProbabilityAlive(mbgNbdParams(params), x, tx, T),
+  expectedPurchases: (params, t, x, tx, T) => mbgNbdExpectedPurchases(mbgNbdParams(params), t, x, tx, T),
+  expectedPurchasesNewCustomer: (params, t) => mbgNbdExpectedPurchasesNewCustomer(mbgNbdParams(params), t),
+};
+
+/** The models, by name, in the order they are listed in answers. */
+export const REPEAT_MODEL_NAMES = [
+  "bgNbd",
+  "paretoNbd",
+  "mbgNbd",
+] as const satisfies readonly RepeatModelName[];
+
+export const REPEAT_MODELS: Record<RepeatModelName, RepeatModel> = {
   bgNbd: BG_NBD_MODEL,
   paretoNbd: PARETO_NBD_MODEL,
+  mbgNbd: MBG_NBD_MODEL,
 };
