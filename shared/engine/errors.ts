@@ -44,6 +44,7 @@ export class StateError extends Error {
 export type ComputeErrorCode =
   | "BAD_AS_OF"
   | "BAD_LIFECYCLE_WINDOW"
+  | "BAD_RFM_THRESHOLDS"
   | "BAD_CLUSTER_SETTINGS"
   | "BAD_VALUE_SETTINGS"
   | "BAD_RULE"

@@ -41,7 +41,7 @@ export {
 export { previousFrom } from "./kmeans";
 export {
   LIFECYCLE_ACTIVE,
-  LIFECYCLE_AT_RISK,
+  LIFECYCLE_COOLING,
   LIFECYCLE_DEFAULTS,
   LIFECYCLE_LAPSED,
   LIFECYCLE_NEW,

@@ -16,13 +16,18 @@
  *   1. new          first <= newDays
  *   2. reactivated  recency <= activeDays and gap > lapsedDays
  *   3. active       recency <= activeDays
- *   4. at risk      activeDays < recency <= lapsedDays
+ *   4. cooling      activeDays < recency <= lapsedDays
  *   5. lapsed       recency > lapsedDays
  * So every scored customer is in exactly one stage. "Within N days" counts asOf − day, so a purchase on asOf
  * itself is 0 days before it and one N days earlier is still within the window. Rules 1 and 2 cannot both hold
  * when the windows are valid (a gap longer than lapsedDays needs a first purchase more than lapsedDays ago),
  * but the order settles it regardless. A customer back after a long absence stays reactivated for as long as
  * the purchase that brought them back is within activeDays; their next purchase makes them active again.
+ *
+ * Stage 4 is "Cooling" (`lifecycle:cooling`) so that it cannot be read as the RFM segment "At Risk"
+ * (`rfm:at-risk`), which is about scores, not windows. It was called "At Risk" (`lifecycle:at-risk`) before:
+ * a rule condition on the lifecycle field naming "at-risk" is read as "cooling" (rules/catalog.ts), and
+ * stored results name the new id from the next run on.
  */
 import { ComputeError } from "./errors";
 import type { SegmentDefinition } from "./rfm";
@@ -58,8 +63,8 @@ export function lifecycleDefinitions(windows: LifecycleWindows): SegmentDefiniti
       description: `Bought in the last ${activeDays} days.`,
     },
     {
-      id: "lifecycle:at-risk",
-      name: "At Risk",
+      id: "lifecycle:cooling",
+      name: "Cooling",
       description: `Last purchase ${activeDays + 1} to ${lapsedDays} days ago.`,
     },
     {
@@ -80,7 +85,7 @@ export const LIFECYCLE_STAGES: readonly SegmentDefinition[] = lifecycleDefinitio
 
 export const LIFECYCLE_NEW = 0;
 export const LIFECYCLE_ACTIVE = 1;
-export const LIFECYCLE_AT_RISK = 2;
+export const LIFECYCLE_COOLING = 2;
 export const LIFECYCLE_LAPSED = 3;
 export const LIFECYCLE_REACTIVATED = 4;
 
@@ -134,7 +139,7 @@ export function lifecycleStage(
       ? LIFECYCLE_REACTIVATED
       : LIFECYCLE_ACTIVE;
   }
-  return recency <= windows.lapsedDays ? LIFECYCLE_AT_RISK : LIFECYCLE_LAPSED;
+  return recency <= windows.lapsedDays ? LIFECYCLE_COOLING : LIFECYCLE_LAPSED;
 }
 
 /** Stage codes of every customer, from their first, last and previous distinct purchase days. */

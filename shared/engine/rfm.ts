@@ -10,11 +10,26 @@
  * - Customers scored: those with at least one order that is not a return. Customers with only returns, or
  *   only attributes, get no RFM scores and are in no RFM segment.
  * - recency_days = asOf − day of the last order (not return); frequency = number of distinct orders (not
- *   returns); monetary = net amount of all orders including returns, in currency units.
- * - Scores 1–5 by quintile of rank, ties sharing a score: with N customers scored,
- *     F = 1 + ⌊5 · #{customers with a strictly smaller frequency} / N⌋, and M likewise on monetary;
- *     R = 1 + ⌊5 · #{customers with a strictly larger recency_days} / N⌋ (more recent scores higher).
- *   A score is the quintile of the customer's lowest rank among equals, so equal values always share it.
+ *   returns); purchase days = number of distinct days with such an order; monetary = net amount of all orders
+ *   including returns, in currency units.
+ * - Scores 1–5, data-driven unless the dataset fixes thresholds. R scores recency_days (smaller is better), F
+ *   the number of distinct purchase days (days with an order that is not a return: two orders on one day are
+ *   one shopping occasion, as the value models count them; `frequency` still reports orders), M monetary.
+ *   Each distinct value gets one score, so customers with equal values always share it. List a column's
+ *   distinct values from worst to best, v_1 … v_D, with below_j customers holding a worse value than v_j, of
+ *   N scored customers. Then
+ *     q_j = 1 + ⌊5 · below_j / N⌋                     (the rank quintile of the value's lowest rank)
+ *     D < 5:  score_j = q_j
+ *     D ≥ 5:  score_j = max(min(q_j, score_{j−1} + 1), 5 − (D − j))   (score_0 = 0)
+ *   With five or more distinct values no score is skipped (a tie group spanning more than a fifth of the
+ *   customers, such as the one-time buyers, no longer pushes the next value two scores up) and the best value
+ *   scores 5, so all five scores are used; where no group spans a fifth, the scores are the rank quintiles.
+ *   Scores never fall as the value improves.
+ * - Fixed thresholds (settings `rfm.thresholds`, each of r, f, m optional): four increasing cut points per
+ *   score. R: recency_days ≤ r[0] scores 5, ≤ r[1] 4, ≤ r[2] 3, ≤ r[3] 2, otherwise 1. F and M: a value ≥
+ *   cut k adds one to a base of 1, so f: [2, 3, 5, 10] scores one purchase day 1 and ten or more 5; m cuts are
+ *   in currency units with at most two decimals and compared in cents. Bad thresholds throw ComputeError
+ *   BAD_RFM_THRESHOLDS naming the field, e.g. "rfm.thresholds.f".
  * - Segments from R and FM = ⌊(F + M + 1) / 2⌋ (the mean of F and M, rounded half up) by the grid below.
  *   It is adapted from Putler's RFM segment table ("RFM Analysis For Successful Customer Segmentation",
  *   https://www.putler.com/rfm-analysis/) and the default segments of the R package rfm by Aravind Hebbali
@@ -28,6 +43,8 @@
  *   R=2   Hibernating     Hibernating         At Risk         At Risk          Can't Lose Them
  *   R=1   Lost            Lost                At Risk         Can't Lose Them  Can't Lose Them
  */
+
+import { ComputeError } from "./errors";
 
 export interface SegmentDefinition {
   id: string;
@@ -112,18 +129,45 @@ export function rfmSegmentCode(r: number, f: number, m: number): number {
   return (SEGMENT_GRID[r - 1] as readonly number[])[fmScore(f, m) - 1] as number;
 }
 
-function sortedCopy(values: ArrayLike<number>): Float64Array {
-  const sorted = new Float64Array(values.length);
-  for (let i = 0; i < values.length; i++) sorted[i] = values[i] as number;
-  return sorted.sort();
+/** Distinct values in ascending order and how many customers hold each. */
+function distinctCounts(values: ArrayLike<number>): { distinct: Float64Array; counts: Float64Array } {
+  const n = values.length;
+  const histogram = integerHistogram(values);
+  if (histogram !== undefined) {
+    const { bins, min } = histogram;
+    let d = 0;
+    for (let k = 0; k < bins.length; k++) if ((bins[k] as number) > 0) d++;
+    const distinct = new Float64Array(d);
+    const counts = new Float64Array(d);
+    let j = 0;
+    for (let k = 0; k < bins.length; k++) {
+      const c = bins[k] as number;
+      if (c === 0) continue;
+      distinct[j] = min + k;
+      counts[j++] = c;
+    }
+    return { distinct, counts };
+  }
+  const sorted = new Float64Array(n);
+  for (let i = 0; i < n; i++) sorted[i] = values[i] as number;
+  sorted.sort();
+  let d = 0;
+  for (let i = 0; i < n; i++) if (i === 0 || sorted[i] !== sorted[i - 1]) d++;
+  const distinct = new Float64Array(d);
+  const counts = new Float64Array(d);
+  let j = -1;
+  for (let i = 0; i < n; i++) {
+    if (i === 0 || sorted[i] !== sorted[i - 1]) distinct[++j] = sorted[i] as number;
+    counts[j] = (counts[j] as number) + 1;
+  }
+  return { distinct, counts };
 }
 
 /**
- * For integer values within a range not much wider than their number (recency days, order counts), the
- * number of values below each value from a histogram, in linear time: below[v - min] = #{values < v}.
- * undefined when the values are not such integers.
+ * For integer values within a range not much wider than their number (recency days, purchase days), the
+ * number of customers at each value, in linear time: bins[v - min]. undefined for other values.
  */
-function countsBelow(values: ArrayLike<number>): { below: Float64Array; min: number } | undefined {
+function integerHistogram(values: ArrayLike<number>): { bins: Float64Array; min: number } | undefined {
   const n = values.length;
   let min = Number.POSITIVE_INFINITY;
   let max = Number.NEGATIVE_INFINITY;
@@ -134,64 +178,187 @@ function countsBelow(values: ArrayLike<number>): { below: Float64Array; min: num
     if (v > max) max = v;
   }
   if (n === 0 || max - min > 4 * n + 1024) return undefined;
-  const below = new Float64Array(max - min + 2);
+  const bins = new Float64Array(max - min + 1);
   for (let i = 0; i < n; i++) {
-    const k = (values[i] as number) - min + 1;
-    below[k] = (below[k] as number) + 1;
+    const k = (values[i] as number) - min;
+    bins[k] = (bins[k] as number) + 1;
   }
-  for (let k = 1; k < below.length; k++) below[k] = (below[k] as number) + (below[k - 1] as number);
-  return { below, min };
+  return { bins, min };
 }
 
-/** Scores where larger is better: 1 + ⌊5 · #{strictly smaller} / N⌋. */
-export function quintileScores(values: ArrayLike<number>, out = new Uint8Array(values.length)): Uint8Array {
-  const n = values.length;
-  const counts = countsBelow(values);
-  if (counts !== undefined) {
-    const { below, min } = counts;
-    for (let i = 0; i < n; i++) {
-      out[i] = 1 + Math.floor((5 * (below[(values[i] as number) - min] as number)) / n);
+/**
+ * The scores of the distinct values of a column, listed from the worst to the best with how many customers
+ * hold each (see the module header): the rank quintile 1 + ⌊5 · below / N⌋, and with five or more distinct
+ * values no score skipped and the best value scored 5.
+ */
+export function scoresOfDistinct(counts: ArrayLike<number>): Uint8Array {
+  const d = counts.length;
+  let n = 0;
+  for (let j = 0; j < d; j++) n += counts[j] as number;
+  const scores = new Uint8Array(d);
+  let below = 0;
+  for (let j = 0; j < d; j++) {
+    let score = 1 + Math.floor((5 * below) / n);
+    if (d >= 5) {
+      if (j > 0) score = Math.min(score, (scores[j - 1] as number) + 1);
+      // Room for a higher score for each better distinct value, so the best one gets 5.
+      score = Math.max(score, 5 - (d - 1 - j));
     }
-    return out;
+    scores[j] = score;
+    below += counts[j] as number;
   }
-  // The score of v reaches s + 1 when #{values < v} >= q = ⌈s·n/5⌉, that is when v > sorted[q − 1]: four
-  // thresholds, so each value needs four comparisons rather than a search.
-  const sorted = sortedCopy(values);
-  const t1 = sorted[Math.ceil(n / 5) - 1] as number;
-  const t2 = sorted[Math.ceil((2 * n) / 5) - 1] as number;
-  const t3 = sorted[Math.ceil((3 * n) / 5) - 1] as number;
-  const t4 = sorted[Math.ceil((4 * n) / 5) - 1] as number;
-  for (let i = 0; i < n; i++) {
+  return scores;
+}
+
+/**
+ * The four cut points of a column's scores: cuts[s - 1] is the worst value with a score above s (Infinity,
+ * or -Infinity for lower-is-better, when no value scores above s).
+ */
+function cutsOf(values: ArrayLike<number>, higherIsBetter: boolean): number[] {
+  const { distinct, counts } = distinctCounts(values);
+  if (!higherIsBetter) {
+    distinct.reverse();
+    counts.reverse();
+  }
+  const scores = scoresOfDistinct(counts);
+  const none = higherIsBetter ? Number.POSITIVE_INFINITY : Number.NEGATIVE_INFINITY;
+  const cuts = [none, none, none, none];
+  for (let j = distinct.length - 1; j >= 0; j--) {
+    for (let s = 1; s < (scores[j] as number); s++) cuts[s - 1] = distinct[j] as number;
+  }
+  return cuts;
+}
+
+/** Data-driven scores where larger is better (frequency, monetary); see the module header. */
+export function quintileScores(values: ArrayLike<number>, out = new Uint8Array(values.length)): Uint8Array {
+  if (values.length === 0) return out;
+  const [t1, t2, t3, t4] = cutsOf(values, true) as [number, number, number, number];
+  for (let i = 0; i < values.length; i++) {
     const v = values[i] as number;
-    out[i] = 1 + Number(v > t1) + Number(v > t2) + Number(v > t3) + Number(v > t4);
+    out[i] = 1 + Number(v >= t1) + Number(v >= t2) + Number(v >= t3) + Number(v >= t4);
   }
   return out;
 }
 
-/** Scores where smaller is better: 1 + ⌊5 · #{strictly larger} / N⌋. */
+/** Data-driven scores where smaller is better (recency); see the module header. */
 export function reverseQuintileScores(
   values: ArrayLike<number>,
   out = new Uint8Array(values.length),
 ): Uint8Array {
-  const n = values.length;
-  const counts = countsBelow(values);
-  if (counts !== undefined) {
-    // #{larger than v} = n − #{values < v + 1}.
-    const { below, min } = counts;
-    for (let i = 0; i < n; i++) {
-      out[i] = 1 + Math.floor((5 * (n - (below[(values[i] as number) - min + 1] as number))) / n);
-    }
-    return out;
-  }
-  // #{values > v} >= q exactly when v < sorted[n − q], q = ⌈s·n/5⌉.
-  const sorted = sortedCopy(values);
-  const t1 = sorted[n - Math.ceil(n / 5)] as number;
-  const t2 = sorted[n - Math.ceil((2 * n) / 5)] as number;
-  const t3 = sorted[n - Math.ceil((3 * n) / 5)] as number;
-  const t4 = sorted[n - Math.ceil((4 * n) / 5)] as number;
-  for (let i = 0; i < n; i++) {
+  if (values.length === 0) return out;
+  const [t1, t2, t3, t4] = cutsOf(values, false) as [number, number, number, number];
+  for (let i = 0; i < values.length; i++) {
     const v = values[i] as number;
-    out[i] = 1 + Number(v < t1) + Number(v < t2) + Number(v < t3) + Number(v < t4);
+    out[i] = 1 + Number(v <= t1) + Number(v <= t2) + Number(v <= t3) + Number(v <= t4);
+  }
+  return out;
+}
+
+/** Fixed scores where larger is better: 1 + the number of cut points the value reaches (value >= cut). */
+export function thresholdScores(
+  values: ArrayLike<number>,
+  cuts: readonly number[],
+  out = new Uint8Array(values.length),
+): Uint8Array {
+  const [t1, t2, t3, t4] = cuts as [number, number, number, number];
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i] as number;
+    out[i] = 1 + Number(v >= t1) + Number(v >= t2) + Number(v >= t3) + Number(v >= t4);
+  }
+  return out;
+}
+
+/** Fixed scores where smaller is better: 5 − the number of cut points the value exceeds (value > cut). */
+export function reverseThresholdScores(
+  values: ArrayLike<number>,
+  cuts: readonly number[],
+  out = new Uint8Array(values.length),
+): Uint8Array {
+  const [t1, t2, t3, t4] = cuts as [number, number, number, number];
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i] as number;
+    out[i] = 5 - Number(v > t1) - Number(v > t2) - Number(v > t3) - Number(v > t4);
+  }
+  return out;
+}
+
+/** Fixed score cut points, as the settings give them (m in currency units). */
+export interface RfmThresholdSettings {
+  r?: readonly number[];
+  f?: readonly number[];
+  m?: readonly number[];
+}
+
+export interface RfmSettings {
+  thresholds?: RfmThresholdSettings;
+}
+
+/** Checked cut points; m in cents. A dimension without cut points is scored from the data. */
+export interface RfmThresholds {
+  readonly r?: readonly number[];
+  readonly f?: readonly number[];
+  readonly m?: readonly number[];
+}
+
+/** Largest amount a monetary cut point may have, in currency units (cents stay exact in a double). */
+export const MAX_RFM_AMOUNT = 1e13;
+
+const THRESHOLD_RULES = {
+  r: { text: "whole numbers of days from 0", min: 0, whole: true },
+  f: { text: "whole numbers of purchase days from 1", min: 1, whole: true },
+  m: {
+    text: `amounts with at most two decimals within ±${MAX_RFM_AMOUNT}`,
+    min: -MAX_RFM_AMOUNT,
+    whole: false,
+  },
+} as const;
+
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value);
+
+/** The checked fixed thresholds; throws ComputeError BAD_RFM_THRESHOLDS naming the field at fault. */
+export function resolveRfmThresholds(settings: RfmSettings | undefined): RfmThresholds {
+  if (settings === undefined) return {};
+  if (!isRecord(settings)) throw new ComputeError("BAD_RFM_THRESHOLDS", "rfm must be an object", "rfm");
+  for (const key of Object.keys(settings)) {
+    if (key !== "thresholds") throw new ComputeError("BAD_RFM_THRESHOLDS", "unknown setting", `rfm.${key}`);
+  }
+  const thresholds: unknown = settings.thresholds;
+  if (thresholds === undefined) return {};
+  if (!isRecord(thresholds)) {
+    throw new ComputeError(
+      "BAD_RFM_THRESHOLDS",
+      "thresholds must be an object { r?, f?, m? }",
+      "rfm.thresholds",
+    );
+  }
+  const out: { r?: number[]; f?: number[]; m?: number[] } = {};
+  for (const [key, cuts] of Object.entries(thresholds)) {
+    const field = `rfm.thresholds.${key}`;
+    if (key !== "r" && key !== "f" && key !== "m") {
+      throw new ComputeError("BAD_RFM_THRESHOLDS", "thresholds are given for r, f and m only", field);
+    }
+    if (cuts === undefined) continue;
+    const rule = THRESHOLD_RULES[key];
+    const message = `${key} takes four increasing cut points, ${rule.text}`;
+    if (!Array.isArray(cuts) || cuts.length !== 4)
+      throw new ComputeError("BAD_RFM_THRESHOLDS", message, field);
+    const checked: number[] = [];
+    cuts.forEach((cut: unknown, k) => {
+      const at = `${field}[${k}]`;
+      if (typeof cut !== "number" || !Number.isFinite(cut) || cut < rule.min || cut > MAX_RFM_AMOUNT) {
+        throw new ComputeError("BAD_RFM_THRESHOLDS", message, at);
+      }
+      if (rule.whole && !Number.isInteger(cut)) throw new ComputeError("BAD_RFM_THRESHOLDS", message, at);
+      const value = rule.whole ? cut : Math.round(cut * 100);
+      if (!rule.whole && Math.abs(value - cut * 100) > 1e-6 * Math.max(1, Math.abs(cut))) {
+        throw new ComputeError("BAD_RFM_THRESHOLDS", message, at);
+      }
+      if (k > 0 && value <= (checked[k - 1] as number))
+        throw new ComputeError("BAD_RFM_THRESHOLDS", message, at);
+      checked.push(value);
+    });
+    out[key] = checked;
   }
   return out;
 }

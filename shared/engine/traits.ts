@@ -7,7 +7,7 @@
  *   m_score, average_order_value (net spend / orders), and, when the value models were fitted, clv,
  *   probability_alive and expected_purchases. Dates first_purchase and last_purchase as day numbers.
  * - Categorical traits hold the part of the segment id after the family: rfm_segment "champions",
- *   "cant-lose-them" …; lifecycle "new", "active", "at-risk", "lapsed", "reactivated"; cluster "c1", "c2" …
+ *   "cant-lose-them" …; lifecycle "new", "active", "cooling", "lapsed", "reactivated"; cluster "c1", "c2" …
  *   (absent when clusters were not computed).
  * - channel_share.<name> and category_share.<name>: the customer's net spend in that channel (category), as a
  *   share of the sum over all channels (orders without one form a group of their own) of the net spend in each,

@@ -4,6 +4,7 @@
  */
 import type { BgNbdParams, GammaGammaParams } from "./clv";
 import type { ClusterModel, PreviousClusters } from "./kmeans";
+import type { RfmSettings } from "./rfm";
 import type { AttributeType } from "./rules/attributes";
 
 export type FileFormat = "csv" | "ndjson";
@@ -101,6 +102,8 @@ export interface ComputeSettings {
   /** Evaluation date, ISO yyyy-mm-dd (UTC). Recency is measured to this day. */
   asOf: string;
   lifecycle?: LifecycleSettings;
+  /** Fixed score thresholds for R, F and M (rfm.ts); without them the scores come from the data. */
+  rfm?: RfmSettings;
   /** false skips clustering. Default: on, k chosen in [3, 8], seed 1. */
   clusters?: false | ClusterSettings;
   /** false skips the value models. Default: on, 365 days, 10 % a year. */
@@ -118,8 +121,8 @@ export interface ComputeIssue {
   /** Machine-readable, e.g. "CLUSTERS_TOO_FEW_CUSTOMERS", "VALUE_NO_REPEAT_PURCHASES", "RULE_UNKNOWN_ATTRIBUTE". */
   code: string;
   message: string;
-  /** The stage it concerns. */
-  stage: "clusters" | "value" | "rules";
+  /** The stage it concerns; "data" for the data as a whole, e.g. STALE_DATA (evaluation-date.ts). */
+  stage: "data" | "clusters" | "value" | "rules";
   /** For a rule segment: its id. */
   segment?: string;
   /** For a rule segment: the condition at fault, e.g. "rule.and[1]". */

@@ -53,7 +53,7 @@ async function tableRows(scope: Locator): Promise<string[][]> {
   return Promise.all(rows.map((row) => row.locator("th, td").allTextContents()));
 }
 
-/** The link to a segment's page, by id (names repeat across families: "At Risk" is an RFM segment and a stage). */
+/** The link to a segment's page, by id (names could repeat across families). */
 const segmentLink = (segmentId: string) => `a[href$="/segments/${segmentId}"]`;
 
 /** Form controls without an accessible name: each must have a label. */

@@ -407,7 +407,7 @@ export function checkCondition(raw: RawCondition): CheckResult {
     if (!oneType(operands)) {
       return fail(["value"], "mixed_types", `${op} needs values of one type`);
     }
-    return { ok: true, condition: { field, op, operands } };
+    return { ok: true, condition: { field, op, operands: operands.map((o) => renamedStage(field, o)) } };
   }
 
   if (op === "between") {
@@ -434,5 +434,18 @@ export function checkCondition(raw: RawCondition): CheckResult {
 
   const read = readOperand(value, kind);
   if (!read.ok) return fail(["value"], read.code, `${op} needs ${expected}`);
-  return { ok: true, condition: { field, op, operand: read.operand } };
+  const operand = op === "eq" || op === "neq" ? renamedStage(field, read.operand) : read.operand;
+  return { ok: true, condition: { field, op, operand } };
+}
+
+/**
+ * Lifecycle stages renamed since rules could name them: "at-risk" is now "cooling" (lifecycle.ts). A rule
+ * that compares the lifecycle field with the old name keeps matching the same customers.
+ */
+export const RENAMED_LIFECYCLE_STAGES: ReadonlyMap<string, string> = new Map([["at-risk", "cooling"]]);
+
+function renamedStage(field: FieldRef, operand: Operand): Operand {
+  if (field.kind !== "category" || field.trait !== "lifecycle" || operand.kind !== "string") return operand;
+  const renamed = RENAMED_LIFECYCLE_STAGES.get(operand.value);
+  return renamed === undefined ? operand : { kind: "string", value: renamed };
 }

@@ -1,6 +1,7 @@
 /**
  * The real CDNOW master file (69,659 rows, 23,570 customers): totals and every customer's RFM values and
- * scores against an independent computation over csv-parse's records with plain Maps and sorting.
+ * scores against an independent computation over csv-parse's records with plain Maps and sorting, the RFM
+ * segment sizes from those scores and the grid, and the lifecycle stages.
  */
 import { readFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
@@ -56,7 +57,10 @@ function referenceOf(bytes: Buffer): Reference {
   return { rows: records.length, totalCents, customers, days };
 }
 
-/** Score by rank: 1 + ⌊5 · (index of the first equal value in ascending order) / N⌋. */
+/**
+ * Score by rank: 1 + ⌊5 · (index of the first equal value in ascending order) / N⌋. The rule of rfm.ts gives
+ * exactly this when no value is held by more than a fifth of the customers, as for CDNOW's recency and spend.
+ */
 function scoresByRank(values: number[]): number[] {
   const sorted = [...values].sort((a, b) => a - b);
   const firstIndex = new Map<number, number>();
@@ -65,6 +69,37 @@ function scoresByRank(values: number[]): number[] {
   });
   return values.map((v) => 1 + Math.floor((5 * (firstIndex.get(v) as number)) / values.length));
 }
+
+/**
+ * F by purchase days: 12,054 one-day buyers are more than a fifth of the 23,570 customers, so the rank
+ * quintiles would jump from 1 to 3. The rule of rfm.ts, worked here over a Map of counts: the first distinct
+ * value scores 1, each next one at most one more than the last and at least 5 − (number of better values),
+ * otherwise its rank quintile.
+ */
+function fScores(days: number[]): number[] {
+  const counts = new Map<number, number>();
+  for (const d of days) counts.set(d, (counts.get(d) ?? 0) + 1);
+  const distinct = [...counts.keys()].sort((a, b) => a - b);
+  const score = new Map<number, number>();
+  let below = 0;
+  let last = 0;
+  distinct.forEach((d, j) => {
+    const quintile = 1 + Math.floor((5 * below) / days.length);
+    last = Math.max(Math.min(quintile, last + 1), 5 - (distinct.length - 1 - j));
+    score.set(d, last);
+    below += counts.get(d) as number;
+  });
+  return days.map((d) => score.get(d) as number);
+}
+
+/** The RFM grid of the README, written out again: GRID[r - 1][fm - 1]. */
+const GRID = [
+  ["lost", "lost", "at-risk", "cant-lose-them", "cant-lose-them"],
+  ["hibernating", "hibernating", "at-risk", "at-risk", "cant-lose-them"],
+  ["about-to-sleep", "about-to-sleep", "need-attention", "loyal", "loyal"],
+  ["promising", "potential-loyalist", "loyal", "champions", "champions"],
+  ["new-customers", "potential-loyalist", "loyal", "champions", "champions"],
+];
 
 describe("CDNOW master file", () => {
   const bytes = readFileSync(FILE);
@@ -109,7 +144,7 @@ describe("CDNOW master file", () => {
         reference.customers.get(id) as { frequency: number; cents: number; last: number; first: number },
     );
     const r = scoresByRank(values.map((v) => -(asOfDay - v.last)));
-    const f = scoresByRank(values.map((v) => v.frequency));
+    const f = fScores(ids.map((id) => (reference.days.get(id) as Set<number>).size));
     const m = scoresByRank(values.map((v) => v.cents));
     const position = new Map<string, number>();
     for (let i = 0; i < result.customerCount; i++) position.set(result.customerId(i), i);
@@ -140,6 +175,45 @@ describe("CDNOW master file", () => {
         lastPurchase,
       }).toEqual(expected);
     });
+  });
+
+  it("uses all five F scores, one-day buyers alone at 1, and sizes the RFM segments as the grid says", () => {
+    const f = new Map<number, number>();
+    const sizes = new Map<string, number>();
+    for (let i = 0; i < result.customerCount; i++) {
+      const c = result.customer(i);
+      const days = (reference.days.get(c.customerId) as Set<number>).size;
+      expect(c.f === 1).toBe(days === 1);
+      f.set(c.f, (f.get(c.f) ?? 0) + 1);
+      const segment = `rfm:${GRID[c.r - 1]?.[Math.floor((c.f + c.m + 1) / 2) - 1]}`;
+      sizes.set(segment, (sizes.get(segment) ?? 0) + 1);
+    }
+    expect([...f.keys()].sort()).toEqual([1, 2, 3, 4, 5]);
+    const oneDay = [...reference.days.values()].filter((d) => d.size === 1).length;
+    expect(f.get(1)).toBe(oneDay);
+    // A repeat buyer is recent and an only purchase is in Q1 1997, so R 4 and 5 need F of 2 or more: New
+    // Customers and Promising (R 4–5 with FM 1, that is F = M = 1) are empty in this file.
+    for (const s of result.segments.filter((x) => x.family === "rfm")) {
+      expect([s.id, s.size]).toEqual([s.id, sizes.get(s.id) ?? 0]);
+    }
+    expect(sizes.get("rfm:new-customers")).toBeUndefined();
+    expect(sizes.get("rfm:promising")).toBeUndefined();
+  });
+
+  it("does not count two orders on one day in 1997 as a loyal customer gone quiet", () => {
+    // 00002 ordered twice on 1997-01-12 (12.00 and 77.00) and never again: one purchase day, F = 1, so
+    // FM ≤ 3 and, with R = 1 (546 − 11 = 535 days, among the oldest fifth), At Risk at most.
+    const position = [...Array(result.customerCount).keys()].find((i) => result.customerId(i) === "00002");
+    const c = result.customer(position as number);
+    expect([c.frequency, c.recencyDays, c.r, c.f]).toEqual([2, 535, 1, 1]);
+    expect(c.segments).not.toContain("rfm:cant-lose-them");
+    expect(c.segments[0]).toBe(`rfm:${GRID[0]?.[Math.floor((1 + c.m + 1) / 2) - 1]}`);
+    for (let i = 0; i < result.customerCount; i++) {
+      const other = result.customer(i);
+      if ((reference.days.get(other.customerId) as Set<number>).size === 1) {
+        expect(other.segments).not.toContain("rfm:cant-lose-them");
+      }
+    }
   });
 
   it("puts every customer in exactly one RFM, one lifecycle and one cluster segment", () => {
@@ -180,14 +254,14 @@ describe("CDNOW master file", () => {
             : recency <= 90
               ? "active"
               : recency <= 180
-                ? "at-risk"
+                ? "cooling"
                 : "lapsed";
       expect(c.lifecycle).toBe(`lifecycle:${stage}`);
       counts.set(stage, (counts.get(stage) ?? 0) + 1);
     }
     // The file ends on 1998-06-30 and nobody's first order is after March 1997.
     expect(counts.get("new")).toBeUndefined();
-    for (const stage of ["active", "at-risk", "lapsed", "reactivated"])
+    for (const stage of ["active", "cooling", "lapsed", "reactivated"])
       expect(counts.get(stage)).toBeGreaterThan(0);
   });
 

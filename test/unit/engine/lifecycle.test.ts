@@ -19,6 +19,7 @@ import {
   NO_DAY,
   resolveLifecycleWindows,
 } from "../../../shared/engine/lifecycle";
+import { RFM_SEGMENTS } from "../../../shared/engine/rfm";
 import { AggregateState } from "../../../shared/engine/state";
 import type { ComputeSettings } from "../../../shared/engine/types";
 import { textSource } from "./byte-source";
@@ -66,12 +67,12 @@ const ORDERS: [customer: string, date: string, amount: number][] = [
 const EXPECTED: Record<string, [defaults: string, custom: string]> = {
   N6: ["new", "new"], // first 6
   N30: ["new", "active"], // first 30 (new edge); recency 30 (active edge)
-  N31: ["active", "at-risk"], // first 31, recency 31
+  N31: ["active", "cooling"], // first 31, recency 31
   NEWMULTI: ["new", "active"], // first 20, recency 2, gap 18
-  A90: ["active", "at-risk"], // first 173, recency 90 (active edge), gap 83
-  R91: ["at-risk", "at-risk"], // recency 91
-  R180: ["at-risk", "at-risk"], // recency 180 (at-risk edge)
-  L181: ["lapsed", "at-risk"], // recency 181
+  A90: ["active", "cooling"], // first 173, recency 90 (active edge), gap 83
+  R91: ["cooling", "cooling"], // recency 91
+  R180: ["cooling", "cooling"], // recency 180 (cooling edge)
+  L181: ["lapsed", "cooling"], // recency 181
   VERYOLD: ["lapsed", "lapsed"], // recency 396
   RE: ["reactivated", "reactivated"], // recency 11, gap 385
   GAP180: ["active", "active"], // recency 11, gap 180: not more than 180
@@ -79,7 +80,7 @@ const EXPECTED: Record<string, [defaults: string, custom: string]> = {
   REUNORD: ["reactivated", "reactivated"], // recency 11, gap 385
   RETURN: ["reactivated", "reactivated"], // recency 11, gap 385 (the return on 2024-03-01 does not count)
   BACK: ["active", "active"], // recency 6, gap 55
-  OLDRE: ["at-risk", "at-risk"], // recency 122, gap 790: reactivation needs a recent purchase
+  OLDRE: ["cooling", "cooling"], // recency 122, gap 790: reactivation needs a recent purchase
 };
 
 async function fixtureState(): Promise<AggregateState> {
@@ -116,7 +117,7 @@ describe("lifecycle stages", () => {
     expect(sizes).toEqual({
       "lifecycle:new": 3,
       "lifecycle:active": 4,
-      "lifecycle:at-risk": 3,
+      "lifecycle:cooling": 3,
       "lifecycle:lapsed": 2,
       "lifecycle:reactivated": 4,
     });
@@ -147,10 +148,10 @@ describe("lifecycle stages", () => {
       activeDays: 90,
       lapsedDays: 365,
     });
-    // lapsedDays 200 instead of 180: GAP181's gap of 181 days no longer makes a comeback; L181 is at risk.
+    // lapsedDays 200 instead of 180: GAP181's gap of 181 days no longer makes a comeback; L181 is cooling.
     const { stages } = stagesOf(await fixtureState(), { lifecycle: { lapsedDays: 200 } });
     expect(stages.GAP181).toBe("lifecycle:active");
-    expect(stages.L181).toBe("lifecycle:at-risk");
+    expect(stages.L181).toBe("lifecycle:cooling");
     expect(stages.RE).toBe("lifecycle:reactivated");
   });
 
@@ -170,18 +171,57 @@ describe("lifecycle stages", () => {
     expect(LIFECYCLE_STAGES.map((s) => s.id)).toEqual([
       "lifecycle:new",
       "lifecycle:active",
-      "lifecycle:at-risk",
+      "lifecycle:cooling",
       "lifecycle:lapsed",
       "lifecycle:reactivated",
     ]);
     expect(LIFECYCLE_STAGES.map((s) => s.name)).toEqual([
       "New",
       "Active",
-      "At Risk",
+      "Cooling",
       "Lapsed",
       "Reactivated",
     ]);
     expect(LIFECYCLE_STAGES[2]?.description).toBe("Last purchase 91 to 180 days ago.");
+  });
+
+  it("share no name with an RFM segment, so a stage never reads as a segment of scores", () => {
+    const rfmNames = new Set(RFM_SEGMENTS.map((s) => s.name.toLowerCase()));
+    for (const stage of LIFECYCLE_STAGES) expect(rfmNames.has(stage.name.toLowerCase())).toBe(false);
+    const rfmSlugs = new Set(RFM_SEGMENTS.map((s) => s.id.slice(4)));
+    for (const stage of LIFECYCLE_STAGES) expect(rfmSlugs.has(stage.id.slice(10))).toBe(false);
+  });
+
+  it("read a rule naming the old stage id 'at-risk' as 'cooling'", async () => {
+    const rule = (id: string, op: string, value: unknown) => ({
+      id: `rule:${id}`,
+      name: id,
+      rule: { and: [{ field: "lifecycle", op, value }] },
+    });
+    const { result, stages } = stagesOf(await fixtureState(), {
+      rules: [
+        rule("r-eq", "eq", "at-risk"),
+        rule("r-in", "in", ["at-risk", "lapsed"]),
+        rule("r-neq", "neq", "at-risk"),
+        rule("cooling", "eq", "cooling"),
+      ],
+    });
+    const cooling = Object.keys(stages).filter((c) => stages[c] === "lifecycle:cooling");
+    const lapsed = Object.keys(stages).filter((c) => stages[c] === "lifecycle:lapsed");
+    expect(cooling.sort()).toEqual(["OLDRE", "R180", "R91"]);
+    const members = (id: string) =>
+      Array.from({ length: result.customerCount }, (_, i) => result.customer(i))
+        .filter((c) => c.segments.includes(id))
+        .map((c) => c.customerId)
+        .sort();
+    expect(members("rule:r-eq")).toEqual(cooling);
+    expect(members("rule:r-in")).toEqual([...cooling, ...lapsed].sort());
+    expect(members("rule:r-neq")).toEqual(
+      Object.keys(stages)
+        .filter((c) => !cooling.includes(c))
+        .sort(),
+    );
+    expect(members("rule:r-eq")).toEqual(members("rule:cooling"));
   });
 
   it("refuse invalid windows with BAD_LIFECYCLE_WINDOW and the field at fault", () => {

@@ -8,7 +8,7 @@ const LIFECYCLE_ORDER = [
   "lifecycle:new",
   "lifecycle:active",
   "lifecycle:reactivated",
-  "lifecycle:at-risk",
+  "lifecycle:cooling",
   "lifecycle:lapsed",
 ];
 
@@ -146,7 +146,7 @@ export async function segmentsPage(ctx: PageContext, root: HTMLElement): Promise
         "Lifecycle funnel",
         chartFigure({
           title: "Customers by lifecycle stage",
-          summary: "How many customers are new, active, reactivated, at risk and lapsed.",
+          summary: "How many customers are new, active, reactivated, cooling and lapsed.",
           config: barConfig(
             lifecycle.map((s) => s.name),
             [{ label: "Customers", data: lifecycle.map((s) => s.size) }],
