@@ -4,8 +4,8 @@
  * rate λ and stays active for an exponentially distributed lifetime of rate μ, so a customer can be gone
  * without ever buying again. Across customers λ ~ Gamma(shape r, rate α) and μ ~ Gamma(shape s, rate β). A
  * customer is summarised by x (repeat purchases), t_x (time of the last one, from the first purchase) and T
- * (time from the first purchase to the evaluation date). Equation numbers are those of Fader, Hardie & Lee
- * (2005), "A Note on Implementing the Pareto/NBD Model in MATLAB" (the note the likelihood follows).
+ * (time from the first purchase to the evaluation date). The likelihood is written as in Fader, Hardie & Lee
+ * (2005), "A Note on Implementing the Pareto/NBD Model in MATLAB"; equation numbers are this file's.
  *
  *   (1)  L(r, α, s, β | x, t_x, T) = Γ(r+x) α^r β^s / Γ(r)
  *                                    · [ 1 / ((α+T)^(r+x) (β+T)^s) + s/(r+s+x) · A₀ ]
@@ -23,25 +23,29 @@
  *        positive terms whose ratio (p_M+k)/(a+1+k) · z is below z, so
  *          log D(τ) = −a log(M+τ) − log a + (1−p_m) log((m+τ)/(M+τ)) + log Σ_k (p_M)_k/(a+1)_k z^k
  *        is exact in logs for any x: the factor (1−z)^(1−p_m), which overflows for x in the thousands, is
- *        never formed. Where z > 0.9 (m+τ below a ninth of M−m, which only extreme parameters reach) the
- *        series would converge slowly and D is integrated instead, over v = log((m+u)/(M−m)):
+ *        never formed. The series needs about 40/(1−z) terms at worst (small x, z near 1, i.e. m+τ far below
+ *        M−m, which only parameters far from the data's reach); past 4,000 terms D is integrated instead,
+ *        over v = log((m+u)/(M−m)):
  *          D = (M−m)^(−a) ∫_{v₀}^∞ exp((1−p_m) v − p_M log(1+e^v)) dv,  v₀ = log((m+τ)/(M−m)),
  *        a log-concave integrand (adaptive Gauss–Kronrod, the tails in closed form).
  *        The log-likelihood is then log Γ(r+x) − log Γ(r) + r log α + s log β
  *          + logaddexp(−(r+x) log(α+T) − s log(β+T), log s + log D(t_x) + log(1 − e^(log D(T) − log D(t_x)))).
  *
- *   (11) P(alive | x, t_x, T) = 1 / (1 + s · (D(t_x) − D(T)) · (α+T)^(r+x) (β+T)^s), from the same logs.
+ *   (4)  P(alive | x, t_x, T) = 1 / (1 + s · (D(t_x) − D(T)) · (α+T)^(r+x) (β+T)^s), from the same logs.
  *
- *   (17) E[X(t) | x, t_x, T] = P(alive) · (r+x)(β+T) / ((α+T)(s−1)) · [1 − ((β+T)/(β+T+t))^(s−1)]
+ *   (5)  E[X(t) | x, t_x, T] = P(alive) · (r+x)(β+T) / ((α+T)(s−1)) · [1 − ((β+T)/(β+T+t))^(s−1)]
  *        with the bracket over (s−1) evaluated as −expm1(−(s−1) log1p(t/(β+T))) / (s−1), accurate for s near 1,
  *        and its limit (r+x)(β+T)/(α+T) · log1p(t/(β+T)) at s = 1.
  *
- *        E[X(t)] for a customer just acquired = (17) with x = t_x = T = 0 (P(alive) = 1 there).
+ *   (6)  E[X(t)] for a customer just acquired = (5) with x = t_x = T = 0 (P(alive) = 1 there).
  *
- * Parameters are fitted by maximum likelihood over log r, log α, log s, log β with BFGS on a central-difference
+ * Parameters are fitted by maximum likelihood over log r, log α, log s, log β with BFGS on the analytic
  * gradient (Nelder–Mead if BFGS stalls) from several starts, on unique (x, t_x, T) triples weighted by their
- * counts; D is computed once per distinct (x, τ) pair.
+ * counts, with D and its derivatives computed once per distinct (x, τ) pair. The derivatives of log D follow
+ * from the series term by term (∂/∂z, and through the Pochhammer ratios ∂/∂p_M and ∂/∂(a+1)); on the rare
+ * integral path they are central differences.
  */
+import digamma from "@stdlib/math-base-special-digamma";
 import gammaln from "@stdlib/math-base-special-gammaln";
 import { type CustomerSummary, compressSummary, validateSummary } from "./data";
 import { ClvFitError, ClvInputError } from "./errors";
@@ -101,24 +105,53 @@ export function checkParetoNbdParams(params: ParetoNbdParams): void {
   }
 }
 
-/** Above this z the series for D is replaced by the integral. */
-const SERIES_LIMIT = 0.9;
+/** Terms of the series for D before the integral is used instead (only z near 1 with small x needs more). */
+const SERIES_BUDGET = 4000;
+
+/** Scratch of `series`: the sum and its derivatives with respect to p, c and z. */
+const seriesOut = new Float64Array(4);
 
 /**
- * log Σ_k (p)_k/(c)_k z^k for 0 <= z <= SERIES_LIMIT and 0 < p < c: positive terms with ratio below z, summed
- * until the rest (at most term · z/(1−z)) is below the last bit.
+ * S = Σ_k (p)_k/(c)_k z^k for 0 <= z < 1 and 0 < p < c, with ∂S/∂p, ∂S/∂c and ∂S/∂z: positive terms with
+ * ratio below z, summed until the rest (below term · z/(1−z), and (k+1) times that for the derivatives) is
+ * under the last bit. Writes [S, ∂S/∂p, ∂S/∂c, ∂S/∂z] into `seriesOut`; false when that takes more than
+ * SERIES_BUDGET terms.
  */
-function logSeries(p: number, c: number, z: number): number {
-  if (z === 0) return 0;
-  let term = 1;
+function series(p: number, c: number, z: number): boolean {
+  let coefficient = 1;
+  let zPower = 1;
   let sum = 1;
+  let dp = 0;
+  let dc = 0;
+  let dz = 0;
+  let harmonicP = 0;
+  let harmonicC = 0;
   const tailFactor = z / (1 - z);
-  for (let k = 0; k < 100_000; k++) {
-    term *= ((p + k) / (c + k)) * z;
+  let done = false;
+  for (let k = 1; k <= SERIES_BUDGET; k++) {
+    coefficient *= (p + k - 1) / (c + k - 1);
+    harmonicP += 1 / (p + k - 1);
+    harmonicC += 1 / (c + k - 1);
+    dz += k * coefficient * zPower;
+    if (z === 0) {
+      done = true;
+      break;
+    }
+    zPower *= z;
+    const term = coefficient * zPower;
     sum += term;
-    if (term * tailFactor <= 1e-17 * sum) break;
+    dp += term * harmonicP;
+    dc -= term * harmonicC;
+    if (term * (k + 1) * tailFactor <= 1e-17 * sum) {
+      done = true;
+      break;
+    }
   }
-  return Math.log(sum);
+  seriesOut[0] = sum;
+  seriesOut[1] = dp;
+  seriesOut[2] = dc;
+  seriesOut[3] = dz;
+  return done;
 }
 
 function softplus(v: number): number {
@@ -154,28 +187,72 @@ function logTailIntegral(pM: number, pm: number, v0: number): number {
   return peak + Math.log(total);
 }
 
+/** log D(τ) by the integral over v (where the series would need more than SERIES_BUDGET terms). */
+function logDByIntegral(pM: number, pm: number, M: number, m: number, tau: number): number {
+  const logGap = Math.log(M - m);
+  return -(pM + pm - 1) * logGap + logTailIntegral(pM, pm, Math.log(m + tau) - logGap);
+}
+
+/** Relative step of the central differences used on the (rare) integral path. */
+const DIFFERENCE_STEP = 1e-6;
+
 /**
- * log D(τ) for the exponents pM (on the larger of α, β, M) and pm (on the smaller, m), given log(M+τ) and
- * log(m+τ).
+ * log D(τ) of customers with x repeat purchases under (r, α, s, β); with `gradient`, writes its derivatives
+ * with respect to (r, α, s, β) into gradient[offset..offset+3]. On the series path they are exact:
+ *   ∂/∂p_M = −log(M+τ) − 1/a + (∂S/∂c + ∂S/∂p)/S,      ∂/∂p_m = −log(m+τ) − 1/a + (∂S/∂c)/S,
+ *   ∂/∂M = −(a+1−p_m)/(M+τ) + (∂S/∂z)/S · (m+τ)/(M+τ)²,  ∂/∂m = (1−p_m)/(m+τ) − (∂S/∂z)/S / (M+τ)
+ * (c = a+1 moves with both exponents); on the integral path they are central differences.
  */
-function logD(
-  pM: number,
-  pm: number,
-  M: number,
-  m: number,
+function logDFor(
+  r: number,
+  alpha: number,
+  s: number,
+  beta: number,
+  x: number,
   tau: number,
-  logMt: number,
-  logmt: number,
+  gradient?: Float64Array,
+  offset = 0,
 ): number {
+  const swap = alpha < beta;
+  const pM = swap ? s + 1 : r + x;
+  const pm = swap ? r + x : s + 1;
+  const M = swap ? beta : alpha;
+  const m = swap ? alpha : beta;
   const a = pM + pm - 1;
-  const gap = M - m;
-  if (gap === 0) return -a * logMt - Math.log(a);
-  const z = gap / (M + tau);
-  if (z <= SERIES_LIMIT) {
-    return -a * logMt - Math.log(a) + (1 - pm) * (logmt - logMt) + logSeries(pM, a + 1, z);
+  const z = (M - m) / (M + tau);
+  if (!series(pM, a + 1, z)) {
+    const value = logDByIntegral(pM, pm, M, m, tau);
+    if (gradient !== undefined) {
+      const at = [r, alpha, s, beta];
+      for (let j = 0; j < 4; j++) {
+        const up = [...at];
+        const down = [...at];
+        const h = (at[j] as number) * DIFFERENCE_STEP;
+        up[j] = (at[j] as number) + h;
+        down[j] = (at[j] as number) - h;
+        const [ru, au, su, bu] = up as [number, number, number, number];
+        const [rd, ad, sd, bd] = down as [number, number, number, number];
+        gradient[offset + j] = (logDFor(ru, au, su, bu, x, tau) - logDFor(rd, ad, sd, bd, x, tau)) / (2 * h);
+      }
+    }
+    return value;
   }
-  const logGap = Math.log(gap);
-  return -a * logGap + logTailIntegral(pM, pm, Math.log(m + tau) - logGap);
+  const logMt = Math.log(M + tau);
+  const logmt = Math.log(m + tau);
+  const S = seriesOut[0] as number;
+  if (gradient !== undefined) {
+    const dlogSdz = (seriesOut[3] as number) / S;
+    const dlogSdc = (seriesOut[2] as number) / S;
+    const dPM = -logMt - 1 / a + dlogSdc + (seriesOut[1] as number) / S;
+    const dPm = -logmt - 1 / a + dlogSdc;
+    const dM = -(a + 1 - pm) / (M + tau) + (dlogSdz * (m + tau)) / ((M + tau) * (M + tau));
+    const dm = (1 - pm) / (m + tau) - dlogSdz / (M + tau);
+    gradient[offset] = swap ? dPm : dPM;
+    gradient[offset + 1] = swap ? dm : dM;
+    gradient[offset + 2] = swap ? dPM : dPm;
+    gradient[offset + 3] = swap ? dM : dm;
+  }
+  return -a * logMt - Math.log(a) + (1 - pm) * (logmt - logMt) + Math.log(S);
 }
 
 /** The data of a likelihood evaluation, with D computed once per distinct (x, τ). */
@@ -193,8 +270,11 @@ interface Prepared {
   same: Uint8Array;
   weight: Float64Array;
   totalWeight: number;
+  groupWeight: Float64Array;
   head: Float64Array;
   logD: Float64Array;
+  /** ∂ log D / ∂(r, α, s, β) per pair, four numbers each. */
+  dLogD: Float64Array;
   logAT: Float64Array;
   logBT: Float64Array;
 }
@@ -248,6 +328,11 @@ function prepare(x: Float64Array, tx: Float64Array, T: Float64Array, weight: Flo
     txPair[i] = same[i] === 1 ? (TPair[i] as number) : pairOf(g, txi);
     totalWeight += weight[i] as number;
   }
+  const groupWeight = new Float64Array(xIndex.size);
+  for (let i = 0; i < n; i++) {
+    const g = xAt[i] as number;
+    groupWeight[g] = (groupWeight[g] as number) + (weight[i] as number);
+  }
   return {
     xs: Float64Array.from(xIndex.keys()),
     Ts: Float64Array.from(TIndex.keys()),
@@ -261,18 +346,13 @@ function prepare(x: Float64Array, tx: Float64Array, T: Float64Array, weight: Flo
     same,
     weight,
     totalWeight,
+    groupWeight,
     head: new Float64Array(xIndex.size),
     logD: new Float64Array(pairX.length),
+    dLogD: new Float64Array(4 * pairX.length),
     logAT: new Float64Array(TIndex.size),
     logBT: new Float64Array(TIndex.size),
   };
-}
-
-/** log D(τ) of customers with x repeat purchases under (r, α, s, β). */
-function logDFor(r: number, alpha: number, s: number, beta: number, x: number, tau: number): number {
-  return alpha >= beta
-    ? logD(r + x, s + 1, alpha, beta, tau, Math.log(alpha + tau), Math.log(beta + tau))
-    : logD(s + 1, r + x, beta, alpha, tau, Math.log(beta + tau), Math.log(alpha + tau));
 }
 
 /** log(s · (D(t_x) − D(T))): the log of the dropout term of (1), −∞ when t_x = T. */
@@ -286,66 +366,94 @@ function logAddExp(u: number, v: number): number {
   return Math.max(u, v) + Math.log1p(Math.exp(-Math.abs(u - v)));
 }
 
-function logLikelihoodPrepared(d: Prepared, r: number, alpha: number, s: number, beta: number): number {
+/**
+ * Σ weight · log L, and with `gradient` its derivatives with respect to (log r, log α, log s, log β).
+ *
+ * Per customer log L = head(x) + logaddexp(A, B) with A = −(r+x) log(α+T) − s log(β+T) and
+ * B = log s + log D(t_x) + log(1 − q), q = D(T)/D(t_x). With π = e^B/(e^A + e^B) (the posterior probability
+ * of having dropped out), ∂ log L = ∂head + (1−π) ∂A + π ∂B, where ∂B = [s] 1/s + (∂log D(t_x) − q ∂log D(T))/(1−q)
+ * and ∂head = (ψ(r+x) − ψ(r) + log α, r/α, log β, s/β).
+ */
+function logLikelihoodPrepared(
+  d: Prepared,
+  r: number,
+  alpha: number,
+  s: number,
+  beta: number,
+  gradient?: Float64Array,
+): number {
   const base = r * Math.log(alpha) + s * Math.log(beta) - gammaln(r);
   for (let j = 0; j < d.xs.length; j++) d.head[j] = base + gammaln(r + (d.xs[j] as number));
   for (let j = 0; j < d.Ts.length; j++) {
     d.logAT[j] = Math.log(alpha + (d.Ts[j] as number));
     d.logBT[j] = Math.log(beta + (d.Ts[j] as number));
   }
+  const dD = gradient === undefined ? undefined : d.dLogD;
   for (let p = 0; p < d.pairX.length; p++) {
-    d.logD[p] = logDFor(r, alpha, s, beta, d.xs[d.pairX[p] as number] as number, d.pairTau[p] as number);
+    const x = d.xs[d.pairX[p] as number] as number;
+    d.logD[p] = logDFor(r, alpha, s, beta, x, d.pairTau[p] as number, dD, 4 * p);
   }
   const logS = Math.log(s);
   let sum = 0;
   let compensation = 0;
+  let gr = 0;
+  let ga = 0;
+  let gs = 0;
+  let gb = 0;
   for (let i = 0; i < d.x.length; i++) {
     const x = d.x[i] as number;
     const k = d.TAt[i] as number;
-    const alive = -(r + x) * (d.logAT[k] as number) - s * (d.logBT[k] as number);
+    const w = d.weight[i] as number;
+    const logAT = d.logAT[k] as number;
+    const logBT = d.logBT[k] as number;
+    const alive = -(r + x) * logAT - s * logBT;
+    const pTx = d.txPair[i] as number;
+    const pT = d.TPair[i] as number;
+    const logDtx = d.logD[pTx] as number;
+    const logDT = d.logD[pT] as number;
+    const diff = logDT - logDtx;
     const dropped =
-      d.same[i] === 1
-        ? Number.NEGATIVE_INFINITY
-        : logDropoutTerm(
-            logS,
-            d.logD[d.txPair[i] as number] as number,
-            d.logD[d.TPair[i] as number] as number,
-          );
-    const term =
-      (d.weight[i] as number) * ((d.head[d.xAt[i] as number] as number) + logAddExp(alive, dropped));
+      d.same[i] === 0 && diff < 0 ? logS + logDtx + Math.log(-Math.expm1(diff)) : Number.NEGATIVE_INFINITY;
+    const term = w * ((d.head[d.xAt[i] as number] as number) + logAddExp(alive, dropped));
     const t = sum + term;
     compensation += Math.abs(sum) >= Math.abs(term) ? sum - t + term : term - t + sum;
     sum = t;
+    if (dD !== undefined) {
+      const T = d.Ts[k] as number;
+      let pi = 0;
+      let br = 0;
+      let ba = 0;
+      let bs = 0;
+      let bb = 0;
+      if (dropped !== Number.NEGATIVE_INFINITY) {
+        pi = dropped > alive ? 1 / (1 + Math.exp(alive - dropped)) : 1 - 1 / (1 + Math.exp(dropped - alive));
+        const q = Math.exp(diff);
+        const scale = 1 / -Math.expm1(diff);
+        br = ((dD[4 * pTx] as number) - q * (dD[4 * pT] as number)) * scale;
+        ba = ((dD[4 * pTx + 1] as number) - q * (dD[4 * pT + 1] as number)) * scale;
+        bs = 1 / s + ((dD[4 * pTx + 2] as number) - q * (dD[4 * pT + 2] as number)) * scale;
+        bb = ((dD[4 * pTx + 3] as number) - q * (dD[4 * pT + 3] as number)) * scale;
+      }
+      const stay = 1 - pi;
+      gr += w * (stay * -logAT + pi * br);
+      ga += w * ((stay * -(r + x)) / (alpha + T) + pi * ba);
+      gs += w * (stay * -logBT + pi * bs);
+      gb += w * ((stay * -s) / (beta + T) + pi * bb);
+    }
+  }
+  if (gradient !== undefined) {
+    const psiR = digamma(r);
+    let headR = 0;
+    for (let j = 0; j < d.xs.length; j++) {
+      headR += (d.groupWeight[j] as number) * (digamma(r + (d.xs[j] as number)) - psiR);
+    }
+    const W = d.totalWeight;
+    gradient[0] = r * (gr + headR + W * Math.log(alpha));
+    gradient[1] = alpha * (ga + (W * r) / alpha);
+    gradient[2] = s * (gs + W * Math.log(beta));
+    gradient[3] = beta * (gb + (W * s) / beta);
   }
   return sum + compensation;
-}
-
-/** Step of the central differences in log-parameters. */
-const DIFFERENCE_STEP = 1e-5;
-
-/**
- * The log-likelihood at log-parameters theta and its gradient with respect to them, by central differences
- * (error of order step² · third derivative, about 1e-10 relative on these likelihoods).
- */
-function valueAndGradient(d: Prepared, theta: ArrayLike<number>, gradient: Float64Array): number {
-  const at = (t: number[]): number =>
-    logLikelihoodPrepared(
-      d,
-      Math.exp(t[0] as number),
-      Math.exp(t[1] as number),
-      Math.exp(t[2] as number),
-      Math.exp(t[3] as number),
-    );
-  const base = Array.from(theta);
-  const value = at(base);
-  for (let j = 0; j < 4; j++) {
-    const up = [...base];
-    const down = [...base];
-    up[j] = (up[j] as number) + DIFFERENCE_STEP;
-    down[j] = (down[j] as number) - DIFFERENCE_STEP;
-    gradient[j] = (at(up) - at(down)) / (2 * DIFFERENCE_STEP);
-  }
-  return value;
 }
 
 /** Σ weight · log L(params | x, t_x, T) over the customers (weights default to 1). */
@@ -375,18 +483,15 @@ export function paretoNbdLogLikelihoodWithGradient(
   const c = compressSummary(data, weights);
   const d = prepare(c.x, c.tx, c.T, c.weight);
   const gradient = new Float64Array(4);
-  const value = valueAndGradient(
-    d,
-    PARETO_NBD_PARAM_NAMES.map((name) => Math.log(params[name])),
-    gradient,
-  );
+  const value = logLikelihoodPrepared(d, params.r, params.alpha, params.s, params.beta, gradient);
   return { value, gradient };
 }
 
 /**
  * Maximum-likelihood fit of Pareto/NBD from several starts (or from `initial` alone): a start at the purchase
  * rate of a population without dropout (r = 1, α = ΣT/Σx, s = 1, β = mean T), and two with more and less
- * heterogeneity. The best likelihood wins. Throws `ClvInputError` for bad input and `ClvFitError`
+ * heterogeneity. The search begins at the start with the highest likelihood; the next start is tried only
+ * when a search ends unconverged or at the edge of the box, and the best likelihood found wins. Throws `ClvInputError` for bad input and `ClvFitError`
  * ("CLV_NO_REPEAT_PURCHASES") when no customer (of positive weight) has x > 0.
  */
 export function fitParetoNbd(
@@ -423,15 +528,27 @@ export function fitParetoNbd(
           { r: 0.5, alpha: rateScale / 2, s: 0.5, beta: meanT / 2 },
           { r: 2, alpha: 2 * rateScale, s: 2, beta: 2 * meanT },
         ];
+  // The start with the best likelihood goes first; the others are tried only while no search has converged
+  // away from the edge of the box.
+  const startValue = (p: ParetoNbdParams): number => {
+    const v = logLikelihoodPrepared(d, p.r, p.alpha, p.s, p.beta);
+    return Number.isFinite(v) ? v : Number.NEGATIVE_INFINITY;
+  };
+  const ordered = starts
+    .map((start) => ({ start, value: startValue(start) }))
+    .sort((p, q) => q.value - p.value)
+    .map(({ start }) => start);
   let best: ParetoNbdFit | undefined;
   let iterations = 0;
-  let evaluations = 0;
-  for (const start of starts) {
+  let evaluations = starts.length;
+  for (const start of ordered) {
+    if (best?.converged && best.atBoundary.length === 0) break;
     const { params, result, atBoundary } = fitInLogSpace(
       PARETO_NBD_PARAM_NAMES,
       start,
       d.totalWeight,
-      (values, gradient) => valueAndGradient(d, values.map(Math.log), gradient),
+      ([r, alpha, s, beta], gradient) =>
+        logLikelihoodPrepared(d, r as number, alpha as number, s as number, beta as number, gradient),
       options,
     );
     iterations += result.iterations;
@@ -465,7 +582,7 @@ function checkCustomer(x: number, tx: number, T: number): void {
   validateSummary({ x: [x], tx: [tx], T: [T] });
 }
 
-/** P(alive) without input checks (equation 11). */
+/** P(alive) without input checks (equation 4). */
 export function paretoNbdProbabilityAliveUnchecked(
   p: ParetoNbdParams,
   x: number,
@@ -490,7 +607,7 @@ export function paretoNbdProbabilityAlive(params: ParetoNbdParams, x: number, tx
   return paretoNbdProbabilityAliveUnchecked(params, x, tx, T);
 }
 
-/** Expected purchases in the next t of a customer known to be alive (the factor of equation 17 after P(alive)). */
+/** Expected purchases in the next t of a customer known to be alive (the factor of equation 5 after P(alive)). */
 export function paretoNbdAliveExpectedPurchasesUnchecked(
   p: ParetoNbdParams,
   t: number,
@@ -504,7 +621,7 @@ export function paretoNbdAliveExpectedPurchasesUnchecked(
   return ((p.r + x) * (p.beta + T) * factor) / (p.alpha + T);
 }
 
-/** E[X(t) | x, t_x, T]: expected repeat purchases in the next `t` time units (equation 17). */
+/** E[X(t) | x, t_x, T]: expected repeat purchases in the next `t` time units (equation 5). */
 export function paretoNbdExpectedPurchases(
   params: ParetoNbdParams,
   t: number,
