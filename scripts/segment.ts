@@ -186,7 +186,7 @@ class RowErrors {
     if (this.count === 0) return;
     io.stderr.write(`${what}: ${this.count} row${this.count === 1 ? "" : "s"} rejected\n`);
     for (const e of this.first) {
-      io.stderr.write(`  row ${e.row}${e.column ? `, column ${e.column}` : ""}: ${e.code} ${e.reason}\n`);
+      io.stderr.write(`  line ${e.row}${e.column ? `, column ${e.column}` : ""}: ${e.code} ${e.reason}\n`);
     }
     if (this.count > this.first.length) io.stderr.write(`  … and ${this.count - this.first.length} more\n`);
   }

@@ -9,9 +9,10 @@
  * - CSV (RFC 4180) with a header line: fields separated by commas, records by LF or CRLF; a field may be
  *   quoted, and then holds commas, line breaks and doubled quotes (`""` for `"`). A quote inside an unquoted
  *   field is kept as a literal character; text after a closing quote other than a separator is a BAD_QUOTE
- *   row. Lines holding only spaces or tabs are skipped but keep their row number, so for files without
- *   quoted line breaks row n is line n + 1 of the file.
- * - NDJSON: one JSON object per line; blank lines are skipped; row n is line n.
+ *   row. Lines holding only spaces or tabs are skipped. A record's `row` is the file's line number (1-based,
+ *   the header line and blank lines counted) of the line where the record starts: a record whose quoted
+ *   field holds line breaks spans several lines and is numbered by its first.
+ * - NDJSON: one JSON object per line; blank lines are skipped; `row` is the file's line number.
  * Row problems (RAGGED_ROW, BAD_QUOTE, UNTERMINATED_QUOTE, LINE_TOO_LONG, BAD_JSON, BAD_ENCODING) go to the
  * sink's rowError and reading goes on; file problems throw a FileError.
  *
@@ -38,7 +39,7 @@ export const FIELD_NESTED = 4;
 
 /** One record: field k is buf[starts[k], ends[k]), raw (doubled quotes not yet undone, spaces not trimmed). */
 export interface FieldRecord {
-  /** 1-based data row number. */
+  /** The file's line number (1-based) where the record starts. */
   row: number;
   count: number;
   buf: Buffer;
@@ -235,6 +236,10 @@ export class CsvTokenizer {
   /** Records ended so far, blank ones included. */
   private records = 0;
   private headerRecord = -1;
+  /** The file's line number (1-based) where the current record starts. */
+  private recordLine = 1;
+  /** Line breaks inside the current record's quoted fields. */
+  private quotedBreaks = 0;
   private width = 0;
   private readonly record: FieldRecord;
 
@@ -285,7 +290,7 @@ export class CsvTokenizer {
       this.records++;
       if (this.headerRecord < 0) throw noHeader("its quote is never closed");
       this.sink.rowError({
-        row: this.records - this.headerRecord,
+        row: this.recordLine,
         code: "UNTERMINATED_QUOTE",
         reason: "A quoted field is never closed; the rest of the file was read as part of it",
       });
@@ -338,6 +343,9 @@ export class CsvTokenizer {
   /** Ends the current record; `next` is the offset just past its line terminator. */
   private endRecord(next: number): void {
     this.records++;
+    const line = this.recordLine;
+    this.recordLine = line + 1 + this.quotedBreaks;
+    this.quotedBreaks = 0;
     const count = this.count;
     const recordStart = this.recordStart;
     this.count = 0;
@@ -362,7 +370,7 @@ export class CsvTokenizer {
       this.readHeader(count);
       return;
     }
-    const row = this.records - this.headerRecord;
+    const row = line;
     if (tooLong) {
       this.sink.rowError({
         row,
@@ -448,6 +456,9 @@ export class CsvTokenizer {
       }
       if (state === S_QUOTED) {
         const q = buf.indexOf(QUOTE, i);
+        const to = q < 0 ? n : q;
+        // Line breaks inside quotes do not end the record but do move the next record's line number.
+        for (let at = i; at < to; at++) if (buf[at] === LF) this.quotedBreaks++;
         if (q < 0) {
           i = n;
           break;

@@ -33,7 +33,11 @@ export interface ReaderOptions {
   columns?: Partial<Record<string, string>>;
 }
 
-/** One rejected row. `row` is the 1-based data row number (the CSV header is not counted). */
+/**
+ * One rejected row. `row` is the file's line number (1-based; a CSV header is line 1, blank lines count) of
+ * the line where the rejected record starts: the line a user opens in an editor. A CSV record whose quoted
+ * field holds line breaks is numbered by its first line.
+ */
 export interface RowError {
   row: number;
   column?: string;

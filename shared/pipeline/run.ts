@@ -108,7 +108,8 @@ function compareSequencers(a: string, b: string): number {
 
 /** Rejected rows as the CSV report keeps them (the first `cap`), and how many there were. */
 export class ReportCollector {
-  readonly lines: string[] = ["row,column,code,reason"];
+  /** `line` is the file's line number (1 = the header) where the rejected record starts. */
+  readonly lines: string[] = ["line,column,code,reason"];
   count = 0;
   constructor(private readonly cap: number) {}
   add = (e: RowError) => {

@@ -180,12 +180,12 @@ describe("dashboard", () => {
     expect(new URL(reportUrl).origin).toBe(new URL(service.s3).origin);
     const [download] = await Promise.all([page.waitForEvent("download", POLL), report.click()]);
     const csv = await readFile(await download.path());
-    const rejected = parse(csv, { columns: true }) as Array<{ row: string; column: string; code: string }>;
-    // Data rows are numbered from 1 after the header; the bad rows are the file's last two, wrong in their
-    // order_date (month 13) and amount (not a number).
-    expect(rejected.map((r) => [Number(r.row), r.column])).toEqual([
-      [GOOD_LINES.length + 1, "order_date"],
-      [GOOD_LINES.length + 2, "amount"],
+    const rejected = parse(csv, { columns: true }) as Array<{ line: string; column: string; code: string }>;
+    // Rejected rows are numbered by the file's line (the header is line 1); the bad rows are the file's last
+    // two, wrong in their order_date (month 13) and amount (not a number).
+    expect(rejected.map((r) => [Number(r.line), r.column])).toEqual([
+      [GOOD_LINES.length + 2, "order_date"],
+      [GOOD_LINES.length + 3, "amount"],
     ]);
     expect(rejected.every((r) => r.code.length > 0)).toBe(true);
     expect(page.url()).toContain(`#/${DATASET}/overview`);

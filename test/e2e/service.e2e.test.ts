@@ -216,16 +216,17 @@ describe("a file with bad rows mixed in", () => {
     const object = await s3.send(
       new GetObjectCommand({ Bucket: "segmentation-local", Key: detail.body.reportKey }),
     );
-    const rows: Array<{ row: string; column: string; code: string; reason: string }> = parse(
+    const rows: Array<{ line: string; column: string; code: string; reason: string }> = parse(
       (await object.Body?.transformToString()) ?? "",
       { columns: true },
     );
-    expect(rows.map((r) => [Number(r.row), r.column])).toEqual([
-      [2, "customer_id"],
-      [5, "order_date"],
-      [8, "amount"],
+    // The file's line numbers (the header is line 1), as transactions-with-bad-rows.expected.md lists them.
+    expect(rows.map((r) => [Number(r.line), r.column])).toEqual([
+      [3, "customer_id"],
+      [6, "order_date"],
       [9, "amount"],
-      [11, ""],
+      [10, "amount"],
+      [12, ""],
     ]);
     for (const r of rows) expect(r.reason.length).toBeGreaterThan(0);
     // The run's answer links the same report for download, with no credentials of the caller's.

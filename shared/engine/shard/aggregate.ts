@@ -128,7 +128,8 @@ export async function aggregateBucket(
   const { plan, lines } = context;
   const asOfDay = parseDay(context.asOf);
   if (asOfDay === undefined) throw new RangeError("asOf must be a date yyyy-mm-dd");
-  // Row number of the bucket's k-th line (k from 0): 1 + lines of earlier ranges + index within its range.
+  // The file's line number of the bucket's k-th line (k from 0): the header's line (headerLine + 1), plus 1,
+  // plus the lines of earlier ranges, plus its index within its range.
   const rows = new Doubles();
   const firstLine = new Float64Array(lines.length);
   for (let r = 1; r < lines.length; r++)
@@ -143,7 +144,7 @@ export async function aggregateBucket(
       const view = new DataView(part.buffer, part.byteOffset, part.byteLength);
       if (part.length < 8 || view.getUint32(0, true) !== PART_MAGIC) throw new Error("Not a bucket part");
       const count = view.getUint32(4, true);
-      const base = 1 + (firstLine[range] as number);
+      const base = plan.headerLine + 2 + (firstLine[range] as number);
       for (let k = 0; k < count; k++) rows.push(base + view.getUint32(8 + 4 * k, true));
       const body = part.subarray(8 + 4 * count);
       if (body.length > 0) yield body;
@@ -155,7 +156,9 @@ export async function aggregateBucket(
   const errors: RowError[] = [];
   const firstRow = new Doubles();
   const orderRow = new Doubles();
-  const rowOf = (row: number) => rows.values[row - 1] as number;
+  // The bucket's text is its header line and then one line per record, so its record on line l (as the
+  // reader numbers it) is the bucket's (l - 2)-th line.
+  const rowOf = (row: number) => rows.values[row - 2] as number;
   const state = new AggregateState();
   let isForeignOrder: ((hi: number, lo: number) => boolean) | undefined;
   const foreign = options.foreignOrders;

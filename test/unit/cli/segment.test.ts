@@ -195,9 +195,10 @@ describe("segment CLI on the hand-checked fixture", () => {
     expect(summary.customers).toBe(5);
     expect(summary.customersKnown).toBe(6);
     expect(result.stderr).toContain("3 rows rejected");
-    expect(result.stderr).toMatch(/row 5, column amount: BAD_AMOUNT/);
-    expect(result.stderr).toMatch(/row 11, column order_date: BAD_DATE/);
-    expect(result.stderr).toMatch(/row 13, column customer_id: MISSING_VALUE/);
+    // By the file's line (the header is line 1): data rows 5, 11 and 13.
+    expect(result.stderr).toMatch(/line 6, column amount: BAD_AMOUNT/);
+    expect(result.stderr).toMatch(/line 12, column order_date: BAD_DATE/);
+    expect(result.stderr).toMatch(/line 14, column customer_id: MISSING_VALUE/);
   });
 
   it("reports seconds per stage and peak memory", () => {
@@ -262,7 +263,7 @@ describe("segment CLI on the hand-checked fixture", () => {
     expect(summary.customersKnown).toBe(7);
     expect(summary.customers).toBe(5);
     expect(result.stderr).toMatch(
-      /customers\.csv: 1 row rejected\n {2}row 3, column customer_id: MISSING_VALUE/,
+      /customers\.csv: 1 row rejected\n {2}line 4, column customer_id: MISSING_VALUE/,
     );
     expect(await readFile(join(dir, "c.csv"), "utf8")).toBe(await readFile(out, "utf8"));
   });

@@ -70,8 +70,16 @@ function modelCents(text: string): number | undefined {
   return m[1] === "-" ? 0 - cents : cents;
 }
 
-/** Ingests lines into the model; returns the rejected rows and the report. */
-function modelIngest(model: ModelState, lines: readonly Line[], ragged: string) {
+/**
+ * Ingests lines into the model; returns the rejected rows (numbered by the file line each starts on:
+ * `lineNumbers[i]` for lines[i]) and the report.
+ */
+function modelIngest(
+  model: ModelState,
+  lines: readonly Line[],
+  ragged: string,
+  lineNumbers: readonly number[],
+) {
   const errors: { row: number; column?: string; code: string }[] = [];
   const report: IngestReport = {
     rowsRead: 0,
@@ -145,7 +153,7 @@ function modelIngest(model: ModelState, lines: readonly Line[], ragged: string) 
     return true;
   };
   lines.forEach((line, i) => {
-    handle(line, i + 1);
+    handle(line, lineNumbers[i] as number);
   });
   return { errors, report };
 }
@@ -262,6 +270,20 @@ function csvField(value: string): string {
     : value;
 }
 
+/**
+ * The file line each generated line starts on in csvOf's file: the header is line 1, and a line whose quoted
+ * values hold line breaks moves the lines after it down by as many.
+ */
+function csvLineNumbers(lines: readonly Line[]): number[] {
+  let at = 2;
+  return lines.map((line) => {
+    const start = at;
+    const text = line.kind === "blank" ? "" : line.fields.map(csvField).join(",");
+    at += text.split("\n").length;
+    return start;
+  });
+}
+
 function csvOf(lines: readonly Line[], crlf: boolean): Buffer {
   const out = [COLUMNS.join(",")];
   for (const line of lines) out.push(line.kind === "blank" ? "" : line.fields.map(csvField).join(","));
@@ -346,7 +368,9 @@ describe("transaction ingestion against the model", () => {
             const lines = generate(file.seed, file.rows, file.orderIds, file.customerIds);
             const bytes = format === "csv" ? csvOf(lines, crlf) : ndjsonOf(lines);
             const cuts = cutSeeds.map((c) => c % bytes.length);
-            const expected = modelIngest(model, lines, format === "csv" ? "RAGGED_ROW" : "BAD_JSON");
+            // NDJSON keeps every line on one line of the file (JSON escapes line breaks).
+            const numbers = format === "csv" ? csvLineNumbers(lines) : lines.map((_, i) => i + 1);
+            const expected = modelIngest(model, lines, format === "csv" ? "RAGGED_ROW" : "BAD_JSON", numbers);
             const actual = await engineIngest(state, bytes, format, cuts);
             expect(actual.errors).toEqual(expected.errors);
             expect(actual.report).toEqual(expected.report);
@@ -364,7 +388,8 @@ describe("transaction ingestion against the model", () => {
     const text = `${COLUMNS.join(",")}\n${rows.join("\n")}\n`;
     const state = new AggregateState();
     const { errors, report } = await engineIngest(state, Buffer.from(text), "csv", []);
-    expect(errors).toEqual([{ row: 2, column: "currency", code: "CURRENCY_MISMATCH" }]);
+    // The USD row is on line 3 (line 1 is the header).
+    expect(errors).toEqual([{ row: 3, column: "currency", code: "CURRENCY_MISMATCH" }]);
     expect(report.ordersAdded).toBe(2);
     expect(state.currency).toBe("EUR");
   });

@@ -72,25 +72,26 @@ describe("transaction rows", () => {
       `${"é".repeat(128)},o21,2024-01-01,-5.5,,,-1,eur`, // 21 ok: 128 characters, a return
     ];
     const { report, errors, state } = await transactions(`${HEADER}\n${rows.join("\n")}\n`);
+    // Each row's comment is its data row; the report gives the file's line, one more (line 1 is the header).
     expect(errors.map(({ row, column, code }) => ({ row, column, code }))).toEqual([
-      { row: 2, column: "customer_id", code: "MISSING_VALUE" },
-      { row: 3, column: "order_id", code: "MISSING_VALUE" },
-      { row: 4, column: "customer_id", code: "TOO_LONG" },
-      { row: 5, column: "order_id", code: "TOO_LONG" },
-      { row: 6, column: "order_date", code: "MISSING_VALUE" },
-      { row: 7, column: "order_date", code: "BAD_DATE" },
+      { row: 3, column: "customer_id", code: "MISSING_VALUE" },
+      { row: 4, column: "order_id", code: "MISSING_VALUE" },
+      { row: 5, column: "customer_id", code: "TOO_LONG" },
+      { row: 6, column: "order_id", code: "TOO_LONG" },
+      { row: 7, column: "order_date", code: "MISSING_VALUE" },
       { row: 8, column: "order_date", code: "BAD_DATE" },
-      { row: 9, column: "amount", code: "MISSING_VALUE" },
-      { row: 10, column: "amount", code: "BAD_AMOUNT" },
+      { row: 9, column: "order_date", code: "BAD_DATE" },
+      { row: 10, column: "amount", code: "MISSING_VALUE" },
       { row: 11, column: "amount", code: "BAD_AMOUNT" },
       { row: 12, column: "amount", code: "BAD_AMOUNT" },
-      { row: 13, column: undefined, code: "RAGGED_ROW" },
-      { row: 14, column: "quantity", code: "BAD_QUANTITY" },
-      { row: 15, column: "currency", code: "BAD_CURRENCY" },
-      { row: 16, column: "currency", code: "CURRENCY_MISMATCH" },
-      { row: 17, column: "channel", code: "TOO_LONG" },
-      { row: 18, column: "category", code: "TOO_LONG" },
-      { row: 20, column: "customer_id", code: "ORDER_CUSTOMER_MISMATCH" },
+      { row: 13, column: "amount", code: "BAD_AMOUNT" },
+      { row: 14, column: undefined, code: "RAGGED_ROW" },
+      { row: 15, column: "quantity", code: "BAD_QUANTITY" },
+      { row: 16, column: "currency", code: "BAD_CURRENCY" },
+      { row: 17, column: "currency", code: "CURRENCY_MISMATCH" },
+      { row: 18, column: "channel", code: "TOO_LONG" },
+      { row: 19, column: "category", code: "TOO_LONG" },
+      { row: 21, column: "customer_id", code: "ORDER_CUSTOMER_MISMATCH" },
     ]);
     for (const e of errors) expect(e.reason.length).toBeGreaterThan(10);
     expect(report).toEqual({
@@ -231,10 +232,11 @@ describe("customers files", () => {
         "c3,PL",
       ].join("\n"),
     );
+    // File lines: 1 header, 2 c1, 3 c2, 4 the missing id, 5 c1 again, 6 the long id, 7 ragged.
     expect(errors.map(({ row, column, code }) => ({ row, column, code }))).toEqual([
-      { row: 3, column: "customer_id", code: "MISSING_VALUE" },
-      { row: 5, column: "customer_id", code: "TOO_LONG" },
-      { row: 6, column: undefined, code: "RAGGED_ROW" },
+      { row: 4, column: "customer_id", code: "MISSING_VALUE" },
+      { row: 6, column: "customer_id", code: "TOO_LONG" },
+      { row: 7, column: undefined, code: "RAGGED_ROW" },
     ]);
     expect(report).toMatchObject({ rowsRead: 6, rowsAccepted: 3, rowsRejected: 3, ordersAdded: 0 });
     expect(state.attributeNames()).toEqual(["country", "Age", "interests"]);

@@ -115,7 +115,15 @@ const csvFile = fc
           .join(","),
       );
     }
-    return `${bom ? "\uFEFF" : ""}${lines.join(eol)}${finalNewline ? eol : ""}`;
+    // The file's line number where each data record starts: 1 + the line feeds before it, those inside
+    // quoted fields included.
+    const starts: number[] = [];
+    let feeds = 0;
+    lines.forEach((line, i) => {
+      if (i > 0) starts.push(feeds + 1);
+      feeds += line.split("\n").length; // its own line feeds and the one ending it
+    });
+    return { text: `${bom ? "\uFEFF" : ""}${lines.join(eol)}${finalNewline ? eol : ""}`, starts };
   });
 
 const cutsFor = (maxLength: number) =>
@@ -125,15 +133,17 @@ function reference(text: string): string[][] {
   return parse(text, { bom: true, relax_column_count: true, skip_empty_lines: true }) as string[][];
 }
 
-function expectMatchesReference(result: CsvResult, text: string): void {
+function expectMatchesReference(result: CsvResult, text: string, starts: number[]): void {
   const [header, ...records] = reference(text);
   expect(result.header).toEqual((header ?? []).map((name) => name.trim()));
   const width = header?.length ?? 0;
   const expectedRows: { row: number; fields: string[] }[] = [];
   const expectedErrors: number[] = [];
+  expect(records).toHaveLength(starts.length);
   records.forEach((fields, i) => {
-    if (fields.length === width) expectedRows.push({ row: i + 1, fields });
-    else expectedErrors.push(i + 1);
+    const line = starts[i] as number;
+    if (fields.length === width) expectedRows.push({ row: line, fields });
+    else expectedErrors.push(line);
   });
   expect(result.rows).toEqual(expectedRows);
   expect(result.errors.map((e) => [e.row, e.code])).toEqual(expectedErrors.map((row) => [row, "RAGGED_ROW"]));
@@ -142,9 +152,9 @@ function expectMatchesReference(result: CsvResult, text: string): void {
 describe("CSV against csv-parse", () => {
   it("reads generated files cut into random chunks like the reference parser", async () => {
     await fc.assert(
-      fc.asyncProperty(csvFile, cutsFor(400), async (text, cuts) => {
+      fc.asyncProperty(csvFile, cutsFor(400), async ({ text, starts }, cuts) => {
         const result = await readAllCsv(textSource(text, cuts));
-        expectMatchesReference(result, text);
+        expectMatchesReference(result, text, starts);
       }),
       { seed: SEED, numRuns: fuzzRuns(300) },
     );
@@ -152,10 +162,10 @@ describe("CSV against csv-parse", () => {
 
   it("reads the same files gzip-compressed, cut anywhere, with auto detection and with gzip declared", async () => {
     await fc.assert(
-      fc.asyncProperty(csvFile, cutsFor(300), fc.boolean(), async (text, cuts, declared) => {
+      fc.asyncProperty(csvFile, cutsFor(300), fc.boolean(), async ({ text, starts }, cuts, declared) => {
         const gz = gzipSync(Buffer.from(text, "utf8"));
         const result = await readAllCsv(chunked(gz, cuts), declared ? "gzip" : "auto");
-        expectMatchesReference(result, text);
+        expectMatchesReference(result, text, starts);
       }),
       { seed: SEED, numRuns: fuzzRuns(150) },
     );
@@ -168,8 +178,9 @@ describe("CSV against csv-parse", () => {
       const result = await readAllCsv(chunked(bytes, [at, at + 1, at + 3]));
       expect(result.header).toEqual(["id", 'na"me']);
       expect(result.rows).toEqual([
-        { row: 1, fields: ["1", '😀 a "quoted" é'] },
-        { row: 2, fields: ["2", "x,\r\ny"] },
+        // Lines: 1 header, 2 the first record, 3-4 the second (a quoted line break).
+        { row: 2, fields: ["1", '😀 a "quoted" é'] },
+        { row: 3, fields: ["2", "x,\r\ny"] },
       ]);
     }
   });
@@ -178,34 +189,47 @@ describe("CSV against csv-parse", () => {
 describe("CSV row problems", () => {
   it("reports a ragged row with its row number and goes on", async () => {
     const result = await readAllCsv(textSource("a,b\n1,2\n3\n4,5,6\n7,8\n"));
-    expect(result.rows.map((r) => r.row)).toEqual([1, 4]);
+    // Line 1 is the header.
+    expect(result.rows.map((r) => r.row)).toEqual([2, 5]);
     expect(result.errors).toEqual([
-      expect.objectContaining({ row: 2, code: "RAGGED_ROW" }),
       expect.objectContaining({ row: 3, code: "RAGGED_ROW" }),
+      expect.objectContaining({ row: 4, code: "RAGGED_ROW" }),
     ]);
   });
 
-  it("skips blank lines but keeps counting them, so row n is line n + 1", async () => {
+  it("skips blank lines but keeps counting them: a row is numbered by its line in the file", async () => {
+    // Lines 1-2 blank, 3 header, 4 "1,2", 5-6 blank, 7 "3,4", 8 blank, 9 "5".
     const result = await readAllCsv(textSource("\n\na,b\n1,2\n\n  \n3,4\r\n\r\n5\n"));
     expect(result.rows).toEqual([
-      { row: 1, fields: ["1", "2"] },
-      { row: 4, fields: ["3", "4"] },
+      { row: 4, fields: ["1", "2"] },
+      { row: 7, fields: ["3", "4"] },
     ]);
-    expect(result.errors).toEqual([expect.objectContaining({ row: 6, code: "RAGGED_ROW" })]);
+    expect(result.errors).toEqual([expect.objectContaining({ row: 9, code: "RAGGED_ROW" })]);
+  });
+
+  it("numbers a record holding quoted line breaks by its first line, and the records after it by theirs", async () => {
+    // Line 1 header; the record on line 2 runs to line 4; line 5 blank; line 6 a record whose quote spans
+    // lines 6-7 (CRLF inside); line 8 ragged.
+    const text = 'a,b\n1,"two\nthree\nfour"\n\n2,"x\r\ny"\n3\n';
+    for (const cut of [1, 5, 9, 13, 100]) {
+      const result = await readAllCsv(textSource(text, [cut, cut + 2]));
+      expect(result.rows.map((r) => r.row)).toEqual([2, 6]);
+      expect(result.errors).toEqual([expect.objectContaining({ row: 8, code: "RAGGED_ROW" })]);
+    }
   });
 
   it("reports an unterminated quote at the end of the file on the row that opened it", async () => {
     const result = await readAllCsv(textSource('a,b\n1,2\n3,"never closed\n4,5\n'));
-    expect(result.rows).toEqual([{ row: 1, fields: ["1", "2"] }]);
-    expect(result.errors).toEqual([expect.objectContaining({ row: 2, code: "UNTERMINATED_QUOTE" })]);
+    expect(result.rows).toEqual([{ row: 2, fields: ["1", "2"] }]);
+    expect(result.errors).toEqual([expect.objectContaining({ row: 3, code: "UNTERMINATED_QUOTE" })]);
   });
 
   it("reports text after a closing quote as BAD_QUOTE and keeps literal quotes inside unquoted fields", async () => {
     const result = await readAllCsv(textSource('a,b\n"x"y,1\n12" vinyl,2\n"ok",3\n'));
-    expect(result.errors).toEqual([expect.objectContaining({ row: 1, code: "BAD_QUOTE" })]);
+    expect(result.errors).toEqual([expect.objectContaining({ row: 2, code: "BAD_QUOTE" })]);
     expect(result.rows).toEqual([
-      { row: 2, fields: ['12" vinyl', "2"] },
-      { row: 3, fields: ["ok", "3"] },
+      { row: 3, fields: ['12" vinyl', "2"] },
+      { row: 4, fields: ["ok", "3"] },
     ]);
   });
 
@@ -215,13 +239,14 @@ describe("CSV row problems", () => {
     for (const size of [1, 7, 64, 1000]) {
       const cuts = Array.from({ length: Math.ceil(text.length / size) }, (_, i) => (i + 1) * size);
       const result = await readAllCsv(textSource(text, cuts), "auto", 80);
+      // Line 2 "1,short", lines 3-4 the long quoted record, line 5 the long plain one, line 6 "2,after".
       expect(result.rows).toEqual([
-        { row: 1, fields: ["1", "short"] },
-        { row: 4, fields: ["2", "after"] },
+        { row: 2, fields: ["1", "short"] },
+        { row: 6, fields: ["2", "after"] },
       ]);
       expect(result.errors.map((e) => [e.row, e.code])).toEqual([
-        [2, "LINE_TOO_LONG"],
         [3, "LINE_TOO_LONG"],
+        [5, "LINE_TOO_LONG"],
       ]);
     }
   });
@@ -235,7 +260,7 @@ describe("CSV row problems", () => {
       { format: "csv", onRowError: (e) => errors.push(e) },
       state,
     );
-    expect(errors).toEqual([expect.objectContaining({ row: 1, code: "LINE_TOO_LONG" })]);
+    expect(errors).toEqual([expect.objectContaining({ row: 2, code: "LINE_TOO_LONG" })]);
     expect(report).toMatchObject({ rowsRead: 2, rowsAccepted: 1, rowsRejected: 1 });
   });
 });

@@ -450,7 +450,7 @@ describe("mergePartials", () => {
   });
 
   it("puts a hand-worked pair of buckets back in the order of first appearance", async () => {
-    // Rows (1-based): 1 a, 2 b, 3 a (bad date), 4 c, 5 b, 6 d (return only), 7 e. Customers a and c hash to
+    // File lines: 1 header, 2 a, 3 b, 4 a (bad date), 5 c, 6 b, 7 d (return only), 8 e. Customers a and c hash to
     // some bucket, b and e to others; each bucket is aggregated on its own below.
     const header = "customer_id,order_id,order_date,amount";
     const rows = [
@@ -485,7 +485,7 @@ describe("mergePartials", () => {
     ]);
     expect(result.customer(3).lastPurchase).toBe(isoDay(parseDay("2024-01-25") as number));
     expect(merged.errors).toEqual([
-      { row: 3, column: "order_date", code: "BAD_DATE", reason: expect.any(String) },
+      { row: 4, column: "order_date", code: "BAD_DATE", reason: expect.any(String) },
     ]);
     expect(merged.report).toEqual({
       rowsRead: 7,

@@ -42,14 +42,14 @@ export function describeRun(run: Run | RunDetail): HTMLElement {
               { href: reportUrl, download: "rejected-rows.csv" },
               "Download the rejected-rows report (CSV)",
             ),
-            ` — every rejected row with its row number, column, code and reason. The link works for 15 minutes (reload the page for a new one); the report is `,
+            ` — every rejected row with its line in the file (the header is line 1), column, code and reason. The link works for 15 minutes (reload the page for a new one); the report is `,
             h("code", {}, run.reportKey),
             " in the service's bucket.",
           )
         : h(
             "p",
             { class: "help" },
-            `Every rejected row (row number, column, code and reason) is listed in the report `,
+            `Every rejected row (its line in the file, column, code and reason) is listed in the report `,
             h("code", {}, run.reportKey),
             " in the service's bucket.",
           ),
