@@ -33,8 +33,60 @@ export interface AnswerView {
   cluster?: string | undefined;
   probabilityAlive?: number | undefined;
   expectedPurchases?: number | undefined;
+  expectedPurchasesLow?: number | undefined;
+  expectedPurchasesHigh?: number | undefined;
   clv?: number | undefined;
+  clvLow?: number | undefined;
+  clvHigh?: number | undefined;
+  repeatPurchases?: number | undefined;
   segments: readonly string[];
+}
+
+const MODEL_LABELS: Record<string, string> = { bgNbd: "BG/NBD", paretoNbd: "Pareto/NBD", mbgNbd: "MBG/NBD" };
+
+/** The repeat-purchase model of a version; versions from before the model choice fitted BG/NBD only. */
+export function selectedModelOf(current: Pick<AnswerVersion, "value">): string {
+  const selected = current.value?.selectedModel;
+  return typeof selected === "string" && selected in MODEL_LABELS ? selected : "bgNbd";
+}
+
+/**
+ * Whether the customer's probability of being alive says anything: BG/NBD lets a customer drop out only
+ * after a repeat purchase, so it holds every customer without one alive with probability 1 whatever the time
+ * since their purchase. Without a stored count of repeat purchases, one purchase day means none.
+ */
+export function churnRiskKnown(model: string, view: AnswerView): boolean {
+  if (model !== "bgNbd") return true;
+  const repeats = view.repeatPurchases ?? (view.firstPurchase === view.lastPurchase ? 0 : 1);
+  return repeats > 0;
+}
+
+export const CHURN_RISK_NOTES = {
+  known: (model: string) =>
+    `1 − probabilityAlive: the probability, under the ${MODEL_LABELS[model] ?? model} model, that the customer has already stopped buying for good as of asOf.`,
+  unknown:
+    "Unknown: the BG/NBD model lets a customer stop buying only after a repeat purchase, so it cannot tell whether a customer with one purchase day is still a customer.",
+} as const;
+
+function predictionsOf(current: AnswerVersion, view: AnswerView) {
+  if (view.probabilityAlive === undefined) return null;
+  const model = selectedModelOf(current);
+  const known = churnRiskKnown(model, view);
+  const horizonDays = current.value?.horizonDays;
+  const interval = (low: number | undefined, high: number | undefined) =>
+    low !== undefined && high !== undefined ? { low, high } : null;
+  return {
+    model,
+    probabilityAlive: known ? view.probabilityAlive : null,
+    churnRisk: known ? Math.round((1 - view.probabilityAlive) * 10_000) / 10_000 : null,
+    churnRiskBasis: known ? ("model" as const) : ("unknown" as const),
+    churnRiskNote: known ? CHURN_RISK_NOTES.known(model) : CHURN_RISK_NOTES.unknown,
+    expectedPurchases: view.expectedPurchases ?? null,
+    expectedPurchasesInterval: interval(view.expectedPurchasesLow, view.expectedPurchasesHigh),
+    clv: view.clv ?? null,
+    clvInterval: interval(view.clvLow, view.clvHigh),
+    horizonDays: typeof horizonDays === "number" ? horizonDays : null,
+  };
 }
 
 function daysBetween(fromIso: string, toIso: string): number {
@@ -64,7 +116,6 @@ export function customerAnswer(
   view: AnswerView,
 ) {
   const names = new Map(current.segments.map((s) => [s.id, s]));
-  const horizonDays = current.value?.horizonDays;
   return {
     datasetId,
     customerId,
@@ -81,16 +132,7 @@ export function customerAnswer(
       ? { id: view.lifecycle, name: names.get(view.lifecycle)?.name ?? view.lifecycle }
       : null,
     cluster: view.cluster ? clusterOf(current, view.cluster) : null,
-    predictions:
-      view.probabilityAlive !== undefined
-        ? {
-            probabilityAlive: view.probabilityAlive,
-            churnRisk: Math.round((1 - view.probabilityAlive) * 10_000) / 10_000,
-            expectedPurchases: view.expectedPurchases ?? null,
-            clv: view.clv ?? null,
-            horizonDays: horizonDays ?? null,
-          }
-        : null,
+    predictions: predictionsOf(current, view),
     segments: view.segments.map((id) => ({
       id,
       family: names.get(id)?.family ?? id.split(":")[0],

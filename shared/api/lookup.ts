@@ -74,7 +74,12 @@ const viewSchema = z.object({
   cluster: z.optional(z.string()),
   probabilityAlive: z.optional(z.number()),
   expectedPurchases: z.optional(z.number()),
+  expectedPurchasesLow: z.optional(z.number()),
+  expectedPurchasesHigh: z.optional(z.number()),
   clv: z.optional(z.number()),
+  clvLow: z.optional(z.number()),
+  clvHigh: z.optional(z.number()),
+  repeatPurchases: z.optional(z.number()),
   segments: z.array(z.string()),
 });
 

@@ -192,6 +192,9 @@ export const dryRunSchema = z.object({
   revenueShare: z.number(),
   averageOrderValue: z.number(),
   meanClv: z.number().nullable(),
+  /** 80% interval of meanClv from the models' parameter uncertainty; null without one. */
+  meanClvLow: z.number().nullable().optional(),
+  meanClvHigh: z.number().nullable().optional(),
   meanProbabilityAlive: z.number().nullable(),
   /** Ids of a few customers the rule selects. */
   sample: z.array(z.string()),
@@ -254,12 +257,33 @@ export const customerSchema = z.object({
       centroid: z.record(z.string(), z.number().nullable()).nullable(),
     })
     .nullable(),
+  /** The value models' predictions for the customer; null when the version has none. */
   predictions: z
     .object({
-      probabilityAlive: z.number(),
-      churnRisk: z.number(),
+      /** The repeat-purchase model behind the figures (GET …/model says how it was chosen). */
+      model: z.enum(["bgNbd", "paretoNbd", "mbgNbd"]),
+      probabilityAlive: z.number().nullable().meta({
+        description:
+          "Probability that the customer is still a customer as of asOf; null where the model cannot tell (see churnRiskBasis)",
+      }),
+      churnRisk: z.number().nullable().meta({
+        description:
+          "1 − probabilityAlive; null when the model is BG/NBD and the customer has one purchase day: BG/NBD lets a customer drop out only after a repeat purchase, so its probability alive of 1 for them is no evidence that they are still buying",
+      }),
+      churnRiskBasis: z.enum(["model", "unknown"]).meta({
+        description:
+          '"model": churnRisk is the model\'s figure; "unknown": the model cannot tell (churnRisk null)',
+      }),
+      /** What churnRisk means for this customer, in words. */
+      churnRiskNote: z.string(),
+      /** Expected purchases (distinct purchase days) over horizonDays. */
       expectedPurchases: z.number().nullable(),
+      /** 80% interval of expectedPurchases from the uncertainty of the fitted parameters. */
+      expectedPurchasesInterval: z.object({ low: z.number(), high: z.number() }).nullable(),
+      /** Discounted value of the expected purchases over horizonDays, in the dataset's currency. */
       clv: z.number().nullable(),
+      /** 80% interval of clv from the uncertainty of the fitted parameters. */
+      clvInterval: z.object({ low: z.number(), high: z.number() }).nullable(),
       horizonDays: z.number().nullable(),
     })
     .nullable(),

@@ -34,7 +34,18 @@ export function viewOf(
     ...(c.cluster !== undefined ? { cluster: c.cluster } : {}),
     ...(c.probabilityAlive !== undefined ? { probabilityAlive: round(c.probabilityAlive, 4) } : {}),
     ...(c.expectedPurchases !== undefined ? { expectedPurchases: round(c.expectedPurchases, 4) } : {}),
+    ...(c.expectedPurchasesLow !== undefined
+      ? { expectedPurchasesLow: round(c.expectedPurchasesLow, 4) }
+      : {}),
+    ...(c.expectedPurchasesHigh !== undefined
+      ? { expectedPurchasesHigh: round(c.expectedPurchasesHigh, 4) }
+      : {}),
     ...(c.clv !== undefined ? { clv: roundToCent(c.clv) } : {}),
+    ...(c.clvLow !== undefined ? { clvLow: roundToCent(c.clvLow) } : {}),
+    ...(c.clvHigh !== undefined ? { clvHigh: roundToCent(c.clvHigh) } : {}),
+    ...(c.repeatPurchases !== undefined && c.probabilityAlive !== undefined
+      ? { repeatPurchases: c.repeatPurchases }
+      : {}),
     segments: [...c.segments].sort(),
   };
   return { id: c.customerId, view };
@@ -62,14 +73,35 @@ function within(a: number | undefined, b: number | undefined, relative: number, 
 
 /** True when two views differ at most in predictions, each within its tolerance. */
 export function sameWithinTolerance(a: CustomerView, b: CustomerView): boolean {
-  const { probabilityAlive: pa, expectedPurchases: ea, clv: ca, ...restA } = a;
-  const { probabilityAlive: pb, expectedPurchases: eb, clv: cb, ...restB } = b;
+  const purchases = (x: number | undefined, y: number | undefined) =>
+    within(x, y, PREDICTION_TOLERANCE.expectedPurchases, PREDICTION_TOLERANCE.expectedPurchasesFloor);
+  const value = (x: number | undefined, y: number | undefined) =>
+    within(x, y, PREDICTION_TOLERANCE.clv, PREDICTION_TOLERANCE.clvFloor);
   return (
-    JSON.stringify(restA) === JSON.stringify(restB) &&
-    within(pa, pb, 0, PREDICTION_TOLERANCE.probabilityAlive) &&
-    within(ea, eb, PREDICTION_TOLERANCE.expectedPurchases, PREDICTION_TOLERANCE.expectedPurchasesFloor) &&
-    within(ca, cb, PREDICTION_TOLERANCE.clv, PREDICTION_TOLERANCE.clvFloor)
+    JSON.stringify(withoutPredictions(a)) === JSON.stringify(withoutPredictions(b)) &&
+    within(a.probabilityAlive, b.probabilityAlive, 0, PREDICTION_TOLERANCE.probabilityAlive) &&
+    purchases(a.expectedPurchases, b.expectedPurchases) &&
+    purchases(a.expectedPurchasesLow, b.expectedPurchasesLow) &&
+    purchases(a.expectedPurchasesHigh, b.expectedPurchasesHigh) &&
+    value(a.clv, b.clv) &&
+    value(a.clvLow, b.clvLow) &&
+    value(a.clvHigh, b.clvHigh)
   );
+}
+
+/** A view without the predictions, which are compared within their tolerances. */
+function withoutPredictions(v: CustomerView) {
+  const {
+    probabilityAlive: _p,
+    expectedPurchases: _e,
+    expectedPurchasesLow: _el,
+    expectedPurchasesHigh: _eh,
+    clv: _c,
+    clvLow: _cl,
+    clvHigh: _ch,
+    ...rest
+  } = v;
+  return rest;
 }
 
 /**

@@ -390,6 +390,8 @@ export function computeSettingsFor(
             ...(value?.annualDiscountRate !== undefined
               ? { annualDiscountRate: value.annualDiscountRate }
               : {}),
+            ...(value?.holdoutDays !== undefined ? { holdoutDays: value.holdoutDays } : {}),
+            ...(value?.model !== undefined ? { model: value.model } : {}),
           },
     rules: definitions.map((d) => ({
       id: d.segmentId,

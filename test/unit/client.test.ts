@@ -123,12 +123,20 @@ describe("types", () => {
       "rfm" | "cluster" | "lifecycle" | "rule"
     >();
     expectTypeOf<RouteOutput<"getCustomer">["predictions"]>().toEqualTypeOf<{
-      probabilityAlive: number;
-      churnRisk: number;
+      model: "bgNbd" | "paretoNbd" | "mbgNbd";
+      probabilityAlive: number | null;
+      churnRisk: number | null;
+      churnRiskBasis: "model" | "unknown";
+      churnRiskNote: string;
       expectedPurchases: number | null;
+      expectedPurchasesInterval: { low: number; high: number } | null;
       clv: number | null;
+      clvInterval: { low: number; high: number } | null;
       horizonDays: number | null;
     } | null>();
+    expectTypeOf<RouteOutput<"getModel">["selectedModel"]>().toEqualTypeOf<
+      "bgNbd" | "paretoNbd" | "mbgNbd" | null
+    >();
     expectTypeOf<RouteOutput<"listSegmentMembers">["nextCursor"]>().toEqualTypeOf<string | null>();
     expectTypeOf<RouteOutput<"getDefinition">["rule"]>().toEqualTypeOf<Rule>();
     expectTypeOf<RouteResponse<"putDefinition">["status"]>().toEqualTypeOf<200 | 201>();
