@@ -20,6 +20,7 @@ import type { BlobStore, DatasetStore } from "../pipeline/ports";
 import { EXPORT_RETENTION_DAYS, EXPORT_URL_TTL_SECONDS } from "../resources";
 import type { RouteId } from "../routes";
 import { objectKeys } from "../store/keys";
+import { churnRiskKnown, selectedModelOf } from "./customer-answer";
 
 export const EXPORT_COLUMNS = [
   "customer_id",
@@ -34,8 +35,13 @@ export const EXPORT_COLUMNS = [
   "lifecycle",
   "cluster",
   "probability_alive",
+  "churn_risk",
   "expected_purchases",
+  "expected_purchases_low",
+  "expected_purchases_high",
   "clv",
+  "clv_low",
+  "clv_high",
   "segments",
 ] as const;
 export type ExportColumn = (typeof EXPORT_COLUMNS)[number];
@@ -61,7 +67,12 @@ function numberCell(value: number | undefined): string {
   return value === undefined || !Number.isFinite(value) ? "" : String(value);
 }
 
-function cell(column: ExportColumn, id: string, v: CustomerView): string {
+/**
+ * One cell of a member's row. `model` is the version's repeat-purchase model: where it cannot tell whether
+ * the customer is still buying (BG/NBD and a customer without a repeat purchase, see ./customer-answer),
+ * probability_alive and churn_risk are left empty rather than written as 1 and 0.
+ */
+function cell(column: ExportColumn, id: string, v: CustomerView, model: string): string {
   switch (column) {
     case "customer_id":
       return csvTextCell(id);
@@ -86,7 +97,19 @@ function cell(column: ExportColumn, id: string, v: CustomerView): string {
     case "cluster":
       return csvTextCell(v.cluster ?? "");
     case "probability_alive":
-      return numberCell(v.probabilityAlive);
+      return churnRiskKnown(model, v) ? numberCell(v.probabilityAlive) : "";
+    case "churn_risk":
+      return churnRiskKnown(model, v) && v.probabilityAlive !== undefined
+        ? numberCell(Math.round((1 - v.probabilityAlive) * 10_000) / 10_000)
+        : "";
+    case "expected_purchases_low":
+      return numberCell(v.expectedPurchasesLow);
+    case "expected_purchases_high":
+      return numberCell(v.expectedPurchasesHigh);
+    case "clv_low":
+      return numberCell(v.clvLow);
+    case "clv_high":
+      return numberCell(v.clvHigh);
     case "expected_purchases":
       return numberCell(v.expectedPurchases);
     case "clv":
@@ -116,13 +139,14 @@ export function exportRoutes(deps: ExportDeps): Partial<Record<RouteId, RouteHan
     if (!bytes || !deps.blobs)
       throw new ConflictError("STATE_UNAVAILABLE", "The dataset's results cannot be read; try again");
 
+    const model = selectedModelOf(current);
     const lines = [columns.join(",")];
     const outputs = decodeOutputs(bytes);
     const ids = [...outputs.keys()].sort();
     for (const id of ids) {
       const view = JSON.parse(outputs.get(id) as string) as CustomerView;
       if (!view.segments.includes(segmentId)) continue;
-      lines.push(columns.map((c) => cell(c, id, view)).join(","));
+      lines.push(columns.map((c) => cell(c, id, view, model)).join(","));
     }
     const exportId = randomUUID();
     const key = objectKeys.export(req.tenantId, datasetId, exportId, segmentId);
