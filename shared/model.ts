@@ -71,19 +71,11 @@ export const datasetSettingsSchema = z
       .optional(),
     value: z
       .strictObject({
-        /** Off: no repeat-purchase or Gamma-Gamma predictions. */
+        /** Off: no BG/NBD or Gamma-Gamma predictions. */
         enabled: z.boolean(),
         horizonDays: positiveDays,
         /** Yearly rate at which future value is discounted, e.g. 0.1. */
         annualDiscountRate: z.number().min(0).max(1),
-        /**
-         * Days of recent history held out to validate the models: each run fits them on the orders up to
-         * asOf − holdoutDays and compares their predictions with what customers did since. Default a quarter
-         * of the span from the first order to asOf, at most 365.
-         */
-        holdoutDays: positiveDays,
-        /** The repeat-purchase model to serve; "auto" (default) takes the one with the lowest holdout error. */
-        model: z.enum(["auto", "bgNbd", "paretoNbd", "mbgNbd"]),
       })
       .partial()
       .optional(),
@@ -124,9 +116,6 @@ export const segmentSummarySchema = z.object({
   revenueShare: z.number(),
   averageOrderValue: z.number(),
   meanClv: z.number().nullable().optional(),
-  /** 80% interval of meanClv from the models' parameter uncertainty; null without one. */
-  meanClvLow: z.number().nullable().optional(),
-  meanClvHigh: z.number().nullable().optional(),
   meanProbabilityAlive: z.number().nullable().optional(),
   /** Who the members are: mean recency, orders and spend, and how they spread over RFM segments and stages. */
   profile: z
@@ -243,6 +232,20 @@ export type UploadRecord = z.infer<typeof uploadRecordSchema>;
 export const runStatusSchema = z.enum(["running", "succeeded", "failed", "skipped"]);
 export type RunStatus = z.infer<typeof runStatusSchema>;
 
+export const runProgressSchema = z.object({
+  phase: z.enum(["reading", "computing", "writing"]),
+  /** Share of the run's work done, 0 to 100: reading the file up to 5, computing up to 15, writing the rest. */
+  percent: z.number().min(0).max(100),
+  /** Bytes of the uploaded file read so far. */
+  bytesRead: z.number().int().optional(),
+  customersWritten: z.number().int().optional(),
+  customersTotal: z.number().int().optional(),
+  membershipsWritten: z.number().int().optional(),
+  membershipsTotal: z.number().int().optional(),
+  updatedAt: z.string(),
+});
+export type RunProgress = z.infer<typeof runProgressSchema>;
+
 export const runRecordSchema = z.object({
   tenantId: z.string(),
   datasetId: z.string(),
@@ -282,6 +285,11 @@ export const runRecordSchema = z.object({
   timingsMs: z.record(z.string(), z.number()).optional(),
   error: z.object({ code: z.string(), message: z.string() }).optional(),
   reportKey: z.string().optional(),
+  /**
+   * How far a running run has got, for a runner that reports it (the local service does, about once a
+   * second); absent once the run has ended.
+   */
+  progress: runProgressSchema.optional(),
   segments: z.array(segmentSummarySchema).optional(),
 });
 export type RunRecord = z.infer<typeof runRecordSchema>;
@@ -300,14 +308,7 @@ export const customerViewSchema = z.object({
   cluster: z.string().optional(),
   probabilityAlive: z.number().optional(),
   expectedPurchases: z.number().optional(),
-  /** 80% interval of expectedPurchases and of clv, from the models' parameter uncertainty. */
-  expectedPurchasesLow: z.number().optional(),
-  expectedPurchasesHigh: z.number().optional(),
   clv: z.number().optional(),
-  clvLow: z.number().optional(),
-  clvHigh: z.number().optional(),
-  /** Repeat purchases (distinct purchase days − 1) the value models saw; set with the predictions. */
-  repeatPurchases: z.number().optional(),
   segments: z.array(z.string()),
 });
 export type CustomerView = z.infer<typeof customerViewSchema>;

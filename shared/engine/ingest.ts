@@ -108,13 +108,32 @@ function checkDuplicates(names: readonly string[], used: readonly number[]): voi
   }
 }
 
-function missingColumns(missing: { canonical: string; header: string }[]): FileError {
+/** Headers named in a MISSING_COLUMNS message, and the length each is cut to. */
+const LISTED_HEADERS = 20;
+const LISTED_HEADER_LENGTH = 64;
+
+/**
+ * The file lacks required columns: the message names them, the headers the file has, and the mapping that
+ * renames a header to a column (the upload's `columns`), so that a file with other headers can be read.
+ */
+function missingColumns(
+  missing: { canonical: string; header: string }[],
+  found: readonly string[],
+): FileError {
   const list = missing.map((m) =>
     m.header === m.canonical ? m.canonical : `${m.canonical} (as "${m.header}")`,
   );
+  const named = found
+    .slice(0, LISTED_HEADERS)
+    .map((h) => JSON.stringify(h.length > LISTED_HEADER_LENGTH ? `${h.slice(0, LISTED_HEADER_LENGTH)}…` : h));
+  const more = found.length > LISTED_HEADERS ? ` and ${found.length - LISTED_HEADERS} more` : "";
+  const has = found.length === 0 ? "no columns" : `the columns ${named.join(", ")}${more}`;
+  const example = missing[0] as { canonical: string };
   return new FileError(
     "MISSING_COLUMNS",
-    `The file lacks the column${missing.length > 1 ? "s" : ""} ${list.join(", ")}`,
+    `The file lacks the column${missing.length > 1 ? "s" : ""} ${list.join(", ")}; it has ${has}. ` +
+      `Map a header of the file to each missing column with the upload's columns ` +
+      `(e.g. {"${example.canonical}": "<header>"}; npm run upload -- --columns ${example.canonical}=<header>)`,
     missing.map((m) => m.canonical),
   );
 }
@@ -656,7 +675,7 @@ export async function ingestTransactions(
           ingest.index[k] = at;
           if (at < 0 && w.required) missing.push(w);
         });
-        if (missing.length > 0) throw missingColumns(missing);
+        if (missing.length > 0) throw missingColumns(missing, names);
         checkDuplicates(
           names,
           [...ingest.index].filter((i) => i >= 0),
@@ -675,7 +694,7 @@ export async function ingestTransactions(
         if (first) {
           first = false;
           const missing = wanted.filter((w) => w.required && ownValue(value, w.header) === undefined);
-          if (missing.length > 0) throw missingColumns(missing);
+          if (missing.length > 0) throw missingColumns(missing, Object.keys(value));
         }
         builder.reset(row, wanted.length);
         for (const [k, w] of wanted.entries()) builder.set(k, jsonText(ownValue(value, w.header), false));
@@ -803,7 +822,7 @@ export async function ingestCustomers(
     await readCsv(source, options.compression, {
       header: (names) => {
         idAt = findHeader(names, idHeader);
-        if (idAt < 0) throw missingColumns([{ canonical: "customer_id", header: idHeader }]);
+        if (idAt < 0) throw missingColumns([{ canonical: "customer_id", header: idHeader }], names);
         const used = names.map((_, i) => i).filter((i) => names[i] !== "");
         checkDuplicates(
           names.map((name, i) => (i === idAt ? name : attributeName(name))),
@@ -826,7 +845,8 @@ export async function ingestCustomers(
           : Object.keys(value).find((k) => k.trim().toLowerCase() === idHeader.toLowerCase());
         if (first) {
           first = false;
-          if (idKey === undefined) throw missingColumns([{ canonical: "customer_id", header: idHeader }]);
+          if (idKey === undefined)
+            throw missingColumns([{ canonical: "customer_id", header: idHeader }], Object.keys(value));
         }
         const keys = Object.keys(value).filter((k) => k !== idKey && k.trim() !== "");
         builder.reset(row, keys.length + 1);
