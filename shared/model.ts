@@ -71,11 +71,19 @@ export const datasetSettingsSchema = z
       .optional(),
     value: z
       .strictObject({
-        /** Off: no BG/NBD or Gamma-Gamma predictions. */
+        /** Off: no repeat-purchase or Gamma-Gamma predictions. */
         enabled: z.boolean(),
         horizonDays: positiveDays,
         /** Yearly rate at which future value is discounted, e.g. 0.1. */
         annualDiscountRate: z.number().min(0).max(1),
+        /**
+         * Days of recent history held out to validate the models: each run fits them on the orders up to
+         * asOf − holdoutDays and compares their predictions with what customers did since. Default a quarter
+         * of the span from the first order to asOf, at most 365.
+         */
+        holdoutDays: positiveDays,
+        /** The repeat-purchase model to serve; "auto" (default) takes the one with the lowest holdout error. */
+        model: z.enum(["auto", "bgNbd", "paretoNbd", "mbgNbd"]),
       })
       .partial()
       .optional(),
@@ -116,6 +124,9 @@ export const segmentSummarySchema = z.object({
   revenueShare: z.number(),
   averageOrderValue: z.number(),
   meanClv: z.number().nullable().optional(),
+  /** 80% interval of meanClv from the models' parameter uncertainty; null without one. */
+  meanClvLow: z.number().nullable().optional(),
+  meanClvHigh: z.number().nullable().optional(),
   meanProbabilityAlive: z.number().nullable().optional(),
   /** Who the members are: mean recency, orders and spend, and how they spread over RFM segments and stages. */
   profile: z
@@ -308,7 +319,14 @@ export const customerViewSchema = z.object({
   cluster: z.string().optional(),
   probabilityAlive: z.number().optional(),
   expectedPurchases: z.number().optional(),
+  /** 80% interval of expectedPurchases and of clv, from the models' parameter uncertainty. */
+  expectedPurchasesLow: z.number().optional(),
+  expectedPurchasesHigh: z.number().optional(),
   clv: z.number().optional(),
+  clvLow: z.number().optional(),
+  clvHigh: z.number().optional(),
+  /** Repeat purchases (distinct purchase days − 1) the value models saw; set with the predictions. */
+  repeatPurchases: z.number().optional(),
   segments: z.array(z.string()),
 });
 export type CustomerView = z.infer<typeof customerViewSchema>;
