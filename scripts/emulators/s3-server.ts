@@ -6,14 +6,13 @@
  * Clients use path-style addressing (`forcePathStyle: true`) and the access key {@link S3_SERVER_CREDENTIALS};
  * s3rver refuses any other access key id.
  *
+ * Presigned POST uploads are checked as S3 checks them (./s3-post-policy.ts): signature, expiry and every
+ * policy condition (bucket, key, size range, other fields), and no key may lead outside the data directory.
+ *
  * What s3rver does NOT check, so the project must prove it elsewhere (against the real service, or with unit
  * tests of the code that builds the request):
- * - Signatures: SigV4 signatures are never verified (only the access key id is looked up), for headers,
- *   presigned URLs and POST policies alike. A tampered or expired presigned URL still works here.
- * - Presigned POST policies: the `Policy` and `X-Amz-*` form fields are ignored entirely. No expiry, no
- *   `content-length-range` (size), no `starts-with` on the key (prefix), no exact-match conditions
- *   (bucket, Content-Type, metadata). Any key and any size is accepted. A form with the file before the
- *   `key` field is refused, as S3 does; fields after the file are ignored.
+ * - Signatures of other requests: SigV4 signatures of headers and presigned URLs are never verified (only
+ *   the access key id is looked up). A tampered or expired presigned URL still works here.
  * - Bucket policies, ACLs, public access blocks, encryption, versioning and object lock do not exist.
  * - A presigned PUT's signed headers (Content-Type, checksums) are not enforced.
  * - Every write succeeds at once: no throttling (503 SlowDown), no eventual consistency, no duplicate or
@@ -27,6 +26,7 @@ import type { S3Event } from "aws-lambda";
 import S3rver from "s3rver";
 import { EmulatorError } from "./errors";
 import { createSequencer, type ObjectCreatedEventName, toS3EventRecord } from "./s3-events";
+import { postPolicyMiddleware } from "./s3-post-policy";
 
 /** The only key pair s3rver accepts. Any region works. */
 export const S3_SERVER_CREDENTIALS = { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" } as const;
@@ -99,6 +99,15 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Se
     const completesMultipart = ctx.method === "POST" && ctx.query.uploadId !== undefined;
     return request.run({ completesMultipart, responded }, next);
   });
+
+  // Browser-style POST uploads are checked (policy, signature, key) before s3rver stores anything.
+  server.middleware.unshift(
+    postPolicyMiddleware({
+      ...S3_SERVER_CREDENTIALS,
+      directory,
+      objectPath: (bucket, key) => server.store.getResourcePath(bucket, key, "object"),
+    }) as unknown as (typeof server.middleware)[number], // s3rver's Koa context has what it reads
+  );
 
   const listeners = new Set<{ listener: ObjectCreatedListener; filter: ObjectCreatedFilter }>();
   const nextSequencer = createSequencer();

@@ -41,6 +41,8 @@ declare module "s3rver" {
     store: {
       /** Stored metadata of an object; `etag` is the quoted MD5, `content-length` the size. */
       getMetadata(bucket: string, key: string): Promise<Record<string, string>>;
+      /** The file an object (resource "object") or its metadata is stored in. */
+      getResourcePath(bucket: string, key: string, resource: string): string;
     };
     run(): Promise<{ address: string; port: number; family: string }>;
     close(): Promise<void>;

@@ -280,7 +280,7 @@ describe("S3 server notifications", () => {
     }
   });
 
-  it("does not enforce presigned POST policies (size, key prefix), which the project tests elsewhere", async () => {
+  it("refuses a presigned POST outside its policy (s3-post-policy.test.ts tests each check)", async () => {
     const { url, fields } = await createPresignedPost(s3, {
       Bucket: bucket,
       Key: "uploads/allowed.csv",
@@ -296,8 +296,12 @@ describe("S3 server notifications", () => {
     }
     form.append("file", new Blob(["far more than four bytes"]), "x.csv");
     const response = await fetch(url, { method: "POST", body: form });
-    expect(response.status).toBe(204);
-    await eventFor("elsewhere/too-big.csv", "ObjectCreated:Post");
+    // The first condition to fail answers: here the size range (the key's prefix would too).
+    expect(response.status).toBe(400);
+    expect(await response.text()).toContain("<Code>EntityTooLarge</Code>");
+    await expect(
+      s3.send(new GetObjectCommand({ Bucket: bucket, Key: "elsewhere/too-big.csv" })),
+    ).rejects.toThrow();
   });
 });
 
