@@ -12,7 +12,7 @@ import { AppError, BadRequestError, NotFoundError, PayloadTooLargeError, Validat
 import { errorFields, logger } from "../logger";
 import { type HttpFunctionName, ROUTES, type RouteId, routeKey, type Scope } from "../routes";
 import { type AuthOptions, authorize } from "./auth";
-import { unstorableNumbers } from "./validation";
+import { reservedKeys, unstorableNumbers } from "./validation";
 
 /** Largest JSON body a route accepts; files never pass through the API. */
 export const MAX_BODY_BYTES = 256 * 1024;
@@ -86,6 +86,11 @@ function parseBody(event: APIGatewayProxyEventV2): unknown {
   const unstorable = unstorableNumbers(parsed, "body");
   if (unstorable.length > 0) {
     throw new ValidationError("The request body holds numbers out of the supported range", unstorable);
+  }
+  // One rule for every route: no object of a body has a key such as "__proto__" or "constructor".
+  const reserved = reservedKeys(parsed, "body");
+  if (reserved.length > 0) {
+    throw new ValidationError("The request body uses a reserved name as a key", reserved);
   }
   return parsed;
 }

@@ -46,6 +46,44 @@ function pathOf(node: Node): string {
 }
 
 /**
+ * Names of Object.prototype's properties (`__proto__`, `constructor`, `toString`, `hasOwnProperty`, …). As a
+ * key of a body's object such a name is refused (reservedKeys): zod's records and objects drop an own
+ * `__proto__` without a word, and DynamoDB's marshaller fails on an own `constructor`. As data (customers-file
+ * headers, NDJSON keys, `attributes.<name>` in a rule) the same names are plain names.
+ */
+export const RESERVED_KEYS: ReadonlySet<string> = new Set(Object.getOwnPropertyNames(Object.prototype));
+
+/**
+ * The keys of a parsed JSON value's objects that name an Object.prototype property, as details naming each
+ * (at most 50). Walks without recursion, like unstorableNumbers.
+ */
+export function reservedKeys(value: unknown, where: string): ErrorDetail[] {
+  const details: ErrorDetail[] = [];
+  const stack: Node[] = [{ value, parent: undefined, key: where }];
+  for (let node = stack.pop(); node !== undefined && details.length < 50; node = stack.pop()) {
+    const v = node.value;
+    if (Array.isArray(v)) {
+      for (let i = v.length - 1; i >= 0; i--) stack.push({ value: v[i], parent: node, key: String(i) });
+    } else if (typeof v === "object" && v !== null) {
+      const entries = Object.entries(v);
+      for (const [key, child] of entries) {
+        if (!RESERVED_KEYS.has(key) || details.length >= 50) continue;
+        details.push({
+          path: pathOf({ value: child, parent: node, key }),
+          code: "reserved_key",
+          message: "names a property every JavaScript object has; use another name",
+        });
+      }
+      for (let i = entries.length - 1; i >= 0; i--) {
+        const [key, child] = entries[i] as [string, unknown];
+        if (!RESERVED_KEYS.has(key)) stack.push({ value: child, parent: node, key });
+      }
+    }
+  }
+  return details;
+}
+
+/**
  * The numbers in a parsed JSON value that could not be stored, as details naming each (at most 50). Walks
  * without recursion and builds a path only for a number at fault, so a body nested to any depth is cheap.
  */
