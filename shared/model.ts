@@ -5,7 +5,9 @@
 import { z } from "zod";
 import { CLUSTER_DEFAULTS } from "./engine/clusters";
 import { parseDay } from "./engine/days";
+import { ComputeError } from "./engine/errors";
 import { LIFECYCLE_DEFAULTS } from "./engine/lifecycle";
+import { MAX_RFM_AMOUNT, resolveRfmThresholds } from "./engine/rfm";
 
 export const datasetIdSchema = z
   .string()
@@ -27,6 +29,23 @@ const isoDay = z
 
 const positiveDays = z.number().int().min(1).max(3650);
 
+/** Four increasing cut points of one RFM score, checked by the engine's own rules (rfm.ts). */
+function cutPoints(key: "r" | "f" | "m", value: z.ZodNumber) {
+  return z
+    .array(value)
+    .length(4)
+    .superRefine((cuts, ctx) => {
+      if (cuts.length !== 4) return;
+      try {
+        resolveRfmThresholds({ thresholds: { [key]: cuts } });
+      } catch (error) {
+        if (!(error instanceof ComputeError)) throw error;
+        const at = /\[(\d)\]$/.exec(error.field ?? "");
+        ctx.addIssue({ code: "custom", message: error.message, ...(at ? { path: [Number(at[1])] } : {}) });
+      }
+    });
+}
+
 /**
  * Per-dataset settings. Every field is optional; what is absent takes the engine's default. They take
  * effect from the next run, which saving them starts.
@@ -42,6 +61,23 @@ export const datasetSettingsSchema = z
       .optional(),
     lifecycle: z
       .strictObject({ newDays: positiveDays, activeDays: positiveDays, lapsedDays: positiveDays })
+      .partial()
+      .optional(),
+    rfm: z
+      .strictObject({
+        /**
+         * Fixed score thresholds instead of scores ranked on the data, each of r, f, m optional: four
+         * increasing cut points. r in days since the last purchase (≤ r[0] scores 5 … > r[3] scores 1); f in
+         * purchase days and m in currency units (≥ cut k adds one to a base score of 1).
+         */
+        thresholds: z
+          .strictObject({
+            r: cutPoints("r", z.number().int().min(0).max(36_500)),
+            f: cutPoints("f", z.number().int().min(1).max(36_500)),
+            m: cutPoints("m", z.number().min(-MAX_RFM_AMOUNT).max(MAX_RFM_AMOUNT)),
+          })
+          .partial(),
+      })
       .partial()
       .optional(),
     clusters: z

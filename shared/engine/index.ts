@@ -38,6 +38,7 @@ export {
   MAX_ATTRIBUTE_CHARS,
   MAX_ID_CHARS,
 } from "./ingest";
+export { evaluationDate, staleDataIssue } from "./evaluation-date";
 export { previousFrom } from "./kmeans";
 export {
   LIFECYCLE_ACTIVE,

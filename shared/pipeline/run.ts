@@ -17,6 +17,7 @@ import {
   type IngestReport,
   ingestCustomers,
   ingestTransactions,
+  evaluationDate,
   type RowError,
   rfmGrid,
   valueHistogram,
@@ -95,10 +96,6 @@ export type RunOutcome =
 /** A run renews its lease every third of it, so a dead attempt blocks its retry for at most this long. */
 const DEFAULT_LEASE_MS = 90_000;
 
-export function todayIso(now: Date): string {
-  return now.toISOString().slice(0, 10);
-}
-
 function compareSequencers(a: string, b: string): number {
   const width = Math.max(a.length, b.length);
   const pa = a.padStart(width, "0");
@@ -160,7 +157,7 @@ export async function publish(
   const { store, blobs } = deps;
   const { meta, owner } = attempt;
   const now = deps.now ?? (() => new Date());
-  const asOf = meta.settings.asOf ?? todayIso(now());
+  const asOf = evaluationDate(meta.settings.asOf, now());
   const definitions = await store.listDefinitions(meta.tenantId, meta.datasetId);
   let t = performance.now();
   const result = computeSegments(state, computeSettingsFor(meta, asOf, definitions));
@@ -358,11 +355,12 @@ export function computeSettingsFor(
   asOf: string,
   definitions: readonly SegmentDefinitionRecord[],
 ): ComputeSettings {
-  const { lifecycle, clusters, value } = meta.settings;
+  const { lifecycle, rfm, clusters, value } = meta.settings;
   const previous = meta.current?.clusters;
   return {
     asOf,
     ...(lifecycle ? { lifecycle } : {}),
+    ...(rfm ? { rfm } : {}),
     clusters:
       clusters?.enabled === false
         ? false

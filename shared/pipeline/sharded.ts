@@ -23,6 +23,7 @@ import {
   aggregateBucket,
   aggregateContext,
   type ComputeSettings,
+  evaluationDate,
   FileError,
   type ForeignOrders,
   mergePartials,
@@ -58,7 +59,6 @@ import {
   type PipelineDeps,
   ReportCollector,
   runEvent,
-  todayIso,
 } from "./run";
 import {
   type MergeResult,
@@ -282,7 +282,7 @@ export function shardedSteps(deps: PipelineDeps, options: ShardedOptions = {}) {
       key,
       ranges: shardPlan.ranges.length,
       ...(input.kind === "upload" ? { uploadId: input.uploadId, sequencer: input.sequencer } : {}),
-      asOf: meta.settings.asOf ?? todayIso(now()),
+      asOf: evaluationDate(meta.settings.asOf, now()),
     };
     await putJson(keys.plan(ref), shardPlan);
     logger.info("Sharded run planned", {

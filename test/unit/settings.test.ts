@@ -74,6 +74,15 @@ describe("settings.asOf", () => {
 describe("settings", () => {
   const days = fc.oneof(fc.integer({ min: 1, max: 400 }), fc.integer({ min: 1, max: 3650 }));
   const k = fc.integer({ min: 2, max: 20 });
+  /** Mostly four increasing cut points in range, which the schema accepts; sometimes anything. */
+  const increasing = (valid: fc.Arbitrary<number>, any: fc.Arbitrary<number>) =>
+    fc.oneof(
+      {
+        weight: 9,
+        arbitrary: fc.uniqueArray(valid, { minLength: 4, maxLength: 4 }).map((a) => a.sort((x, y) => x - y)),
+      },
+      { weight: 1, arbitrary: fc.array(any, { minLength: 3, maxLength: 5 }) },
+    );
   const settings = fc.record(
     {
       asOf: fc.constantFrom("2024-12-31", "2025-06-30"),
@@ -89,6 +98,19 @@ describe("settings", () => {
         { enabled: fc.boolean(), k, kMin: k, kMax: k, seed: fc.integer({ min: 0, max: 1000 }) },
         { requiredKeys: [] },
       ),
+      rfm: fc.record({
+        thresholds: fc.record(
+          {
+            r: increasing(fc.integer({ min: 0, max: 400 }), fc.integer({ min: -2, max: 400 })),
+            f: increasing(fc.integer({ min: 1, max: 20 }), fc.integer({ min: 0, max: 20 })),
+            m: increasing(
+              fc.integer({ min: -10_000, max: 500_000 }).map((cents) => cents / 100),
+              fc.double({ min: -100, max: 5000, noNaN: true }),
+            ),
+          },
+          { requiredKeys: [] },
+        ),
+      }),
       value: fc.record(
         {
           enabled: fc.boolean(),
@@ -135,9 +157,41 @@ describe("settings", () => {
     [{ lifecycle: { activeDays: 200 } }, "lifecycle.activeDays"],
     [{ lifecycle: { lapsedDays: 60 } }, "lifecycle.lapsedDays"],
     [{ clusters: { kMax: 2 } }, "clusters.kMin"],
+    [{ rfm: { thresholds: { f: [1, 3, 3, 9] } } }, "rfm.thresholds.f.2"],
+    [{ rfm: { thresholds: { m: [10, 20.005, 30, 40] } } }, "rfm.thresholds.m.1"],
+    [{ rfm: { thresholds: { r: [30, 90, 180] } } }, "rfm.thresholds.r"],
+    [{ rfm: { thresholds: { x: [1, 2, 3, 4] } } }, "rfm.thresholds"],
   ])("%j, which a run would fail on with the defaults filled in, is refused at %s", (raw, path) => {
     const parsed = datasetSettingsSchema.safeParse(raw);
     expect(parsed.success).toBe(false);
     expect(parsed.error?.issues.map((i) => i.path.join("."))).toEqual([path]);
+  });
+});
+
+describe("settings.rfm", () => {
+  it("reaches the engine: fixed thresholds decide the scores of a run", () => {
+    const settings = datasetSettingsSchema.parse({
+      rfm: {
+        thresholds: { r: [0, 1, 2, 3], f: [2, 3, 4, 5], m: [1_000_000, 1_000_001, 1_000_002, 1_000_003] },
+      },
+    });
+    const meta = datasetMetaSchema.parse({
+      tenantId: "t",
+      datasetId: "d",
+      createdAt: "2024-01-01",
+      settings,
+    });
+    const result = computeSegments(state, {
+      ...computeSettingsFor(meta, "2025-06-30", []),
+      clusters: false,
+      value: false,
+    });
+    // Every order is in 2024, more than 3 days before 2025-06-30 (R 1); nobody spent 10,000 (M 1); F is 1 for
+    // one purchase day, else its number of days capped at 5 (the fixture's days: c % 4 + 1, months apart).
+    for (let i = 0; i < result.customerCount; i++) {
+      const c = result.customer(i);
+      const days = (Number(c.customerId.slice(1)) % 4) + 1;
+      expect([c.customerId, c.r, c.f, c.m]).toEqual([c.customerId, 1, days === 1 ? 1 : days, 1]);
+    }
   });
 });
