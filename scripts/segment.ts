@@ -2,7 +2,8 @@
  * Segments local files with the engine, without AWS:
  *
  *   npm run segment -- <transactions file> [--customers <file>] [--out <file>] [--as-of yyyy-mm-dd]
- *                      [--k <n>] [--seed <n>] [--format csv|ndjson]
+ *                      [--k <n>] [--seed <n>] [--format csv|ndjson] [--holdout-days <n>]
+ *                      [--horizon-days <n>] [--model auto|bgnbd|pareto|mbgnbd]
  *
  * Reads a transactions file (CSV with a header or NDJSON; gzip is detected from its bytes; the format comes
  * from the name, `.ndjson`/`.jsonl` being NDJSON, unless --format says), and optionally a customers file,
@@ -14,9 +15,16 @@
  *   most recent customers have a recency of 1 day, as they would on a run the morning after the export.
  * - `--k` fixes the number of clusters (1–64); without it k is chosen from 3–8 by silhouette. `--seed` seeds
  *   the clustering (default 1).
+ * - `--holdout-days` sets the holdout window the repeat-purchase models are validated on (default a quarter
+ *   of the span from the first order to the evaluation date, at most 365 days); `--horizon-days` the horizon
+ *   of expected purchases and CLV (default 365); `--model` fixes the repeat-purchase model (BG/NBD,
+ *   Pareto/NBD or MBG/NBD) instead of the one with the lowest holdout error (auto, the default).
  * - Rejected rows are counted; the first few (row, column, code, reason) are listed on stderr.
  * - The last line of stdout is a JSON summary: counts, seconds per stage, peak memory, the cluster model's
- *   k and inertia, and the fitted BG/NBD and Gamma-Gamma parameters.
+ *   k and inertia, every fitted model's parameters under `models` (bgNbd, paretoNbd, mbgNbd, gammaGamma),
+ *   the model selected and how, and the holdout validation record.
+ * - The per-customer CSV carries the selected model's predictions over the horizon and their 80% intervals
+ *   (expected_purchases_low/high, clv_low/high).
  *
  * Exit codes: 0 done; 1 a file cannot be read or is not valid (the message carries the FileError code, or the
  * system's error code such as ENOENT); 2 bad arguments.
@@ -44,10 +52,15 @@ import {
   LIFECYCLE_STAGES,
   parseDay,
   RFM_SEGMENTS,
+  type RepeatModelFitSummary,
+  type RepeatModelName,
   type RowError,
   type ValueModelSummary,
+  type ValueValidation,
 } from "../shared/engine";
+import type { GammaGammaParams } from "../shared/engine/clv";
 import { ORDER_BLOCK_SIZE } from "../shared/engine/state";
+import { MAX_HORIZON_DAYS } from "../shared/engine/value";
 
 export const OUTPUT_COLUMNS = [
   "customer_id",
@@ -63,7 +76,11 @@ export const OUTPUT_COLUMNS = [
   "lifecycle_stage",
   "probability_alive",
   "expected_purchases",
+  "expected_purchases_low",
+  "expected_purchases_high",
   "clv",
+  "clv_low",
+  "clv_high",
 ] as const;
 
 /** Where the CLI writes; process.stdout / process.stderr by default, string collectors in tests. */
@@ -73,7 +90,11 @@ export interface CliIo {
 }
 
 const USAGE = `usage: npm run segment -- <transactions file> [--customers <file>] [--out <file>]
-                           [--as-of yyyy-mm-dd] [--k <n>] [--seed <n>] [--format csv|ndjson]`;
+                           [--as-of yyyy-mm-dd] [--k <n>] [--seed <n>] [--format csv|ndjson]
+                           [--holdout-days <n>] [--horizon-days <n>] [--model auto|bgnbd|pareto|mbgnbd]`;
+
+/** --model's words and the engine's model names. */
+const MODEL_OPTION = { auto: "auto", bgnbd: "bgNbd", pareto: "paretoNbd", mbgnbd: "mbgNbd" } as const;
 
 /** Rejected rows listed on stderr; all are counted. */
 const LISTED_ROW_ERRORS = 5;
@@ -90,6 +111,9 @@ interface Options {
   k: number | undefined;
   seed: number;
   format: FileFormat | undefined;
+  holdoutDays: number | undefined;
+  horizonDays: number | undefined;
+  model: (typeof MODEL_OPTION)[keyof typeof MODEL_OPTION] | undefined;
 }
 
 const OPTIONS = {
@@ -99,6 +123,9 @@ const OPTIONS = {
   k: { type: "string" },
   seed: { type: "string" },
   format: { type: "string" },
+  "holdout-days": { type: "string" },
+  "horizon-days": { type: "string" },
+  model: { type: "string" },
 } as const;
 
 function parseArgv(argv: readonly string[]) {
@@ -144,7 +171,18 @@ function parseOptions(argv: readonly string[]): Options {
     k: integer("k", values.k, 1, 64),
     seed: integer("seed", values.seed, 0, 0xffffffff) ?? 1,
     format,
+    holdoutDays: integer("holdout-days", values["holdout-days"], 1, 3650),
+    horizonDays: integer("horizon-days", values["horizon-days"], 1, MAX_HORIZON_DAYS),
+    model: modelOption(values.model),
   };
+}
+
+function modelOption(text: string | undefined): Options["model"] {
+  if (text === undefined) return undefined;
+  if (!Object.hasOwn(MODEL_OPTION, text)) {
+    throw new UsageError(`--model must be one of ${Object.keys(MODEL_OPTION).join(", ")}, got "${text}"`);
+  }
+  return MODEL_OPTION[text as keyof typeof MODEL_OPTION];
 }
 
 function formatOf(path: string, declared: FileFormat | undefined): FileFormat {
@@ -243,7 +281,9 @@ async function writeCustomers(result: ComputedSegmentation, path: string): Promi
         `${csvTextCell(result.customerId(i))},${dayText(c.firstPurchaseDay[i] as number)},${c.recencyDays[i]},` +
         `${c.frequency[i]},${centsText(c.monetaryCents[i] as number)},${c.r[i]},${c.f[i]},${c.m[i]},` +
         `${rfmIds[c.rfmSegment[i] as number]},${cluster},${lifecycleIds[c.lifecycle[i] as number]},` +
-        `${fixed(c.probabilityAlive?.[i], 6)},${fixed(c.expectedPurchases?.[i], 4)},${fixed(c.clv?.[i], 2)}\n`;
+        `${fixed(c.probabilityAlive?.[i], 6)},${fixed(c.expectedPurchases?.[i], 4)},` +
+        `${fixed(c.expectedPurchasesLow?.[i], 4)},${fixed(c.expectedPurchasesHigh?.[i], 4)},` +
+        `${fixed(c.clv?.[i], 2)},${fixed(c.clvLow?.[i], 2)},${fixed(c.clvHigh?.[i], 2)}\n`;
       if (chunk.length >= WRITE_CHUNK) {
         if (!out.write(chunk)) await Promise.race([once(out, "drain"), failed]);
         chunk = "";
@@ -283,6 +323,19 @@ function megabytes(bytes: number): number {
   return Math.round(bytes / 1048576);
 }
 
+/**
+ * A repeat-purchase model's fit as the summary lists it: on all the data for the model refitted to serve the
+ * predictions, else on the calibration part of the holdout validation (orders up to its calibrationEnd).
+ */
+export type ModelFit = RepeatModelFitSummary & { fittedOn: "all" | "calibration" };
+
+function fitOf(value: ValueModelSummary, name: RepeatModelName): ModelFit | null {
+  const all = value.models[name];
+  if (all) return { ...all, fittedOn: "all" };
+  const calibration = value.validation?.models[name]?.fit;
+  return calibration ? { ...calibration, fittedOn: "calibration" } : null;
+}
+
 export interface SegmentSummaryLine {
   input: string;
   output: string;
@@ -297,6 +350,19 @@ export interface SegmentSummaryLine {
   seconds: Record<string, number>;
   peakMemoryMB: { maxRss: number; sampledRss: number };
   clusters: { k: number; inertia: number } | null;
+  /** Every model fitted on all the data, by name; null for a model not fitted or whose fit failed. */
+  models: {
+    bgNbd: ModelFit | null;
+    paretoNbd: ModelFit | null;
+    mbgNbd: ModelFit | null;
+    gammaGamma: { params: GammaGammaParams; logLikelihood: number | null; converged: boolean | null } | null;
+  } | null;
+  /** The model behind the predictions, and how it was chosen (holdout, setting or default). */
+  selectedModel: RepeatModelName | null;
+  selection: ValueModelSummary["selection"] | null;
+  /** The holdout validation; null when it could not be done (validationSkipped says why) or without models. */
+  validation: ValueValidation | null;
+  validationSkipped: { code: string; message: string } | null;
   value: ValueModelSummary | null;
   issues: ComputeIssue[];
 }
@@ -353,6 +419,11 @@ async function run(options: Options, io: CliIo): Promise<SegmentSummaryLine> {
   const settings: ComputeSettings = {
     asOf,
     clusters: options.k === undefined ? { seed: options.seed } : { k: options.k, seed: options.seed },
+    value: {
+      ...(options.holdoutDays !== undefined ? { holdoutDays: options.holdoutDays } : {}),
+      ...(options.horizonDays !== undefined ? { horizonDays: options.horizonDays } : {}),
+      ...(options.model !== undefined ? { model: options.model } : {}),
+    },
   };
   t = performance.now();
   const result = computeSegments(state, settings);
@@ -363,6 +434,7 @@ async function run(options: Options, io: CliIo): Promise<SegmentSummaryLine> {
   const writeMs = performance.now() - t;
 
   const stage = (name: string): number => seconds(result.timings[name] ?? 0);
+  const value = result.value;
   const sampled = sampler.stop();
   return {
     input: options.transactions,
@@ -397,7 +469,25 @@ async function run(options: Options, io: CliIo): Promise<SegmentSummaryLine> {
       sampledRss: megabytes(sampled),
     },
     clusters: result.clusters ? { k: result.clusters.k, inertia: result.clusters.inertia } : null,
-    value: result.value ?? null,
+    models: value
+      ? {
+          bgNbd: fitOf(value, "bgNbd"),
+          paretoNbd: fitOf(value, "paretoNbd"),
+          mbgNbd: fitOf(value, "mbgNbd"),
+          gammaGamma: value.gammaGamma
+            ? {
+                params: value.gammaGamma,
+                logLikelihood: value.logLikelihoods.gammaGamma,
+                converged: value.converged.gammaGamma,
+              }
+            : null,
+        }
+      : null,
+    selectedModel: value?.selectedModel ?? null,
+    selection: value?.selection ?? null,
+    validation: value?.validation ?? null,
+    validationSkipped: value?.validationSkipped ?? null,
+    value: value ?? null,
     issues: result.issues,
   };
 }

@@ -2,9 +2,10 @@
  * The `segment` CLI run in-process on a hand-checked fixture, on the CDNOW demo file, and on bad arguments and
  * bad files.
  *
- * Expected values of test/fixtures/cli/transactions.csv, worked out by hand. The latest order_date is
- * 2024-06-30, so the default evaluation day is 2024-07-01. Five customers are scored (F has only a return; G, H
- * and the row without an id are rejected), so every quintile score is 1 + (number of customers strictly worse).
+ * Expected values of test/fixtures/cli/transactions.csv, worked out by hand, evaluated with --as-of 2024-07-01,
+ * the day after the latest order_date (2024-06-30). Five customers are scored (F has only a return; G, H and
+ * the row without an id are rejected). R and M have five distinct values among five customers, and F (purchase
+ * days, here equal to orders) four, so every score is 1 + (number of customers strictly worse).
  *
  *   customer   orders (not returns)                   last        recency  freq  net spend
  *   A          05-01 200.00, 06-30 100.00              2024-06-30      1     2     300.00
@@ -16,12 +17,12 @@
  * Recency 2024-01-15 → 2024-07-01: 17 + 29 + 31 + 30 + 31 + 30 = 168 (2024 is a leap year); 2023-12-01 adds 31 +
  * 14 more days to 2024-01-15, so 213.
  * R (more recent is better): A 1 + 4, E 1 + 3, C 1 + 2, B 1 + 1, Dee 1 + 0.
- * F: B and Dee have 1 order → F 1; A (2) beats 2 → 3; C (3) beats 3 → 4; E (4) beats 4 → 5.
+ * F: B and Dee have 1 purchase day → F 1; A (2) beats 2 → 3; C (3) beats 3 → 4; E (4) beats 4 → 5.
  * M: E 4.00 → 1; C 18.00 → 2; B 60.00 → 3; Dee 250.00 → 4; A 300.00 → 5.
  * FM = ⌊(F + M + 1) / 2⌋: A 4, B 2, C 3, Dee 3, E 3; with R by the README grid: A (5, 4) Champions,
  * B (2, 2) Hibernating, C (3, 3) Need Attention, Dee (1, 3) At Risk, E (4, 3) Loyal.
  * Lifecycle (new 30, active 90, lapsed 180 days): E's first order is 21 days back → new; A (last 1 day back, gap
- * 60 days) and C (30 days back, gap 52) → active; B 168 days → at risk; Dee 213 days → lapsed.
+ * 60 days) and C (30 days back, gap 52) → active; B 168 days → cooling; Dee 213 days → lapsed.
  */
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -34,6 +35,8 @@ import { main, OUTPUT_COLUMNS, type SegmentSummaryLine } from "../../../scripts/
 const FIXTURE = "test/fixtures/cli/transactions.csv";
 const FIXTURE_NDJSON = "test/fixtures/cli/transactions.ndjson";
 const CDNOW = "scripts/local/demo/cdnow-transactions.csv.gz";
+/** The day after the fixture's latest order. */
+const AS_OF = "2024-07-01";
 
 interface Run {
   code: number;
@@ -90,7 +93,7 @@ const EXPECTED: Record<string, Record<string, string>> = {
     f: "1",
     m: "3",
     rfm_segment: "rfm:hibernating",
-    lifecycle_stage: "lifecycle:at-risk",
+    lifecycle_stage: "lifecycle:cooling",
   },
   C: {
     first_purchase: "2024-03-10",
@@ -142,7 +145,7 @@ describe("segment CLI on the hand-checked fixture", () => {
 
   beforeAll(async () => {
     out = join(dir, "fixture.csv");
-    result = await run([FIXTURE, "--out", out]);
+    result = await run([FIXTURE, "--out", out, "--as-of", AS_OF]);
     rows = await rowsOf(out);
   });
 
@@ -166,10 +169,27 @@ describe("segment CLI on the hand-checked fixture", () => {
     }
   });
 
-  it("defaults the evaluation day to the day after the last order", () => {
-    const summary = summaryOf(result);
-    expect(summary.asOf).toBe("2024-07-01");
+  it("evaluates as of today (UTC) without --as-of, and says when the data is stale", async () => {
+    const before = new Date().toISOString().slice(0, 10);
+    const today = await run([FIXTURE, "--out", join(dir, "today.csv")]);
+    const after = new Date().toISOString().slice(0, 10);
+    expect(today.code).toBe(0);
+    const summary = summaryOf(today);
+    expect([before, after]).toContain(summary.asOf);
     expect(summary.asOfDefaulted).toBe(true);
+    // The latest purchase (A's, 2024-06-30) is more than the 180-day lapsed window before any day from 2025 on.
+    const stale = summary.issues.filter((i) => i.code === "STALE_DATA");
+    expect(stale).toHaveLength(1);
+    expect(stale[0]?.stage).toBe("data");
+    expect(stale[0]?.message).toContain("The latest order (2024-06-30)");
+    expect(stale[0]?.message).toContain("every customer looks lapsed");
+    expect(stale[0]?.message).toContain("asOf to 2024-07-01");
+    expect(today.stderr).toContain("STALE_DATA");
+    const stages = new Set((await rowsOf(join(dir, "today.csv"))).map((r) => r.lifecycle_stage));
+    expect([...stages]).toEqual(["lifecycle:lapsed"]);
+    // Evaluated as of the data's end, nothing is stale.
+    expect(summaryOf(result).issues.map((i) => i.code)).not.toContain("STALE_DATA");
+    expect(summaryOf(result).asOfDefaulted).toBe(false);
   });
 
   it("clusters the five customers (k from 3 to 5) and has no value models for so few", () => {
@@ -214,8 +234,8 @@ describe("segment CLI on the hand-checked fixture", () => {
     await writeFile(gz, gzipSync(await readFile(FIXTURE)));
     const fromGzip = join(dir, "gzip.csv");
     const fromNdjson = join(dir, "ndjson.csv");
-    expect((await run([gz, "--out", fromGzip])).code).toBe(0);
-    expect((await run([FIXTURE_NDJSON, "--out", fromNdjson])).code).toBe(0);
+    expect((await run([gz, "--out", fromGzip, "--as-of", AS_OF])).code).toBe(0);
+    expect((await run([FIXTURE_NDJSON, "--out", fromNdjson, "--as-of", AS_OF])).code).toBe(0);
     const original = await readFile(out, "utf8");
     expect(await readFile(fromGzip, "utf8")).toBe(original);
     expect(await readFile(fromNdjson, "utf8")).toBe(original);
@@ -255,6 +275,8 @@ describe("segment CLI on the hand-checked fixture", () => {
       "test/fixtures/cli/customers.csv",
       "--out",
       join(dir, "c.csv"),
+      "--as-of",
+      AS_OF,
     ]);
     expect(result.code).toBe(0);
     const summary = summaryOf(result);
@@ -271,7 +293,7 @@ describe("segment CLI on the hand-checked fixture", () => {
   it("writes <input>.segments.csv by default", async () => {
     const input = join(dir, "orders.csv");
     await writeFile(input, await readFile(FIXTURE));
-    const result = await run([input]);
+    const result = await run([input, "--as-of", AS_OF]);
     expect(result.code).toBe(0);
     expect(summaryOf(result).output).toBe(`${input}.segments.csv`);
     expect(await readFile(`${input}.segments.csv`, "utf8")).toBe(await readFile(out, "utf8"));
@@ -281,11 +303,12 @@ describe("segment CLI on the hand-checked fixture", () => {
 describe("segment CLI on the CDNOW demo file", () => {
   it("scores all 23,570 customers with clusters and value, and a JSON summary last", async () => {
     const out = join(dir, "cdnow.csv");
-    const result = await run([CDNOW, "--out", out]);
+    const result = await run([CDNOW, "--out", out, "--as-of", "1998-07-01"]);
     expect(result.code).toBe(0);
     const summary = summaryOf(result);
-    // The file runs to the end of June 1998.
+    // The file runs to the end of June 1998: evaluated as of the day after, nothing is stale.
     expect(summary.asOf).toBe("1998-07-01");
+    expect(summary.issues.map((i) => i.code)).not.toContain("STALE_DATA");
     expect(summary.rows).toEqual({ read: 69_659, accepted: 69_659, rejected: 0 });
     expect(summary.customers).toBe(23_570);
     expect(summary.clusters?.k).toBeGreaterThanOrEqual(3);
@@ -309,7 +332,7 @@ describe("segment CLI on the CDNOW demo file", () => {
       expect(alive).toBeLessThanOrEqual(1);
       expect(Number(row.clv)).toBeGreaterThanOrEqual(0);
       expect(row.cluster).toMatch(/^cluster:c\d+$/);
-      expect(row.lifecycle_stage).toMatch(/^lifecycle:(new|active|at-risk|lapsed|reactivated)$/);
+      expect(row.lifecycle_stage).toMatch(/^lifecycle:(new|active|cooling|lapsed|reactivated)$/);
     }
   });
 });
