@@ -11,8 +11,10 @@
  * least one order to --out (default `<transactions file>.segments.csv`), streamed in chunks and renamed into
  * place when complete.
  *
- * - `--as-of` defaults to the day after the latest order_date in the data (returns included), so that the
- *   most recent customers have a recency of 1 day, as they would on a run the morning after the export.
+ * - `--as-of` fixes the evaluation date; without it the file is evaluated as of today (UTC), the rule the
+ *   service follows for a dataset without a fixed asOf (shared/engine/evaluation-date.ts). When the latest
+ *   order is more than 180 days (the lapsed window) before the evaluation date, the summary's issues carry
+ *   STALE_DATA and stderr says so: for a historical file, pass the day after its last order as --as-of.
  * - `--k` fixes the number of clusters (1–64); without it k is chosen from 3–8 by silhouette. `--seed` seeds
  *   the clustering (default 1).
  * - `--holdout-days` sets the holdout window the repeat-purchase models are validated on (default a quarter
@@ -43,6 +45,7 @@ import {
   type ComputeIssue,
   type ComputeSettings,
   computeSegments,
+  evaluationDate,
   FileError,
   type FileFormat,
   type IngestReport,
@@ -59,7 +62,6 @@ import {
   type ValueValidation,
 } from "../shared/engine";
 import type { GammaGammaParams } from "../shared/engine/clv";
-import { ORDER_BLOCK_SIZE } from "../shared/engine/state";
 import { MAX_HORIZON_DAYS } from "../shared/engine/value";
 
 export const OUTPUT_COLUMNS = [
@@ -228,19 +230,6 @@ class RowErrors {
     }
     if (this.count > this.first.length) io.stderr.write(`  … and ${this.count - this.first.length} more\n`);
   }
-}
-
-/** The day after the latest order in the state (returns included); undefined when it has no orders. */
-function dayAfterLastOrder(state: AggregateState): string | undefined {
-  const total = state.orderCount;
-  if (total === 0) return undefined;
-  let last = -2147483648;
-  for (let b = 0; b * ORDER_BLOCK_SIZE < total; b++) {
-    const day = state.orderBlocks[b]?.day as Int32Array;
-    const length = Math.min(ORDER_BLOCK_SIZE, total - b * ORDER_BLOCK_SIZE);
-    for (let k = 0; k < length; k++) if ((day[k] as number) > last) last = day[k] as number;
-  }
-  return isoDay(last + 1);
 }
 
 /** Whole cents as a decimal with two places, exact for any safe integer. */
@@ -414,8 +403,7 @@ async function run(options: Options, io: CliIo): Promise<SegmentSummaryLine> {
   }
   const readMs = performance.now() - t;
 
-  const defaultAsOf = dayAfterLastOrder(state) ?? new Date().toISOString().slice(0, 10);
-  const asOf = options.asOf ?? defaultAsOf;
+  const asOf = evaluationDate(options.asOf, new Date());
   const settings: ComputeSettings = {
     asOf,
     clusters: options.k === undefined ? { seed: options.seed } : { k: options.k, seed: options.seed },
@@ -514,6 +502,9 @@ export async function main(argv: readonly string[], io: CliIo = process): Promis
     io.stderr.write(
       `segment: ${summary.customers} customers written to ${summary.output} (as of ${summary.asOf})\n`,
     );
+    for (const issue of summary.issues) {
+      if (issue.stage === "data") io.stderr.write(`segment: ${issue.code}: ${issue.message}\n`);
+    }
     io.stdout.write(`${JSON.stringify(summary)}\n`);
     return 0;
   } catch (error) {
