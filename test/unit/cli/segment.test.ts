@@ -27,7 +27,7 @@
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { gzipSync } from "node:zlib";
+import { gunzipSync, gzipSync } from "node:zlib";
 import { parse } from "csv-parse/sync";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { main, OUTPUT_COLUMNS, type SegmentSummaryLine } from "../../../scripts/segment";
@@ -314,11 +314,18 @@ describe("segment CLI on the CDNOW demo file", () => {
     expect(summary.clusters?.k).toBeGreaterThanOrEqual(3);
     expect(summary.clusters?.k).toBeLessThanOrEqual(8);
     expect(summary.clusters?.inertia).toBeGreaterThan(0);
-    const { bgNbd, gammaGamma } = summary.value ?? {};
-    for (const v of Object.values(bgNbd ?? {})) expect(v).toBeGreaterThan(0);
-    expect(Object.keys(bgNbd ?? {}).sort()).toEqual(["a", "alpha", "b", "r"]);
-    for (const v of Object.values(gammaGamma ?? {})) expect(v).toBeGreaterThan(0);
-    expect(Object.keys(gammaGamma ?? {}).sort()).toEqual(["gamma", "p", "q"]);
+    const { bgNbd, paretoNbd, mbgNbd, gammaGamma } = summary.models ?? {};
+    for (const [fit, names] of [
+      [bgNbd, ["a", "alpha", "b", "r"]],
+      [paretoNbd, ["alpha", "beta", "r", "s"]],
+      [mbgNbd, ["a", "alpha", "b", "r"]],
+      [gammaGamma, ["gamma", "p", "q"]],
+    ] as const) {
+      expect(Object.keys(fit?.params ?? {}).sort()).toEqual(names);
+      for (const v of Object.values(fit?.params ?? {})) expect(v).toBeGreaterThan(0);
+      expect(Number.isFinite(fit?.logLikelihood)).toBe(true);
+    }
+    expect(summary.selectedModel).toBe(summary.validation?.selected);
 
     const rows = await rowsOf(out);
     expect(rows).toHaveLength(23_570);
@@ -337,6 +344,109 @@ describe("segment CLI on the CDNOW demo file", () => {
   });
 });
 
+/**
+ * Repeat purchases in the holdout window counted from the file itself: for each customer whose first order is
+ * on or before calibrationEnd, the distinct order days after calibrationEnd up to asOf (CDNOW has no returns).
+ */
+async function holdoutCount(path: string, calibrationEnd: string, asOf: string) {
+  const rows = parse(gunzipSync(await readFile(path)), { columns: true }) as Record<string, string>[];
+  const byCustomer = new Map<string, Set<string>>();
+  for (const row of rows) {
+    const id = row.customer_id as string;
+    let days = byCustomer.get(id);
+    if (!days) {
+      days = new Set();
+      byCustomer.set(id, days);
+    }
+    days.add(row.order_date as string);
+  }
+  let customers = 0;
+  let repeats = 0;
+  for (const days of byCustomer.values()) {
+    const sorted = [...days].sort();
+    if ((sorted[0] as string) > calibrationEnd) continue;
+    customers++;
+    repeats += sorted.filter((d) => d > calibrationEnd && d < asOf).length;
+  }
+  return { customers, repeats };
+}
+
+describe("segment CLI's value models on the CDNOW demo file", () => {
+  it("validates every model on --holdout-days and lists the record, the fits and the model selected", async () => {
+    const out = join(dir, "cdnow-holdout.csv");
+    const result = await run([
+      CDNOW,
+      "--out",
+      out,
+      "--as-of",
+      "1998-07-01",
+      "--holdout-days",
+      "182",
+      "--k",
+      "3",
+    ]);
+    expect(result.code).toBe(0);
+    const { validation, selectedModel, selection, models } = summaryOf(result);
+    // 1998-07-01 − 182 days: 1997-12-31 (181 days of 1998 to June 30, and the last day of 1997).
+    expect(validation?.calibrationEnd).toBe("1997-12-31");
+    expect(validation?.holdoutDays).toBe(182);
+    const counted = await holdoutCount(CDNOW, "1997-12-31", "1998-07-01");
+    expect(validation?.customers).toBe(counted.customers);
+    expect(validation?.actualRepeatPurchases).toBe(counted.repeats);
+    const rows = validation?.conditionalExpectations ?? [];
+    expect(rows.map((r) => r.label)).toEqual(["0", "1", "2", "3", "4", "5", "6", "7+"]);
+    expect(rows.reduce((sum, r) => sum + r.customers, 0)).toBe(counted.customers);
+    expect(rows.reduce((sum, r) => sum + r.meanActual * r.customers, 0)).toBeCloseTo(counted.repeats, 6);
+    // auto: the model with the lowest mean absolute error serves the predictions.
+    const errors = Object.entries(validation?.models ?? {}).map(([name, m]) => [name, m.mae] as const);
+    expect(errors).toHaveLength(3);
+    const best = errors.reduce((a, b) => (b[1] < a[1] ? b : a));
+    expect([selectedModel, selection]).toEqual([best[0], "holdout"]);
+    expect(models?.[best[0] as "bgNbd"]?.fittedOn).toBe("all");
+  });
+
+  it("serves the model --model names over --horizon-days, with 80% intervals around each prediction", async () => {
+    const out = join(dir, "cdnow-pareto.csv");
+    const args = [CDNOW, "--as-of", "1998-07-01", "--model", "pareto", "--k", "3"];
+    const result = await run([...args, "--out", out, "--horizon-days", "730"]);
+    expect(result.code).toBe(0);
+    const summary = summaryOf(result);
+    expect([summary.selectedModel, summary.selection]).toEqual(["paretoNbd", "setting"]);
+    expect(summary.value?.horizonDays).toBe(730);
+    const params = summary.models?.paretoNbd?.params ?? {};
+    expect(summary.models?.paretoNbd?.fittedOn).toBe("all");
+    const rows = await rowsOf(out);
+    let widened = 0;
+    for (const row of rows) {
+      const [low, mid, high] = [
+        row.expected_purchases_low,
+        row.expected_purchases,
+        row.expected_purchases_high,
+      ].map(Number);
+      expect(low).toBeLessThanOrEqual(mid as number);
+      expect(mid).toBeLessThanOrEqual(high as number);
+      expect(Number(row.clv_low)).toBeLessThanOrEqual(Number(row.clv));
+      expect(Number(row.clv)).toBeLessThanOrEqual(Number(row.clv_high));
+      if ((high as number) > (low as number)) widened++;
+    }
+    expect(widened).toBeGreaterThan(rows.length / 2);
+    // Customer 00001: one order, on 1997-01-01, T = 546 days before asOf. Pareto/NBD's conditional expectation
+    // (Schmittlein, Morrison & Colombo 1987) is (r + x)(β + T) / ((α + T)(s − 1)) · [1 − ((β + T) / (β + T + t))^(s − 1)]
+    // · P(alive): between two horizons t only the bracket changes, so the two runs' ratio is the brackets' ratio.
+    const one = rows.find((r) => r.customer_id === "00001");
+    const short = join(dir, "cdnow-pareto-365.csv");
+    expect((await run([...args, "--out", short, "--horizon-days", "365"])).code).toBe(0);
+    const oneShort = (await rowsOf(short)).find((r) => r.customer_id === "00001");
+    const { s: shape = 0, beta = 0 } = params;
+    const b = beta + 546;
+    const growth = (t: number) => 1 - (b / (b + t)) ** (shape - 1);
+    expect(Number(one?.expected_purchases) / Number(oneShort?.expected_purchases)).toBeCloseTo(
+      growth(730) / growth(365),
+      2,
+    );
+  });
+});
+
 describe("segment CLI errors", () => {
   it.each([
     [[]],
@@ -352,6 +462,9 @@ describe("segment CLI errors", () => {
     [[FIXTURE, "--seed", "1.5"]],
     [[FIXTURE, "--format", "xml"]],
     [[FIXTURE, "--out"]],
+    [[FIXTURE, "--model", "gbm"]],
+    [[FIXTURE, "--holdout-days", "0"]],
+    [[FIXTURE, "--horizon-days", "a year"]],
   ])("exits 2 with usage for %j", async (args) => {
     const result = await run(args as string[]);
     expect(result.code).toBe(2);
