@@ -77,16 +77,14 @@ export class FieldBytes {
   }
 }
 
-/** Largest accepted |amount| in cents: every sum of a few of them stays an exact double. */
-export const MAX_AMOUNT_CENTS = 1e15;
-
 /** Why the last parseCents call failed. */
 export let amountProblem = "";
 
 /**
- * Parses `-?digits[.digits]` to integer cents; NaN when the text is no such decimal, has more than two
- * decimal places that are not zero (`1.50` and `1.500` are accepted, `1.505` is not), or exceeds
- * MAX_AMOUNT_CENTS. No exponent, no thousands separators, no leading `+` or `.`.
+ * Parses `-?digits[.digits]` to integer cents; NaN when the text is no such decimal or has more than two
+ * decimal places that are not zero (`1.50` and `1.500` are accepted, `1.505` is not). No exponent, no
+ * thousands separators, no leading `+` or `.`. Cents past 2^53 come out rounded (and Infinity past the
+ * doubles): ingestion rejects every amount past its limit, far below (ingest.ts, MAX_AMOUNT_CENTS).
  */
 export function parseCents(buf: Uint8Array, start: number, end: number): number {
   let i = start;
@@ -118,7 +116,6 @@ export function parseCents(buf: Uint8Array, start: number, end: number): number 
     if (i === fractionFrom) return bad("it is not a decimal number");
   }
   const cents = whole * 100 + fraction;
-  if (cents > MAX_AMOUNT_CENTS) return bad("it is too large");
   // 0 - 0 is +0, so "-0.00" gives the same bits as "0".
   return negative ? 0 - cents : cents;
 }

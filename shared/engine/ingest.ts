@@ -10,6 +10,17 @@
  * is rejected (ORDER_CUSTOMER_MISMATCH). An order_id the state already held before this file is skipped whole
  * and counted as a duplicate, so uploading a file again changes nothing.
  *
+ * Limits that keep every sum of money exact (integer cents below 2^53, see money.ts): a row whose |amount|
+ * passes MAX_AMOUNT_CENTS is rejected AMOUNT_TOO_LARGE; a row that would bring its customer's sum of
+ * |amounts| past MAX_CUSTOMER_CENTS is rejected CUSTOMER_TOTAL_TOO_LARGE, and one that would bring the
+ * dataset's past MAX_DATASET_CENTS DATASET_TOTAL_TOO_LARGE (checked in that order, in row order). The sums
+ * count each order already in the state by its |amount| and each line accepted from the file by its own;
+ * they only grow, so a row accepted stays accepted whatever comes after it. Quantities are checked as whole
+ * numbers of at most 15 digits and never summed.
+ *
+ * Future dates: with options.latestOrderDay, a row dated after that day is rejected FUTURE_DATE (the
+ * pipeline passes the day after the processing day, so that a time zone ahead of UTC is not refused).
+ *
  * Customers: customer_id plus any columns; values are kept as text (trimmed; empty = missing). A later row
  * for the same customer overwrites the columns its file has; in NDJSON, null clears a value and an absent
  * key leaves it, and arrays of plain values are joined with ";".
@@ -18,10 +29,11 @@
  * and must be discarded (reload it from its serialized form).
  */
 
-import { NO_DAY, parseDayBytes } from "./days";
+import { isoDay, NO_DAY, parseDayBytes } from "./days";
 import { FileError } from "./errors";
 import { amountProblem, FieldBytes, parseCents, parseInteger } from "./fields";
 import { HASH64, hash64, hashKey } from "./hash";
+import { centsText } from "./money";
 import { FIELD_NESTED, type FieldRecord, readCsv, readNdjson } from "./reader";
 import { type AggregateState, MAX_DICTIONARY_VALUES } from "./state";
 import { type IngestReport, type ReaderOptions, type RowError, TRANSACTION_COLUMNS } from "./types";
@@ -46,12 +58,32 @@ export interface IngestOptions extends ReaderOptions {
   binaryProbeBytes?: number;
   /** Called with the row of each transaction that adds a new order, in order index order. */
   onOrderAdded?: (row: number) => void;
+  /** Day number (days.ts) of the latest order_date accepted; later rows are rejected FUTURE_DATE. */
+  latestOrderDay?: number;
+  /**
+   * Filled in when the ingest ends: the dataset's sum of |amounts| as the limits count it (see the module
+   * header), in cents. The sharded reader adds up its buckets' to check the dataset limit.
+   */
+  totals?: { absoluteCents: number };
   /**
    * Orders another part of the upload holds (by order_id hash lanes, as signed integers): a line that would
    * add one is rejected as ORDER_CUSTOMER_MISMATCH, as it is when the whole upload is read in one piece.
    */
   isForeignOrder?: (hi: number, lo: number) => boolean;
 }
+
+/*
+ * The limits, in cents. Any sum of a dataset's amounts (a segment's revenue, a customer's spend, the
+ * dataset's) is at most its sum of |amounts|, so with MAX_DATASET_CENTS = 10^15 − 1 every such sum is an
+ * integer below 2^53 (exact in a double) and, as an amount, a decimal of at most 15 significant digits,
+ * which a double (and so a JSON number) holds exactly: 9,999,999,999,999.99 at most.
+ */
+/** Largest |amount| of a row: 99,999,999,999.99. */
+export const MAX_AMOUNT_CENTS = 1e13 - 1;
+/** Largest sum of |amounts| of one customer: 999,999,999,999.99. */
+export const MAX_CUSTOMER_CENTS = 1e14 - 1;
+/** Largest sum of |amounts| of a dataset: 9,999,999,999,999.99. */
+export const MAX_DATASET_CENTS = 1e15 - 1;
 
 /** Longest id, channel or category, in characters (code points). */
 export const MAX_ID_CHARS = 128;
@@ -334,6 +366,9 @@ class TransactionIngest {
   touched = 0;
   /** Customers in the state before the row being applied. */
   private customersBefore: number;
+  /** Each customer's sum of |amounts| and the dataset's, in cents, as the limits count them. */
+  private customerCents: Float64Array;
+  datasetCents = 0;
 
   constructor(
     private readonly state: AggregateState,
@@ -341,9 +376,17 @@ class TransactionIngest {
     private readonly onCustomerAdded: ((row: number) => void) | undefined,
     private readonly onOrderAdded: ((row: number) => void) | undefined,
     private readonly isForeignOrder: ((hi: number, lo: number) => boolean) | undefined,
+    private readonly latestOrderDay: number | undefined,
   ) {
     this.firstNewOrder = state.orderCount;
     this.customersBefore = state.customerCount;
+    this.customerCents = new Float64Array(Math.max(16, state.customerCount));
+    for (let order = 0; order < state.orderCount; order++) {
+      const cents = Math.abs(state.orderCents(order));
+      const c = state.orderCustomer(order);
+      this.customerCents[c] = (this.customerCents[c] as number) + cents;
+      this.datasetCents += cents;
+    }
     this.channelCodes = new ShortCodes(state.channels);
     this.categoryCodes = new ShortCodes(state.categories);
   }
@@ -423,6 +466,15 @@ class TransactionIngest {
       );
       return;
     }
+    if (this.latestOrderDay !== undefined && day > this.latestOrderDay) {
+      this.reject(
+        row,
+        "order_date",
+        "FUTURE_DATE",
+        `order_date is after ${isoDay(this.latestOrderDay)}, the latest date accepted (the day after processing)`,
+      );
+      return;
+    }
 
     const amountAt = this.index[AMOUNT] as number;
     const amount = (f[AMOUNT] as FieldBytes).load(record, amountAt);
@@ -435,6 +487,15 @@ class TransactionIngest {
     if (Number.isNaN(cents)) {
       const why = amountNested ? "it is not a number" : amountProblem;
       this.reject(row, "amount", "BAD_AMOUNT", `amount must be a decimal such as 12.50 or -3; ${why}`);
+      return;
+    }
+    if (Math.abs(cents) > MAX_AMOUNT_CENTS) {
+      this.reject(
+        row,
+        "amount",
+        "AMOUNT_TOO_LARGE",
+        `|amount| must be at most ${centsText(MAX_AMOUNT_CENTS)}`,
+      );
       return;
     }
 
@@ -554,7 +615,21 @@ class TransactionIngest {
         );
         continue;
       }
+      const cents = batch.cents[i] as number;
+      const abs = Math.abs(cents);
       if (existing < 0) {
+        // A customer's sum is at most the dataset's, so it is looked up only when it might pass its limit;
+        // a new customer's is 0 and never does (MAX_AMOUNT_CENTS ≤ MAX_CUSTOMER_CENTS).
+        if (this.datasetCents + abs > MAX_CUSTOMER_CENTS) {
+          const known = state.customers.find(
+            bytes,
+            customerStart,
+            customerEnd,
+            batch.customerHash[i] as number,
+          );
+          if (known >= 0 && this.overCustomerLimit(row, known, abs)) continue;
+        }
+        if (this.overDatasetLimit(row, abs)) continue;
         const channelEnd = bounds[4 * i + 2] as number;
         const channel = this.channelCodes.code(bytes, customerEnd, channelEnd);
         const category = this.categoryCodes.code(bytes, channelEnd, bounds[4 * i + 3] as number);
@@ -580,15 +655,8 @@ class TransactionIngest {
           this.onCustomerAdded?.(row);
         }
         // Interning may have looked up nothing in the order table, so the probe of lookupOrder still holds.
-        state.addOrder(
-          hi,
-          lo,
-          customerIndex,
-          batch.day[i] as number,
-          batch.cents[i] as number,
-          channel,
-          category,
-        );
+        state.addOrder(hi, lo, customerIndex, batch.day[i] as number, cents, channel, category);
+        this.count(customerIndex, abs);
         const currency = batch.currency[i] as string;
         if (currency !== "" && state.currency === undefined) state.setCurrency(currency);
         this.ordersAdded++;
@@ -603,7 +671,10 @@ class TransactionIngest {
           );
           continue;
         }
-        state.addOrderCents(existing, batch.cents[i] as number);
+        const customer = state.orderCustomer(existing);
+        if (this.overCustomerLimit(row, customer, abs) || this.overDatasetLimit(row, abs)) continue;
+        state.addOrderCents(existing, cents);
+        this.count(customer, abs);
         this.orderLinesMerged++;
       } else {
         if (this.seenOld === null) this.seenOld = new Uint8Array(this.firstNewOrder);
@@ -615,6 +686,40 @@ class TransactionIngest {
       this.counts.rowsAccepted++;
     }
     batch.clear();
+  }
+
+  private overCustomerLimit(row: number, customer: number, abs: number): boolean {
+    const sum = customer < this.customerCents.length ? (this.customerCents[customer] as number) : 0;
+    if (sum + abs <= MAX_CUSTOMER_CENTS) return false;
+    this.rejectApplied(
+      row,
+      "amount",
+      "CUSTOMER_TOTAL_TOO_LARGE",
+      `The customer's amounts would add up to more than ${centsText(MAX_CUSTOMER_CENTS)} (sum of |amount|)`,
+    );
+    return true;
+  }
+
+  private overDatasetLimit(row: number, abs: number): boolean {
+    if (this.datasetCents + abs <= MAX_DATASET_CENTS) return false;
+    this.rejectApplied(
+      row,
+      "amount",
+      "DATASET_TOTAL_TOO_LARGE",
+      `The dataset's amounts would add up to more than ${centsText(MAX_DATASET_CENTS)} (sum of |amount|)`,
+    );
+    return true;
+  }
+
+  /** Counts an accepted line's |amount| in its customer's sum and the dataset's. */
+  private count(customer: number, abs: number): void {
+    if (customer >= this.customerCents.length) {
+      const grown = new Float64Array(Math.max(customer + 1, this.customerCents.length * 2));
+      grown.set(this.customerCents);
+      this.customerCents = grown;
+    }
+    this.customerCents[customer] = (this.customerCents[customer] as number) + abs;
+    this.datasetCents += abs;
   }
 
   private currencyCode(field: FieldBytes, nested: number): string {
@@ -656,6 +761,7 @@ export async function ingestTransactions(
     options.onCustomerAdded,
     options.onOrderAdded,
     options.isForeignOrder,
+    options.latestOrderDay,
   );
   if (options.expectedOrders !== undefined && options.expectedOrders > 0) {
     state.reserveOrders(state.orderCount + Math.ceil(options.expectedOrders));
@@ -705,6 +811,7 @@ export async function ingestTransactions(
   }
   ingest.flush();
   state.releaseTables();
+  if (options.totals !== undefined) options.totals.absoluteCents = ingest.datasetCents;
   return ingest.report();
 }
 

@@ -23,6 +23,8 @@ export interface AggregateContext {
   readonly asOf: string;
   /** Whether partials carry each customer's spend per channel and category (share rules need it). */
   readonly spend: boolean;
+  /** The latest order_date accepted, yyyy-mm-dd; later rows are rejected FUTURE_DATE (see ingest.ts). */
+  readonly latestOrderDay?: string;
 }
 
 /**
@@ -35,7 +37,7 @@ export function aggregateContext(
   plan: ShardPlan,
   partitions: readonly Pick<PartitionResult, "index" | "lines" | "currencies">[],
   settings: Pick<ComputeSettings, "asOf" | "rules">,
-  options: { spend?: boolean } = {},
+  options: { spend?: boolean; latestOrderDay?: string } = {},
 ): AggregateContext {
   const asOf = settings.asOf;
   if (typeof asOf !== "string" || parseDay(asOf) === undefined) {
@@ -56,7 +58,10 @@ export function aggregateContext(
       `The file cannot be read in shards: its rows name more than one currency (${[...currencies].join(", ")})`,
     );
   }
-  return { plan, lines, asOf, spend };
+  const latest = options.latestOrderDay;
+  if (latest !== undefined && parseDay(latest) === undefined)
+    throw new RangeError("latestOrderDay must be yyyy-mm-dd");
+  return { plan, lines, asOf, spend, ...(latest === undefined ? {} : { latestOrderDay: latest }) };
 }
 
 /** Whether any rule reads a share trait (channel_share.*, category_share.*). */
@@ -128,6 +133,7 @@ export async function aggregateBucket(
   const { plan, lines } = context;
   const asOfDay = parseDay(context.asOf);
   if (asOfDay === undefined) throw new RangeError("asOf must be a date yyyy-mm-dd");
+  const latestOrderDay = context.latestOrderDay === undefined ? undefined : parseDay(context.latestOrderDay);
   // The file's line number of the bucket's k-th line (k from 0): the header's line (headerLine + 1), plus 1,
   // plus the lines of earlier ranges, plus its index within its range.
   const rows = new Doubles();
@@ -160,6 +166,7 @@ export async function aggregateBucket(
   // reader numbers it) is the bucket's (l - 2)-th line.
   const rowOf = (row: number) => rows.values[row - 2] as number;
   const state = new AggregateState();
+  const amounts = { absoluteCents: 0 };
   let isForeignOrder: ((hi: number, lo: number) => boolean) | undefined;
   const foreign = options.foreignOrders;
   if (foreign !== undefined && foreign.hi.length > 0) {
@@ -178,6 +185,8 @@ export async function aggregateBucket(
       onCustomerAdded: (row) => firstRow.push(rowOf(row)),
       onOrderAdded: (row) => orderRow.push(rowOf(row)),
       ...(isForeignOrder === undefined ? {} : { isForeignOrder }),
+      ...(latestOrderDay === undefined ? {} : { latestOrderDay }),
+      totals: amounts,
     },
     state,
   );
@@ -235,6 +244,7 @@ export async function aggregateBucket(
       categoryEntries: spend.category.codes.length,
       idBytes,
       spend: context.spend,
+      absoluteCents: amounts.absoluteCents,
     },
     columns,
   );

@@ -14,6 +14,8 @@ import {
   segmentsFromTotals,
 } from "../compute";
 import { FileError } from "../errors";
+import { MAX_DATASET_CENTS } from "../ingest";
+import { centsText } from "../money";
 import { type AggregateState, AttributeColumn, MAX_DICTIONARY_VALUES } from "../state";
 import type { ComputeSettings, IngestReport, RowError } from "../types";
 import { type ForeignOrders, rulesReadShares } from "./aggregate";
@@ -136,6 +138,7 @@ export async function mergePartials(
   const buckets: BucketSummary[] = [];
   let n = 0;
   let idBytes = 0;
+  let absoluteCents = 0;
   for (const original of partials) {
     let source = original;
     let { meta, columns } = decodePartial(await bytesOf(source));
@@ -168,6 +171,18 @@ export async function mergePartials(
     buckets.push({ meta, source, keys, positions: new Uint32Array(meta.customers) });
     n += meta.customers;
     idBytes += meta.idBytes;
+    absoluteCents += meta.absoluteCents ?? 0;
+    if (meta.errors.some((e) => e.code === "DATASET_TOTAL_TOO_LARGE"))
+      absoluteCents = Number.POSITIVE_INFINITY;
+  }
+  // The dataset limit counts the file's rows in file order, across buckets: when no bucket met it and their
+  // sums together stay within it, a whole read would not have met it either, and the buckets' rows are the
+  // whole read's. Otherwise the rows the whole read rejects are not known here.
+  if (absoluteCents > MAX_DATASET_CENTS) {
+    throw new FileError(
+      "UNSHARDABLE_FILE",
+      `The file cannot be read in shards: its amounts add up to more than the dataset limit of ${centsText(MAX_DATASET_CENTS)} (sum of |amount|)`,
+    );
   }
   assignPositions(buckets, n);
 

@@ -27,6 +27,8 @@ export interface PartialMeta {
   readonly idBytes: number;
   /** Whether spend per channel and category is included. */
   readonly spend: boolean;
+  /** The bucket's sum of |amounts| as the ingest limits count it, in cents (see ingest.ts). */
+  readonly absoluteCents?: number;
 }
 
 export interface PartialColumns {

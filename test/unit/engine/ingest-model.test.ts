@@ -66,7 +66,6 @@ function modelCents(text: string): number | undefined {
   const decimals = m[3] ?? "";
   if (/[1-9]/.test(decimals.slice(2))) return undefined;
   const cents = Number(m[2]) * 100 + Number(decimals.slice(0, 2).padEnd(2, "0"));
-  if (cents > 1e15) return undefined;
   return m[1] === "-" ? 0 - cents : cents;
 }
 
@@ -124,6 +123,7 @@ function modelIngest(
     if (amount === "") return reject("amount", "MISSING_VALUE");
     const cents = modelCents(amount);
     if (cents === undefined) return reject("amount", "BAD_AMOUNT");
+    if (Math.abs(cents) > 1e15) return reject("amount", "AMOUNT_TOO_LARGE");
     if (chars(channel) > 128) return reject("channel", "TOO_LONG");
     if (chars(category) > 128) return reject("category", "TOO_LONG");
     if (quantity !== "" && !/^-?\d{1,15}$/.test(quantity)) return reject("quantity", "BAD_QUANTITY");
@@ -253,7 +253,7 @@ function generate(seed: number, rows: number, orderIds: number, customerIds: num
           order = `O${Math.floor(next() * orderIds) + 1}`;
           break;
         default:
-          amount = pick(["0", "-0.00", "99999999999.99", "21474836.48"]);
+          amount = pick(["0", "-0.00", "99999999999.99", "21474836.48", "10000000000000.01", "-99999999999999"]);
       }
     }
     lines.push({

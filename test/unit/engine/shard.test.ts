@@ -34,6 +34,8 @@ interface Run {
   /** Chunk size the range readers are fed in. */
   chunk?: number;
   customers?: AggregateState;
+  /** The latest order_date accepted, yyyy-mm-dd. */
+  latestOrderDay?: string;
 }
 
 async function sharded(bytes: Uint8Array, reader: ReaderOptions, settings: ComputeSettings, run: Run) {
@@ -49,7 +51,12 @@ async function sharded(bytes: Uint8Array, reader: ReaderOptions, settings: Compu
       await partitionRange(chunked(from, everyN(from.length, run.chunk ?? 997)), plan, range.index),
     );
   }
-  const context = aggregateContext(plan, partitions, settings);
+  const context = aggregateContext(
+    plan,
+    partitions,
+    settings,
+    run.latestOrderDay === undefined ? {} : { latestOrderDay: run.latestOrderDay },
+  );
   // Through JSON, as the steps pass it.
   const passed = JSON.parse(JSON.stringify(context));
   const partsOf = (b: number) => partitions.map((p) => p.parts[b] as Uint8Array);
@@ -79,12 +86,18 @@ async function single(
   reader: ReaderOptions,
   settings: ComputeSettings,
   base?: AggregateState,
+  latestOrderDay?: string,
 ) {
   const state = base ?? new AggregateState();
   const errors: RowError[] = [];
+  const latest = latestOrderDay === undefined ? undefined : parseDay(latestOrderDay);
   const report = await ingestTransactions(
     chunked(bytes, everyN(bytes.length, 4096)),
-    { ...reader, onRowError: (e) => errors.push(e) },
+    {
+      ...reader,
+      onRowError: (e) => errors.push(e),
+      ...(latest === undefined ? {} : { latestOrderDay: latest }),
+    },
     state,
   );
   return { state, errors, report, result: computeSegments(state, settings) };
@@ -447,6 +460,61 @@ describe("mergePartials", () => {
     } as ComputeSettings;
     await expect(mergePartials(partials, share)).rejects.toThrow(/without spend/);
     expect(aggregateContext(plan, [partition], share).spend).toBe(true);
+  });
+
+  it("rejects the rows past the amount limits and the future dates as a whole read does, with its line numbers", async () => {
+    // Customers big1..big3 reach their limit (10^14 − 1 cents) after ten rows of 99,999,999,999.99 and 0.09;
+    // the rows after that, a row past the row limit and rows dated after 2026-12-08 are rejected. The
+    // dataset's sum stays within its limit, so every bucket's rows are the whole read's.
+    const lines = ["customer_id,order_id,order_date,amount"];
+    for (let k = 0; k < 12; k++) {
+      for (let c = 1; c <= 3; c++) {
+        const amount = k < 10 ? "99999999999.99" : k === 10 ? "0.09" : "0.01";
+        lines.push(`big${c},b${c}-${k},2024-01-${String(k + 1).padStart(2, "0")},${amount}`);
+      }
+      lines.push(`small${k},s${k},2024-01-05,${k + 1}.25`);
+    }
+    lines.push("x,t1,2024-01-02,100000000000.00", "y,t2,2030-01-01,1.00", "z,t3,9999-12-31,1.00");
+    lines.push("small1,t4,2026-12-08,2.00", "small2,t5,2026-12-09,2.00");
+    const bytes = Buffer.from(`${lines.join("\n")}\n`);
+    const settings: ComputeSettings = { asOf: "2024-02-01", clusters: false, value: false };
+    const want = await single(bytes, CSV, settings, undefined, "2026-12-08");
+    const codes = want.errors.map((e) => e.code);
+    // Lines: 4 per k after the header (2-49), big rows of k = 11 on 46-48; then x 50, y 51, z 52, the
+    // order of 2026-12-08 on 53 (accepted) and of 2026-12-09 on 54.
+    expect(want.errors.filter((e) => e.code === "CUSTOMER_TOTAL_TOO_LARGE").map((e) => e.row)).toEqual([
+      46, 47, 48,
+    ]);
+    expect(codes.filter((c) => c === "AMOUNT_TOO_LARGE")).toHaveLength(1);
+    expect(want.errors.filter((e) => e.code === "FUTURE_DATE").map((e) => e.row)).toEqual([51, 52, 54]);
+    for (const [rangeBytes, buckets] of [
+      [200, 3],
+      [1_000, 7],
+    ] as const) {
+      const { merged } = await sharded(bytes, CSV, settings, {
+        rangeBytes,
+        buckets,
+        latestOrderDay: "2026-12-08",
+      });
+      expect(merged.errors).toEqual(want.errors);
+      expect(merged.report).toEqual(want.report);
+      expectSame(merged.result, want.result);
+    }
+  });
+
+  it("refuses an upload whose amounts pass the dataset limit rather than reject other rows than a whole read", async () => {
+    // 101 customers with one order of 99,999,999,999.99 each: a whole read rejects the 101st row.
+    const lines = ["customer_id,order_id,order_date,amount"];
+    for (let k = 0; k < 101; k++) lines.push(`c${k},o${k},2024-01-01,99999999999.99`);
+    const bytes = Buffer.from(`${lines.join("\n")}\n`);
+    const settings: ComputeSettings = { asOf: "2024-02-01", clusters: false, value: false };
+    const want = await single(bytes, CSV, settings);
+    expect(want.errors.map((e) => [e.row, e.code])).toEqual([[102, "DATASET_TOTAL_TOO_LARGE"]]);
+    for (const buckets of [1, 4]) {
+      await expect(sharded(bytes, CSV, settings, { rangeBytes: 500, buckets })).rejects.toMatchObject({
+        code: "UNSHARDABLE_FILE",
+      });
+    }
   });
 
   it("puts a hand-worked pair of buckets back in the order of first appearance", async () => {

@@ -117,6 +117,9 @@ describe("amounts", () => {
     expect(cents("007.05")).toBe(705);
     expect(cents("1.500")).toBe(150);
     expect(cents("9999999999999.99")).toBe(999999999999999);
+    // Past the row limit too: ingestion, not the parser, rejects them (AMOUNT_TOO_LARGE).
+    expect(cents("10000000000000.01")).toBe(1000000000000001);
+    expect(cents("-99999999999999")).toBe(-9999999999999900);
     expect(Object.is(cents("-0.00"), 0)).toBe(true);
   });
 
@@ -138,8 +141,6 @@ describe("amounts", () => {
       "Infinity",
       "--1",
       "1.2.3",
-      "10000000000000.01",
-      "99999999999999",
     ]) {
       expect(Number.isNaN(cents(bad)), bad).toBe(true);
     }
