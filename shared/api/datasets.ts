@@ -85,6 +85,13 @@ export function datasetBody(meta: DatasetMeta) {
           revenue: sumAmounts(current.segments.filter((s) => s.family === "rfm").map((s) => s.revenue)),
           segmentCount: current.segments.length,
           sharded: current.source !== undefined,
+          // What the computation skipped or found wrong with the data as a whole, e.g. STALE_DATA.
+          issues: (current.issues ?? []).map(({ code, message, stage, segment }) => ({
+            code,
+            message,
+            stage,
+            ...(segment ? { segment } : {}),
+          })),
         }
       : null,
     running: meta.lock !== undefined && meta.lock.until > Date.now(),

@@ -155,6 +155,20 @@ export const datasetSchema = z.object({
        * refused (DATASET_SHARDED) until a smaller replace upload brings it back to one function.
        */
       sharded: z.boolean(),
+      /**
+       * What the computation of this version skipped or found wrong, each with a code, a message in words and
+       * its stage: "data" for the data as a whole (STALE_DATA: the latest order is older than the lifecycle's
+       * lapsed window before the evaluation date, so every customer looks lapsed), "clusters", "value" or
+       * "rules" (then with the rule segment's id).
+       */
+      issues: z.array(
+        z.object({
+          code: z.string(),
+          message: z.string(),
+          stage: z.string(),
+          segment: z.string().optional(),
+        }),
+      ),
     })
     .nullable(),
   /** Whether a run holds the dataset right now. */

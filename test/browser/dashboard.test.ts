@@ -432,4 +432,44 @@ describe("dashboard", () => {
     expect(elsewhere).toEqual([]);
     expect(requests.length).toBeGreaterThan(20);
   });
+
+  // Last: it moves the dataset's evaluation date and recomputes it.
+  it(
+    "warns on the overview, in the run's words, when the data ends long before the evaluation date",
+    async () => {
+      await page.setViewportSize({ width: 1280, height: 900 });
+      await page.goto(`${service.api}/#/${DATASET}/overview`);
+      await page.getByRole("heading", { name: "Current result" }).waitFor();
+      expect(await page.locator("[data-issue]").count()).toBe(0);
+      const before = (await api.getDataset({ params: { datasetId: DATASET } })).current;
+      expect(before?.issues.map((i) => i.code)).not.toContain("STALE_DATA");
+
+      // Evaluated as of 2027-01-01, the file's latest order (worked out here) is far more than 180 days back.
+      const latest = GOOD_LINES.map((line) => line.split(",")[2] as string)
+        .sort()
+        .at(-1) as string;
+      const gap = (Date.parse("2027-01-01") - Date.parse(latest)) / 86_400_000;
+      expect(gap).toBeGreaterThan(180);
+      await api.putSettings({ params: { datasetId: DATASET }, body: { asOf: "2027-01-01" } });
+      const deadline = Date.now() + RUN_TIMEOUT;
+      let current = before;
+      while (current?.asOf !== "2027-01-01") {
+        if (Date.now() > deadline) throw new Error("the recompute did not finish");
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        current = (await api.getDataset({ params: { datasetId: DATASET } })).current;
+      }
+      const stale = current?.issues.find((i) => i.code === "STALE_DATA");
+      expect(stale?.stage).toBe("data");
+      expect(stale?.message).toContain(`The latest order (${latest}) is ${int(gap)} days before`);
+      expect(stale?.message).toContain("every customer looks lapsed");
+
+      await page.reload();
+      await page.getByRole("heading", { name: "Current result" }).waitFor();
+      const warning = page.locator('[data-issue="STALE_DATA"]');
+      await warning.waitFor(POLL);
+      expect(await warning.textContent()).toBe(stale?.message);
+      expect(await figure(page, "Evaluated as of").textContent()).toBe("2027-01-01");
+    },
+    RUN_TIMEOUT + 30_000,
+  );
 });

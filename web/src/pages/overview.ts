@@ -113,6 +113,15 @@ export async function overviewPage(ctx: PageContext, root: HTMLElement): Promise
               "This dataset is computed sharded, from one file of all its transactions: appends and customers files are refused. To change it, upload a full transactions file with mode=replace.",
             )
           : null,
+        // Issues with the data as a whole (STALE_DATA: orders that end long before the evaluation date), in
+        // the words the run gave them, next to the date they concern.
+        ...(current.issues ?? [])
+          .filter((issue) => issue.stage === "data")
+          .map((issue) => {
+            const box = notice("error", issue.message);
+            box.dataset.issue = issue.code;
+            return box;
+          }),
       ),
     );
   } else {
