@@ -20,10 +20,10 @@ import { createReadStream, mkdirSync, readFileSync, writeFileSync } from "node:f
 import { availableParallelism, cpus, loadavg, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
-import { parseArgs } from "node:util";
 import { build } from "esbuild";
 import { DEFAULT_SPEC, type SyntheticFile, syntheticFile } from "./bench/generate";
 import type { WorkerConfig, WorkerOutput } from "./bench/worker";
+import { checkOrExit, existingFile, parseOrExit, size, wholeNumber } from "./cli";
 
 const ROOT = resolve(import.meta.dirname, "..");
 
@@ -34,7 +34,20 @@ if (process.argv.includes("--lookups")) {
   process.exit();
 }
 
-const { values } = parseArgs({
+const CLI = {
+  name: "bench",
+  usage: `usage: npm run bench -- [--sizes 100k,1m] [--quick] [--k 8] [--repeat 1] [--baseline-sizes 100k,1m]
+                        [--ml-kmeans-restarts 3] [--out-dir bench-out] [--report <results.json>]
+       npm run bench -- --lookups [its options: npm run bench:lookups -- --help]
+       npm run bench -- --sharded [--customers 10m] [--single-size 1m] [--workers 2] [--range-mb 64] [--buckets 16]
+  --sizes               customers per measured file, e.g. 100k,1m (default 100k,1m); --quick is 100k
+  --k                   clusters (default 8)
+  --repeat              runs of each configuration, the best kept (default 1)
+  --baseline-sizes      sizes the csv-parse + Map baseline runs on (default: all)
+  --ml-kmeans-restarts  restarts of ml-kmeans when scikit-learn is absent (default 3)
+  --out-dir             where files and results.json go (default bench-out)
+  --report              print the tables of an earlier results.json again
+`,
   options: {
     sizes: { type: "string", default: "100k,1m" },
     quick: { type: "boolean", default: false },
@@ -51,22 +64,28 @@ const { values } = parseArgs({
     "range-mb": { type: "string", default: "64" },
     buckets: { type: "string", default: "16" },
   },
-});
-
-function parseSize(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)([km]?)$/i.exec(text.trim());
-  if (!m) throw new Error(`--sizes: "${text}" is not a size such as 100k or 1m`);
-  const scale = { "": 1, k: 1e3, m: 1e6 }[(m[2] as string).toLowerCase()] as number;
-  return Math.round(Number(m[1]) * scale);
-}
-
-const sizes = values.quick ? [100_000] : (values.sizes as string).split(",").map(parseSize);
+} as const;
+const { values } = parseOrExit(CLI);
+const parseSize = (text: string) => size("sizes", text);
+const sizes = checkOrExit(CLI, () => (values.quick ? [100_000] : values.sizes.split(",").map(parseSize)));
 const baselineSizes = new Set(
-  values["baseline-sizes"] === undefined ? sizes : values["baseline-sizes"].split(",").map(parseSize),
+  checkOrExit(CLI, () =>
+    values["baseline-sizes"] === undefined ? sizes : values["baseline-sizes"].split(",").map(parseSize),
+  ),
 );
-const k = Number(values.k);
-const repeat = Math.max(1, Number(values.repeat));
-const mlRestarts = Number(values["ml-kmeans-restarts"]);
+const { k, repeat, mlRestarts } = checkOrExit(CLI, () => ({
+  k: wholeNumber("k", values.k, 1, 64),
+  repeat: wholeNumber("repeat", values.repeat, 1, 100),
+  mlRestarts: wholeNumber("ml-kmeans-restarts", values["ml-kmeans-restarts"], 1, 100),
+}));
+if (values.report !== undefined) {
+  const report = values.report;
+  await existingFile(report, "report").catch((error: unknown) =>
+    checkOrExit(CLI, () => {
+      throw error;
+    }),
+  );
+}
 const outDir = resolve(values["out-dir"] as string);
 const distDir = join(outDir, "dist");
 mkdirSync(distDir, { recursive: true });
@@ -600,11 +619,16 @@ if (values.sharded) {
   await shardedBench({
     root: ROOT,
     outDir,
-    customers: parseSize(values.customers as string),
-    singleSize: parseSize(values["single-size"] as string),
-    workers: values.workers === undefined ? availableParallelism() : Number(values.workers),
-    rangeMB: Number(values["range-mb"]),
-    buckets: Number(values.buckets),
+    ...checkOrExit(CLI, () => ({
+      customers: size("customers", values.customers),
+      singleSize: size("single-size", values["single-size"]),
+      workers:
+        values.workers === undefined
+          ? availableParallelism()
+          : wholeNumber("workers", values.workers, 1, 256),
+      rangeMB: wholeNumber("range-mb", values["range-mb"], 1, 4096),
+      buckets: wholeNumber("buckets", values.buckets, 1, 4096),
+    })),
     k,
   });
 } else {

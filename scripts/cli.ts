@@ -53,6 +53,26 @@ export function parseCli<O extends ParseArgsOptionsConfig>(cli: Cli<O>, argv: re
   return parsed;
 }
 
+/** What is wrong with the command line, from an error of `parseArgs`, in one line. */
+export function parseErrorMessage(error: unknown): string {
+  return firstSentence(error instanceof Error ? error.message : String(error));
+}
+
+/** Whether `argv` asks for help (`--help` or `-h`), whatever else it holds. */
+export function wantsHelpIn(argv: readonly string[], options: ParseArgsOptionsConfig): boolean {
+  try {
+    const { values } = parseArgs({
+      args: [...argv],
+      options: { ...options, ...HELP },
+      allowPositionals: true,
+      strict: false,
+    });
+    return values.help === true;
+  } catch {
+    return false;
+  }
+}
+
 /** Node's parse errors add advice about `--` after the first sentence; the first says what is wrong. */
 function firstSentence(message: string): string {
   const end = message.search(/\.\s/);
@@ -143,6 +163,36 @@ export function reportError(
     `${cli.name}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
   );
   return 1;
+}
+
+/**
+ * For a script that parses at its top level: the parsed command line, or the process ends here (the usage
+ * and exit code 0 on `--help`; one line and exit code 2 on a mistake).
+ */
+export function parseOrExit<O extends ParseArgsOptionsConfig>(
+  cli: Cli<O>,
+  argv: readonly string[] = process.argv.slice(2),
+): ReturnType<typeof parseCli<O>> {
+  try {
+    const parsed = parseCli(cli, argv);
+    if (wantsHelp(parsed.values as { help?: boolean })) {
+      process.stdout.write(cli.usage.endsWith("\n") ? cli.usage : `${cli.usage}\n`);
+      process.exit(0);
+    }
+    return parsed;
+  } catch (error) {
+    process.exit(reportError(cli, error));
+  }
+}
+
+/** Runs a check of a parsed value; a {@link UsageError} it throws ends the process with exit code 2. */
+export function checkOrExit<T>(cli: Pick<Cli<ParseArgsOptionsConfig>, "name">, check: () => T): T {
+  try {
+    return check();
+  } catch (error) {
+    if (error instanceof UsageError || error instanceof InputError) process.exit(reportError(cli, error));
+    throw error;
+  }
 }
 
 /** {@link runCli} for a script's entry point: sets the process's exit code. */

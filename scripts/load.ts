@@ -19,15 +19,26 @@ import { createReadStream, mkdirSync, readFileSync, writeFileSync } from "node:f
 import { Agent, request } from "node:http";
 import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
-import { parseArgs } from "node:util";
 import { DEFAULT_SPEC, syntheticFile } from "./bench/generate";
+import { checkOrExit, parseOrExit, size, UsageError, wholeNumber } from "./cli";
 import { freePort } from "./emulators/net";
 import { postFile, requestUpload, waitForRun } from "./local/upload";
 
 const ROOT = resolve(import.meta.dirname, "..");
 const DATASET = "load";
 
-const { values } = parseArgs({
+const CLI = {
+  name: "load",
+  usage: `usage: npm run load -- [--customers 100k] [--concurrency 32] [--idle-seconds 10] [--warmup-seconds 3]
+                       [--api <url> --token <jwt>] [--out-dir bench-out] [--wait-minutes 30]
+  --customers       customers in the generated dataset, e.g. 10k or 1m (default 100k)
+  --concurrency     lookups in flight at once (default 32)
+  --idle-seconds    seconds of lookups alone before the replacement upload (default 10)
+  --warmup-seconds  seconds of lookups not counted, first (default 3)
+  --api, --token    use a running service instead of starting one (both or neither)
+  --out-dir         where generated files and results go (default bench-out)
+  --wait-minutes    how long a run may show no progress before the test gives up (default 30)
+`,
   options: {
     customers: { type: "string", default: "100k" },
     concurrency: { type: "string", default: "32" },
@@ -38,19 +49,20 @@ const { values } = parseArgs({
     "out-dir": { type: "string", default: "bench-out" },
     "wait-minutes": { type: "string", default: "30" },
   },
+} as const;
+const { values } = parseOrExit(CLI);
+
+const { customers, concurrency, idleSeconds, warmupSeconds, waitMs } = checkOrExit(CLI, () => {
+  if ((values.api === undefined) !== (values.token === undefined))
+    throw new UsageError("--api and --token go together");
+  return {
+    customers: size("customers", values.customers),
+    concurrency: wholeNumber("concurrency", values.concurrency, 1, 1024),
+    idleSeconds: wholeNumber("idle-seconds", values["idle-seconds"], 0, 3600),
+    warmupSeconds: wholeNumber("warmup-seconds", values["warmup-seconds"], 0, 3600),
+    waitMs: wholeNumber("wait-minutes", values["wait-minutes"], 1, 24 * 60) * 60_000,
+  };
 });
-
-function parseSize(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)([km]?)$/i.exec(text.trim());
-  if (!m) throw new Error(`--customers: "${text}" is not a size such as 100k`);
-  return Math.round(Number(m[1]) * ({ "": 1, k: 1e3, m: 1e6 }[(m[2] as string).toLowerCase()] as number));
-}
-
-const customers = parseSize(values.customers as string);
-const concurrency = Number(values.concurrency);
-const idleSeconds = Number(values["idle-seconds"]);
-const warmupSeconds = Number(values["warmup-seconds"]);
-const waitMs = Number(values["wait-minutes"]) * 60_000;
 const outDir = resolve(values["out-dir"] as string);
 const say = (line = "") => process.stdout.write(`${line}\n`);
 

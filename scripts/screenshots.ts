@@ -10,19 +10,30 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { parseArgs } from "node:util";
 import { createClient } from "../shared/client";
 import { launchChromium } from "../test/browser/chromium";
 import { FIXTURE_AS_OF, makeTransactions } from "../test/browser/fixture";
 import { startLocalService } from "../test/e2e/local-service";
+import { checkOrExit, parseOrExit, UsageError } from "./cli";
 
-const { values: args } = parseArgs({
+const CLI = {
+  name: "screenshots",
+  usage: `usage: npm run screenshots -- [--out docs/screenshots] [--api <url> --token <jwt>] [--dataset shop]
+  --out            where the PNG files go (default docs/screenshots)
+  --api, --token   use a running service instead of starting one (both or neither)
+  --dataset        the dataset to create and photograph (default shop)
+`,
   options: {
     out: { type: "string", default: "docs/screenshots" },
     api: { type: "string" },
     token: { type: "string" },
     dataset: { type: "string", default: "shop" },
   },
+} as const;
+const { values: args } = parseOrExit(CLI);
+checkOrExit(CLI, () => {
+  if ((args.api === undefined) !== (args.token === undefined))
+    throw new UsageError("--api and --token go together");
 });
 
 const say = (line: string) => process.stdout.write(`${line}\n`);

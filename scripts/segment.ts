@@ -63,6 +63,7 @@ import {
 } from "../shared/engine";
 import type { GammaGammaParams } from "../shared/engine/clv";
 import { MAX_HORIZON_DAYS } from "../shared/engine/value";
+import { parseErrorMessage, wantsHelpIn } from "./cli";
 
 export const OUTPUT_COLUMNS = [
   "customer_id",
@@ -134,7 +135,7 @@ function parseArgv(argv: readonly string[]) {
   try {
     return parseArgs({ args: [...argv], allowPositionals: true, strict: true, options: OPTIONS });
   } catch (error) {
-    throw new UsageError((error as Error).message);
+    throw new UsageError(parseErrorMessage(error));
   }
 }
 
@@ -489,12 +490,16 @@ function inputError(error: unknown, what: string, path: string): unknown {
 
 /** Runs the CLI; resolves to the exit code. */
 export async function main(argv: readonly string[], io: CliIo = process): Promise<number> {
+  if (wantsHelpIn(argv, OPTIONS)) {
+    io.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
   let options: Options;
   try {
     options = parseOptions(argv);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
-    io.stderr.write(`segment: ${error.message}\n${USAGE}\n`);
+    io.stderr.write(`segment: ${error.message} (--help for usage)\n`);
     return 2;
   }
   try {

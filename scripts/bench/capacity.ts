@@ -13,7 +13,6 @@
  * on a full run and on the next day's refresh.
  */
 import { createReadStream, readFileSync } from "node:fs";
-import { parseArgs } from "node:util";
 import { AggregateState, computeSegments, ingestTransactions } from "../../shared/engine";
 import {
   diffOutputs,
@@ -21,6 +20,7 @@ import {
   keepWithinTolerance,
   outputsAndProfiles,
 } from "../../shared/pipeline/outputs";
+import { checkOrExit, parseOrExit, wholeNumber } from "../cli";
 import { DEFAULT_SPEC, syntheticFile } from "./generate";
 
 export interface CapacityMeasurement {
@@ -201,9 +201,19 @@ export function capacityModel(small: CapacityMeasurement, large: CapacityMeasure
 }
 
 if (process.argv[1]?.endsWith("capacity.ts")) {
-  const { values, positionals } = parseArgs({
+  const cli = {
+    name: "bench:capacity",
+    usage: `usage: npm run bench:capacity   (the model from 100,000 and 1,000,000 customers)
+       tsx scripts/bench/capacity.ts [--model] [--dir bench-out] <customers>...
+  --model  measure each size in a process of its own and print the capacity and cost model
+  --dir    where generated files go (default bench-out)
+`,
     allowPositionals: true,
     options: { dir: { type: "string", default: "bench-out" }, model: { type: "boolean", default: false } },
+  } as const;
+  const { values, positionals } = parseOrExit(cli);
+  checkOrExit(cli, () => {
+    for (const p of positionals) wholeNumber("customers", p, 1, 100_000_000);
   });
   if (!values.model) {
     const measured = await measureCapacity(Number(positionals[0] ?? 200_000), values.dir);

@@ -27,7 +27,6 @@ import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { parseArgs } from "node:util";
 import awsLite from "@aws-lite/client";
 import { DynamoDBClient, GetItemCommand } from "@aws-sdk/client-dynamodb";
 import { DynamoDBDocumentClient, PutCommand } from "@aws-sdk/lib-dynamodb";
@@ -37,12 +36,26 @@ import type { CustomerView } from "../../shared/model";
 import { DynamoDatasetStore } from "../../shared/store/dynamo";
 import { CUSTOMER_SK, customerPk, datasetPk, META_SK } from "../../shared/store/keys";
 import { lookupPlugin } from "../../shared/store/lookup";
+import { checkOrExit, oneOf, parseOrExit, UsageError, wholeNumber } from "../cli";
 import { DYNAMODB_LOCAL_CREDENTIALS, startDynamoDbLocal } from "../emulators/dynamodb-local";
 import { ensureTable } from "../emulators/resources";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 
-const { values } = parseArgs({
+const PARTS = ["bundles", "init", "warm", "writes"] as const;
+const CLI = {
+  name: "bench:lookups",
+  usage: `usage: npm run bench:lookups -- [--only bundles,init,warm,writes] [--quick] [--init-runs 7] [--warm 2000]
+                               [--write-items 20000] [--warm-storage memory|disk] [--out-dir bench-out]
+       npm run bench:writes   (the same with --only writes)
+  --only          which parts to run, comma-separated (default all four)
+  --quick         fewer runs and calls (init 3, warm 300, writes 5000)
+  --init-runs     fresh processes timed per bundle (default 7)
+  --warm          warm lookups measured (default 2000)
+  --write-items   customer items written per run (default 20000)
+  --warm-storage  DynamoDB Local's tables for the warm benchmark: memory (default) or disk
+  --out-dir       where results go (default bench-out)
+`,
   options: {
     only: { type: "string", default: "bundles,init,warm,writes" },
     quick: { type: "boolean", default: false },
@@ -53,12 +66,31 @@ const { values } = parseArgs({
     /** Where DynamoDB Local keeps the tables of the warm benchmark: in memory, or on disk as `npm start` does. */
     "warm-storage": { type: "string", default: "memory" },
   },
+} as const;
+const { values } = parseOrExit(CLI);
+const only = new Set(
+  checkOrExit(CLI, () =>
+    values.only.split(",").map((part) => {
+      if (!(PARTS as readonly string[]).includes(part))
+        throw new UsageError(`--only takes parts among ${PARTS.join(", ")}, got "${part}"`);
+      return part;
+    }),
+  ),
+);
+const quick = values.quick;
+const { initRuns, warmCalls, writeItems } = checkOrExit(CLI, () => {
+  oneOf("warm-storage", values["warm-storage"], ["memory", "disk"] as const);
+  return {
+    initRuns: wholeNumber("init-runs", values["init-runs"] ?? (quick ? "3" : "7"), 1, 1000),
+    warmCalls: wholeNumber("warm", values.warm ?? (quick ? "300" : "2000"), 1, 10_000_000),
+    writeItems: wholeNumber(
+      "write-items",
+      values["write-items"] ?? (quick ? "5000" : "20000"),
+      1,
+      10_000_000,
+    ),
+  };
 });
-const only = new Set((values.only as string).split(","));
-const quick = values.quick as boolean;
-const initRuns = Number(values["init-runs"] ?? (quick ? 3 : 7));
-const warmCalls = Number(values.warm ?? (quick ? 300 : 2000));
-const writeItems = Number(values["write-items"] ?? (quick ? 5000 : 20000));
 const outDir = resolve(values["out-dir"] as string, "lookups");
 mkdirSync(outDir, { recursive: true });
 
@@ -277,7 +309,7 @@ function metaItem() {
     "hibernating",
     "lost",
   ];
-  const lifecycle = ["new", "active", "at-risk", "lapsed", "lost"];
+  const lifecycle = ["new", "active", "cooling", "lapsed", "reactivated"];
   const clusters = ["c1", "c2", "c3", "c4", "c5", "c6"];
   const summary = (id: string, family: string) => ({
     id,
