@@ -13,6 +13,8 @@ import {
   type ComputedSegmentation,
   type ComputeSettings,
   computeSegments,
+  dayNumber,
+  evaluationDate,
   FileError,
   type IngestReport,
   ingestCustomers,
@@ -135,6 +137,14 @@ export async function loadState(
 }
 
 export async function loadAborted(blobs: BlobStore, meta: DatasetMeta): Promise<Outputs | undefined> {
+/**
+ * The latest order_date an upload processed at `now` accepts: the day after the processing day (UTC), so
+ * that an order placed today in a time zone ahead of UTC is not refused; later rows are FUTURE_DATE.
+ */
+export function latestOrderDay(now: Date): number {
+  return dayNumber(now.toISOString().slice(0, 10)) + 1;
+}
+
   if (!meta.pending) return undefined;
   const bytes = await blobs.get(objectKeys.outputs(meta.tenantId, meta.datasetId, meta.pending.version));
   // No outputs file: the aborted run died before it could write anything to the table.
@@ -769,3 +779,4 @@ export async function runRefresh(deps: PipelineDeps, event: RefreshEvent): Promi
     return crash(deps, attempt, run, error);
   }
 }
+        latestOrderDay: latestOrderDay((deps.now ?? (() => new Date()))()),

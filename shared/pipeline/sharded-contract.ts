@@ -67,6 +67,8 @@ export const runRefSchema = z.object({
   uploadId: z.string().optional(),
   sequencer: z.string().optional(),
   asOf: z.string(),
+  /** The latest order_date the run accepts (the day after the day it was planned); later rows are FUTURE_DATE. */
+  latestOrderDay: z.string().optional(),
 });
 export type RunRef = z.infer<typeof runRefSchema>;
 

@@ -26,6 +26,7 @@ import {
   evaluationDate,
   FileError,
   type ForeignOrders,
+  isoDay,
   mergePartials,
   ORDER_SLICES,
   type PartitionResult,
@@ -56,6 +57,7 @@ import {
   isStale,
   loadAborted,
   membershipEvents,
+  latestOrderDay,
   type PipelineDeps,
   ReportCollector,
   runEvent,
@@ -291,6 +293,7 @@ export function shardedSteps(deps: PipelineDeps, options: ShardedOptions = {}) {
       buckets: shardPlan.buckets,
       size,
     });
+      latestOrderDay: isoDay(latestOrderDay(now())),
     return {
       proceed: true,
       run: ref,
@@ -333,7 +336,14 @@ export function shardedSteps(deps: PipelineDeps, options: ShardedOptions = {}) {
         json<Pick<PartitionResult, "index" | "lines" | "currencies">>(keys.partMeta(run, r.index)),
       ),
     );
-    return inputErrors(async () => aggregateContext(shardPlan, metas, settings));
+    return inputErrors(async () =>
+      aggregateContext(
+        shardPlan,
+        metas,
+        settings,
+        run.latestOrderDay === undefined ? {} : { latestOrderDay: run.latestOrderDay },
+      ),
+    );
   }
 
   /** Aggregates one bucket from its parts of every range, with orders other buckets hold when given. */

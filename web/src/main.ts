@@ -8,6 +8,7 @@ import { destroyCharts } from "./charts";
 import type { PageContext } from "./context";
 import { h, notice, replace } from "./dom";
 import { customerPage } from "./pages/customer";
+import { modelPage } from "./pages/model";
 import { overviewPage } from "./pages/overview";
 import { rulesPage } from "./pages/rules";
 import { segmentsPage } from "./pages/segments";
@@ -19,6 +20,7 @@ const PAGES: Array<{ id: string; label: string; render: Page; needsDataset: bool
   { id: "overview", label: "Overview", render: overviewPage, needsDataset: true },
   { id: "segments", label: "Segments", render: segmentsPage, needsDataset: true },
   { id: "customers", label: "Customer lookup", render: customerPage, needsDataset: true },
+  { id: "model", label: "Predictions", render: modelPage, needsDataset: true },
   { id: "rules", label: "Rule segments", render: rulesPage, needsDataset: true },
   { id: "upload", label: "Upload", render: uploadPage, needsDataset: false },
 ];

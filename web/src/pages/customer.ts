@@ -2,6 +2,7 @@ import type { RouteOutput } from "../../../shared/client";
 import { describeError } from "../api";
 import { FAMILY_LABEL, link, type PageContext, type Segment } from "../context";
 import { fmt, h, notice, replace, stats } from "../dom";
+import { MODEL_LABEL } from "./model";
 
 type Customer = RouteOutput<"getCustomer">;
 
@@ -25,22 +26,47 @@ function explain(c: Customer): Array<[string, string]> {
   ];
   const p = c.predictions;
   if (p) {
+    const days = fmt.int(p.horizonDays ?? 365);
     lines.push([
       "Still a customer?",
-      `${fmt.pct(p.probabilityAlive)} likely to still be buying (churn risk ${fmt.pct(p.churnRisk)}).`,
+      p.churnRisk === null || p.probabilityAlive === null
+        ? `Unknown. ${p.churnRiskNote}`
+        : `${fmt.pct(p.probabilityAlive)} likely to still be buying (churn risk ${fmt.pct(p.churnRisk)}, by the ${MODEL_LABEL[p.model]} model).`,
     ]);
     if (p.expectedPurchases !== null)
       lines.push([
         "Expected purchases",
-        `About ${fmt.num(p.expectedPurchases, 2)} orders in the next ${fmt.int(p.horizonDays ?? 365)} days.`,
+        `About ${fmt.num(p.expectedPurchases, 2)} purchases in the next ${days} days` +
+          (p.expectedPurchasesInterval
+            ? ` (80% interval ${fmt.num(p.expectedPurchasesInterval.low, 2)} to ${fmt.num(p.expectedPurchasesInterval.high, 2)}).`
+            : "."),
       ]);
     if (p.clv !== null)
       lines.push([
         "Predicted lifetime value",
-        `${fmt.money(p.clv)} over the next ${fmt.int(p.horizonDays ?? 365)} days.`,
+        `${fmt.money(p.clv)} over the next ${days} days` +
+          (p.clvInterval
+            ? ` (80% interval ${fmt.money(p.clvInterval.low)} to ${fmt.money(p.clvInterval.high)}).`
+            : "."),
       ]);
   }
   return lines;
+}
+
+/** CLV with its 80% interval, e.g. "41.20 (33.10–50.75)". */
+function clvText(c: Customer): string {
+  const p = c.predictions;
+  if (!p || p.clv === null) return "—";
+  return p.clvInterval
+    ? `${fmt.money(p.clv)} (${fmt.money(p.clvInterval.low)}–${fmt.money(p.clvInterval.high)})`
+    : fmt.money(p.clv);
+}
+
+/** Churn risk, or "unknown" where the model cannot tell: never a certainty the model does not have. */
+function churnText(c: Customer): string {
+  const p = c.predictions;
+  if (!p) return "—";
+  return p.churnRisk === null ? "unknown" : fmt.pct(p.churnRisk);
 }
 
 export async function customerPage(ctx: PageContext, root: HTMLElement): Promise<void> {
@@ -89,8 +115,8 @@ export async function customerPage(ctx: PageContext, root: HTMLElement): Promise
           ["RFM", customer.scores.rfm],
           ["Lifecycle", customer.lifecycle?.name ?? "—"],
           ["Cluster", customer.cluster?.name ?? "—"],
-          ["CLV", fmt.money(customer.predictions?.clv)],
-          ["Probability alive", fmt.pct(customer.predictions?.probabilityAlive)],
+          ["CLV", clvText(customer)],
+          ["Churn risk", churnText(customer)],
         ],
         "stats tiles",
       ),

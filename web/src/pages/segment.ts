@@ -36,7 +36,14 @@ export async function segmentPage(ctx: PageContext, root: HTMLElement, segmentId
           ["Revenue", fmt.money(segment.revenue)],
           ["Share of revenue", fmt.pct(segment.revenueShare)],
           ["Average order value", fmt.money(segment.averageOrderValue)],
-          ["Mean CLV", fmt.money(segment.meanClv)],
+          [
+            "Mean CLV",
+            typeof segment.meanClv === "number" &&
+            typeof segment.meanClvLow === "number" &&
+            typeof segment.meanClvHigh === "number"
+              ? `${fmt.money(segment.meanClv)} (80%: ${fmt.money(segment.meanClvLow)}–${fmt.money(segment.meanClvHigh)})`
+              : fmt.money(segment.meanClv),
+          ],
           ["Mean probability alive", fmt.pct(segment.meanProbabilityAlive)],
           ["Mean days since last order", fmt.num(segment.profile?.meanRecencyDays, 0)],
           ["Mean orders", fmt.num(segment.profile?.meanFrequency, 1)],
