@@ -7,8 +7,9 @@
  *   and gross spend; then quintile scores and the RFM segments (rfm.ts);
  * - lifecycle: stages from the purchase days and the dataset's windows (lifecycle.ts);
  * - clusters: k-means on the RFM features, unless turned off or there are too few customers (clusters.ts);
- * - value: BG/NBD and Gamma-Gamma fitted on the dataset, then probability alive, expected purchases and CLV
- *   for everyone, unless turned off or the data cannot support the models (value.ts);
+ * - value: the repeat-purchase models validated on a holdout, the chosen one and Gamma-Gamma fitted on the
+ *   dataset, then probability alive, expected purchases and CLV with their 80 % intervals for everyone, unless
+ *   turned off or the data cannot support the models (value.ts);
  * - rules: every rule segment compiled against the columns above and evaluated column-wise (traits.ts).
  * Every setting is checked before any work starts, and a bad one throws ComputeError naming it; a part the
  * data cannot support is skipped and reported in `issues`, never thrown.
@@ -19,6 +20,7 @@
 
 import type { ByteSet } from "./byteset";
 import { checkClusterSettings, clusterDefinitions, clusterStage } from "./clusters";
+import type { Predictions } from "./clv";
 import { ColumnBlock } from "./columns";
 import { isoDay, parseDay } from "./days";
 import { ComputeError } from "./errors";
@@ -58,7 +60,13 @@ import type {
   SegmentSummary,
   ValueModelSummary,
 } from "./types";
-import { type ResolvedValueSettings, resolveValueSettings, valueInputs, valueStage } from "./value";
+import {
+  type HoldoutContext,
+  type ResolvedValueSettings,
+  resolveValueSettings,
+  valueInputs,
+  valueStage,
+} from "./value";
 
 export type { CustomerOrders } from "./orders";
 
@@ -99,6 +107,11 @@ export interface CustomerColumns {
   /** Expected purchases over the value horizon. */
   readonly expectedPurchases?: Float64Array;
   readonly clv?: Float64Array;
+  /** 80 % intervals of expectedPurchases and clv; absent when the value stage could not compute them. */
+  readonly expectedPurchasesLow?: Float64Array;
+  readonly expectedPurchasesHigh?: Float64Array;
+  readonly clvLow?: Float64Array;
+  readonly clvHigh?: Float64Array;
 }
 
 /** One family's part of a result. */
@@ -237,6 +250,15 @@ export class ComputedSegmentation implements SegmentationResult {
     if (c.probabilityAlive !== undefined) scores.probabilityAlive = c.probabilityAlive[p] as number;
     if (c.expectedPurchases !== undefined) scores.expectedPurchases = c.expectedPurchases[p] as number;
     if (c.clv !== undefined) scores.clv = roundToCent(c.clv[p] as number);
+    if (c.expectedPurchasesLow !== undefined && c.expectedPurchasesHigh !== undefined) {
+      scores.expectedPurchasesLow = c.expectedPurchasesLow[p] as number;
+      scores.expectedPurchasesHigh = c.expectedPurchasesHigh[p] as number;
+    }
+    if (c.clvLow !== undefined && c.clvHigh !== undefined) {
+      scores.clvLow = roundToCent(c.clvLow[p] as number);
+      scores.clvHigh = roundToCent(c.clvHigh[p] as number);
+    }
+    if (c.probabilityAlive !== undefined) scores.repeatPurchases = (c.purchaseDays[p] as number) - 1;
     // Added last, so that the segments come after the scores when the object is printed or serialized.
     const segments: string[] = [];
     for (const family of this.families) family.segmentsOf(p, segments);
@@ -273,14 +295,25 @@ export class ComputedSegmentation implements SegmentationResult {
 
 type BaseColumns = Omit<
   CustomerColumns,
-  "lifecycle" | "cluster" | "probabilityAlive" | "expectedPurchases" | "clv"
+  | "lifecycle"
+  | "cluster"
+  | "probabilityAlive"
+  | "expectedPurchases"
+  | "clv"
+  | "expectedPurchasesLow"
+  | "expectedPurchasesHigh"
+  | "clvLow"
+  | "clvHigh"
 >;
 
 /**
  * The columns of every scored customer that depend on that customer's orders alone (everything before the
  * quintile scores): what a shard of customers can work out without the others.
  */
-export type CustomerTotals = Omit<BaseColumns, "r" | "f" | "m" | "rfmSegment">;
+export type CustomerTotals = Omit<BaseColumns, "r" | "f" | "m" | "rfmSegment"> & {
+  /** Orders dated after asOf: kept in the state, counted from the first evaluation on or after their day. */
+  ordersAfterAsOf?: number;
+};
 
 // Per-customer accumulators of the order pass, interleaved in 48 bytes so that an order touches one or two
 // cache lines: three sums of cents as doubles (exact to 2^53) and six 32-bit integers after them.
@@ -319,6 +352,7 @@ export function customerTotals(state: AggregateState, asOfDay: number): Customer
   }
   const total = state.orderCount;
   let unordered = 0;
+  let later = 0;
   let touched = 0;
   for (let b = 0; b * ORDER_BLOCK_SIZE < total; b++) {
     const block = state.orderBlocks[b] as OrderBlock;
@@ -334,7 +368,10 @@ export function customerTotals(state: AggregateState, asOfDay: number): Customer
       }
       for (let k = from; k < to; k++) {
         const d = day[k] as number;
-        if (d > asOfDay) continue;
+        if (d > asOfDay) {
+          later++;
+          continue;
+        }
         const c = customer[k] as number;
         const f = c * F_STRIDE;
         const at = c * I_STRIDE;
@@ -433,6 +470,7 @@ export function customerTotals(state: AggregateState, asOfDay: number): Customer
     purchaseDays,
     grossCents,
     firstDayCents,
+    ordersAfterAsOf: later,
   };
 }
 
@@ -481,16 +519,40 @@ export function customerColumns(
 
 // ---- economics ---------------------------------------------------------------------------------------------
 
+interface SegmentTotals {
+  size: number;
+  cents: number;
+  orders: number;
+  clvCents: number;
+  /** Sums of the members' CLV bounds, in cents. */
+  clvLowCents: number;
+  clvHighCents: number;
+  /** Sum of P(alive) over the members it counts for (aliveCounts; see aliveCounts()). */
+  alive: number;
+  aliveCount: number;
+}
+
+/**
+ * Whether position i's P(alive) counts in a segment's mean: always, but when BG/NBD is the served model only
+ * for customers with a repeat purchase (BG/NBD's P(alive) = 1 of the others is no knowledge; value.ts).
+ */
+function aliveCounts(result: ComputedSegmentation): (i: number) => boolean {
+  if (result.value?.selectedModel !== "bgNbd") return () => true;
+  const days = result.columns.purchaseDays;
+  return (i) => (days[i] as number) > 1;
+}
+
 function summary(
   family: SegmentFamily,
   definition: SegmentDefinition,
-  totals: { size: number; cents: number; orders: number; clvCents: number; alive: number },
+  totals: SegmentTotals,
   result: ComputedSegmentation,
 ): SegmentSummary {
   // Money in integer cents to the end; the means are rounded to the cent (money.ts), the mean CLV being the
   // mean of the members' CLVs as each is served, to the cent.
   const { size, cents, orders } = totals;
   const valued = result.columns.clv !== undefined && size > 0;
+  const bounded = valued && result.columns.clvLow !== undefined && result.columns.clvHigh !== undefined;
   return {
     id: definition.id,
     family,
@@ -502,7 +564,12 @@ function summary(
     revenueShare: result.totalCents === 0 ? 0 : cents / result.totalCents,
     averageOrderValue: amountOfCents(meanRounded(cents, orders)),
     meanClv: valued ? amountOfCents(meanRounded(totals.clvCents, size)) : null,
-    meanProbabilityAlive: valued && result.columns.probabilityAlive ? totals.alive / size : null,
+    meanClvLow: bounded ? amountOfCents(meanRounded(totals.clvLowCents, size)) : null,
+    meanClvHigh: bounded ? amountOfCents(meanRounded(totals.clvHighCents, size)) : null,
+    meanProbabilityAlive:
+      valued && result.columns.probabilityAlive && totals.aliveCount > 0
+        ? totals.alive / totals.aliveCount
+        : null,
   };
 }
 
@@ -522,7 +589,10 @@ export function exclusiveSummaries(
   const cents = new Float64Array(k);
   const orders = new Float64Array(k);
   const clv = new Float64Array(k);
+  const clvLow = new Float64Array(k);
+  const clvHigh = new Float64Array(k);
   const alive = new Float64Array(k);
+  const aliveCount = new Float64Array(k);
   const { monetaryCents, frequency } = result.columns;
   for (let i = 0; i < result.customerCount; i++) {
     const code = codes[i] as number;
@@ -534,11 +604,20 @@ export function exclusiveSummaries(
   const clvColumn = result.columns.clv;
   const aliveColumn = result.columns.probabilityAlive;
   if (clvColumn !== undefined && aliveColumn !== undefined) {
+    const counts = aliveCounts(result);
+    const { clvLow: lowColumn, clvHigh: highColumn } = result.columns;
     for (let i = 0; i < result.customerCount; i++) {
       const code = codes[i] as number;
       if (code >= k) continue;
       clv[code] = (clv[code] as number) + centsOfAmount(clvColumn[i] as number);
-      alive[code] = (alive[code] as number) + (aliveColumn[i] as number);
+      if (lowColumn !== undefined && highColumn !== undefined) {
+        clvLow[code] = (clvLow[code] as number) + centsOfAmount(lowColumn[i] as number);
+        clvHigh[code] = (clvHigh[code] as number) + centsOfAmount(highColumn[i] as number);
+      }
+      if (counts(i)) {
+        alive[code] = (alive[code] as number) + (aliveColumn[i] as number);
+        aliveCount[code] = (aliveCount[code] as number) + 1;
+      }
     }
   }
   return definitions.map((d, s) =>
@@ -550,7 +629,10 @@ export function exclusiveSummaries(
         cents: cents[s] as number,
         orders: orders[s] as number,
         clvCents: clv[s] as number,
+        clvLowCents: clvLow[s] as number,
+        clvHighCents: clvHigh[s] as number,
         alive: alive[s] as number,
+        aliveCount: aliveCount[s] as number,
       },
       result,
     ),
@@ -564,15 +646,32 @@ export function membershipSummary(
   definition: SegmentDefinition,
   members: ArrayLike<number>,
 ): SegmentSummary {
-  const totals = { size: 0, cents: 0, orders: 0, clvCents: 0, alive: 0 };
-  const { monetaryCents, frequency, clv, probabilityAlive } = result.columns;
+  const totals: SegmentTotals = {
+    size: 0,
+    cents: 0,
+    orders: 0,
+    clvCents: 0,
+    clvLowCents: 0,
+    clvHighCents: 0,
+    alive: 0,
+    aliveCount: 0,
+  };
+  const { monetaryCents, frequency, clv, clvLow, clvHigh, probabilityAlive } = result.columns;
+  const counts = aliveCounts(result);
   for (let i = 0; i < result.customerCount; i++) {
     if (members[i] === 0) continue;
     totals.size++;
     totals.cents += monetaryCents[i] as number;
     totals.orders += frequency[i] as number;
     if (clv !== undefined) totals.clvCents += centsOfAmount(clv[i] as number);
-    if (probabilityAlive !== undefined) totals.alive += probabilityAlive[i] as number;
+    if (clvLow !== undefined && clvHigh !== undefined) {
+      totals.clvLowCents += centsOfAmount(clvLow[i] as number);
+      totals.clvHighCents += centsOfAmount(clvHigh[i] as number);
+    }
+    if (probabilityAlive !== undefined && counts(i)) {
+      totals.alive += probabilityAlive[i] as number;
+      totals.aliveCount++;
+    }
   }
   return summary(family, definition, totals, result);
 }
@@ -640,7 +739,7 @@ export function computeSegments(state: AggregateState, settings: ComputeSettings
   const resolved = resolveComputeSettings(settings);
   const t = performance.now();
   const totals = customerTotals(state, resolved.asOfDay);
-  return segmentsOf(state, totals, resolved, since(t));
+  return segmentsOf(state, totals, resolved, since(t), (day) => customerTotals(state, day));
 }
 
 /** Settings checked and resolved, as computeSegments and segmentsFromTotals use them. */
@@ -687,9 +786,14 @@ export function segmentsFromTotals(
   source: SegmentationSource,
   totals: CustomerTotals,
   settings: ComputeSettings | ResolvedComputeSettings,
+  /**
+   * The purchase-day totals as of an earlier day (the columns of customerTotals that the value stage's
+   * holdout reads), for positions in increasing order; without it, the value stage has no holdout.
+   */
+  totalsAsOf?: HoldoutContext["totalsAsOf"],
 ): ComputedSegmentation {
   const resolved = "windows" in settings ? settings : resolveComputeSettings(settings);
-  return segmentsOf(source, totals, resolved, 0);
+  return segmentsOf(source, totals, resolved, 0, totalsAsOf);
 }
 
 function segmentsOf(
@@ -697,6 +801,8 @@ function segmentsOf(
   totals: CustomerTotals,
   resolved: ResolvedComputeSettings,
   totalsMs: number,
+  /** Totals as of an earlier day, for the value stage's holdout; absent when the orders are not at hand. */
+  totalsAsOf?: HoldoutContext["totalsAsOf"],
 ): ComputedSegmentation {
   const {
     settings,
@@ -715,6 +821,14 @@ function segmentsOf(
   const base = scoreColumns(totals, rfmThresholds);
   const stale = staleDataIssue(base.lastPurchaseDay, asOfDay, windows);
   if (stale !== undefined) issues.push(stale);
+  const later = totals.ordersAfterAsOf ?? 0;
+  if (later > 0) {
+    issues.push({
+      code: "ORDERS_AFTER_AS_OF",
+      stage: "data",
+      message: `${later} order${later === 1 ? " is" : "s are"} dated after the evaluation date (${isoDay(asOfDay)}): kept, and counted from the first evaluation on or after ${later === 1 ? "its" : "their"} day`,
+    });
+  }
   timings.rfm = Math.round((totalsMs + since(t)) * 10) / 10;
 
   t = performance.now();
@@ -739,11 +853,13 @@ function segmentsOf(
 
   t = performance.now();
   let value: ValueModelSummary | undefined;
-  let predictions:
-    | { probabilityAlive: Float64Array; expectedPurchases: Float64Array; clv: Float64Array }
-    | undefined;
+  let predictions: Predictions | undefined;
   if (valueSettings !== undefined) {
-    const stage = valueStage(valueInputs(base, base.purchaseDays, asOfDay), valueSettings);
+    const stage = valueStage(valueInputs(base, base.purchaseDays, asOfDay), valueSettings, {
+      asOfDay,
+      columns: base,
+      ...(totalsAsOf === undefined ? {} : { totalsAsOf }),
+    });
     issues.push(...stage.issues);
     if (stage.ok) {
       value = stage.summary;
@@ -762,6 +878,7 @@ function segmentsOf(
           probabilityAlive: predictions.probabilityAlive,
           expectedPurchases: predictions.expectedPurchases,
           clv: predictions.clv,
+          ...(predictions.intervals === undefined ? {} : predictions.intervals),
         }),
   };
   const result = new ComputedSegmentation(source, settings.asOf, asOfDay, columns, {

@@ -84,12 +84,19 @@ export interface ClusterSettings {
   previous?: PreviousClusters;
 }
 
-/** Predicted value (BG/NBD and Gamma-Gamma, see value.ts). */
+/** Predicted value (a repeat-purchase model chosen by holdout validation, and Gamma-Gamma; see value.ts). */
 export interface ValueSettings {
   /** Horizon of expected purchases and CLV, in days. Default 365. */
   horizonDays?: number;
   /** Annual discount rate of future purchases in CLV, e.g. 0.1 for 10 %. Default 0.10. */
   annualDiscountRate?: number;
+  /**
+   * Length of the holdout window that ends at asOf, in days. Default: a quarter of the observed span from the
+   * first order to asOf, at most 365 days.
+   */
+  holdoutDays?: number;
+  /** The repeat-purchase model to serve; "auto" (default) takes the one with the lowest holdout error. */
+  model?: "auto" | RepeatModelName;
 }
 
 /** A rule segment to evaluate: `rule` is a rule tree as the definition language (rules/schema.ts) has it. */
@@ -192,15 +199,30 @@ export interface ValueValidation {
 
 /** The fitted value models and the settings the predictions used. */
 export interface ValueModelSummary {
-  /** Time unit of the BG/NBD parameters (alpha is a rate per day). */
+  /** Time unit of the repeat-purchase models' parameters (alpha is a rate per day). */
   timeUnit: "day";
   horizonDays: number;
   annualDiscountRate: number;
-  bgNbd: BgNbdParams;
+  /** The repeat-purchase model whose predictions are served. */
+  selectedModel: RepeatModelName;
+  /**
+   * How it was chosen: "holdout" (lowest holdout error), "setting" (named in the value settings), "default"
+   * (no holdout validation possible; see value.ts for the default model).
+   */
+  selection: "holdout" | "setting" | "default";
+  /** Each repeat-purchase model fitted on all the data (the selected one at least). */
+  models: Partial<Record<RepeatModelName, RepeatModelFitSummary>>;
+  /** The holdout validation; null when it could not be done (see validationSkipped). */
+  validation: ValueValidation | null;
+  /** Why there is no holdout validation, e.g. too little history. */
+  validationSkipped?: { code: string; message: string };
+  /** BG/NBD's parameters when BG/NBD is the selected model; consumers read models[selectedModel]. */
+  bgNbd?: BgNbdParams;
   /** null when Gamma-Gamma could not be fitted; order values then come from each customer's own history. */
   gammaGamma: GammaGammaParams | null;
-  logLikelihoods: { bgNbd: number; gammaGamma: number | null };
-  converged: { bgNbd: boolean; gammaGamma: boolean | null };
+  /** Log-likelihoods of the selected repeat-purchase model (under its name) and of Gamma-Gamma. */
+  logLikelihoods: Partial<Record<RepeatModelName, number>> & { gammaGamma: number | null };
+  converged: Partial<Record<RepeatModelName, boolean>> & { gammaGamma: boolean | null };
   /** Customers the models were fitted on, and those of them with a repeat purchase. */
   customers: number;
   repeatCustomers: number;
@@ -225,8 +247,16 @@ export interface SegmentSummary {
   /** Mean CLV of the members; null when the value models are absent or the segment is empty. */
   meanClv: number | null;
   /**
+   * 80 % interval of the mean CLV from the models' parameter uncertainty (value.ts); null when meanClv is or
+   * when no interval could be computed.
+   */
+  meanClvLow: number | null;
+  meanClvHigh: number | null;
+  /**
    * Mean probability that a member is still active (1 − churn risk); null when the value models are absent or
-   * the segment is empty.
+   * the segment is empty. When the selected model is BG/NBD, which holds every customer without a repeat
+   * purchase alive with probability 1 by construction, the mean is over the members with a repeat purchase
+   * only (null when there are none).
    */
   meanProbabilityAlive: number | null;
 }
@@ -253,7 +283,15 @@ export interface CustomerScores {
   probabilityAlive?: number;
   /** Expected purchases (distinct purchase days) over the value horizon. */
   expectedPurchases?: number;
+  /** 80 % interval of expectedPurchases from the parameters' uncertainty (value.ts). */
+  expectedPurchasesLow?: number;
+  expectedPurchasesHigh?: number;
   clv?: number;
+  /** 80 % interval of clv from the parameters' uncertainty (value.ts). */
+  clvLow?: number;
+  clvHigh?: number;
+  /** Repeat purchases the models saw: distinct purchase days − 1. */
+  repeatPurchases?: number;
   /** Segment ids of every family the customer belongs to, e.g. ["rfm:champions", "lifecycle:active"]. */
   segments: string[];
 }

@@ -1,9 +1,10 @@
 /**
- * Predicted value of every scored customer from BG/NBD and Gamma-Gamma fitted on the dataset (clv/).
+ * Predicted value of every scored customer: a repeat-purchase model (BG/NBD, Pareto/NBD or MBG/NBD, clv/models.ts)
+ * chosen by holdout validation, with Gamma-Gamma for order values (clv/).
  *
- * Inputs per customer, in days (the time unit of the fitted BG/NBD; its alpha is a rate per day):
+ * Inputs per customer, in days (the time unit of the fitted models; their alpha is a rate per day):
  * - x  = repeat purchases = distinct purchase days − 1 (orders that are not returns, on or before asOf; two
- *        orders on one day are one purchase, as BG/NBD counts purchase occasions);
+ *        orders on one day are one purchase, as the models count purchase occasions);
  * - tx = last purchase day − first purchase day;
  * - T  = asOf − first purchase day;
  * - mx = mean value of the repeat purchases: the net spend (returns included) spread over purchase days in
@@ -13,19 +14,75 @@
  * When Gamma-Gamma gives no expected order value (not fitted, or q <= 1), the customer's own net spend per
  * purchase day (at least 0) stands in, as clv/predict.ts documents.
  *
+ * Holdout validation (clv/validation.ts), on every run. The history is split at calibrationEnd = asOf −
+ * holdoutDays (default holdoutDays: a quarter of the days from the dataset's first order to asOf, rounded
+ * down, at most 365). Every model is fitted on the orders up to calibrationEnd of the customers who had bought
+ * by then, predicts their repeat purchases (distinct purchase days) in (calibrationEnd, asOf], and is compared
+ * with what they did. The metric is the mean absolute error per customer (MAE). Tie rule: models whose MAE is
+ * within 0.1 % (relative) of the lowest tie; the tie goes to the highest calibration log-likelihood, then to
+ * the first of bgNbd, paretoNbd, mbgNbd. The selected model is then fitted again on all the data (its search
+ * starting from the calibration estimate), and its predictions are served (selection "holdout"); should that
+ * fit fail, the next model in the ranking is used.
+ * A model named in the settings (`model`) is served instead (selection "setting"), the validation still run.
+ *
+ * No validation (`validationSkipped`, also a run issue): when the history is not at hand (a result merged
+ * from partials without purchase days: VALUE_HOLDOUT_UNAVAILABLE), the holdout would be shorter than
+ * HOLDOUT_MIN_DAYS (VALUE_HOLDOUT_TOO_SHORT), fewer than VALUE_MIN_CUSTOMERS customers had bought by
+ * calibrationEnd (VALUE_HOLDOUT_TOO_FEW_CUSTOMERS), none of them has a repeat purchase by then
+ * (VALUE_HOLDOUT_NO_REPEAT_PURCHASES), or no model could be fitted on the calibration part
+ * (VALUE_HOLDOUT_NO_FIT). The default model is then Pareto/NBD (selection "default"): unlike BG/NBD, it lets a
+ * customer without a repeat purchase be gone, so churn risk falls with time since the last purchase as the
+ * segments do; if it cannot be fitted, BG/NBD, then MBG/NBD.
+ *
  * Horizon. CLV sums the purchases of H periods of equal length horizonDays / H, H = ⌈horizonDays / (365.25 / 12)⌉
  * (so a year is 12 periods of about a month), each discounted from its end at the annual rate:
  * purchases in period k are worth 1 / (1 + d)^(k · horizonDays / H / 365.25). Expected purchases are those of
  * the whole horizon.
  *
+ * Intervals. Each customer's expected purchases and CLV carry an 80 % interval from the uncertainty of the
+ * selected model's and Gamma-Gamma's parameters (inverse observed information, delta method on the log scale;
+ * clv/uncertainty.ts documents the method). A segment's mean CLV has as bounds the means of its members'
+ * bounds. Without a positive definite information matrix there are no intervals (VALUE_NO_INTERVALS).
+ *
+ * Probability alive of a segment. BG/NBD holds every customer without a repeat purchase alive with
+ * probability 1 by construction, which says nothing about them; when BG/NBD is the selected model, a
+ * segment's mean probability alive is over its members with a repeat purchase only (null when there are none).
+ *
  * Not fitted, with an issue in the result and no value columns: fewer than VALUE_MIN_CUSTOMERS scored
- * customers, or nobody with a repeat purchase. A fit that did not converge or ended at the edge of its
- * search box is used, with an issue saying so.
+ * customers, nobody with a repeat purchase, or no repeat-purchase model could be fitted. A fit that did not
+ * converge or ended at the edge of its search box is used, with an issue saying so.
  */
-import { type ClvOptions, type CustomerValueData, fitValueModels, type Predictions, predictAll } from "./clv";
+import {
+  ClvFitError,
+  type ClvOptions,
+  type CustomerValueData,
+  fitGammaGamma,
+  type GammaGammaFit,
+  type Predictions,
+  predictAll,
+  REPEAT_MODELS,
+  type RepeatModel,
+  type RepeatModelFit,
+} from "./clv";
+import { compressSummary } from "./clv/data";
+import { gammaGammaCovariance, repeatModelCovariance } from "./clv/uncertainty";
+import {
+  calibrationData,
+  compareOnHoldout,
+  fitSummary,
+  REPEAT_MODEL_ORDER,
+  rankByHoldout,
+} from "./clv/validation";
 import { ColumnBlock } from "./columns";
+import { isoDay } from "./days";
 import { ComputeError } from "./errors";
-import type { ComputeIssue, ValueModelSummary, ValueSettings } from "./types";
+import type {
+  ComputeIssue,
+  RepeatModelName,
+  ValueModelSummary,
+  ValueSettings,
+  ValueValidation,
+} from "./types";
 
 export const VALUE_DEFAULTS = Object.freeze({ horizonDays: 365, annualDiscountRate: 0.1 });
 
@@ -33,12 +90,25 @@ export const VALUE_DEFAULTS = Object.freeze({ horizonDays: 365, annualDiscountRa
 export const VALUE_MIN_CUSTOMERS = 10;
 
 export const MAX_HORIZON_DAYS = 36_500;
+/** Longest holdout window a setting may ask for, in days. */
+export const MAX_HOLDOUT_DAYS = 3_650;
+/** Shortest holdout window validated, in days: a week, so that a weekly rhythm cannot fool the comparison. */
+export const HOLDOUT_MIN_DAYS = 7;
+/** Default holdout: this share of the days from the first order to asOf, at most DEFAULT_HOLDOUT_MAX_DAYS. */
+export const DEFAULT_HOLDOUT_SHARE = 0.25;
+export const DEFAULT_HOLDOUT_MAX_DAYS = 365;
+/** The model used when there is no holdout validation, and those tried after it should its fit fail. */
+export const DEFAULT_MODEL_ORDER: readonly RepeatModelName[] = ["paretoNbd", "bgNbd", "mbgNbd"];
+export const VALUE_MODEL_SETTINGS = ["auto", ...REPEAT_MODEL_ORDER] as const;
 const DAYS_PER_YEAR = 365.25;
 const DAYS_PER_MONTH = DAYS_PER_YEAR / 12;
 
 export interface ResolvedValueSettings {
   horizonDays: number;
   annualDiscountRate: number;
+  /** Absent: the default (see the module header), which depends on the data. */
+  holdoutDays?: number;
+  model: "auto" | RepeatModelName;
 }
 
 /** Settings with defaults; throws ComputeError BAD_VALUE_SETTINGS naming the field. */
@@ -64,7 +134,34 @@ export function resolveValueSettings(settings: ValueSettings = {}): ResolvedValu
       "value.annualDiscountRate",
     );
   }
-  return { horizonDays, annualDiscountRate: rate };
+  const holdoutDays: unknown = settings.holdoutDays;
+  if (
+    holdoutDays !== undefined &&
+    (typeof holdoutDays !== "number" ||
+      !Number.isInteger(holdoutDays) ||
+      holdoutDays < 1 ||
+      holdoutDays > MAX_HOLDOUT_DAYS)
+  ) {
+    throw new ComputeError(
+      "BAD_VALUE_SETTINGS",
+      `holdoutDays must be a whole number of days from 1 to ${MAX_HOLDOUT_DAYS}`,
+      "value.holdoutDays",
+    );
+  }
+  const model: unknown = settings.model ?? "auto";
+  if (
+    !(VALUE_MODEL_SETTINGS as readonly unknown[]).includes(model) ||
+    (model !== "auto" && REPEAT_MODELS[model as RepeatModelName] === undefined)
+  ) {
+    const known = ["auto", ...REPEAT_MODEL_ORDER.filter((name) => REPEAT_MODELS[name] !== undefined)];
+    throw new ComputeError("BAD_VALUE_SETTINGS", `model must be one of ${known.join(", ")}`, "value.model");
+  }
+  return {
+    horizonDays,
+    annualDiscountRate: rate,
+    ...(holdoutDays === undefined ? {} : { holdoutDays }),
+    model: model as ResolvedValueSettings["model"],
+  };
 }
 
 /** The clv module's options for a horizon in days (see the module header). */
@@ -125,16 +222,177 @@ export function valueInputs(
   return { x, tx, T, mx, fallbackOrderValue };
 }
 
+export interface ValuePredictions extends Predictions {
+  /** The selected model. */
+  model: RepeatModelName;
+}
+
 export type ValueStage =
-  | { ok: true; summary: ValueModelSummary; predictions: Predictions; issues: ComputeIssue[] }
+  | { ok: true; summary: ValueModelSummary; predictions: ValuePredictions; issues: ComputeIssue[] }
   | { ok: false; issues: ComputeIssue[] };
+
+/** What the holdout validation needs besides the models' inputs. */
+export interface HoldoutContext {
+  asOfDay: number;
+  /** The scored customers' columns, in the order of the models' inputs (increasing stateIndex). */
+  columns: {
+    readonly stateIndex: Uint32Array;
+    readonly firstPurchaseDay: Int32Array;
+    readonly purchaseDays: Uint32Array;
+  };
+  /**
+   * The same columns of the customers with an order on or before `day`, counting those orders only
+   * (customerTotals); absent when the orders are not at hand.
+   */
+  totalsAsOf?: (day: number) => {
+    readonly stateIndex: Uint32Array;
+    readonly firstPurchaseDay: Int32Array;
+    readonly lastPurchaseDay: Int32Array;
+    readonly purchaseDays: Uint32Array;
+  };
+}
 
 function issue(code: string, message: string): ComputeIssue {
   return { code, message, stage: "value" };
 }
 
-/** Fits both models and scores every customer. Never throws for data the models cannot describe. */
-export function valueStage(data: ValueInputs, settings: ResolvedValueSettings): ValueStage {
+function available(names: readonly RepeatModelName[]): RepeatModel[] {
+  return names.flatMap((name) => {
+    const model = REPEAT_MODELS[name];
+    return model === undefined ? [] : [model];
+  });
+}
+
+/** The holdout length the settings give for this data, and the first order day (see the module header). */
+export function holdoutDaysFor(
+  settings: Pick<ResolvedValueSettings, "holdoutDays">,
+  firstOrderDay: number,
+  asOfDay: number,
+): number {
+  if (settings.holdoutDays !== undefined) return settings.holdoutDays;
+  const span = Math.max(0, asOfDay - firstOrderDay);
+  return Math.min(DEFAULT_HOLDOUT_MAX_DAYS, Math.floor(span * DEFAULT_HOLDOUT_SHARE));
+}
+
+type Validated =
+  | {
+      ok: true;
+      validation: ValueValidation;
+      ranking: RepeatModelName[];
+      calibrationParams: Partial<Record<RepeatModelName, Record<string, number>>>;
+      issues: ComputeIssue[];
+    }
+  | { ok: false; skipped: { code: string; message: string }; issues: ComputeIssue[] };
+
+function validate(settings: ResolvedValueSettings, context: HoldoutContext | undefined): Validated {
+  const skip = (code: string, message: string, issues: ComputeIssue[] = []): Validated => ({
+    ok: false,
+    skipped: { code, message },
+    issues,
+  });
+  if (context?.totalsAsOf === undefined) {
+    return skip(
+      "VALUE_HOLDOUT_UNAVAILABLE",
+      "no holdout validation: the purchase days of each customer are not at hand (a result merged from partials without them)",
+    );
+  }
+  const { asOfDay, columns } = context;
+  let firstOrderDay = asOfDay;
+  for (const day of columns.firstPurchaseDay) if (day < firstOrderDay) firstOrderDay = day;
+  const holdoutDays = holdoutDaysFor(settings, firstOrderDay, asOfDay);
+  const span = asOfDay - firstOrderDay;
+  if (holdoutDays < HOLDOUT_MIN_DAYS) {
+    return skip(
+      "VALUE_HOLDOUT_TOO_SHORT",
+      `no holdout validation: a holdout of ${holdoutDays} days is shorter than ${HOLDOUT_MIN_DAYS}` +
+        (settings.holdoutDays === undefined
+          ? ` (the default is a quarter of the ${span} days from the first order to asOf; it takes ${4 * HOLDOUT_MIN_DAYS} days of history)`
+          : ""),
+    );
+  }
+  const calibrationEndDay = asOfDay - holdoutDays;
+  const data = calibrationData(columns, context.totalsAsOf(calibrationEndDay), calibrationEndDay);
+  const customers = data.x.length;
+  if (customers < VALUE_MIN_CUSTOMERS) {
+    return skip(
+      "VALUE_HOLDOUT_TOO_FEW_CUSTOMERS",
+      `no holdout validation: ${customers} customers had bought by ${isoDay(calibrationEndDay)}, the end of the calibration period before a ${holdoutDays}-day holdout; it takes ${VALUE_MIN_CUSTOMERS}`,
+    );
+  }
+  let repeaters = 0;
+  for (let i = 0; i < customers; i++) if ((data.x[i] as number) > 0) repeaters++;
+  if (repeaters === 0) {
+    return skip(
+      "VALUE_HOLDOUT_NO_REPEAT_PURCHASES",
+      `no holdout validation: none of the ${customers} customers who had bought by ${isoDay(calibrationEndDay)} had bought again by then, so the models have nothing to learn repeat buying from`,
+    );
+  }
+  const comparison = compareOnHoldout(data, holdoutDays, available(REPEAT_MODEL_ORDER));
+  const issues = comparison.failures.map((f) =>
+    issue("VALUE_HOLDOUT_FIT_FAILED", `the ${f.model} fit on the calibration period failed: ${f.message}`),
+  );
+  const accuracies: ValueValidation["models"] = {};
+  for (const name of REPEAT_MODEL_ORDER) {
+    const m = comparison.models[name];
+    if (m !== undefined) accuracies[name] = m.accuracy;
+  }
+  const ranking = rankByHoldout(accuracies);
+  const selected = ranking[0];
+  if (selected === undefined) {
+    return skip(
+      "VALUE_HOLDOUT_NO_FIT",
+      "no holdout validation: no repeat-purchase model could be fitted on the calibration period",
+      issues,
+    );
+  }
+  const calibrationParams: Partial<Record<RepeatModelName, Record<string, number>>> = {};
+  for (const name of ranking) calibrationParams[name] = comparison.models[name]?.fit.params;
+  return {
+    ok: true,
+    ranking,
+    calibrationParams,
+    issues,
+    validation: {
+      calibrationEnd: isoDay(calibrationEndDay),
+      asOf: isoDay(asOfDay),
+      holdoutDays,
+      customers,
+      actualRepeatPurchases: comparison.actualRepeatPurchases,
+      models: accuracies,
+      metric: "mae",
+      selected,
+      conditionalExpectations: comparison.conditionalExpectations,
+    },
+  };
+}
+
+function boundaryIssues(
+  label: string,
+  fit: { converged: boolean; atBoundary: readonly string[] },
+): ComputeIssue[] {
+  const out: ComputeIssue[] = [];
+  if (!fit.converged)
+    out.push(issue("VALUE_NOT_CONVERGED", `the ${label} fit stopped before meeting its tolerances`));
+  if (fit.atBoundary.length > 0) {
+    out.push(
+      issue(
+        "VALUE_AT_BOUNDARY",
+        `the ${label} parameters ${fit.atBoundary.join(", ")} ended at the edge of the search range; the data say little about them`,
+      ),
+    );
+  }
+  return out;
+}
+
+/**
+ * Validates the models on a holdout, fits the chosen one and Gamma-Gamma on all the data and scores every
+ * customer (see the module header). Never throws for data the models cannot describe.
+ */
+export function valueStage(
+  data: ValueInputs,
+  settings: ResolvedValueSettings,
+  context?: HoldoutContext,
+): ValueStage {
   const n = data.x.length;
   if (n < VALUE_MIN_CUSTOMERS) {
     return {
@@ -147,39 +405,102 @@ export function valueStage(data: ValueInputs, settings: ResolvedValueSettings): 
       ],
     };
   }
-  const fits = fitValueModels(data);
-  const issues: ComputeIssue[] = [];
-  const bg = fits.bgNbd;
-  for (const problem of fits.issues) {
-    // Without BG/NBD there are no predictions at all, so what Gamma-Gamma lacks does not matter.
-    if (bg === null && problem.model !== "bg-nbd") continue;
-    const code = problem.code.replace(/^CLV_/, "VALUE_");
-    const consequence =
-      problem.model === "bg-nbd"
-        ? "no value predictions"
-        : "order values come from each customer's own history";
-    issues.push(issue(code, `${problem.message}; ${consequence}`));
+  let repeatCustomers = 0;
+  for (let i = 0; i < n; i++) if ((data.x[i] as number) > 0) repeatCustomers++;
+  if (repeatCustomers === 0) {
+    return {
+      ok: false,
+      issues: [
+        issue(
+          "VALUE_NO_REPEAT_PURCHASES",
+          "no customer has a repeat purchase, so the repeat-purchase models cannot be fitted; no value predictions",
+        ),
+      ],
+    };
   }
-  if (bg === null) return { ok: false, issues };
-  const gg = fits.gammaGamma;
-  for (const [name, fit] of [
-    ["BG/NBD", bg],
-    ["Gamma-Gamma", gg],
-  ] as const) {
-    if (fit === null) continue;
-    if (!fit.converged) {
-      issues.push(issue("VALUE_NOT_CONVERGED", `the ${name} fit stopped before meeting its tolerances`));
-    }
-    if (fit.atBoundary.length > 0) {
+  const issues: ComputeIssue[] = [];
+  const validated = validate(settings, context);
+  issues.push(...validated.issues);
+  if (!validated.ok) issues.push(issue(validated.skipped.code, validated.skipped.message));
+
+  let selection: ValueModelSummary["selection"];
+  let candidates: RepeatModelName[];
+  if (settings.model !== "auto") {
+    selection = "setting";
+    candidates = [settings.model];
+  } else if (validated.ok) {
+    selection = "holdout";
+    candidates = validated.ranking;
+  } else {
+    selection = "default";
+    candidates = [...DEFAULT_MODEL_ORDER];
+  }
+  let chosen: { model: RepeatModel; fit: RepeatModelFit } | undefined;
+  for (const model of available(candidates)) {
+    // The search on all the data starts from the calibration estimate, when there is one.
+    const initial = validated.ok ? validated.calibrationParams[model.name] : undefined;
+    try {
+      chosen = {
+        model,
+        fit: model.fit(data.x, data.tx, data.T, initial === undefined ? {} : { initial }),
+      };
+      break;
+    } catch (error) {
+      if (!(error instanceof ClvFitError)) throw error;
       issues.push(
         issue(
-          "VALUE_AT_BOUNDARY",
-          `the ${name} parameters ${fit.atBoundary.join(", ")} ended at the edge of the search range; the data say little about them`,
+          error.code.replace(/^CLV_/, "VALUE_"),
+          `the ${model.label} fit on all the data failed: ${error.message}`,
         ),
       );
     }
   }
-  const predictions = predictAll(data, fits.models, clvOptionsFor(settings));
+  if (chosen === undefined) {
+    issues.push(issue("VALUE_NO_MODEL", "no repeat-purchase model could be fitted; no value predictions"));
+    return { ok: false, issues };
+  }
+  const { model, fit } = chosen;
+  issues.push(...boundaryIssues(model.label, fit));
+
+  let gg: GammaGammaFit | null = null;
+  try {
+    gg = fitGammaGamma(data.x, data.mx);
+  } catch (error) {
+    if (!(error instanceof ClvFitError)) throw error;
+    issues.push(
+      issue(
+        error.code.replace(/^CLV_/, "VALUE_"),
+        `${error.message}; order values come from each customer's own history`,
+      ),
+    );
+  }
+  if (gg !== null) issues.push(...boundaryIssues("Gamma-Gamma", gg));
+
+  const repeatSigma = repeatModelCovariance(model, fit.params, compressSummary(data));
+  const ggSigma = gg === null ? null : gammaGammaCovariance(gg.params, data.x, data.mx);
+  if (repeatSigma === null) {
+    issues.push(
+      issue(
+        "VALUE_NO_INTERVALS",
+        `the ${model.label} likelihood is flat in some direction at its maximum (a parameter the data do not pin down); no intervals`,
+      ),
+    );
+  } else if (gg !== null && ggSigma === null) {
+    issues.push(
+      issue(
+        "VALUE_INTERVALS_WITHOUT_ORDER_VALUE",
+        "the Gamma-Gamma likelihood is flat in some direction at its maximum; the intervals leave out the uncertainty of order values",
+      ),
+    );
+  }
+  const predictions = predictAll(
+    data,
+    { bgNbd: null, gammaGamma: gg?.params ?? null, repeat: { model, params: fit.params } },
+    {
+      ...clvOptionsFor(settings),
+      ...(repeatSigma === null ? {} : { covariances: { repeat: repeatSigma, gammaGamma: ggSigma } }),
+    },
+  );
   if (gg !== null) {
     let fallbacks = 0;
     for (let i = 0; i < n; i++) if (predictions.valueFromModel[i] === 0) fallbacks++;
@@ -192,22 +513,31 @@ export function valueStage(data: ValueInputs, settings: ResolvedValueSettings): 
       );
     }
   }
-  let repeatCustomers = 0;
-  for (let i = 0; i < n; i++) if ((data.x[i] as number) > 0) repeatCustomers++;
-  return {
-    ok: true,
-    issues,
-    predictions,
-    summary: {
-      timeUnit: "day",
-      horizonDays: settings.horizonDays,
-      annualDiscountRate: settings.annualDiscountRate,
-      bgNbd: bg.params,
-      gammaGamma: gg?.params ?? null,
-      logLikelihoods: { bgNbd: bg.logLikelihood, gammaGamma: gg?.logLikelihood ?? null },
-      converged: { bgNbd: bg.converged, gammaGamma: gg?.converged ?? null },
-      customers: n,
-      repeatCustomers,
-    },
+  const name = model.name;
+  const summary: ValueModelSummary = {
+    timeUnit: "day",
+    horizonDays: settings.horizonDays,
+    annualDiscountRate: settings.annualDiscountRate,
+    selectedModel: name,
+    selection,
+    models: { [name]: fitSummary(fit) },
+    validation: validated.ok ? validated.validation : null,
+    ...(validated.ok ? {} : { validationSkipped: validated.skipped }),
+    ...(name === "bgNbd"
+      ? {
+          bgNbd: {
+            r: fit.params.r as number,
+            alpha: fit.params.alpha as number,
+            a: fit.params.a as number,
+            b: fit.params.b as number,
+          },
+        }
+      : {}),
+    gammaGamma: gg?.params ?? null,
+    logLikelihoods: { [name]: fit.logLikelihood, gammaGamma: gg?.logLikelihood ?? null },
+    converged: { [name]: fit.converged, gammaGamma: gg?.converged ?? null },
+    customers: n,
+    repeatCustomers,
   };
+  return { ok: true, issues, predictions: { ...predictions, model: name }, summary };
 }

@@ -25,9 +25,11 @@
 import { ColumnBlock } from "../columns";
 import {
   aliveExpectedPurchasesUnchecked,
+  BG_NBD_PARAM_NAMES,
   type BgNbdFit,
   type BgNbdFitOptions,
   type BgNbdParams,
+  bgNbdLogLikelihoodWithGradient,
   checkBgNbdParams,
   fitBgNbd,
   probabilityAliveUnchecked,
@@ -42,6 +44,20 @@ import {
   type GammaGammaFitOptions,
   type GammaGammaParams,
 } from "./gamma-gamma";
+import {
+  MBG_NBD_PARAM_NAMES,
+  mbgNbdAliveExpectedPurchasesUnchecked,
+  mbgNbdLogLikelihoodWithGradient,
+  mbgNbdProbabilityAliveUnchecked,
+} from "./mbg-nbd";
+import { namedParams, REPEAT_MODELS, type RepeatModel, type RepeatModelParams } from "./models";
+import {
+  PARETO_NBD_PARAM_NAMES,
+  paretoNbdAliveExpectedPurchasesUnchecked,
+  paretoNbdLogLikelihoodWithGradient,
+  paretoNbdProbabilityAliveUnchecked,
+} from "./pareto-nbd";
+import { intervalOf, orderValueLogVariance, repeatLogVariance } from "./uncertainty";
 
 export interface ClvOptions {
   /** Number of periods in the horizon. Default 12. */
@@ -171,9 +187,25 @@ export interface CustomerValueData extends CustomerSummary {
 export interface ValueModels {
   bgNbd: BgNbdParams | null;
   gammaGamma: GammaGammaParams | null;
+  /**
+   * Another repeat-purchase model of the registry (models.ts) in place of BG/NBD; when given, `bgNbd` is not
+   * read. BG/NBD given here takes the same path as `bgNbd`.
+   */
+  repeat?: { model: RepeatModel; params: RepeatModelParams } | null;
 }
 
-export interface PredictOptions extends ClvOptions {}
+/** Covariances of the fitted log-parameters (uncertainty.ts), for the 80 % intervals. */
+export interface ParameterCovariances {
+  /** Of the repeat model's log-parameters, in the order of its paramNames; null: no intervals. */
+  repeat: Float64Array | null;
+  /** Of Gamma-Gamma's (log p, log q, log γ); null: order values count as known. */
+  gammaGamma: Float64Array | null;
+}
+
+export interface PredictOptions extends ClvOptions {
+  /** When given (and its repeat part is not null), the predictions carry 80 % intervals (uncertainty.ts). */
+  covariances?: ParameterCovariances;
+}
 
 export interface Predictions {
   probabilityAlive: Float64Array;
@@ -186,6 +218,103 @@ export interface Predictions {
   valueFromModel: Uint8Array;
   /** Length of the horizon in the data's time unit. */
   horizon: number;
+  /** 80 % intervals (uncertainty.ts), when covariances were given. */
+  intervals?: {
+    expectedPurchasesLow: Float64Array;
+    expectedPurchasesHigh: Float64Array;
+    clvLow: Float64Array;
+    clvHigh: Float64Array;
+  };
+}
+
+/**
+ * A repeat model's per-customer functions with their parameters bound and without input checks, for batch
+ * work on validated data. Every model here factors E[X(t) | x, t_x, T] as P(alive | x, t_x, T) · A(t; x, T),
+ * A the expected purchases in the next t of a customer known to be alive, which depends on x and T only.
+ */
+export interface RepeatKernel {
+  alive(x: number, tx: number, T: number): number;
+  aliveExpected(t: number, x: number, T: number): number;
+}
+
+/** The kernel of a registry model at the given (checked) parameters. */
+export function repeatKernel(model: RepeatModel, params: RepeatModelParams): RepeatKernel {
+  switch (model.name) {
+    case "bgNbd": {
+      const p = namedParams(model.label, BG_NBD_PARAM_NAMES, params);
+      checkBgNbdParams(p);
+      return {
+        alive: (x, tx, T) => probabilityAliveUnchecked(p, x, tx, T),
+        aliveExpected: (t, x, T) => aliveExpectedPurchasesUnchecked(p, t, x, T),
+      };
+    }
+    case "paretoNbd": {
+      const p = namedParams(model.label, PARETO_NBD_PARAM_NAMES, params);
+      model.probabilityAlive(params, 0, 0, 0);
+      return {
+        alive: (x, tx, T) => paretoNbdProbabilityAliveUnchecked(p, x, tx, T),
+        aliveExpected: (t, x, T) => paretoNbdAliveExpectedPurchasesUnchecked(p, t, x, T),
+      };
+    }
+    case "mbgNbd": {
+      const p = namedParams(model.label, MBG_NBD_PARAM_NAMES, params);
+      model.probabilityAlive(params, 0, 0, 0);
+      return {
+        alive: (x, tx, T) => mbgNbdProbabilityAliveUnchecked(p, x, tx, T),
+        aliveExpected: (t, x, T) => mbgNbdAliveExpectedPurchasesUnchecked(p, t, x, T),
+      };
+    }
+  }
+}
+
+/** Σ weight · log L and its gradient with respect to the log-parameters (in paramNames order). */
+export function repeatLogLikelihoodWithGradient(
+  model: RepeatModel,
+  params: RepeatModelParams,
+  data: CustomerSummary,
+  weights?: ArrayLike<number>,
+): { value: number; gradient: Float64Array } {
+  switch (model.name) {
+    case "bgNbd":
+      return bgNbdLogLikelihoodWithGradient(
+        namedParams(model.label, BG_NBD_PARAM_NAMES, params),
+        data,
+        weights,
+      );
+    case "paretoNbd":
+      return paretoNbdLogLikelihoodWithGradient(
+        namedParams(model.label, PARETO_NBD_PARAM_NAMES, params),
+        data,
+        weights,
+      );
+    case "mbgNbd":
+      return mbgNbdLogLikelihoodWithGradient(
+        namedParams(model.label, MBG_NBD_PARAM_NAMES, params),
+        data,
+        weights,
+      );
+  }
+}
+
+/** Σ_k ΔA_k · discount_k of a customer alive at T; writes A at the horizon into `last`. */
+function discountedAliveFromKernel(
+  kernel: RepeatKernel,
+  o: ResolvedClvOptions,
+  x: number,
+  T: number,
+  last: Float64Array,
+): number {
+  let previous = 0;
+  let sum = 0;
+  for (let k = 1; k <= o.horizonPeriods; k++) {
+    const raw = kernel.aliveExpected(k * o.periodLength, x, T);
+    // Cumulative expectations never fall; a non-finite value adds nothing.
+    const e = Number.isFinite(raw) ? Math.max(raw, previous) : previous;
+    sum += (e - previous) * (o.discount[k - 1] as number);
+    previous = e;
+  }
+  last[0] = previous;
+  return sum;
 }
 
 /** Scores every customer. Customers sharing (x, T) share the expectations of equation (10), (x, t_x, T) the rest. */
@@ -198,7 +327,11 @@ export function predictAll(
   const n = data.x.length;
   checkLength("mx", data.mx, n);
   if (data.fallbackOrderValue !== undefined) checkLength("fallbackOrderValue", data.fallbackOrderValue, n);
-  if (models.bgNbd !== null) checkBgNbdParams(models.bgNbd);
+  const repeat = models.repeat ?? null;
+  const bg =
+    repeat === null ? models.bgNbd : repeat.model.name === "bgNbd" ? bgNbdParamsOf(repeat.params) : null;
+  if (bg !== null) checkBgNbdParams(bg);
+  const kernel = repeat !== null && bg === null ? repeatKernel(repeat.model, repeat.params) : null;
   if (models.gammaGamma !== null) checkGammaGammaParams(models.gammaGamma);
   const o = resolveClvOptions(options);
   const horizon = o.horizonPeriods * o.periodLength;
@@ -208,8 +341,9 @@ export function predictAll(
   const probabilityAlive = block.f64().fill(1);
   const expectedPurchases = block.f64();
   const discounted = block.f64();
-  const bg = models.bgNbd;
-  if (bg !== null) {
+  let repeatLogVar: Float64Array | undefined;
+  let tripleIndex: Uint32Array | undefined;
+  if (bg !== null || repeat !== null) {
     const c = compressSummary(data);
     const u = c.x.length;
     // The hypergeometric work depends on (x, T) only: done once per distinct pair (grouped as (x, T, T)).
@@ -219,14 +353,27 @@ export function predictAll(
     const vHorizon = new Float64Array(v);
     const last = new Float64Array(1);
     for (let j = 0; j < v; j++) {
-      vDiscounted[j] = discountedAlivePurchases(bg, o, pairs.x[j] as number, pairs.T[j] as number, last);
+      vDiscounted[j] =
+        bg !== null
+          ? discountedAlivePurchases(bg, o, pairs.x[j] as number, pairs.T[j] as number, last)
+          : discountedAliveFromKernel(
+              kernel as RepeatKernel,
+              o,
+              pairs.x[j] as number,
+              pairs.T[j] as number,
+              last,
+            );
       vHorizon[j] = last[0] as number;
     }
     const uAlive = new Float64Array(u);
     const uDiscounted = new Float64Array(u);
     const uExpected = new Float64Array(u);
     for (let j = 0; j < u; j++) {
-      const alive = probabilityAliveUnchecked(bg, c.x[j] as number, c.tx[j] as number, c.T[j] as number);
+      const raw =
+        bg !== null
+          ? probabilityAliveUnchecked(bg, c.x[j] as number, c.tx[j] as number, c.T[j] as number)
+          : (kernel as RepeatKernel).alive(c.x[j] as number, c.tx[j] as number, c.T[j] as number);
+      const alive = Number.isFinite(raw) ? Math.min(Math.max(raw, 0), 1) : 0;
       const pair = pairs.index[j] as number;
       uAlive[j] = alive;
       uDiscounted[j] = alive * (vDiscounted[pair] as number);
@@ -237,6 +384,21 @@ export function predictAll(
       probabilityAlive[i] = uAlive[j] as number;
       expectedPurchases[i] = uExpected[j] as number;
       discounted[i] = uDiscounted[j] as number;
+    }
+    const sigma = options.covariances?.repeat ?? null;
+    if (sigma !== null) {
+      const fitted = repeat ?? { model: REPEAT_MODELS.bgNbd, params: { ...(bg as BgNbdParams) } };
+      repeatLogVar = repeatLogVariance(
+        fitted.model,
+        fitted.params,
+        sigma,
+        c,
+        pairs,
+        horizon,
+        uAlive,
+        vHorizon,
+      );
+      tripleIndex = c.index;
     }
   }
 
@@ -280,7 +442,43 @@ export function predictAll(
   // The discounted purchases are needed no more once multiplied in: clv takes their place.
   const clv = discounted;
   for (let i = 0; i < n; i++) clv[i] = o.margin * (expectedValue[i] as number) * (discounted[i] as number);
-  return { probabilityAlive, expectedPurchases, expectedValue, clv, valueFromModel, horizon };
+  const out: Predictions = {
+    probabilityAlive,
+    expectedPurchases,
+    expectedValue,
+    clv,
+    valueFromModel,
+    horizon,
+  };
+  if (repeatLogVar !== undefined && tripleIndex !== undefined) {
+    const ggSigma = options.covariances?.gammaGamma ?? null;
+    const bounds = new ColumnBlock(n).reserve(8, 4).allocate();
+    const intervals = {
+      expectedPurchasesLow: bounds.f64(),
+      expectedPurchasesHigh: bounds.f64(),
+      clvLow: bounds.f64(),
+      clvHigh: bounds.f64(),
+    };
+    for (let i = 0; i < n; i++) {
+      const varR = repeatLogVar[tripleIndex[i] as number] as number;
+      const [eLow, eHigh] = intervalOf(expectedPurchases[i] as number, varR);
+      intervals.expectedPurchasesLow[i] = eLow;
+      intervals.expectedPurchasesHigh[i] = eHigh;
+      const varM =
+        gg !== null && ggSigma !== null && valueFromModel[i] === 1
+          ? orderValueLogVariance(gg, ggSigma, data.x[i] as number, data.mx[i] as number)
+          : 0;
+      const [cLow, cHigh] = intervalOf(clv[i] as number, varR + varM);
+      intervals.clvLow[i] = cLow;
+      intervals.clvHigh[i] = cHigh;
+    }
+    out.intervals = intervals;
+  }
+  return out;
+}
+
+function bgNbdParamsOf(params: RepeatModelParams): BgNbdParams {
+  return namedParams("BG/NBD", BG_NBD_PARAM_NAMES, params);
 }
 
 export interface FitValueModelsOptions {

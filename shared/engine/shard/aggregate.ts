@@ -209,6 +209,7 @@ export async function aggregateBucket(
     idArena.set(state.customers.bytes(c).subarray(0, length), (idEnds[p] as number) - length);
   }
   const spend = spendOf(state, asOfDay, totals.stateIndex, context.spend);
+  const purchaseDays = purchaseDaysOf(state, asOfDay, totals.stateIndex);
   const columns: PartialColumns = {
     firstRow: keys,
     monetaryCents: totals.monetaryCents,
@@ -228,6 +229,8 @@ export async function aggregateBucket(
     categoryOffsets: spend.category.offsets,
     categoryCodes: spend.category.codes,
     categoryNet: spend.category.net,
+    dayOffsets: purchaseDays.offsets,
+    days: purchaseDays.days,
   };
   const names = (set: AggregateState["channels"]) => Array.from({ length: set.size }, (_, i) => set.get(i));
   const partial = encodePartial(
@@ -244,7 +247,9 @@ export async function aggregateBucket(
       categoryEntries: spend.category.codes.length,
       idBytes,
       spend: context.spend,
+      ordersAfterAsOf: totals.ordersAfterAsOf ?? 0,
       absoluteCents: amounts.absoluteCents,
+      dayEntries: purchaseDays.days.length,
     },
     columns,
   );
@@ -331,6 +336,41 @@ interface Spend {
   offsets: Uint32Array;
   codes: Uint32Array;
   net: Float64Array;
+}
+
+/**
+ * Each position's distinct purchase days (orders that are not returns, on or before asOf), ascending, as
+ * customerTotals counts them: the merge works out the value stage's calibration totals from them.
+ */
+function purchaseDaysOf(
+  state: AggregateState,
+  asOfDay: number,
+  stateIndex: Uint32Array,
+): { offsets: Uint32Array; days: Int32Array } {
+  const grouped = groupOrders(state, asOfDay, positionsOf(state.customerCount, stateIndex));
+  const orders = grouped.orders;
+  const n = stateIndex.length;
+  const offsets = new Uint32Array(n + 1);
+  const days = new Int32Array(orders.length);
+  let size = 0;
+  let scratch = new Int32Array(16);
+  for (let p = 0; p < n; p++) {
+    const from = grouped.offsets[p] as number;
+    const to = grouped.offsets[p + 1] as number;
+    if (scratch.length < to - from) scratch = new Int32Array(to - from);
+    let k = 0;
+    for (let j = from; j < to; j++) {
+      const order = orders[j] as number;
+      if (state.orderCents(order) >= 0) scratch[k++] = state.orderDay(order);
+    }
+    const sorted = scratch.subarray(0, k).sort();
+    for (let j = 0; j < k; j++) {
+      const d = sorted[j] as number;
+      if (j === 0 || d !== sorted[j - 1]) days[size++] = d;
+    }
+    offsets[p + 1] = size;
+  }
+  return { offsets, days: days.slice(0, size) };
 }
 
 /** Net spend of each position in each channel and category code (0 = none) it has orders in. */

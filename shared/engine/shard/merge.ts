@@ -227,10 +227,19 @@ export async function mergePartials(
     ? { channel: new Uint32Array(n + 1), category: new Uint32Array(n + 1) }
     : undefined;
   const loaded: PartialColumns[] = [];
+  // Every customer's purchase days, when every partial has them (for the value stage's holdout).
+  let dayCounts: Uint32Array | undefined = new Uint32Array(n + 1);
   for (let b = 0; b < buckets.length; b++) {
     const bucket = buckets[b] as BucketSummary;
     const { columns } = decodePartial(await bytesOf(bucket.source));
     const pos = bucket.positions;
+    const dayOffsets = columns.dayOffsets;
+    if (dayOffsets === undefined || dayOffsets.length !== pos.length + 1) dayCounts = undefined;
+    else if (dayCounts !== undefined) {
+      for (let i = 0; i < pos.length; i++) {
+        dayCounts[(pos[i] as number) + 1] = (dayOffsets[i + 1] as number) - (dayOffsets[i] as number);
+      }
+    }
     for (let i = 0; i < pos.length; i++) {
       const p = pos[i] as number;
       const cents = columns.monetaryCents[i] as number;
@@ -258,6 +267,9 @@ export async function mergePartials(
   }
   for (let p = 0; p < n; p++) stateIndex[p] = p;
   for (let p = 1; p < n; p++) idEnds[p] = (idEnds[p - 1] as number) + (idEnds[p] as number);
+  if (dayCounts !== undefined)
+    for (let p = 0; p < n; p++) dayCounts[p + 1] = (dayCounts[p + 1] as number) + (dayCounts[p] as number);
+  const days = dayCounts === undefined ? undefined : new Int32Array(dayCounts[n] as number);
   const ids = new Uint8Array(idBytes);
   let spend: { channel: SpendByValue; category: SpendByValue } | undefined;
   if (spendCounts !== undefined) {
@@ -273,6 +285,16 @@ export async function mergePartials(
     const columns = loaded[b] ?? decodePartial(await bytesOf(bucket.source)).columns;
     loaded[b] = undefined as unknown as PartialColumns;
     const pos = bucket.positions;
+    if (days !== undefined && dayCounts !== undefined) {
+      const from = columns.dayOffsets as Uint32Array;
+      const source = columns.days as Int32Array;
+      for (let i = 0; i < pos.length; i++) {
+        days.set(
+          source.subarray(from[i] as number, from[i + 1] as number),
+          dayCounts[pos[i] as number] as number,
+        );
+      }
+    }
     let start = 0;
     for (let i = 0; i < pos.length; i++) {
       const end = columns.idEnds[i] as number;
@@ -311,6 +333,7 @@ export async function mergePartials(
     purchaseDays,
     grossCents,
     firstDayCents,
+    ordersAfterAsOf: buckets.reduce((sum, { meta }) => sum + (meta.ordersAfterAsOf ?? 0), 0),
   };
 
   // Attributes of the base's customers, by position; base customers without orders follow the positions so
@@ -359,7 +382,12 @@ export async function mergePartials(
     );
   }
   const mergeMs = Math.round((performance.now() - started) * 10) / 10;
-  const result = segmentsFromTotals(source, totals, resolved);
+  const result = segmentsFromTotals(
+    source,
+    totals,
+    resolved,
+    days === undefined || dayCounts === undefined ? undefined : (day) => totalsFromDays(dayCounts, days, day),
+  );
   return {
     mergeMs,
     rebuilt: [...foreign.keys()].sort((a, b) => a - b),
@@ -432,4 +460,44 @@ function scatterSpend(
       at++;
     }
   }
+}
+
+/**
+ * The purchase-day totals customerTotals gives as of `day`, from every position's distinct purchase days
+ * (ascending, days[offsets[p]] .. days[offsets[p + 1] - 1]): the positions with a purchase on or before it.
+ */
+function totalsFromDays(
+  offsets: Uint32Array,
+  days: Int32Array,
+  day: number,
+): {
+  stateIndex: Uint32Array;
+  firstPurchaseDay: Int32Array;
+  lastPurchaseDay: Int32Array;
+  purchaseDays: Uint32Array;
+} {
+  const n = offsets.length - 1;
+  let count = 0;
+  for (let p = 0; p < n; p++) {
+    const from = offsets[p] as number;
+    if (from < (offsets[p + 1] as number) && (days[from] as number) <= day) count++;
+  }
+  const stateIndex = new Uint32Array(count);
+  const firstPurchaseDay = new Int32Array(count);
+  const lastPurchaseDay = new Int32Array(count);
+  const purchaseDays = new Uint32Array(count);
+  let i = 0;
+  for (let p = 0; p < n; p++) {
+    const from = offsets[p] as number;
+    const to = offsets[p + 1] as number;
+    if (from === to || (days[from] as number) > day) continue;
+    let k = from;
+    while (k < to && (days[k] as number) <= day) k++;
+    stateIndex[i] = p;
+    firstPurchaseDay[i] = days[from] as number;
+    lastPurchaseDay[i] = days[k - 1] as number;
+    purchaseDays[i] = k - from;
+    i++;
+  }
+  return { stateIndex, firstPurchaseDay, lastPurchaseDay, purchaseDays };
 }

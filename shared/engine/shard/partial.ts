@@ -29,6 +29,10 @@ export interface PartialMeta {
   readonly spend: boolean;
   /** The bucket's sum of |amounts| as the ingest limits count it, in cents (see ingest.ts). */
   readonly absoluteCents?: number;
+  /** The bucket's orders dated after asOf (CustomerTotals.ordersAfterAsOf). */
+  readonly ordersAfterAsOf?: number;
+  /** Entries of `days` (every customer's distinct purchase days); absent in partials without them. */
+  readonly dayEntries?: number;
 }
 
 export interface PartialColumns {
@@ -52,6 +56,13 @@ export interface PartialColumns {
   categoryOffsets: Uint32Array;
   categoryCodes: Uint32Array;
   categoryNet: Float64Array;
+  /**
+   * Customer i's distinct purchase days (orders that are not returns, on or before asOf), ascending:
+   * days[dayOffsets[i]] .. days[dayOffsets[i + 1] - 1]; for the value stage's holdout. Empty (or absent)
+   * when meta.dayEntries is absent.
+   */
+  dayOffsets?: Uint32Array;
+  days?: Int32Array;
 }
 
 type Kind = "f64" | "u32" | "i32" | "u8";
@@ -73,8 +84,11 @@ const COLUMNS: [keyof PartialColumns, Kind, (m: PartialMeta) => number][] = [
   ["channelCodes", "u32", (m) => m.channelEntries],
   ["categoryOffsets", "u32", (m) => m.customers + 1],
   ["categoryCodes", "u32", (m) => m.categoryEntries],
+  ["dayOffsets", "u32", (m) => (m.dayEntries === undefined ? 0 : m.customers + 1)],
+  ["days", "i32", (m) => m.dayEntries ?? 0],
   ["idBytes", "u8", (m) => m.idBytes],
 ];
+const EMPTY = new Uint8Array(0);
 const SIZE: Record<Kind, number> = { f64: 8, u32: 4, i32: 4, u8: 1 };
 const pad8 = (n: number) => (n + 7) & ~7;
 
@@ -83,7 +97,7 @@ export function encodePartial(meta: PartialMeta, columns: PartialColumns): Uint8
   const json = Buffer.from(JSON.stringify(meta), "utf8");
   let length = pad8(12 + json.length);
   for (const [name, kind, count] of COLUMNS) {
-    const array = columns[name];
+    const array = columns[name] ?? EMPTY;
     if (array.length !== count(meta)) throw new Error(`Partial column ${name} has the wrong length`);
     length += pad8(count(meta) * SIZE[kind]);
   }
@@ -93,7 +107,7 @@ export function encodePartial(meta: PartialMeta, columns: PartialColumns): Uint8
   out.set(json, 12);
   let at = pad8(12 + json.length);
   for (const [name] of COLUMNS) {
-    const array = columns[name];
+    const array = columns[name] ?? EMPTY;
     out.set(new Uint8Array(array.buffer, array.byteOffset, array.byteLength), at);
     at += pad8(array.byteLength);
   }

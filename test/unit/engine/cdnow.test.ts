@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import { parse } from "csv-parse/sync";
 import { beforeAll, describe, expect, it } from "vitest";
-import { fitBgNbd } from "../../../shared/engine/clv";
+import { REPEAT_MODELS, type RepeatModel } from "../../../shared/engine/clv";
 import { type ComputedSegmentation, computeSegments } from "../../../shared/engine/compute";
 import { ingestTransactions } from "../../../shared/engine/ingest";
 import { AggregateState } from "../../../shared/engine/state";
@@ -278,16 +278,23 @@ describe("CDNOW master file", () => {
       tx[i] = Math.max(...days) - first;
       T[i] = asOfDay - first;
     }
-    const fit = fitBgNbd(x, tx, T);
     const value = result.value;
-    expect(value?.timeUnit).toBe("day");
-    expect(value?.converged).toEqual({ bgNbd: true, gammaGamma: true });
-    expect(value?.customers).toBe(23_570);
-    expect(value?.repeatCustomers).toBe(x.filter((v) => v > 0).length);
-    for (const name of ["r", "alpha", "a", "b"] as const) {
-      expect(value?.bgNbd[name]).toBeCloseTo(fit.params[name], 8);
+    if (value === undefined) throw new Error("no value models");
+    // The served model is the one the holdout chose, fitted on all the data as the registry fits it.
+    expect(value.selection).toBe("holdout");
+    expect(value.selectedModel).toBe(value.validation?.selected);
+    const name = value.selectedModel;
+    // Its search on all the data starts from the calibration estimate, as value.ts does.
+    const initial = value.validation?.models[name]?.fit.params;
+    const fit = (REPEAT_MODELS[name] as RepeatModel).fit(x, tx, T, initial === undefined ? {} : { initial });
+    expect(value.timeUnit).toBe("day");
+    expect(value.converged).toEqual({ [name]: true, gammaGamma: true });
+    expect(value.customers).toBe(23_570);
+    expect(value.repeatCustomers).toBe(x.filter((v) => v > 0).length);
+    for (const [param, v] of Object.entries(fit.params)) {
+      expect(value.models[name]?.params[param]).toBeCloseTo(v, 8);
     }
-    expect(value?.logLikelihoods.bgNbd).toBeCloseTo(fit.logLikelihood, 6);
+    expect(value.logLikelihoods[name]).toBeCloseTo(fit.logLikelihood, 6);
     for (let i = 0; i < n; i++) {
       const c = result.customer(i);
       expect(c.probabilityAlive).toBeGreaterThan(0);

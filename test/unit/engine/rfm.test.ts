@@ -76,6 +76,8 @@ describe("the hand-worked fixture", () => {
           revenueShare: s.revenueCents / total,
           averageOrderValue: s.orders === 0 ? 0 : s.revenueCents / 100 / s.orders,
           meanClv: null,
+          meanClvLow: null,
+          meanClvHigh: null,
           meanProbabilityAlive: null,
         };
       }),
