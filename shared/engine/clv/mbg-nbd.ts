@@ -273,7 +273,7 @@ export function mbgNbdLogLikelihoodWithGradient(
  * Maximum-likelihood fit of MBG/NBD from several starts (or from `initial` alone): r = 1, α = ΣT/Σx (the
  * rate of a population without dropout) with a = b = 1, and with a more and a less concentrated dropout
  * distribution. The search begins at the start with the highest likelihood; the next start is tried only when
- * a search ends unconverged or at the edge of the box, and the best likelihood found wins. Throws `ClvInputError` for bad input and `ClvFitError`
+ * a search ends unconverged, and the best likelihood found wins. Throws `ClvInputError` for bad input and `ClvFitError`
  * ("CLV_NO_REPEAT_PURCHASES") when no customer (of positive weight) has x > 0.
  */
 export function fitMbgNbd(
@@ -309,8 +309,7 @@ export function fitMbgNbd(
           { r: 0.5, alpha: rateScale / 2, a: 0.5, b: 3 },
           { r: 2, alpha: 2 * rateScale, a: 3, b: 10 },
         ];
-  // The start with the best likelihood goes first; the others are tried only while no search has converged
-  // away from the edge of the box.
+  // The start with the best likelihood goes first; the others are tried only while no search has converged.
   const startValue = (p: MbgNbdParams): number => {
     const v = logLikelihoodPrepared(d, p.r, p.alpha, p.a, p.b);
     return Number.isFinite(v) ? v : Number.NEGATIVE_INFINITY;
@@ -323,7 +322,7 @@ export function fitMbgNbd(
   let iterations = 0;
   let evaluations = starts.length;
   for (const start of ordered) {
-    if (best?.converged && best.atBoundary.length === 0) break;
+    if (best?.converged) break;
     const { params, result, atBoundary } = fitInLogSpace(
       MBG_NBD_PARAM_NAMES,
       start,

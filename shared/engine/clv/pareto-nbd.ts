@@ -42,8 +42,8 @@
  * Parameters are fitted by maximum likelihood over log r, log α, log s, log β with BFGS on the analytic
  * gradient (Nelder–Mead if BFGS stalls) from several starts, on unique (x, t_x, T) triples weighted by their
  * counts, with D and its derivatives computed once per distinct (x, τ) pair. The derivatives of log D follow
- * from the series term by term (∂/∂z, and through the Pochhammer ratios ∂/∂p_M and ∂/∂(a+1)); on the rare
- * integral path they are central differences.
+ * from the series term by term (∂/∂z, and through the Pochhammer ratios ∂/∂p_M and ∂/∂(a+1)), and on the
+ * rare integral path from two more integrals (the means of softplus(v) and v) and the integrand at v₀.
  */
 import digamma from "@stdlib/math-base-special-digamma";
 import gammaln from "@stdlib/math-base-special-gammaln";
@@ -154,54 +154,65 @@ function series(p: number, c: number, z: number): boolean {
   return done;
 }
 
+/**
+ * Whether the series for S can converge within SERIES_BUDGET terms: below z = 0.9 always (some 400 terms at
+ * most); above, when its term number SERIES_BUDGET, (p)_k/(c)_k z^k, is already below 1e-17.
+ */
+function seriesWithinBudget(p: number, c: number, z: number): boolean {
+  if (z <= 0.9) return true;
+  const k = SERIES_BUDGET;
+  return k * Math.log(z) + gammaln(p + k) - gammaln(p) - gammaln(c + k) + gammaln(c) < Math.log(1e-17);
+}
+
 function softplus(v: number): number {
   return v > 0 ? v + Math.log1p(Math.exp(-v)) : Math.log1p(Math.exp(v));
 }
 
+/** Scratch of `logTailIntegral`: log I, E[softplus(v)], E[v] and the density at v0, under e^h / I. */
+const tailOut = new Float64Array(4);
+
 /**
- * log ∫_{v0}^∞ exp(h(v)) dv with h(v) = (1−pm) v − pM softplus(v): concave, slope (1−pm) at −∞ and
- * −(pM+pm−1) < 0 at +∞. Integrated relative to its largest value; beyond 40 units to the right of the bulk
- * h is linear to 1e-17 (closed-form tail); where v0 is far left of the bulk, the stretch below −40 is linear too.
+ * I = ∫_{v0}^∞ exp(h(v)) dv with h(v) = (1−pm) v − pM softplus(v): concave, slope (1−pm) at −∞ and
+ * −(pM+pm−1) < 0 at +∞. Integrated relative to its largest value by adaptive Gauss–Kronrod up to 40 units
+ * right of the bulk, beyond which h is linear to 1e-17 (closed-form tail); with the moments E[softplus(v)] and
+ * E[v] and the density e^h(v0)/I that the derivatives of log I need. Writes them into `tailOut`.
  */
-function logTailIntegral(pM: number, pm: number, v0: number): number {
+function logTailIntegral(pM: number, pm: number, v0: number): void {
   const h = (v: number): number => (1 - pm) * v - pM * softplus(v);
   const ratio = (1 - pm) / pM;
   const mode = ratio > 0 && ratio < 1 ? Math.max(v0, Math.log(ratio / (1 - ratio))) : v0;
   const peak = h(mode);
   const a = pM + pm - 1;
   const hi = Math.max(mode, 0) + 40 + Math.log1p(pM);
-  const lo = Math.max(v0, -40);
+  const lo = v0;
   const f = (v: number): number => Math.exp(h(v) - peak);
-  const marks = [lo, hi, mode, 0, -10, 10];
+  // Where the integrand bends: its peak, where pM e^v reaches 1 (the power law turns into a double-exponential
+  // decay), and, when it falls from the lower limit on, a few lengths 1/|h'(lo)| of that fall.
+  const bend = -Math.log(pM);
+  const marks = [lo, hi, mode, 0, -10, -40, 10, bend - 2, bend, bend + 2, bend + 4];
+  const fall = -(1 - pm - pM / (1 + Math.exp(-lo)));
+  if (fall > 0) for (const k of [1, 3, 10, 30]) marks.push(lo + k / fall);
   const breakpoints = [...new Set(marks.filter((v) => v >= lo && v <= hi))].sort((p, q) => p - q);
-  let total = integrate(f, breakpoints, 1e-13).value;
-  // Right tail: h(v) = −a v − pM log1p(e^−v) ≈ −a v.
-  total += Math.exp(h(hi) - peak) / a;
-  if (v0 < lo) {
-    // Left stretch: softplus(v) < e^−40, so h(v) = (1−pm) v.
-    const slope = 1 - pm;
-    const width = lo - v0;
-    const left = Math.exp(h(lo) - peak);
-    total += slope === 0 ? left * width : (left * -Math.expm1(-slope * width)) / slope;
-  }
-  return peak + Math.log(total);
+  // Right tail: h(v) = −a v − pM log1p(e^−v) ≈ −a v, and softplus(v) ≈ v.
+  const edge = Math.exp(h(hi) - peak);
+  const total = integrate(f, breakpoints, 1e-13).value + edge / a;
+  const tailMoment = edge * (hi / a + 1 / (a * a));
+  const softplusMoment = integrate((v) => f(v) * softplus(v), breakpoints, 1e-13).value + tailMoment;
+  const vMoment = integrate((v) => f(v) * v, breakpoints, 1e-13).value + tailMoment;
+  tailOut[0] = peak + Math.log(total);
+  tailOut[1] = softplusMoment / total;
+  tailOut[2] = vMoment / total;
+  tailOut[3] = f(v0) / total;
 }
-
-/** log D(τ) by the integral over v (where the series would need more than SERIES_BUDGET terms). */
-function logDByIntegral(pM: number, pm: number, M: number, m: number, tau: number): number {
-  const logGap = Math.log(M - m);
-  return -(pM + pm - 1) * logGap + logTailIntegral(pM, pm, Math.log(m + tau) - logGap);
-}
-
-/** Relative step of the central differences used on the (rare) integral path. */
-const DIFFERENCE_STEP = 1e-6;
 
 /**
  * log D(τ) of customers with x repeat purchases under (r, α, s, β); with `gradient`, writes its derivatives
  * with respect to (r, α, s, β) into gradient[offset..offset+3]. On the series path they are exact:
  *   ∂/∂p_M = −log(M+τ) − 1/a + (∂S/∂c + ∂S/∂p)/S,      ∂/∂p_m = −log(m+τ) − 1/a + (∂S/∂c)/S,
  *   ∂/∂M = −(a+1−p_m)/(M+τ) + (∂S/∂z)/S · (m+τ)/(M+τ)²,  ∂/∂m = (1−p_m)/(m+τ) − (∂S/∂z)/S / (M+τ)
- * (c = a+1 moves with both exponents); on the integral path they are central differences.
+ * (c = a+1 moves with both exponents). On the integral path, with E the mean under e^h/I and f₀ = e^h(v₀)/I,
+ *   ∂/∂p_M = −log(M−m) − E[softplus(v)],  ∂/∂p_m = −log(M−m) − E[v],
+ *   ∂/∂M = (f₀ − a)/(M−m),  ∂/∂m = a/(M−m) − f₀ (1/(m+τ) + 1/(M−m)).
  */
 function logDFor(
   r: number,
@@ -220,22 +231,22 @@ function logDFor(
   const m = swap ? alpha : beta;
   const a = pM + pm - 1;
   const z = (M - m) / (M + tau);
-  if (!series(pM, a + 1, z)) {
-    const value = logDByIntegral(pM, pm, M, m, tau);
+  if (!seriesWithinBudget(pM, a + 1, z) || !series(pM, a + 1, z)) {
+    const gap = M - m;
+    const logGap = Math.log(gap);
+    logTailIntegral(pM, pm, Math.log(m + tau) - logGap);
     if (gradient !== undefined) {
-      const at = [r, alpha, s, beta];
-      for (let j = 0; j < 4; j++) {
-        const up = [...at];
-        const down = [...at];
-        const h = (at[j] as number) * DIFFERENCE_STEP;
-        up[j] = (at[j] as number) + h;
-        down[j] = (at[j] as number) - h;
-        const [ru, au, su, bu] = up as [number, number, number, number];
-        const [rd, ad, sd, bd] = down as [number, number, number, number];
-        gradient[offset + j] = (logDFor(ru, au, su, bu, x, tau) - logDFor(rd, ad, sd, bd, x, tau)) / (2 * h);
-      }
+      const atLimit = tailOut[3] as number;
+      const dPM = -logGap - (tailOut[1] as number);
+      const dPm = -logGap - (tailOut[2] as number);
+      const dM = -a / gap + atLimit / gap;
+      const dm = a / gap - atLimit * (1 / (m + tau) + 1 / gap);
+      gradient[offset] = swap ? dPm : dPM;
+      gradient[offset + 1] = swap ? dm : dM;
+      gradient[offset + 2] = swap ? dPM : dPm;
+      gradient[offset + 3] = swap ? dM : dm;
     }
-    return value;
+    return -a * logGap + (tailOut[0] as number);
   }
   const logMt = Math.log(M + tau);
   const logmt = Math.log(m + tau);
@@ -470,8 +481,7 @@ export function paretoNbdLogLikelihood(
 }
 
 /**
- * The log-likelihood and its gradient with respect to the log-parameters (log r, log α, log s, log β), by
- * central differences.
+ * The log-likelihood and its gradient with respect to the log-parameters (log r, log α, log s, log β).
  */
 export function paretoNbdLogLikelihoodWithGradient(
   params: ParetoNbdParams,
@@ -488,10 +498,17 @@ export function paretoNbdLogLikelihoodWithGradient(
 }
 
 /**
+ * Default budget of likelihood evaluations of the Nelder–Mead fallback, per start: where BFGS stalls the
+ * likelihood is usually a flat ridge towards the edge of the box, whose points are the costly ones (the
+ * integral path of D), so the fallback gets a third of the general default.
+ */
+const FALLBACK_EVALUATIONS = 1500;
+
+/**
  * Maximum-likelihood fit of Pareto/NBD from several starts (or from `initial` alone): a start at the purchase
  * rate of a population without dropout (r = 1, α = ΣT/Σx, s = 1, β = mean T), and two with more and less
  * heterogeneity. The search begins at the start with the highest likelihood; the next start is tried only
- * when a search ends unconverged or at the edge of the box, and the best likelihood found wins. Throws `ClvInputError` for bad input and `ClvFitError`
+ * when a search ends unconverged, and the best likelihood found wins. Throws `ClvInputError` for bad input and `ClvFitError`
  * ("CLV_NO_REPEAT_PURCHASES") when no customer (of positive weight) has x > 0.
  */
 export function fitParetoNbd(
@@ -528,8 +545,7 @@ export function fitParetoNbd(
           { r: 0.5, alpha: rateScale / 2, s: 0.5, beta: meanT / 2 },
           { r: 2, alpha: 2 * rateScale, s: 2, beta: 2 * meanT },
         ];
-  // The start with the best likelihood goes first; the others are tried only while no search has converged
-  // away from the edge of the box.
+  // The start with the best likelihood goes first; the others are tried only while no search has converged.
   const startValue = (p: ParetoNbdParams): number => {
     const v = logLikelihoodPrepared(d, p.r, p.alpha, p.s, p.beta);
     return Number.isFinite(v) ? v : Number.NEGATIVE_INFINITY;
@@ -542,14 +558,14 @@ export function fitParetoNbd(
   let iterations = 0;
   let evaluations = starts.length;
   for (const start of ordered) {
-    if (best?.converged && best.atBoundary.length === 0) break;
+    if (best?.converged) break;
     const { params, result, atBoundary } = fitInLogSpace(
       PARETO_NBD_PARAM_NAMES,
       start,
       d.totalWeight,
       ([r, alpha, s, beta], gradient) =>
         logLikelihoodPrepared(d, r as number, alpha as number, s as number, beta as number, gradient),
-      options,
+      { maxEvaluations: FALLBACK_EVALUATIONS, ...options },
     );
     iterations += result.iterations;
     evaluations += result.evaluations;

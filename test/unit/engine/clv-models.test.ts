@@ -1,36 +1,77 @@
 /**
- * The registry of repeat-purchase models: every entry answers through the one interface with the same
- * figures as the model's own functions.
+ * The registry of repeat-purchase models (shared/engine/clv/models.ts): every entry answers through the one
+ * interface with the same figures as the model's own functions, and checks the parameter record it is given.
  */
 import { describe, expect, it } from "vitest";
-import { expectedPurchases, fitBgNbd, probabilityAlive, REPEAT_MODELS } from "../../../shared/engine/clv";
-import { ClvInputError } from "../../../shared/engine/clv/errors";
+import {
+  ClvFitError,
+  ClvInputError,
+  expectedPurchases,
+  fitBgNbd,
+  fitMbgNbd,
+  fitParetoNbd,
+  mbgNbdExpectedPurchases,
+  mbgNbdProbabilityAlive,
+  paretoNbdExpectedPurchases,
+  paretoNbdProbabilityAlive,
+  probabilityAlive,
+  REPEAT_MODEL_NAMES,
+  REPEAT_MODELS,
+} from "../../../shared/engine/clv";
 
-const x = [0, 1, 2, 5, 0, 3, 7, 1];
-const tx = [0, 10, 20, 30, 0, 5, 35, 2];
-const T = [40, 40, 38, 39, 20, 30, 40, 10];
+const x = [0, 1, 2, 5, 0, 3, 7, 1, 0, 2];
+const tx = [0, 10, 20, 30, 0, 5, 35, 2, 0, 8];
+const T = [40, 40, 38, 39, 20, 30, 40, 10, 35, 12];
 
 describe("repeat-model registry", () => {
-  it("BG/NBD through the registry equals fitBgNbd and its predictions", () => {
-    const model = REPEAT_MODELS.bgNbd;
-    expect(model?.label).toBe("BG/NBD");
-    if (model === undefined) return;
-    const fit = model.fit(x, tx, T);
-    const direct = fitBgNbd(x, tx, T);
-    expect(fit.model).toBe("bgNbd");
-    expect(fit.params).toEqual(direct.params);
-    expect(fit.logLikelihood).toBe(direct.logLikelihood);
-    expect(model.logLikelihood(fit.params, x, tx, T)).toBeCloseTo(direct.logLikelihood, 9);
-    expect(model.probabilityAlive(fit.params, 3, 20, 39)).toBe(probabilityAlive(direct.params, 3, 20, 39));
-    expect(model.expectedPurchases(fit.params, 10, 3, 20, 39)).toBe(
-      expectedPurchases(direct.params, 10, 3, 20, 39),
-    );
-    expect(model.paramNames).toEqual(["r", "alpha", "a", "b"]);
+  it("lists the three models under their names, with labels and parameter names", () => {
+    expect([...REPEAT_MODEL_NAMES]).toEqual(["bgNbd", "paretoNbd", "mbgNbd"]);
+    expect(REPEAT_MODEL_NAMES.map((name) => REPEAT_MODELS[name].name)).toEqual([...REPEAT_MODEL_NAMES]);
+    expect(REPEAT_MODEL_NAMES.map((name) => REPEAT_MODELS[name].label)).toEqual([
+      "BG/NBD",
+      "Pareto/NBD",
+      "MBG/NBD",
+    ]);
+    expect(REPEAT_MODELS.bgNbd.paramNames).toEqual(["r", "alpha", "a", "b"]);
+    expect(REPEAT_MODELS.paretoNbd.paramNames).toEqual(["r", "alpha", "s", "beta"]);
+    expect(REPEAT_MODELS.mbgNbd.paramNames).toEqual(["r", "alpha", "a", "b"]);
   });
 
-  it("rejects a parameter record that misses a parameter", () => {
-    expect(() => REPEAT_MODELS.bgNbd?.probabilityAlive({ r: 1, alpha: 1, a: 1 }, 1, 1, 2)).toThrow(
-      ClvInputError,
-    );
+  const direct = {
+    bgNbd: { fit: fitBgNbd, alive: probabilityAlive, expected: expectedPurchases },
+    paretoNbd: { fit: fitParetoNbd, alive: paretoNbdProbabilityAlive, expected: paretoNbdExpectedPurchases },
+    mbgNbd: { fit: fitMbgNbd, alive: mbgNbdProbabilityAlive, expected: mbgNbdExpectedPurchases },
+  } as const;
+
+  it.each(REPEAT_MODEL_NAMES)("%s through the registry equals its own functions", (name) => {
+    const model = REPEAT_MODELS[name];
+    const fit = model.fit(x, tx, T);
+    const own = direct[name]["fit"](x, tx, T);
+    expect(fit.model).toBe(name);
+    expect(fit.params).toEqual(own.params);
+    expect(fit.logLikelihood).toBe(own.logLikelihood);
+    expect(fit.converged).toBe(own.converged);
+    expect(fit.customers).toBe(10);
+    expect(model.logLikelihood(fit.params, x, tx, T)).toBeCloseTo(own.logLikelihood, 9);
+    // biome-ignore lint/suspicious/noExplicitAny: each model's own parameter type
+    const p = own.params as any;
+    expect(model.probabilityAlive(fit.params, 3, 20, 39)).toBe(direct[name].alive(p, 3, 20, 39));
+    expect(model.expectedPurchases(fit.params, 10, 3, 20, 39)).toBe(direct[name].expected(p, 10, 3, 20, 39));
+    expect(model.expectedPurchasesNewCustomer(fit.params, 10)).toBe(direct[name].expected(p, 10, 0, 0, 0));
+    // A weighted fit equals the fit on the repeated rows.
+    const weighted = model.fit([2, 0], [20, 0], [38, 40], { weights: [3, 2] });
+    const repeated = model.fit([2, 2, 2, 0, 0], [20, 20, 20, 0, 0], [38, 38, 38, 40, 40]);
+    expect(weighted.logLikelihood).toBeCloseTo(repeated.logLikelihood, 8);
   });
+
+  it.each(REPEAT_MODEL_NAMES)(
+    "%s refuses a parameter record that misses a parameter, and data it cannot fit",
+    (name) => {
+      const model = REPEAT_MODELS[name];
+      const params = Object.fromEntries(model.paramNames.slice(1).map((n) => [n, 1]));
+      expect(() => model.probabilityAlive(params, 1, 1, 2)).toThrow(ClvInputError);
+      expect(() => model.fit([0, 0, 0], [0, 0, 0], [5, 6, 7])).toThrow(ClvFitError);
+      expect(() => model.fit([1], [3], [2])).toThrow(ClvInputError);
+    },
+  );
 });
