@@ -152,4 +152,28 @@ describe("future dates", () => {
     // Without a latest day (the engine alone, as the CLI uses it), nothing is refused for its date.
     expect((await ingest(`${text}\n`)).errors).toEqual([]);
   });
+
+  it("keeps accepted orders dated after asOf out of the result, and the result's issues count them", async () => {
+    const text = [
+      HEADER,
+      "a,o1,2024-06-01,1.00",
+      "a,o2,2024-07-02,2.00",
+      "b,o3,2024-07-03,3.00",
+      "c,o4,2024-07-01,4.00",
+    ];
+    const { state } = await ingest(`${text.join("\n")}\n`);
+    const result = computeSegments(state, { asOf: "2024-07-01", clusters: false, value: false });
+    // b's only order is after asOf: b is not scored; a's second order waits for a later evaluation.
+    expect(result.customerCount).toBe(2);
+    expect(result.totalCents).toBe(500);
+    expect(result.issues).toContainEqual({
+      code: "ORDERS_AFTER_AS_OF",
+      stage: "data",
+      message:
+        "2 orders are dated after the evaluation date (2024-07-01): kept, and counted from the first evaluation on or after their day",
+    });
+    const later = computeSegments(state, { asOf: "2024-07-03", clusters: false, value: false });
+    expect(later.totalCents).toBe(1000);
+    expect(later.issues.map((i) => i.code)).not.toContain("ORDERS_AFTER_AS_OF");
+  });
 });
