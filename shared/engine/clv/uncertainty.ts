@@ -214,7 +214,7 @@ export function repeatLogVariance(
       const logP =
         logOrNaN(kernel.alive(triples.x[k] as number, triples.tx[k] as number, triples.T[k] as number)) -
         logOrNaN(alive0[k] as number);
-      const g = (logP + (logA[triples.index[k] as number] as number)) / GRADIENT_STEP;
+      const g = (logP + (logA[pairs.index[k] as number] as number)) / GRADIENT_STEP;
       gradient[j * u + k] = Number.isFinite(g) ? g : 0;
     }
   }

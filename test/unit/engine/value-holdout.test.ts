@@ -283,8 +283,11 @@ describe("selection rule", () => {
 /** Every number in a JSON-able value, with its path. */
 function numbersOf(value: unknown, path = "$", out: [string, number][] = []): [string, number][] {
   if (typeof value === "number") out.push([path, value]);
-  else if (Array.isArray(value)) value.forEach((v, i) => numbersOf(v, `${path}[${i}]`, out));
-  else if (value !== null && typeof value === "object") {
+  else if (Array.isArray(value)) {
+    value.forEach((v, i) => {
+      numbersOf(v, `${path}[${i}]`, out);
+    });
+  } else if (value !== null && typeof value === "object") {
     for (const [k, v] of Object.entries(value)) numbersOf(v, `${path}.${k}`, out);
   }
   return out;
