@@ -8,6 +8,7 @@
  *
  *   npm start [-- --port 3000] [--data-dir .local/data] [--reset] [--demo sample|full | --no-demo]
  *             [--tables disk|memory] [--refresh-every 300]
+ *             [--sweep-every 30]
  */
 import { randomUUID } from "node:crypto";
 import { appendFile, mkdir, readFile, rm, writeFile } from "node:fs/promises";
@@ -76,6 +77,7 @@ const CLI = {
   --tables         disk (default): tables kept in the data directory across restarts; memory: tables in
                    DynamoDB Local's memory, faster to write, gone when the service stops
   --refresh-every  seconds between scheduled refreshes, 0 for none (default 300)
+  --sweep-every    seconds between sweeps for abandoned runs, 0 for none (default 30)
 `,
   options: {
     port: { type: "string", default: process.env.PORT ?? "3000" },
@@ -86,6 +88,7 @@ const CLI = {
     "no-demo": { type: "boolean", default: false },
     tables: { type: "string", default: "disk" },
     "refresh-every": { type: "string", default: "300" },
+    "sweep-every": { type: "string", default: "30" },
   },
 } as const;
 
@@ -99,6 +102,7 @@ function parseCommandLine() {
     }
     wholeNumber("port", values.port, 0, 65_535);
     wholeNumber("refresh-every", values["refresh-every"], 0, 7 * 86_400);
+    wholeNumber("sweep-every", values["sweep-every"], 0, 86_400);
     return {
       ...values,
       demo: oneOf("demo", values.demo, ["sample", "full"] as const),
@@ -153,6 +157,7 @@ async function main() {
   const eventLog = join(dataDir, "events.ndjson");
   const { DETAIL_TYPES, EVENT_SOURCE } = await import("../shared/events");
   let deliverToRefresh: (event: unknown) => void = () => undefined;
+  let deliverToCompute: (event: unknown) => void = () => undefined;
   rt.events = {
     async publish(events) {
       const now = new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
@@ -174,6 +179,11 @@ async function main() {
           e["detail-type"] === DETAIL_TYPES.erasureRequested
         )
           deliverToRefresh(e);
+        else if (e["detail-type"] === DETAIL_TYPES.runRedelivery) {
+          // The stack's rules: an abandoned upload's redelivery goes to compute, a refresh's or erasure's to refresh.
+          const kind = (e.detail as { redelivery?: { kind?: string } }).redelivery?.kind;
+          (kind === "upload" ? deliverToCompute : deliverToRefresh)(e);
+        }
     },
   };
 
@@ -192,6 +202,10 @@ async function main() {
     unknown
   >;
   const refresh = (await import("../functions/refresh/handler")).handler as unknown as LambdaHandler<
+    unknown,
+    unknown
+  >;
+  const sweeper = (await import("../functions/sweeper/handler")).handler as unknown as LambdaHandler<
     unknown,
     unknown
   >;
@@ -223,6 +237,7 @@ async function main() {
   };
 
   deliverToRefresh = (event) => invokeAsync("refresh", refresh, event);
+  deliverToCompute = (event) => invokeAsync("compute", compute, event);
   // The same filter as the stack's bucket notification: only uploads/ triggers a run.
   s3.onObjectCreated((event) => invokeAsync("compute", compute, event), {
     bucket: BUCKET,
@@ -263,11 +278,32 @@ async function main() {
         }, refreshEvery)
       : undefined;
 
+  // The sweeper on a timer, as the stack's schedule runs it: runs whose process died (a kill -9 of this
+  // service mid-run, say) are closed once their lease lapses and their work is started again.
+  const sweepEvery = Number(args["sweep-every"]) * 1000;
+  const sweepTimer =
+    sweepEvery > 0
+      ? setInterval(() => {
+          invokeAsync("sweeper", sweeper, {
+            version: "0",
+            id: randomUUID(),
+            "detail-type": "Scheduled Event",
+            source: "aws.events",
+            account: "000000000000",
+            time: new Date().toISOString().replace(/\.\d{3}Z$/, "Z"),
+            region: "us-east-1",
+            resources: [],
+            detail: {},
+          });
+        }, sweepEvery)
+      : undefined;
+
   let stopping = false;
   const stop = async () => {
     if (stopping) return;
     stopping = true;
     if (timer) clearInterval(timer);
+    if (sweepTimer) clearInterval(sweepTimer);
     for (const s of stops) await s().catch(() => undefined);
     process.exit(0);
   };

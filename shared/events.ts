@@ -1,5 +1,6 @@
 /** Schemas of the events that start the pipeline: S3 notifications and the EventBridge schedule. */
 import { z } from "zod";
+import { redeliverySchema } from "./model";
 
 export const s3EventRecordSchema = z.object({
   eventName: z.string(),
@@ -35,12 +36,38 @@ export const DETAIL_TYPES = {
    * customer id until it completes. The event itself carries no customer id.
    */
   erasureRequested: "Erasure Requested",
+  /**
+   * Starts the work of an abandoned run again (shared/pipeline/abandon.ts): an upload goes to the compute
+   * function, a refresh or an erasure to the refresh function. The detail names the upload or the erasure
+   * record by id; it carries no customer data.
+   */
+  runRedelivery: "Run Redelivery Requested",
 } as const;
 
 export const recomputeDetailSchema = z.object({
   tenantId: z.string(),
   datasetId: z.string(),
   reason: z.enum(["settings", "definitions"]),
+});
+
+export const runRedeliveryDetailSchema = z.object({
+  tenantId: z.string(),
+  datasetId: z.string(),
+  redelivery: redeliverySchema,
+  retry: z.object({
+    runId: z.string(),
+    abandonments: z.number().int().positive(),
+    requeuedAt: z.string(),
+  }),
+});
+export type RunRedeliveryDetail = z.infer<typeof runRedeliveryDetailSchema>;
+
+/** A redelivery as EventBridge hands it to a function. */
+export const runRedeliveryEventSchema = z.object({
+  id: z.string(),
+  time: z.string(),
+  "detail-type": z.literal(DETAIL_TYPES.runRedelivery),
+  detail: runRedeliveryDetailSchema,
 });
 
 export const erasureDetailSchema = z.object({
@@ -67,6 +94,7 @@ export const refreshEventSchema = z.discriminatedUnion("detail-type", [
     detail: erasureDetailSchema,
   }),
   z.object({ id: z.string(), time: z.string(), "detail-type": z.literal("Scheduled Event") }),
+  runRedeliveryEventSchema,
 ]);
 
 /** S3 event keys are URL-encoded with spaces as '+'. */

@@ -220,6 +220,12 @@ export const currentVersionSchema = z.object({
         .optional(),
     })
     .optional(),
+  /**
+   * Fingerprint of what the version was computed from besides its state: the settings, the rule segments and
+   * the evaluation date. A refresh that finds the same fingerprint would compute the same result, and is a
+   * no-op (shared/pipeline/run.ts).
+   */
+  inputs: z.string().optional(),
   /** Parts of the computation skipped or done in part, with the reason. */
   issues: z
     .array(
@@ -276,7 +282,31 @@ export const uploadRecordSchema = z.object({
 });
 export type UploadRecord = z.infer<typeof uploadRecordSchema>;
 
-export const runStatusSchema = z.enum(["running", "succeeded", "failed", "skipped"]);
+/**
+ * What starts a run's work again: the event that started it (an upload's S3 event, a refresh or recompute
+ * request, an erasure request), reduced to what the pipeline reads of it.
+ */
+export const redeliverySchema = z.discriminatedUnion("kind", [
+  z.object({
+    kind: z.literal("upload"),
+    uploadId: z.string(),
+    key: z.string(),
+    sequencer: z.string(),
+    eventTime: z.string(),
+    eTag: z.string().optional(),
+    size: z.number().int().nonnegative().optional(),
+  }),
+  z.object({
+    kind: z.literal("refresh"),
+    trigger: z.enum(["refresh", "settings", "definitions"]),
+    eventId: z.string(),
+    eventTime: z.string(),
+  }),
+  z.object({ kind: z.literal("erasure"), erasureId: z.string(), eventTime: z.string() }),
+]);
+export type Redelivery = z.infer<typeof redeliverySchema>;
+
+export const runStatusSchema = z.enum(["running", "succeeded", "failed", "skipped", "abandoned"]);
 export type RunStatus = z.infer<typeof runStatusSchema>;
 
 export const runProgressSchema = z.object({
@@ -338,6 +368,16 @@ export const runRecordSchema = z.object({
    */
   progress: runProgressSchema.optional(),
   segments: z.array(segmentSummarySchema).optional(),
+  /** The abandoned run whose work this run does again. */
+  retryOf: z.string().optional(),
+  /** The run started to do this abandoned run's work again. */
+  retriedBy: z.string().optional(),
+  /** Runs of this same work abandoned before this one (0 or absent for the first). */
+  abandonments: z.number().int().nonnegative().optional(),
+  /** When the service last started this run's work again (a redelivery after an abandonment). */
+  requeuedAt: z.string().optional(),
+  /** The event that started the run, kept so that the run can be started again if it is abandoned. */
+  redelivery: redeliverySchema.optional(),
 });
 export type RunRecord = z.infer<typeof runRecordSchema>;
 

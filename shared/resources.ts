@@ -30,6 +30,8 @@ export const WORK_RETENTION_DAYS = 2;
 export const MAX_UPLOAD_BYTES = 5 * 1024 * 1024 * 1024;
 /** How long a presigned upload stays valid. */
 export const UPLOAD_URL_TTL_SECONDS = 15 * 60;
+/** How often the sweeper looks for runs whose process died (shared/pipeline/sweep.ts). */
+export const SWEEP_EVERY_MINUTES = 5;
 /** Schedule of the refresh function, in EventBridge cron syntax (UTC). */
 export const REFRESH_SCHEDULE = { minute: "15", hour: "3" } as const;
 
@@ -41,6 +43,7 @@ export const FUNCTION_TIMEOUT_SECONDS = {
   compute: 900,
   refresh: 900,
   shard: 900,
+  sweeper: 120,
 } as const;
 export type FunctionName = keyof typeof FUNCTION_TIMEOUT_SECONDS;
 

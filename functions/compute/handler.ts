@@ -2,11 +2,14 @@
  * Starts a run for each uploaded file of an S3 notification. Every record is processed; if any failed in a
  * way worth retrying, the first such error is rethrown after the others, so the asynchronous invoke retries
  * the event (finished records are recognised by their run id and not redone) and, at last, dead-letters it.
+ * It also takes the redelivery of an abandoned upload run (shared/pipeline/abandon.ts) from the service's bus,
+ * which starts the upload's work again as a new run.
  */
 import middy from "@middy/core";
 import type { Context } from "aws-lambda";
-import { decodeS3Key, s3EventSchema } from "../../shared/events";
+import { DETAIL_TYPES, decodeS3Key, runRedeliveryEventSchema, s3EventSchema } from "../../shared/events";
 import { errorFields, logger } from "../../shared/logger";
+import { redeliveredUpload } from "../../shared/pipeline/abandon";
 import { leaseWait, runUpload } from "../../shared/pipeline/run";
 import { runtime } from "../../shared/runtime";
 import { parseUploadKey } from "../../shared/store/keys";
@@ -16,6 +19,7 @@ const rt = runtime();
 const sharded = shardedRunsFor(rt.config, rt.sharded);
 
 export async function computeCore(event: unknown, context?: Context): Promise<{ outcomes: string[] }> {
+  if (isRedelivery(event)) return redeliver(runRedeliveryEventSchema.parse(event), context);
   const parsed = s3EventSchema.parse(event);
   const outcomes: string[] = [];
   let firstError: unknown;
@@ -69,6 +73,45 @@ export async function computeCore(event: unknown, context?: Context): Promise<{ 
   }
   if (firstError !== undefined) throw firstError;
   return { outcomes };
+}
+
+function isRedelivery(event: unknown): boolean {
+  return (
+    typeof event === "object" &&
+    event !== null &&
+    (event as Record<string, unknown>)["detail-type"] === DETAIL_TYPES.runRedelivery
+  );
+}
+
+/** An abandoned upload run's work, started again; a failure is rethrown for the invoke's retries. */
+async function redeliver(
+  event: ReturnType<typeof runRedeliveryEventSchema.parse>,
+  context?: Context,
+): Promise<{ outcomes: string[] }> {
+  const upload = redeliveredUpload(event.detail);
+  if (!upload) {
+    logger.error("A refresh's redelivery reached the compute function", {
+      datasetId: event.detail.datasetId,
+    });
+    return { outcomes: ["ignored"] };
+  }
+  const result = await runUpload(
+    {
+      store: rt.store,
+      blobs: rt.blobs,
+      events: rt.events,
+      waitForLeaseMs: leaseWait(context),
+      ...(sharded ? { sharded } : {}),
+    },
+    upload,
+  );
+  logger.info("Upload started again", {
+    datasetId: upload.datasetId,
+    uploadId: upload.uploadId,
+    retryOf: event.detail.retry.runId,
+    outcome: result.outcome,
+  });
+  return { outcomes: [result.outcome] };
 }
 
 export const handler = middy().handler(computeCore);

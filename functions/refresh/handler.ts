@@ -2,7 +2,8 @@
  * The scheduled refresh: recomputes every dataset's time-dependent scores from its stored state. A failure on
  * one dataset does not stop the others; it is rethrown at the end so the invoke is retried (datasets already
  * refreshed by this event are recognised by their run id and skipped). The same function recomputes one
- * dataset on request (settings or rule segments changed) and erases a customer from one dataset.
+ * dataset on request (settings or rule segments changed), erases a customer from one dataset, and starts
+ * again the refresh or erasure of a run that was abandoned (shared/pipeline/abandon.ts).
  */
 import middy from "@middy/core";
 import type { Context } from "aws-lambda";
@@ -21,6 +22,44 @@ export async function refreshCore(
   context?: Context,
 ): Promise<{ refreshed: number; failed: number }> {
   const parsed = refreshEventSchema.parse(event);
+  const deps = () => ({
+    store: rt.store,
+    blobs: rt.blobs,
+    events: rt.events,
+    waitForLeaseMs: leaseWait(context),
+    ...(sharded ? { sharded } : {}),
+  });
+  if (parsed["detail-type"] === DETAIL_TYPES.runRedelivery) {
+    const { tenantId, datasetId, redelivery, retry } = parsed.detail;
+    if (redelivery.kind === "erasure") {
+      const result = await runErasure(deps(), {
+        tenantId,
+        datasetId,
+        erasureId: redelivery.erasureId,
+        eventTime: redelivery.eventTime,
+        retry,
+      });
+      logger.info("Erasure started again", { datasetId, outcome: result.outcome });
+      return {
+        refreshed: result.outcome === "completed" ? 1 : 0,
+        failed: result.outcome === "refused" ? 1 : 0,
+      };
+    }
+    if (redelivery.kind === "refresh") {
+      const result = await runRefresh(deps(), {
+        tenantId,
+        datasetId,
+        trigger: redelivery.trigger,
+        eventId: redelivery.eventId,
+        eventTime: redelivery.eventTime,
+        retry,
+      });
+      logger.info("Refresh started again", { datasetId, outcome: result.outcome });
+      return { refreshed: result.outcome === "succeeded" ? 1 : 0, failed: 0 };
+    }
+    logger.error("An upload's redelivery reached the refresh function", { datasetId });
+    return { refreshed: 0, failed: 1 };
+  }
   if (parsed["detail-type"] === DETAIL_TYPES.erasureRequested) {
     const { tenantId, datasetId, erasureId } = parsed.detail;
     const result = await runErasure(

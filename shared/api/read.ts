@@ -50,7 +50,7 @@ function versionOf(current: CurrentVersion) {
 }
 
 function runBody(run: RunRecord) {
-  const { tenantId: _tenant, ...rest } = run;
+  const { tenantId: _tenant, redelivery: _redelivery, ...rest } = run;
   return rest;
 }
 

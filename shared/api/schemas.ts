@@ -363,8 +363,11 @@ export const segmentMembersSchema = z.object({
 /** The value models of the committed version and their holdout validation (./value-model). */
 export const valueModelSchema = valueModelAnswerSchema;
 
-/** A run as the API shows it: the stored record without its tenant. */
-export const runSchema = runRecordSchema.omit({ tenantId: true });
+/**
+ * A run as the API shows it: the stored record without its tenant and without the event kept to start it
+ * again (`redelivery`, the service's own bookkeeping).
+ */
+export const runSchema = runRecordSchema.omit({ tenantId: true, redelivery: true });
 export const runListSchema = z.object({ datasetId: z.string(), runs: z.array(runSchema), nextCursor });
 /** One run; with rejected rows, a link (valid 15 minutes) to download their report as CSV. */
 export const runDetailSchema = runSchema.extend({ reportUrl: z.string().optional() });

@@ -23,9 +23,20 @@ import { LIFECYCLE_STAGES, RFM_SEGMENTS } from "../engine";
 import { logger } from "../logger";
 import type { ErasureRecord, RunRecord } from "../model";
 import { objectKeys, stateVersionOf } from "../store/keys";
+import { retryRunId } from "./abandon";
 import { decodeOutputs, encodeOutputs } from "./outputs";
 import type { PipelineDeps } from "./run";
-import { announce, begin, crash, loadState, publish, runEvent, runIdFor } from "./run";
+import {
+  announce,
+  begin,
+  crash,
+  loadState,
+  publish,
+  type RetryOf,
+  retryFields,
+  runEvent,
+  runIdFor,
+} from "./run";
 import { scrubUpload } from "./scrub";
 
 export interface ErasureEvent {
@@ -33,6 +44,8 @@ export interface ErasureEvent {
   datasetId: string;
   erasureId: string;
   eventTime: string;
+  /** Set when the service starts the work of an abandoned erasure run again (./abandon.ts). */
+  retry?: RetryOf;
 }
 
 /** What an erasure works on: the event and the customer id its record holds. */
@@ -104,7 +117,7 @@ export async function runErasure(deps: PipelineDeps, event: ErasureEvent): Promi
   const { store, blobs } = deps;
   const { tenantId, datasetId, erasureId } = event;
   const now = deps.now ?? (() => new Date());
-  const runId = runIdFor(event.eventTime, "erasure", erasureId);
+  const runId = event.retry ? retryRunId(event.retry) : runIdFor(event.eventTime, "erasure", erasureId);
 
   const erasure = await store.getErasure(tenantId, datasetId, erasureId);
   if (!erasure) return { outcome: "refused", reason: "ERASURE_NOT_FOUND" };
@@ -121,10 +134,14 @@ export async function runErasure(deps: PipelineDeps, event: ErasureEvent): Promi
     status: "running",
     startedAt: now().toISOString(),
     attempts: 1,
+    ...retryFields(event.retry),
+    redelivery: { kind: "erasure", erasureId, eventTime: event.eventTime },
   });
   if ("duplicate" in attempt) {
     // The run committed before a crash: only the steps after the commit are left.
     const run = await store.getRun(tenantId, datasetId, runId);
+    // An abandoned run's work was started again as another run, which completes the erasure.
+    if (run?.status === "abandoned") return { outcome: "duplicate", runId };
     if (run?.status !== "succeeded") throw new Error("An erasure run ended without succeeding");
     return { outcome: "completed", erasure: await finish(deps, task, run), run };
   }

@@ -9,6 +9,7 @@ import type {
   ErasureCounts,
   ErasureRecord,
   RunRecord,
+  RunStatus,
   SegmentDefinitionRecord,
   UploadRecord,
 } from "../model";
@@ -67,6 +68,9 @@ export interface CommitInput {
     erasureEtag?: string;
   };
 }
+
+/** The dataset as a run holds it, with the lapsed lease of a dead attempt it took over, if any. */
+export type LeasedDataset = DatasetMeta & { lapsedLease?: { owner: string; until: number } };
 
 export interface Page<T> {
   items: T[];
@@ -162,17 +166,24 @@ export interface DatasetStore {
   putRun(run: RunRecord): Promise<void>;
   getRun(tenantId: string, datasetId: string, runId: string): Promise<RunRecord | undefined>;
   listRuns(tenantId: string, datasetId: string, limit: number, after?: string): Promise<Page<RunRecord>>;
+  /** Every run whose id sorts at or after `sinceRunId` (run ids start with their time), oldest first. */
+  listRunsSince(tenantId: string, datasetId: string, sinceRunId: string): Promise<RunRecord[]>;
+  /**
+   * Replaces the run record if it still has the status and attempt count the caller saw; false otherwise
+   * (another attempt resumed or closed it meanwhile).
+   */
+  closeRun(run: RunRecord, expected: { status: RunStatus; attempts: number }): Promise<boolean>;
 
   /**
    * Takes the dataset's lease for `owner` (one attempt of one run); returns the dataset, or undefined while
-   * another attempt holds an unexpired lease.
+   * another attempt holds an unexpired lease. A lapsed lease it took over is returned as `lapsedLease`.
    */
   acquireLock(
     tenantId: string,
     datasetId: string,
     owner: string,
     leaseMs: number,
-  ): Promise<DatasetMeta | undefined>;
+  ): Promise<LeasedDataset | undefined>;
   /** Extends the lease; false when `owner` no longer holds it. */
   renewLock(tenantId: string, datasetId: string, owner: string, leaseMs: number): Promise<boolean>;
   releaseLock(tenantId: string, datasetId: string, owner: string): Promise<void>;

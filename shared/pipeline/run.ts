@@ -7,7 +7,7 @@
  * A run that fails on its input is recorded as failed and not retried; a run that fails for any other reason
  * rethrows so the asynchronous invoke retries it, and the retry repairs whatever it had half-written.
  */
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import {
   AggregateState,
   type ComputedSegmentation,
@@ -19,16 +19,24 @@ import {
   type IngestReport,
   ingestCustomers,
   ingestTransactions,
-  evaluationDate,
   type RowError,
   rfmGrid,
   valueHistogram,
 } from "../engine";
 import { RetryableError } from "../errors";
 import { errorFields, logger } from "../logger";
-import type { CurrentVersion, DatasetMeta, RunRecord, SegmentDefinitionRecord, UploadRecord } from "../model";
+import type {
+  CurrentVersion,
+  DatasetMeta,
+  DatasetSettings,
+  RunRecord,
+  SegmentDefinitionRecord,
+  UploadRecord,
+} from "../model";
 import { LEASE_WAIT_RESERVE_MS } from "../resources";
 import { objectKeys } from "../store/keys";
+import { abandonRun, lapsedReason, retryRunId, runIdOfOwner } from "./abandon";
+import { finalCrashMessage, isRetried, MAX_RUN_ATTEMPTS, retryingMessage } from "./messages";
 import {
   decodeOutputs,
   diffOutputs,
@@ -41,6 +49,7 @@ import type {
   BlobStore,
   DatasetStore,
   EventPublisher,
+  LeasedDataset,
   MembershipWrite,
   ServiceEvent,
   ShardedRuns,
@@ -84,6 +93,23 @@ export interface UploadEvent {
   eTag?: string;
   /** The object's size as the S3 event reports it. */
   size?: number;
+  /** Set when the service starts the work of an abandoned run again (./sweep.ts). */
+  retry?: RetryOf;
+}
+
+/** The abandoned run whose work a run does again, and how many runs of that work were abandoned so far. */
+export interface RetryOf {
+  runId: string;
+  abandonments: number;
+  /** When the work was started again; names the new run, so a redelivered request maps to the same run. */
+  requeuedAt: string;
+}
+
+/** The fields a run started again records: which run it does again, and the count of abandonments. */
+export function retryFields(retry: RetryOf | undefined): Partial<RunRecord> {
+  return retry
+    ? { retryOf: retry.runId, abandonments: retry.abandonments, requeuedAt: retry.requeuedAt }
+    : {};
 }
 
 export type RunOutcome =
@@ -93,7 +119,11 @@ export type RunOutcome =
   | { outcome: "stale"; runId: string }
   | { outcome: "skipped"; runId: string }
   /** Handed to a sharded run (Step Functions), which records its own outcome. */
-  | { outcome: "sharded"; runId: string };
+  | { outcome: "sharded"; runId: string }
+  /** A refresh that would compute what the committed version already holds: no run, no version. */
+  | { outcome: "unchanged"; version: number }
+  /** An object under uploads/ that no upload request made: nothing is created. */
+  | { outcome: "ignored"; reason: "UNKNOWN_UPLOAD" };
 
 /** A run renews its lease every third of it, so a dead attempt blocks its retry for at most this long. */
 const DEFAULT_LEASE_MS = 90_000;
@@ -106,6 +136,14 @@ function compareSequencers(a: string, b: string): number {
 }
 
 /** Rejected rows as the CSV report keeps them (the first `cap`), and how many there were. */
+/**
+ * The latest order_date an upload processed at `now` accepts: the day after the processing day (UTC), so
+ * that an order placed today in a time zone ahead of UTC is not refused; later rows are FUTURE_DATE.
+ */
+export function latestOrderDay(now: Date): number {
+  return dayNumber(now.toISOString().slice(0, 10)) + 1;
+}
+
 export class ReportCollector {
   /** `line` is the file's line number (1 = the header) where the rejected record starts. */
   readonly lines: string[] = ["line,column,code,reason"];
@@ -137,14 +175,6 @@ export async function loadState(
 }
 
 export async function loadAborted(blobs: BlobStore, meta: DatasetMeta): Promise<Outputs | undefined> {
-/**
- * The latest order_date an upload processed at `now` accepts: the day after the processing day (UTC), so
- * that an order placed today in a time zone ahead of UTC is not refused; later rows are FUTURE_DATE.
- */
-export function latestOrderDay(now: Date): number {
-  return dayNumber(now.toISOString().slice(0, 10)) + 1;
-}
-
   if (!meta.pending) return undefined;
   const bytes = await blobs.get(objectKeys.outputs(meta.tenantId, meta.datasetId, meta.pending.version));
   // No outputs file: the aborted run died before it could write anything to the table.
@@ -169,6 +199,7 @@ export async function publish(
   const now = deps.now ?? (() => new Date());
   const asOf = evaluationDate(meta.settings.asOf, now());
   const definitions = await store.listDefinitions(meta.tenantId, meta.datasetId);
+  const inputs = inputsFingerprint(meta.settings, definitions, asOf);
   let t = performance.now();
   const result = computeSegments(state, computeSettingsFor(meta, asOf, definitions));
   const { outputs, profiles } = outputsAndProfiles(result);
@@ -211,6 +242,7 @@ export async function publish(
     completedAt: finishedAt,
     orderCount: state.orderCount,
     segments,
+    inputs,
   });
   const done: RunRecord = {
     ...run,
@@ -247,7 +279,7 @@ export function currentVersionOf(
   result: ComputedSegmentation,
   fields: Pick<
     CurrentVersion,
-    "version" | "runId" | "asOf" | "completedAt" | "orderCount" | "segments" | "source"
+    "version" | "runId" | "asOf" | "completedAt" | "orderCount" | "segments" | "source" | "inputs"
   >,
 ): CurrentVersion {
   const { r, f, m, clv } = result.columns;
@@ -280,6 +312,39 @@ export function currentVersionOf(
         }
       : {}),
   };
+}
+
+/**
+ * What a version is computed from besides its aggregate state: the settings that change results (all but the
+ * refresh switch), the rule segments and the evaluation date, hashed in a canonical form (key order, as
+ * DynamoDB returns maps in any order, does not count).
+ */
+export function inputsFingerprint(
+  settings: DatasetSettings,
+  definitions: readonly SegmentDefinitionRecord[],
+  asOf: string,
+): string {
+  const { scheduledRefresh: _refresh, ...computing } = settings;
+  const rules = definitions.map((d) => ({
+    id: d.segmentId,
+    name: d.name,
+    description: d.description ?? null,
+    rule: d.rule,
+  }));
+  return createHash("sha256")
+    .update(canonicalJson({ settings: computing, rules, asOf }))
+    .digest("base64url");
+}
+
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  if (value !== null && typeof value === "object") {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
+  }
+  return JSON.stringify(value) ?? "null";
 }
 
 /** Customer ids per membership event: well under EventBridge's 256 KB an entry with ids of 128 characters. */
@@ -419,40 +484,65 @@ export interface Attempt {
 }
 
 /**
- * Starts or resumes the run of an event. A redelivered event whose run finished is a duplicate; one whose
- * run is still going (or died without a word) finds the lease taken and is retried later, by which time the
- * run has finished or its lease has expired.
+ * Starts or resumes the run of an event. A redelivered event whose run finished (or was abandoned and
+ * started again as another run) is a duplicate; one whose run is still going (or died without a word) finds
+ * the lease taken and is retried later, by which time the run has finished or its lease has lapsed. Taking
+ * over the lapsed lease of another run's dead attempt closes that run as abandoned and starts its work again
+ * (./abandon.ts), so no run stays `running` for good and no upload is dropped.
  */
 export async function begin(deps: PipelineDeps, run: RunRecord): Promise<Attempt | { duplicate: true }> {
   const { store } = deps;
   const existing = await store.createRun(run);
-  if (existing && (existing.status === "succeeded" || existing.status === "skipped"))
-    return { duplicate: true };
-  if (existing?.status === "failed" && existing.error && !existing.error.code.startsWith("RETRY_")) {
+  if (existing && existing.status !== "running" && existing.status !== "failed") return { duplicate: true };
+  if (existing?.status === "failed" && existing.error && !isRetried(existing.error.code)) {
     return { duplicate: true };
   }
   const leaseMs = deps.leaseMs ?? DEFAULT_LEASE_MS;
   const owner = `${run.runId}/${randomUUID()}`;
   const meta = await acquireWaiting(deps, run, owner, leaseMs);
   if (!meta) throw new RetryableError("DATASET_BUSY", "Another run holds the dataset");
-  const resumed: RunRecord = existing
-    ? { ...existing, status: "running", attempts: existing.attempts + 1 }
-    : run;
-  if (existing) await store.putRun(resumed);
+  let released = false;
   const heartbeat = setInterval(() => {
     store.renewLock(run.tenantId, run.datasetId, owner, leaseMs).catch((error) => {
       logger.warn("Could not renew the lease", { runId: run.runId, ...errorFields(error) });
     });
   }, leaseMs / 3);
   heartbeat.unref();
-  let released = false;
   const release = async () => {
     clearInterval(heartbeat);
     if (released) return;
     released = true;
     await store.releaseLock(run.tenantId, run.datasetId, owner);
   };
-  return { run: resumed, meta, owner, release };
+  const { lapsedLease, ...held } = meta;
+  if (lapsedLease) await closeDeadAttempt(deps, run, lapsedLease);
+  if (!existing) return { run, meta: held, owner, release };
+  const resumed: RunRecord = { ...existing, status: "running", attempts: existing.attempts + 1 };
+  // Resumed only as it was seen: a run abandoned (or finished) meanwhile is not taken back.
+  if (!(await store.closeRun(resumed, { status: existing.status, attempts: existing.attempts }))) {
+    await release();
+    return { duplicate: true };
+  }
+  return { run: resumed, meta: held, owner, release };
+}
+
+/** Closes the run whose attempt died holding the lease just taken over, unless it is the run itself. */
+async function closeDeadAttempt(
+  deps: PipelineDeps,
+  run: RunRecord,
+  lapsed: { owner: string; until: number },
+): Promise<void> {
+  const deadRunId = runIdOfOwner(lapsed.owner);
+  // The run's own retry after its attempt died: it resumes the run (`attempts` counts it).
+  if (deadRunId === run.runId) return;
+  try {
+    const dead = await deps.store.getRun(run.tenantId, run.datasetId, deadRunId);
+    if (dead?.status !== "running") return;
+    await abandonRun(deps, dead, lapsedReason(lapsed.until));
+  } catch (error) {
+    // The sweeper closes it on its next pass.
+    logger.error("Could not close the abandoned run", { runId: deadRunId, ...errorFields(error) });
+  }
 }
 
 /** How long a function invocation may wait for a busy dataset: what its timeout leaves beyond a run's time. */
@@ -466,7 +556,7 @@ async function acquireWaiting(
   run: RunRecord,
   owner: string,
   leaseMs: number,
-): Promise<DatasetMeta | undefined> {
+): Promise<LeasedDataset | undefined> {
   const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((ok) => setTimeout(ok, ms)));
   const deadline = Date.now() + Math.max(0, deps.waitForLeaseMs ?? 0);
   for (let attempt = 0; ; attempt++) {
@@ -480,6 +570,16 @@ async function acquireWaiting(
   }
 }
 
+/**
+ * Closes the run as it was when this attempt took it (status running, its attempt count): a run the sweeper
+ * abandoned meanwhile keeps that record, which names the run doing its work again.
+ */
+async function closeAs(deps: PipelineDeps, run: RunRecord, closed: RunRecord): Promise<boolean> {
+  const done = await deps.store.closeRun(closed, { status: run.status, attempts: run.attempts });
+  if (!done) logger.warn("The run was closed by another attempt meanwhile", { runId: run.runId });
+  return done;
+}
+
 async function failRun(deps: PipelineDeps, attempt: Attempt, run: RunRecord, code: string, message: string) {
   const failed: RunRecord = {
     ...run,
@@ -487,9 +587,9 @@ async function failRun(deps: PipelineDeps, attempt: Attempt, run: RunRecord, cod
     finishedAt: (deps.now ?? (() => new Date()))().toISOString(),
     error: { code, message },
   };
-  await deps.store.putRun(failed);
+  const closed = await closeAs(deps, run, failed);
   await attempt.release();
-  if (!code.startsWith("RETRY_")) await announce(deps, [runEvent(failed)]);
+  if (closed && !isRetried(code)) await announce(deps, [runEvent(failed)]);
   return failed;
 }
 
@@ -499,40 +599,78 @@ export async function skipRun(
   run: RunRecord,
   code: string,
   message: string,
+  changes: Partial<RunRecord> = {},
 ) {
   const skipped: RunRecord = {
     ...run,
+    ...changes,
     status: "skipped",
     finishedAt: (deps.now ?? (() => new Date()))().toISOString(),
     error: { code, message },
   };
-  await deps.store.putRun(skipped);
+  await closeAs(deps, run, skipped);
   await attempt.release();
   return skipped;
 }
 
-/** Records a crash on the run (as retryable) and rethrows it for the invoke's retry. */
+/**
+ * Records a crash on the run and rethrows it for the invoke's retry. The run says it will be retried unless
+ * this was its last attempt, when it fails for good with what the user can do.
+ */
 export async function crash(
   deps: PipelineDeps,
   attempt: Attempt,
   run: RunRecord,
   error: unknown,
 ): Promise<never> {
-  logger.error("Run crashed; it will be retried", { runId: run.runId, ...errorFields(error) });
-  const code = error instanceof RetryableError ? `RETRY_${error.code}` : "RETRY_INTERNAL";
+  const base = error instanceof RetryableError ? error.code : "INTERNAL";
+  const last = run.attempts >= MAX_RUN_ATTEMPTS;
+  logger.error(last ? "Run crashed on its last attempt" : "Run crashed; it will be retried", {
+    runId: run.runId,
+    attempts: run.attempts,
+    ...errorFields(error),
+  });
   try {
-    await failRun(deps, attempt, run, code, "The run was interrupted and will be retried");
+    if (last) await failRun(deps, attempt, run, base, finalCrashMessage(run.trigger, base, run.attempts));
+    else await failRun(deps, attempt, run, `RETRY_${base}`, retryingMessage(base));
   } catch (recordError) {
     logger.error("Could not record the crash", { runId: run.runId, ...errorFields(recordError) });
   }
   throw error;
 }
 
+/** Counts an object under uploads/ that no upload request made (a CloudWatch metric in embedded format). */
+function countUnknownUpload(event: UploadEvent): void {
+  // The key's file name is the uploader's and may name anything: only the service's identifiers are logged.
+  logger.warn("Ignoring an object that no upload request made", {
+    reason: "UNKNOWN_UPLOAD",
+    tenantId: event.tenantId,
+    datasetId: event.datasetId,
+    _aws: {
+      Timestamp: Date.now(),
+      CloudWatchMetrics: [
+        { Namespace: "Segmentation", Dimensions: [[]], Metrics: [{ Name: "UnknownUploads", Unit: "Count" }] },
+      ],
+    },
+    UnknownUploads: 1,
+  });
+}
+
 export async function runUpload(deps: PipelineDeps, event: UploadEvent): Promise<RunOutcome> {
   const { store, blobs } = deps;
   const now = deps.now ?? (() => new Date());
-  const runId = runIdFor(event.eventTime, event.key, event.sequencer);
+  const runId = event.retry ? retryRunId(event.retry) : runIdFor(event.eventTime, event.key, event.sequencer);
   const upload = await store.getUpload(event.tenantId, event.datasetId, event.uploadId);
+  // Checked before anything is created: an object no upload request made creates no dataset and no run.
+  if (!upload || upload.key !== event.key) {
+    countUnknownUpload(event);
+    return { outcome: "ignored", reason: "UNKNOWN_UPLOAD" };
+  }
+  // The service's own rewrite of an upload (an erasure's) is not an upload: it makes no run. Its ETag is
+  // usually recorded by now; if not, it is recognised again under the lease below.
+  if (event.eTag !== undefined && upload.erasureEtags?.includes(event.eTag)) {
+    return { outcome: "skipped", runId };
+  }
   const fresh: RunRecord = {
     tenantId: event.tenantId,
     datasetId: event.datasetId,
@@ -542,23 +680,17 @@ export async function runUpload(deps: PipelineDeps, event: UploadEvent): Promise
     uploadId: event.uploadId,
     startedAt: now().toISOString(),
     attempts: 1,
+    ...retryFields(event.retry),
+    redelivery: {
+      kind: "upload",
+      uploadId: event.uploadId,
+      key: event.key,
+      sequencer: event.sequencer,
+      eventTime: event.eventTime,
+      ...(event.eTag !== undefined ? { eTag: event.eTag } : {}),
+      ...(event.size !== undefined ? { size: event.size } : {}),
+    },
   };
-  if (!upload || upload.key !== event.key) {
-    await store.ensureDataset(event.tenantId, event.datasetId);
-    const existing = await store.createRun(fresh);
-    if (existing) return { outcome: "duplicate", runId };
-    const failed: RunRecord = {
-      ...fresh,
-      status: "failed",
-      finishedAt: now().toISOString(),
-      error: {
-        code: "UNKNOWN_UPLOAD",
-        message: "The object was not uploaded through POST /datasets/{datasetId}/uploads",
-      },
-    };
-    await store.putRun(failed);
-    return { outcome: "failed", run: failed };
-  }
 
   if (
     deps.sharded &&
@@ -590,12 +722,14 @@ export async function runUpload(deps: PipelineDeps, event: UploadEvent): Promise
       // Read again under the lease: an erasure records the ETag of its rewrite before it lets go of it.
       const latest = await store.getUpload(event.tenantId, event.datasetId, event.uploadId);
       if (latest?.erasureEtags?.includes(event.eTag)) {
+        // Recorded as part of the erasure, not as an upload: nothing failed and nothing is to be done.
         await skipRun(
           deps,
           attempt,
           run,
           "ERASURE_REWRITE",
-          "The object is the service's own rewrite of the upload without erased customers",
+          "The service rewrote the uploaded file without the erased customer; the rewrite is not an upload and is not computed again",
+          { trigger: "erasure" },
         );
         return { outcome: "skipped", runId };
       }
@@ -631,7 +765,13 @@ export async function runUpload(deps: PipelineDeps, event: UploadEvent): Promise
     if (!source) {
       return {
         outcome: "failed",
-        run: await failRun(deps, attempt, run, "UPLOAD_MISSING", "The uploaded object no longer exists"),
+        run: await failRun(
+          deps,
+          attempt,
+          run,
+          "UPLOAD_MISSING",
+          "The uploaded file no longer exists in the bucket, so it was not read. Upload the file again.",
+        ),
       };
     }
     const report = new ReportCollector(deps.maxReportedRows ?? 100_000);
@@ -642,6 +782,7 @@ export async function runUpload(deps: PipelineDeps, event: UploadEvent): Promise
         compression: upload.compression,
         ...(upload.columns ? { columns: upload.columns } : {}),
         onRowError: report.add,
+        latestOrderDay: latestOrderDay((deps.now ?? (() => new Date()))()),
       };
       ingest =
         upload.kind === "transactions"
@@ -649,7 +790,8 @@ export async function runUpload(deps: PipelineDeps, event: UploadEvent): Promise
           : await ingestCustomers(source, options, state);
     } catch (error) {
       if (error instanceof FileError) {
-        return { outcome: "failed", run: await failRun(deps, attempt, run, error.code, error.message) };
+        const message = `${error.message.replace(/\.?$/, ".")} Correct the file and upload it again.`;
+        return { outcome: "failed", run: await failRun(deps, attempt, run, error.code, message) };
       }
       throw error;
     }
@@ -688,8 +830,8 @@ export async function runUpload(deps: PipelineDeps, event: UploadEvent): Promise
       const code = ingest.rowsRead === 0 ? "NO_ROWS" : "NO_VALID_ROWS";
       const message =
         ingest.rowsRead === 0
-          ? "The file has a header but no rows"
-          : "Every row of the file was rejected; see the report";
+          ? "The file has a header but no rows, so nothing was computed. Upload a file with rows."
+          : "Every row of the file was rejected, so nothing was computed. The rejected-rows report gives each row's reason: correct the file and upload it again.";
       return { outcome: "failed", run: await failRun(deps, attempt, run, code, message) };
     }
 
@@ -733,34 +875,56 @@ export interface RefreshEvent {
   /** Identifies the scheduled event, so a redelivery maps to the same run. */
   eventId: string;
   eventTime: string;
+  /** Set when the service starts the work of an abandoned run again (./sweep.ts). */
+  retry?: RetryOf;
+}
+
+/**
+ * Whether a refresh would compute exactly what the committed version holds: the same state (a refresh reads
+ * the committed version's), the same settings and rule segments, the same evaluation date. Such a refresh
+ * makes no run, no version and no history point. With no fixed `asOf`, a new day is a new evaluation date,
+ * and so a change.
+ */
+export async function refreshChangesNothing(deps: PipelineDeps, meta: DatasetMeta): Promise<boolean> {
+  const current = meta.current;
+  if (!current?.inputs || meta.pending) return false;
+  const now = deps.now ?? (() => new Date());
+  const asOf = evaluationDate(meta.settings.asOf, now());
+  const definitions = await deps.store.listDefinitions(meta.tenantId, meta.datasetId);
+  return inputsFingerprint(meta.settings, definitions, asOf) === current.inputs;
 }
 
 /** Recomputes time-dependent scores from the stored state, without reading any upload. */
 export async function runRefresh(deps: PipelineDeps, event: RefreshEvent): Promise<RunOutcome> {
   const now = deps.now ?? (() => new Date());
-  const runId = runIdFor(event.eventTime, event.trigger ?? "refresh", event.eventId);
-  if (deps.sharded) {
-    const meta = await deps.store.getDataset(event.tenantId, event.datasetId);
-    if (meta?.current?.source) {
-      await deps.sharded.start({
-        kind: "refresh",
-        tenantId: event.tenantId,
-        datasetId: event.datasetId,
-        runId,
-        time: event.eventTime,
-        reason: event.trigger ?? "refresh",
-      });
-      return { outcome: "sharded", runId };
-    }
+  const trigger = event.trigger ?? "refresh";
+  const runId = event.retry ? retryRunId(event.retry) : runIdFor(event.eventTime, trigger, event.eventId);
+  const before = await deps.store.getDataset(event.tenantId, event.datasetId);
+  if (before?.current && (await refreshChangesNothing(deps, before))) {
+    logger.info("Refresh changes nothing; no run", { datasetId: event.datasetId, trigger });
+    return { outcome: "unchanged", version: before.current.version };
+  }
+  if (deps.sharded && before?.current?.source) {
+    await deps.sharded.start({
+      kind: "refresh",
+      tenantId: event.tenantId,
+      datasetId: event.datasetId,
+      runId,
+      time: event.eventTime,
+      reason: trigger,
+    });
+    return { outcome: "sharded", runId };
   }
   const attempt = await begin(deps, {
     tenantId: event.tenantId,
     datasetId: event.datasetId,
     runId,
-    trigger: event.trigger ?? "refresh",
+    trigger,
     status: "running",
     startedAt: now().toISOString(),
     attempts: 1,
+    ...retryFields(event.retry),
+    redelivery: { kind: "refresh", trigger, eventId: event.eventId, eventTime: event.eventTime },
   });
   if ("duplicate" in attempt) return { outcome: "duplicate", runId };
   const { meta, run } = attempt;
@@ -779,4 +943,3 @@ export async function runRefresh(deps: PipelineDeps, event: RefreshEvent): Promi
     return crash(deps, attempt, run, error);
   }
 }
-        latestOrderDay: latestOrderDay((deps.now ?? (() => new Date()))()),

@@ -42,6 +42,7 @@ import { logger } from "../logger";
 import type { DatasetMeta, RunRecord, UploadRecord } from "../model";
 import { PREFIXES } from "../resources";
 import { objectKeys } from "../store/keys";
+import { FINAL_ADVICE } from "./messages";
 import {
   decodeOutputs,
   diffOutputs,
@@ -54,10 +55,11 @@ import {
   announce,
   computeSettingsFor,
   currentVersionOf,
+  inputsFingerprint,
   isStale,
+  latestOrderDay,
   loadAborted,
   membershipEvents,
-  latestOrderDay,
   type PipelineDeps,
   ReportCollector,
   runEvent,
@@ -153,9 +155,15 @@ export function shardedSteps(deps: PipelineDeps, options: ShardedOptions = {}) {
     return failed;
   }
 
-  async function skipRun(run: RunRecord, code: string, message: string): Promise<void> {
+  async function skipRun(
+    run: RunRecord,
+    code: string,
+    message: string,
+    changes: Partial<RunRecord> = {},
+  ): Promise<void> {
     await store.putRun({
       ...run,
+      ...changes,
       status: "skipped",
       finishedAt: now().toISOString(),
       error: { code, message },
@@ -179,19 +187,10 @@ export function shardedSteps(deps: PipelineDeps, options: ShardedOptions = {}) {
     let upload: UploadRecord | undefined;
     if (input.kind === "upload") {
       upload = await store.getUpload(input.tenantId, input.datasetId, input.uploadId);
+      // runUpload checked this before starting the execution; an object no upload made creates nothing.
       if (!upload || upload.key !== input.key) {
-        await store.ensureDataset(input.tenantId, input.datasetId);
-        if (await store.createRun(fresh)) return { proceed: false, outcome: "duplicate" };
-        await store.putRun({
-          ...fresh,
-          status: "failed",
-          finishedAt: now().toISOString(),
-          error: {
-            code: "UNKNOWN_UPLOAD",
-            message: "The object was not uploaded through POST /datasets/{datasetId}/uploads",
-          },
-        });
-        return { proceed: false, outcome: "failed" };
+        logger.warn("Ignoring an object that no upload request made", { reason: "UNKNOWN_UPLOAD" });
+        return { proceed: false, outcome: "ignored" };
       }
     }
     const existing = await store.createRun(fresh);
@@ -223,7 +222,8 @@ export function shardedSteps(deps: PipelineDeps, options: ShardedOptions = {}) {
         await skipRun(
           run,
           "ERASURE_REWRITE",
-          "The object is the service's own rewrite of the upload without erased customers",
+          "The service rewrote the uploaded file without the erased customer; the rewrite is not an upload and is not computed again",
+          { trigger: "erasure" },
         );
         return { proceed: false, outcome: "skipped" };
       }
@@ -254,7 +254,11 @@ export function shardedSteps(deps: PipelineDeps, options: ShardedOptions = {}) {
 
     const head = await readHead(key, size);
     if (!head) {
-      await failRun(run, "UPLOAD_MISSING", "The uploaded object no longer exists");
+      await failRun(
+        run,
+        "UPLOAD_MISSING",
+        "The uploaded file no longer exists in the bucket, so it was not read. Upload the file again.",
+      );
       return { proceed: false, outcome: "failed" };
     }
     let shardPlan: ShardPlan;
@@ -266,7 +270,11 @@ export function shardedSteps(deps: PipelineDeps, options: ShardedOptions = {}) {
       });
     } catch (error) {
       if (error instanceof FileError) {
-        await failRun(run, error.code, error.message);
+        await failRun(
+          run,
+          error.code,
+          `${error.message.replace(/\.?$/, ".")} Correct the file and upload it again.`,
+        );
         return { proceed: false, outcome: "failed" };
       }
       throw error;
@@ -285,6 +293,7 @@ export function shardedSteps(deps: PipelineDeps, options: ShardedOptions = {}) {
       ranges: shardPlan.ranges.length,
       ...(input.kind === "upload" ? { uploadId: input.uploadId, sequencer: input.sequencer } : {}),
       asOf: evaluationDate(meta.settings.asOf, now()),
+      latestOrderDay: isoDay(latestOrderDay(now())),
     };
     await putJson(keys.plan(ref), shardPlan);
     logger.info("Sharded run planned", {
@@ -293,7 +302,6 @@ export function shardedSteps(deps: PipelineDeps, options: ShardedOptions = {}) {
       buckets: shardPlan.buckets,
       size,
     });
-      latestOrderDay: isoDay(latestOrderDay(now())),
     return {
       proceed: true,
       run: ref,
@@ -314,7 +322,12 @@ export function shardedSteps(deps: PipelineDeps, options: ShardedOptions = {}) {
     const shardPlan = await loadPlan(run);
     const key = run.key as string;
     const source = await blobs.streamRange(key, rangeReadStart(shardPlan, range), shardPlan.size);
-    if (!source) throw new ShardedInputError("UPLOAD_MISSING", "The uploaded object no longer exists");
+    if (!source) {
+      throw new ShardedInputError(
+        "UPLOAD_MISSING",
+        "The uploaded file no longer exists in the bucket, so it was not read. Upload the file again.",
+      );
+    }
     const result = await inputErrors(() => partitionRange(source, shardPlan, range));
     await Promise.all(
       result.parts.map((part, bucket) =>
@@ -382,7 +395,12 @@ export function shardedSteps(deps: PipelineDeps, options: ShardedOptions = {}) {
   /** The computation's settings as the merge will use them (rules decide what the partials carry). */
   async function settingsOf(run: RunRef): Promise<ComputeSettings> {
     const meta = await store.getDataset(run.tenantId, run.datasetId);
-    if (!meta) throw new ShardedInputError("DATASET_MISSING", "The dataset no longer exists");
+    if (!meta) {
+      throw new ShardedInputError(
+        "DATASET_MISSING",
+        "The dataset was deleted while the run worked on it, so the run stopped. Create the dataset and upload the file again.",
+      );
+    }
     const definitions = await store.listDefinitions(run.tenantId, run.datasetId);
     return computeSettingsFor(meta, run.asOf, definitions);
   }
@@ -390,7 +408,12 @@ export function shardedSteps(deps: PipelineDeps, options: ShardedOptions = {}) {
   async function merge(run: RunRef): Promise<MergeResult> {
     await renew(run);
     const meta = await store.getDataset(run.tenantId, run.datasetId);
-    if (!meta) throw new ShardedInputError("DATASET_MISSING", "The dataset no longer exists");
+    if (!meta) {
+      throw new ShardedInputError(
+        "DATASET_MISSING",
+        "The dataset was deleted while the run worked on it, so the run stopped. Create the dataset and upload the file again.",
+      );
+    }
     const definitions = await store.listDefinitions(run.tenantId, run.datasetId);
     const settings: ComputeSettings = computeSettingsFor(meta, run.asOf, definitions);
     const started = performance.now();
@@ -441,8 +464,8 @@ export function shardedSteps(deps: PipelineDeps, options: ShardedOptions = {}) {
       throw new ShardedInputError(
         code,
         report.rowsRead === 0
-          ? "The file has a header but no rows"
-          : "Every row of the file was rejected; see the report",
+          ? "The file has a header but no rows, so nothing was computed. Upload a file with rows."
+          : "Every row of the file was rejected, so nothing was computed. The rejected-rows report gives each row's reason: correct the file and upload it again.",
       );
     }
 
@@ -505,6 +528,7 @@ export function shardedSteps(deps: PipelineDeps, options: ShardedOptions = {}) {
         completedAt: "",
         orderCount: merged.orderCount,
         segments,
+        inputs: inputsFingerprint(meta.settings, definitions, run.asOf),
         source: {
           uploadId: run.uploadId ?? meta.current?.source?.uploadId ?? "",
           key: run.key as string,
@@ -573,7 +597,10 @@ export function shardedSteps(deps: PipelineDeps, options: ShardedOptions = {}) {
   /** Extends the run's hold on the dataset: the merge and commit may come long after the plan. */
   async function renew(run: RunRef): Promise<void> {
     if (!(await store.renewLock(run.tenantId, run.datasetId, run.owner, SHARDED_LEASE_MS))) {
-      throw new ShardedInputError("LEASE_LOST", "The run no longer holds the dataset");
+      throw new ShardedInputError(
+        "LEASE_LOST",
+        `The run lost its hold on the dataset (its lease lapsed and another run took it over) and is not attempted again. ${FINAL_ADVICE.upload}`,
+      );
     }
   }
 
@@ -636,8 +663,11 @@ export function failureOf(error: { Error?: string; Cause?: string } | undefined)
     const match = /^([A-Z][A-Z0-9_]*): (.*)$/s.exec(message);
     if (match) return { code: match[1] as string, message: match[2] as string };
   }
+  const timedOut = error?.Error === "States.Timeout";
   return {
-    code: error?.Error === "States.Timeout" ? "RUN_TIMED_OUT" : "RUN_FAILED",
-    message: "A step of the sharded run failed after its retries",
+    code: timedOut ? "RUN_TIMED_OUT" : "RUN_FAILED",
+    message: `${
+      timedOut ? "A step of the sharded run ran out of time" : "A step of the sharded run failed"
+    } on each of its attempts and the run is not attempted again. ${FINAL_ADVICE.upload}`,
   };
 }

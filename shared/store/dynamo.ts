@@ -36,13 +36,21 @@ import {
   type ErasureRecord,
   erasureRecordSchema,
   type RunRecord,
+  type RunStatus,
   runRecordSchema,
   type SegmentDefinitionRecord,
   segmentDefinitionRecordSchema,
   type UploadRecord,
   uploadRecordSchema,
 } from "../model";
-import type { CommitInput, CustomerWrite, DatasetStore, MembershipWrite, Page } from "../pipeline/ports";
+import type {
+  CommitInput,
+  CustomerWrite,
+  DatasetStore,
+  LeasedDataset,
+  MembershipWrite,
+  Page,
+} from "../pipeline/ports";
 import {
   CUSTOMER_SK,
   customerPk,
@@ -561,16 +569,63 @@ export class DynamoDatasetStore implements DatasetStore {
     datasetId: string,
     owner: string,
     leaseMs: number,
-  ): Promise<DatasetMeta | undefined> {
+  ): Promise<LeasedDataset | undefined> {
     const now = Date.now();
+    const lock = { owner, until: now + leaseMs };
     const out = await this.updateMeta(tenantId, datasetId, {
       UpdateExpression: "SET #lock = :lock",
       ConditionExpression: "attribute_exists(pk) AND (attribute_not_exists(#lock) OR #lock.#until < :now)",
       ExpressionAttributeNames: { "#lock": "lock", "#until": "until" },
-      ExpressionAttributeValues: { ":lock": { owner, until: now + leaseMs }, ":now": now },
-      ReturnValues: "ALL_NEW",
+      ExpressionAttributeValues: { ":lock": lock, ":now": now },
+      // The item as it was: the lapsed lease it held, if any, names the attempt that died holding it.
+      ReturnValues: "ALL_OLD",
     });
-    return out?.Attributes ? datasetMetaSchema.parse(stripKeys(out.Attributes)) : undefined;
+    if (!out?.Attributes) return undefined;
+    const before = datasetMetaSchema.parse(stripKeys(out.Attributes));
+    const { lock: lapsed, ...meta } = before;
+    return { ...meta, lock, ...(lapsed ? { lapsedLease: lapsed } : {}) };
+  }
+
+  async closeRun(run: RunRecord, expected: { status: RunStatus; attempts: number }): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: { pk: datasetPk(run.tenantId, run.datasetId), sk: runSk(run.runId), ...run },
+          ConditionExpression: "#status = :status AND attempts = :attempts",
+          ExpressionAttributeNames: { "#status": "status" },
+          ExpressionAttributeValues: { ":status": expected.status, ":attempts": expected.attempts },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
+  async listRunsSince(tenantId: string, datasetId: string, sinceRunId: string): Promise<RunRecord[]> {
+    const found: RunRecord[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const out = await this.doc.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: "pk = :pk AND sk BETWEEN :from AND :to",
+          ExpressionAttributeValues: {
+            ":pk": datasetPk(tenantId, datasetId),
+            ":from": runSk(sinceRunId),
+            // Run ids are letters, digits, '-' and '_': all sort before '~'.
+            ":to": runSk("~"),
+          },
+          ConsistentRead: true,
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const item of out.Items ?? []) found.push(runRecordSchema.parse(stripKeys(item)));
+      start = out.LastEvaluatedKey;
+    } while (start);
+    return found;
   }
 
   async renewLock(tenantId: string, datasetId: string, owner: string, leaseMs: number): Promise<boolean> {

@@ -21,12 +21,13 @@ export function describeRun(run: Run | RunDetail): HTMLElement {
   if (c.customers !== undefined) parts.push(["Customers", fmt.int(c.customers)]);
   if (c.orders !== undefined) parts.push(["Orders", fmt.int(c.orders)]);
   const box = h("div", { class: "run" }, stats(parts));
+  // Only a failure reads as one: a skipped run (a stale event, the service's own rewrite of a file) or an
+  // abandoned one, whose work was started again, is information. Each message says what to do, if anything.
   if (run.error)
     box.append(
-      notice(
-        "error",
-        `The run failed: ${run.error.message} (${run.error.code}). The previous result stays served.`,
-      ),
+      run.status === "failed" && !run.error.code.startsWith("RETRY_")
+        ? notice("error", `The run failed: ${run.error.message} (${run.error.code})`)
+        : notice("info", `${run.error.message} (${run.error.code})`),
     );
   if (run.reportKey && (c.rowsRejected ?? 0) > 0) {
     const reportUrl = "reportUrl" in run ? run.reportUrl : undefined;

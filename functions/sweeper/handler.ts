@@ -1,0 +1,23 @@
+/**
+ * The sweeper, on a schedule: closes runs whose attempt stopped without a word and starts their work again
+ * (shared/pipeline/sweep.ts). It reads the table and puts redelivery requests on the service's bus; it never
+ * computes anything itself. A dataset whose sweep failed is swept again on the next schedule.
+ */
+import middy from "@middy/core";
+import { scheduledEventSchema } from "../../shared/events";
+import { logger } from "../../shared/logger";
+import { type SweepReport, sweep } from "../../shared/pipeline/sweep";
+import { runtime } from "../../shared/runtime";
+
+const rt = runtime();
+
+export async function sweeperCore(event: unknown): Promise<SweepReport> {
+  scheduledEventSchema.parse(event);
+  const report = await sweep({ store: rt.store, events: rt.events });
+  logger.info("Sweep done", { ...report });
+  // Failed so that the function's error alarm sees it; the retry sweeps again, which is harmless.
+  if (report.errors > 0) throw new Error(`${report.errors} datasets could not be swept`);
+  return report;
+}
+
+export const handler = middy().handler(sweeperCore);

@@ -1,0 +1,114 @@
+/**
+ * The sweeper: finds runs whose attempt stopped without a word and closes them (./abandon.ts). It runs on a
+ * schedule (an EventBridge rule in AWS, a timer in the local service), so a dead run is closed and its work
+ * started again even when nothing else happens to the dataset. For every dataset:
+ *
+ *  1. a lapsed lease whose run is still `running`: that run's attempt died holding the dataset (kill -9, a
+ *     Lambda timeout or crash). It is abandoned and its work started again; a sharded run (whose execution
+ *     holds the lease for the state machine's whole timeout) is closed for good.
+ *  2. a run not finished, not holding a live lease, and silent for longer than `staleAfterMs`: a run
+ *     `running` whose attempts never got the lease, or one that failed with a promise of a retry that never
+ *     came (its event went to the dead-letter queue). Silent
+ *     means no start, retry or end recorded in that time; the default is longer than Lambda's retries of an
+ *     event (three attempts of up to 15 minutes, one and two minutes apart).
+ */
+import { errorFields, logger } from "../logger";
+import type { RunRecord } from "../model";
+import { abandonRun, isShardedOwner, lapsedReason, runIdOfOwner } from "./abandon";
+import { isRetried } from "./messages";
+import type { DatasetStore, EventPublisher } from "./ports";
+import { runIdFor } from "./run-id";
+
+/** Silence after which an unfinished run without a live lease is abandoned. */
+export const DEFAULT_STALE_AFTER_MS = 60 * 60 * 1000;
+/** How far back runs are looked at: a run older than this was swept long ago. */
+export const SWEEP_LOOKBACK_MS = 3 * 24 * 60 * 60 * 1000;
+
+export interface SweepDeps {
+  store: DatasetStore;
+  events?: EventPublisher;
+  now?: () => Date;
+  staleAfterMs?: number;
+}
+
+export interface SweepReport {
+  datasets: number;
+  abandoned: number;
+  failed: number;
+  /** Datasets whose sweep failed; the error is logged and the next sweep tries again. */
+  errors: number;
+}
+
+export async function sweep(deps: SweepDeps): Promise<SweepReport> {
+  const report: SweepReport = { datasets: 0, abandoned: 0, failed: 0, errors: 0 };
+  for (const { tenantId, datasetId } of await deps.store.listDatasets()) {
+    report.datasets++;
+    try {
+      for (const outcome of await sweepDataset(deps, tenantId, datasetId)) {
+        if (outcome === "abandoned") report.abandoned++;
+        else if (outcome === "failed") report.failed++;
+      }
+    } catch (error) {
+      report.errors++;
+      logger.error("Could not sweep a dataset", { datasetId, ...errorFields(error) });
+    }
+  }
+  if (report.abandoned + report.failed + report.errors > 0) logger.warn("Sweep closed runs", { ...report });
+  return report;
+}
+
+async function sweepDataset(
+  deps: SweepDeps,
+  tenantId: string,
+  datasetId: string,
+): Promise<Array<"abandoned" | "failed" | "raced">> {
+  const { store } = deps;
+  const now = (deps.now ?? (() => new Date()))();
+  const meta = await store.getDataset(tenantId, datasetId);
+  if (!meta) return [];
+  const outcomes: Array<"abandoned" | "failed" | "raced"> = [];
+  const lock = meta.lock;
+  const liveHolder = lock && lock.until >= now.getTime() ? runIdOfOwner(lock.owner) : undefined;
+
+  if (lock && lock.until < now.getTime()) {
+    const run = await store.getRun(tenantId, datasetId, runIdOfOwner(lock.owner));
+    if (run?.status === "running") {
+      const sharded = isShardedOwner(lock.owner);
+      const reason = sharded
+        ? `its execution stopped without recording its end; its lease on the dataset lapsed at ${new Date(lock.until).toISOString()}`
+        : lapsedReason(lock.until);
+      outcomes.push((await abandonRun(deps, run, reason, { sharded })).outcome);
+    }
+  }
+
+  const staleAfter = deps.staleAfterMs ?? DEFAULT_STALE_AFTER_MS;
+  const since = runIdFor(new Date(now.getTime() - SWEEP_LOOKBACK_MS).toISOString());
+  for (const run of await store.listRunsSince(tenantId, datasetId, since)) {
+    if (run.runId === liveHolder || !unfinished(run)) continue;
+    if (lock && runIdOfOwner(lock.owner) === run.runId && lock.until < now.getTime()) continue;
+    if (now.getTime() - lastSignOfLife(run) < staleAfter) continue;
+    outcomes.push((await abandonRun(deps, run, silentReason(run, staleAfter))).outcome);
+  }
+  return outcomes;
+}
+
+/** Not finished: running, or failed with a promise of a retry. */
+function unfinished(run: RunRecord): boolean {
+  if (run.status === "running") return true;
+  if (run.status === "failed") return run.error !== undefined && isRetried(run.error.code);
+  return false;
+}
+
+function lastSignOfLife(run: RunRecord): number {
+  const times = [run.startedAt, run.requeuedAt, run.finishedAt].flatMap((t) =>
+    t === undefined ? [] : [Date.parse(t)],
+  );
+  return Math.max(...times.filter((t) => Number.isFinite(t)), 0);
+}
+
+function silentReason(run: RunRecord, staleAfter: number): string {
+  const minutes = Math.round(staleAfter / 60_000);
+  return run.status === "running"
+    ? `no attempt worked on it for ${minutes} minutes`
+    : `the retry it was promised did not come within ${minutes} minutes`;
+}
