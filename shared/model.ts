@@ -156,10 +156,16 @@ export const segmentSummarySchema = z.object({
   description: z.string(),
   size: z.number(),
   share: z.number(),
-  revenue: z.number(),
+  revenue: z.number().describe("Net revenue of the members, exact to the cent (summed in integer cents)"),
   revenueShare: z.number(),
-  averageOrderValue: z.number(),
-  meanClv: z.number().nullable().optional(),
+  averageOrderValue: z
+    .number()
+    .describe("Net revenue / orders of the members, to the cent (halves away from zero); 0 without orders"),
+  meanClv: z
+    .number()
+    .nullable()
+    .optional()
+    .describe("Mean of the members' CLVs, each to the cent, rounded to the cent (halves away from zero)"),
   /** 80% interval of meanClv from the models' parameter uncertainty; null without one. */
   meanClvLow: z.number().nullable().optional(),
   meanClvHigh: z.number().nullable().optional(),
@@ -361,7 +367,12 @@ export const runRecordSchema = z.object({
     .optional(),
   timingsMs: z.record(z.string(), z.number()).optional(),
   error: z.object({ code: z.string(), message: z.string() }).optional(),
-  reportKey: z.string().optional(),
+  reportKey: z
+    .string()
+    .optional()
+    .describe(
+      "The rejected-rows report (CSV: line,column,code,reason), where line is the file's line number, the header being line 1, on which the rejected record starts",
+    ),
   /**
    * How far a running run has got, for a runner that reports it (the local service does, about once a
    * second); absent once the run has ended.

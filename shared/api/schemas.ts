@@ -370,7 +370,14 @@ export const valueModelSchema = valueModelAnswerSchema;
 export const runSchema = runRecordSchema.omit({ tenantId: true, redelivery: true });
 export const runListSchema = z.object({ datasetId: z.string(), runs: z.array(runSchema), nextCursor });
 /** One run; with rejected rows, a link (valid 15 minutes) to download their report as CSV. */
-export const runDetailSchema = runSchema.extend({ reportUrl: z.string().optional() });
+export const runDetailSchema = runSchema.extend({
+  reportUrl: z
+    .string()
+    .optional()
+    .describe(
+      "Download link (15 minutes) of the rejected-rows report: CSV with the header line,column,code,reason; line is the file's line number (the header is line 1) where the rejected record starts",
+    ),
+});
 
 /** An erasure as the API shows it: the stored record without its tenant, customer hash and customer id. */
 export const erasureSchema = erasureRecordSchema.omit({

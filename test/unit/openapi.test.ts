@@ -151,6 +151,13 @@ describe("OpenAPI document", () => {
     expect(Object.keys(schemas).some((name) => name.startsWith("SegmentRuleLevel"))).toBe(false);
   });
 
+  it("says the rejected-rows report numbers rows by the file's line, and how money figures are rounded", () => {
+    expect(schemas.Run?.properties?.reportKey?.description).toMatch(/line is the file's line number/);
+    const summary = schemas.SegmentSummary?.properties as Json;
+    expect(summary.revenue.description).toMatch(/exact to the cent/);
+    expect(summary.averageOrderValue.description).toMatch(/to the cent \(halves away from zero\)/);
+  });
+
   it("declares the path parameters of each path, and each error status with its codes", () => {
     const members = opOf("GET", "/datasets/{datasetId}/segments/{segmentId}/members");
     expect(members.parameters.map((p: Json) => [p.name, p.in, p.required])).toEqual([
