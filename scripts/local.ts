@@ -126,6 +126,9 @@ async function main() {
   await mkdir(join(dataDir, "dead-letters"), { recursive: true });
   const keys = await localKeys(dataDir);
 
+  say(
+    `Starting: DynamoDB Local (tables ${args.tables === "disk" ? "on disk" : "in memory"}) and the S3 server…`,
+  );
   const [dynamo, s3] = await Promise.all([
     startDynamoDbLocal(args.tables === "disk" ? { dataDir: join(dataDir, "dynamodb") } : {}),
     startS3Server({ directory: join(dataDir, "s3") }),
@@ -246,6 +249,7 @@ async function main() {
 
   // The dashboard, built afresh at every start and served on the API's own origin.
   const webDir = join(dataDir, "web");
+  say("Starting: the dashboard…");
   await buildWeb(webDir);
   const site = await loadStaticSite(webDir, { apiUrl: "" }, [s3.endpoint]);
   const server = createApiServer(
