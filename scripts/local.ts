@@ -60,7 +60,11 @@ const DEMOS = {
     customer: "00001",
   },
 } as const;
-/** The demo's dataset and the settings it is created with (CDNOW ended in June 1998). */
+/**
+ * The demo's dataset and the settings it is created with: CDNOW's last orders are on 1998-06-30, so the
+ * dataset fixes its evaluation date to the day after (without a fixed asOf a run evaluates as of today, and
+ * this historical data would be STALE_DATA with every customer lapsed).
+ */
 const DEMO = { datasetId: "cdnow", settings: { asOf: "1998-07-01" } };
 
 const CLI = {
