@@ -44,6 +44,8 @@ import {
   ComputeError,
   type ComputeIssue,
   type ComputeSettings,
+  centsOfAmount,
+  centsText,
   computeSegments,
   evaluationDate,
   FileError,
@@ -233,11 +235,9 @@ class RowErrors {
   }
 }
 
-/** Whole cents as a decimal with two places, exact for any safe integer. */
-function centsText(cents: number): string {
-  const abs = Math.abs(cents);
-  const frac = abs % 100;
-  return `${cents < 0 ? "-" : ""}${(abs - frac) / 100}.${frac < 10 ? "0" : ""}${frac}`;
+/** A model's money value to the cent, halves away from zero, as the API serves it (money.ts). */
+function money(value: number | undefined): string {
+  return value === undefined || Number.isNaN(value) ? "" : centsText(centsOfAmount(value));
 }
 
 function fixed(value: number | undefined, digits: number): string {
@@ -273,7 +273,7 @@ async function writeCustomers(result: ComputedSegmentation, path: string): Promi
         `${rfmIds[c.rfmSegment[i] as number]},${cluster},${lifecycleIds[c.lifecycle[i] as number]},` +
         `${fixed(c.probabilityAlive?.[i], 6)},${fixed(c.expectedPurchases?.[i], 4)},` +
         `${fixed(c.expectedPurchasesLow?.[i], 4)},${fixed(c.expectedPurchasesHigh?.[i], 4)},` +
-        `${fixed(c.clv?.[i], 2)},${fixed(c.clvLow?.[i], 2)},${fixed(c.clvHigh?.[i], 2)}\n`;
+        `${money(c.clv?.[i])},${money(c.clvLow?.[i])},${money(c.clvHigh?.[i])}\n`;
       if (chunk.length >= WRITE_CHUNK) {
         if (!out.write(chunk)) await Promise.race([once(out, "drain"), failed]);
         chunk = "";
