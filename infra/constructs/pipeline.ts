@@ -4,6 +4,10 @@
  * bounded retries, a dead-letter queue for what still fails, reserved concurrency and an explicit timeout
  * and memory size.
  *
+ * `sweeper` runs every few minutes: it closes runs whose process died (their lease on the dataset lapsed)
+ * and puts a redelivery request for their work on the bus, which rules send back to `compute` (an upload) or
+ * `refresh` (a refresh or an erasure). It only reads and conditionally rewrites run records and puts events.
+ *
  * The schedule is an EventBridge rule rather than an EventBridge Scheduler schedule: the refresh handler
  * takes EventBridge's "Scheduled Event" (its `id` names the refresh run, its `time` is the as-of instant),
  * which a rule delivers as is, and a rule target needs no extra IAM role. REFRESH_SCHEDULE is UTC, so
@@ -20,7 +24,12 @@ import { Queue, QueueEncryption } from "aws-cdk-lib/aws-sqs";
 import { NagSuppressions } from "cdk-nag";
 import { Construct } from "constructs";
 import { DETAIL_TYPES, EVENT_SOURCE } from "../../shared/events";
-import { FUNCTION_TIMEOUT_SECONDS, PREFIXES, REFRESH_SCHEDULE } from "../../shared/resources";
+import {
+  FUNCTION_TIMEOUT_SECONDS,
+  PREFIXES,
+  REFRESH_SCHEDULE,
+  SWEEP_EVERY_MINUTES,
+} from "../../shared/resources";
 import { type FunctionDefaults, ServiceFunction } from "./service-function";
 
 export interface PipelineProps {
@@ -56,6 +65,19 @@ export class Pipeline extends Construct {
   readonly erasureDeadLetters: Queue;
   /** Sends erasure requests on the bus to `refresh`. */
   readonly erasure: Rule;
+  /** Closes runs whose process died and asks for their work to be started again. */
+  readonly sweeper: ServiceFunction;
+  /** Sweep events that failed every attempt of `sweeper`. */
+  readonly sweeperFailures: Queue;
+  /** Sweep schedule events EventBridge could not deliver to `sweeper`. */
+  readonly sweepDeadLetters: Queue;
+  readonly sweepSchedule: Rule;
+  /** Redelivery requests of abandoned runs that EventBridge could not deliver. */
+  readonly redeliveryDeadLetters: Queue;
+  /** Sends an abandoned upload's redelivery to `compute`. */
+  readonly uploadRedelivery: Rule;
+  /** Sends an abandoned refresh's or erasure's redelivery to `refresh`. */
+  readonly refreshRedelivery: Rule;
 
   constructor(scope: Construct, id: string, props: PipelineProps) {
     super(scope, id);
@@ -134,7 +156,26 @@ export class Pipeline extends Construct {
       .bindBucketListing(props.bucket, [PREFIXES.state, PREFIXES.exports])
       .bindEventBus(props.bus);
 
-    for (const fn of [this.compute, this.refresh]) {
+    this.sweeperFailures = this.deadLetterQueue("SweeperFailures");
+    this.sweeper = new ServiceFunction(this, "Sweeper", {
+      ...props.functionDefaults,
+      entryName: "sweeper",
+      description: "Closes runs whose process died and starts their work again",
+      memorySize: 512,
+      timeout: Duration.seconds(FUNCTION_TIMEOUT_SECONDS.sweeper),
+      // One sweep at a time: two would find the same dead runs (closing is conditional, so only wasteful).
+      reservedConcurrentExecutions: 1,
+      onFailure: new SqsDestination(this.sweeperFailures),
+      retryAttempts: ASYNC_RETRY_ATTEMPTS,
+      maxEventAge: Duration.minutes(SWEEP_EVERY_MINUTES * 2),
+    })
+      // Reads datasets and runs; closes a run with a conditional PutItem. No S3, no deletes.
+      .bindTable(props.table, ["GetItem", "Query", "PutItem"])
+      .bindEventBus(props.bus)
+      // The runtime's configuration names the bucket; the sweeper is granted nothing on it.
+      .setEnvironment("BUCKET_NAME", props.bucket.bucketName);
+
+    for (const fn of [this.compute, this.refresh, this.sweeper]) {
       NagSuppressions.addResourceSuppressions(fn.fn, [
         {
           id: "Serverless-LambdaDLQ",
@@ -181,6 +222,61 @@ export class Pipeline extends Construct {
       targets: [
         new LambdaFunction(this.refresh.fn, {
           deadLetterQueue: this.erasureDeadLetters,
+          maxEventAge: Duration.hours(2),
+          retryAttempts: 4,
+        }),
+      ],
+    });
+
+    this.sweepDeadLetters = this.deadLetterQueue("SweepDeadLetters");
+    this.sweepSchedule = new Rule(this, "SweepSchedule", {
+      description: "Closes runs whose process died and starts their work again",
+      schedule: Schedule.rate(Duration.minutes(SWEEP_EVERY_MINUTES)),
+      targets: [
+        new LambdaFunction(this.sweeper.fn, {
+          deadLetterQueue: this.sweepDeadLetters,
+          // A sweep later than the next one is of no use.
+          maxEventAge: Duration.minutes(SWEEP_EVERY_MINUTES * 2),
+          retryAttempts: 2,
+        }),
+      ],
+    });
+    this.redeliveryDeadLetters = this.deadLetterQueue("RedeliveryDeadLetters");
+    this.uploadRedelivery = this.redeliveryRule(
+      "UploadRedelivery",
+      props.bus,
+      ["upload"],
+      this.compute,
+      "Starts an abandoned upload run's work again",
+    );
+    this.refreshRedelivery = this.redeliveryRule(
+      "RefreshRedelivery",
+      props.bus,
+      ["refresh", "erasure"],
+      this.refresh,
+      "Starts an abandoned refresh or erasure run's work again",
+    );
+  }
+
+  /** A rule on the service's bus that sends redeliveries of abandoned runs of `kinds` to `fn`. */
+  private redeliveryRule(
+    id: string,
+    bus: IEventBus,
+    kinds: string[],
+    fn: ServiceFunction,
+    description: string,
+  ) {
+    return new Rule(this, id, {
+      description,
+      eventBus: bus,
+      eventPattern: {
+        source: [EVENT_SOURCE],
+        detailType: [DETAIL_TYPES.runRedelivery],
+        detail: { redelivery: { kind: kinds } },
+      },
+      targets: [
+        new LambdaFunction(fn.fn, {
+          deadLetterQueue: this.redeliveryDeadLetters,
           maxEventAge: Duration.hours(2),
           retryAttempts: 4,
         }),

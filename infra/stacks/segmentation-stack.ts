@@ -120,6 +120,9 @@ export class SegmentationStack extends Stack {
         scheduleDeadLetters: this.pipeline.scheduleDeadLetters,
         recomputeDeadLetters: this.pipeline.recomputeDeadLetters,
         erasureDeadLetters: this.pipeline.erasureDeadLetters,
+        sweeperFailures: this.pipeline.sweeperFailures,
+        sweepDeadLetters: this.pipeline.sweepDeadLetters,
+        redeliveryDeadLetters: this.pipeline.redeliveryDeadLetters,
       },
     });
 
@@ -167,12 +170,16 @@ export class SegmentationStack extends Stack {
 
   /** Every function of the service, by the name the observability alarms use. */
   get functions(): Readonly<
-    Record<HttpFunctionName | "compute" | "refresh" | "shardWorkers" | "shardCoordinator", ServiceFunction>
+    Record<
+      HttpFunctionName | "compute" | "refresh" | "sweeper" | "shardWorkers" | "shardCoordinator",
+      ServiceFunction
+    >
   > {
     return {
       ...this.api.functions,
       compute: this.pipeline.compute,
       refresh: this.pipeline.refresh,
+      sweeper: this.pipeline.sweeper,
       shardWorkers: this.sharding.workers,
       shardCoordinator: this.sharding.coordinator,
     };

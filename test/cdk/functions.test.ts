@@ -231,6 +231,19 @@ describe("IAM: exact actions on exact resources", () => {
     );
   });
 
+  it("sweeper reads datasets and runs, closes runs with PutItem, puts redeliveries on the bus, and touches no object", () => {
+    const queueId = logicalId(sx, sx.stack.pipeline.sweeperFailures);
+    expect(rolePermissions(sx, sx.stack.pipeline.sweeper)).toEqual(
+      permissions([
+        XRAY,
+        ownLogs(sx.stack.pipeline.sweeper),
+        [getAtt(tableId), ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"]],
+        [busArn(), ["events:PutEvents"]],
+        [getAtt(queueId), SQS_SEND],
+      ]),
+    );
+  });
+
   it("grants no wildcard action, and `*` resources only to X-Ray (which has no resource-level ARNs)", () => {
     for (const [name, fn] of Object.entries(sx.stack.functions)) {
       for (const [resource, actions] of rolePermissions(sx, fn)) {

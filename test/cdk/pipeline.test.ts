@@ -5,7 +5,7 @@
 import { Capture, Match } from "aws-cdk-lib/assertions";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DETAIL_TYPES, EVENT_SOURCE } from "../../shared/events";
-import { PREFIXES, REFRESH_SCHEDULE } from "../../shared/resources";
+import { PREFIXES, REFRESH_SCHEDULE, SWEEP_EVERY_MINUTES } from "../../shared/resources";
 import {
   functionProps,
   getAtt,
@@ -82,6 +82,61 @@ describe("refresh schedule", () => {
       ScheduleExpression: expected,
       State: "ENABLED",
       Targets: [Match.objectLike({ Arn: getAtt(sx.stack.pipeline.refresh.logicalId) })],
+    });
+  });
+});
+
+describe("sweeper", () => {
+  it(`runs the sweeper every ${SWEEP_EVERY_MINUTES} minutes with a dead-letter queue and a retry policy`, () => {
+    const retry = new Capture();
+    sx.template.hasResourceProperties("AWS::Events::Rule", {
+      ScheduleExpression: `rate(${SWEEP_EVERY_MINUTES} minutes)`,
+      State: "ENABLED",
+      Targets: [
+        Match.objectLike({
+          Arn: getAtt(sx.stack.pipeline.sweeper.logicalId),
+          DeadLetterConfig: { Arn: getAtt(logicalId(sx, sx.stack.pipeline.sweepDeadLetters)) },
+          RetryPolicy: retry,
+        }),
+      ],
+    });
+    expect(retry.asObject().MaximumRetryAttempts).toBeGreaterThan(0);
+  });
+
+  it("sends an abandoned upload's redelivery to compute, and a refresh's or erasure's to refresh, with a dead-letter queue", () => {
+    for (const [kinds, fn] of [
+      [["upload"], sx.stack.pipeline.compute],
+      [["refresh", "erasure"], sx.stack.pipeline.refresh],
+    ] as const) {
+      const retry = new Capture();
+      sx.template.hasResourceProperties("AWS::Events::Rule", {
+        EventBusName: ref(logicalId(sx, sx.stack.bus)),
+        EventPattern: {
+          source: [EVENT_SOURCE],
+          "detail-type": [DETAIL_TYPES.runRedelivery],
+          detail: { redelivery: { kind: kinds } },
+        },
+        Targets: [
+          Match.objectLike({
+            Arn: getAtt(fn.logicalId),
+            DeadLetterConfig: { Arn: getAtt(logicalId(sx, sx.stack.pipeline.redeliveryDeadLetters)) },
+            RetryPolicy: retry,
+          }),
+        ],
+      });
+      expect(retry.asObject().MaximumRetryAttempts).toBeGreaterThan(0);
+    }
+  });
+
+  it("runs one sweep at a time, sends its failed events to its own queue, and names the bus to it", () => {
+    const props = functionProps(sx, sx.stack.pipeline.sweeper);
+    expect(props.ReservedConcurrentExecutions).toBe(1);
+    expect(props.Environment.Variables.EVENT_BUS_NAME).toEqual(ref(logicalId(sx, sx.stack.bus)));
+    sx.template.hasResourceProperties("AWS::Lambda::EventInvokeConfig", {
+      FunctionName: ref(sx.stack.pipeline.sweeper.logicalId),
+      DestinationConfig: {
+        OnFailure: { Destination: getAtt(logicalId(sx, sx.stack.pipeline.sweeperFailures)) },
+      },
     });
   });
 });
