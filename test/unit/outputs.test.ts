@@ -119,6 +119,25 @@ describe("keepWithinTolerance", () => {
     ).toEqual(["C", "E", "P", "S"]);
   });
 
+  it("holds the 80% interval bounds to their prediction's tolerance", () => {
+    const bounded = (clvLow: number, highE: number): CustomerView => ({
+      ...predicted(0.8, 2, 100),
+      expectedPurchasesLow: 1.5,
+      expectedPurchasesHigh: highE,
+      clvLow,
+      clvHigh: 130,
+    });
+    const committed = outputs({ K: bounded(80, 2.5), L: bounded(80, 2.5), H: bounded(80, 2.5) });
+    // 0.3 % on clvLow and 0.4 % on expectedPurchasesHigh: kept; 1 % on either: rewritten.
+    const next = outputs({ K: bounded(80.24, 2.51), L: bounded(80.8, 2.5), H: bounded(80, 2.525) });
+    expect(keepWithinTolerance(committed, next)).toBe(1);
+    expect(
+      diffOutputs(committed, next)
+        .customers.map((c) => c.customerId)
+        .sort(),
+    ).toEqual(["H", "L"]);
+  });
+
   it("uses the absolute floors for values near zero", () => {
     const committed = outputs({ A: predicted(0.01, 0.001, 0) });
     const next = outputs({ A: predicted(0.012, 0.004, 0.009) });
