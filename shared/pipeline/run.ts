@@ -517,7 +517,9 @@ export async function begin(deps: PipelineDeps, run: RunRecord): Promise<Attempt
   const { lapsedLease, ...held } = meta;
   if (lapsedLease) await closeDeadAttempt(deps, run, lapsedLease);
   if (!existing) return { run, meta: held, owner, release };
-  const resumed: RunRecord = { ...existing, status: "running", attempts: existing.attempts + 1 };
+  // The previous attempt's end (a crash promising this retry) is not this attempt's.
+  const { error: _error, finishedAt: _finishedAt, ...previous } = existing;
+  const resumed: RunRecord = { ...previous, status: "running", attempts: existing.attempts + 1 };
   // Resumed only as it was seen: a run abandoned (or finished) meanwhile is not taken back.
   if (!(await store.closeRun(resumed, { status: existing.status, attempts: existing.attempts }))) {
     await release();
