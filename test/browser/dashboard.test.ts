@@ -10,7 +10,7 @@
 import { readFile } from "node:fs/promises";
 import { parse } from "csv-parse/sync";
 import type { Locator, Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { localKeys, mintToken } from "../../scripts/local/auth";
 import { type Client, createClient } from "../../shared/client";
 import type { Rule } from "../../shared/engine/rules";
@@ -81,12 +81,35 @@ beforeAll(async () => {
   browser = await launchChromium();
   browser.context.on("request", (r) => requests.push({ method: r.method(), url: r.url() }));
   page = await browser.context.newPage();
+  // Any error the page logs or throws fails the test it happens in, unless that test expects it.
+  page.on("console", (message) => {
+    if (message.type() === "error") pageErrors.push(`console: ${message.text()}`);
+  });
+  page.on("pageerror", (error) => pageErrors.push(`page error: ${error.message}`));
 }, 180_000);
 
 afterAll(async () => {
   await browser?.close();
   await service?.stop();
 });
+
+/** Errors the page logged or threw during the current test, and the ones that test expects. */
+const pageErrors: string[] = [];
+let expectedErrors: RegExp[] = [];
+
+afterEach(() => {
+  const unexpected = pageErrors.filter((e) => !expectedErrors.some((pattern) => pattern.test(e)));
+  pageErrors.length = 0;
+  expectedErrors = [];
+  expect(unexpected).toEqual([]);
+});
+
+/** A file whose headers are German; the customers K1 (two orders) and K2, worked out by hand. */
+const GERMAN = `Kunde,Bestellung,Datum,Betrag,Kanal
+K1,B1,2025-05-01,10.00,web
+K1,B2,2025-06-01,20.00,shop
+K2,B3,2025-06-15,5.50,web
+`;
 
 describe("dashboard", () => {
   it("signs in with a dev token, and says plainly why a token is refused", async () => {
@@ -96,6 +119,8 @@ describe("dashboard", () => {
 
     await tokenBox.fill("not-a-token");
     await signIn.click();
+    // The browser logs the refused requests of this test, and only those.
+    expectedErrors = [/Failed to load resource: the server responded with a status of 40[13]/];
     await expect.poll(() => page.getByRole("alert").textContent(), POLL).toContain("401");
 
     // Signed by the service's issuer, but without the read scope that listing datasets needs.
@@ -151,6 +176,51 @@ describe("dashboard", () => {
       const posts = requests.filter((r) => r.method === "POST" && r.url.startsWith(service.s3));
       expect(posts).toHaveLength(1);
       uploadUrl = posts[0]?.url ?? "";
+    },
+    RUN_TIMEOUT + 30_000,
+  );
+
+  it("checks the dataset name with its pattern, which the browser compiles", async () => {
+    await page.goto(`${service.api}/#/upload`);
+    const name = page.getByLabel("Upload to dataset");
+    const mismatch = () =>
+      name.evaluate(
+        (el) => (el as unknown as { validity: { patternMismatch: boolean } }).validity.patternMismatch,
+      );
+    await name.fill("orders/2025");
+    expect(await mismatch()).toBe(true);
+    await name.fill("-orders");
+    expect(await mismatch()).toBe(true);
+    await name.fill("orders_2025-q2");
+    expect(await mismatch()).toBe(false);
+  });
+
+  it(
+    "proposes a column mapping from the file's header and sends it with the upload",
+    async () => {
+      await page.goto(`${service.api}/#/upload`);
+      await page.getByLabel("Upload to dataset").fill("mapped");
+      await page
+        .getByLabel(/^File/)
+        .setInputFiles({ name: "bestellungen.csv", mimeType: "text/csv", buffer: Buffer.from(GERMAN) });
+      const columns = page.getByRole("group", { name: "Columns" });
+      await columns.waitFor(POLL);
+      // Proposed from names and synonyms; channel by hand (Kanal is not among its synonyms' spellings).
+      expect(await columns.getByLabel("customer_id").inputValue()).toBe("Kunde");
+      expect(await columns.getByLabel("order_id").inputValue()).toBe("Bestellung");
+      expect(await columns.getByLabel("order_date").inputValue()).toBe("Datum");
+      expect(await columns.getByLabel("amount").inputValue()).toBe("Betrag");
+      await columns.getByLabel("channel (optional)").selectOption("Kanal");
+      await page.getByRole("button", { name: "Upload" }).click();
+      await page.getByRole("heading", { name: "The run finished" }).waitFor({ timeout: RUN_TIMEOUT });
+      const { runs } = await api.listRuns({ params: { datasetId: "mapped" } });
+      expect(runs[0]).toMatchObject({
+        status: "succeeded",
+        counts: { rowsRead: 3, rowsAccepted: 3, customers: 2 },
+      });
+      const k1 = await api.getCustomer({ params: { datasetId: "mapped", customerId: "K1" } });
+      expect(k1.frequency).toBe(2);
+      expect(k1.monetary).toBe(30);
     },
     RUN_TIMEOUT + 30_000,
   );

@@ -1,6 +1,27 @@
 import type { Client } from "../../../shared/client";
-import type { PageContext, Run, RunDetail } from "../context";
+import { link, type PageContext, type Run, type RunDetail } from "../context";
 import { fmt, h, notice, stats, table } from "../dom";
+
+/**
+ * A running run in words, with how far it has got when its runner reports it: "Loading the data: 41% —
+ * writing 980 of 2,357 customers" for a dataset's first result, "A run is working…" otherwise.
+ */
+export function runningText(run: Run | undefined, first: boolean): string {
+  const lead = first ? "Loading the data" : "A run is working on this dataset";
+  const p = run?.progress;
+  if (!p) return `${lead} right now.`;
+  const step =
+    p.phase === "reading"
+      ? "reading the file"
+      : p.phase === "computing"
+        ? "computing the segments"
+        : p.membershipsTotal !== undefined
+          ? `writing ${fmt.int(p.membershipsWritten ?? 0)} of ${fmt.int(p.membershipsTotal)} memberships`
+          : p.customersTotal !== undefined
+            ? `writing ${fmt.int(p.customersWritten ?? 0)} of ${fmt.int(p.customersTotal)} customers`
+            : "writing";
+  return `${lead}: ${Math.floor(p.percent)}% — ${step}.`;
+}
 
 export function runStatusBadge(status: string): HTMLElement {
   return h("span", { class: `badge badge-${status}` }, status);
@@ -128,7 +149,32 @@ export async function overviewPage(ctx: PageContext, root: HTMLElement): Promise
   } else {
     root.append(notice("info", "This dataset has no result yet: upload a transactions file to compute one."));
   }
-  if (dataset.running) root.append(notice("info", "A run is working on this dataset right now."));
+  const inProgress = runs.runs.find((r) => r.status === "running");
+  if (dataset.running || inProgress) {
+    const box = h("div", { id: "run-progress" }, notice("info", runningText(inProgress, !current)));
+    root.append(box);
+    // Follow the run: its progress as it goes, then the page again with what it computed.
+    let left = false;
+    ctx.onLeave(() => {
+      left = true;
+    });
+    void (async () => {
+      while (!left) {
+        await new Promise((ok) => setTimeout(ok, 2_000));
+        if (left) return;
+        const latest = await ctx.api
+          .listRuns({ params: { datasetId }, query: { limit: 10 } })
+          .catch(() => undefined);
+        if (!latest || left) continue;
+        const running = latest.runs.find((r) => r.status === "running");
+        if (!running) {
+          ctx.navigate(link(datasetId, "overview"));
+          return;
+        }
+        box.replaceChildren(notice("info", runningText(running, !current)));
+      }
+    })();
+  }
 
   const lastSection = h(
     "section",

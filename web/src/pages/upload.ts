@@ -1,4 +1,5 @@
 import { describeError } from "../api";
+import { CONTRACT_COLUMNS, columnsFor, type FileKind, proposeMapping, readHeaders } from "../columns";
 import { link, type PageContext, type Run } from "../context";
 import { h, notice, replace } from "../dom";
 import { describeRun, withReportLink } from "./overview";
@@ -43,7 +44,9 @@ export async function uploadPage(ctx: PageContext, root: HTMLElement): Promise<v
     id: "upload-dataset",
     name: "datasetId",
     required: true,
-    pattern: "[A-Za-z0-9_-]{1,64}",
+    // The same rule as the API's dataset ids. A pattern is compiled with the `v` flag, in whose character
+    // classes a '-' must be escaped.
+    pattern: "[A-Za-z0-9][A-Za-z0-9_\\-]{0,63}",
     value: ctx.datasetId ?? sessionStorage.getItem("segmentation.dataset") ?? "",
     list: "dataset-ids",
     "aria-describedby": "dataset-help",
@@ -67,6 +70,54 @@ export async function uploadPage(ctx: PageContext, root: HTMLElement): Promise<v
     required: true,
     accept: ".csv,.ndjson,.json,.gz,.csv.gz,text/csv",
   });
+  // The column mapping: one choice per column of the data contract, among the headers of the chosen file.
+  const mappingBox = h("fieldset", { id: "upload-columns", class: "form-grid", hidden: true });
+  const selects = new Map<string, HTMLSelectElement>();
+  const showMapping = async () => {
+    const chosen = file.files?.[0];
+    selects.clear();
+    mappingBox.replaceChildren();
+    mappingBox.hidden = true;
+    if (!chosen) return;
+    const fileKind = kind.value as FileKind;
+    const headers = await readHeaders(chosen);
+    if (headers.length === 0) return;
+    const proposal = proposeMapping(fileKind, headers);
+    mappingBox.append(
+      h("legend", {}, "Columns"),
+      h(
+        "p",
+        { id: "columns-help", class: "help" },
+        `The file's header names ${headers.length} column${headers.length === 1 ? "" : "s"}. Pick the one that holds each column the service reads; the proposal matches names and common synonyms.`,
+      ),
+    );
+    for (const column of CONTRACT_COLUMNS[fileKind]) {
+      const id = `column-${column.name}`;
+      const select = h(
+        "select",
+        { id, name: column.name, "aria-describedby": "columns-help" },
+        h(
+          "option",
+          { value: "" },
+          column.required ? "— choose a column (required) —" : "— not in the file —",
+        ),
+        ...headers.map((header) => h("option", { value: header }, header)),
+      );
+      select.value = proposal.get(column.name) ?? "";
+      selects.set(column.name, select);
+      mappingBox.append(
+        h("label", { for: id }, `${column.name}${column.required ? "" : " (optional)"}`),
+        select,
+      );
+    }
+    mappingBox.hidden = false;
+  };
+  file.addEventListener("change", () => void showMapping());
+  kind.addEventListener("change", () => void showMapping());
+  const chosenColumns = () =>
+    columnsFor(
+      new Map([...selects].map(([name, select]) => [name, select.value === "" ? undefined : select.value])),
+    );
   const submit = h("button", { type: "submit" }, "Upload");
   const progress = h("progress", { id: "upload-progress", max: 100, value: 0 });
   const progressText = h("span", { id: "upload-progress-text" }, "0%");
@@ -95,6 +146,7 @@ export async function uploadPage(ctx: PageContext, root: HTMLElement): Promise<v
     mode,
     h("label", { for: "upload-file" }, "File (CSV or NDJSON, optionally gzip)"),
     file,
+    mappingBox,
     submit,
     progressBox,
   );
@@ -123,6 +175,7 @@ export async function uploadPage(ctx: PageContext, root: HTMLElement): Promise<v
           fileName: chosen.name,
           kind: kind.value as "transactions" | "customers",
           mode: mode.value as "append" | "replace",
+          ...(Object.keys(chosenColumns()).length > 0 ? { columns: chosenColumns() } : {}),
         },
       });
       replace(status, notice("info", `Uploading ${chosen.name}…`));
