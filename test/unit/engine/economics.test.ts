@@ -323,7 +323,8 @@ describe("value models skipped", () => {
   });
 
   it("when turned off: no reason needed", async () => {
-    const state = await stateOf(["a,1,2024-01-01,10"]);
+    // Bought 29 days before asOf: recent enough that the data is not stale either.
+    const state = await stateOf(["a,1,2024-06-01,10"]);
     const result = computeSegments(state, { asOf: "2024-06-30", clusters: false, value: false });
     expect(result.issues).toEqual([]);
     expect(result.timings.value).toBe(0);
