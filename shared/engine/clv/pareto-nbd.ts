@@ -195,13 +195,17 @@ function logTailIntegral(pM: number, pm: number, v0: number): void {
   const breakpoints = [...new Set(marks.filter((v) => v >= lo && v <= hi))].sort((p, q) => p - q);
   // Right tail: h(v) = −a v − pM log1p(e^−v) ≈ −a v, and softplus(v) ≈ v.
   const edge = Math.exp(h(hi) - peak);
-  const total = integrate(f, breakpoints, 1e-13).value + edge / a;
-  const tailMoment = edge * (hi / a + 1 / (a * a));
-  const softplusMoment = integrate((v) => f(v) * softplus(v), breakpoints, 1e-13).value + tailMoment;
-  const vMoment = integrate((v) => f(v) * v, breakpoints, 1e-13).value + tailMoment;
+  // Relative tolerance 1e-12: h is a difference of terms up to (1−pm) v in size, so f carries rounding noise
+  // of order 1e-12 relative for x in the thousands. Integrands kept positive (v − v0 >= 0), so the tolerance
+  // stays relative to what is computed.
+  const total = integrate(f, breakpoints, 1e-12).value + edge / a;
+  const softplusMoment =
+    integrate((v) => f(v) * softplus(v), breakpoints, 1e-12).value + edge * (hi / a + 1 / (a * a));
+  const offsetMoment =
+    integrate((v) => f(v) * (v - v0), breakpoints, 1e-12).value + edge * ((hi - v0) / a + 1 / (a * a));
   tailOut[0] = peak + Math.log(total);
   tailOut[1] = softplusMoment / total;
-  tailOut[2] = vMoment / total;
+  tailOut[2] = v0 + offsetMoment / total;
   tailOut[3] = f(v0) / total;
 }
 
@@ -498,17 +502,17 @@ export function paretoNbdLogLikelihoodWithGradient(
 }
 
 /**
- * Default budget of likelihood evaluations of the Nelder–Mead fallback, per start: where BFGS stalls the
- * likelihood is usually a flat ridge towards the edge of the box, whose points are the costly ones (the
- * integral path of D), so the fallback gets a third of the general default.
+ * Default budget of likelihood evaluations of the Nelder–Mead fallback: where BFGS stalls the likelihood is
+ * usually a flat ridge towards the edge of the box, whose points are the costly ones (the integral path of
+ * D), so the fallback gets a third of the general default, and runs once, not once per start.
  */
 const FALLBACK_EVALUATIONS = 1500;
 
 /**
  * Maximum-likelihood fit of Pareto/NBD from several starts (or from `initial` alone): a start at the purchase
  * rate of a population without dropout (r = 1, α = ΣT/Σx, s = 1, β = mean T), and two with more and less
- * heterogeneity. The search begins at the start with the highest likelihood; the next start is tried only
- * when a search ends unconverged, and the best likelihood found wins. Throws `ClvInputError` for bad input and `ClvFitError`
+ * heterogeneity. BFGS begins at the start with the highest likelihood; the next start is tried only when
+ * BFGS does not converge, and if none converges, Nelder–Mead continues once from the best point found. Throws `ClvInputError` for bad input and `ClvFitError`
  * ("CLV_NO_REPEAT_PURCHASES") when no customer (of positive weight) has x > 0.
  */
 export function fitParetoNbd(
@@ -557,21 +561,22 @@ export function fitParetoNbd(
   let best: ParetoNbdFit | undefined;
   let iterations = 0;
   let evaluations = starts.length;
-  for (const start of ordered) {
-    if (best?.converged) break;
+  const search = (start: ParetoNbdParams, fallbackEvaluations: number): void => {
     const { params, result, atBoundary } = fitInLogSpace(
       PARETO_NBD_PARAM_NAMES,
       start,
       d.totalWeight,
       ([r, alpha, s, beta], gradient) =>
         logLikelihoodPrepared(d, r as number, alpha as number, s as number, beta as number, gradient),
-      { maxEvaluations: FALLBACK_EVALUATIONS, ...options },
+      fallbackEvaluations === 0
+        ? { ...options, maxEvaluations: 0, maxRestarts: 0 }
+        : { ...options, maxEvaluations: fallbackEvaluations },
     );
     iterations += result.iterations;
     evaluations += result.evaluations;
     const logLikelihood = logLikelihoodPrepared(d, params.r, params.alpha, params.s, params.beta);
-    if (!Number.isFinite(logLikelihood)) continue;
-    if (best === undefined || logLikelihood > best.logLikelihood) {
+    if (!Number.isFinite(logLikelihood)) return;
+    if (best === undefined || logLikelihood > best.logLikelihood || (result.converged && !best.converged)) {
       best = {
         params,
         logLikelihood,
@@ -584,6 +589,16 @@ export function fitParetoNbd(
         uniqueTriples: c.x.length,
       };
     }
+  };
+  // BFGS from each start in turn until one converges; Nelder–Mead (with its budget) only once, from the best
+  // point found, if none did.
+  for (const start of ordered) {
+    if (best?.converged) break;
+    search(start, 0);
+  }
+  const fallbackFrom: ParetoNbdFit | undefined = best;
+  if (fallbackFrom !== undefined && !fallbackFrom.converged) {
+    search(fallbackFrom.params, options.maxEvaluations ?? FALLBACK_EVALUATIONS);
   }
   if (best === undefined) {
     throw new ClvFitError(
