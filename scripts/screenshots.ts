@@ -115,6 +115,10 @@ async function main() {
     await page.getByRole("heading", { name: "In words" }).waitFor();
     await shot("customer");
 
+    await page.goto(`${api}/#/${datasetId}/model`);
+    await page.locator("#holdout-chart canvas").waitFor();
+    await shot("model");
+
     await page.setViewportSize({ width: 390, height: 844 });
     await page.goto(`${api}/#/${datasetId}/segments`);
     await page.getByRole("heading", { name: "Every segment" }).waitFor();

@@ -471,8 +471,21 @@ describe("dashboard", () => {
     expect(await figure(page, "M score").textContent()).toBe(String(customer.scores.m));
     expect(await figure(page, "Lifecycle").textContent()).toBe(customer.lifecycle?.name ?? "—");
     expect(await figure(page, "Cluster").textContent()).toBe(customer.cluster?.name ?? "—");
+    const p = customer.predictions;
     expect(await figure(page, "CLV").textContent()).toBe(
-      customer.predictions?.clv == null ? "—" : money(customer.predictions.clv),
+      p?.clv == null
+        ? "—"
+        : `${money(p.clv)}${p.clvInterval ? ` (${money(p.clvInterval.low)}–${money(p.clvInterval.high)})` : ""}`,
+    );
+    // A churn risk the model cannot tell reads "unknown", never 0%.
+    expect(await figure(page, "Churn risk").textContent()).toBe(
+      !p
+        ? "—"
+        : p.churnRisk === null
+          ? "unknown"
+          : new Intl.NumberFormat("en-US", { style: "percent", minimumFractionDigits: 1 }).format(
+              p.churnRisk,
+            ),
     );
     const memberships = await page
       .locator(".memberships li")
@@ -487,9 +500,49 @@ describe("dashboard", () => {
     expect(words).toContain(`R score ${customer.scores.r} of 5`);
   });
 
+  it("shows the predictions page: the holdout chart's numbers and the sentence's figures as the API reports them", async () => {
+    const model = await api.getModel({ params: { datasetId: DATASET } });
+    await page.goto(`${service.api}/#/${DATASET}/model`);
+    await page.getByRole("heading", { name: "Predictions", exact: true }).waitFor();
+    const v = model.validation;
+    const selected = model.selectedModel;
+    if (!v || !selected) throw new Error(`the fixture has no holdout validation: ${model.summary}`);
+    const sentence = (await page.locator("#model-summary").textContent()) ?? "";
+    expect(sentence).toBe(model.summary);
+    const figures =
+      /^Over the last ([\d,]+) days the model expected ([\d,]+) repeat purchases; customers made ([\d,]+)\.$/.exec(
+        sentence,
+      );
+    expect(figures?.slice(1).map(number)).toEqual([
+      v.holdoutDays,
+      Math.round(v.models[selected]?.predictedRepeatPurchases ?? Number.NaN),
+      v.actualRepeatPurchases,
+    ]);
+    // The chart's numbers, from its data table: one row per calibration frequency, actual then each model.
+    const names = (["bgNbd", "paretoNbd", "mbgNbd"] as const).filter((n) => v.models[n] !== undefined);
+    const rows = await tableRows(page.locator("#holdout-chart table"));
+    expect(rows.map((r) => r[0])).toEqual(v.conditionalExpectations.map((r) => r.label));
+    v.conditionalExpectations.forEach((expected, i) => {
+      const [, customers, actual, ...predicted] = (rows[i] ?? []).map(number);
+      expect(customers).toBe(expected.customers);
+      expect(actual).toBeCloseTo(expected.meanActual, 3);
+      expect(predicted).toHaveLength(names.length);
+      names.forEach((name, k) =>
+        expect(predicted[k]).toBeCloseTo(expected.meanPredicted[name] ?? Number.NaN, 3),
+      );
+    });
+    // Each model's mean absolute error, shown to four decimals.
+    const accuracy = await tableRows(page.locator("#model-accuracy"));
+    expect(accuracy).toHaveLength(names.length);
+    names.forEach((name, k) =>
+      expect(number(accuracy[k]?.[3] ?? "")).toBeCloseTo(v.models[name]?.mae ?? Number.NaN, 3),
+    );
+    expect(await page.locator("#holdout-chart canvas").count()).toBe(1);
+  });
+
   it("fits a phone's width and talks to no host but the API and the upload and report URLs", async () => {
     await page.setViewportSize({ width: 390, height: 844 });
-    for (const path of ["overview", "segments", "rules"]) {
+    for (const path of ["overview", "segments", "rules", "model"]) {
       await page.goto(`${service.api}/#/${DATASET}/${path}`);
       await page.locator("main h1").waitFor();
       await page.waitForLoadState("networkidle");

@@ -104,7 +104,7 @@ function validationSection(model: ValueModel): HTMLElement | null {
         "is chosen, then fitted again on all the orders.",
     ),
     figure,
-    accuracy,
+    h("div", { class: "table-scroll" }, accuracy),
   );
 }
 
@@ -143,9 +143,13 @@ function parametersSection(model: ValueModel): HTMLElement {
     "section",
     { "aria-labelledby": "parameters" },
     h("h2", { id: "parameters" }, "Fitted on all the orders"),
-    table("Parameters (rates per day)", ["Model", "Parameters", "Log-likelihood", "Converged"], rows, {
-      numeric: [2],
-    }),
+    h(
+      "div",
+      { class: "table-scroll" },
+      table("Parameters (rates per day)", ["Model", "Parameters", "Log-likelihood", "Converged"], rows, {
+        numeric: [2],
+      }),
+    ),
   );
 }
 
