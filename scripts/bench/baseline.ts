@@ -36,6 +36,8 @@ interface Customer {
   first: number;
   last: number;
   frequency: number;
+  /** Distinct days with an order that is not a return: what F scores. */
+  days: Set<number>;
   cents: number;
   recency: number;
   r: number;
@@ -44,15 +46,27 @@ interface Customer {
   segment: string;
 }
 
-/** Score 1 + ⌊5 · (number of values strictly below v) / N⌋ for each value, by sorting. */
+/**
+ * The README's scores, by sorting: each distinct value, worst first, gets q = 1 + ⌊5 · (number of values
+ * strictly worse) / N⌋; with five or more distinct values a score is at most one above the previous value's
+ * and at least 5 − (number of better distinct values).
+ */
 function quintiles(values: number[], lowerIsBetter: boolean): number[] {
   const keyed = lowerIsBetter ? values.map((v) => -v) : values;
   const sorted = [...keyed].sort((a, b) => a - b);
-  const below = new Map<number, number>();
+  const distinct: { value: number; below: number }[] = [];
   sorted.forEach((v, i) => {
-    if (!below.has(v)) below.set(v, i);
+    if (i === 0 || v !== sorted[i - 1]) distinct.push({ value: v, below: i });
   });
-  return keyed.map((v) => 1 + Math.floor((5 * (below.get(v) as number)) / values.length));
+  const score = new Map<number, number>();
+  let previous = 0;
+  distinct.forEach(({ value, below }, j) => {
+    let s = 1 + Math.floor((5 * below) / values.length);
+    if (distinct.length >= 5) s = Math.max(Math.min(s, previous + 1), 5 - (distinct.length - 1 - j));
+    score.set(value, s);
+    previous = s;
+  });
+  return keyed.map((v) => score.get(v) as number);
 }
 
 export interface BaselineResult {
@@ -88,6 +102,7 @@ export async function baselineRfm(file: string, asOf: string, out?: string): Pro
         first: Number.POSITIVE_INFINITY,
         last: Number.NEGATIVE_INFINITY,
         frequency: 0,
+        days: new Set<number>(),
         cents: 0,
         recency: 0,
         r: 0,
@@ -100,6 +115,7 @@ export async function baselineRfm(file: string, asOf: string, out?: string): Pro
     c.cents += order.cents;
     if (order.cents >= 0) {
       c.frequency++;
+      c.days.add(order.day);
       c.first = Math.min(c.first, order.day);
       c.last = Math.max(c.last, order.day);
     }
@@ -111,7 +127,7 @@ export async function baselineRfm(file: string, asOf: string, out?: string): Pro
     true,
   );
   const f = quintiles(
-    customers.map((c) => c.frequency),
+    customers.map((c) => c.days.size),
     false,
   );
   const m = quintiles(
