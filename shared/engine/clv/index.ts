@@ -6,7 +6,11 @@
  *   const fits = fitValueModels({ x, tx, T, mx });            // or fitBgNbd / fitGammaGamma on their own
  *   const scores = predictAll({ x, tx, T, mx }, fits.models, { horizonPeriods: 12, annualDiscountRate: 0.1 });
  *
- * Formulas and their numerics are documented in bgnbd.ts, gamma-gamma.ts and predict.ts.
+ * The repeat-purchase models BG/NBD, Pareto/NBD and MBG/NBD answer through one interface in models.ts
+ * (`REPEAT_MODELS`, keyed by name), so a caller can fit and compare them alike.
+ *
+ * Formulas and their numerics are documented in bgnbd.ts, pareto-nbd.ts, mbg-nbd.ts, gamma-gamma.ts and
+ * predict.ts.
  */
 export {
   BG_NBD_PARAM_NAMES,

@@ -195,14 +195,15 @@ function logTailIntegral(pM: number, pm: number, v0: number): void {
   const breakpoints = [...new Set(marks.filter((v) => v >= lo && v <= hi))].sort((p, q) => p - q);
   // Right tail: h(v) = −a v − pM log1p(e^−v) ≈ −a v, and softplus(v) ≈ v.
   const edge = Math.exp(h(hi) - peak);
-  // Relative tolerance 1e-12: h is a difference of terms up to (1−pm) v in size, so f carries rounding noise
-  // of order 1e-12 relative for x in the thousands. Integrands kept positive (v − v0 >= 0), so the tolerance
-  // stays relative to what is computed.
-  const total = integrate(f, breakpoints, 1e-12).value + edge / a;
+  // Relative tolerance 1e-13, or what rounding allows: h is a difference of terms up to (1−pm) v0 in size, so
+  // f carries noise of order 1e-16 (1−pm) v0 relative (1e-12 for x in the thousands), and the tolerance is a
+  // hundred times that. Integrands are kept positive (v − v0 >= 0), so the tolerance stays relative.
+  const tolerance = Math.max(1e-13, 1e-14 * Math.abs((1 - pm) * v0));
+  const total = integrate(f, breakpoints, tolerance).value + edge / a;
   const softplusMoment =
-    integrate((v) => f(v) * softplus(v), breakpoints, 1e-12).value + edge * (hi / a + 1 / (a * a));
+    integrate((v) => f(v) * softplus(v), breakpoints, tolerance).value + edge * (hi / a + 1 / (a * a));
   const offsetMoment =
-    integrate((v) => f(v) * (v - v0), breakpoints, 1e-12).value + edge * ((hi - v0) / a + 1 / (a * a));
+    integrate((v) => f(v) * (v - v0), breakpoints, tolerance).value + edge * ((hi - v0) / a + 1 / (a * a));
   tailOut[0] = peak + Math.log(total);
   tailOut[1] = softplusMoment / total;
   tailOut[2] = v0 + offsetMoment / total;

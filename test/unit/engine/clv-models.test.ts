@@ -2,6 +2,7 @@
  * The registry of repeat-purchase models (shared/engine/clv/models.ts): every entry answers through the one
  * interface with the same figures as the model's own functions, and checks the parameter record it is given.
  */
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
   ClvFitError,
@@ -46,7 +47,8 @@ describe("repeat-model registry", () => {
   it.each(REPEAT_MODEL_NAMES)("%s through the registry equals its own functions", (name) => {
     const model = REPEAT_MODELS[name];
     const fit = model.fit(x, tx, T);
-    const own = direct[name]["fit"](x, tx, T);
+    const fitOwn = direct[name].fit;
+    const own = fitOwn(x, tx, T);
     expect(fit.model).toBe(name);
     expect(fit.params).toEqual(own.params);
     expect(fit.logLikelihood).toBe(own.logLikelihood);
@@ -59,9 +61,12 @@ describe("repeat-model registry", () => {
     expect(model.expectedPurchases(fit.params, 10, 3, 20, 39)).toBe(direct[name].expected(p, 10, 3, 20, 39));
     expect(model.expectedPurchasesNewCustomer(fit.params, 10)).toBe(direct[name].expected(p, 10, 0, 0, 0));
     // A weighted fit equals the fit on the repeated rows.
-    const weighted = model.fit([2, 0], [20, 0], [38, 40], { weights: [3, 2] });
-    const repeated = model.fit([2, 2, 2, 0, 0], [20, 20, 20, 0, 0], [38, 38, 38, 40, 40]);
-    expect(weighted.logLikelihood).toBeCloseTo(repeated.logLikelihood, 8);
+    const weights = [1, 2, 1, 1, 3, 1, 1, 2, 1, 1];
+    const repeat = (values: number[]): number[] => values.flatMap((v, i) => Array(weights[i]).fill(v));
+    const weighted = model.fit(x, tx, T, { weights });
+    const repeated = model.fit(repeat(x), repeat(tx), repeat(T));
+    expect(weighted.customers).toBe(14);
+    expect(weighted.logLikelihood).toBeCloseTo(repeated.logLikelihood, 6);
   });
 
   it.each(REPEAT_MODEL_NAMES)(
@@ -74,4 +79,43 @@ describe("repeat-model registry", () => {
       expect(() => model.fit([1], [3], [2])).toThrow(ClvInputError);
     },
   );
+});
+
+/**
+ * Fits on small arbitrary datasets (up to 30 customers, up to 30 repeat purchases each, ages up to 400
+ * periods; seeded fast-check runs) end in finite parameters and a finite log-likelihood, or in the documented
+ * ClvFitError: never NaN, Infinity or another error.
+ */
+describe.each(REPEAT_MODEL_NAMES)("%s fits on small arbitrary data", (name) => {
+  const customer = fc
+    .tuple(
+      fc.integer({ min: 0, max: 30 }),
+      fc.double({ min: 0, max: 1, noNaN: true }),
+      fc.double({ min: 0, max: 400, noNaN: true }),
+    )
+    .map(([x, share, T]) => ({ x, tx: x === 0 ? 0 : share * T, T }));
+
+  const model = REPEAT_MODELS[name];
+  const fitModel = model.fit.bind(model);
+
+  it("gives finite parameters and likelihood, or ClvFitError", () => {
+    fc.assert(
+      fc.property(fc.array(customer, { minLength: 1, maxLength: 30 }), (rows) => {
+        const x = rows.map((r) => r.x);
+        const tx = rows.map((r) => r.tx);
+        const T = rows.map((r) => r.T);
+        let fit: ReturnType<(typeof REPEAT_MODELS)[typeof name]["fit"]>;
+        try {
+          fit = fitModel(x, tx, T);
+        } catch (error) {
+          expect(error).toBeInstanceOf(ClvFitError);
+          expect(x.every((v) => v === 0)).toBe(true);
+          return;
+        }
+        expect(Number.isFinite(fit.logLikelihood)).toBe(true);
+        for (const v of Object.values(fit.params)) expect(Number.isFinite(v) && v > 0).toBe(true);
+      }),
+      { seed: 20261207, numRuns: 12 },
+    );
+  });
 });
