@@ -156,12 +156,16 @@ describe("a sharded run", () => {
 
   it("refreshes a sharded dataset sharded, from its source upload, changing nothing when nothing changed", async () => {
     const before = await committedOutputs("sharded");
-    const outcome = await runRefresh(deps, {
-      tenantId: "t",
-      datasetId: "sharded",
-      eventId: "refresh-1",
-      eventTime: new Date().toISOString(),
+    const refresh = (eventId: string) =>
+      runRefresh(deps, { tenantId: "t", datasetId: "sharded", eventId, eventTime: new Date().toISOString() });
+    // Same state, settings, rule segments and asOf: nothing to compute, no run.
+    expect(await refresh("refresh-0")).toEqual({
+      outcome: "unchanged",
+      version: before.meta?.current?.version,
     });
+    // A setting that changes no figure still makes the refresh run, and it writes nothing.
+    expect(await store.putSettings("t", "sharded", { asOf: AS_OF, currency: "EUR" })).toBe(true);
+    const outcome = await refresh("refresh-1");
     expect(outcome.outcome).toBe("sharded");
     await sharded.settled();
     const after = await committedOutputs("sharded");
