@@ -9,8 +9,10 @@ import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { parse } from "csv-parse/sync";
 import { beforeAll, describe, expect, it } from "vitest";
 import { datasetBody } from "../../shared/api/datasets";
+import { exportRoutes } from "../../shared/api/exports";
 import { runUpload } from "../../shared/pipeline/run";
 import { DynamoDatasetStore } from "../../shared/store/dynamo";
+import { objectKeys } from "../../shared/store/keys";
 import { S3BlobStore } from "../../shared/store/s3";
 import { createTestBucket, createTestTable, testClients, uniqueName } from "../support/aws";
 import { stageUpload } from "../support/uploads";
@@ -113,6 +115,30 @@ describe("money in the pipeline's answers", () => {
           jsonOf(meanCents(cents, BigInt(members.length))),
         );
       }
+    }
+
+    // The export of the largest segment carries each member's spend as its exact decimal.
+    const largest = [...segments].sort((a, b) => b.size - a.size)[0] as (typeof segments)[number];
+    const createExport = exportRoutes({ store, blobs }).createExport;
+    if (createExport === undefined) throw new Error("no export route");
+    const created = await createExport({
+      routeId: "createExport",
+      params: { datasetId: "money", segmentId: largest.id },
+      query: {},
+      body: { columns: ["customer_id", "monetary"] },
+      tenantId: "t",
+      requestId: "r",
+    });
+    expect(created.status).toBe(201);
+    const { exportId } = created.body as { exportId: string };
+    const csv = await blobs.get(objectKeys.export("t", "money", exportId, largest.id));
+    const exported = parse(Buffer.from(csv as Uint8Array).toString("utf8"), { columns: true }) as {
+      customer_id: string;
+      monetary: string;
+    }[];
+    expect(exported).toHaveLength(largest.size);
+    for (const row of exported) {
+      expect(row.monetary, row.customer_id).toBe(jsonOf(spend.get(row.customer_id)?.cents ?? -1n));
     }
   });
 });
