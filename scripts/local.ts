@@ -17,7 +17,7 @@ import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type FunctionName, PREFIXES } from "../shared/resources";
 import { buildWeb } from "../web/build";
-import { oneOf, parseCli, reportError, wholeNumber } from "./cli";
+import { oneOf, parseCli, reportError, UsageError, wholeNumber } from "./cli";
 import { startDynamoDbLocal } from "./emulators/dynamodb-local";
 import { allowBrowserUploads, ensureBucket, ensureTable } from "./emulators/resources";
 import { S3_SERVER_CREDENTIALS, startS3Server } from "./emulators/s3-server";
@@ -260,7 +260,16 @@ async function main() {
     { readApi, writeApi, lookupApi },
     { authorizer: localAuthorizer(keys), site },
   );
-  await new Promise<void>((ok) => server.listen(Number(args.port), args.host, ok));
+  await new Promise<void>((ok, fail) => {
+    server.once("error", (error: NodeJS.ErrnoException) =>
+      fail(
+        error.code === "EADDRINUSE" || error.code === "EACCES"
+          ? new UsageError(`cannot listen on ${args.host}:${args.port} (${error.code}); --port picks another`)
+          : error,
+      ),
+    );
+    server.listen(Number(args.port), args.host, ok);
+  });
   const { port } = server.address() as AddressInfo;
   const api = `http://${args.host}:${port}`;
   // The dashboard on this origin posts uploads straight to the S3 server.
