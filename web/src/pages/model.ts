@@ -19,6 +19,10 @@ export const MODEL_LABEL: Record<ModelName, string> = {
 };
 const MODEL_ORDER: ModelName[] = ["bgNbd", "paretoNbd", "mbgNbd"];
 
+/** A fitted parameter to five significant digits: rates per day can be small, shapes large. */
+const significant = new Intl.NumberFormat("en-US", { maximumSignificantDigits: 5 });
+const parameter = (n: number) => significant.format(n);
+
 /** A mean number of purchases in the holdout table, to three decimals. */
 const mean = (n: number | undefined) => (n === undefined ? "—" : n.toFixed(3));
 
@@ -45,7 +49,7 @@ function validationSection(model: ValueModel): HTMLElement | null {
       {
         titles: {
           index: `Repeat purchases up to ${v.calibrationEnd}`,
-          value: "Mean repeat purchases in the holdout",
+          value: "Mean purchases",
         },
       },
     ),
@@ -114,7 +118,7 @@ function parametersSection(model: ValueModel): HTMLElement {
     const fit = model.models[name];
     if (!fit) continue;
     const params = Object.entries(fit.params)
-      .map(([k, value]) => `${k} = ${fmt.num(value, 4)}`)
+      .map(([k, value]) => `${k} = ${parameter(value)}`)
       .join(", ");
     rows.push([
       MODEL_LABEL[name],
@@ -130,7 +134,7 @@ function parametersSection(model: ValueModel): HTMLElement {
   const gg = model.gammaGamma;
   if (gg) {
     const params = Object.entries(gg.params)
-      .map(([k, value]) => `${k} = ${fmt.num(value, 4)}`)
+      .map(([k, value]) => `${k} = ${parameter(value)}`)
       .join(", ");
     rows.push([
       "Gamma-Gamma (order value)",
