@@ -300,8 +300,11 @@ describe("CDNOW master file", () => {
       expect(c.probabilityAlive).toBeGreaterThan(0);
       expect(c.probabilityAlive).toBeLessThanOrEqual(1);
       expect(c.expectedPurchases).toBeGreaterThan(0);
-      expect(c.clv).toBeGreaterThan(0);
+      // Served to the cent: a customer the model holds most likely gone may be worth less than half a cent.
+      expect(c.clv).toBeGreaterThanOrEqual(0);
       expect(Number.isFinite(c.clv)).toBe(true);
+      expect(c.clvLow).toBeLessThanOrEqual(c.clv as number);
+      expect(c.clvHigh).toBeGreaterThanOrEqual(c.clv as number);
     }
     const meanClv = (id: string) => result.segments.find((s) => s.id === id)?.meanClv as number;
     expect(meanClv("rfm:champions")).toBeGreaterThan(meanClv("rfm:lost"));

@@ -160,7 +160,7 @@ describe("sharded computation equals the single path", () => {
     expect(want.result.value).toBeDefined();
     expect(want.result.clusters).toBeDefined();
     expectSame(merged.result, want.result);
-  }, 60_000);
+  }, 180_000);
 
   it("on generated data with order lines across ranges, returns, row errors and share and attribute rules", async () => {
     const { text, customers } = generated();
