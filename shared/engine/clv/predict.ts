@@ -6,8 +6,10 @@
  *
  *   CLV = margin · E[M] · Σ_{k=1..H} (E[X(kL) | x, t_x, T] − E[X((k−1)L) | x, t_x, T]) / (1 + d)^(k / periodsPerYear)
  *
- * where E[X(t) | ·] is BG/NBD's expected repeat purchases in the next t (equation 10 of Fader, Hardie & Lee
- * 2005), E[M] the expected order value (Gamma-Gamma's E[M | x, m_x]), d the annual discount rate, and
+ * where E[X(t) | ·] is the repeat model's expected repeat purchases in the next t (BG/NBD's equation 10 of
+ * Fader, Hardie & Lee 2005, or Pareto/NBD's or MBG/NBD's given as `repeat`, models.ts; every one of them is
+ * P(alive | x, t_x, T) times the expectation A(t; x, T) of a customer alive now, so A is worked out once per
+ * distinct (x, T)), E[M] the expected order value (Gamma-Gamma's E[M | x, m_x]), d the annual discount rate, and
  * `margin` the share of an order's value that is profit (1 = value is revenue). Purchases of period k are
  * discounted from the end of that period. With d = 0 the sum telescopes to margin · E[M] · E[X(HL) | ·].
  * The first purchase is history, not future value, so it is not counted.
