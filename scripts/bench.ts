@@ -6,6 +6,7 @@
  *   npm run bench [-- --sizes 100k,1m] [--quick] [--k 8] [--repeat 1] [--baseline-sizes 100k,1m]
  *                    [--ml-kmeans-restarts 3] [--out-dir bench-out] [--report <results.json>]
  *   npm run bench -- --lookups [...]  (bundles, cold start, warm lookups and writes: see scripts/bench/lookups.ts)
+ *   npm run bench -- --dry-run [--customers 1m]  (dry runs over a stored version: see scripts/bench/dry-run.ts)
  *   npm run bench -- --sharded [--customers 10m] [--single-size 1m] [--workers 2] [--range-mb 64] [--buckets 16]
  *                    (the sharded computation on worker threads: see scripts/bench/sharded.ts)
  *
@@ -33,12 +34,19 @@ if (process.argv.includes("--lookups")) {
   await import("./bench/lookups");
   process.exit();
 }
+// `npm run bench -- --dry-run [its options]` measures dry runs at scale (scripts/bench/dry-run.ts).
+if (process.argv.includes("--dry-run")) {
+  process.argv.splice(process.argv.indexOf("--dry-run"), 1);
+  await import("./bench/dry-run");
+  process.exit();
+}
 
 const CLI = {
   name: "bench",
   usage: `usage: npm run bench -- [--sizes 100k,1m] [--quick] [--k 8] [--repeat 1] [--baseline-sizes 100k,1m]
                         [--ml-kmeans-restarts 3] [--out-dir bench-out] [--report <results.json>]
        npm run bench -- --lookups [its options: npm run bench:lookups -- --help]
+       npm run bench -- --dry-run [--customers 1m] [--out-dir bench-out]
        npm run bench -- --sharded [--customers 10m] [--single-size 1m] [--workers 2] [--range-mb 64] [--buckets 16]
   --sizes               customers per measured file, e.g. 100k,1m (default 100k,1m); --quick is 100k
   --k                   clusters (default 8)

@@ -100,7 +100,9 @@ const HTTP_FUNCTION_SPECS: Record<HttpFunctionName, HttpFunctionSpec> = {
   writeApi: {
     entryName: "write-api",
     description: "Serves the write routes: datasets, settings, rule segments, presigned uploads",
-    memorySize: 512,
+    // Dry runs hold a version's state and trait snapshot: some 600 MB at a million customers (BENCHMARKS.md,
+    // "Dry runs"); 2048 MB also gives about 1.2 vCPU to load them.
+    memorySize: 2048,
     timeout: Duration.seconds(FUNCTION_TIMEOUT_SECONDS.writeApi),
     // Datasets and uploads are put, settings updated, rule segments put, listed and deleted.
     table: ["PutItem", "GetItem", "UpdateItem", "Query", "DeleteItem"],

@@ -54,6 +54,7 @@ export const ERROR_STATUS = {
   DRY_RUN_UNAVAILABLE: 409,
   PAYLOAD_TOO_LARGE: 413,
   INTERNAL: 500,
+  DRY_RUN_TIMEOUT: 503,
 } as const satisfies Record<string, number>;
 export type ErrorCode = keyof typeof ERROR_STATUS;
 
@@ -161,7 +162,13 @@ export const CONTRACTS = {
     params: datasetPathParams,
     body: definitionBody,
     responses: { 200: s.dryRunSchema },
-    errors: ["DATASET_NOT_FOUND", "DATASET_NOT_READY", "STATE_UNAVAILABLE", "DRY_RUN_UNAVAILABLE"],
+    errors: [
+      "DATASET_NOT_FOUND",
+      "DATASET_NOT_READY",
+      "STATE_UNAVAILABLE",
+      "DRY_RUN_UNAVAILABLE",
+      "DRY_RUN_TIMEOUT",
+    ],
   },
   createUpload: {
     tag: "uploads",

@@ -4,8 +4,8 @@
  * state (through the event bus), so a new rule segment becomes available without a new upload.
  */
 import { z } from "zod";
-import { AggregateState, computeSegments, sumAmounts } from "../engine";
-import { type Rule, validateSegmentDefinition } from "../engine/rules";
+import { sumAmounts } from "../engine";
+import { validateSegmentDefinition } from "../engine/rules";
 import { ConflictError, NotFoundError, ValidationError } from "../errors";
 import { DETAIL_TYPES } from "../events";
 import type { ApiRequest, ApiResult, RouteHandler } from "../http/api";
@@ -20,13 +20,15 @@ import {
 import type { BlobStore, DatasetStore, EventPublisher } from "../pipeline/ports";
 import { computeSettingsFor } from "../pipeline/run";
 import type { RouteId } from "../routes";
-import { objectKeys } from "../store/keys";
+import { DryRunner } from "./dry-run";
 import { erasureRoutes } from "./erasures";
 
 export interface DatasetDeps {
   store: DatasetStore;
   /** For dry runs, which evaluate a definition on the committed state. */
   blobs?: BlobStore;
+  /** Dry runs over committed versions (dry-run.ts); one per warm function, made from `blobs` when absent. */
+  dryRuns?: DryRunner;
   cursors: CursorCodec;
   events: EventPublisher;
   now?: () => Date;
@@ -51,20 +53,6 @@ export const listQuery = z.object({
   limit: z.coerce.number().int().min(1).max(50).default(20),
   cursor: z.string().max(2048).optional(),
 });
-
-/** Members a dry run lists as a sample. */
-export const DRY_RUN_SAMPLE = 20;
-
-/** Every field a rule's conditions name. */
-function fieldsOf(rule: Rule, out = new Set<string>()): Set<string> {
-  if ("and" in rule) for (const r of rule.and) fieldsOf(r, out);
-  else if ("or" in rule) for (const r of rule.or) fieldsOf(r, out);
-  else if ("not" in rule) fieldsOf(rule.not, out);
-  else out.add(rule.field);
-  return out;
-}
-
-const VALUE_FIELDS = ["clv", "probability_alive", "expected_purchases"];
 
 /** What a dataset looks like to a client: never its lease or internal bookkeeping. */
 export function datasetBody(meta: DatasetMeta) {
@@ -105,6 +93,7 @@ function definitionBody(datasetId: string, d: SegmentDefinitionRecord) {
 export function datasetRoutes(deps: DatasetDeps): Partial<Record<RouteId, RouteHandler>> {
   const { store, cursors, events } = deps;
   const now = deps.now ?? (() => new Date());
+  const dryRuns = deps.dryRuns ?? (deps.blobs ? new DryRunner(deps.blobs) : undefined);
 
   const requireDataset = async (tenantId: string, datasetId: string): Promise<DatasetMeta> => {
     const meta = await store.getDataset(tenantId, datasetId);
@@ -230,42 +219,10 @@ export function datasetRoutes(deps: DatasetDeps): Partial<Record<RouteId, RouteH
         "DRY_RUN_UNAVAILABLE",
         "A dataset computed sharded keeps no state to try a rule on; save the segment and read its size after the recompute",
       );
-    const bytes = deps.blobs
-      ? await deps.blobs.get(objectKeys.aggregate(req.tenantId, datasetId, current.version))
-      : undefined;
-    if (!bytes) throw new ConflictError("STATE_UNAVAILABLE", "The dataset's state cannot be read; try again");
-    const id = "rule:dry-run";
-    const settings = computeSettingsFor(meta, current.asOf, [
-      {
-        segmentId: id,
-        name: checked.definition.name,
-        rule: checked.definition.rule,
-        createdAt: "",
-        updatedAt: "",
-      },
-    ]);
-    // Clusters and value models are fitted only when the rule looks at them.
-    const fields = fieldsOf(checked.definition.rule);
-    if (!fields.has("cluster")) settings.clusters = false;
-    if (!VALUE_FIELDS.some((f) => fields.has(f))) settings.value = false;
-    const result = computeSegments(AggregateState.deserialize(bytes), settings);
-    const summary = result.segments.find((s) => s.id === id);
-    const problems = result.issues.filter((i) => i.segment === id);
-    if (!summary || problems.some((p) => p.code.startsWith("RULE_"))) {
-      throw new ValidationError(
-        "The rule cannot be evaluated on this dataset",
-        problems.map((p) => ({
-          path: p.path ? `body.${p.path}` : "body.rule",
-          code: p.code,
-          message: p.message,
-        })),
-      );
-    }
-    const sample: string[] = [];
-    for (let i = 0; i < result.customerCount && sample.length < DRY_RUN_SAMPLE; i++) {
-      const customer = result.customer(i);
-      if (customer.segments.includes(id)) sample.push(customer.customerId);
-    }
+    if (!dryRuns)
+      throw new ConflictError("STATE_UNAVAILABLE", "The dataset's state cannot be read; try again");
+    const settings = computeSettingsFor(meta, current.asOf, []);
+    const { customerCount, summary, sample } = await dryRuns.run(meta, settings, checked.definition);
     const { id: _id, family: _family, name: _name, description: _description, ...economics } = summary;
     return {
       status: 200,
@@ -273,7 +230,7 @@ export function datasetRoutes(deps: DatasetDeps): Partial<Record<RouteId, RouteH
         datasetId,
         version: current.version,
         asOf: current.asOf,
-        customerCount: result.customerCount,
+        customerCount,
         ...economics,
         sample,
       },

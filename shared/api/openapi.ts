@@ -202,6 +202,7 @@ const ERROR_TEXT: Record<number, string> = {
   413: "Payload too large",
   429: "Throttled by API Gateway",
   500: "Internal error",
+  503: "Could not finish in time; try again",
 };
 
 type Route = (typeof ROUTES)[number];

@@ -56,6 +56,7 @@ import type {
 } from "./ports";
 import { runIdFor } from "./run-id";
 import { erasedAmong, scrubUpload } from "./scrub";
+import { writeTraitSnapshot } from "./trait-snapshot";
 
 export { runIdFor } from "./run-id";
 
@@ -223,6 +224,7 @@ export async function publish(
       encodeOutputs(outputs),
       "application/gzip",
     ),
+    writeTraitSnapshot(blobs, meta.tenantId, meta.datasetId, version, result),
   ]);
   const diff = diffOutputs(committed, outputs, aborted);
   const customersWritten = await store.writeCustomers(meta.tenantId, meta.datasetId, version, diff.customers);

@@ -45,6 +45,9 @@ export const objectKeys = {
     `exports/${tenant}/${dataset}/${exportId}/${segmentId.replace(":", "-")}.csv`,
   outputs: (tenant: string, dataset: string, version: number) =>
     `state/${tenant}/${dataset}/v${version}/outputs.ndjson.gz`,
+  /** The version's model values per customer, which dry runs read (pipeline/trait-snapshot.ts). */
+  traits: (tenant: string, dataset: string, version: number) =>
+    `state/${tenant}/${dataset}/v${version}/traits.bin`,
   /** Everything of one dataset under a prefix; the trailing "/" keeps dataset "a" from matching "ab". */
   datasetPrefix: (prefix: "uploads" | "state" | "exports" | "reports", tenant: string, dataset: string) =>
     `${prefix}/${tenant}/${dataset}/`,
