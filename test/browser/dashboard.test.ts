@@ -83,7 +83,7 @@ beforeAll(async () => {
   page = await browser.context.newPage();
   // Any error the page logs or throws fails the test it happens in, unless that test expects it.
   page.on("console", (message) => {
-    if (message.type() === "error") pageErrors.push(`console: ${message.text()}`);
+    if (message.type() === "error") pageErrors.push(`console: ${message.text()} (${message.location().url})`);
   });
   page.on("pageerror", (error) => pageErrors.push(`page error: ${error.message}`));
 }, 180_000);
