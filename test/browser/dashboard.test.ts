@@ -527,16 +527,16 @@ describe("dashboard", () => {
       expect(customers).toBe(expected.customers);
       expect(actual).toBeCloseTo(expected.meanActual, 3);
       expect(predicted).toHaveLength(names.length);
-      names.forEach((name, k) =>
-        expect(predicted[k]).toBeCloseTo(expected.meanPredicted[name] ?? Number.NaN, 3),
-      );
+      names.forEach((name, k) => {
+        expect(predicted[k]).toBeCloseTo(expected.meanPredicted[name] ?? Number.NaN, 3);
+      });
     });
     // Each model's mean absolute error, shown to four decimals.
     const accuracy = await tableRows(page.locator("#model-accuracy"));
     expect(accuracy).toHaveLength(names.length);
-    names.forEach((name, k) =>
-      expect(number(accuracy[k]?.[3] ?? "")).toBeCloseTo(v.models[name]?.mae ?? Number.NaN, 3),
-    );
+    names.forEach((name, k) => {
+      expect(number(accuracy[k]?.[3] ?? "")).toBeCloseTo(v.models[name]?.mae ?? Number.NaN, 3);
+    });
     expect(await page.locator("#holdout-chart canvas").count()).toBe(1);
   });
 
