@@ -61,7 +61,9 @@ async function exportRows(selectedModel: string): Promise<string[][]> {
   let written = "";
   const blobs: Partial<BlobStore> = {
     get: async () => encodeOutputs(new Map(Object.entries(views).map(([id, v]) => [id, JSON.stringify(v)]))),
-    put: async (_key, body) => void (written = String(body)),
+    put: async (_key, body) => {
+      written = String(body);
+    },
     presignGet: async (key) => `https://bucket.example/${key}`,
   };
   const store: Partial<DatasetStore> = { getDataset: async () => meta };
