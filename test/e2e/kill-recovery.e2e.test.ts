@@ -18,7 +18,7 @@ import { postFile, requestUpload } from "../../scripts/local/upload";
 const root = resolve(import.meta.dirname, "../..");
 const DATASET = "killed";
 /** Customers of the upload: enough that writing them takes the local tables a while. */
-const CUSTOMERS = 20_000;
+const CUSTOMERS = 2_000;
 
 interface Started {
   child: ChildProcess;
