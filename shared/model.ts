@@ -312,6 +312,10 @@ export const redeliverySchema = z.discriminatedUnion("kind", [
 ]);
 export type Redelivery = z.infer<typeof redeliverySchema>;
 
+/**
+ * `abandoned`: the attempt working on the run stopped without a word (its process died or timed out, so
+ * its lease on the dataset lapsed); the run is closed and its work started again as a new run (`retriedBy`).
+ */
 export const runStatusSchema = z.enum(["running", "succeeded", "failed", "skipped", "abandoned"]);
 export type RunStatus = z.infer<typeof runStatusSchema>;
 
