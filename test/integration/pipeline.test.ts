@@ -141,22 +141,22 @@ describe("runRefresh", () => {
     expect((await runUpload({ store, blobs }, event)).outcome).toBe("succeeded");
     // The refresh must not need the raw upload.
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: event.key, Body: "garbage" }));
-    // The next day: with no fixed asOf, a new evaluation date (a refresh the same day changes nothing).
-    const tomorrow = new Date(Date.now() + 86_400_000);
+    // A setting that changes no figure: the refresh runs (one with nothing changed makes no run at all).
+    expect(await store.putSettings("t", "refresh", { currency: "EUR" })).toBe(true);
     const scheduled = {
       tenantId: "t",
       datasetId: "refresh",
       eventId: "e1",
-      eventTime: tomorrow.toISOString(),
+      eventTime: new Date().toISOString(),
     };
-    const result = await runRefresh({ store, blobs, now: () => tomorrow }, scheduled);
+    const result = await runRefresh({ store, blobs }, scheduled);
     expect(result.outcome).toBe("succeeded");
     if (result.outcome !== "succeeded") return;
     expect(result.run.counts?.customers).toBe(10);
     expect(result.run.counts?.customersWritten).toBe(0);
     expect((await store.getDataset("t", "refresh"))?.current?.version).toBe(2);
     // EventBridge redelivers an event with its id and time unchanged.
-    const again = await runRefresh({ store, blobs, now: () => tomorrow }, { ...scheduled });
+    const again = await runRefresh({ store, blobs }, { ...scheduled });
     expect(again.outcome).toBe("unchanged");
   });
 });
