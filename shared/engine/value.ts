@@ -30,10 +30,13 @@
  * from partials without purchase days: VALUE_HOLDOUT_UNAVAILABLE), the holdout would be shorter than
  * HOLDOUT_MIN_DAYS (VALUE_HOLDOUT_TOO_SHORT), fewer than VALUE_MIN_CUSTOMERS customers had bought by
  * calibrationEnd (VALUE_HOLDOUT_TOO_FEW_CUSTOMERS), none of them has a repeat purchase by then
- * (VALUE_HOLDOUT_NO_REPEAT_PURCHASES), or no model could be fitted on the calibration part
- * (VALUE_HOLDOUT_NO_FIT). The default model is then Pareto/NBD (selection "default"): unlike BG/NBD, it lets a
+ * (VALUE_HOLDOUT_NO_REPEAT_PURCHASES), none of them bought in the holdout window (VALUE_HOLDOUT_NO_PURCHASES:
+ * the data end before it, as when asOf is far past the latest order; the lowest error would go to whichever
+ * model predicts least), or no model could be fitted on the calibration part
+ * (VALUE_HOLDOUT_NO_FIT). The default model is then MBG/NBD (selection "default"): unlike BG/NBD, it lets a
  * customer without a repeat purchase be gone, so churn risk falls with time since the last purchase as the
- * segments do; if it cannot be fitted, BG/NBD, then MBG/NBD.
+ * segments do, and its likelihood is in closed form, so its fit stays quick where the data end long before
+ * asOf (Pareto/NBD's search is slow there); if it cannot be fitted, Pareto/NBD, then BG/NBD.
  *
  * Horizon. CLV sums the purchases of H periods of equal length horizonDays / H, H = ⌈horizonDays / (365.25 / 12)⌉
  * (so a year is 12 periods of about a month), each discounted from its end at the annual rate:
@@ -100,7 +103,7 @@ export const HOLDOUT_MIN_DAYS = 7;
 export const DEFAULT_HOLDOUT_SHARE = 0.25;
 export const DEFAULT_HOLDOUT_MAX_DAYS = 365;
 /** The model used when there is no holdout validation, and those tried after it should its fit fail. */
-export const DEFAULT_MODEL_ORDER: readonly RepeatModelName[] = ["paretoNbd", "bgNbd", "mbgNbd"];
+export const DEFAULT_MODEL_ORDER: readonly RepeatModelName[] = ["mbgNbd", "paretoNbd", "bgNbd"];
 export const VALUE_MODEL_SETTINGS = ["auto", ...REPEAT_MODEL_ORDER] as const;
 const DAYS_PER_YEAR = 365.25;
 const DAYS_PER_MONTH = DAYS_PER_YEAR / 12;
@@ -327,6 +330,20 @@ function validate(settings: ResolvedValueSettings, context: HoldoutContext | und
     return skip(
       "VALUE_HOLDOUT_NO_REPEAT_PURCHASES",
       `no holdout validation: none of the ${customers} customers who had bought by ${isoDay(calibrationEndDay)} had bought again by then, so the models have nothing to learn repeat buying from`,
+    );
+  }
+  let holdoutPurchases = 0;
+  for (let i = 0; i < customers; i++) holdoutPurchases += data.actual[i] as number;
+  if (holdoutPurchases === 0) {
+    let lastOrderDay = firstOrderDay;
+    for (let i = 0; i < customers; i++) {
+      // first purchase = calibrationEnd − T, last = first + t_x
+      const day = calibrationEndDay - (data.T[i] as number) + (data.tx[i] as number);
+      if (day > lastOrderDay) lastOrderDay = day;
+    }
+    return skip(
+      "VALUE_HOLDOUT_NO_PURCHASES",
+      `no holdout validation: none of the ${customers} customers who had bought by ${isoDay(calibrationEndDay)} bought again in the ${holdoutDays} days after it (their latest purchase is on ${isoDay(lastOrderDay)}), so there is nothing to compare the predictions with`,
     );
   }
   const comparison = compareOnHoldout(data, holdoutDays, available(REPEAT_MODEL_ORDER));

@@ -11,6 +11,7 @@ import { describe, expect, it } from "vitest";
 import { REPEAT_MODELS } from "../../../shared/engine/clv";
 import { MAE_TIE_TOLERANCE, rankByHoldout } from "../../../shared/engine/clv/validation";
 import { computeSegments } from "../../../shared/engine/compute";
+import { isoDay } from "../../../shared/engine/days";
 import { ComputeError } from "../../../shared/engine/errors";
 import { ingestTransactions } from "../../../shared/engine/ingest";
 import { AggregateState } from "../../../shared/engine/state";
@@ -215,7 +216,7 @@ describe("holdout validation", () => {
     expect(result.value?.validation).toBeNull();
     expect(result.value?.validationSkipped?.code).toBe("VALUE_HOLDOUT_TOO_SHORT");
     expect(result.value?.selection).toBe("default");
-    expect(result.value?.selectedModel).toBe("paretoNbd");
+    expect(result.value?.selectedModel).toBe("mbgNbd");
     expect(result.issues.map((i) => i.code)).toContain("VALUE_HOLDOUT_TOO_SHORT");
 
     // Nobody had bought again by the calibration end.
@@ -227,6 +228,20 @@ describe("holdout validation", () => {
     const second = computeSegments(await stateOf(late), { asOf: AS_OF, clusters: false });
     expect(second.value?.validationSkipped?.code).toBe("VALUE_HOLDOUT_NO_REPEAT_PURCHASES");
     expect(second.value?.selection).toBe("default");
+
+    // The data end long before asOf: nobody buys in the holdout window, so nothing can be compared.
+    const stale: Order[] = [];
+    for (let c = 0; c < 30; c++) {
+      stale.push({ customer: `t${c}`, id: `a${c}`, day: ASOF_DAY - 900 + c, cents: 1000 });
+      if (c % 2 === 0) stale.push({ customer: `t${c}`, id: `b${c}`, day: ASOF_DAY - 700 + c, cents: 800 });
+    }
+    const third = computeSegments(await stateOf(stale), { asOf: AS_OF, clusters: false });
+    expect(third.value?.validation).toBeNull();
+    expect(third.value?.validationSkipped?.code).toBe("VALUE_HOLDOUT_NO_PURCHASES");
+    // The latest purchase is that of t28: ASOF_DAY − 700 + 28 (worked out from the rows above).
+    expect(third.value?.validationSkipped?.message).toContain(isoDay(ASOF_DAY - 672));
+    expect(third.value?.selectedModel).toBe("mbgNbd");
+    expect(third.value?.selection).toBe("default");
   });
 
   it("refuses bad holdout and model settings with BAD_VALUE_SETTINGS and the field", async () => {
