@@ -31,6 +31,7 @@ export {
   StateError,
   type StateErrorCode,
 } from "./errors";
+export { evaluationDate, staleDataIssue } from "./evaluation-date";
 export {
   type IngestOptions,
   ingestCustomers,
@@ -38,7 +39,6 @@ export {
   MAX_ATTRIBUTE_CHARS,
   MAX_ID_CHARS,
 } from "./ingest";
-export { evaluationDate, staleDataIssue } from "./evaluation-date";
 export { previousFrom } from "./kmeans";
 export {
   LIFECYCLE_ACTIVE,

@@ -286,6 +286,7 @@ describe("CDNOW master file", () => {
     const name = value.selectedModel;
     // Its search on all the data starts from the calibration estimate, as value.ts does.
     const initial = value.validation?.models[name]?.fit.params;
+    // biome-ignore lint/suspicious/noFocusedTests: the model's fit method, not a focused test
     const fit = (REPEAT_MODELS[name] as RepeatModel).fit(x, tx, T, initial === undefined ? {} : { initial });
     expect(value.timeUnit).toBe("day");
     expect(value.converged).toEqual({ [name]: true, gammaGamma: true });
