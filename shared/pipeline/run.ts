@@ -643,20 +643,14 @@ export async function crash(
   throw error;
 }
 
-/** Counts an object under uploads/ that no upload request made (a CloudWatch metric in embedded format). */
+/** Logs an object under uploads/ that no upload request made, with a count field for a metric filter. */
 function countUnknownUpload(event: UploadEvent): void {
   // The key's file name is the uploader's and may name anything: only the service's identifiers are logged.
   logger.warn("Ignoring an object that no upload request made", {
     reason: "UNKNOWN_UPLOAD",
     tenantId: event.tenantId,
     datasetId: event.datasetId,
-    _aws: {
-      Timestamp: Date.now(),
-      CloudWatchMetrics: [
-        { Namespace: "Segmentation", Dimensions: [[]], Metrics: [{ Name: "UnknownUploads", Unit: "Count" }] },
-      ],
-    },
-    UnknownUploads: 1,
+    unknownUploads: 1,
   });
 }
 
