@@ -182,7 +182,10 @@ describe("upload, compute, lookup", () => {
 
   it("fails an empty or non-CSV file with a clear reason and keeps the previous result readable", async () => {
     const before = await get("/datasets/shop/segments");
-    const empty = await upload("shop", "empty.csv", await fixture("empty.csv"));
+    // A file of no bytes is refused by S3 itself: the presigned POST's policy asks for 1 byte or more.
+    await expect(upload("shop", "empty.csv", await fixture("empty.csv"))).rejects.toThrow(/EntityTooSmall/);
+    // A file of blank lines reaches the run, which fails it as empty.
+    const empty = await upload("shop", "blank.csv", Buffer.from("\n\r\n\n"));
     expect(empty.status).toBe("failed");
     expect(empty.error?.code).toBe("EMPTY_FILE");
     const binary = await upload("shop", "not-a-csv.csv", await fixture("not-a-csv.csv"));
