@@ -368,15 +368,22 @@ async function main() {
 
 /** Progress of the demo's run in the log: each phase, and every tenth of the work or 5 s of writing. */
 function demoProgressLog() {
+  // The demo's dataset is followed from before its file is posted, so the first phases are not missed while
+  // the run's id is not yet known; a new run of the same dataset (a redelivered one) starts the log afresh.
+  let followed: { tenantId: string; datasetId: string } | undefined;
   let runId: string | undefined;
   let last = { phase: "", percent: -100, at: 0 };
   const thousands = (n: number | undefined) => (n ?? 0).toLocaleString("en-US");
   return {
-    follow(id: string) {
-      runId = id;
+    follow(tenantId: string, datasetId: string) {
+      followed = { tenantId, datasetId };
     },
     update(run: TrackedRun) {
-      if (run.runId !== runId) return;
+      if (run.tenantId !== followed?.tenantId || run.datasetId !== followed.datasetId) return;
+      if (run.runId !== runId) {
+        runId = run.runId;
+        last = { phase: "", percent: -100, at: 0 };
+      }
       const { progress: p } = run;
       const now = Date.now();
       const due =
@@ -424,21 +431,18 @@ async function loadDemo(
   const { postFile, requestUpload } = await import("./local/upload");
   say(`Demo:     loading ${DEMO.datasetId} (${demo.label})…`);
   const fileName = basename(demo.file);
+  log.follow(tenant, DEMO.datasetId);
   const { uploadId, url, fields } = await requestUpload(api, DEMO.datasetId, fileName, {
     token,
     mode: "replace",
   });
   await postFile(url, fields, await readFile(demo.file), fileName);
-  for (let announced = false; ; ) {
+  for (;;) {
     await new Promise((ok) => setTimeout(ok, 500));
     // A failed read (the machine busy, the table slow to answer) is tried again at the next turn.
     const page = await rt.store.listRuns(tenant, DEMO.datasetId, 20).catch(() => undefined);
     const run = page?.items.find((r) => r.uploadId === uploadId);
     if (!run) continue;
-    if (!announced) {
-      log.follow(run.runId);
-      announced = true;
-    }
     // An abandoned run's work is started again as a new run of the same upload, which the next turn finds.
     if (run.status === "running" || (run.status as string) === "abandoned") continue;
     if (run.status === "succeeded") {
