@@ -9,6 +9,8 @@ import { UsageError } from "../cli";
 export interface RunSummary {
   runId: string;
   status: string;
+  /** "upload" for the upload's own run; "erasure" for the skipped run of the service's rewrite of its file. */
+  trigger?: string;
   uploadId?: string;
   counts?: Record<string, number>;
   error?: { code: string; message: string };
@@ -104,7 +106,9 @@ export async function waitForRun(
       throw new Error(`GET runs answered ${res.status}: ${await res.text()}`);
     if (res?.ok) {
       const { runs } = (await res.json()) as { runs: (RunSummary & { progress?: unknown })[] };
-      const mine = runs.filter((r) => r.uploadId === uploadId);
+      // The upload's runs, not the skipped run that the S3 event of the service's own rewrite of the file (one
+      // leaving out erased customers) makes when it races the run that rewrote it (trigger "erasure").
+      const mine = runs.filter((r) => r.uploadId === uploadId && r.trigger !== "erasure");
       const ended = mine.find((r) => r.status !== "running" && r.status !== "abandoned");
       if (ended && mine[0] === ended) return ended;
       const seen = JSON.stringify(mine.map((r) => [r.runId, r.status, r.progress]));

@@ -19,6 +19,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { datasetRoutes } from "../../shared/api/datasets";
 import { exportRoutes } from "../../shared/api/exports";
 import { readRoutes } from "../../shared/api/read";
+import { AggregateState } from "../../shared/engine";
 import { DETAIL_TYPES } from "../../shared/events";
 import type { RouteHandler } from "../../shared/http/api";
 import { CursorCodec } from "../../shared/http/cursor";
@@ -27,6 +28,7 @@ import { runErasure } from "../../shared/pipeline/erase";
 import type { DatasetStore, ServiceEvent } from "../../shared/pipeline/ports";
 import { runUpload, type UploadEvent } from "../../shared/pipeline/run";
 import { scrubUpload } from "../../shared/pipeline/scrub";
+import { decodeTraitSnapshot } from "../../shared/pipeline/trait-snapshot";
 import { DynamoDatasetStore } from "../../shared/store/dynamo";
 import { S3BlobStore } from "../../shared/store/s3";
 import { createTestBucket, createTestTable, testClients, uniqueName } from "../support/aws";
@@ -242,14 +244,24 @@ describe("erasing a customer", () => {
     expect(await itemsMentioning(CANARY)).toEqual([]);
     const after = await objectsMentioning(ds, CANARY);
     expect(after.found).toEqual([]);
-    // Versions 1-3 are gone; the erasure's version 4 and the uploads and report remain.
+    // Versions 1-3 are gone, trait snapshots included; the erasure's version 4 (its three files, the trait
+    // snapshot computed from the state without the customer) and the uploads and report remain.
     expect(after.all.filter((k) => k.startsWith("state/")).sort()).toEqual([
       `state/${T}/${ds}/v4/aggregate.bin`,
       `state/${T}/${ds}/v4/outputs.ndjson.gz`,
+      `state/${T}/${ds}/v4/traits.bin`,
     ]);
+    // The snapshot holds no ids; it is keyed by the positions of version 4's state, which has no canary, and
+    // covers exactly the 11 customers left.
+    const v4State = AggregateState.deserialize(await objectBytes(`state/${T}/${ds}/v4/aggregate.bin`));
+    expect(v4State.findCustomer(CANARY)).toBe(-1);
+    const traits = decodeTraitSnapshot(await objectBytes(`state/${T}/${ds}/v4/traits.bin`));
+    expect(traits.stateIndex).toHaveLength(11);
+    expect([...traits.stateIndex].every((i) => i < v4State.customerCount)).toBe(true);
     expect(after.all.filter((k) => k.startsWith("exports/"))).toEqual([]);
 
-    // Counted by hand: X1, X2, N2 and the customers row; the ragged row X3; 3 versions x 2 files; one export;
+    // Counted by hand: X1, X2, N2 and the customers row; the ragged row X3; 3 versions x 3 files (aggregate,
+    // outputs, trait snapshot); one export;
     // every item that mentioned the id.
     const erasure = await store.getErasure(T, ds, detail.erasureId);
     expect(erasure).toMatchObject({
@@ -263,7 +275,7 @@ describe("erasing a customer", () => {
         uploadsDeleted: 0,
         rowsRemoved: 4,
         unreadableRowsDropped: 1,
-        stateObjectsDeleted: 6,
+        stateObjectsDeleted: 9,
         exportsDeleted: 1,
       },
     });
