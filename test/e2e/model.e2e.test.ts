@@ -8,12 +8,12 @@
  * in memory here (`--tables memory`), so that the two runs' writes take seconds rather than minutes.
  */
 import { readFile } from "node:fs/promises";
-import { resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunSummary, uploadFile } from "../../scripts/local/upload";
+import { sharedData } from "../support/shared-data";
 import { type LocalService, startLocalService } from "./local-service";
 
-const MASTER = resolve(import.meta.dirname, "../../../shared/data/cdnow/cdnow-master-transactions.csv");
+const MASTER = sharedData("cdnow/cdnow-master-transactions.csv");
 const AS_OF = "1998-07-01";
 const HOLDOUT_DAYS = 182;
 /** AS_OF − 182 days: 181 days of 1998 before July 1, and December 31. */

@@ -12,9 +12,10 @@ import { type ComputedSegmentation, computeSegments } from "../../../shared/engi
 import { ingestTransactions } from "../../../shared/engine/ingest";
 import { AggregateState } from "../../../shared/engine/state";
 import type { IngestReport } from "../../../shared/engine/types";
+import { sharedData } from "../../support/shared-data";
 import { chunked, everyN } from "./byte-source";
 
-const FILE = "/work/shared/data/cdnow/cdnow-master-transactions.csv";
+const FILE = sharedData("cdnow/cdnow-master-transactions.csv");
 const AS_OF = "1998-07-01";
 const DAY_MS = 86_400_000;
 

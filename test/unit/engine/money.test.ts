@@ -9,9 +9,10 @@ import { computeSegments } from "../../../shared/engine/compute";
 import { ingestTransactions } from "../../../shared/engine/ingest";
 import { centsText, meanRounded, roundToCent, sumAmounts } from "../../../shared/engine/money";
 import { AggregateState } from "../../../shared/engine/state";
+import { sharedData } from "../../support/shared-data";
 import { chunked } from "./byte-source";
 
-const CDNOW = "/work/shared/data/cdnow/cdnow-master-transactions.csv";
+const CDNOW = sharedData("cdnow/cdnow-master-transactions.csv");
 
 /** total / n rounded half away from zero, in BigInt. */
 function bigMean(total: bigint, n: bigint): bigint {

@@ -26,6 +26,7 @@ import {
 import { encodePartial } from "../../../shared/engine/shard/partial";
 import { AggregateState } from "../../../shared/engine/state";
 import type { ComputeSettings, ReaderOptions, RowError } from "../../../shared/engine/types";
+import { sharedData } from "../../support/shared-data";
 import { chunked, everyN } from "./byte-source";
 
 interface Run {
@@ -149,7 +150,7 @@ const CSV: ReaderOptions = { format: "csv" };
 
 describe("sharded computation equals the single path", () => {
   it("on the CDNOW master file, with value model and clusters", async () => {
-    const bytes = readFileSync("/work/shared/data/cdnow/cdnow-master-transactions.csv");
+    const bytes = readFileSync(sharedData("cdnow/cdnow-master-transactions.csv"));
     const settings: ComputeSettings = { asOf: "1998-07-01", clusters: { k: 4 } };
     const want = await single(bytes, CSV, settings);
     const { plan, merged } = await sharded(bytes, CSV, settings, { rangeBytes: 40_000, buckets: 7 });
