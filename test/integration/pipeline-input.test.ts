@@ -145,7 +145,7 @@ describe("money in the pipeline's answers", () => {
 
 describe("amounts past the limits", () => {
   it("are rejected rows of a run that succeeds at once; a file of nothing else fails without a retry", async () => {
-    // Line 2 a good row; lines 3-2002 the 2,000 rows of 9,999,999,999,999.99, each past the row limit;
+    // Line 2 a good row; lines 3-2002 2,000 rows of 9,999,999,999,999.99, each past the row limit;
     // then 101 customers with an order of 99,999,999,999.99 (lines 2003-2103): the dataset's sum passes its
     // limit (9,999,999,999,999.99) at the 100th of them, line 2102, since the good row's 1.00 counts too.
     const lines = [HEADER, "ok,o,2024-01-01,1.00"];
