@@ -37,8 +37,8 @@ import betaln from "@stdlib/math-base-special-betaln";
 import digamma from "@stdlib/math-base-special-digamma";
 import gammaln from "@stdlib/math-base-special-gammaln";
 import hyp2f1 from "@stdlib/math-base-special-hyp2f1";
-import { type CustomerSummary, compressSummary, validateSummary } from "./data";
-import { ClvFitError, ClvInputError } from "./errors";
+import { type CustomerSummary, compressSummary, repeatFitData, validateSummary } from "./data";
+import { ClvInputError } from "./errors";
 import { fitInLogSpace, type MinimizeOptions } from "./optimize";
 import { integrate } from "./quadrature";
 
@@ -317,24 +317,9 @@ export function fitBgNbd(
   T: ArrayLike<number>,
   options: BgNbdFitOptions = {},
 ): BgNbdFit {
-  const data = { x, tx, T };
-  validateSummary(data, options.weights);
-  if (x.length === 0) throw new ClvInputError("CLV_EMPTY", "no customers to fit", "x");
+  const { compressed: c, sumX, sumT } = repeatFitData(x, tx, T, options.weights);
   if (options.initial !== undefined) checkBgNbdParams(options.initial);
-  const c = compressSummary(data, options.weights);
   const d = prepare(c.x, c.tx, c.T, c.weight);
-  let sumX = 0;
-  let sumT = 0;
-  for (let i = 0; i < c.x.length; i++) {
-    sumX += (c.weight[i] as number) * (c.x[i] as number);
-    sumT += (c.weight[i] as number) * (c.T[i] as number);
-  }
-  if (!(sumX > 0) || !(d.totalWeight > 0)) {
-    throw new ClvFitError(
-      "CLV_NO_REPEAT_PURCHASES",
-      "no customer has a repeat purchase, so the repeat-purchase model cannot be fitted",
-    );
-  }
   const start = options.initial ?? { r: 1, alpha: sumT > 0 ? sumT / sumX : 1, a: 1, b: 1 };
   const { params, result, atBoundary } = fitInLogSpace(
     BG_NBD_PARAM_NAMES,

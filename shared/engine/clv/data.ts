@@ -6,7 +6,7 @@
  * counts as weights gives the same likelihood (a sum of identical terms is one term times its count) at a
  * fraction of the cost, which is what makes a million customers quick to fit.
  */
-import { ClvInputError } from "./errors";
+import { ClvFitError, ClvInputError } from "./errors";
 
 /** Per-customer recency/frequency summary, all times in one unit (weeks by default). */
 export interface CustomerSummary {
@@ -153,4 +153,45 @@ export function compressSummary(data: CustomerSummary, weight?: ArrayLike<number
     weight: uw.slice(0, size),
     index,
   };
+}
+
+/** The compressed data a repeat-purchase fit starts from, with the weighted sums its starting points use. */
+export interface RepeatFitData {
+  compressed: CompressedSummary;
+  /** Σ weight · x and Σ weight · T. */
+  sumX: number;
+  sumT: number;
+}
+
+/**
+ * What every repeat-purchase fit (BG/NBD, Pareto/NBD, MBG/NBD) does first: validates and compresses the data,
+ * refuses an empty one (`ClvInputError` CLV_EMPTY), and throws `ClvFitError` CLV_NO_REPEAT_PURCHASES when no
+ * customer of positive weight has x > 0, where the likelihoods have no maximum.
+ */
+export function repeatFitData(
+  x: ArrayLike<number>,
+  tx: ArrayLike<number>,
+  T: ArrayLike<number>,
+  weights?: ArrayLike<number>,
+): RepeatFitData {
+  const data = { x, tx, T };
+  validateSummary(data, weights);
+  if (x.length === 0) throw new ClvInputError("CLV_EMPTY", "no customers to fit", "x");
+  const compressed = compressSummary(data, weights);
+  let sumX = 0;
+  let sumT = 0;
+  let totalWeight = 0;
+  for (let i = 0; i < compressed.x.length; i++) {
+    const w = compressed.weight[i] as number;
+    sumX += w * (compressed.x[i] as number);
+    sumT += w * (compressed.T[i] as number);
+    totalWeight += w;
+  }
+  if (!(sumX > 0) || !(totalWeight > 0)) {
+    throw new ClvFitError(
+      "CLV_NO_REPEAT_PURCHASES",
+      "no customer has a repeat purchase, so the repeat-purchase model cannot be fitted",
+    );
+  }
+  return { compressed, sumX, sumT };
 }

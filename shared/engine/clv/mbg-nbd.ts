@@ -40,7 +40,7 @@ import betaln from "@stdlib/math-base-special-betaln";
 import digamma from "@stdlib/math-base-special-digamma";
 import gammaln from "@stdlib/math-base-special-gammaln";
 import { aliveExpectedPurchasesUnchecked } from "./bgnbd";
-import { type CustomerSummary, compressSummary, validateSummary } from "./data";
+import { type CustomerSummary, compressSummary, repeatFitData, validateSummary } from "./data";
 import { ClvFitError, ClvInputError } from "./errors";
 import { fitInLogSpace, type MinimizeOptions } from "./optimize";
 
@@ -282,24 +282,9 @@ export function fitMbgNbd(
   T: ArrayLike<number>,
   options: MbgNbdFitOptions = {},
 ): MbgNbdFit {
-  const data = { x, tx, T };
-  validateSummary(data, options.weights);
-  if (x.length === 0) throw new ClvInputError("CLV_EMPTY", "no customers to fit", "x");
+  const { compressed: c, sumX, sumT } = repeatFitData(x, tx, T, options.weights);
   if (options.initial !== undefined) checkMbgNbdParams(options.initial);
-  const c = compressSummary(data, options.weights);
   const d = prepare(c.x, c.tx, c.T, c.weight);
-  let sumX = 0;
-  let sumT = 0;
-  for (let i = 0; i < c.x.length; i++) {
-    sumX += (c.weight[i] as number) * (c.x[i] as number);
-    sumT += (c.weight[i] as number) * (c.T[i] as number);
-  }
-  if (!(sumX > 0) || !(d.totalWeight > 0)) {
-    throw new ClvFitError(
-      "CLV_NO_REPEAT_PURCHASES",
-      "no customer has a repeat purchase, so the repeat-purchase model cannot be fitted",
-    );
-  }
   const rateScale = sumT > 0 ? sumT / sumX : 1;
   const starts: MbgNbdParams[] =
     options.initial !== undefined

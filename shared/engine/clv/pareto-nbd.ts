@@ -47,7 +47,7 @@
  */
 import digamma from "@stdlib/math-base-special-digamma";
 import gammaln from "@stdlib/math-base-special-gammaln";
-import { type CustomerSummary, compressSummary, validateSummary } from "./data";
+import { type CustomerSummary, compressSummary, repeatFitData, validateSummary } from "./data";
 import { ClvFitError, ClvInputError } from "./errors";
 import { fitInLogSpace, type MinimizeOptions } from "./optimize";
 import { integrate } from "./quadrature";
@@ -522,24 +522,9 @@ export function fitParetoNbd(
   T: ArrayLike<number>,
   options: ParetoNbdFitOptions = {},
 ): ParetoNbdFit {
-  const data = { x, tx, T };
-  validateSummary(data, options.weights);
-  if (x.length === 0) throw new ClvInputError("CLV_EMPTY", "no customers to fit", "x");
+  const { compressed: c, sumX, sumT } = repeatFitData(x, tx, T, options.weights);
   if (options.initial !== undefined) checkParetoNbdParams(options.initial);
-  const c = compressSummary(data, options.weights);
   const d = prepare(c.x, c.tx, c.T, c.weight);
-  let sumX = 0;
-  let sumT = 0;
-  for (let i = 0; i < c.x.length; i++) {
-    sumX += (c.weight[i] as number) * (c.x[i] as number);
-    sumT += (c.weight[i] as number) * (c.T[i] as number);
-  }
-  if (!(sumX > 0) || !(d.totalWeight > 0)) {
-    throw new ClvFitError(
-      "CLV_NO_REPEAT_PURCHASES",
-      "no customer has a repeat purchase, so the repeat-purchase model cannot be fitted",
-    );
-  }
   const meanT = sumT > 0 ? sumT / d.totalWeight : 1;
   const rateScale = sumT > 0 ? sumT / sumX : 1;
   const starts: ParetoNbdParams[] =
