@@ -42,6 +42,7 @@ import { type HttpFunctionName, ROUTES, type RouteId, routeKey } from "../../sha
 import type { Runtime } from "../../shared/runtime";
 import { createTestBucket, createTestTable, testClients, uniqueName } from "../support/aws";
 import { fuzzing, fuzzRuns, fuzzSeed } from "../support/fuzz";
+import { PROTOTYPE_NAMES } from "../support/prototype-names";
 
 type Route = (typeof ROUTES)[number];
 type Handler = (event: APIGatewayProxyEventV2, context: Context) => Promise<unknown>;
@@ -52,32 +53,14 @@ const PREFIX = "segmentation";
 const ALL_SCOPES = ["read", "write", "admin"].map((s) => `${PREFIX}/${s}`);
 /** Planted in every text a generated body carries; a 400 must never repeat it. */
 const CANARY = "Qz7canary";
-/**
- * The own property names of Object.prototype, written out here rather than taken from the service: as keys
- * of a body's objects they are refused (400 VALIDATION_FAILED, detail reserved_key) on every route.
- */
-const PROTOTYPE_KEYS = [
-  "__proto__",
-  "constructor",
-  "toString",
-  "toLocaleString",
-  "valueOf",
-  "hasOwnProperty",
-  "isPrototypeOf",
-  "propertyIsEnumerable",
-  "__defineGetter__",
-  "__defineSetter__",
-  "__lookupGetter__",
-  "__lookupSetter__",
-] as const;
-const prototypeKey = fc.constantFrom(...PROTOTYPE_KEYS);
+const prototypeKey = fc.constantFrom(...PROTOTYPE_NAMES);
 
 /** An object with one own key (as JSON.parse makes "__proto__" an own key, not the prototype). */
 function ownKeyed(key: string, value: unknown): Record<string, unknown> {
   return Object.defineProperty({}, key, { value, enumerable: true, writable: true, configurable: true });
 }
 
-/** Whether a JSON text holds an object with a key of PROTOTYPE_KEYS anywhere (false for text that is not JSON). */
+/** Whether a JSON text holds an object with a key of PROTOTYPE_NAMES anywhere (false for text that is not JSON). */
 function hasPrototypeKey(text: string): boolean {
   let value: unknown;
   try {
@@ -85,7 +68,7 @@ function hasPrototypeKey(text: string): boolean {
   } catch {
     return false;
   }
-  const names = new Set<string>(PROTOTYPE_KEYS);
+  const names = new Set<string>(PROTOTYPE_NAMES);
   const stack = [value];
   while (stack.length > 0) {
     const v = stack.pop();
@@ -483,7 +466,7 @@ const FIELDS = [
   "category_share.music",
   "attributes.email",
   `attributes.${CANARY}`,
-  ...PROTOTYPE_KEYS.map((k) => `attributes.${k}`),
+  ...PROTOTYPE_NAMES.map((k) => `attributes.${k}`),
   "channel_share.constructor",
   "category_share.__proto__",
 ];
@@ -534,7 +517,7 @@ const validCondition = fc.oneof(
   typed(DATE_TRAITS, day, [...ORDER_OPS, "before", "after"]),
   typed(CATEGORICAL_TRAITS, word, ["eq", "neq", "contains", "starts_with"]),
   typed(
-    ["attributes.email", `attributes.${CANARY}`, ...PROTOTYPE_KEYS.map((k) => `attributes.${k}`)],
+    ["attributes.email", `attributes.${CANARY}`, ...PROTOTYPE_NAMES.map((k) => `attributes.${k}`)],
     fc.oneof(word, number, fc.boolean()),
     ["eq", "neq", "contains"],
   ),

@@ -9,21 +9,7 @@ import { describe, expect, it } from "vitest";
 import { type ApiRequest, apiHandler, type RouteHandler } from "../../shared/http/api";
 import { RESERVED_KEYS, reservedKeys } from "../../shared/http/validation";
 import { HTTP_FUNCTIONS, ROUTES, type RouteId, routeKey } from "../../shared/routes";
-
-const PROTOTYPE_NAMES = [
-  "__proto__",
-  "constructor",
-  "toString",
-  "toLocaleString",
-  "valueOf",
-  "hasOwnProperty",
-  "isPrototypeOf",
-  "propertyIsEnumerable",
-  "__defineGetter__",
-  "__defineSetter__",
-  "__lookupGetter__",
-  "__lookupSetter__",
-];
+import { PROTOTYPE_NAMES } from "../support/prototype-names";
 
 const reached: ApiRequest[] = [];
 const handlers = Object.fromEntries(
