@@ -35,6 +35,22 @@ const envSchema = z.object({
     .enum(["true", "false"])
     .default("false")
     .transform((v) => v === "true"),
+  /** Names of webhook signing secrets in Secrets Manager start with this; default `<SERVICE_NAME>/webhooks/`. */
+  WEBHOOK_SECRET_PREFIX: z.string().min(1).optional(),
+  /** Directory of the local secret store (files of mode 0600); set by the local service instead of Secrets Manager. */
+  LOCAL_SECRETS_DIR: z.string().min(1).optional(),
+  /** The queue that wakes the delivery function; without it deliveries wait for the scheduled sweep. */
+  DELIVERY_QUEUE_URL: z.url().optional(),
+  /** "true" lets webhooks use http and loopback addresses; only the local service sets it. */
+  ALLOW_LOOPBACK_WEBHOOKS: z
+    .enum(["true", "false"])
+    .default("false")
+    .transform((v) => v === "true"),
+  /** Comma-separated seconds between webhook attempts, overriding the built-in schedule (local service, tests). */
+  DELIVERY_RETRY_SCHEDULE: z
+    .string()
+    .regex(/^\d+(,\d+)*$/, "must be comma-separated whole seconds")
+    .optional(),
 });
 
 export type Config = z.infer<typeof envSchema>;

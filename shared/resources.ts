@@ -21,6 +21,8 @@ export const PREFIXES = {
   exports: "exports/",
   /** Intermediate objects of sharded runs (partitions, partial aggregates, write slices); expire in days. */
   work: "work/",
+  /** Webhook bodies waiting in a destination's outbox (shared/destinations). */
+  deliveries: "deliveries/",
 } as const;
 
 /** How long intermediate objects of a sharded run are kept (a lifecycle rule deletes them). */

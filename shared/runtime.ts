@@ -4,12 +4,21 @@
  */
 
 import { type Config, parseConfig } from "./config";
+import {
+  type DeliveryQueue,
+  type DestinationStore,
+  noDeliveryQueue,
+  type SecretStore,
+} from "./destinations/ports";
 import { CursorCodec } from "./http/cursor";
 import type { EventPublisher, ShardedRuns } from "./pipeline/ports";
 import { type Clients, createClients } from "./store/clients";
+import { SqsDeliveryQueue } from "./store/delivery-queue";
+import { DynamoDestinationStore } from "./store/destinations";
 import { DynamoDatasetStore } from "./store/dynamo";
 import { EventBridgePublisher, noEvents } from "./store/events";
 import { S3BlobStore, S3UploadSigner } from "./store/s3";
+import { FileSecretStore, SecretsManagerStore } from "./store/secrets";
 
 export interface Runtime {
   config: Config;
@@ -25,6 +34,11 @@ export interface Runtime {
    * in-process runner here before loading the handlers.
    */
   sharded?: ShardedRuns;
+  destinations: DestinationStore;
+  /** Webhook signing secrets: Secrets Manager, or files when LOCAL_SECRETS_DIR is set. */
+  secrets: SecretStore;
+  /** Replaceable before the handlers are loaded: the local service delivers in-process. */
+  deliveryQueue: DeliveryQueue;
 }
 
 let cached: Runtime | undefined;
@@ -43,6 +57,16 @@ export function runtime(env: Record<string, string | undefined> = process.env): 
     events: config.EVENT_BUS_NAME
       ? new EventBridgePublisher(clients.events, config.EVENT_BUS_NAME)
       : noEvents,
+    destinations: new DynamoDestinationStore(clients.doc, config.TABLE_NAME),
+    secrets: config.LOCAL_SECRETS_DIR
+      ? new FileSecretStore(config.LOCAL_SECRETS_DIR)
+      : new SecretsManagerStore(
+          clients.secrets,
+          config.WEBHOOK_SECRET_PREFIX ?? `${config.SERVICE_NAME}/webhooks/`,
+        ),
+    deliveryQueue: config.DELIVERY_QUEUE_URL
+      ? new SqsDeliveryQueue(clients.sqs, config.DELIVERY_QUEUE_URL)
+      : noDeliveryQueue,
   };
   return cached;
 }

@@ -5,6 +5,8 @@
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
 import { S3Client } from "@aws-sdk/client-s3";
+import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import { SQSClient } from "@aws-sdk/client-sqs";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import type { Config } from "../config";
 
@@ -13,6 +15,8 @@ export interface Clients {
   dynamo: DynamoDBClient;
   doc: DynamoDBDocumentClient;
   events: EventBridgeClient;
+  secrets: SecretsManagerClient;
+  sqs: SQSClient;
 }
 
 export function createClients(config: Config): Clients {
@@ -30,5 +34,7 @@ export function createClients(config: Config): Clients {
     marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
   });
   const events = new EventBridgeClient({ region: config.AWS_REGION, maxAttempts: 5 });
-  return { s3, dynamo, doc, events };
+  const secrets = new SecretsManagerClient({ region: config.AWS_REGION, maxAttempts: 5 });
+  const sqs = new SQSClient({ region: config.AWS_REGION, maxAttempts: 5 });
+  return { s3, dynamo, doc, events, secrets, sqs };
 }

@@ -13,6 +13,8 @@
  *   DATASETS                            <tenant>#<dataset> registry the scheduled refresh walks
  */
 
+import { PREFIXES } from "../resources";
+
 export const datasetPk = (tenant: string, dataset: string) => `T#${tenant}#D#${dataset}`;
 export const customerPk = (tenant: string, dataset: string, customer: string) =>
   `${datasetPk(tenant, dataset)}#C#${customer}`;
@@ -69,3 +71,30 @@ export function parseUploadKey(
   if (!tenant || !dataset || !uploadId || !fileName) return undefined;
   return { tenant, dataset, uploadId, fileName };
 }
+
+/**
+ * Destinations (shared/store/destinations.ts):
+ *
+ *   pk                                       sk               item
+ *   T#<tenant>#D#<dataset>                   DEST#<dst>       one destination (+ delivery lease, next seq)
+ *   T#<tenant>#D#<dataset>                   DESTCOUNT        how many destinations the dataset has
+ *   T#<tenant>#D#<dataset>#DST#<dst>         OUT#<seq>        one webhook delivery (outbox), seq zero-padded
+ *   T#<tenant>#D#<dataset>#DST#<dst>         LOG#<at>#<seq>#<attempt>  one delivery attempt (TTL 30 days)
+ *   DELIVERIES                               <tenant>#<dataset>#<dst>  a destination with deliveries waiting
+ */
+export const DESTINATION_PREFIX = "DEST#";
+export const destinationSk = (destinationId: string) => `${DESTINATION_PREFIX}${destinationId}`;
+export const DESTINATION_COUNT_SK = "DESTCOUNT";
+export const destinationPk = (tenant: string, dataset: string, destination: string) =>
+  `${datasetPk(tenant, dataset)}#DST#${destination}`;
+export const OUTBOX_PREFIX = "OUT#";
+export const outboxSk = (seq: number) => `${OUTBOX_PREFIX}${String(seq).padStart(12, "0")}`;
+export const ATTEMPT_PREFIX = "LOG#";
+export const attemptSk = (at: string, seq: number, attempt: number) =>
+  `${ATTEMPT_PREFIX}${at}#${String(seq).padStart(12, "0")}#${String(attempt).padStart(4, "0")}`;
+export const PENDING_DELIVERIES_PK = "DELIVERIES";
+export const pendingDeliveriesSk = (tenant: string, dataset: string, destination: string) =>
+  `${tenant}#${dataset}#${destination}`;
+/** Webhook bodies waiting in an outbox, in the service bucket. */
+export const deliveryPayloadKey = (tenant: string, dataset: string, destination: string, webhookId: string) =>
+  `${PREFIXES.deliveries}${tenant}/${dataset}/${destination}/${webhookId}.json`;
