@@ -197,9 +197,12 @@ async function main() {
   // Uploads past the sharding threshold run through the state machine's steps in this process.
   const { shardedSteps } = await import("../shared/pipeline/sharded");
   const { LocalShardedRuns } = await import("../shared/pipeline/sharded-local");
-  rt.sharded = new LocalShardedRuns(shardedSteps({ store: rt.store, blobs: rt.blobs, events: rt.events }), {
-    thresholdBytes: rt.config.SHARD_THRESHOLD_BYTES,
-  });
+  rt.sharded = new LocalShardedRuns(
+    shardedSteps({ store: rt.store, blobs: rt.blobs, events: rt.events, history: rt.history }),
+    {
+      thresholdBytes: rt.config.SHARD_THRESHOLD_BYTES,
+    },
+  );
 
   const readApi = (await import("../functions/read-api/handler")).handler as unknown as HttpHandler;
   const writeApi = (await import("../functions/write-api/handler")).handler as unknown as HttpHandler;

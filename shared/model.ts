@@ -366,6 +366,8 @@ export const runRecordSchema = z.object({
       customersSuppressed: z.number(),
       /** Customers an erasure run removed (0 when the customer was not in the dataset's state). */
       customersErased: z.number(),
+      /** Membership-history records written: one per customer whose segments changed. */
+      historyWritten: z.number(),
     })
     .partial()
     .optional(),
@@ -453,6 +455,8 @@ export const erasureCountsSchema = z.object({
   stateObjectsDeleted: z.number().int(),
   /** Member exports of the dataset deleted. */
   exportsDeleted: z.number().int(),
+  /** Membership-history records of the customer deleted (absent on erasures recorded before history). */
+  historyItemsDeleted: z.number().int().default(0),
 });
 export type ErasureCounts = z.infer<typeof erasureCountsSchema>;
 
@@ -465,6 +469,7 @@ export const ZERO_ERASURE_COUNTS: ErasureCounts = {
   unreadableRowsDropped: 0,
   stateObjectsDeleted: 0,
   exportsDeleted: 0,
+  historyItemsDeleted: 0,
 };
 
 /**

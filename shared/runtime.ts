@@ -17,6 +17,7 @@ import { SqsDeliveryQueue } from "./store/delivery-queue";
 import { DynamoDestinationStore } from "./store/destinations";
 import { DynamoDatasetStore } from "./store/dynamo";
 import { EventBridgePublisher, noEvents } from "./store/events";
+import { DynamoMembershipHistory } from "./store/history";
 import { S3BlobStore, S3UploadSigner } from "./store/s3";
 import { FileSecretStore, SecretsManagerStore } from "./store/secrets";
 
@@ -27,6 +28,8 @@ export interface Runtime {
   blobs: S3BlobStore;
   signer: S3UploadSigner;
   cursors: CursorCodec;
+  /** The per-customer membership history, in the same table. */
+  history: DynamoMembershipHistory;
   /** Replaceable before the handlers are loaded: the local service delivers events itself. */
   events: EventPublisher;
   /**
@@ -53,6 +56,7 @@ export function runtime(env: Record<string, string | undefined> = process.env): 
     store: new DynamoDatasetStore(clients.doc, config.TABLE_NAME),
     blobs: new S3BlobStore(clients.s3, config.BUCKET_NAME),
     signer: new S3UploadSigner(clients.s3, config.BUCKET_NAME),
+    history: new DynamoMembershipHistory(clients.doc, config.TABLE_NAME),
     cursors: new CursorCodec(env.CURSOR_SECRET ?? `cursor:${config.TABLE_NAME}`),
     events: config.EVENT_BUS_NAME
       ? new EventBridgePublisher(clients.events, config.EVENT_BUS_NAME)

@@ -7,7 +7,13 @@ import { runtime } from "../../shared/runtime";
 
 const rt = runtime();
 
-const deps = { store: rt.store, cursors: rt.cursors, events: rt.events, blobs: rt.blobs };
+const deps = {
+  store: rt.store,
+  cursors: rt.cursors,
+  events: rt.events,
+  blobs: rt.blobs,
+  history: rt.history,
+};
 
 export const handler = apiHandler(
   "readApi",

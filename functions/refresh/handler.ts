@@ -26,6 +26,7 @@ export async function refreshCore(
     store: rt.store,
     blobs: rt.blobs,
     events: rt.events,
+    history: rt.history,
     waitForLeaseMs: leaseWait(context),
     ...(sharded ? { sharded } : {}),
   });
@@ -67,6 +68,7 @@ export async function refreshCore(
         store: rt.store,
         blobs: rt.blobs,
         events: rt.events,
+        history: rt.history,
         waitForLeaseMs: leaseWait(context),
         ...(sharded ? { sharded } : {}),
       },
@@ -99,6 +101,7 @@ export async function refreshCore(
           store: rt.store,
           blobs: rt.blobs,
           events: rt.events,
+          history: rt.history,
           waitForLeaseMs: leaseWait(context),
           ...(sharded ? { sharded } : {}),
         },

@@ -9,7 +9,8 @@
  *     atomically), which releases the lease.
  * Then, since no reader needs them any more:
  *  4. the customer's item and membership items are deleted outright (a run keeps a changed item's previous
- *     value for readers of the committed version; that value would still hold the customer);
+ *     value for readers of the committed version; that value would still hold the customer), and so are
+ *     their membership-history records;
  *  5. the state files of every earlier version are deleted;
  *  6. the erasure record is marked completed with its counts.
  * A crash before the commit is retried like any run (rewritten files have nothing left to remove); a crash
@@ -91,6 +92,8 @@ async function finish(deps: PipelineDeps, event: ErasureTask, run: RunRecord): P
     customerId,
     await segmentIdsOf(deps, tenantId, datasetId),
   );
+  // Every history record of the customer, including those of versions that never committed.
+  const historyItemsDeleted = (await deps.history?.deleteCustomer(tenantId, datasetId, customerId)) ?? 0;
   // Only versions before the erasure's: a run that started after its commit may be writing a newer one.
   const below = run.version ?? 0;
   const stale = (await blobs.list(objectKeys.datasetPrefix("state", tenantId, datasetId))).filter(
@@ -105,7 +108,7 @@ async function finish(deps: PipelineDeps, event: ErasureTask, run: RunRecord): P
     runId: run.runId,
     ...(run.version !== undefined ? { version: run.version } : {}),
     customersErased: run.counts?.customersErased ?? 0,
-    add: { itemsDeleted, stateObjectsDeleted: stale.length },
+    add: { itemsDeleted, stateObjectsDeleted: stale.length, historyItemsDeleted },
   });
   const done = await store.getErasure(tenantId, datasetId, erasureId);
   if (!done) throw new Error("The erasure record vanished");

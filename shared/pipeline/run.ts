@@ -24,6 +24,8 @@ import {
   valueHistogram,
 } from "../engine";
 import { RetryableError } from "../errors";
+import type { MembershipHistory } from "../history/ports";
+import { historyChanges, recordHistory } from "../history/record";
 import { errorFields, logger } from "../logger";
 import type {
   CurrentVersion,
@@ -81,6 +83,8 @@ export interface PipelineDeps {
   sleep?: (ms: number) => Promise<void>;
   /** Where uploads too large for one function, and refreshes of sharded datasets, go; none: all run here. */
   sharded?: ShardedRuns;
+  /** The per-customer membership history; none: no history is recorded. */
+  history?: MembershipHistory;
 }
 
 export interface UploadEvent {
@@ -234,6 +238,14 @@ export async function publish(
     version,
     diff.memberships,
   );
+  const historyWritten = await recordHistory(
+    deps.history,
+    meta.tenantId,
+    meta.datasetId,
+    { version, runId: run.runId, asOf },
+    historyChanges(diff.memberships),
+    aborted && meta.pending ? { abortedVersion: meta.pending.version, diff } : undefined,
+  );
   timings.writeMs = Math.round(performance.now() - t);
 
   const finishedAt = now().toISOString();
@@ -259,6 +271,7 @@ export async function publish(
       customersWritten,
       membershipsWritten,
       customersWithinTolerance: keptWithinTolerance,
+      historyWritten,
     },
     timingsMs: { ...timings, totalMs: Date.parse(finishedAt) - Date.parse(run.startedAt) },
     segments: result.segments,

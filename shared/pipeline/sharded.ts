@@ -38,6 +38,8 @@ import {
   StateError,
 } from "../engine";
 import { RetryableError } from "../errors";
+import type { HistoryChange } from "../history/ports";
+import { historyChanges, recordHistory } from "../history/record";
 import { logger } from "../logger";
 import type { DatasetMeta, RunRecord, UploadRecord } from "../model";
 import { PREFIXES } from "../resources";
@@ -118,6 +120,8 @@ export class ShardedInputError extends Error {
 interface SliceBody {
   customers: CustomerWrite[];
   memberships: MembershipWrite[];
+  /** Membership-history records, sliced apart so that one customer's record is never split. */
+  history?: HistoryChange[];
 }
 
 interface CommitBody {
@@ -483,7 +487,18 @@ export function shardedSteps(deps: PipelineDeps, options: ShardedOptions = {}) {
       encodeOutputs(outputs),
       "application/gzip",
     );
+    await writeMembership(
+      blobs,
+      run.tenantId,
+      run.datasetId,
+      run.version,
+      outputs,
+      result.segments.map((s) => s.id),
+    );
+    // A sharded dataset holds no customer attributes (customers files are refused), so no contacts either.
+    await writeContacts(blobs, run.tenantId, run.datasetId, run.version, undefined, undefined);
     const diff = diffOutputs(committed, outputs, aborted);
+    const changes = historyChanges(diff.memberships);
     const slices = Math.max(
       1,
       Math.ceil(diff.customers.length / sliceSize),
@@ -493,6 +508,7 @@ export function shardedSteps(deps: PipelineDeps, options: ShardedOptions = {}) {
       await putJson(keys.slice(run, i), {
         customers: diff.customers.slice(i * sliceSize, (i + 1) * sliceSize),
         memberships: diff.memberships.slice(i * sliceSize, (i + 1) * sliceSize),
+        history: changes.slice(i * sliceSize, (i + 1) * sliceSize),
       } satisfies SliceBody);
     }
     counts = {
@@ -502,6 +518,7 @@ export function shardedSteps(deps: PipelineDeps, options: ShardedOptions = {}) {
       customersWritten: diff.customers.length,
       membershipsWritten: diff.memberships.length,
       customersWithinTolerance: withinTolerance,
+      historyWritten: changes.length,
     };
     const segments = result.segments.map((s) => ({ ...s, profile: profiles.get(s.id) }));
     const timings: Record<string, number> = {
@@ -557,6 +574,13 @@ export function shardedSteps(deps: PipelineDeps, options: ShardedOptions = {}) {
     const body = await json<SliceBody>(keys.slice(run, slice));
     await store.writeCustomers(run.tenantId, run.datasetId, run.version, body.customers);
     await store.writeMemberships(run.tenantId, run.datasetId, run.version, body.memberships);
+    await recordHistory(
+      deps.history,
+      run.tenantId,
+      run.datasetId,
+      { version: run.version, runId: run.runId, asOf: run.asOf },
+      body.history ?? [],
+    );
   }
 
   async function commit(run: RunRef): Promise<void> {

@@ -20,6 +20,10 @@ export const customerPk = (tenant: string, dataset: string, customer: string) =>
   `${datasetPk(tenant, dataset)}#C#${customer}`;
 export const segmentPk = (tenant: string, dataset: string, segment: string) =>
   `${datasetPk(tenant, dataset)}#S#${segment}`;
+export const historyPk = (tenant: string, dataset: string, customer: string) =>
+  `${datasetPk(tenant, dataset)}#H#${customer}`;
+/** Versions zero-padded, so the sort key orders them by number. */
+export const historySk = (version: number) => `V#${String(version).padStart(10, "0")}`;
 
 export const META_SK = "META";
 export const CUSTOMER_SK = "C";
