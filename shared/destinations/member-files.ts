@@ -1,0 +1,387 @@
+/**
+ * Member-list and audience files of s3 and audience destinations, written after each committed run.
+ *
+ * For each segment the destination follows, the segment's full member list of the run's version (read in the
+ * order the API's member pages give it) goes to the destination's bucket as
+ * `<prefix>/<datasetId>/<runId>/<segmentId>.csv|jsonl` (s3: customer ids, as CSV with the header
+ * `customer_id` or as JSON lines `{"customer_id":…}`) or `<prefix>/<datasetId>/<runId>/<segmentId>.csv`
+ * (audience: the platform's hashed upload file, ./audiences.ts). Then `manifest.json` beside them, written
+ * last so that a reader who sees it sees every file it lists: the run, version and evaluation date, and per
+ * file its segment, key, rows, bytes and SHA-256. Customers who opted out (./contacts.ts) are in no file
+ * unless the destination says `includeOptedOut`.
+ *
+ * Writing the same run again writes the same bytes to the same keys, so a retried run does no harm.
+ *
+ * Erasure: the service keeps, in its own bucket, which customer is on which line of each file of the last
+ * MAX_RUNS_HELD runs it wrote for a destination (`destinations/<tenant>/<dataset>/<destinationId>/files.json`).
+ * `eraseFromMemberFiles` rewrites those files without the erased customer's line (an audience row is a hash,
+ * so the line is found through this record, not by reading the file) and rewrites their manifests.
+ */
+import { createHash } from "node:crypto";
+import { z } from "zod";
+import { csvTextCell } from "../csv";
+import type { RunRecord } from "../model";
+import type { BlobStore, DatasetStore } from "../pipeline/ports";
+import { AudienceFile, type AudiencePlatform } from "./audiences";
+
+/** Runs whose files the service keeps track of (and rewrites on erasure) per destination. */
+export const MAX_RUNS_HELD = 5;
+/** Member ids read per page, as the API's member pages read them. */
+const PAGE = 1000;
+
+/** Writes objects to buckets outside the service (the destinations' buckets). */
+export interface ExternalBucketWriter {
+  put(object: {
+    bucket: string;
+    key: string;
+    body: string;
+    contentType: string;
+    /** The account that must own the bucket (S3 refuses the write otherwise). */
+    expectedBucketOwner?: string;
+  }): Promise<void>;
+}
+
+/** What the files need of a destination record (shared/destinations/model.ts). */
+export interface FileDestination {
+  tenantId: string;
+  datasetId: string;
+  destinationId: string;
+  kind: "webhook" | "s3" | "audience";
+  segments: string[];
+  includeOptedOut: boolean;
+  s3?: { bucket: string; prefix: string; format: "csv" | "jsonl"; expectedBucketOwner?: string | undefined };
+  audience?: {
+    platform: AudiencePlatform;
+    bucket: string;
+    prefix: string;
+    expectedBucketOwner?: string | undefined;
+  };
+}
+
+/** What the files need of the run's contacts (./contacts.ts). */
+export interface FileContacts {
+  optedOut(customerId: string): boolean;
+  email(customerId: string): string | undefined;
+  phone(customerId: string): string | undefined;
+}
+
+/** A segment's member ids, in the stable order of the API's member pages. */
+export type MemberSource = (segmentId: string) => AsyncIterable<string>;
+
+/** The members of a committed version, read page by page from the store as the member pages read them. */
+export function committedMembers(
+  store: Pick<DatasetStore, "listMembers">,
+  tenantId: string,
+  datasetId: string,
+  version: number,
+): MemberSource {
+  return async function* (segmentId: string) {
+    let after: string | undefined;
+    do {
+      const page = await store.listMembers(tenantId, datasetId, segmentId, version, PAGE, after);
+      yield* page.items;
+      after = page.next;
+    } while (after !== undefined);
+  };
+}
+
+export interface MemberFilesDeps {
+  files: ExternalBucketWriter;
+  /** The service's own bucket, where the line record for erasure is kept. */
+  blobs: Pick<BlobStore, "get" | "put">;
+  now?: () => Date;
+}
+
+export const manifestFileSchema = z.object({
+  segment: z.string(),
+  key: z.string(),
+  count: z.number().int().nonnegative(),
+  bytes: z.number().int().nonnegative(),
+  sha256: z.string(),
+  /** Members left out because they opted out. */
+  optedOut: z.number().int().nonnegative(),
+  /** Audience files: members left out for want of a usable email or phone. */
+  withoutContact: z.number().int().nonnegative().optional(),
+});
+export const manifestSchema = z.object({
+  destinationId: z.string(),
+  kind: z.enum(["s3", "audience"]),
+  datasetId: z.string(),
+  runId: z.string(),
+  version: z.number().int(),
+  asOf: z.string(),
+  writtenAt: z.string(),
+  format: z.enum(["csv", "jsonl"]).optional(),
+  platform: z.enum(["google", "meta"]).optional(),
+  files: z.array(manifestFileSchema),
+});
+export type Manifest = z.infer<typeof manifestSchema>;
+
+const heldRunSchema = z.object({
+  runId: z.string(),
+  manifestKey: z.string(),
+  manifest: manifestSchema,
+  /**
+   * Per file (in the manifest's order): its header line, and the customer on each data line with the line's
+   * text (an audience line holds hashes that only this record ties to a customer).
+   */
+  files: z.array(
+    z.object({ header: z.string().optional(), ids: z.array(z.string()), lines: z.array(z.string()) }),
+  ),
+});
+const heldFilesSchema = z.object({ runs: z.array(heldRunSchema) });
+type HeldFiles = z.infer<typeof heldFilesSchema>;
+
+export function heldFilesKey(tenantId: string, datasetId: string, destinationId: string): string {
+  return `destinations/${tenantId}/${datasetId}/${destinationId}/files.json`;
+}
+
+function target(destination: FileDestination) {
+  const spec = destination.kind === "s3" ? destination.s3 : destination.audience;
+  if (!spec) throw new Error(`Destination ${destination.destinationId} has no ${destination.kind} settings`);
+  return spec;
+}
+
+/** The folder of one run's files: `<prefix>/<datasetId>/<runId>/`, the prefix's own slashes trimmed. */
+export function runFolder(prefix: string, datasetId: string, runId: string): string {
+  const clean = prefix.replace(/^\/+|\/+$/g, "");
+  return `${clean === "" ? "" : `${clean}/`}${datasetId}/${runId}/`;
+}
+
+function sha256(text: string): string {
+  return createHash("sha256").update(text, "utf8").digest("hex");
+}
+
+interface BuiltFile {
+  segment: string;
+  key: string;
+  /** Header line, then one line per customer in `ids`. */
+  header: string | undefined;
+  lines: string[];
+  ids: string[];
+  optedOut: number;
+  withoutContact?: number;
+}
+
+function fileText(file: Pick<BuiltFile, "header" | "lines">, kind: FileDestination["kind"]): string {
+  const all = file.header === undefined ? file.lines : [file.header, ...file.lines];
+  if (all.length === 0) return "";
+  // CSV lines end in CRLF (RFC 4180), JSON lines in LF.
+  const eol = kind === "s3" && file.header === undefined ? "\n" : "\r\n";
+  return `${all.join(eol)}${eol}`;
+}
+
+function contentType(destination: FileDestination): string {
+  return destination.kind === "s3" && destination.s3?.format === "jsonl"
+    ? "application/x-ndjson; charset=utf-8"
+    : "text/csv; charset=utf-8";
+}
+
+function manifestEntry(file: BuiltFile, destination: FileDestination): Manifest["files"][number] {
+  const text = fileText(file, destination.kind);
+  return {
+    segment: file.segment,
+    key: file.key,
+    count: file.ids.length,
+    bytes: Buffer.byteLength(text, "utf8"),
+    sha256: sha256(text),
+    optedOut: file.optedOut,
+    ...(file.withoutContact === undefined ? {} : { withoutContact: file.withoutContact }),
+  };
+}
+
+async function buildFile(
+  destination: FileDestination,
+  folder: string,
+  segment: string,
+  members: MemberSource,
+  contacts: FileContacts,
+): Promise<BuiltFile> {
+  const s3 = destination.kind === "s3" ? destination.s3 : undefined;
+  const extension = s3?.format === "jsonl" ? "jsonl" : "csv";
+  const key = `${folder}${segment}.${extension}`;
+  const ids: string[] = [];
+  const lines: string[] = [];
+  let optedOut = 0;
+  const audience =
+    destination.audience && destination.kind === "audience"
+      ? new AudienceFile(destination.audience.platform)
+      : undefined;
+  for await (const id of members(segment)) {
+    if (!destination.includeOptedOut && contacts.optedOut(id)) {
+      optedOut += 1;
+      continue;
+    }
+    if (audience) {
+      const line = audience.line({ email: contacts.email(id), phone: contacts.phone(id) });
+      if (line === undefined) continue;
+      lines.push(line);
+    } else if (s3?.format === "jsonl") {
+      lines.push(JSON.stringify({ customer_id: id }));
+    } else {
+      lines.push(csvTextCell(id));
+    }
+    ids.push(id);
+  }
+  if (audience) {
+    return {
+      segment,
+      key,
+      header: audience.header,
+      lines,
+      ids,
+      optedOut,
+      withoutContact: audience.withoutContact,
+    };
+  }
+  return { segment, key, header: s3?.format === "jsonl" ? undefined : "customer_id", lines, ids, optedOut };
+}
+
+async function readHeld(deps: MemberFilesDeps, key: string): Promise<HeldFiles> {
+  const bytes = await deps.blobs.get(key);
+  if (!bytes) return { runs: [] };
+  return heldFilesSchema.parse(JSON.parse(Buffer.from(bytes).toString("utf8")));
+}
+
+/**
+ * Writes the run's files and manifest for an s3 or audience destination; answers the manifest. Webhook
+ * destinations have no files (an error to ask).
+ */
+export async function writeMemberFiles(
+  deps: MemberFilesDeps,
+  destination: FileDestination,
+  input: {
+    run: Pick<RunRecord, "runId" | "version" | "asOf">;
+    members: MemberSource;
+    contacts: FileContacts;
+  },
+): Promise<Manifest> {
+  if (destination.kind === "webhook") throw new Error("A webhook destination has no member files");
+  const { run } = input;
+  if (run.version === undefined || run.asOf === undefined) {
+    throw new Error(`Run ${run.runId} has not committed a version`);
+  }
+  const spec = target(destination);
+  const owner = spec.expectedBucketOwner;
+  const folder = runFolder(spec.prefix, destination.datasetId, run.runId);
+  const built: BuiltFile[] = [];
+  for (const segment of destination.segments) {
+    const file = await buildFile(destination, folder, segment, input.members, input.contacts);
+    await deps.files.put({
+      bucket: spec.bucket,
+      key: file.key,
+      body: fileText(file, destination.kind),
+      contentType: contentType(destination),
+      ...(owner ? { expectedBucketOwner: owner } : {}),
+    });
+    built.push(file);
+  }
+  const manifest: Manifest = {
+    destinationId: destination.destinationId,
+    kind: destination.kind,
+    datasetId: destination.datasetId,
+    runId: run.runId,
+    version: run.version,
+    asOf: run.asOf,
+    writtenAt: (deps.now ?? (() => new Date()))().toISOString(),
+    ...(destination.kind === "s3" ? { format: destination.s3?.format ?? "csv" } : {}),
+    ...(destination.kind === "audience" ? { platform: destination.audience?.platform ?? "google" } : {}),
+    files: built.map((file) => manifestEntry(file, destination)),
+  };
+  // The line record first: a file the service wrote must be findable by an erasure even if the manifest
+  // write fails after it.
+  const heldKey = heldFilesKey(destination.tenantId, destination.datasetId, destination.destinationId);
+  const held = await readHeld(deps, heldKey);
+  const manifestKey = `${folder}manifest.json`;
+  const runs = [
+    {
+      runId: run.runId,
+      manifestKey,
+      manifest,
+      files: built.map((f) => ({
+        ...(f.header === undefined ? {} : { header: f.header }),
+        ids: f.ids,
+        lines: f.lines,
+      })),
+    },
+    ...held.runs.filter((r) => r.runId !== run.runId),
+  ].slice(0, MAX_RUNS_HELD);
+  await deps.blobs.put(heldKey, JSON.stringify({ runs }), "application/json");
+  await deps.files.put({
+    bucket: spec.bucket,
+    key: manifestKey,
+    body: `${JSON.stringify(manifest, null, 2)}\n`,
+    contentType: "application/json",
+    ...(owner ? { expectedBucketOwner: owner } : {}),
+  });
+  return manifest;
+}
+
+/**
+ * Rewrites the files of the runs the service holds for an s3 or audience destination without the customer's
+ * line, and their manifests; answers how many files were rewritten. A file without the customer is left as
+ * it is; running it again finds nothing to do.
+ */
+export async function eraseFromMemberFiles(
+  deps: MemberFilesDeps,
+  destination: FileDestination,
+  customerId: string,
+): Promise<number> {
+  if (destination.kind === "webhook") return 0;
+  const spec = target(destination);
+  const owner = spec.expectedBucketOwner;
+  const heldKey = heldFilesKey(destination.tenantId, destination.datasetId, destination.destinationId);
+  const held = await readHeld(deps, heldKey);
+  let rewritten = 0;
+  const runs: HeldFiles["runs"] = [];
+  for (const run of held.runs) {
+    let changed = false;
+    const files = run.files.map((file, i) => {
+      const at = file.ids.indexOf(customerId);
+      const entry = run.manifest.files[i];
+      if (at < 0 || !entry) return { file, entry };
+      changed = true;
+      const next = {
+        ...file,
+        ids: file.ids.filter((_, j) => j !== at),
+        lines: file.lines.filter((_, j) => j !== at),
+      };
+      const built: BuiltFile = {
+        segment: entry.segment,
+        key: entry.key,
+        header: next.header,
+        lines: next.lines,
+        ids: next.ids,
+        optedOut: entry.optedOut,
+        ...(entry.withoutContact === undefined ? {} : { withoutContact: entry.withoutContact }),
+      };
+      return { file: next, entry: manifestEntry(built, destination), built };
+    });
+    for (const { built } of files) {
+      if (!built) continue;
+      await deps.files.put({
+        bucket: spec.bucket,
+        key: built.key,
+        body: fileText(built, destination.kind),
+        contentType: contentType(destination),
+        ...(owner ? { expectedBucketOwner: owner } : {}),
+      });
+      rewritten += 1;
+    }
+    const manifest = changed
+      ? { ...run.manifest, files: files.map((f) => f.entry).filter((e) => e !== undefined) }
+      : run.manifest;
+    if (changed) {
+      await deps.files.put({
+        bucket: spec.bucket,
+        key: run.manifestKey,
+        body: `${JSON.stringify(manifest, null, 2)}\n`,
+        contentType: "application/json",
+        ...(owner ? { expectedBucketOwner: owner } : {}),
+      });
+    }
+    runs.push({ ...run, manifest, files: files.map((f) => f.file) });
+  }
+  if (rewritten > 0) await deps.blobs.put(heldKey, JSON.stringify({ runs }), "application/json");
+  return rewritten;
+}
