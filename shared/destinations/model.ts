@@ -80,16 +80,21 @@ export const webhookConfigSchema = z.object({
   previousSecretUntil: z.string().optional(),
 });
 
+/** The 12-digit AWS account that must own a destination's bucket; S3 refuses the write to any other's. */
+export const accountIdSchema = z.string().regex(/^\d{12}$/, "must be a 12-digit AWS account id");
+
 export const s3ConfigSchema = z.object({
   bucket: z.string(),
   prefix: z.string(),
   format: z.enum(["csv", "jsonl"]),
+  expectedBucketOwner: accountIdSchema.optional(),
 });
 
 export const audienceConfigSchema = z.object({
   platform: z.enum(["google", "meta"]),
   bucket: z.string(),
   prefix: z.string(),
+  expectedBucketOwner: accountIdSchema.optional(),
 });
 
 export const destinationRecordSchema = z.object({
