@@ -487,16 +487,6 @@ export function shardedSteps(deps: PipelineDeps, options: ShardedOptions = {}) {
       encodeOutputs(outputs),
       "application/gzip",
     );
-    await writeMembership(
-      blobs,
-      run.tenantId,
-      run.datasetId,
-      run.version,
-      outputs,
-      result.segments.map((s) => s.id),
-    );
-    // A sharded dataset holds no customer attributes (customers files are refused), so no contacts either.
-    await writeContacts(blobs, run.tenantId, run.datasetId, run.version, undefined, undefined);
     const diff = diffOutputs(committed, outputs, aborted);
     const changes = historyChanges(diff.memberships);
     const slices = Math.max(

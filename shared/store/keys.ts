@@ -10,6 +10,7 @@
  *   T#<tenant>#D#<dataset>              ERASURE#<erasure>  one erasure request: status, counts, id hash
  *   T#<tenant>#D#<dataset>#C#<customer> C                  one customer: scores and memberships
  *   T#<tenant>#D#<dataset>#S#<segment>  <customer>         one customer's membership of one segment
+ *   T#<tenant>#D#<dataset>#H#<customer> V#<version>        segments the customer entered/left in that version
  *   DATASETS                            <tenant>#<dataset> registry the scheduled refresh walks
  */
 
