@@ -46,6 +46,9 @@ function cutPoints(key: "r" | "f" | "m", value: z.ZodNumber) {
     });
 }
 
+/** The name of a customer attribute, as a customers file's header names it. */
+const attributeNameSchema = z.string().trim().min(1).max(128);
+
 /**
  * Per-dataset settings. Every field is optional; what is absent takes the engine's default. They take
  * effect from the next run, which saving them starts.
@@ -125,6 +128,17 @@ export const datasetSettingsSchema = z
       .optional(),
     /** Whether the daily scheduled refresh recomputes this dataset. Default true. */
     scheduledRefresh: z.boolean().optional(),
+    /**
+     * The customer attribute that records an opt-out (default "opt_out"): a customer whose value is true,
+     * "yes", "1" or "ALL" (any letter case) is left out of every destination unless it includes opted-out
+     * customers. A Pinpoint import sets "opt_out" from the endpoints' OptOut.
+     */
+    consent: z.strictObject({ optOutAttribute: attributeNameSchema }).partial().optional(),
+    /** The customer attributes holding an email address (default "email") and a phone number (default "phone"). */
+    contact: z
+      .strictObject({ emailAttribute: attributeNameSchema, phoneAttribute: attributeNameSchema })
+      .partial()
+      .optional(),
   })
   .superRefine((s, ctx) => {
     const l = s.lifecycle;

@@ -55,6 +55,9 @@ export const objectKeys = {
   /** The version's model values per customer, which dry runs read (pipeline/trait-snapshot.ts). */
   traits: (tenant: string, dataset: string, version: number) =>
     `state/${tenant}/${dataset}/v${version}/traits.bin`,
+  /** The version's consent and contact details per customer (destinations/contacts.ts). */
+  contacts: (tenant: string, dataset: string, version: number) =>
+    `state/${tenant}/${dataset}/v${version}/contacts.ndjson.gz`,
   /** Everything of one dataset under a prefix; the trailing "/" keeps dataset "a" from matching "ab". */
   datasetPrefix: (prefix: "uploads" | "state" | "exports" | "reports", tenant: string, dataset: string) =>
     `${prefix}/${tenant}/${dataset}/`,
