@@ -25,6 +25,7 @@ import { logger } from "../logger";
 import type { ErasureRecord, RunRecord } from "../model";
 import { objectKeys, stateVersionOf } from "../store/keys";
 import { retryRunId } from "./abandon";
+import { writeMembership } from "./membership";
 import { decodeOutputs, encodeOutputs } from "./outputs";
 import type { PipelineDeps } from "./run";
 import {
@@ -189,7 +190,11 @@ export async function runErasure(deps: PipelineDeps, event: ErasureEvent): Promi
       const bytes = await blobs.get(key);
       const outputs = bytes ? decodeOutputs(bytes) : new Map<string, string>();
       const present = outputs.delete(customerId);
-      if (present) await blobs.put(key, encodeOutputs(outputs), "application/gzip");
+      if (present) {
+        await blobs.put(key, encodeOutputs(outputs), "application/gzip");
+        const segmentIds = meta.current.segments.map((s) => s.id);
+        await writeMembership(blobs, tenantId, datasetId, meta.current.version, outputs, segmentIds);
+      }
       run = {
         ...run,
         status: "succeeded",

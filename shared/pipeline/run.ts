@@ -38,6 +38,7 @@ import type {
 import { LEASE_WAIT_RESERVE_MS } from "../resources";
 import { objectKeys } from "../store/keys";
 import { abandonRun, lapsedReason, retryRunId, runIdOfOwner } from "./abandon";
+import { writeMembership } from "./membership";
 import { finalCrashMessage, isRetried, MAX_RUN_ATTEMPTS, retryingMessage } from "./messages";
 import {
   decodeOutputs,
@@ -229,6 +230,14 @@ export async function publish(
       "application/gzip",
     ),
     writeTraitSnapshot(blobs, meta.tenantId, meta.datasetId, version, result),
+    writeMembership(
+      blobs,
+      meta.tenantId,
+      meta.datasetId,
+      version,
+      outputs,
+      result.segments.map((s) => s.id),
+    ),
   ]);
   const diff = diffOutputs(committed, outputs, aborted);
   const customersWritten = await store.writeCustomers(meta.tenantId, meta.datasetId, version, diff.customers);

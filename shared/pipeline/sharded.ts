@@ -37,6 +37,7 @@ import {
   type ShardPlan,
   StateError,
 } from "../engine";
+import { writeContacts } from "../destinations/contacts";
 import { RetryableError } from "../errors";
 import type { HistoryChange } from "../history/ports";
 import { historyChanges, recordHistory } from "../history/record";
@@ -487,6 +488,8 @@ export function shardedSteps(deps: PipelineDeps, options: ShardedOptions = {}) {
       encodeOutputs(outputs),
       "application/gzip",
     );
+    // A sharded dataset holds no customer attributes (customers files are refused), so no contacts either.
+    await writeContacts(blobs, run.tenantId, run.datasetId, run.version, undefined, undefined);
     const diff = diffOutputs(committed, outputs, aborted);
     const changes = historyChanges(diff.memberships);
     const slices = Math.max(

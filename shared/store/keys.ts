@@ -58,6 +58,9 @@ export const objectKeys = {
   /** The version's consent and contact details per customer (destinations/contacts.ts). */
   contacts: (tenant: string, dataset: string, version: number) =>
     `state/${tenant}/${dataset}/v${version}/contacts.ndjson.gz`,
+  /** The version's members of every segment as bitsets, which overlap answers read (pipeline/membership.ts). */
+  membership: (tenant: string, dataset: string, version: number) =>
+    `state/${tenant}/${dataset}/v${version}/membership.bin`,
   /** Everything of one dataset under a prefix; the trailing "/" keeps dataset "a" from matching "ab". */
   datasetPrefix: (prefix: "uploads" | "state" | "exports" | "reports", tenant: string, dataset: string) =>
     `${prefix}/${tenant}/${dataset}/`,
