@@ -37,7 +37,6 @@ import {
   type ShardPlan,
   StateError,
 } from "../engine";
-import { writeContacts } from "../destinations/contacts";
 import { RetryableError } from "../errors";
 import type { HistoryChange } from "../history/ports";
 import { historyChanges, recordHistory } from "../history/record";
@@ -45,6 +44,7 @@ import { logger } from "../logger";
 import type { DatasetMeta, RunRecord, UploadRecord } from "../model";
 import { PREFIXES } from "../resources";
 import { objectKeys } from "../store/keys";
+import { writeMembership } from "./membership";
 import { FINAL_ADVICE } from "./messages";
 import {
   decodeOutputs,
@@ -488,8 +488,14 @@ export function shardedSteps(deps: PipelineDeps, options: ShardedOptions = {}) {
       encodeOutputs(outputs),
       "application/gzip",
     );
-    // A sharded dataset holds no customer attributes (customers files are refused), so no contacts either.
-    await writeContacts(blobs, run.tenantId, run.datasetId, run.version, undefined, undefined);
+    await writeMembership(
+      blobs,
+      run.tenantId,
+      run.datasetId,
+      run.version,
+      outputs,
+      result.segments.map((s) => s.id),
+    );
     const diff = diffOutputs(committed, outputs, aborted);
     const changes = historyChanges(diff.memberships);
     const slices = Math.max(
