@@ -62,7 +62,8 @@ function internationalDigits(raw: string): string | undefined {
   const value = raw.trim();
   if (!/^(\+|00)/.test(value)) return undefined;
   if (/[^\d\s.\-/()+]/.test(value) || value.lastIndexOf("+") > 0) return undefined;
-  const digits = value.replace(/\D/g, "").replace(/^0+/, "");
+  const all = value.replace(/\D/g, "");
+  const digits = value.startsWith("+") ? all : all.slice(2);
   return /^[1-9]\d{6,14}$/.test(digits) ? digits : undefined;
 }
 
