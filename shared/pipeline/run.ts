@@ -8,6 +8,7 @@
  * rethrows so the asynchronous invoke retries it, and the retry repairs whatever it had half-written.
  */
 import { createHash, randomUUID } from "node:crypto";
+import { writeContacts } from "../destinations/contacts";
 import {
   AggregateState,
   type ComputedSegmentation,
@@ -238,6 +239,7 @@ export async function publish(
       outputs,
       result.segments.map((s) => s.id),
     ),
+    writeContacts(blobs, meta.tenantId, meta.datasetId, version, state, meta.settings),
   ]);
   const diff = diffOutputs(committed, outputs, aborted);
   const customersWritten = await store.writeCustomers(meta.tenantId, meta.datasetId, version, diff.customers);
