@@ -91,6 +91,13 @@ function conditionFailed(error: unknown): boolean {
   );
 }
 
+function transactionConflict(error: unknown): boolean {
+  return (
+    error instanceof TransactionCanceledException &&
+    (error.CancellationReasons ?? []).some((r) => r.Code === "TransactionConflict")
+  );
+}
+
 export class DynamoDestinationStore implements DestinationStore {
   constructor(
     private readonly doc: DynamoDBDocumentClient,
@@ -98,6 +105,18 @@ export class DynamoDestinationStore implements DestinationStore {
   ) {}
 
   async createDestination(destination: DestinationRecord, max: number): Promise<boolean> {
+    // Two creates racing on the count item conflict; the loser tries again against the new count.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.tryCreate(destination, max);
+      } catch (error) {
+        if (!(transactionConflict(error) && attempt < 8)) throw error;
+        await new Promise((r) => setTimeout(r, Math.random() * 20 * 2 ** attempt));
+      }
+    }
+  }
+
+  private async tryCreate(destination: DestinationRecord, max: number): Promise<boolean> {
     const pk = datasetPk(destination.tenantId, destination.datasetId);
     try {
       await this.doc.send(
