@@ -18,6 +18,7 @@
  * state, and its refresh reruns that upload sharded (the version records it as `source`). Appending to it, and
  * customers (attribute) files, are refused with DATASET_SHARDED: a file of all transactions replaces it.
  */
+import { writeContacts } from "../destinations/contacts";
 import {
   type AggregateContext,
   aggregateBucket,
@@ -496,6 +497,8 @@ export function shardedSteps(deps: PipelineDeps, options: ShardedOptions = {}) {
       outputs,
       result.segments.map((s) => s.id),
     );
+    // A sharded dataset holds no customer attributes (customers files are refused), so no contacts either.
+    await writeContacts(blobs, run.tenantId, run.datasetId, run.version, undefined, undefined);
     const diff = diffOutputs(committed, outputs, aborted);
     const changes = historyChanges(diff.memberships);
     const slices = Math.max(
