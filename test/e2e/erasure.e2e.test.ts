@@ -102,14 +102,14 @@ describe("erasing a customer over HTTP", () => {
       return got.body.status === "completed" ? got.body : undefined;
     });
     expect(JSON.stringify(done)).not.toContain(ERASED);
-    // One upload with the customer's two rows; one export; the first version's three state files (its
-    // aggregate, outputs and trait snapshot; the erasure's own version keeps its three).
+    // One upload with the customer's two rows; one export; the first version's five state files (its
+    // aggregate, outputs, trait snapshot, membership and contacts; the erasure's own version keeps its five).
     expect(done.counts).toMatchObject({
       customersErased: 1,
       uploadsRewritten: 1,
       rowsRemoved: 2,
       exportsDeleted: 1,
-      stateObjectsDeleted: 3,
+      stateObjectsDeleted: 5,
     });
     expect(done.counts.itemsDeleted).toBeGreaterThan(1);
     const runs = await call("GET", `/datasets/${DATASET}/runs?limit=10`);

@@ -81,7 +81,13 @@ const ORDERS_NDJSON = [
   "",
 ].join("\n");
 
-const CUSTOMERS_CSV = ["customer_id,tier", "C01,gold", `${CANARY},platinum`, "C02,silver", ""].join("\n");
+const CUSTOMERS_CSV = [
+  "customer_id,tier,email",
+  "C01,gold,c01@example.com",
+  `${CANARY},platinum,canary@example.com`,
+  "C02,silver,",
+  "",
+].join("\n");
 
 let sequence = 0;
 async function stage(
@@ -230,6 +236,7 @@ describe("erasing a customer", () => {
     const objectsBefore = await objectsMentioning(ds, CANARY);
     expect(objectsBefore.found.filter((k) => k.startsWith("uploads/"))).toHaveLength(3);
     expect(objectsBefore.found.some((k) => k.startsWith("state/"))).toBe(true);
+    expect(objectsBefore.found).toContain(`state/${T}/${ds}/v3/contacts.ndjson.gz`);
     expect(objectsBefore.found.some((k) => k.startsWith("exports/"))).toBe(true);
 
     const detail = await requestErasure(ds, CANARY);
@@ -244,10 +251,13 @@ describe("erasing a customer", () => {
     expect(await itemsMentioning(CANARY)).toEqual([]);
     const after = await objectsMentioning(ds, CANARY);
     expect(after.found).toEqual([]);
-    // Versions 1-3 are gone, trait snapshots included; the erasure's version 4 (its three files, the trait
-    // snapshot computed from the state without the customer) and the uploads and report remain.
+    // Versions 1-3 are gone, trait snapshots, membership and contacts included; the erasure's version 4 (its
+    // five files, the trait snapshot, membership and contacts computed from the state without the customer)
+    // and the uploads and report remain.
     expect(after.all.filter((k) => k.startsWith("state/")).sort()).toEqual([
       `state/${T}/${ds}/v4/aggregate.bin`,
+      `state/${T}/${ds}/v4/contacts.ndjson.gz`,
+      `state/${T}/${ds}/v4/membership.bin`,
       `state/${T}/${ds}/v4/outputs.ndjson.gz`,
       `state/${T}/${ds}/v4/traits.bin`,
     ]);
@@ -260,8 +270,8 @@ describe("erasing a customer", () => {
     expect([...traits.stateIndex].every((i) => i < v4State.customerCount)).toBe(true);
     expect(after.all.filter((k) => k.startsWith("exports/"))).toEqual([]);
 
-    // Counted by hand: X1, X2, N2 and the customers row; the ragged row X3; 3 versions x 3 files (aggregate,
-    // outputs, trait snapshot); one export;
+    // Counted by hand: X1, X2, N2 and the customers row; the ragged row X3; 3 versions x 5 files (aggregate,
+    // outputs, trait snapshot, membership, contacts); one export;
     // every item that mentioned the id.
     const erasure = await store.getErasure(T, ds, detail.erasureId);
     expect(erasure).toMatchObject({
@@ -275,7 +285,7 @@ describe("erasing a customer", () => {
         uploadsDeleted: 0,
         rowsRemoved: 4,
         unreadableRowsDropped: 1,
-        stateObjectsDeleted: 9,
+        stateObjectsDeleted: 15,
         exportsDeleted: 1,
       },
     });
@@ -296,7 +306,7 @@ describe("erasing a customer", () => {
       keepLines(ORDERS_NDJSON),
     );
     expect((await objectBytes(events[2]?.key as string)).toString("utf8")).toBe(
-      "customer_id,tier\nC01,gold\nC02,silver\n",
+      "customer_id,tier,email\nC01,gold,c01@example.com\nC02,silver,\n",
     );
     // A gzip upload stays gzip.
     const stored = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: events[1]?.key }));
