@@ -143,6 +143,14 @@ export const ROUTES = [
     summary: "Erase one customer from the dataset: its results, files and exports",
   },
   {
+    id: "getCustomerHistory",
+    method: "GET",
+    path: "/datasets/{datasetId}/customers/{customerId}/history",
+    fn: "readApi",
+    scope: "read",
+    summary: "The segments one customer entered and left, run by run, newest first",
+  },
+  {
     id: "getErasure",
     method: "GET",
     path: "/datasets/{datasetId}/erasures/{erasureId}",

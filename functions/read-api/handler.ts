@@ -1,6 +1,7 @@
 /** Serves the read routes of the table in shared/routes. */
 import { datasetRoutes } from "../../shared/api/datasets";
 import { docsRoutes } from "../../shared/api/docs";
+import { historyRoutes } from "../../shared/api/history";
 import { readRoutes } from "../../shared/api/read";
 import { apiHandler } from "../../shared/http/api";
 import { runtime } from "../../shared/runtime";
@@ -17,7 +18,12 @@ const deps = {
 
 export const handler = apiHandler(
   "readApi",
-  { ...readRoutes(deps), ...datasetRoutes(deps), ...docsRoutes({ scopePrefix: rt.config.SCOPE_PREFIX }) },
+  {
+    ...readRoutes(deps),
+    ...historyRoutes(deps),
+    ...datasetRoutes(deps),
+    ...docsRoutes({ scopePrefix: rt.config.SCOPE_PREFIX }),
+  },
   {
     defaultTenant: rt.config.DEFAULT_TENANT,
     scopePrefix: rt.config.SCOPE_PREFIX,

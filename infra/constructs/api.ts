@@ -89,7 +89,8 @@ const HTTP_FUNCTION_SPECS: Record<HttpFunctionName, HttpFunctionSpec> = {
     description: "Serves the read routes: datasets, customer lookup, segments, members, history, runs",
     memorySize: 1024,
     timeout: Duration.seconds(FUNCTION_TIMEOUT_SECONDS.readApi),
-    table: ["GetItem", "Query"],
+    // BatchGetItem: a customer's history checks that the runs of its entries committed (store/history.ts).
+    table: ["GetItem", "BatchGetItem", "Query"],
     // Signs downloads of member exports and of rejected-rows reports; never reads uploads or state.
     bucket: [
       { prefix: PREFIXES.exports, actions: ["GetObject"] },

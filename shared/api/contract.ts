@@ -16,8 +16,15 @@ import {
   definitionParams,
   listQuery as listDatasetsQuery,
 } from "./datasets";
+import {
+  deliveriesQuery,
+  destinationBodySchema,
+  destinationParams,
+  oneDestinationParams,
+} from "./destinations";
 import { eraseParams, erasureParams } from "./erasures";
 import { createExportBodySchema, exportParams } from "./exports";
+import { customerHistoryParams, customerHistoryQuery } from "./history";
 import {
   customerParams,
   datasetParams,
@@ -47,6 +54,12 @@ export const ERROR_STATUS = {
   DEFINITION_NOT_FOUND: 404,
   RUN_NOT_FOUND: 404,
   ERASURE_NOT_FOUND: 404,
+  DESTINATION_NOT_FOUND: 404,
+  DESTINATION_URL_NOT_ALLOWED: 400,
+  DESTINATION_KIND_CHANGED: 400,
+  UNKNOWN_SEGMENT: 400,
+  TOO_MANY_DESTINATIONS: 409,
+  NOT_A_WEBHOOK: 409,
   DATASET_EXISTS: 409,
   TOO_MANY_DEFINITIONS: 409,
   CURSOR_STALE: 409,
@@ -68,6 +81,7 @@ export const TAGS = {
   definitions: "Rule segments: definitions and dry runs",
   runs: "Computation runs",
   models: "The value models and their accuracy on held-out recent orders",
+  destinations: "Destinations: webhooks, S3 member lists and ad audiences fed after each run",
 } as const;
 export type Tag = keyof typeof TAGS;
 
@@ -184,6 +198,17 @@ export const CONTRACTS = {
     responses: { 200: s.customerSchema },
     errors: ["DATASET_NOT_FOUND", "DATASET_NOT_READY", "CUSTOMER_NOT_FOUND"],
   },
+  getCustomerHistory: {
+    tag: "customers",
+    params: customerHistoryParams,
+    query: customerHistoryQuery,
+    responses: { 200: s.customerHistorySchema },
+    errors: ["DATASET_NOT_FOUND", "DATASET_NOT_READY", "BAD_CURSOR"],
+    description:
+      "Each committed run that changed the customer's segments, with the segments entered and left, its " +
+      "evaluation date and commit time. Only changes are kept: a run that changes nothing adds no entry. An id " +
+      "the dataset never held (or an erased customer) has no entries. Runs that never committed are never shown.",
+  },
   eraseCustomer: {
     tag: "customers",
     params: eraseParams,
@@ -262,6 +287,78 @@ export const CONTRACTS = {
     params: runParams,
     responses: { 200: s.runDetailSchema },
     errors: ["RUN_NOT_FOUND"],
+  },
+  createDestination: {
+    tag: "destinations",
+    params: destinationParams,
+    body: destinationBodySchema,
+    responses: { 201: s.destinationWithSecretSchema },
+    errors: ["DATASET_NOT_FOUND", "UNKNOWN_SEGMENT", "DESTINATION_URL_NOT_ALLOWED", "TOO_MANY_DESTINATIONS"],
+    description:
+      "Exactly one of webhook, s3 and audience, matching kind. A webhook URL must be https to a public address " +
+      "(private, loopback, link-local, CGNAT, multicast and unique-local addresses are refused). Followed " +
+      "segments (1 to 50) must exist in the dataset. At most 20 destinations per dataset. The answer to a " +
+      "webhook's creation carries its signing secret, which no later read shows.",
+  },
+  listDestinations: {
+    tag: "destinations",
+    params: destinationParams,
+    responses: { 200: s.destinationListSchema },
+    errors: ["DATASET_NOT_FOUND"],
+  },
+  getDestination: {
+    tag: "destinations",
+    params: oneDestinationParams,
+    responses: { 200: s.destinationSchema },
+    errors: ["DATASET_NOT_FOUND", "DESTINATION_NOT_FOUND"],
+  },
+  putDestination: {
+    tag: "destinations",
+    params: oneDestinationParams,
+    body: destinationBodySchema,
+    responses: { 200: s.destinationSchema },
+    errors: [
+      "DATASET_NOT_FOUND",
+      "DESTINATION_NOT_FOUND",
+      "DESTINATION_KIND_CHANGED",
+      "UNKNOWN_SEGMENT",
+      "DESTINATION_URL_NOT_ALLOWED",
+    ],
+    description: "Replaces name, segments, includeOptedOut and the kind's settings; a webhook keeps its secret.",
+  },
+  deleteDestination: {
+    tag: "destinations",
+    params: oneDestinationParams,
+    responses: { 204: null },
+    errors: ["DATASET_NOT_FOUND", "DESTINATION_NOT_FOUND"],
+    description: "Deletes its signing secrets, its outbox with the pending bodies, and its attempt log.",
+  },
+  rotateDestinationSecret: {
+    tag: "destinations",
+    params: oneDestinationParams,
+    responses: { 200: s.destinationWithSecretSchema },
+    errors: ["DATASET_NOT_FOUND", "DESTINATION_NOT_FOUND", "NOT_A_WEBHOOK"],
+    description:
+      "The answer carries the new secret, shown this once. For 24 hours deliveries carry a signature by each " +
+      "secret (webhook-signature lists both); a second rotation ends the first one's grace at once.",
+  },
+  enableDestination: {
+    tag: "destinations",
+    params: oneDestinationParams,
+    responses: { 200: s.destinationSchema },
+    errors: ["DATASET_NOT_FOUND", "DESTINATION_NOT_FOUND"],
+    description: "Clears the reason it was disabled and its failure count; its pending deliveries are sent again.",
+  },
+  listDestinationDeliveries: {
+    tag: "destinations",
+    params: oneDestinationParams,
+    query: deliveriesQuery,
+    responses: { 200: s.destinationDeliveriesSchema },
+    errors: ["DATASET_NOT_FOUND", "DESTINATION_NOT_FOUND", "BAD_CURSOR"],
+    description:
+      "The outbox (one entry per webhook message: run, segment, part, status, attempts, counts entered/left) and " +
+      "the attempt log (status code, latency, error), each newest first with its own cursor. Neither holds " +
+      "customer ids.",
   },
 } as const satisfies Record<RouteId, RouteContract>;
 

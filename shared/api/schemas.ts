@@ -351,6 +351,31 @@ export const segmentHistorySchema = z.object({
   nextCursor,
 });
 
+const segmentRef = z.object({
+  segmentId: z.string(),
+  /** The segment's name in the committed version; null for a segment it no longer computes. */
+  name: z.string().nullable(),
+});
+
+/** One customer's membership changes, one entry per committed run that changed them, newest first. */
+export const customerHistorySchema = z.object({
+  datasetId: z.string(),
+  customerId: z.string(),
+  /** The committed version the history is read at: no entry is newer. */
+  version: z.number().int(),
+  entries: z.array(
+    z.object({
+      runId: z.string(),
+      version: z.number().int(),
+      asOf: isoDay,
+      completedAt: timestamp,
+      entered: z.array(segmentRef),
+      left: z.array(segmentRef),
+    }),
+  ),
+  nextCursor,
+});
+
 export const segmentMembersSchema = z.object({
   datasetId: z.string(),
   segmentId: z.string(),

@@ -129,7 +129,7 @@ describe("IAM: exact actions on exact resources", () => {
       permissions([
         XRAY,
         ownLogs(sx.stack.api.functions.readApi),
-        [getAtt(tableId), ["dynamodb:GetItem", "dynamodb:Query"]],
+        [getAtt(tableId), ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:Query"]],
         [objectArn(bucketId, PREFIXES.exports), ["s3:GetObject"]],
         [objectArn(bucketId, PREFIXES.reports), ["s3:GetObject"]],
       ]),

@@ -12,6 +12,7 @@ import { CONTRACTS, ERROR_STATUS, type ErrorCode, errorsOf } from "../../shared/
 import { datasetRoutes, MAX_DEFINITIONS } from "../../shared/api/datasets";
 import { docsRoutes } from "../../shared/api/docs";
 import { exportRoutes } from "../../shared/api/exports";
+import { historyRoutes } from "../../shared/api/history";
 import { buildOpenApiDocument } from "../../shared/api/openapi";
 import { readRoutes } from "../../shared/api/read";
 import { writeRoutes } from "../../shared/api/write";
@@ -320,9 +321,28 @@ function handlers(options: { blobs?: boolean } = {}) {
     },
     ...(options.blobs === false ? {} : { blobs }),
     now: () => new Date("2025-10-02T12:00:00.000Z"),
+    history: {
+      write: async () => 0,
+      discard: async () => {},
+      deleteCustomer: async () => 0,
+      list: async () => ({
+        items: [
+          {
+            version: 3,
+            runId: "run-3",
+            asOf: "2025-10-01",
+            completedAt: "2025-10-01T12:00:00.000Z",
+            entered: ["rfm:champions"],
+            left: ["rule:gone"],
+          },
+        ],
+        next: 3,
+      }),
+    },
   };
   const all: Partial<Record<RouteId, RouteHandler>> = {
     ...readRoutes(deps),
+    ...historyRoutes(deps),
     ...datasetRoutes(deps),
     ...writeRoutes(deps),
     ...exportRoutes(deps),
@@ -453,6 +473,10 @@ describe("answers of the route cores", () => {
     );
     expectConforms("getCustomer", await call("getCustomer", { params: { ...shop, customerId: "c1" } }));
     expectConforms("getCustomer", await call("getCustomer", { params: { ...shop, customerId: "c2" } }));
+    expectConforms(
+      "getCustomerHistory",
+      await call("getCustomerHistory", { params: { ...shop, customerId: "c1" }, query: { limit: "1" } }),
+    );
     const erasure = await call("eraseCustomer", { params: { ...shop, customerId: "c2" } });
     expectConforms("eraseCustomer", erasure);
     expectConforms(

@@ -12,9 +12,11 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { CONTRACTS } from "../../shared/api/contract";
 import { datasetRoutes } from "../../shared/api/datasets";
 import { docsRoutes } from "../../shared/api/docs";
+import { historyRoutes } from "../../shared/api/history";
 import { buildOpenApiDocument } from "../../shared/api/openapi";
 import { readRoutes } from "../../shared/api/read";
 import { OPERATORS, validateSegmentDefinition } from "../../shared/engine/rules";
+import type { MembershipHistory } from "../../shared/history/ports";
 import { apiHandler } from "../../shared/http/api";
 import { CursorCodec } from "../../shared/http/cursor";
 import type { DatasetStore } from "../../shared/pipeline/ports";
@@ -462,15 +464,22 @@ describe("rule segment definitions (documented SegmentRule against the engine)",
 describe("GET /openapi.json", () => {
   it("is served by readApi without a token, as the document for the deployment's scope prefix", async () => {
     // The document touches no store: one that throws on any use proves it.
-    const store = new Proxy({} as DatasetStore, {
-      get: () => () => {
-        throw new Error("the store was used");
-      },
-    });
+    const unused = <T extends object>() =>
+      new Proxy({} as T, {
+        get: () => () => {
+          throw new Error("the store was used");
+        },
+      });
+    const store = unused<DatasetStore>();
     const deps = { store, cursors: new CursorCodec("x"), events: { publish: async () => {} } };
     const handler = apiHandler(
       "readApi",
-      { ...readRoutes(deps), ...datasetRoutes(deps), ...docsRoutes({ scopePrefix: "api://segments" }) },
+      {
+        ...readRoutes(deps),
+        ...historyRoutes({ ...deps, history: unused<MembershipHistory>() }),
+        ...datasetRoutes(deps),
+        ...docsRoutes({ scopePrefix: "api://segments" }),
+      },
       { defaultTenant: "demo", scopePrefix: "api://segments", requireTenantClaim: true },
     );
     const event = {
