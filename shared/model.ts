@@ -18,7 +18,7 @@ export const datasetIdSchema = z
 export const customerIdSchema = z.string().min(1).max(128);
 export const segmentIdSchema = z
   .string()
-  .regex(/^(rfm|cluster|lifecycle|rule):[a-z0-9][a-z0-9-]{0,63}$/, "must look like 'rfm:champions'");
+  .regex(/^(rfm|cluster|lifecycle|rule|list):[a-z0-9][a-z0-9-]{0,63}$/, "must look like 'rfm:champions'");
 export const runIdSchema = z.string().regex(/^[A-Za-z0-9_-]{1,80}$/, "is not a run id");
 
 /** A calendar day as the engine reads it: "2025-02-31" has the form but no day, and would fail every run. */
@@ -165,7 +165,7 @@ export type DatasetSettings = z.infer<typeof datasetSettingsSchema>;
 
 export const segmentSummarySchema = z.object({
   id: z.string(),
-  family: z.enum(["rfm", "cluster", "lifecycle", "rule"]),
+  family: z.enum(["rfm", "cluster", "lifecycle", "rule", "list"]),
   name: z.string(),
   description: z.string(),
   size: z.number(),

@@ -1,5 +1,6 @@
 /** Serves the read routes of the table in shared/routes. */
 import { datasetRoutes } from "../../shared/api/datasets";
+import { destinationRoutes } from "../../shared/api/destinations";
 import { docsRoutes } from "../../shared/api/docs";
 import { historyRoutes } from "../../shared/api/history";
 import { readRoutes } from "../../shared/api/read";
@@ -13,6 +14,10 @@ const deps = {
   cursors: rt.cursors,
   events: rt.events,
   blobs: rt.blobs,
+  destinations: rt.destinations,
+  secrets: rt.secrets,
+  deliveryQueue: rt.deliveryQueue,
+  allowLoopbackWebhooks: rt.config.ALLOW_LOOPBACK_WEBHOOKS,
   history: rt.history,
 };
 
@@ -22,6 +27,7 @@ export const handler = apiHandler(
     ...readRoutes(deps),
     ...historyRoutes(deps),
     ...datasetRoutes(deps),
+    ...destinationRoutes(deps),
     ...docsRoutes({ scopePrefix: rt.config.SCOPE_PREFIX }),
   },
   {

@@ -1,5 +1,6 @@
 /** Serves the write routes of the table in shared/routes. */
 import { datasetRoutes } from "../../shared/api/datasets";
+import { destinationRoutes } from "../../shared/api/destinations";
 import { exportRoutes } from "../../shared/api/exports";
 import { writeRoutes } from "../../shared/api/write";
 import { apiHandler } from "../../shared/http/api";
@@ -7,11 +8,21 @@ import { runtime } from "../../shared/runtime";
 
 const rt = runtime();
 
-const deps = { store: rt.store, blobs: rt.blobs, signer: rt.signer, cursors: rt.cursors, events: rt.events };
+const deps = {
+  store: rt.store,
+  blobs: rt.blobs,
+  signer: rt.signer,
+  cursors: rt.cursors,
+  events: rt.events,
+  destinations: rt.destinations,
+  secrets: rt.secrets,
+  deliveryQueue: rt.deliveryQueue,
+  allowLoopbackWebhooks: rt.config.ALLOW_LOOPBACK_WEBHOOKS,
+};
 
 export const handler = apiHandler(
   "writeApi",
-  { ...writeRoutes(deps), ...datasetRoutes(deps), ...exportRoutes(deps) },
+  { ...writeRoutes(deps), ...datasetRoutes(deps), ...exportRoutes(deps), ...destinationRoutes(deps) },
   {
     defaultTenant: rt.config.DEFAULT_TENANT,
     scopePrefix: rt.config.SCOPE_PREFIX,

@@ -324,7 +324,8 @@ export const CONTRACTS = {
       "UNKNOWN_SEGMENT",
       "DESTINATION_URL_NOT_ALLOWED",
     ],
-    description: "Replaces name, segments, includeOptedOut and the kind's settings; a webhook keeps its secret.",
+    description:
+      "Replaces name, segments, includeOptedOut and the kind's settings; a webhook keeps its secret.",
   },
   deleteDestination: {
     tag: "destinations",
@@ -347,7 +348,8 @@ export const CONTRACTS = {
     params: oneDestinationParams,
     responses: { 200: s.destinationSchema },
     errors: ["DATASET_NOT_FOUND", "DESTINATION_NOT_FOUND"],
-    description: "Clears the reason it was disabled and its failure count; its pending deliveries are sent again.",
+    description:
+      "Clears the reason it was disabled and its failure count; its pending deliveries are sent again.",
   },
   listDestinationDeliveries: {
     tag: "destinations",

@@ -246,7 +246,7 @@ export const uploadSchema = z.object({
 
 const segmentRefSchema = z.object({
   id: z.string(),
-  family: z.enum(["rfm", "cluster", "lifecycle", "rule"]),
+  family: z.enum(["rfm", "cluster", "lifecycle", "rule", "list"]),
   name: z.string(),
 });
 

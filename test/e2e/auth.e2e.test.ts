@@ -29,6 +29,20 @@ const BODIES: Record<BodyRoute, unknown> = {
   dryRun: { name: "Big spenders", rule: { field: "monetary", op: "gte", value: 500 } },
   createUpload: { fileName: "more.csv" },
   createExport: {},
+  createDestination: {
+    name: "CRM",
+    kind: "webhook",
+    segments: ["rfm:champions"],
+    webhook: { url: "http://127.0.0.1:9/hook" },
+  },
+  putDestination: {
+    name: "CRM",
+    kind: "webhook",
+    segments: ["rfm:champions"],
+    webhook: { url: "http://127.0.0.1:9/hook" },
+  },
+  rotateDestinationSecret: undefined,
+  enableDestination: undefined,
 };
 
 let service: LocalService;
@@ -42,6 +56,7 @@ function pathOf(route: RouteDef): string {
     segmentId: route.path.includes("/definitions/") ? "rule:big-spenders" : "rfm:champions",
     runId,
     erasureId: "00000000-0000-4000-8000-000000000000",
+    destinationId: "dst_aaaaaaaaaaaaaaaaaaaa",
   };
   return route.path.replace(/\{(\w+)\}/g, (_, name: string) => {
     const value = values[name];
