@@ -34,6 +34,7 @@ import {
   NO_DAY,
   resolveLifecycleWindows,
 } from "./lifecycle";
+import { checkListSettings, listMembership, orderRuleSegments } from "./memberships";
 import { amountOfCents, centsOfAmount, meanRounded, roundToCent } from "./money";
 import { type CustomerOrders, distinctPurchaseDays, groupOrders, positionsOf } from "./orders";
 import {
@@ -751,6 +752,9 @@ export interface ResolvedComputeSettings {
   readonly clusterOptions: KMeansOptions | undefined;
   readonly valueSettings: ResolvedValueSettings | undefined;
   readonly ruleSegments: ReturnType<typeof checkRuleSettings>;
+  /** Indexes into ruleSegments, each rule segment after those it names. */
+  readonly ruleOrder: readonly number[];
+  readonly listSegments: ReturnType<typeof checkListSettings>;
   readonly attributeTypes: Readonly<Record<string, AttributeType>>;
 }
 
@@ -764,6 +768,8 @@ export function resolveComputeSettings(settings: ComputeSettings): ResolvedCompu
   const valueSettings: ResolvedValueSettings | undefined =
     settings.value === false ? undefined : resolveValueSettings(settings.value ?? {});
   const ruleSegments = checkRuleSettings(settings.rules);
+  const ruleOrder = orderRuleSegments(ruleSegments);
+  const listSegments = checkListSettings(settings.lists);
   const attributeTypes = checkAttributeTypes(settings.attributeTypes);
   return {
     settings,
@@ -773,6 +779,8 @@ export function resolveComputeSettings(settings: ComputeSettings): ResolvedCompu
     clusterOptions,
     valueSettings,
     ruleSegments,
+    ruleOrder,
+    listSegments,
     attributeTypes,
   };
 }
@@ -812,6 +820,8 @@ function segmentsOf(
     clusterOptions,
     valueSettings,
     ruleSegments,
+    ruleOrder,
+    listSegments,
     attributeTypes,
   } = resolved;
   const timings: Record<string, number> = { rfm: 0, lifecycle: 0, clusters: 0, value: 0, rules: 0 };
@@ -902,11 +912,46 @@ function segmentsOf(
   timings.lifecycle += since(t);
 
   t = performance.now();
-  if (ruleSegments.length > 0) {
-    const traits = new ResultTraits(result, attributeTypes);
+  const traits = new ResultTraits(result, attributeTypes);
+  if (listSegments.length > 0) {
     const members: Uint8Array[] = [];
     const summaries: SegmentSummary[] = [];
-    for (const { definition, rule } of ruleSegments) {
+    for (const { definition, customerIds } of listSegments) {
+      const list = listMembership(result, customerIds);
+      if (list.unknownIds > 0) {
+        issues.push({
+          code: "LIST_UNKNOWN_IDS",
+          message: `${list.unknownIds} id${list.unknownIds === 1 ? " on the list is not a customer" : "s on the list are not customers"} of this version (kept on the list, counted, no member)`,
+          stage: "lists",
+          segment: definition.id,
+        });
+      }
+      members.push(list.members);
+      traits.addMembership(definition.id, list.members);
+      summaries.push({
+        ...membershipSummary(result, "list", definition, list.members),
+        unknownIds: list.unknownIds,
+      });
+    }
+    const ids = listSegments.map((s) => s.definition.id);
+    result.addFamily({
+      family: "list",
+      summaries,
+      segmentsOf: (i, out) => {
+        for (let s = 0; s < members.length; s++)
+          if ((members[s] as Uint8Array)[i] === 1) out.push(ids[s] as string);
+      },
+    });
+  }
+  timings.lists = since(t);
+
+  t = performance.now();
+  if (ruleSegments.length > 0) {
+    const members: Uint8Array[] = new Array(ruleSegments.length);
+    const summaries: SegmentSummary[] = new Array(ruleSegments.length);
+    // Each rule segment after those it names, so their members are known when it is compiled.
+    for (const index of ruleOrder) {
+      const { definition, rule } = ruleSegments[index] as (typeof ruleSegments)[number];
       const compiled = compileRule(rule, traits, { asOf: asOfDay });
       for (const warning of compiled.warnings) {
         issues.push({
@@ -918,8 +963,9 @@ function segmentsOf(
         });
       }
       const bits = compiled.evaluate();
-      members.push(bits);
-      summaries.push(membershipSummary(result, "rule", definition, bits));
+      members[index] = bits;
+      traits.addMembership(definition.id, bits);
+      summaries[index] = membershipSummary(result, "rule", definition, bits);
     }
     const ids = ruleSegments.map((s) => s.definition.id);
     result.addFamily({

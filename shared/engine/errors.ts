@@ -14,6 +14,8 @@ export type FileErrorCode =
   | "MISSING_COLUMNS"
   | "DUPLICATE_COLUMNS"
   | "NOT_NDJSON"
+  /** A pinpoint-endpoints upload whose first line is no Pinpoint endpoint. */
+  | "NOT_PINPOINT_EXPORT"
   /** The sharded reader cannot split the file exactly (compressed, NDJSON, a quoted line break, ...). */
   | "UNSHARDABLE_FILE";
 
@@ -48,6 +50,7 @@ export type ComputeErrorCode =
   | "BAD_CLUSTER_SETTINGS"
   | "BAD_VALUE_SETTINGS"
   | "BAD_RULE"
+  | "BAD_LIST"
   | "BAD_ATTRIBUTE_TYPE";
 
 export class ComputeError extends Error {

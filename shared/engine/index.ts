@@ -57,6 +57,19 @@ export {
   resolveLifecycleWindows,
 } from "./lifecycle";
 export {
+  checkListSettings,
+  LIST_SEGMENT_ID,
+  type ListMembership,
+  type ListSegmentSettings,
+  listMembership,
+  MAX_LIST_SEGMENTS,
+  orderRuleSegments,
+  ruleEvaluationOrder,
+  type SegmentReference,
+  segmentReferences,
+  UNKNOWN_SAMPLE,
+} from "./memberships";
+export {
   amountOfCents,
   centsOfAmount,
   centsText,

@@ -75,6 +75,44 @@ export class ResultTraits implements TraitSource {
     this.maxDenseEntries = options.maxDenseEntries ?? DENSE_LIMIT;
   }
 
+  /** Members of segments computed outside the result's own families (rule and list segments), by id. */
+  private readonly segmentMembers = new Map<string, Uint8Array>();
+
+  /** Makes a rule or list segment's members known to membership conditions evaluated later. */
+  addMembership(segmentId: string, members: Uint8Array): void {
+    this.segmentMembers.set(segmentId, members);
+  }
+
+  /**
+   * Membership of a segment: RFM, lifecycle and cluster segments from the result's columns, rule and list
+   * segments as added; undefined for an id that names none of them.
+   */
+  membership(segmentId: string): Uint8Array | undefined {
+    const added = this.segmentMembers.get(segmentId);
+    if (added) return added;
+    const c = this.result.columns;
+    const colon = segmentId.indexOf(":");
+    const family = segmentId.slice(0, colon);
+    const label = segmentId.slice(colon + 1);
+    let codes: ArrayLike<number> | undefined;
+    let code = -1;
+    if (family === "rfm") {
+      codes = c.rfmSegment;
+      code = RFM_LABELS.indexOf(label);
+    } else if (family === "lifecycle") {
+      codes = c.lifecycle;
+      code = LIFECYCLE_LABELS.indexOf(label);
+    } else if (family === "cluster" && c.cluster !== undefined && this.result.clusters !== undefined) {
+      codes = c.cluster;
+      code = this.result.clusters.ids.indexOf(segmentId);
+    }
+    if (codes === undefined || code < 0) return undefined;
+    const members = new Uint8Array(this.size);
+    for (let i = 0; i < this.size; i++) members[i] = Number(codes[i] === code);
+    this.segmentMembers.set(segmentId, members);
+    return members;
+  }
+
   numeric(trait: NumericTrait | DateTrait): NumericColumn | undefined {
     const c = this.result.columns;
     switch (trait) {

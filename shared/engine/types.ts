@@ -4,6 +4,7 @@
  */
 import type { BgNbdParams, GammaGammaParams } from "./clv";
 import type { ClusterModel, PreviousClusters } from "./kmeans";
+import type { ListSegmentSettings } from "./memberships";
 import type { RfmSettings } from "./rfm";
 import type { AttributeType } from "./rules/attributes";
 
@@ -120,6 +121,8 @@ export interface ComputeSettings {
   /** false skips the value models. Default: on, 365 days, 10 % a year. */
   value?: false | ValueSettings;
   rules?: readonly RuleSegmentSettings[];
+  /** List segments: customer ids the business keeps by hand (memberships.ts). */
+  lists?: readonly ListSegmentSettings[];
   /**
    * Declared types of customer attributes for rule segments; other attributes have their type inferred from
    * their values (rules/attributes.ts).
@@ -133,7 +136,7 @@ export interface ComputeIssue {
   code: string;
   message: string;
   /** The stage it concerns; "data" for the data as a whole, e.g. STALE_DATA (evaluation-date.ts). */
-  stage: "data" | "clusters" | "value" | "rules";
+  stage: "data" | "clusters" | "value" | "rules" | "lists";
   /** For a rule segment: its id. */
   segment?: string;
   /** For a rule segment: the condition at fault, e.g. "rule.and[1]". */
@@ -228,7 +231,7 @@ export interface ValueModelSummary {
   repeatCustomers: number;
 }
 
-export type SegmentFamily = "rfm" | "cluster" | "lifecycle" | "rule";
+export type SegmentFamily = "rfm" | "cluster" | "lifecycle" | "rule" | "list";
 
 export interface SegmentSummary {
   /** Stable id, `<family>:<slug>`, e.g. "rfm:champions". */
@@ -259,6 +262,8 @@ export interface SegmentSummary {
    * only (null when there are none).
    */
   meanProbabilityAlive: number | null;
+  /** List segments only: distinct ids on the list that are not customers of this computation (memberships.ts). */
+  unknownIds?: number;
 }
 
 /** Everything computed for one customer. */

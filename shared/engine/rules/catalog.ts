@@ -46,8 +46,20 @@ export const OPERATORS = [
   "not_exists",
   "before",
   "after",
+  "in_segment",
+  "not_in_segment",
 ] as const;
 export type Operator = (typeof OPERATORS)[number];
+
+/** The field of membership conditions: `{ "field": "segment", "op": "in_segment", "value": "rfm:champions" }`. */
+export const MEMBERSHIP_FIELD = "segment";
+export const MEMBERSHIP_OPS = ["in_segment", "not_in_segment"] as const;
+export type MembershipOperator = (typeof MEMBERSHIP_OPS)[number];
+
+/** Families a membership condition may name; `value` is accepted for segments of a value family. */
+export const SEGMENT_FAMILIES = ["rfm", "cluster", "lifecycle", "value", "rule", "list"] as const;
+/** A segment id a membership condition names: `<family>:<slug>`. */
+export const SEGMENT_REFERENCE = /^(rfm|cluster|lifecycle|value|rule|list):[a-z0-9][a-z0-9-]{0,63}$/;
 
 /** Limits that keep a definition cheap to validate, store and evaluate. */
 export const RULE_LIMITS = {
@@ -62,16 +74,21 @@ export const RULE_LIMITS = {
   maxDaysAgo: 36_500,
 } as const;
 
-export type FieldKind = "number" | "share" | "date" | "category" | "attribute";
+export type FieldKind = "number" | "share" | "date" | "category" | "attribute" | "membership";
 
 export type FieldRef =
   | { kind: "number"; trait: NumericTrait }
   | { kind: "date"; trait: DateTrait }
   | { kind: "category"; trait: CategoricalTrait }
   | { kind: "share"; dimension: ShareDimension; key: string }
-  | { kind: "attribute"; name: string };
+  | { kind: "attribute"; name: string }
+  | { kind: "membership" };
 
 const ALL_OPS: readonly Operator[] = OPERATORS;
+/** Operators that compare a value (all but the membership operators). */
+const VALUE_OPS: readonly Operator[] = OPERATORS.filter(
+  (op) => !(MEMBERSHIP_OPS as readonly string[]).includes(op),
+);
 const NUMBER_OPS: readonly Operator[] = [
   "eq",
   "neq",
@@ -90,7 +107,8 @@ export const OPERATORS_BY_KIND: Readonly<Record<FieldKind, readonly Operator[]>>
   share: NUMBER_OPS,
   date: [...NUMBER_OPS, "before", "after"],
   category: ["eq", "neq", "in", "not_in", "contains", "starts_with", "exists", "not_exists"],
-  attribute: ALL_OPS,
+  attribute: VALUE_OPS,
+  membership: MEMBERSHIP_OPS,
 };
 
 const KIND_LABEL: Readonly<Record<FieldKind, string>> = {
@@ -99,6 +117,7 @@ const KIND_LABEL: Readonly<Record<FieldKind, string>> = {
   date: "a date trait",
   category: "a categorical trait",
   attribute: "an attribute",
+  membership: "segment",
 };
 
 /** A date written in a rule: absolute, or relative to the evaluation date. */
@@ -120,7 +139,9 @@ export type NormalCondition =
       operand: Operand;
     }
   | { field: FieldRef; op: "in" | "not_in"; operands: Operand[] }
-  | { field: FieldRef; op: "between"; low: Operand; high: Operand };
+  | { field: FieldRef; op: "between"; low: Operand; high: Operand }
+  /** Membership of the segment `segmentId` (any family) in the same computation. */
+  | { field: FieldRef; op: MembershipOperator; segmentId: string };
 
 /** A problem found in a condition; `path` is relative to the condition object. */
 export interface LocalIssue {
@@ -149,7 +170,7 @@ function includes<T extends string>(list: readonly T[], value: string): value is
 }
 
 const UNKNOWN_FIELD_MESSAGE =
-  `unknown field; expected one of ${[...NUMERIC_TRAITS, ...DATE_TRAITS, ...CATEGORICAL_TRAITS].join(", ")}, ` +
+  `unknown field; expected one of ${[...NUMERIC_TRAITS, ...DATE_TRAITS, ...CATEGORICAL_TRAITS, MEMBERSHIP_FIELD].join(", ")}, ` +
   "channel_share.<channel>, category_share.<category> or attributes.<name>";
 
 export type FieldResult = { ok: true; field: FieldRef } | { ok: false; code: string; message: string };
@@ -159,6 +180,7 @@ export function resolveField(field: string): FieldResult {
   if (includes(NUMERIC_TRAITS, field)) return { ok: true, field: { kind: "number", trait: field } };
   if (includes(DATE_TRAITS, field)) return { ok: true, field: { kind: "date", trait: field } };
   if (includes(CATEGORICAL_TRAITS, field)) return { ok: true, field: { kind: "category", trait: field } };
+  if (field === MEMBERSHIP_FIELD) return { ok: true, field: { kind: "membership" } };
   for (const [prefix, dimension] of FIELD_PREFIXES) {
     if (field.startsWith(prefix)) {
       const key = field.slice(prefix.length);
@@ -362,6 +384,21 @@ export function checkCondition(raw: RawCondition): CheckResult {
   }
 
   const value = raw.value;
+  if (op === "in_segment" || op === "not_in_segment") {
+    if (typeof value !== "string" || !SEGMENT_REFERENCE.test(value)) {
+      return {
+        ok: false,
+        issues: [
+          {
+            path: ["value"],
+            code: "invalid_value",
+            message: `${op} needs one segment id, <family>:<slug> with family one of ${SEGMENT_FAMILIES.join(", ")}`,
+          },
+        ],
+      };
+    }
+    return { ok: true, condition: { field, op, segmentId: value } };
+  }
   if (op === "exists" || op === "not_exists") {
     if (value !== undefined) {
       return {

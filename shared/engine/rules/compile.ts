@@ -74,6 +74,11 @@ export interface TraitSource {
    * does not look the name up for every customer. Must agree with `attribute`.
    */
   attributeReader?(name: string): ((i: number) => AttributeValue | undefined) | undefined;
+  /**
+   * Membership of a segment of any family in the same computation, 1 for a member and 0 otherwise; undefined
+   * when the segment is not known. Membership conditions need it; a source without it knows no segment.
+   */
+  membership?(segmentId: string): Uint8Array | undefined;
 }
 
 export interface CompileOptions {
@@ -327,6 +332,8 @@ function numericPredicate(
     }
     case "contains":
     case "starts_with":
+    case "in_segment":
+    case "not_in_segment":
       return undefined;
     default: {
       const x = toNumber(cond.operand);
@@ -550,7 +557,20 @@ class Compiler {
       this.warn(path, "type_mismatch", message);
       return NEVER;
     };
+    if (cond.op === "in_segment" || cond.op === "not_in_segment") {
+      const members = this.source.membership?.(cond.segmentId);
+      if (!members) {
+        // A segment that does not exist has no members: nobody is in it, everybody is not.
+        this.warn(path, "unknown_segment", "no segment of this dataset has this id");
+        return cond.op === "in_segment" ? NEVER : ALWAYS;
+      }
+      this.checkLength(members.length, path);
+      const x = cond.op === "in_segment" ? 1 : 0;
+      return columnNode(members, { t: "range", lo: x, hi: x });
+    }
     switch (field.kind) {
+      case "membership":
+        return mismatch(`${cond.op} does not apply to segment membership`);
       case "number":
       case "date": {
         const column = this.source.numeric(field.trait);

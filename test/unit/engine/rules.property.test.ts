@@ -224,6 +224,10 @@ function naiveCondition({ field, op, value }: Condition, c: Plain): boolean {
       return (
         kind === "string" && typeof subject === "string" && typeof k === "string" && subject.startsWith(k)
       );
+    case "in_segment":
+    case "not_in_segment":
+      // Membership conditions name no field of this model; the generators never make them.
+      return false;
   }
 }
 
