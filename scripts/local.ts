@@ -149,6 +149,10 @@ async function main() {
     AWS_ENDPOINT_URL_S3: s3.endpoint,
     LOG_LEVEL: process.env.LOG_LEVEL ?? "WARN",
     SCOPE_PREFIX: LOCAL_SCOPE_PREFIX,
+    // Webhooks may go to http and loopback receivers here (never in AWS); signing secrets are files of mode
+    // 0600 in the data directory. DELIVERY_RETRY_SCHEDULE, when set, is taken from the environment as it is.
+    ALLOW_LOOPBACK_WEBHOOKS: "true",
+    LOCAL_SECRETS_DIR: join(dataDir, "secrets"),
   });
 
   const { runtime } = await import("../shared/runtime");
@@ -193,6 +197,28 @@ async function main() {
         }
     },
   };
+
+  // Webhook deliveries in this process, as the stack's queue and schedule drive them: a wake-up runs the
+  // worker for its destination at once, and a timer every 2 s sends the retries that have come due.
+  const { deliverDestination, sweepDeliveries } = await import("../shared/destinations/deliver");
+  const { deliveryDeps } = await import("../functions/deliver/handler");
+  const deliveries = deliveryDeps(rt);
+  const deliveryFailed = (error: unknown) => say(`! webhook delivery pass failed (${(error as Error).name})`);
+  rt.deliveryQueue = {
+    async notify(ref) {
+      void deliverDestination(deliveries, ref, Date.now()).catch(deliveryFailed);
+    },
+  };
+  let sweepingDeliveries = false;
+  const deliveryTimer = setInterval(() => {
+    if (sweepingDeliveries) return;
+    sweepingDeliveries = true;
+    sweepDeliveries(deliveries, Date.now())
+      .catch(deliveryFailed)
+      .finally(() => {
+        sweepingDeliveries = false;
+      });
+  }, 2_000);
 
   // Uploads past the sharding threshold run through the state machine's steps in this process.
   const { shardedSteps } = await import("../shared/pipeline/sharded");
@@ -324,6 +350,7 @@ async function main() {
     stopping = true;
     if (timer) clearInterval(timer);
     if (sweepTimer) clearInterval(sweepTimer);
+    clearInterval(deliveryTimer);
     for (const s of stops) await s().catch(() => undefined);
     process.exit(0);
   };
