@@ -471,6 +471,11 @@ export const erasureCountsSchema = z.object({
   exportsDeleted: z.number().int(),
   /** Membership-history records of the customer deleted (absent on erasures recorded before history). */
   historyItemsDeleted: z.number().int().default(0),
+  /**
+   * Files of s3 and audience destinations (the runs the service still holds) rewritten without the customer
+   * (absent on erasures recorded before destinations).
+   */
+  destinationFilesRewritten: z.number().int().default(0),
 });
 export type ErasureCounts = z.infer<typeof erasureCountsSchema>;
 
@@ -484,6 +489,7 @@ export const ZERO_ERASURE_COUNTS: ErasureCounts = {
   stateObjectsDeleted: 0,
   exportsDeleted: 0,
   historyItemsDeleted: 0,
+  destinationFilesRewritten: 0,
 };
 
 /**

@@ -17,6 +17,7 @@ import { SqsDeliveryQueue } from "./store/delivery-queue";
 import { DynamoDestinationStore } from "./store/destinations";
 import { DynamoDatasetStore } from "./store/dynamo";
 import { EventBridgePublisher, noEvents } from "./store/events";
+import { S3ExternalBucketWriter } from "./store/external-bucket";
 import { DynamoMembershipHistory } from "./store/history";
 import { S3BlobStore, S3UploadSigner } from "./store/s3";
 import { FileSecretStore, SecretsManagerStore } from "./store/secrets";
@@ -42,6 +43,8 @@ export interface Runtime {
   secrets: SecretStore;
   /** Replaceable before the handlers are loaded: the local service delivers in-process. */
   deliveryQueue: DeliveryQueue;
+  /** Writes the files of s3 and audience destinations into the buckets they name. */
+  destinationFiles: S3ExternalBucketWriter;
 }
 
 let cached: Runtime | undefined;
@@ -62,6 +65,7 @@ export function runtime(env: Record<string, string | undefined> = process.env): 
       ? new EventBridgePublisher(clients.events, config.EVENT_BUS_NAME)
       : noEvents,
     destinations: new DynamoDestinationStore(clients.doc, config.TABLE_NAME),
+    destinationFiles: new S3ExternalBucketWriter(clients.s3),
     secrets: config.LOCAL_SECRETS_DIR
       ? new FileSecretStore(config.LOCAL_SECRETS_DIR)
       : new SecretsManagerStore(

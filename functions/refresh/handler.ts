@@ -27,6 +27,7 @@ export async function refreshCore(
     blobs: rt.blobs,
     events: rt.events,
     history: rt.history,
+    destinationFiles: rt.destinationFiles,
     waitForLeaseMs: leaseWait(context),
     ...(sharded ? { sharded } : {}),
   });
@@ -69,6 +70,7 @@ export async function refreshCore(
         blobs: rt.blobs,
         events: rt.events,
         history: rt.history,
+        destinationFiles: rt.destinationFiles,
         waitForLeaseMs: leaseWait(context),
         ...(sharded ? { sharded } : {}),
       },
@@ -102,6 +104,7 @@ export async function refreshCore(
           blobs: rt.blobs,
           events: rt.events,
           history: rt.history,
+          destinationFiles: rt.destinationFiles,
           waitForLeaseMs: leaseWait(context),
           ...(sharded ? { sharded } : {}),
         },

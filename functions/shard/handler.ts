@@ -10,7 +10,13 @@ import { shardStepSchema } from "../../shared/pipeline/sharded-contract";
 import { runtime } from "../../shared/runtime";
 
 const rt = runtime();
-const steps = shardedSteps({ store: rt.store, blobs: rt.blobs, events: rt.events, history: rt.history });
+const steps = shardedSteps({
+  store: rt.store,
+  blobs: rt.blobs,
+  events: rt.events,
+  history: rt.history,
+  destinationFiles: rt.destinationFiles,
+});
 
 export async function shardCore(event: unknown, _context?: Context): Promise<unknown> {
   return steps.run(shardStepSchema.parse(event));

@@ -13,9 +13,11 @@
  * Writing the same run again writes the same bytes to the same keys, so a retried run does no harm.
  *
  * Erasure: the service keeps, in its own bucket, which customer is on which line of each file of the last
- * MAX_RUNS_HELD runs it wrote for a destination (`destinations/<tenant>/<dataset>/<destinationId>/files.json`).
- * `eraseFromMemberFiles` rewrites those files without the erased customer's line (an audience row is a hash,
- * so the line is found through this record, not by reading the file) and rewrites their manifests.
+ * MAX_RUNS_HELD runs it wrote for a destination (`state/<tenant>/<dataset>/destinations/<destinationId>/
+ * files.json`, beside the dataset's state, with the same access). `eraseFromMemberFiles` rewrites those files
+ * without the erased customer's line (an audience line is a hash, so the line is found through this record,
+ * not by reading the file back) and rewrites their manifests; it finds the records by listing, so the files
+ * of a destination deleted since are rewritten too.
  */
 import { createHash } from "node:crypto";
 import { z } from "zod";
@@ -88,7 +90,7 @@ export function committedMembers(
 export interface MemberFilesDeps {
   files: ExternalBucketWriter;
   /** The service's own bucket, where the line record for erasure is kept. */
-  blobs: Pick<BlobStore, "get" | "put">;
+  blobs: Pick<BlobStore, "get" | "put" | "list">;
   now?: () => Date;
 }
 
@@ -119,6 +121,8 @@ export type Manifest = z.infer<typeof manifestSchema>;
 
 const heldRunSchema = z.object({
   runId: z.string(),
+  bucket: z.string(),
+  expectedBucketOwner: z.string().optional(),
   manifestKey: z.string(),
   manifest: manifestSchema,
   /**
@@ -132,8 +136,13 @@ const heldRunSchema = z.object({
 const heldFilesSchema = z.object({ runs: z.array(heldRunSchema) });
 type HeldFiles = z.infer<typeof heldFilesSchema>;
 
+/** Where the service keeps the line record of a dataset's destinations. */
+export function heldFilesPrefix(tenantId: string, datasetId: string): string {
+  return `state/${tenantId}/${datasetId}/destinations/`;
+}
+
 export function heldFilesKey(tenantId: string, datasetId: string, destinationId: string): string {
-  return `destinations/${tenantId}/${datasetId}/${destinationId}/files.json`;
+  return `${heldFilesPrefix(tenantId, datasetId)}${destinationId}/files.json`;
 }
 
 function target(destination: FileDestination) {
@@ -171,14 +180,16 @@ function fileText(file: Pick<BuiltFile, "header" | "lines">, kind: FileDestinati
   return `${all.join(eol)}${eol}`;
 }
 
-function contentType(destination: FileDestination): string {
-  return destination.kind === "s3" && destination.s3?.format === "jsonl"
-    ? "application/x-ndjson; charset=utf-8"
-    : "text/csv; charset=utf-8";
+function contentTypeOf(kind: FileDestination["kind"], jsonl: boolean): string {
+  return kind === "s3" && jsonl ? "application/x-ndjson; charset=utf-8" : "text/csv; charset=utf-8";
 }
 
-function manifestEntry(file: BuiltFile, destination: FileDestination): Manifest["files"][number] {
-  const text = fileText(file, destination.kind);
+function contentType(destination: FileDestination): string {
+  return contentTypeOf(destination.kind, destination.s3?.format === "jsonl");
+}
+
+function manifestEntry(file: BuiltFile, kind: FileDestination["kind"]): Manifest["files"][number] {
+  const text = fileText(file, kind);
   return {
     segment: file.segment,
     key: file.key,
@@ -286,7 +297,7 @@ export async function writeMemberFiles(
     writtenAt: (deps.now ?? (() => new Date()))().toISOString(),
     ...(destination.kind === "s3" ? { format: destination.s3?.format ?? "csv" } : {}),
     ...(destination.kind === "audience" ? { platform: destination.audience?.platform ?? "google" } : {}),
-    files: built.map((file) => manifestEntry(file, destination)),
+    files: built.map((file) => manifestEntry(file, destination.kind)),
   };
   // The line record first: a file the service wrote must be findable by an erasure even if the manifest
   // write fails after it.
@@ -296,6 +307,8 @@ export async function writeMemberFiles(
   const runs = [
     {
       runId: run.runId,
+      bucket: spec.bucket,
+      ...(owner ? { expectedBucketOwner: owner } : {}),
       manifestKey,
       manifest,
       files: built.map((f) => ({
@@ -318,23 +331,31 @@ export async function writeMemberFiles(
 }
 
 /**
- * Rewrites the files of the runs the service holds for an s3 or audience destination without the customer's
- * line, and their manifests; answers how many files were rewritten. A file without the customer is left as
- * it is; running it again finds nothing to do.
+ * Rewrites every file the service holds for the dataset's s3 and audience destinations (the last
+ * MAX_RUNS_HELD runs of each) without the customer's line, and their manifests; answers how many files were
+ * rewritten. A file without the customer is left as it is; running it again finds nothing to do.
  */
 export async function eraseFromMemberFiles(
   deps: MemberFilesDeps,
-  destination: FileDestination,
+  tenantId: string,
+  datasetId: string,
   customerId: string,
 ): Promise<number> {
-  if (destination.kind === "webhook") return 0;
-  const spec = target(destination);
-  const owner = spec.expectedBucketOwner;
-  const heldKey = heldFilesKey(destination.tenantId, destination.datasetId, destination.destinationId);
+  let rewritten = 0;
+  for (const key of await deps.blobs.list(heldFilesPrefix(tenantId, datasetId))) {
+    if (key.endsWith("/files.json")) rewritten += await eraseFromHeld(deps, key, customerId);
+  }
+  return rewritten;
+}
+
+async function eraseFromHeld(deps: MemberFilesDeps, heldKey: string, customerId: string): Promise<number> {
   const held = await readHeld(deps, heldKey);
   let rewritten = 0;
   const runs: HeldFiles["runs"] = [];
   for (const run of held.runs) {
+    const kind = run.manifest.kind;
+    const jsonl = run.manifest.format === "jsonl";
+    const owner = run.expectedBucketOwner;
     let changed = false;
     const files = run.files.map((file, i) => {
       const at = file.ids.indexOf(customerId);
@@ -355,15 +376,15 @@ export async function eraseFromMemberFiles(
         optedOut: entry.optedOut,
         ...(entry.withoutContact === undefined ? {} : { withoutContact: entry.withoutContact }),
       };
-      return { file: next, entry: manifestEntry(built, destination), built };
+      return { file: next, entry: manifestEntry(built, kind), built };
     });
     for (const { built } of files) {
       if (!built) continue;
       await deps.files.put({
-        bucket: spec.bucket,
+        bucket: run.bucket,
         key: built.key,
-        body: fileText(built, destination.kind),
-        contentType: contentType(destination),
+        body: fileText(built, kind),
+        contentType: contentTypeOf(kind, jsonl),
         ...(owner ? { expectedBucketOwner: owner } : {}),
       });
       rewritten += 1;
@@ -373,7 +394,7 @@ export async function eraseFromMemberFiles(
       : run.manifest;
     if (changed) {
       await deps.files.put({
-        bucket: spec.bucket,
+        bucket: run.bucket,
         key: run.manifestKey,
         body: `${JSON.stringify(manifest, null, 2)}\n`,
         contentType: "application/json",

@@ -12,14 +12,16 @@
  *     value for readers of the committed version; that value would still hold the customer), and so are
  *     their membership-history records;
  *  5. the state files of every earlier version are deleted;
- *  6. the erasure record is marked completed with its counts.
+ *  6. the files of s3 and audience destinations the service still holds are rewritten without the customer;
+ *  7. the erasure record is marked completed with its counts.
  * A crash before the commit is retried like any run (rewritten files have nothing left to remove); a crash
- * after it finds its run succeeded and redoes steps 4-6, which are idempotent.
+ * after it finds its run succeeded and redoes steps 4-7, which are idempotent.
  *
  * The customer id comes from the erasure record, which holds it until the update that completes it; the
  * event names only the record, so no event, dead letter or log line carries the id. Run records and logs
  * keep counts.
  */
+import { eraseFromMemberFiles } from "../destinations/member-files";
 import { LIFECYCLE_STAGES, RFM_SEGMENTS } from "../engine";
 import { logger } from "../logger";
 import type { ErasureRecord, RunRecord } from "../model";
@@ -83,7 +85,7 @@ async function segmentIdsOf(deps: PipelineDeps, tenantId: string, datasetId: str
   return [...ids];
 }
 
-/** Steps 4-6: what no reader needs once the version without the customer is committed. */
+/** Steps 4-7: what no reader needs once the version without the customer is committed. */
 async function finish(deps: PipelineDeps, event: ErasureTask, run: RunRecord): Promise<ErasureRecord> {
   const { store, blobs } = deps;
   const { tenantId, datasetId, erasureId, customerId } = event;
@@ -95,6 +97,10 @@ async function finish(deps: PipelineDeps, event: ErasureTask, run: RunRecord): P
   );
   // Every history record of the customer, including those of versions that never committed.
   const historyItemsDeleted = (await deps.history?.deleteCustomer(tenantId, datasetId, customerId)) ?? 0;
+  // The files of s3 and audience destinations the service still holds (./destinations/member-files.ts).
+  const destinationFilesRewritten = deps.destinationFiles
+    ? await eraseFromMemberFiles({ files: deps.destinationFiles, blobs }, tenantId, datasetId, customerId)
+    : 0;
   // Only versions before the erasure's: a run that started after its commit may be writing a newer one.
   const below = run.version ?? 0;
   const stale = (await blobs.list(objectKeys.datasetPrefix("state", tenantId, datasetId))).filter(
@@ -109,7 +115,7 @@ async function finish(deps: PipelineDeps, event: ErasureTask, run: RunRecord): P
     runId: run.runId,
     ...(run.version !== undefined ? { version: run.version } : {}),
     customersErased: run.counts?.customersErased ?? 0,
-    add: { itemsDeleted, stateObjectsDeleted: stale.length, historyItemsDeleted },
+    add: { itemsDeleted, stateObjectsDeleted: stale.length, historyItemsDeleted, destinationFilesRewritten },
   });
   const done = await store.getErasure(tenantId, datasetId, erasureId);
   if (!done) throw new Error("The erasure record vanished");

@@ -185,8 +185,12 @@ describe("audience files", () => {
 
 describe("erasure", () => {
   it("rewrites the files of every run the service holds without the customer, and their manifests", async () => {
-    const dest = destination({ s3: { bucket: targetBucket, prefix: "erase", format: "csv" } });
+    const dest = destination({
+      datasetId: "erasing",
+      s3: { bucket: targetBucket, prefix: "erase", format: "csv" },
+    });
     const audience = destination({
+      datasetId: "erasing",
       kind: "audience",
       s3: undefined,
       audience: { platform: "meta", bucket: targetBucket, prefix: "erase-ads" },
@@ -197,21 +201,20 @@ describe("erasure", () => {
       await writeMemberFiles(deps(), audience, { run: r, members, contacts });
     }
 
-    // C2 (who has an email) is in both segments of both runs: four files per destination.
-    expect(await eraseFromMemberFiles(deps(), dest, "C2")).toBe(4);
-    expect(await eraseFromMemberFiles(deps(), audience, "C2")).toBe(4);
+    // C2 (who has an email) is in both segments of both runs: four files of each destination.
+    expect(await eraseFromMemberFiles(deps(), "t1", "erasing", "C2")).toBe(8);
     for (const r of [run, second]) {
-      expect(await read(`erase/shop/${r.runId}/rfm:champions.csv`)).toBe(
+      expect(await read(`erase/erasing/${r.runId}/rfm:champions.csv`)).toBe(
         `customer_id\r\nC1\r\n'=HYPERLINK(1)\r\n"a,b"\r\n`,
       );
-      expect(await read(`erase/shop/${r.runId}/rule:vip.csv`)).toBe("customer_id\r\n");
-      const ads = await read(`erase-ads/shop/${r.runId}/rfm:champions.csv`);
+      expect(await read(`erase/erasing/${r.runId}/rule:vip.csv`)).toBe("customer_id\r\n");
+      const ads = await read(`erase-ads/erasing/${r.runId}/rfm:champions.csv`);
       expect(ads).not.toContain(sha256("john_smith@gmail.com"));
       expect(ads.split("\r\n")).toHaveLength(3);
-      expect(await read(`erase-ads/shop/${r.runId}/rule:vip.csv`)).toBe("EMAIL,PHONE\r\n");
+      expect(await read(`erase-ads/erasing/${r.runId}/rule:vip.csv`)).toBe("EMAIL,PHONE\r\n");
       for (const prefix of ["erase", "erase-ads"]) {
         const manifest = manifestSchema.parse(
-          JSON.parse(await read(`${prefix}/shop/${r.runId}/manifest.json`)),
+          JSON.parse(await read(`${prefix}/erasing/${r.runId}/manifest.json`)),
         );
         for (const file of manifest.files) {
           const text = await read(file.key);
@@ -222,9 +225,11 @@ describe("erasure", () => {
       }
     }
     // The service's own record of the lines holds the customer no more, and a second pass finds nothing.
-    const held = await new S3BlobStore(s3, serviceBucket).get(heldFilesKey("t1", "shop", dest.destinationId));
+    const held = await new S3BlobStore(s3, serviceBucket).get(
+      heldFilesKey("t1", "erasing", dest.destinationId),
+    );
     expect(Buffer.from(held ?? new Uint8Array()).toString("utf8")).not.toContain('"C2"');
-    expect(await eraseFromMemberFiles(deps(), dest, "C2")).toBe(0);
+    expect(await eraseFromMemberFiles(deps(), "t1", "erasing", "C2")).toBe(0);
     const listed = await s3.send(new ListObjectsV2Command({ Bucket: targetBucket, Prefix: "erase/" }));
     expect(listed.Contents?.length).toBe(6);
   });
