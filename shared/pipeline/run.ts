@@ -7,7 +7,6 @@
  * A run that fails on its input is recorded as failed and not retried; a run that fails for any other reason
  * rethrows so the asynchronous invoke retries it, and the retry repairs whatever it had half-written.
  */
-
 import { createHash, randomUUID } from "node:crypto";
 import { writeContacts } from "../destinations/contacts";
 import type { ExternalBucketWriter } from "../destinations/member-files";
@@ -26,7 +25,6 @@ import {
   rfmGrid,
   valueHistogram,
 } from "../engine";
-import { ingestPinpointEndpoints, type PinpointCounts } from "../engine/pinpoint";
 import { RetryableError } from "../errors";
 import type { MembershipHistory } from "../history/ports";
 import { historyChanges, recordHistory } from "../history/record";
@@ -803,7 +801,6 @@ export async function runUpload(deps: PipelineDeps, event: UploadEvent): Promise
     }
     const report = new ReportCollector(deps.maxReportedRows ?? 100_000);
     let ingest: IngestReport;
-    let pinpoint: PinpointCounts | undefined;
     try {
       const options = {
         format: upload.format,
@@ -812,16 +809,10 @@ export async function runUpload(deps: PipelineDeps, event: UploadEvent): Promise
         onRowError: report.add,
         latestOrderDay: latestOrderDay((deps.now ?? (() => new Date()))()),
       };
-      if (upload.kind === "pinpoint-endpoints") {
-        const read = await ingestPinpointEndpoints(source, options, state);
-        ingest = read;
-        pinpoint = read.pinpoint;
-      } else {
-        ingest =
-          upload.kind === "transactions"
-            ? await ingestTransactions(source, options, state)
-            : await ingestCustomers(source, options, state);
-      }
+      ingest =
+        upload.kind === "transactions"
+          ? await ingestTransactions(source, options, state)
+          : await ingestCustomers(source, options, state);
     } catch (error) {
       if (error instanceof FileError) {
         const message = `${error.message.replace(/\.?$/, ".")} Correct the file and upload it again.`;
@@ -842,14 +833,6 @@ export async function runUpload(deps: PipelineDeps, event: UploadEvent): Promise
         rowsRejected: ingest.rowsRejected,
         ordersAdded: ingest.ordersAdded,
         ordersDuplicate: ingest.ordersDuplicate,
-        ...(pinpoint
-          ? {
-              endpoints: pinpoint.endpoints,
-              endpointsWithoutUserId: pinpoint.endpointsWithoutUserId,
-              endpointsInactive: pinpoint.endpointsInactive,
-              endpointUsers: pinpoint.users,
-            }
-          : {}),
       },
       ...(report.count > 0 ? { reportKey } : {}),
     };
@@ -867,11 +850,6 @@ export async function runUpload(deps: PipelineDeps, event: UploadEvent): Promise
         if (scrubbed.outcome === "rewritten") erasureEtag = scrubbed.eTag;
       }
       run = { ...run, counts: { ...run.counts, customersSuppressed: erased.length } };
-    }
-    if (ingest.rowsAccepted === 0 && pinpoint && pinpoint.endpointsWithoutUserId > 0) {
-      const message =
-        "No endpoint of the file has a User.UserId, so none belongs to a customer and nothing was computed. Export endpoints that carry user ids.";
-      return { outcome: "failed", run: await failRun(deps, attempt, run, "NO_USER_IDS", message) };
     }
     if (ingest.rowsAccepted === 0) {
       const code = ingest.rowsRead === 0 ? "NO_ROWS" : "NO_VALID_ROWS";
