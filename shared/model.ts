@@ -275,7 +275,8 @@ export const datasetMetaSchema = z.object({
 });
 export type DatasetMeta = z.infer<typeof datasetMetaSchema>;
 
-export const fileKindSchema = z.enum(["transactions", "customers"]);
+/** `pinpoint-endpoints`: customers from the JSON lines of an Amazon Pinpoint endpoint export (engine/pinpoint.ts). */
+export const fileKindSchema = z.enum(["transactions", "customers", "pinpoint-endpoints"]);
 export const uploadModeSchema = z.enum(["append", "replace"]);
 export const fileFormatSchema = z.enum(["csv", "ndjson"]);
 export const compressionSchema = z.enum(["none", "gzip", "auto"]);
@@ -380,6 +381,14 @@ export const runRecordSchema = z.object({
       customersSuppressed: z.number(),
       /** Customers an erasure run removed (0 when the customer was not in the dataset's state). */
       customersErased: z.number(),
+      /** Pinpoint imports: endpoint lines read without fault (those without a user id included). */
+      endpoints: z.number(),
+      /** Pinpoint imports: endpoints skipped for having no User.UserId. */
+      endpointsWithoutUserId: z.number(),
+      /** Pinpoint imports: endpoints with EndpointStatus INACTIVE (no address, channel or opt-out taken). */
+      endpointsInactive: z.number(),
+      /** Pinpoint imports: distinct users of the file, each one customer. */
+      endpointUsers: z.number(),
       /** Membership-history records written: one per customer whose segments changed. */
       historyWritten: z.number(),
     })

@@ -58,6 +58,18 @@ export const createUploadBodySchema = z
     columns: z.record(z.string().min(1).max(64), z.string().min(1).max(256)).optional(),
   })
   .transform((body, ctx) => {
+    if (body.kind === "pinpoint-endpoints") {
+      // An endpoint export is JSON lines whatever its files are called.
+      if (body.format === "csv") {
+        ctx.addIssue({
+          code: "custom",
+          path: ["format"],
+          message: "a Pinpoint endpoint export is JSON lines: give 'ndjson' or leave format out",
+        });
+        return z.NEVER;
+      }
+      return { ...body, format: "ndjson" as const };
+    }
     const lower = body.fileName.toLowerCase().replace(/\.gz$/, "");
     const format =
       body.format ??

@@ -9,6 +9,7 @@
  */
 import { createHash, randomUUID } from "node:crypto";
 import { writeContacts } from "../destinations/contacts";
+import { ingestPinpointEndpoints, type PinpointCounts } from "../engine/pinpoint";
 import type { ExternalBucketWriter } from "../destinations/member-files";
 import {
   AggregateState,
@@ -801,6 +802,7 @@ export async function runUpload(deps: PipelineDeps, event: UploadEvent): Promise
     }
     const report = new ReportCollector(deps.maxReportedRows ?? 100_000);
     let ingest: IngestReport;
+    let pinpoint: PinpointCounts | undefined;
     try {
       const options = {
         format: upload.format,
@@ -809,10 +811,16 @@ export async function runUpload(deps: PipelineDeps, event: UploadEvent): Promise
         onRowError: report.add,
         latestOrderDay: latestOrderDay((deps.now ?? (() => new Date()))()),
       };
-      ingest =
-        upload.kind === "transactions"
-          ? await ingestTransactions(source, options, state)
-          : await ingestCustomers(source, options, state);
+      if (upload.kind === "pinpoint-endpoints") {
+        const read = await ingestPinpointEndpoints(source, options, state);
+        ingest = read;
+        pinpoint = read.pinpoint;
+      } else {
+        ingest =
+          upload.kind === "transactions"
+            ? await ingestTransactions(source, options, state)
+            : await ingestCustomers(source, options, state);
+      }
     } catch (error) {
       if (error instanceof FileError) {
         const message = `${error.message.replace(/\.?$/, ".")} Correct the file and upload it again.`;
@@ -833,6 +841,14 @@ export async function runUpload(deps: PipelineDeps, event: UploadEvent): Promise
         rowsRejected: ingest.rowsRejected,
         ordersAdded: ingest.ordersAdded,
         ordersDuplicate: ingest.ordersDuplicate,
+        ...(pinpoint
+          ? {
+              endpoints: pinpoint.endpoints,
+              endpointsWithoutUserId: pinpoint.endpointsWithoutUserId,
+              endpointsInactive: pinpoint.endpointsInactive,
+              endpointUsers: pinpoint.users,
+            }
+          : {}),
       },
       ...(report.count > 0 ? { reportKey } : {}),
     };
@@ -850,6 +866,11 @@ export async function runUpload(deps: PipelineDeps, event: UploadEvent): Promise
         if (scrubbed.outcome === "rewritten") erasureEtag = scrubbed.eTag;
       }
       run = { ...run, counts: { ...run.counts, customersSuppressed: erased.length } };
+    }
+    if (ingest.rowsAccepted === 0 && pinpoint && pinpoint.endpointsWithoutUserId > 0) {
+      const message =
+        "No endpoint of the file has a User.UserId, so none belongs to a customer and nothing was computed. Export endpoints that carry user ids.";
+      return { outcome: "failed", run: await failRun(deps, attempt, run, "NO_USER_IDS", message) };
     }
     if (ingest.rowsAccepted === 0) {
       const code = ingest.rowsRead === 0 ? "NO_ROWS" : "NO_VALID_ROWS";

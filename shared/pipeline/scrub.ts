@@ -10,7 +10,8 @@
  * field keeps its quoting and escapes, an NDJSON line stays the line it was. Records end in LF; a byte-order
  * mark is dropped; a gzip file stays gzip. Rows the reader cannot read (ragged rows, bad quotes, lines too
  * long, lines that are no JSON object) never reached any result and cannot be told apart by customer, so a
- * rewrite drops them too and counts them.
+ * rewrite drops them too and counts them. A Pinpoint endpoint export names its customer in `User.UserId`
+ * (engine/pinpoint.ts): its lines are told apart by that, trimmed, and a line without one is kept.
  */
 
 import { isUtf8 } from "node:buffer";
@@ -66,6 +67,8 @@ export interface ScrubCounts {
 
 export interface ScrubOptions {
   format: FileFormat;
+  /** Only `pinpoint-endpoints` matters: its customer is the line's User.UserId. */
+  kind?: UploadRecord["kind"];
   compression?: Compression;
   columns?: Partial<Record<string, string>>;
 }
@@ -171,10 +174,18 @@ function ndjsonId(object: Record<string, unknown>, header: string): string | und
   return undefined;
 }
 
+/** The customer of a Pinpoint endpoint line, as engine/pinpoint.ts reads it. */
+function pinpointUserId(object: Record<string, unknown>): string | undefined {
+  const user = Object.hasOwn(object, "User") ? object.User : undefined;
+  if (typeof user !== "object" || user === null || Array.isArray(user)) return undefined;
+  const id = Object.hasOwn(user, "UserId") ? (user as Record<string, unknown>).UserId : undefined;
+  return typeof id === "string" ? id.trim() : undefined;
+}
+
 /** An NDJSON file without the lines of `ids`; yields the output as it goes. */
 async function* scrubNdjson(
   text: AsyncIterable<Buffer>,
-  header: string,
+  idOf: (object: Record<string, unknown>) => string | undefined,
   ids: ReadonlySet<string>,
   counts: ScrubCounts,
   emit: boolean,
@@ -202,7 +213,7 @@ async function* scrubNdjson(
       return;
     }
     seenObject = true;
-    const id = ndjsonId(object as Record<string, unknown>, header);
+    const id = idOf(object as Record<string, unknown>);
     if (id !== undefined && ids.has(id)) {
       counts.rowsRemoved++;
       return;
@@ -249,7 +260,13 @@ export function scrubText(
   const header = headerFor(options.columns, "customer_id");
   return options.format === "csv"
     ? scrubCsv(text, header, ids, counts, emit)
-    : scrubNdjson(text, header, ids, counts, emit);
+    : scrubNdjson(
+        text,
+        options.kind === "pinpoint-endpoints" ? pinpointUserId : (object) => ndjsonId(object, header),
+        ids,
+        counts,
+        emit,
+      );
 }
 
 /** Passes a source through, keeping its first two bytes. */
@@ -280,12 +297,14 @@ export type UploadScrub =
  */
 export async function scrubUpload(
   blobs: BlobStore,
-  upload: Pick<UploadRecord, "key" | "format" | "compression" | "columns">,
+  upload: Pick<UploadRecord, "key" | "format" | "compression" | "columns"> &
+    Partial<Pick<UploadRecord, "kind">>,
   ids: ReadonlySet<string>,
   behaviour: { deleteUnreadable: boolean } = { deleteUnreadable: true },
 ): Promise<UploadScrub> {
   const options: ScrubOptions = {
     format: upload.format,
+    ...(upload.kind ? { kind: upload.kind } : {}),
     compression: upload.compression,
     ...(upload.columns ? { columns: upload.columns } : {}),
   };
