@@ -16,8 +16,6 @@ export type FileErrorCode =
   | "NOT_NDJSON"
   /** A pinpoint-endpoints upload whose first line is no Pinpoint endpoint. */
   | "NOT_PINPOINT_EXPORT"
-  /** A pinpoint-endpoints upload whose first line is no Pinpoint endpoint. */
-  | "NOT_PINPOINT_EXPORT"
   /** The sharded reader cannot split the file exactly (compressed, NDJSON, a quoted line break, ...). */
   | "UNSHARDABLE_FILE";
 
