@@ -5,6 +5,7 @@
  * are reused wherever a body passes a stored record through.
  */
 import { z } from "zod";
+import { deliveryAttemptSchema, deliveryRecordSchema, destinationRecordSchema } from "../destinations/model";
 import {
   CATEGORICAL_TRAITS,
   DATE_TRAITS,
@@ -409,4 +410,43 @@ export const erasureSchema = erasureRecordSchema.omit({
   tenantId: true,
   customerHash: true,
   customerId: true,
+});
+
+/** A destination as the API shows it: never its secret references or its tenant. */
+export const destinationSchema = destinationRecordSchema.omit({ tenantId: true, webhook: true }).extend({
+  webhook: z
+    .object({
+      url: z.string(),
+      rotatedAt: timestamp.optional(),
+      /** Until then deliveries are signed with the previous secret too (after a rotation). */
+      previousSecretUntil: timestamp.optional(),
+    })
+    .optional(),
+});
+
+/** The create and rotate-secret answers: the only ones that ever show the signing secret. */
+export const destinationWithSecretSchema = destinationSchema.extend({
+  secret: z.string().optional().meta({
+    description:
+      "The webhook signing secret (whsec_ + base64 of 32 bytes), shown in this answer only; absent for other kinds",
+  }),
+});
+
+export const destinationListSchema = z.object({
+  datasetId: z.string(),
+  destinations: z.array(destinationSchema),
+});
+
+export const destinationDeliveriesSchema = z.object({
+  datasetId: z.string(),
+  destinationId: z.string(),
+  /** The outbox, newest first: one entry per webhook message (counts only, never customer ids). */
+  deliveries: z.array(deliveryRecordSchema.omit({ payloadKey: true })),
+  nextCursor,
+  /** Every attempt, newest first, kept 30 days. */
+  attempts: z.array(deliveryAttemptSchema),
+  nextAttemptsCursor: z
+    .string()
+    .nullable()
+    .meta({ description: "Pass as `attemptsCursor` for the next page of attempts; null on the last page" }),
 });
