@@ -384,8 +384,10 @@ export class DynamoDatasetStore implements DatasetStore {
       if (n === undefined || n === 0) return;
       names[`#c${i}`] = name;
       values[`:c${i}`] = n;
-      parts.push(`#counts.#c${i} = #counts.#c${i} + :c${i}`);
+      // A count added after the record was made (a newer kind of count) starts from 0.
+      parts.push(`#counts.#c${i} = if_not_exists(#counts.#c${i}, :zero) + :c${i}`);
     });
+    if (parts.length > 0) values[":zero"] = 0;
     return { names, values, parts };
   }
 

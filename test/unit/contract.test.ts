@@ -10,6 +10,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import type { z } from "zod";
 import { CONTRACTS, ERROR_STATUS, type ErrorCode, errorsOf } from "../../shared/api/contract";
 import { datasetRoutes, MAX_DEFINITIONS } from "../../shared/api/datasets";
+import { destinationRoutes } from "../../shared/api/destinations";
 import { docsRoutes } from "../../shared/api/docs";
 import { exportRoutes } from "../../shared/api/exports";
 import { historyRoutes } from "../../shared/api/history";
@@ -33,6 +34,7 @@ import {
 import { encodeOutputs, type Outputs } from "../../shared/pipeline/outputs";
 import type { BlobStore, DatasetStore, Page, ServiceEvent } from "../../shared/pipeline/ports";
 import { ROUTES, type RouteId } from "../../shared/routes";
+import { MemoryDestinationStore, MemorySecretStore } from "../support/memory-destinations";
 import { textSource } from "./engine/byte-source";
 
 const TENANT = "t1";
@@ -321,6 +323,10 @@ function handlers(options: { blobs?: boolean } = {}) {
     },
     ...(options.blobs === false ? {} : { blobs }),
     now: () => new Date("2025-10-02T12:00:00.000Z"),
+    destinations: new MemoryDestinationStore(),
+    secrets: new MemorySecretStore(),
+    deliveryQueue: { notify: async () => {} },
+    allowLoopbackWebhooks: true,
     history: {
       write: async () => 0,
       discard: async () => {},
@@ -346,6 +352,7 @@ function handlers(options: { blobs?: boolean } = {}) {
     ...datasetRoutes(deps),
     ...writeRoutes(deps),
     ...exportRoutes(deps),
+    ...destinationRoutes({ ...deps, blobs }),
     ...docsRoutes(),
   };
   const call = (routeId: RouteId, req: Partial<ApiRequest> = {}): Promise<ApiResult> => {
@@ -510,6 +517,44 @@ describe("answers of the route cores", () => {
         query: { limit: "1" },
       }),
     );
+    const webhook = await call("createDestination", {
+      params: shop,
+      body: {
+        name: "CRM",
+        kind: "webhook",
+        segments: ["rfm:champions", "rule:big"],
+        webhook: { url: "http://127.0.0.1:8080/hook" },
+      },
+    });
+    expectConforms("createDestination", webhook);
+    expect((webhook.body as { secret: string }).secret).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);
+    const files = await call("createDestination", {
+      params: shop,
+      body: { name: "Warehouse", kind: "s3", segments: ["rfm:champions"], s3: { bucket: "warehouse-in" } },
+    });
+    expectConforms("createDestination", files);
+    const dst = { ...shop, destinationId: (webhook.body as { destinationId: string }).destinationId };
+    expectConforms("listDestinations", await call("listDestinations", { params: shop }));
+    expectConforms("getDestination", await call("getDestination", { params: dst }));
+    expectConforms(
+      "putDestination",
+      await call("putDestination", {
+        params: dst,
+        body: {
+          name: "CRM 2",
+          kind: "webhook",
+          segments: ["rfm:champions"],
+          webhook: { url: "http://127.0.0.1:8081/hook" },
+        },
+      }),
+    );
+    expectConforms("rotateDestinationSecret", await call("rotateDestinationSecret", { params: dst }));
+    expectConforms("enableDestination", await call("enableDestination", { params: dst }));
+    expectConforms(
+      "listDestinationDeliveries",
+      await call("listDestinationDeliveries", { params: dst, query: { limit: "5" } }),
+    );
+    expectConforms("deleteDestination", await call("deleteDestination", { params: dst }));
     expectConforms("listRuns", await call("listRuns", { params: shop }));
     expectConforms("getRun", await call("getRun", { params: { ...shop, runId: "run-3" } }));
     expectConforms("getRun", await call("getRun", { params: { ...shop, runId: "run-2" } }));
