@@ -13,8 +13,8 @@
  *   A delivery waiting for its retry holds back every later one (run order).
  * - A delivery whose schedule is exhausted is `failed`, and its destination is disabled with the reason
  *   "delivery <webhookId> failed every attempt from <first> to <last>". A disabled destination sends nothing;
- *   new deliveries queue up behind it. `enableDestination` (POST …/enable) re-enables it and sends what
- *   waits, in order; the failed delivery stays failed, in the outbox and the attempt log.
+ *   new deliveries queue up behind it. POST …/enable sets it enabled again and wakes the worker, which
+ *   sends what waits, in order; the failed delivery stays failed, in the outbox and the attempt log.
  * - The attempt log records time, webhook id, sequence, attempt, status code, latency and an error text of
  *   the service's own words (never the body, the response, or a customer id).
  *
@@ -263,31 +263,6 @@ async function attempt(
   await deps.destinations.appendAttempt(ref, log("retry"));
   await deps.destinations.updateDestinationState(ref, { consecutiveFailures: failures, updatedAt: endedIso });
   return "retry";
-}
-
-/**
- * Re-enables a disabled destination (POST …/enable): its waiting deliveries become due at once and go out in
- * order on the next pass (the caller wakes the worker). Answers the destination as stored, or undefined when
- * it does not exist.
- */
-export async function enableDestination(
-  deps: Pick<DeliveryDeps, "destinations">,
-  ref: DestinationRef,
-  now: number,
-): Promise<DestinationRecord | undefined> {
-  const destination = await deps.destinations.getDestination(ref);
-  if (!destination) return undefined;
-  const updatedAt = new Date(now).toISOString();
-  if (destination.status !== "enabled") {
-    const { disabledReason: _r, disabledAt: _a, ...rest } = destination;
-    const enabled: DestinationRecord = { ...rest, status: "enabled", consecutiveFailures: 0, updatedAt };
-    if (!(await deps.destinations.replaceDestination(enabled))) return undefined;
-  }
-  for (const delivery of await deps.destinations.listPendingDeliveries(ref, 1)) {
-    if (delivery.nextAttemptAt > now)
-      await deps.destinations.updateDelivery(ref, { ...delivery, nextAttemptAt: now });
-  }
-  return deps.destinations.getDestination(ref);
 }
 
 export interface SweepReport {

@@ -13,12 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Webhook } from "standardwebhooks";
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
-import {
-  type DeliveryDeps,
-  deliverDestination,
-  enableDestination,
-  sweepDeliveries,
-} from "../../shared/destinations/deliver";
+import { type DeliveryDeps, deliverDestination, sweepDeliveries } from "../../shared/destinations/deliver";
 import {
   type DestinationRecord,
   type DestinationRef,
@@ -295,7 +290,15 @@ describe("deliverDestination", () => {
     expect(await deliverDestination(deps({ schedule }), ref, time)).toMatchObject({ outcome: "disabled" });
     expect(receiver.of("/disable")).toHaveLength(5);
 
-    const enabled = await enableDestination({ destinations: store }, ref, time);
+    // What POST …/enable does to the record.
+    await store.updateDestinationState(ref, {
+      status: "enabled",
+      disabledReason: undefined,
+      disabledAt: undefined,
+      consecutiveFailures: 0,
+      updatedAt: new Date(time).toISOString(),
+    });
+    const enabled = await store.getDestination(ref);
     expect(enabled?.status).toBe("enabled");
     expect(enabled?.disabledReason).toBeUndefined();
     expect(enabled?.consecutiveFailures).toBe(0);
