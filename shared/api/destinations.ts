@@ -22,6 +22,7 @@ import {
   MAX_DESTINATIONS_PER_DATASET,
   MAX_FOLLOWED_SEGMENTS,
   newDestinationId,
+  randomId,
 } from "../destinations/model";
 import type { DeliveryQueue, DestinationStore, SecretStore } from "../destinations/ports";
 import { type Resolver, systemResolver, UnsafeUrlError, vetUrl } from "../destinations/ssrf";
@@ -121,8 +122,8 @@ export function destinationView(d: DestinationRecord) {
 }
 
 /** Name of a destination's secret in the secret store; each rotation makes a new one. */
-const secretName = (ref: DestinationRef, at: Date) =>
-  `${ref.tenantId}/${ref.datasetId}/${ref.destinationId}/${at.getTime()}`;
+const secretName = (ref: DestinationRef) =>
+  `${ref.tenantId}/${ref.datasetId}/${ref.destinationId}/${randomId("s")}`;
 
 export function destinationRoutes(deps: DestinationDeps): Partial<Record<RouteId, RouteHandler>> {
   const { store, destinations, secrets, cursors } = deps;
@@ -201,7 +202,7 @@ export function destinationRoutes(deps: DestinationDeps): Partial<Record<RouteId
       secret = newWebhookSecret();
       webhook = {
         url: body.webhook?.url ?? "",
-        secretRef: await secrets.create(secretName(ref, at), secret),
+        secretRef: await secrets.create(secretName(ref), secret),
       };
     }
     const record: DestinationRecord = {
@@ -299,7 +300,7 @@ export function destinationRoutes(deps: DestinationDeps): Partial<Record<RouteId
     }
     const at = now();
     const secret = newWebhookSecret();
-    const secretRef = await secrets.create(secretName(ref, at), secret);
+    const secretRef = await secrets.create(secretName(ref), secret);
     const record: DestinationRecord = {
       ...existing,
       updatedAt: at.toISOString(),

@@ -11,6 +11,7 @@ import type { z } from "zod";
 import { CONTRACTS, ERROR_STATUS, type ErrorCode, errorsOf } from "../../shared/api/contract";
 import { datasetRoutes, MAX_DEFINITIONS } from "../../shared/api/datasets";
 import { destinationRoutes } from "../../shared/api/destinations";
+import { destinationRoutes } from "../../shared/api/destinations";
 import { docsRoutes } from "../../shared/api/docs";
 import { exportRoutes } from "../../shared/api/exports";
 import { historyRoutes } from "../../shared/api/history";
@@ -34,6 +35,7 @@ import {
 import { encodeOutputs, type Outputs } from "../../shared/pipeline/outputs";
 import type { BlobStore, DatasetStore, Page, ServiceEvent } from "../../shared/pipeline/ports";
 import { ROUTES, type RouteId } from "../../shared/routes";
+import { MemoryDestinationStore, MemorySecretStore } from "../support/memory-destinations";
 import { MemoryDestinationStore, MemorySecretStore } from "../support/memory-destinations";
 import { textSource } from "./engine/byte-source";
 
@@ -327,6 +329,10 @@ function handlers(options: { blobs?: boolean } = {}) {
     secrets: new MemorySecretStore(),
     deliveryQueue: { notify: async () => {} },
     allowLoopbackWebhooks: true,
+    destinations: new MemoryDestinationStore(),
+    secrets: new MemorySecretStore(),
+    deliveryQueue: { notify: async () => {} },
+    allowLoopbackWebhooks: true,
     history: {
       write: async () => 0,
       discard: async () => {},
@@ -352,6 +358,7 @@ function handlers(options: { blobs?: boolean } = {}) {
     ...datasetRoutes(deps),
     ...writeRoutes(deps),
     ...exportRoutes(deps),
+    ...destinationRoutes({ ...deps, blobs }),
     ...destinationRoutes({ ...deps, blobs }),
     ...docsRoutes(),
   };
@@ -517,6 +524,44 @@ describe("answers of the route cores", () => {
         query: { limit: "1" },
       }),
     );
+    const webhook = await call("createDestination", {
+      params: shop,
+      body: {
+        name: "CRM",
+        kind: "webhook",
+        segments: ["rfm:champions", "rule:big"],
+        webhook: { url: "http://127.0.0.1:8080/hook" },
+      },
+    });
+    expectConforms("createDestination", webhook);
+    expect((webhook.body as { secret: string }).secret).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);
+    const files = await call("createDestination", {
+      params: shop,
+      body: { name: "Warehouse", kind: "s3", segments: ["rfm:champions"], s3: { bucket: "warehouse-in" } },
+    });
+    expectConforms("createDestination", files);
+    const dst = { ...shop, destinationId: (webhook.body as { destinationId: string }).destinationId };
+    expectConforms("listDestinations", await call("listDestinations", { params: shop }));
+    expectConforms("getDestination", await call("getDestination", { params: dst }));
+    expectConforms(
+      "putDestination",
+      await call("putDestination", {
+        params: dst,
+        body: {
+          name: "CRM 2",
+          kind: "webhook",
+          segments: ["rfm:champions"],
+          webhook: { url: "http://127.0.0.1:8081/hook" },
+        },
+      }),
+    );
+    expectConforms("rotateDestinationSecret", await call("rotateDestinationSecret", { params: dst }));
+    expectConforms("enableDestination", await call("enableDestination", { params: dst }));
+    expectConforms(
+      "listDestinationDeliveries",
+      await call("listDestinationDeliveries", { params: dst, query: { limit: "5" } }),
+    );
+    expectConforms("deleteDestination", await call("deleteDestination", { params: dst }));
     const webhook = await call("createDestination", {
       params: shop,
       body: {
