@@ -8,6 +8,7 @@ import { destroyCharts } from "./charts";
 import type { PageContext } from "./context";
 import { h, notice, replace } from "./dom";
 import { customerPage } from "./pages/customer";
+import { destinationsPage } from "./pages/destinations";
 import { modelPage } from "./pages/model";
 import { overviewPage } from "./pages/overview";
 import { rulesPage } from "./pages/rules";
@@ -22,6 +23,7 @@ const PAGES: Array<{ id: string; label: string; render: Page; needsDataset: bool
   { id: "customers", label: "Customer lookup", render: customerPage, needsDataset: true },
   { id: "model", label: "Predictions", render: modelPage, needsDataset: true },
   { id: "rules", label: "Rule segments", render: rulesPage, needsDataset: true },
+  { id: "destinations", label: "Destinations", render: destinationsPage, needsDataset: true },
   { id: "upload", label: "Upload", render: uploadPage, needsDataset: false },
 ];
 
