@@ -90,7 +90,7 @@ export function committedMembers(
 export interface MemberFilesDeps {
   files: ExternalBucketWriter;
   /** The service's own bucket, where the line record for erasure is kept. */
-  blobs: Pick<BlobStore, "get" | "put" | "list">;
+  blobs: Pick<BlobStore, "get" | "put">;
   now?: () => Date;
 }
 
@@ -336,7 +336,7 @@ export async function writeMemberFiles(
  * rewritten. A file without the customer is left as it is; running it again finds nothing to do.
  */
 export async function eraseFromMemberFiles(
-  deps: MemberFilesDeps,
+  deps: MemberFilesDeps & { blobs: Pick<BlobStore, "list"> },
   tenantId: string,
   datasetId: string,
   customerId: string,
