@@ -8,7 +8,9 @@
  * rethrows so the asynchronous invoke retries it, and the retry repairs whatever it had half-written.
  */
 import { createHash, randomUUID } from "node:crypto";
-import { writeContacts } from "../destinations/contacts";
+import { type Contacts, contactsOf, writeContacts } from "../destinations/contacts";
+import { planDeliveries } from "../destinations/plan";
+import type { DeliveryQueue, DestinationStore } from "../destinations/ports";
 import { ingestPinpointEndpoints, type PinpointCounts } from "../engine/pinpoint";
 import type { ExternalBucketWriter } from "../destinations/member-files";
 import {
@@ -91,6 +93,10 @@ export interface PipelineDeps {
   history?: MembershipHistory;
   /** Writes the files of s3 and audience destinations; none: no destination file is written or rewritten. */
   destinationFiles?: ExternalBucketWriter;
+  /** The dataset's destinations; none: nothing is delivered after a run. */
+  destinations?: DestinationStore;
+  /** Wakes the webhook delivery worker after deliveries are planned. */
+  deliveryQueue?: DeliveryQueue;
 }
 
 export interface UploadEvent {
@@ -301,6 +307,7 @@ export async function publish(
   });
   await attempt.release();
   await announce(deps, [runEvent(done), ...membershipEvents(done, diff.memberships)]);
+  await serveDestinations(deps, done, diff.memberships, () => contactsOf(state, meta.settings));
   return done;
 }
 
@@ -442,6 +449,40 @@ export function membershipEvents(run: RunRecord, writes: readonly MembershipWrit
     }
   }
   return events;
+}
+
+/**
+ * Plans the committed run's webhook deliveries and writes its destination files (destinations/plan.ts);
+ * logs what failed, never fails the run.
+ */
+export async function serveDestinations(
+  deps: PipelineDeps,
+  run: RunRecord,
+  memberships: readonly MembershipWrite[],
+  contacts: () => Contacts | Promise<Contacts>,
+): Promise<void> {
+  if (!deps.destinations) return;
+  try {
+    const summary = await planDeliveries(
+      {
+        destinations: deps.destinations,
+        blobs: deps.blobs,
+        store: deps.store,
+        ...(deps.deliveryQueue ? { deliveryQueue: deps.deliveryQueue } : {}),
+        ...(deps.destinationFiles ? { files: deps.destinationFiles } : {}),
+        ...(deps.now ? { now: deps.now } : {}),
+      },
+      { run, memberships, contacts: await contacts() },
+    );
+    if (summary.deliveriesEnqueued > 0 || summary.filesWritten > 0 || summary.failedDestinations > 0)
+      logger.info("Destinations served", { datasetId: run.datasetId, runId: run.runId, ...summary });
+  } catch (error) {
+    logger.error("Could not serve the run's destinations", {
+      datasetId: run.datasetId,
+      runId: run.runId,
+      ...errorFields(error),
+    });
+  }
 }
 
 /** Publishes after the commit; a bus failure is logged, never undoes or fails a committed run. */
