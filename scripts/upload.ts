@@ -1,5 +1,6 @@
 /**
- * Uploads a transactions or customers file to a running service and waits for its run.
+ * Uploads a transactions or customers file, or an Amazon Pinpoint endpoint export, to a running service and
+ * waits for its run.
  *
  *   npm run upload -- [--api http://127.0.0.1:3000] [--token <jwt>] --dataset <id> [--kind customers]
  *     [--mode replace] [--columns customer_id=Kunde,order_id=Bestellung,...] <file>
@@ -15,13 +16,15 @@ import { parseColumns, uploadFile } from "./local/upload";
 
 const CLI = {
   name: "upload",
-  usage: `usage: npm run upload -- [--api <url>] [--token <jwt>] --dataset <id> [--kind transactions|customers]
+  usage: `usage: npm run upload -- [--api <url>] [--token <jwt>] --dataset <id>
+                          [--kind transactions|customers|pinpoint-endpoints]
                           [--mode append|replace] [--columns <column>=<header>,...] <file>
   --api      the service's address (default http://127.0.0.1:3000)
   --token    an access token with the write and read scopes (default: the TOKEN environment variable;
              for the local service: export TOKEN=$(npm run -s token))
   --dataset  the dataset to upload to (letters, digits, '_' and '-'); created if it does not exist
-  --kind     transactions (default) or customers
+  --kind     transactions (default), customers, or pinpoint-endpoints (the JSON lines of a Pinpoint endpoint
+             export: one customer per User.UserId, see the README's "Moving from Amazon Pinpoint")
   --mode     append (default) or replace
   --columns  the file's header for each column of the data contract that it names otherwise, e.g.
              --columns customer_id=Kunde,order_id=Bestellung,order_date=Datum,amount=Betrag
@@ -47,7 +50,7 @@ await mainCli(CLI, async ({ values, positionals }) => {
     throw new UsageError(
       `--dataset must be 1-64 letters, digits, '-' or '_', starting with a letter or digit, got ${JSON.stringify(values.dataset)}`,
     );
-  const kind = oneOf("kind", values.kind, ["transactions", "customers"] as const);
+  const kind = oneOf("kind", values.kind, ["transactions", "customers", "pinpoint-endpoints"] as const);
   const mode = oneOf("mode", values.mode, ["append", "replace"] as const);
   const columns = values.columns === undefined ? undefined : parseColumns(values.columns);
   let api: URL;

@@ -17,7 +17,7 @@ export interface RunSummary {
 }
 
 export interface UploadOptions {
-  kind?: "transactions" | "customers";
+  kind?: "transactions" | "customers" | "pinpoint-endpoints";
   mode?: "append" | "replace";
   /** How long the run may show no progress before waiting stops (10 minutes by default). */
   waitMs?: number;

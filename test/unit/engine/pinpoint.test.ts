@@ -192,6 +192,17 @@ describe("a Pinpoint endpoint export", () => {
     expect(gz.report).toEqual(plain.report);
   });
 
+  it("reads the export's several files concatenated (gzip members one after another) as one", async () => {
+    const plain = await read(Buffer.from(LINES));
+    const lines = LINES.split("\n");
+    const half = Math.floor(lines.length / 2);
+    const parts = [lines.slice(0, half).join("\n"), lines.slice(half).join("\n")];
+    const joined = Buffer.concat(parts.map((p, k) => gzipSync(Buffer.from(k === 0 ? `${p}\n` : p))));
+    const cat = await read(joined);
+    expect(cat.customers).toEqual(plain.customers);
+    expect(cat.report).toEqual(plain.report);
+  });
+
   it("clears, for a user imported again, an attribute the new export no longer gives them", async () => {
     const state = new AggregateState();
     const ingest = (text: string) =>
