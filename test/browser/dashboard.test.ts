@@ -498,6 +498,19 @@ describe("dashboard", () => {
     expect(words).toContain(`Spent ${money(own?.monetary ?? Number.NaN)} in all`);
     expect(words).toContain(`${own?.orders} orders since`);
     expect(words).toContain(`R score ${customer.scores.r} of 5`);
+    // The history, newest first, line for line as the API reports it.
+    const history = await api.getCustomerHistory({ params: { datasetId: DATASET, customerId } });
+    const lines = history.entries.flatMap((e) => [
+      ...e.entered.map((s) => `Entered ${s.name ?? s.segmentId} on ${e.asOf} (run ${e.runId})`),
+      ...e.left.map((s) => `Left ${s.name ?? s.segmentId} on ${e.asOf} (run ${e.runId})`),
+    ]);
+    expect(await page.locator("ol.history li").allTextContents()).toEqual(lines);
+    // Saving the rule segment recomputed the dataset: the customer entered it in that run, after the upload's.
+    const entered = history.entries.findIndex((e) =>
+      e.entered.some((s) => s.segmentId === "rule:big-repeat-spenders"),
+    );
+    expect(entered).toBeGreaterThanOrEqual(0);
+    expect(history.entries.length).toBeGreaterThan(entered + 1);
   });
 
   it("shows the predictions page: the holdout chart's numbers and the sentence's figures as the API reports them", async () => {

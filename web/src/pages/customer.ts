@@ -5,6 +5,60 @@ import { fmt, h, notice, replace, stats } from "../dom";
 import { MODEL_LABEL } from "./model";
 
 type Customer = RouteOutput<"getCustomer">;
+type History = RouteOutput<"getCustomerHistory">;
+
+/** One line per segment entered or left: "Entered Champions on 2025-10-01 (run …)". */
+function historyLines(entries: History["entries"]): HTMLLIElement[] {
+  return entries.flatMap((e) =>
+    (
+      [...e.entered.map((s) => ["Entered", s] as const), ...e.left.map((s) => ["Left", s] as const)] as const
+    ).map(([verb, s]) =>
+      h(
+        "li",
+        { "data-segment-id": s.segmentId, "data-version": String(e.version) },
+        `${verb} ${s.name ?? s.segmentId} on ${e.asOf} (run ${e.runId})`,
+      ),
+    ),
+  );
+}
+
+/** The customer's membership changes, newest first, with a button for older pages. */
+function historySection(
+  ctx: PageContext,
+  datasetId: string,
+  customerId: string,
+  first: History,
+): HTMLElement {
+  const list = h("ol", { class: "history" }, ...historyLines(first.entries));
+  const section = h(
+    "section",
+    { "aria-labelledby": "history" },
+    h("h3", { id: "history" }, "History"),
+    first.entries.length === 0 ? h("p", { class: "help" }, "No membership changes recorded.") : list,
+  );
+  let cursor = first.nextCursor;
+  if (cursor !== null) {
+    const more = h("button", { type: "button" }, "Show older changes");
+    more.addEventListener("click", async () => {
+      if (cursor === null) return;
+      more.disabled = true;
+      try {
+        const page = await ctx.api.getCustomerHistory({
+          params: { datasetId, customerId },
+          query: { limit: 20, cursor },
+        });
+        list.append(...historyLines(page.entries));
+        cursor = page.nextCursor;
+        if (cursor === null) more.remove();
+        else more.disabled = false;
+      } catch (error) {
+        more.replaceWith(notice("error", describeError(error)));
+      }
+    });
+    section.append(more);
+  }
+  return section;
+}
 
 /** What a quintile score says: 5 is the top fifth of customers, 1 the bottom fifth. */
 function quintile(score: number, what: string): string {
@@ -99,9 +153,12 @@ export async function customerPage(ctx: PageContext, root: HTMLElement): Promise
     return;
   }
   try {
-    const [customer, list] = await Promise.all([
+    const [customer, list, history] = await Promise.all([
       ctx.api.getCustomer({ params: { datasetId, customerId: current } }),
       ctx.api.listSegments({ params: { datasetId } }).catch(() => null),
+      ctx.api
+        .getCustomerHistory({ params: { datasetId, customerId: current }, query: { limit: 20 } })
+        .catch(() => null),
     ]);
     const described = new Map<string, Segment>((list?.segments ?? []).map((s) => [s.id, s]));
     replace(
@@ -154,6 +211,7 @@ export async function customerPage(ctx: PageContext, root: HTMLElement): Promise
           ),
         ),
       ),
+      ...(history ? [historySection(ctx, datasetId, current, history)] : []),
       h("p", { class: "help" }, `From version ${customer.version}, evaluated as of ${customer.asOf}.`),
     );
   } catch (error) {
