@@ -16,6 +16,8 @@ const steps = shardedSteps({
   events: rt.events,
   history: rt.history,
   destinationFiles: rt.destinationFiles,
+  destinations: rt.destinations,
+  deliveryQueue: rt.deliveryQueue,
 });
 
 export async function shardCore(event: unknown, _context?: Context): Promise<unknown> {

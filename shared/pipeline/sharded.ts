@@ -18,7 +18,7 @@
  * state, and its refresh reruns that upload sharded (the version records it as `source`). Appending to it, and
  * customers (attribute) files, are refused with DATASET_SHARDED: a file of all transactions replaces it.
  */
-import { writeContacts } from "../destinations/contacts";
+import { loadContacts, writeContacts } from "../destinations/contacts";
 import {
   type AggregateContext,
   aggregateBucket,
@@ -67,6 +67,7 @@ import {
   type PipelineDeps,
   ReportCollector,
   runEvent,
+  serveDestinations,
 } from "./run";
 import {
   type MergeResult,
@@ -606,6 +607,10 @@ export function shardedSteps(deps: PipelineDeps, options: ShardedOptions = {}) {
     for (let i = 0; i < body.slices; i++)
       memberships.push(...(await json<SliceBody>(keys.slice(run, i))).memberships);
     await announce(deps, [runEvent(done), ...membershipEvents(done, memberships)]);
+    // A sharded version holds no customer attributes; its contacts object (empty) says so.
+    await serveDestinations(deps, done, memberships, () =>
+      loadContacts(deps.blobs, done.tenantId, done.datasetId, done.version ?? 0, undefined),
+    );
   }
 
   async function fail(input: Extract<ShardStep, { action: "fail" }>["input"]): Promise<void> {
