@@ -13,11 +13,12 @@
  * Writing the same run again writes the same bytes to the same keys, so a retried run does no harm.
  *
  * Erasure: the service keeps, in its own bucket, which customer is on which line of each file of the last
- * MAX_RUNS_HELD runs it wrote for a destination (`state/<tenant>/<dataset>/destinations/<destinationId>/
- * files.json`, beside the dataset's state, with the same access). `eraseFromMemberFiles` rewrites those files
- * without the erased customer's line (an audience line is a hash, so the line is found through this record,
- * not by reading the file back) and rewrites their manifests; it finds the records by listing, so the files
- * of a destination deleted since are rewritten too.
+ * MAX_RUNS_HELD runs it wrote for a destination: one record per run in MAX_RUNS_HELD slots used in turn
+ * (`state/<tenant>/<dataset>/destinations/<destinationId>/slot-<n>.json`, beside the dataset's state, with the
+ * same access; `index.json` says which run is in which slot). `eraseFromMemberFiles` rewrites those files
+ * without the erased customer's line (an audience line is a hash, so its text is kept in the record: the line
+ * is found through it, not by reading the file back) and rewrites their manifests; it finds the records by
+ * listing, so the files of a destination deleted since are rewritten too.
  */
 import { createHash } from "node:crypto";
 import { z } from "zod";
@@ -126,23 +127,34 @@ const heldRunSchema = z.object({
   manifestKey: z.string(),
   manifest: manifestSchema,
   /**
-   * Per file (in the manifest's order): its header line, and the customer on each data line with the line's
-   * text (an audience line holds hashes that only this record ties to a customer).
+   * Per file (in the manifest's order): its header line, the customer on each data line, and for audience
+   * files each line's text (hashes that only this record ties to a customer; s3 lines follow from the id).
    */
   files: z.array(
-    z.object({ header: z.string().optional(), ids: z.array(z.string()), lines: z.array(z.string()) }),
+    z.object({
+      header: z.string().optional(),
+      ids: z.array(z.string()),
+      lines: z.array(z.string()).optional(),
+    }),
   ),
 });
-const heldFilesSchema = z.object({ runs: z.array(heldRunSchema) });
-type HeldFiles = z.infer<typeof heldFilesSchema>;
+type HeldRun = z.infer<typeof heldRunSchema>;
+/** Which run is in which slot, newest first. */
+const heldIndexSchema = z.object({ runs: z.array(z.object({ runId: z.string(), slot: z.number().int() })) });
 
 /** Where the service keeps the line record of a dataset's destinations. */
 export function heldFilesPrefix(tenantId: string, datasetId: string): string {
   return `state/${tenantId}/${datasetId}/destinations/`;
 }
 
-export function heldFilesKey(tenantId: string, datasetId: string, destinationId: string): string {
-  return `${heldFilesPrefix(tenantId, datasetId)}${destinationId}/files.json`;
+function heldKey(tenantId: string, datasetId: string, destinationId: string, name: string): string {
+  return `${heldFilesPrefix(tenantId, datasetId)}${destinationId}/${name}`;
+}
+const SLOT_KEY = /\/slot-\d+\.json$/;
+
+/** A data line of an s3 file, from the customer id. */
+function s3Line(jsonl: boolean, id: string): string {
+  return jsonl ? JSON.stringify({ customer_id: id }) : csvTextCell(id);
 }
 
 function target(destination: FileDestination) {
@@ -227,10 +239,8 @@ async function buildFile(
       const line = audience.line({ email: contacts.email(id), phone: contacts.phone(id) });
       if (line === undefined) continue;
       lines.push(line);
-    } else if (s3?.format === "jsonl") {
-      lines.push(JSON.stringify({ customer_id: id }));
     } else {
-      lines.push(csvTextCell(id));
+      lines.push(s3Line(s3?.format === "jsonl", id));
     }
     ids.push(id);
   }
@@ -248,10 +258,9 @@ async function buildFile(
   return { segment, key, header: s3?.format === "jsonl" ? undefined : "customer_id", lines, ids, optedOut };
 }
 
-async function readHeld(deps: MemberFilesDeps, key: string): Promise<HeldFiles> {
+async function readJson<T>(deps: MemberFilesDeps, key: string, schema: z.ZodType<T>): Promise<T | undefined> {
   const bytes = await deps.blobs.get(key);
-  if (!bytes) return { runs: [] };
-  return heldFilesSchema.parse(JSON.parse(Buffer.from(bytes).toString("utf8")));
+  return bytes ? schema.parse(JSON.parse(Buffer.from(bytes).toString("utf8"))) : undefined;
 }
 
 /**
@@ -300,26 +309,39 @@ export async function writeMemberFiles(
     files: built.map((file) => manifestEntry(file, destination.kind)),
   };
   // The line record first: a file the service wrote must be findable by an erasure even if the manifest
-  // write fails after it.
-  const heldKey = heldFilesKey(destination.tenantId, destination.datasetId, destination.destinationId);
-  const held = await readHeld(deps, heldKey);
+  // write fails after it. The run takes its own slot again, else a free one, else the oldest run's.
+  const { tenantId, datasetId, destinationId } = destination;
+  const indexKey = heldKey(tenantId, datasetId, destinationId, "index.json");
+  const index = (await readJson(deps, indexKey, heldIndexSchema)) ?? { runs: [] };
+  const taken = new Set(index.runs.map((r) => r.slot));
+  const slot =
+    index.runs.find((r) => r.runId === run.runId)?.slot ??
+    [...Array(MAX_RUNS_HELD).keys()].find((n) => !taken.has(n)) ??
+    index.runs.at(-1)?.slot ??
+    0;
   const manifestKey = `${folder}manifest.json`;
-  const runs = [
-    {
-      runId: run.runId,
-      bucket: spec.bucket,
-      ...(owner ? { expectedBucketOwner: owner } : {}),
-      manifestKey,
-      manifest,
-      files: built.map((f) => ({
-        ...(f.header === undefined ? {} : { header: f.header }),
-        ids: f.ids,
-        lines: f.lines,
-      })),
-    },
-    ...held.runs.filter((r) => r.runId !== run.runId),
-  ].slice(0, MAX_RUNS_HELD);
-  await deps.blobs.put(heldKey, JSON.stringify({ runs }), "application/json");
+  const record: HeldRun = {
+    runId: run.runId,
+    bucket: spec.bucket,
+    ...(owner ? { expectedBucketOwner: owner } : {}),
+    manifestKey,
+    manifest,
+    files: built.map((f) => ({
+      ...(f.header === undefined ? {} : { header: f.header }),
+      ids: f.ids,
+      ...(destination.kind === "audience" ? { lines: f.lines } : {}),
+    })),
+  };
+  await deps.blobs.put(
+    heldKey(tenantId, datasetId, destinationId, `slot-${slot}.json`),
+    JSON.stringify(record),
+    "application/json",
+  );
+  const runs = [{ runId: run.runId, slot }, ...index.runs.filter((r) => r.slot !== slot)].slice(
+    0,
+    MAX_RUNS_HELD,
+  );
+  await deps.blobs.put(indexKey, JSON.stringify({ runs }), "application/json");
   await deps.files.put({
     bucket: spec.bucket,
     key: manifestKey,
@@ -343,66 +365,59 @@ export async function eraseFromMemberFiles(
 ): Promise<number> {
   let rewritten = 0;
   for (const key of await deps.blobs.list(heldFilesPrefix(tenantId, datasetId))) {
-    if (key.endsWith("/files.json")) rewritten += await eraseFromHeld(deps, key, customerId);
+    if (SLOT_KEY.test(key)) rewritten += await eraseFromHeld(deps, key, customerId);
   }
   return rewritten;
 }
 
-async function eraseFromHeld(deps: MemberFilesDeps, heldKey: string, customerId: string): Promise<number> {
-  const held = await readHeld(deps, heldKey);
+async function eraseFromHeld(deps: MemberFilesDeps, key: string, customerId: string): Promise<number> {
+  const run = await readJson(deps, key, heldRunSchema);
+  if (!run) return 0;
+  const kind = run.manifest.kind;
+  const jsonl = run.manifest.format === "jsonl";
+  const owner = run.expectedBucketOwner;
   let rewritten = 0;
-  const runs: HeldFiles["runs"] = [];
-  for (const run of held.runs) {
-    const kind = run.manifest.kind;
-    const jsonl = run.manifest.format === "jsonl";
-    const owner = run.expectedBucketOwner;
-    let changed = false;
-    const files = run.files.map((file, i) => {
-      const at = file.ids.indexOf(customerId);
-      const entry = run.manifest.files[i];
-      if (at < 0 || !entry) return { file, entry };
-      changed = true;
-      const next = {
-        ...file,
-        ids: file.ids.filter((_, j) => j !== at),
-        lines: file.lines.filter((_, j) => j !== at),
-      };
-      const built: BuiltFile = {
-        segment: entry.segment,
-        key: entry.key,
-        header: next.header,
-        lines: next.lines,
-        ids: next.ids,
-        optedOut: entry.optedOut,
-        ...(entry.withoutContact === undefined ? {} : { withoutContact: entry.withoutContact }),
-      };
-      return { file: next, entry: manifestEntry(built, kind), built };
+  const files = run.files.map((file, i) => {
+    const at = file.ids.indexOf(customerId);
+    const entry = run.manifest.files[i];
+    if (at < 0 || !entry) return { file, entry };
+    const ids = file.ids.filter((_, j) => j !== at);
+    const lines = file.lines?.filter((_, j) => j !== at);
+    const built: BuiltFile = {
+      segment: entry.segment,
+      key: entry.key,
+      header: file.header,
+      lines: lines ?? ids.map((id) => s3Line(jsonl, id)),
+      ids,
+      optedOut: entry.optedOut,
+      ...(entry.withoutContact === undefined ? {} : { withoutContact: entry.withoutContact }),
+    };
+    return { file: { ...file, ids, ...(lines ? { lines } : {}) }, entry: manifestEntry(built, kind), built };
+  });
+  for (const { built } of files) {
+    if (!built) continue;
+    await deps.files.put({
+      bucket: run.bucket,
+      key: built.key,
+      body: fileText(built, kind),
+      contentType: contentTypeOf(kind, jsonl),
+      ...(owner ? { expectedBucketOwner: owner } : {}),
     });
-    for (const { built } of files) {
-      if (!built) continue;
-      await deps.files.put({
-        bucket: run.bucket,
-        key: built.key,
-        body: fileText(built, kind),
-        contentType: contentTypeOf(kind, jsonl),
-        ...(owner ? { expectedBucketOwner: owner } : {}),
-      });
-      rewritten += 1;
-    }
-    const manifest = changed
-      ? { ...run.manifest, files: files.map((f) => f.entry).filter((e) => e !== undefined) }
-      : run.manifest;
-    if (changed) {
-      await deps.files.put({
-        bucket: run.bucket,
-        key: run.manifestKey,
-        body: `${JSON.stringify(manifest, null, 2)}\n`,
-        contentType: "application/json",
-        ...(owner ? { expectedBucketOwner: owner } : {}),
-      });
-    }
-    runs.push({ ...run, manifest, files: files.map((f) => f.file) });
+    rewritten += 1;
   }
-  if (rewritten > 0) await deps.blobs.put(heldKey, JSON.stringify({ runs }), "application/json");
+  if (rewritten === 0) return 0;
+  const manifest = { ...run.manifest, files: files.map((f) => f.entry).filter((e) => e !== undefined) };
+  await deps.files.put({
+    bucket: run.bucket,
+    key: run.manifestKey,
+    body: `${JSON.stringify(manifest, null, 2)}\n`,
+    contentType: "application/json",
+    ...(owner ? { expectedBucketOwner: owner } : {}),
+  });
+  await deps.blobs.put(
+    key,
+    JSON.stringify({ ...run, manifest, files: files.map((f) => f.file) }),
+    "application/json",
+  );
   return rewritten;
 }

@@ -9,7 +9,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import type { FileContacts, FileDestination, MemberSource } from "../../shared/destinations/member-files";
 import {
   eraseFromMemberFiles,
-  heldFilesKey,
+  heldFilesPrefix,
   manifestSchema,
   writeMemberFiles,
 } from "../../shared/destinations/member-files";
@@ -225,12 +225,62 @@ describe("erasure", () => {
       }
     }
     // The service's own record of the lines holds the customer no more, and a second pass finds nothing.
-    const held = await new S3BlobStore(s3, serviceBucket).get(
-      heldFilesKey("t1", "erasing", dest.destinationId),
-    );
-    expect(Buffer.from(held ?? new Uint8Array()).toString("utf8")).not.toContain('"C2"');
+    const service = new S3BlobStore(s3, serviceBucket);
+    const records = await service.list(heldFilesPrefix("t1", "erasing"));
+    // Per destination: the index and a slot for each of the two runs.
+    expect(records).toHaveLength(6);
+    for (const key of records) {
+      const text = Buffer.from((await service.get(key)) ?? new Uint8Array()).toString("utf8");
+      expect(text, key).not.toContain('"C2"');
+      expect(text, key).not.toContain(sha256("john_smith@gmail.com"));
+    }
     expect(await eraseFromMemberFiles(deps(), "t1", "erasing", "C2")).toBe(0);
     const listed = await s3.send(new ListObjectsV2Command({ Bucket: targetBucket, Prefix: "erase/" }));
     expect(listed.Contents?.length).toBe(6);
+  });
+});
+
+describe("the record of files held", () => {
+  it("keeps the last five runs of a destination, each run in its own slot, the oldest slot reused", async () => {
+    const dest = destination({
+      datasetId: "slots",
+      segments: ["rule:vip"],
+      s3: { bucket: targetBucket, prefix: "slots", format: "csv" },
+    });
+    const runs = [1, 2, 3, 4, 5, 6, 7].map((n) => ({
+      runId: `2026120${n}T050000Z-s${n}`,
+      version: n,
+      asOf: `2026-12-0${n}`,
+    }));
+    for (const r of runs) await writeMemberFiles(deps(), dest, { run: r, members, contacts });
+    // Written again (a retried run), a run keeps its slot.
+    await writeMemberFiles(deps(), dest, { run: runs[6] as (typeof runs)[number], members, contacts });
+
+    const service = new S3BlobStore(s3, serviceBucket);
+    const keys = (await service.list(heldFilesPrefix("t1", "slots"))).sort();
+    expect(keys.map((k) => k.split("/").at(-1))).toEqual([
+      "index.json",
+      "slot-0.json",
+      "slot-1.json",
+      "slot-2.json",
+      "slot-3.json",
+      "slot-4.json",
+    ]);
+    const index = JSON.parse(
+      Buffer.from((await service.get(keys[0] as string)) ?? new Uint8Array()).toString("utf8"),
+    ) as { runs: Array<{ runId: string; slot: number }> };
+    expect(index.runs.map((r) => r.runId)).toEqual(
+      runs
+        .slice(2)
+        .reverse()
+        .map((r) => r.runId),
+    );
+
+    // An erasure rewrites the five runs held; the two oldest are the bucket owner's to expire.
+    expect(await eraseFromMemberFiles(deps(), "t1", "slots", "C2")).toBe(5);
+    for (const [i, r] of runs.entries()) {
+      const text = await read(`slots/slots/${r.runId}/rule:vip.csv`);
+      expect(text, r.runId).toBe(i < 2 ? "customer_id\r\nC2\r\n" : "customer_id\r\n");
+    }
   });
 });
