@@ -317,7 +317,7 @@ function createForm(
   const status = h("div", { "aria-live": "polite" });
   const form = h(
     "form",
-    { class: "card", "aria-labelledby": "create-destination" },
+    { class: "card destination-form", "aria-labelledby": "create-destination" },
     h("h2", { id: "create-destination" }, "New destination"),
     field("Name", name),
     field("Kind", kind),
