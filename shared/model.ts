@@ -485,6 +485,8 @@ export const erasureCountsSchema = z.object({
    * (absent on erasures recorded before destinations).
    */
   destinationFilesRewritten: z.number().int().default(0),
+  /** Webhook bodies (pending or sent) rewritten without the customer (absent on erasures recorded before webhooks). */
+  deliveryPayloadsRewritten: z.number().int().default(0),
 });
 export type ErasureCounts = z.infer<typeof erasureCountsSchema>;
 
@@ -499,6 +501,7 @@ export const ZERO_ERASURE_COUNTS: ErasureCounts = {
   exportsDeleted: 0,
   historyItemsDeleted: 0,
   destinationFilesRewritten: 0,
+  deliveryPayloadsRewritten: 0,
 };
 
 /**

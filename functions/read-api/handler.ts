@@ -3,6 +3,7 @@ import { datasetRoutes } from "../../shared/api/datasets";
 import { destinationRoutes } from "../../shared/api/destinations";
 import { docsRoutes } from "../../shared/api/docs";
 import { historyRoutes } from "../../shared/api/history";
+import { overlapRoutes } from "../../shared/api/overlap";
 import { readRoutes } from "../../shared/api/read";
 import { apiHandler } from "../../shared/http/api";
 import { runtime } from "../../shared/runtime";
@@ -25,6 +26,7 @@ export const handler = apiHandler(
   "readApi",
   {
     ...readRoutes(deps),
+    ...overlapRoutes(deps),
     ...historyRoutes(deps),
     ...datasetRoutes(deps),
     ...destinationRoutes(deps),

@@ -91,10 +91,12 @@ const HTTP_FUNCTION_SPECS: Record<HttpFunctionName, HttpFunctionSpec> = {
     timeout: Duration.seconds(FUNCTION_TIMEOUT_SECONDS.readApi),
     // BatchGetItem: a customer's history checks that the runs of its entries committed (store/history.ts).
     table: ["GetItem", "BatchGetItem", "Query"],
-    // Signs downloads of member exports and of rejected-rows reports; never reads uploads or state.
+    // Signs downloads of member exports and of rejected-rows reports; reads the committed version's
+    // membership object under state/ for overlaps (and HEADs it, which GetObject allows). Never uploads.
     bucket: [
       { prefix: PREFIXES.exports, actions: ["GetObject"] },
       { prefix: PREFIXES.reports, actions: ["GetObject"] },
+      { prefix: PREFIXES.state, actions: ["GetObject"] },
     ],
     putsEvents: false,
   },

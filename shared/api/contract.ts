@@ -24,6 +24,7 @@ import {
 } from "./destinations";
 import { eraseParams, erasureParams } from "./erasures";
 import { createExportBodySchema, exportParams } from "./exports";
+import { intersectionParams, intersectionQuery, overlapBodySchema, overlapParams } from "./overlap";
 import { customerHistoryParams, customerHistoryQuery } from "./history";
 import {
   customerParams,
@@ -65,6 +66,7 @@ export const ERROR_STATUS = {
   CURSOR_STALE: 409,
   STATE_UNAVAILABLE: 409,
   DRY_RUN_UNAVAILABLE: 409,
+  OVERLAP_UNAVAILABLE: 409,
   PAYLOAD_TOO_LARGE: 413,
   INTERNAL: 500,
   DRY_RUN_TIMEOUT: 503,
@@ -274,6 +276,36 @@ export const CONTRACTS = {
     responses: { 200: s.segmentMembersSchema },
     errors: ["DATASET_NOT_FOUND", "DATASET_NOT_READY", "SEGMENT_NOT_FOUND", "BAD_CURSOR", "CURSOR_STALE"],
     description: "A cursor is bound to the segment's version: after a recompute it answers 409 CURSOR_STALE.",
+  },
+  getOverlap: {
+    tag: "segments",
+    params: overlapParams,
+    body: overlapBodySchema,
+    responses: { 200: s.overlapSchema },
+    errors: ["DATASET_NOT_FOUND", "DATASET_NOT_READY", "UNKNOWN_SEGMENT", "OVERLAP_UNAVAILABLE"],
+    description:
+      "Changes nothing: POST only because the list of segments is a body. For each pair of the committed " +
+      "version's segments, counted from its members as bitsets: the customers in both, in either, the share of " +
+      "each segment also in the other, and the Jaccard index. An id the version lacks answers 400 " +
+      "UNKNOWN_SEGMENT naming `body.segments.<i>`; a version committed before memberships were kept for " +
+      "overlaps answers 409 OVERLAP_UNAVAILABLE until the next run.",
+  },
+  listIntersectionMembers: {
+    tag: "segments",
+    params: intersectionParams,
+    query: intersectionQuery,
+    responses: { 200: s.intersectionMembersSchema },
+    errors: [
+      "DATASET_NOT_FOUND",
+      "DATASET_NOT_READY",
+      "SEGMENT_NOT_FOUND",
+      "OVERLAP_UNAVAILABLE",
+      "BAD_CURSOR",
+      "CURSOR_STALE",
+    ],
+    description:
+      "In the order of listSegmentMembers (the UTF-8 bytes of the ids), so a page here is the two segments' " +
+      "member pages intersected. A cursor is bound to the pair and the version.",
   },
   listRuns: {
     tag: "runs",

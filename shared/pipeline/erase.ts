@@ -21,6 +21,7 @@
  * event names only the record, so no event, dead letter or log line carries the id. Run records and logs
  * keep counts.
  */
+import { eraseFromDeliveryPayloads } from "../destinations/erase";
 import { eraseFromMemberFiles } from "../destinations/member-files";
 import { LIFECYCLE_STAGES, RFM_SEGMENTS } from "../engine";
 import { logger } from "../logger";
@@ -101,6 +102,8 @@ async function finish(deps: PipelineDeps, event: ErasureTask, run: RunRecord): P
   const destinationFilesRewritten = deps.destinationFiles
     ? await eraseFromMemberFiles({ files: deps.destinationFiles, blobs }, tenantId, datasetId, customerId)
     : 0;
+  // The webhook bodies the service holds, pending or sent (./destinations/erase.ts).
+  const deliveryPayloadsRewritten = await eraseFromDeliveryPayloads(blobs, tenantId, datasetId, customerId);
   // Only versions before the erasure's: a run that started after its commit may be writing a newer one.
   const below = run.version ?? 0;
   const stale = (await blobs.list(objectKeys.datasetPrefix("state", tenantId, datasetId))).filter(
@@ -115,7 +118,13 @@ async function finish(deps: PipelineDeps, event: ErasureTask, run: RunRecord): P
     runId: run.runId,
     ...(run.version !== undefined ? { version: run.version } : {}),
     customersErased: run.counts?.customersErased ?? 0,
-    add: { itemsDeleted, stateObjectsDeleted: stale.length, historyItemsDeleted, destinationFilesRewritten },
+    add: {
+      itemsDeleted,
+      stateObjectsDeleted: stale.length,
+      historyItemsDeleted,
+      destinationFilesRewritten,
+      deliveryPayloadsRewritten,
+    },
   });
   const done = await store.getErasure(tenantId, datasetId, erasureId);
   if (!done) throw new Error("The erasure record vanished");

@@ -23,6 +23,7 @@ const CUSTOMER_IDS = /\bC(0[1-9]|10)\b/;
 
 /** A valid body for every route that takes one (a new such route without one here is a type error). */
 const BODIES: Record<BodyRoute, unknown> = {
+  getOverlap: { segments: ["rfm:champions", "lifecycle:active"] },
   createDataset: { datasetId: DATASET },
   putSettings: { currency: "EUR" },
   putDefinition: { name: "Big spenders", rule: { field: "monetary", op: "gte", value: 500 } },
@@ -56,6 +57,7 @@ function pathOf(route: RouteDef): string {
     segmentId: route.path.includes("/definitions/") ? "rule:big-spenders" : "rfm:champions",
     runId,
     erasureId: "00000000-0000-4000-8000-000000000000",
+    otherSegmentId: "lifecycle:active",
     destinationId: "dst_aaaaaaaaaaaaaaaaaaaa",
   };
   return route.path.replace(/\{(\w+)\}/g, (_, name: string) => {
