@@ -224,7 +224,13 @@ async function main() {
   const { shardedSteps } = await import("../shared/pipeline/sharded");
   const { LocalShardedRuns } = await import("../shared/pipeline/sharded-local");
   rt.sharded = new LocalShardedRuns(
-    shardedSteps({ store: rt.store, blobs: rt.blobs, events: rt.events, history: rt.history }),
+    shardedSteps({
+      store: rt.store,
+      blobs: rt.blobs,
+      events: rt.events,
+      history: rt.history,
+      lists: rt.lists,
+    }),
     {
       thresholdBytes: rt.config.SHARD_THRESHOLD_BYTES,
     },

@@ -487,6 +487,8 @@ export const erasureCountsSchema = z.object({
   destinationFilesRewritten: z.number().int().default(0),
   /** Webhook bodies (pending or sent) rewritten without the customer (absent on erasures recorded before webhooks). */
   deliveryPayloadsRewritten: z.number().int().default(0),
+  /** List segments rewritten without the customer's id (absent on erasures recorded before lists). */
+  listsRewritten: z.number().int().default(0),
 });
 export type ErasureCounts = z.infer<typeof erasureCountsSchema>;
 
@@ -502,6 +504,7 @@ export const ZERO_ERASURE_COUNTS: ErasureCounts = {
   historyItemsDeleted: 0,
   destinationFilesRewritten: 0,
   deliveryPayloadsRewritten: 0,
+  listsRewritten: 0,
 };
 
 /**

@@ -23,6 +23,8 @@ export const PREFIXES = {
   work: "work/",
   /** Webhook bodies waiting in a destination's outbox (shared/destinations). */
   deliveries: "deliveries/",
+  /** The ids of list segments, one object per list (shared/store/lists.ts). */
+  lists: "lists/",
 } as const;
 
 /** How long intermediate objects of a sharded run are kept (a lifecycle rule deletes them). */

@@ -25,6 +25,11 @@ export interface RouteDef {
   /** Scope a caller needs; null for public routes (health, API document). */
   readonly scope: Scope | null;
   readonly summary: string;
+  /**
+   * A body beyond the default JSON of at most 256 KB: a larger limit (within the function's 6 MB invoke
+   * payload), and whether `text/csv` is accepted as well.
+   */
+  readonly body?: { readonly maxBytes: number; readonly csv?: boolean };
 }
 
 export const ROUTES = [
@@ -108,6 +113,48 @@ export const ROUTES = [
     fn: "writeApi",
     scope: "write",
     summary: "Size, economics and a sample of members a rule segment would have, without saving it",
+  },
+  {
+    id: "listLists",
+    method: "GET",
+    path: "/datasets/{datasetId}/lists",
+    fn: "readApi",
+    scope: "read",
+    summary: "The dataset's list segments with their sizes",
+  },
+  {
+    id: "getList",
+    method: "GET",
+    path: "/datasets/{datasetId}/lists/{listId}",
+    fn: "readApi",
+    scope: "read",
+    summary: "One list segment: its size, the members the last run found, ids that are no customers",
+  },
+  {
+    id: "putList",
+    method: "PUT",
+    path: "/datasets/{datasetId}/lists/{listId}",
+    fn: "writeApi",
+    scope: "write",
+    summary: "Create or replace a list segment from JSON or a CSV of customer ids, and recompute the dataset",
+    body: { maxBytes: 5 * 1024 * 1024, csv: true },
+  },
+  {
+    id: "changeListMembers",
+    method: "POST",
+    path: "/datasets/{datasetId}/lists/{listId}/members",
+    fn: "writeApi",
+    scope: "write",
+    summary: "Add and remove up to 10,000 ids each of a list segment, and recompute the dataset",
+    body: { maxBytes: 5 * 1024 * 1024 },
+  },
+  {
+    id: "deleteList",
+    method: "DELETE",
+    path: "/datasets/{datasetId}/lists/{listId}",
+    fn: "writeApi",
+    scope: "write",
+    summary: "Delete a list segment and recompute the dataset",
   },
   {
     id: "createUpload",
@@ -197,22 +244,6 @@ export const ROUTES = [
     fn: "lookupApi",
     scope: "read",
     summary: "Members of one segment, paginated",
-  },
-  {
-    id: "getOverlap",
-    method: "POST",
-    path: "/datasets/{datasetId}/overlap",
-    fn: "readApi",
-    scope: "read",
-    summary: "How 2 to 30 segments overlap: pairwise shared members, each pair's share of each, Jaccard",
-  },
-  {
-    id: "listIntersectionMembers",
-    method: "GET",
-    path: "/datasets/{datasetId}/segments/{segmentId}/intersections/{otherSegmentId}/members",
-    fn: "readApi",
-    scope: "read",
-    summary: "Members of both of two segments, paginated in the members' order",
   },
   {
     id: "listRuns",

@@ -19,6 +19,7 @@ import { DynamoDatasetStore } from "./store/dynamo";
 import { EventBridgePublisher, noEvents } from "./store/events";
 import { S3ExternalBucketWriter } from "./store/external-bucket";
 import { DynamoMembershipHistory } from "./store/history";
+import { DynamoListStore } from "./store/lists";
 import { S3BlobStore, S3UploadSigner } from "./store/s3";
 import { FileSecretStore, SecretsManagerStore } from "./store/secrets";
 
@@ -31,6 +32,8 @@ export interface Runtime {
   cursors: CursorCodec;
   /** The per-customer membership history, in the same table. */
   history: DynamoMembershipHistory;
+  /** List segments: definitions in the same table, ids in the service bucket. */
+  lists: DynamoListStore;
   /** Replaceable before the handlers are loaded: the local service delivers events itself. */
   events: EventPublisher;
   /**
@@ -60,6 +63,11 @@ export function runtime(env: Record<string, string | undefined> = process.env): 
     blobs: new S3BlobStore(clients.s3, config.BUCKET_NAME),
     signer: new S3UploadSigner(clients.s3, config.BUCKET_NAME),
     history: new DynamoMembershipHistory(clients.doc, config.TABLE_NAME),
+    lists: new DynamoListStore(
+      clients.doc,
+      config.TABLE_NAME,
+      new S3BlobStore(clients.s3, config.BUCKET_NAME),
+    ),
     cursors: new CursorCodec(env.CURSOR_SECRET ?? `cursor:${config.TABLE_NAME}`),
     events: config.EVENT_BUS_NAME
       ? new EventBridgePublisher(clients.events, config.EVENT_BUS_NAME)

@@ -3,7 +3,7 @@ import { datasetRoutes } from "../../shared/api/datasets";
 import { destinationRoutes } from "../../shared/api/destinations";
 import { docsRoutes } from "../../shared/api/docs";
 import { historyRoutes } from "../../shared/api/history";
-import { overlapRoutes } from "../../shared/api/overlap";
+import { listRoutes } from "../../shared/api/lists";
 import { readRoutes } from "../../shared/api/read";
 import { apiHandler } from "../../shared/http/api";
 import { runtime } from "../../shared/runtime";
@@ -21,16 +21,19 @@ const deps = {
   allowLoopbackWebhooks: rt.config.ALLOW_LOOPBACK_WEBHOOKS,
   history: rt.history,
 };
+  lists: rt.lists,
+  listIds: async (tenantId: string, datasetId: string) =>
+    (await rt.lists.listLists(tenantId, datasetId)).map((l) => l.listId),
 
 export const handler = apiHandler(
   "readApi",
   {
     ...readRoutes(deps),
-    ...overlapRoutes(deps),
     ...historyRoutes(deps),
     ...datasetRoutes(deps),
     ...destinationRoutes(deps),
     ...docsRoutes({ scopePrefix: rt.config.SCOPE_PREFIX }),
+    ...listRoutes(deps),
   },
   {
     defaultTenant: rt.config.DEFAULT_TENANT,

@@ -15,6 +15,7 @@ const steps = shardedSteps({
   blobs: rt.blobs,
   events: rt.events,
   history: rt.history,
+  lists: rt.lists,
   destinationFiles: rt.destinationFiles,
   destinations: rt.destinations,
   deliveryQueue: rt.deliveryQueue,

@@ -2,6 +2,7 @@
 import { datasetRoutes } from "../../shared/api/datasets";
 import { destinationRoutes } from "../../shared/api/destinations";
 import { exportRoutes } from "../../shared/api/exports";
+import { listRoutes } from "../../shared/api/lists";
 import { writeRoutes } from "../../shared/api/write";
 import { apiHandler } from "../../shared/http/api";
 import { runtime } from "../../shared/runtime";
@@ -18,11 +19,20 @@ const deps = {
   secrets: rt.secrets,
   deliveryQueue: rt.deliveryQueue,
   allowLoopbackWebhooks: rt.config.ALLOW_LOOPBACK_WEBHOOKS,
+  lists: rt.lists,
+  listIds: async (tenantId: string, datasetId: string) =>
+    (await rt.lists.listLists(tenantId, datasetId)).map((l) => l.listId),
 };
 
 export const handler = apiHandler(
   "writeApi",
-  { ...writeRoutes(deps), ...datasetRoutes(deps), ...exportRoutes(deps), ...destinationRoutes(deps) },
+  {
+    ...writeRoutes(deps),
+    ...datasetRoutes(deps),
+    ...listRoutes(deps),
+    ...exportRoutes(deps),
+    ...destinationRoutes(deps),
+  },
   {
     defaultTenant: rt.config.DEFAULT_TENANT,
     scopePrefix: rt.config.SCOPE_PREFIX,

@@ -104,6 +104,8 @@ export class Pipeline extends Construct {
         { prefix: PREFIXES.uploads, actions: ["GetObject", "PutObject", "AbortMultipartUpload"] },
         { prefix: PREFIXES.state, actions: ["GetObject", "PutObject"] },
         { prefix: PREFIXES.reports, actions: ["PutObject"] },
+        // Runs read the ids of list segments.
+        { prefix: PREFIXES.lists, actions: ["GetObject"] },
       ])
       .bindEventBus(props.bus);
 
@@ -152,6 +154,8 @@ export class Pipeline extends Construct {
         },
         { prefix: PREFIXES.state, actions: ["GetObject", "PutObject", "DeleteObject"] },
         { prefix: PREFIXES.exports, actions: ["DeleteObject"] },
+        // Refreshes read list segments; erasures write each list without the customer and delete the old ids.
+        { prefix: PREFIXES.lists, actions: ["GetObject", "PutObject", "DeleteObject"] },
       ])
       .bindBucketListing(props.bucket, [PREFIXES.state, PREFIXES.exports])
       .bindEventBus(props.bus);

@@ -119,6 +119,8 @@ export class Sharding extends Construct {
         { prefix: PREFIXES.work, actions: ["GetObject", "PutObject"] },
         { prefix: PREFIXES.state, actions: ["GetObject", "PutObject"] },
         { prefix: PREFIXES.reports, actions: ["PutObject"] },
+        // The merge reads the ids of list segments.
+        { prefix: PREFIXES.lists, actions: ["GetObject"] },
       ])
       .bindEventBus(props.bus);
     for (const fn of [this.workers, this.coordinator]) {

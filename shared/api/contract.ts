@@ -24,8 +24,17 @@ import {
 } from "./destinations";
 import { eraseParams, erasureParams } from "./erasures";
 import { createExportBodySchema, exportParams } from "./exports";
-import { intersectionParams, intersectionQuery, overlapBodySchema, overlapParams } from "./overlap";
 import { customerHistoryParams, customerHistoryQuery } from "./history";
+import {
+  changeListMembersBodySchema,
+  listChangeAnswerSchema,
+  listDetailSchema,
+  listListSchema,
+  listParams,
+  listsParams,
+  putListBodySchema,
+  putListQuery,
+} from "./lists";
 import {
   customerParams,
   datasetParams,
@@ -57,6 +66,11 @@ export const ERROR_STATUS = {
   ERASURE_NOT_FOUND: 404,
   DESTINATION_NOT_FOUND: 404,
   DESTINATION_URL_NOT_ALLOWED: 400,
+  LIST_NOT_FOUND: 404,
+  TOO_MANY_IDS: 400,
+  TOO_MANY_LISTS: 409,
+  LIST_CHANGED: 409,
+  SEGMENT_IN_USE: 409,
   DESTINATION_KIND_CHANGED: 400,
   UNKNOWN_SEGMENT: 400,
   TOO_MANY_DESTINATIONS: 409,
@@ -66,7 +80,6 @@ export const ERROR_STATUS = {
   CURSOR_STALE: 409,
   STATE_UNAVAILABLE: 409,
   DRY_RUN_UNAVAILABLE: 409,
-  OVERLAP_UNAVAILABLE: 409,
   PAYLOAD_TOO_LARGE: 413,
   INTERNAL: 500,
   DRY_RUN_TIMEOUT: 503,
@@ -83,6 +96,7 @@ export const TAGS = {
   definitions: "Rule segments: definitions and dry runs",
   runs: "Computation runs",
   models: "The value models and their accuracy on held-out recent orders",
+  lists: "List segments: customer ids uploaded or edited by hand, usable in rules",
   destinations: "Destinations: webhooks, S3 member lists and ad audiences fed after each run",
 } as const;
 export type Tag = keyof typeof TAGS;
@@ -188,6 +202,44 @@ export const CONTRACTS = {
   },
   createUpload: {
     tag: "uploads",
+  listLists: {
+    tag: "lists",
+    params: listsParams,
+    responses: { 200: listListSchema },
+    errors: ["DATASET_NOT_FOUND"],
+  },
+  getList: {
+    tag: "lists",
+    params: listParams,
+    responses: { 200: listDetailSchema },
+    errors: ["DATASET_NOT_FOUND", "LIST_NOT_FOUND", "LIST_CHANGED"],
+    description:
+      "Size, the first ids, and what the last run found: members, and ids that are no customers (counted, with a sample).",
+  },
+  putList: {
+    tag: "lists",
+    params: listParams,
+    query: putListQuery,
+    body: putListBodySchema,
+    responses: { 200: listChangeAnswerSchema, 201: listChangeAnswerSchema },
+    errors: ["DATASET_NOT_FOUND", "TOO_MANY_IDS", "TOO_MANY_LISTS", "LIST_CHANGED"],
+    description:
+      "JSON { name, description?, customerIds? }, or a text/csv body of one column of ids (optional header customer_id) with name and description in the query. At most 100,000 ids and 5 MB. 201 when the list is new.",
+  },
+  changeListMembers: {
+    tag: "lists",
+    params: listParams,
+    body: changeListMembersBodySchema,
+    responses: { 200: listChangeAnswerSchema },
+    errors: ["DATASET_NOT_FOUND", "LIST_NOT_FOUND", "TOO_MANY_IDS", "LIST_CHANGED"],
+    description: "At most 10,000 ids to add and 10,000 to remove per call (400 TOO_MANY_IDS beyond).",
+  },
+  deleteList: {
+    tag: "lists",
+    params: listParams,
+    responses: { 204: null },
+    errors: ["DATASET_NOT_FOUND", "LIST_NOT_FOUND", "SEGMENT_IN_USE"],
+  },
     params: uploadParams,
     body: createUploadBodySchema,
     responses: { 201: s.uploadSchema },
@@ -277,18 +329,14 @@ export const CONTRACTS = {
     errors: ["DATASET_NOT_FOUND", "DATASET_NOT_READY", "SEGMENT_NOT_FOUND", "BAD_CURSOR", "CURSOR_STALE"],
     description: "A cursor is bound to the segment's version: after a recompute it answers 409 CURSOR_STALE.",
   },
-  getOverlap: {
+  listRuns: {
+    tag: "runs",
     tag: "segments",
-    params: overlapParams,
-    body: overlapBodySchema,
-    responses: { 200: s.overlapSchema },
-    errors: ["DATASET_NOT_FOUND", "DATASET_NOT_READY", "UNKNOWN_SEGMENT", "OVERLAP_UNAVAILABLE"],
     description:
       "Changes nothing: POST only because the list of segments is a body. For each pair of the committed " +
       "version's segments, counted from its members as bitsets: the customers in both, in either, the share of " +
       "each segment also in the other, and the Jaccard index. An id the version lacks answers 400 " +
       "UNKNOWN_SEGMENT naming `body.segments.<i>`; a version committed before memberships were kept for " +
-      "overlaps answers 409 OVERLAP_UNAVAILABLE until the next run.",
   },
   listIntersectionMembers: {
     tag: "segments",
@@ -299,7 +347,6 @@ export const CONTRACTS = {
       "DATASET_NOT_FOUND",
       "DATASET_NOT_READY",
       "SEGMENT_NOT_FOUND",
-      "OVERLAP_UNAVAILABLE",
       "BAD_CURSOR",
       "CURSOR_STALE",
     ],
@@ -307,8 +354,6 @@ export const CONTRACTS = {
       "In the order of listSegmentMembers (the UTF-8 bytes of the ids), so a page here is the two segments' " +
       "member pages intersected. A cursor is bound to the pair and the version.",
   },
-  listRuns: {
-    tag: "runs",
     params: datasetParams,
     query: runsQuery,
     responses: { 200: s.runListSchema },

@@ -4,13 +4,21 @@
  * state (through the event bus), so a new rule segment becomes available without a new upload.
  */
 import { z } from "zod";
-import { sumAmounts } from "../engine";
-import { validateSegmentDefinition } from "../engine/rules";
+import {
+  LIFECYCLE_STAGES,
+  RFM_SEGMENTS,
+  ruleEvaluationOrder,
+  segmentReferences,
+  sumAmounts,
+} from "../engine";
+import { type Rule, validateSegmentDefinition } from "../engine/rules";
 import { ConflictError, NotFoundError, ValidationError } from "../errors";
 import { DETAIL_TYPES } from "../events";
 import type { ApiRequest, ApiResult, RouteHandler } from "../http/api";
 import type { CursorCodec } from "../http/cursor";
 import { parseWith } from "../http/validation";
+import { listSettings, loadLists } from "../lists/load";
+import type { ListStore } from "../lists/ports";
 import {
   type DatasetMeta,
   datasetIdSchema,
@@ -22,6 +30,7 @@ import { computeSettingsFor } from "../pipeline/run";
 import type { RouteId } from "../routes";
 import { DryRunner } from "./dry-run";
 import { erasureRoutes } from "./erasures";
+import { rulesNaming } from "./lists";
 
 export interface DatasetDeps {
   store: DatasetStore;
@@ -31,6 +40,8 @@ export interface DatasetDeps {
   dryRuns?: DryRunner;
   cursors: CursorCodec;
   events: EventPublisher;
+  /** List segments, which rules may name; none: a rule naming a list is refused as unknown. */
+  lists?: ListStore;
   now?: () => Date;
 }
 
@@ -111,6 +122,52 @@ export function datasetRoutes(deps: DatasetDeps): Partial<Record<RouteId, RouteH
     ]);
   };
 
+  /**
+   * The segments a rule names must exist (a fixed RFM or lifecycle segment, a segment of the committed
+   * version, a saved rule segment or a list), and rule segments must not name each other in a cycle; else 400
+   * with the path of the condition in the body.
+   */
+  const checkReferences = async (tenantId: string, meta: DatasetMeta, segmentId: string, rule: Rule) => {
+    const refs = segmentReferences(rule, "body.rule");
+    if (refs.length === 0) return;
+    const definitions = await store.listDefinitions(tenantId, meta.datasetId);
+    const known = new Set<string>([
+      ...RFM_SEGMENTS.map((d) => d.id),
+      ...LIFECYCLE_STAGES.map((d) => d.id),
+      ...(meta.current?.segments ?? []).map((d) => d.id),
+      ...(meta.current?.clusters?.ids ?? []),
+      ...definitions.map((d) => d.segmentId),
+      ...((await deps.lists?.listLists(tenantId, meta.datasetId)) ?? []).map((l) => l.listId),
+      segmentId,
+    ]);
+    const unknown = refs.filter((r) => !known.has(r.segmentId));
+    if (unknown.length > 0) {
+      throw new ValidationError(
+        "The rule names segments the dataset does not have",
+        unknown.map((r) => ({
+          path: r.path,
+          code: "unknown_segment",
+          message: "no segment of this dataset has this id",
+        })),
+      );
+    }
+    const segments = [
+      ...definitions
+        .filter((d) => d.segmentId !== segmentId)
+        .map((d) => ({ id: d.segmentId, rule: d.rule as Rule })),
+      { id: segmentId, rule },
+    ];
+    const ordered = ruleEvaluationOrder(segments);
+    if (ordered.ok) return;
+    // The saved segments had no cycle, so this one closes it: report its condition naming the next on it.
+    const ids = ordered.cycle.ids;
+    const next = ids[ids.indexOf(segmentId) + 1];
+    const at = refs.find((r) => r.segmentId === next)?.path ?? "body.rule";
+    throw new ValidationError("Rule segments would name each other in a cycle", [
+      { path: at, code: "segment_cycle", message: `a cycle: ${ids.join(" → ")}` },
+    ]);
+  };
+
   const createDataset = async (req: ApiRequest): Promise<ApiResult> => {
     const body = parseWith(createDatasetBodySchema, req.body ?? {}, "body");
     const created = await store.createDataset(req.tenantId, body.datasetId, body.settings);
@@ -155,6 +212,7 @@ export function datasetRoutes(deps: DatasetDeps): Partial<Record<RouteId, RouteH
     const checked = validateSegmentDefinition(req.body ?? {}, { prefix: "body" });
     if (!checked.ok) throw new ValidationError("The segment definition is invalid", checked.issues);
     const meta = await requireDataset(req.tenantId, datasetId);
+    await checkReferences(req.tenantId, meta, segmentId, checked.definition.rule);
     const existing = await store.getDefinition(req.tenantId, datasetId, segmentId);
     if (!existing && (await store.listDefinitions(req.tenantId, datasetId)).length >= MAX_DEFINITIONS) {
       throw new ConflictError(
@@ -199,6 +257,15 @@ export function datasetRoutes(deps: DatasetDeps): Partial<Record<RouteId, RouteH
   const deleteDefinition = async (req: ApiRequest): Promise<ApiResult> => {
     const { datasetId, segmentId } = parseWith(definitionParams, req.params, "path");
     const meta = await requireDataset(req.tenantId, datasetId);
+    const users = (await rulesNaming(store, req.tenantId, datasetId, segmentId)).filter(
+      (u) => !u.startsWith(`${segmentId} `),
+    );
+    if (users.length > 0) {
+      throw new ConflictError(
+        "SEGMENT_IN_USE",
+        `Rule segments name ${segmentId}: ${users.slice(0, 5).join(", ")}; change them first`,
+      );
+    }
     if (!(await store.deleteDefinition(req.tenantId, datasetId, segmentId))) {
       throw new NotFoundError("DEFINITION_NOT_FOUND", `Rule segment ${segmentId} does not exist`);
     }
@@ -222,7 +289,22 @@ export function datasetRoutes(deps: DatasetDeps): Partial<Record<RouteId, RouteH
     if (!dryRuns)
       throw new ConflictError("STATE_UNAVAILABLE", "The dataset's state cannot be read; try again");
     const settings = computeSettingsFor(meta, current.asOf, []);
-    const { customerCount, summary, sample } = await dryRuns.run(meta, settings, checked.definition);
+    // Rules over membership see the saved rule segments and the lists as they are now.
+    const named = segmentReferences(checked.definition.rule).length > 0;
+    const memberships = named
+      ? {
+          rules:
+            computeSettingsFor(meta, current.asOf, await store.listDefinitions(req.tenantId, datasetId))
+              .rules ?? [],
+          lists: listSettings(await loadLists(deps.lists, req.tenantId, datasetId)),
+        }
+      : undefined;
+    const { customerCount, summary, sample } = await dryRuns.run(
+      meta,
+      settings,
+      checked.definition,
+      memberships,
+    );
     const { id: _id, family: _family, name: _name, description: _description, ...economics } = summary;
     return {
       status: 200,

@@ -18,8 +18,13 @@ import {
   type ComputeSettings,
   type CustomerColumns,
   computeSegments,
+  type ListSegmentSettings,
+  listMembership,
   membershipSummary,
   ResultTraits,
+  type RuleSegmentSettings,
+  ruleEvaluationOrder,
+  segmentReferences,
 } from "../engine";
 import { compileRule, type Rule } from "../engine/rules";
 import { AppError, ConflictError, ValidationError } from "../errors";
@@ -52,6 +57,42 @@ interface Prepared {
   /** Whether the committed run stored its model values (clusters and value predictions). */
   models: boolean;
   attributeTypes: ComputeSettings["attributeTypes"];
+}
+
+/**
+ * Makes the list and rule segments a rule names (directly or through the rule segments it names) known to
+ * `traits`: lists from their ids, rule segments compiled on the same result, each after those it names.
+ */
+function addMemberships(
+  traits: ResultTraits,
+  result: ComputedSegmentation,
+  rule: Rule,
+  memberships: { rules: readonly RuleSegmentSettings[]; lists: readonly ListSegmentSettings[] },
+): void {
+  const rules = new Map(memberships.rules.map((r) => [r.id, r]));
+  const lists = new Map(memberships.lists.map((l) => [l.id, l]));
+  const needed = new Set<string>();
+  const pending = segmentReferences(rule).map((r) => r.segmentId);
+  for (let id = pending.pop(); id !== undefined; id = pending.pop()) {
+    if (needed.has(id)) continue;
+    needed.add(id);
+    const saved = rules.get(id);
+    if (saved) pending.push(...segmentReferences(saved.rule as Rule).map((r) => r.segmentId));
+  }
+  for (const id of needed) {
+    const list = lists.get(id);
+    if (list) traits.addMembership(id, listMembership(result, list.customerIds).members);
+  }
+  const chosen = memberships.rules
+    .filter((r) => needed.has(r.id))
+    .map((r) => ({ id: r.id, rule: r.rule as Rule }));
+  const ordered = ruleEvaluationOrder(chosen);
+  // Saved rule segments never name each other in a cycle (the API refuses one); should they, none is added.
+  if (!ordered.ok) return;
+  for (const index of ordered.order) {
+    const { id, rule: saved } = chosen[index] as { id: string; rule: Rule };
+    traits.addMembership(id, compileRule(saved, traits, { asOf: result.asOfDay }).evaluate());
+  }
 }
 
 /** Every field a rule's conditions name. */
@@ -162,6 +203,11 @@ export class DryRunner {
     meta: DatasetMeta,
     settings: ComputeSettings,
     definition: { name: string; description?: string; rule: Rule },
+    /**
+     * The saved rule segments and the lists, for a rule that names segments (in_segment / not_in_segment):
+     * those it names are evaluated on the same version first (rule segments in their dependency order).
+     */
+    memberships?: { rules: readonly RuleSegmentSettings[]; lists: readonly ListSegmentSettings[] },
   ): Promise<DryRunAnswer> {
     const current = meta.current;
     if (!current) throw new Error("dry run without a committed version");
@@ -189,6 +235,8 @@ export class DryRunner {
       );
     }
     const traits = new ResultTraits(result, prepared.attributeTypes ?? {});
+    if (memberships) addMemberships(traits, result, definition.rule, memberships);
+    inTime();
     const compiled = compileRule(definition.rule, traits, { asOf: result.asOfDay });
     if (compiled.warnings.length > 0) {
       throw new ValidationError(

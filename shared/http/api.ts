@@ -10,7 +10,7 @@ import middy from "@middy/core";
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2 } from "aws-lambda";
 import { AppError, BadRequestError, NotFoundError, PayloadTooLargeError, ValidationError } from "../errors";
 import { errorFields, logger } from "../logger";
-import { type HttpFunctionName, ROUTES, type RouteId, routeKey, type Scope } from "../routes";
+import { type HttpFunctionName, ROUTES, type RouteDef, type RouteId, routeKey, type Scope } from "../routes";
 import { type AuthOptions, authorize } from "./auth";
 import { reservedKeys, unstorableNumbers } from "./validation";
 
@@ -33,6 +33,16 @@ export interface ApiResult {
 }
 
 export type RouteHandler = (req: ApiRequest) => Promise<ApiResult>;
+
+/** The body of a request sent as `text/csv` to a route that takes CSV (RouteDef.body.csv). */
+export class CsvBody {
+  constructor(readonly text: string) {}
+}
+
+interface BodyOptions {
+  maxBytes: number;
+  csv: boolean;
+}
 
 export type ApiOptions = AuthOptions;
 
@@ -59,15 +69,22 @@ export function errorResult(error: unknown): ApiResult {
   };
 }
 
-function parseBody(event: APIGatewayProxyEventV2): unknown {
+function parseBody(
+  event: APIGatewayProxyEventV2,
+  options: BodyOptions = { maxBytes: MAX_BODY_BYTES, csv: false },
+): unknown {
   if (event.body === undefined || event.body === null || event.body === "") return undefined;
   const raw = event.isBase64Encoded ? Buffer.from(event.body, "base64") : Buffer.from(event.body, "utf8");
-  if (raw.byteLength > MAX_BODY_BYTES) {
-    throw new PayloadTooLargeError(`The request body is larger than ${MAX_BODY_BYTES} bytes`);
+  if (raw.byteLength > options.maxBytes) {
+    throw new PayloadTooLargeError(`The request body is larger than ${options.maxBytes} bytes`);
   }
   const contentType = event.headers?.["content-type"] ?? event.headers?.["Content-Type"];
+  if (options.csv && contentType !== undefined && /^text\/csv\b/i.test(contentType)) {
+    return new CsvBody(raw.toString("utf8"));
+  }
   if (contentType !== undefined && !/^application\/(.+\+)?json\b/i.test(contentType)) {
-    throw new BadRequestError("UNSUPPORTED_MEDIA_TYPE", "The request body must be application/json");
+    const expected = options.csv ? "application/json or text/csv" : "application/json";
+    throw new BadRequestError("UNSUPPORTED_MEDIA_TYPE", `The request body must be ${expected}`);
   }
   let parsed: unknown;
   try {
@@ -106,7 +123,7 @@ export function apiHandler(
 ) {
   const byKey = new Map<
     string,
-    { id: RouteId; scope: Scope | null; takesBody: boolean; handle: RouteHandler }
+    { id: RouteId; scope: Scope | null; takesBody: boolean; body: BodyOptions; handle: RouteHandler }
   >();
   for (const route of ROUTES) {
     if (route.fn !== fn) continue;
@@ -115,7 +132,9 @@ export function apiHandler(
     // GET and DELETE carry no content with a meaning (RFC 9110), so a body sent with one is ignored rather
     // than parsed: it cannot fail a request with a code the route does not have.
     const takesBody = route.method === "POST" || route.method === "PUT";
-    byKey.set(routeKey(route), { id: route.id, scope: route.scope, takesBody, handle });
+    const custom = (route as RouteDef).body;
+    const body = { maxBytes: custom?.maxBytes ?? MAX_BODY_BYTES, csv: custom?.csv === true };
+    byKey.set(routeKey(route), { id: route.id, scope: route.scope, takesBody, body, handle });
   }
 
   const core = async (event: APIGatewayProxyEventV2): Promise<APIGatewayProxyResultV2> => {
@@ -133,7 +152,7 @@ export function apiHandler(
         routeId: route.id,
         params,
         query,
-        body: route.takesBody ? parseBody(event) : undefined,
+        body: route.takesBody ? parseBody(event, route.body) : undefined,
         tenantId,
         requestId,
       });

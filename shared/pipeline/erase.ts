@@ -24,6 +24,7 @@
 import { eraseFromDeliveryPayloads } from "../destinations/erase";
 import { eraseFromMemberFiles } from "../destinations/member-files";
 import { LIFECYCLE_STAGES, RFM_SEGMENTS } from "../engine";
+import { RetryableError } from "../errors";
 import { logger } from "../logger";
 import type { ErasureRecord, RunRecord } from "../model";
 import { objectKeys, stateVersionOf } from "../store/keys";
@@ -132,6 +133,51 @@ async function finish(deps: PipelineDeps, event: ErasureTask, run: RunRecord): P
   return done;
 }
 
+/**
+ * Writes every list segment that holds the customer's id anew without it (a new revision, whose record also
+ * drops the last run's sample of unknown ids); a list changed meanwhile is read again. Returns the lists
+ * rewritten.
+ */
+export async function eraseFromLists(
+  deps: PipelineDeps,
+  tenantId: string,
+  datasetId: string,
+  customerId: string,
+): Promise<number> {
+  const lists = deps.lists;
+  if (!lists) return 0;
+  let rewritten = 0;
+  for (const first of await lists.listLists(tenantId, datasetId)) {
+    for (let attempt = 0; ; attempt++) {
+      const record = attempt === 0 ? first : await lists.getList(tenantId, datasetId, first.listId);
+      if (!record) break;
+      const ids = await lists.readIds(record);
+      if (ids === undefined) {
+        if (attempt >= 5) throw new RetryableError("LIST_CHANGING", "A list kept changing during an erasure");
+        continue;
+      }
+      const kept = ids.filter((id) => id !== customerId);
+      const sampled = record.lastRun?.unknownSample.includes(customerId) === true;
+      if (kept.length === ids.length && !sampled) break;
+      const { listId, name, description, createdAt } = record;
+      const draft = { listId, name, ...(description !== undefined ? { description } : {}), createdAt };
+      const saved = await lists.saveList(
+        tenantId,
+        datasetId,
+        { ...draft, updatedAt: (deps.now ?? (() => new Date()))().toISOString() },
+        kept,
+        record,
+      );
+      if (saved) {
+        rewritten++;
+        break;
+      }
+      if (attempt >= 5) throw new RetryableError("LIST_CHANGING", "A list kept changing during an erasure");
+    }
+  }
+  return rewritten;
+}
+
 export async function runErasure(deps: PipelineDeps, event: ErasureEvent): Promise<ErasureOutcome> {
   const { store, blobs } = deps;
   const { tenantId, datasetId, erasureId } = event;
@@ -191,6 +237,9 @@ export async function runErasure(deps: PipelineDeps, event: ErasureEvent): Promi
       }
     }
     timings.uploadsMs = Math.round(performance.now() - t);
+
+    const listsRewritten = await eraseFromLists(deps, tenantId, datasetId, customerId);
+    if (listsRewritten > 0) await store.addErasureCounts(tenantId, datasetId, erasureId, { listsRewritten });
 
     const exports = await blobs.list(objectKeys.datasetPrefix("exports", tenantId, datasetId));
     if (exports.length > 0) {

@@ -24,6 +24,8 @@ import {
   type IngestReport,
   ingestCustomers,
   ingestTransactions,
+  type ListSegmentSettings,
+  listMembership,
   type RowError,
   rfmGrid,
   valueHistogram,
@@ -32,6 +34,8 @@ import { RetryableError } from "../errors";
 import type { MembershipHistory } from "../history/ports";
 import { historyChanges, recordHistory } from "../history/record";
 import { errorFields, logger } from "../logger";
+import { type LoadedList, listFingerprints, listSettings, loadLists } from "../lists/load";
+import type { ListStore } from "../lists/ports";
 import type {
   CurrentVersion,
   DatasetMeta,
@@ -92,6 +96,8 @@ export interface PipelineDeps {
   /** The per-customer membership history; none: no history is recorded. */
   history?: MembershipHistory;
   /** Writes the files of s3 and audience destinations; none: no destination file is written or rewritten. */
+  /** List segments (shared/lists); none: no list segment is computed. */
+  lists?: ListStore;
   destinationFiles?: ExternalBucketWriter;
   /** The dataset's destinations; none: nothing is delivered after a run. */
   destinations?: DestinationStore;
@@ -216,9 +222,15 @@ export async function publish(
   const now = deps.now ?? (() => new Date());
   const asOf = evaluationDate(meta.settings.asOf, now());
   const definitions = await store.listDefinitions(meta.tenantId, meta.datasetId);
-  const inputs = inputsFingerprint(meta.settings, definitions, asOf);
+  const lists = await loadLists(deps.lists, meta.tenantId, meta.datasetId);
+  const inputs = inputsFingerprint(
+    meta.settings,
+    definitions,
+    asOf,
+    listFingerprints(lists.map((l) => l.record)),
+  );
   let t = performance.now();
-  const result = computeSegments(state, computeSettingsFor(meta, asOf, definitions));
+  const result = computeSegments(state, computeSettingsFor(meta, asOf, definitions, listSettings(lists)));
   const { outputs, profiles } = outputsAndProfiles(result);
   const segments = result.segments.map((s) => ({ ...s, profile: profiles.get(s.id) }));
   const keptWithinTolerance = keepWithinTolerance(committed, outputs);
@@ -309,9 +321,47 @@ export async function publish(
   await announce(deps, [runEvent(done), ...membershipEvents(done, diff.memberships)]);
   await serveDestinations(deps, done, diff.memberships, () => contactsOf(state, meta.settings));
   return done;
+  await recordListRuns(deps, done, lists, result);
 }
 
 /** What a run that computed `result` commits as the dataset's current version. */
+/**
+ * Tells each list what the committed run found of it (members, ids that are no customers, a sample of them)
+ * for the list answer; a failure is logged, never fails a committed run.
+ */
+export async function recordListRuns(
+  deps: PipelineDeps,
+  run: RunRecord,
+  lists: readonly LoadedList[],
+  result: ComputedSegmentation,
+): Promise<void> {
+  const store = deps.lists;
+  if (!store || lists.length === 0 || run.version === undefined) return;
+  const version = run.version;
+  try {
+    await Promise.all(
+      lists.map(({ record, ids }) => {
+        const found = listMembership(result, ids);
+        let members = 0;
+        for (const bit of found.members) members += bit;
+        return store.recordRun(run.tenantId, run.datasetId, record.listId, {
+          version,
+          runId: run.runId,
+          revision: record.revision,
+          members,
+          unknownIds: found.unknownIds,
+          unknownSample: found.unknownSample,
+        });
+      }),
+    );
+  } catch (error) {
+    logger.error("Could not record the run's findings on the lists", {
+      count: lists.length,
+      ...errorFields(error),
+    });
+  }
+}
+
 export function currentVersionOf(
   result: ComputedSegmentation,
   fields: Pick<
@@ -361,6 +411,8 @@ export function inputsFingerprint(
   definitions: readonly SegmentDefinitionRecord[],
   asOf: string,
 ): string {
+  /** The list segments (lists/load.ts listFingerprints); none leaves the fingerprint as it was before lists. */
+  lists: readonly unknown[] = [],
   const { scheduledRefresh: _refresh, ...computing } = settings;
   const rules = definitions.map((d) => ({
     id: d.segmentId,
@@ -369,7 +421,7 @@ export function inputsFingerprint(
     rule: d.rule,
   }));
   return createHash("sha256")
-    .update(canonicalJson({ settings: computing, rules, asOf }))
+    .update(canonicalJson({ settings: computing, rules, asOf, ...(lists.length > 0 ? { lists } : {}) }))
     .digest("base64url");
 }
 
@@ -501,6 +553,7 @@ export function computeSettingsFor(
   asOf: string,
   definitions: readonly SegmentDefinitionRecord[],
 ): ComputeSettings {
+  lists: readonly ListSegmentSettings[] = [],
   const { lifecycle, rfm, clusters, value } = meta.settings;
   const previous = meta.current?.clusters;
   return {
@@ -544,6 +597,7 @@ export function computeSettingsFor(
       rule: d.rule,
     })),
   };
+    ...(lists.length > 0 ? { lists } : {}),
 }
 
 /** One attempt of a run holding the dataset's lease, renewed in the background until released. */
@@ -978,7 +1032,8 @@ export async function refreshChangesNothing(deps: PipelineDeps, meta: DatasetMet
   const now = deps.now ?? (() => new Date());
   const asOf = evaluationDate(meta.settings.asOf, now());
   const definitions = await deps.store.listDefinitions(meta.tenantId, meta.datasetId);
-  return inputsFingerprint(meta.settings, definitions, asOf) === current.inputs;
+  const lists = listFingerprints((await deps.lists?.listLists(meta.tenantId, meta.datasetId)) ?? []);
+  return inputsFingerprint(meta.settings, definitions, asOf, lists) === current.inputs;
 }
 
 /** Recomputes time-dependent scores from the stored state, without reading any upload. */

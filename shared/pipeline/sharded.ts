@@ -41,6 +41,7 @@ import {
 import { RetryableError } from "../errors";
 import type { HistoryChange } from "../history/ports";
 import { historyChanges, recordHistory } from "../history/record";
+import { listFingerprints, listSettings, loadLists } from "../lists/load";
 import { logger } from "../logger";
 import type { DatasetMeta, RunRecord, UploadRecord } from "../model";
 import { PREFIXES } from "../resources";
@@ -409,7 +410,8 @@ export function shardedSteps(deps: PipelineDeps, options: ShardedOptions = {}) {
       );
     }
     const definitions = await store.listDefinitions(run.tenantId, run.datasetId);
-    return computeSettingsFor(meta, run.asOf, definitions);
+    const lists = await loadLists(deps.lists, run.tenantId, run.datasetId);
+    return computeSettingsFor(meta, run.asOf, definitions, listSettings(lists));
   }
 
   async function merge(run: RunRef): Promise<MergeResult> {
@@ -422,7 +424,8 @@ export function shardedSteps(deps: PipelineDeps, options: ShardedOptions = {}) {
       );
     }
     const definitions = await store.listDefinitions(run.tenantId, run.datasetId);
-    const settings: ComputeSettings = computeSettingsFor(meta, run.asOf, definitions);
+    const lists = await loadLists(deps.lists, run.tenantId, run.datasetId);
+    const settings: ComputeSettings = computeSettingsFor(meta, run.asOf, definitions, listSettings(lists));
     const started = performance.now();
     const shardPlan = await loadPlan(run);
     const partials = Array.from({ length: run.buckets }, (_, b) => async () => {
@@ -548,7 +551,12 @@ export function shardedSteps(deps: PipelineDeps, options: ShardedOptions = {}) {
         completedAt: "",
         orderCount: merged.orderCount,
         segments,
-        inputs: inputsFingerprint(meta.settings, definitions, run.asOf),
+        inputs: inputsFingerprint(
+          meta.settings,
+          definitions,
+          run.asOf,
+          listFingerprints(lists.map((l) => l.record)),
+        ),
         source: {
           uploadId: run.uploadId ?? meta.current?.source?.uploadId ?? "",
           key: run.key as string,
