@@ -10,7 +10,9 @@
  *   manifest, written after every committed run (./member-files.ts).
  * - Customers who opted out (./contacts.ts) are left out of both unless the destination says
  *   `includeOptedOut`.
- * - Disabled destinations get nothing: a run while one is disabled is not delivered to it later.
+ * - A disabled webhook destination still gets its deliveries in the outbox, unsent and without a wake-up:
+ *   they go out in run order once POST …/enable enables it (./deliver.ts). Disabled s3 and audience
+ *   destinations get no files.
  *
  * Nothing here fails the run: it has committed. A failure for one destination is logged (names and counts,
  * never ids) and the others are still served.
@@ -177,7 +179,7 @@ async function planWebhook(
   // Bodies first: the worker never meets an outbox entry whose body is not there.
   for (const body of bodies) await deps.blobs.put(body.key, body.text, "application/json");
   await deps.destinations.enqueueDeliveries(ref, deliveries);
-  if (deps.deliveryQueue) await deps.deliveryQueue.notify(ref);
+  if (deps.deliveryQueue && destination.status === "enabled") await deps.deliveryQueue.notify(ref);
   return deliveries.length;
 }
 
@@ -203,7 +205,7 @@ export async function writeFilesFor(
   return manifest.files.length;
 }
 
-/** Serves every enabled destination of the run's dataset; never throws. */
+/** Serves the run's dataset's destinations (disabled webhooks queue, unsent); never throws. */
 export async function planDeliveries(deps: PlanDeps, input: PlanInput): Promise<PlanSummary> {
   const summary: PlanSummary = { deliveriesEnqueued: 0, filesWritten: 0, failedDestinations: 0 };
   const { run } = input;
@@ -220,12 +222,12 @@ export async function planDeliveries(deps: PlanDeps, input: PlanInput): Promise<
     summary.failedDestinations = 1;
     return summary;
   }
-  const enabled = all.filter((d) => d.status === "enabled");
-  if (enabled.length === 0) return summary;
+  const served = all.filter((d) => d.status === "enabled" || d.kind === "webhook");
+  if (served.length === 0) return summary;
   const changes = changesBySegment(input.memberships);
   const names = new Map((run.segments ?? []).map((s) => [s.id, s.name]));
   const timestamp = (deps.now ?? (() => new Date()))().toISOString();
-  for (const destination of enabled) {
+  for (const destination of served) {
     try {
       if (destination.kind === "webhook") {
         summary.deliveriesEnqueued += await planWebhook(deps, destination, input, changes, names, timestamp);

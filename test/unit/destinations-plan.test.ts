@@ -2,8 +2,9 @@
  * Planning after a committed run (shared/destinations/plan.ts), from hand-made membership diffs whose
  * entered and left ids are known by construction: parts of at most 1,000 ids (entered first, then left),
  * exactly the changed ids per segment, rewrites that change nothing ignored, opted-out customers removed
- * unless the destination includes them, nothing for unchanged or unfollowed segments or disabled
- * destinations, bodies stored before the outbox entries, and one failing destination not stopping the others.
+ * unless the destination includes them, nothing for unchanged or unfollowed segments, a disabled webhook's
+ * deliveries queued without a wake-up, bodies stored before the outbox entries, and one failing destination
+ * not stopping the others.
  */
 import { describe, expect, it } from "vitest";
 import type { Contacts } from "../../shared/destinations/contacts";
@@ -232,7 +233,7 @@ describe("planDeliveries: webhooks", () => {
     expect(await destinations.listPendingDeliveries(onlyOptedOut, 10)).toEqual([]);
   });
 
-  it("gives nothing for unchanged segments, disabled destinations or a run that did not commit", async () => {
+  it("gives nothing for unchanged segments or a run that did not commit; a disabled webhook's deliveries queue unwoken", async () => {
     const { deps, destinations, objects, notified } = setup();
     const d = destination();
     const off = destination({ status: "disabled", disabledReason: "failures" });
@@ -254,8 +255,9 @@ describe("planDeliveries: webhooks", () => {
     expect(await destinations.listPendingDeliveries(d, 10)).toEqual([]);
     await planDeliveries(deps, { run, memberships: changed, contacts: contactsOptingOut() });
     expect(await destinations.listPendingDeliveries(d, 10)).toHaveLength(1);
-    expect(await destinations.listPendingDeliveries(off, 10)).toEqual([]);
-    expect(objects.size).toBe(1);
+    // The disabled destination's delivery waits in its outbox (sent once it is enabled), without a wake-up.
+    expect(await destinations.listPendingDeliveries(off, 10)).toHaveLength(1);
+    expect(objects.size).toBe(2);
     expect(notified).toEqual([d.destinationId]);
   });
 
