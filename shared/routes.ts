@@ -246,6 +246,22 @@ export const ROUTES = [
     summary: "Members of one segment, paginated",
   },
   {
+    id: "getOverlap",
+    method: "POST",
+    path: "/datasets/{datasetId}/overlap",
+    fn: "readApi",
+    scope: "read",
+    summary: "How 2 to 30 segments overlap: pairwise shared members, each pair's share of each, Jaccard",
+  },
+  {
+    id: "listIntersectionMembers",
+    method: "GET",
+    path: "/datasets/{datasetId}/segments/{segmentId}/intersections/{otherSegmentId}/members",
+    fn: "readApi",
+    scope: "read",
+    summary: "Members of both of two segments, paginated in the members' order",
+  },
+  {
     id: "listRuns",
     method: "GET",
     path: "/datasets/{datasetId}/runs",

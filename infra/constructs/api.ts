@@ -91,14 +91,15 @@ const HTTP_FUNCTION_SPECS: Record<HttpFunctionName, HttpFunctionSpec> = {
     timeout: Duration.seconds(FUNCTION_TIMEOUT_SECONDS.readApi),
     // BatchGetItem: a customer's history checks that the runs of its entries committed (store/history.ts).
     table: ["GetItem", "BatchGetItem", "Query"],
-    // Signs downloads of member exports and of rejected-rows reports; never reads uploads or state.
+    // Signs downloads of member exports and of rejected-rows reports; reads the committed version's
+    // membership object under state/ for overlaps (and HEADs it, which GetObject allows). Never uploads.
     bucket: [
       { prefix: PREFIXES.exports, actions: ["GetObject"] },
       { prefix: PREFIXES.reports, actions: ["GetObject"] },
-    ],
       { prefix: PREFIXES.state, actions: ["GetObject"] },
       // A list's answer shows its first ids.
       { prefix: PREFIXES.lists, actions: ["GetObject"] },
+    ],
     putsEvents: false,
   },
   writeApi: {
@@ -117,9 +118,9 @@ const HTTP_FUNCTION_SPECS: Record<HttpFunctionName, HttpFunctionSpec> = {
       { prefix: PREFIXES.state, actions: ["GetObject"] },
       // Exports are written here, and their download links are signed with GetObject.
       { prefix: PREFIXES.exports, actions: ["PutObject", "GetObject"] },
-    ],
       // List segments: each change writes the new revision's ids and deletes the old one's.
       { prefix: PREFIXES.lists, actions: ["PutObject", "GetObject", "DeleteObject"] },
+    ],
     putsEvents: true,
   },
   lookupApi: {

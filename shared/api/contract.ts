@@ -24,6 +24,7 @@ import {
 } from "./destinations";
 import { eraseParams, erasureParams } from "./erasures";
 import { createExportBodySchema, exportParams } from "./exports";
+import { intersectionParams, intersectionQuery, overlapBodySchema, overlapParams } from "./overlap";
 import { customerHistoryParams, customerHistoryQuery } from "./history";
 import {
   changeListMembersBodySchema,
@@ -65,12 +66,12 @@ export const ERROR_STATUS = {
   RUN_NOT_FOUND: 404,
   ERASURE_NOT_FOUND: 404,
   DESTINATION_NOT_FOUND: 404,
-  DESTINATION_URL_NOT_ALLOWED: 400,
   LIST_NOT_FOUND: 404,
   TOO_MANY_IDS: 400,
   TOO_MANY_LISTS: 409,
   LIST_CHANGED: 409,
   SEGMENT_IN_USE: 409,
+  DESTINATION_URL_NOT_ALLOWED: 400,
   DESTINATION_KIND_CHANGED: 400,
   UNKNOWN_SEGMENT: 400,
   TOO_MANY_DESTINATIONS: 409,
@@ -80,6 +81,7 @@ export const ERROR_STATUS = {
   CURSOR_STALE: 409,
   STATE_UNAVAILABLE: 409,
   DRY_RUN_UNAVAILABLE: 409,
+  OVERLAP_UNAVAILABLE: 409,
   PAYLOAD_TOO_LARGE: 413,
   INTERNAL: 500,
   DRY_RUN_TIMEOUT: 503,
@@ -94,9 +96,9 @@ export const TAGS = {
   customers: "One customer's scores and segments",
   segments: "Segments, their members and history",
   definitions: "Rule segments: definitions and dry runs",
+  lists: "List segments: customer ids uploaded or edited by hand, usable in rules",
   runs: "Computation runs",
   models: "The value models and their accuracy on held-out recent orders",
-  lists: "List segments: customer ids uploaded or edited by hand, usable in rules",
   destinations: "Destinations: webhooks, S3 member lists and ad audiences fed after each run",
 } as const;
 export type Tag = keyof typeof TAGS;
@@ -200,8 +202,6 @@ export const CONTRACTS = {
       "DRY_RUN_TIMEOUT",
     ],
   },
-  createUpload: {
-    tag: "uploads",
   listLists: {
     tag: "lists",
     params: listsParams,
@@ -240,6 +240,8 @@ export const CONTRACTS = {
     responses: { 204: null },
     errors: ["DATASET_NOT_FOUND", "LIST_NOT_FOUND", "SEGMENT_IN_USE"],
   },
+  createUpload: {
+    tag: "uploads",
     params: uploadParams,
     body: createUploadBodySchema,
     responses: { 201: s.uploadSchema },
@@ -329,14 +331,18 @@ export const CONTRACTS = {
     errors: ["DATASET_NOT_FOUND", "DATASET_NOT_READY", "SEGMENT_NOT_FOUND", "BAD_CURSOR", "CURSOR_STALE"],
     description: "A cursor is bound to the segment's version: after a recompute it answers 409 CURSOR_STALE.",
   },
-  listRuns: {
-    tag: "runs",
+  getOverlap: {
     tag: "segments",
+    params: overlapParams,
+    body: overlapBodySchema,
+    responses: { 200: s.overlapSchema },
+    errors: ["DATASET_NOT_FOUND", "DATASET_NOT_READY", "UNKNOWN_SEGMENT", "OVERLAP_UNAVAILABLE"],
     description:
       "Changes nothing: POST only because the list of segments is a body. For each pair of the committed " +
       "version's segments, counted from its members as bitsets: the customers in both, in either, the share of " +
       "each segment also in the other, and the Jaccard index. An id the version lacks answers 400 " +
       "UNKNOWN_SEGMENT naming `body.segments.<i>`; a version committed before memberships were kept for " +
+      "overlaps answers 409 OVERLAP_UNAVAILABLE until the next run.",
   },
   listIntersectionMembers: {
     tag: "segments",
@@ -347,6 +353,7 @@ export const CONTRACTS = {
       "DATASET_NOT_FOUND",
       "DATASET_NOT_READY",
       "SEGMENT_NOT_FOUND",
+      "OVERLAP_UNAVAILABLE",
       "BAD_CURSOR",
       "CURSOR_STALE",
     ],
@@ -354,6 +361,8 @@ export const CONTRACTS = {
       "In the order of listSegmentMembers (the UTF-8 bytes of the ids), so a page here is the two segments' " +
       "member pages intersected. A cursor is bound to the pair and the version.",
   },
+  listRuns: {
+    tag: "runs",
     params: datasetParams,
     query: runsQuery,
     responses: { 200: s.runListSchema },

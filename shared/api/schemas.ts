@@ -386,6 +386,52 @@ export const segmentMembersSchema = z.object({
   nextCursor,
 });
 
+/** A ratio rounded to 6 decimals; null where its denominator is 0. */
+const overlapRatio = z.number().min(0).max(1).nullable();
+
+/** How segments of the committed version overlap (../engine/overlap.ts). */
+export const overlapSchema = z.object({
+  datasetId: z.string(),
+  version: z.number().int(),
+  runId: z.string(),
+  asOf: isoDay,
+  /** Customers of the version. */
+  customerCount: z.number().int(),
+  /** The segments in the order asked for, each with its number of members. */
+  segments: z.array(
+    z.object({ id: z.string(), name: z.string(), family: z.string(), size: z.number().int() }),
+  ),
+  /** Every pair once, (a, b) with a asked for before b. */
+  pairs: z.array(
+    z.object({
+      a: z.string(),
+      b: z.string(),
+      /** Customers in both: |A ∩ B|. */
+      count: z.number().int(),
+      /** Customers in either: |A ∪ B|. */
+      union: z.number().int(),
+      /** |A ∩ B| / |A|: the share of A's members also in B. */
+      shareOfA: overlapRatio,
+      /** |A ∩ B| / |B|: the share of B's members also in A. */
+      shareOfB: overlapRatio,
+      /** |A ∩ B| / |A ∪ B|: 1 for the same members, 0 for none shared. */
+      jaccard: overlapRatio,
+    }),
+  ),
+});
+
+/** A page of the customers in both of two segments, in the members routes' order. */
+export const intersectionMembersSchema = z.object({
+  datasetId: z.string(),
+  segmentId: z.string(),
+  otherSegmentId: z.string(),
+  version: z.number().int(),
+  /** Customers in both segments. */
+  size: z.number().int(),
+  customerIds: z.array(z.string()),
+  nextCursor,
+});
+
 /** The value models of the committed version and their holdout validation (./value-model). */
 export const valueModelSchema = valueModelAnswerSchema;
 

@@ -9,10 +9,9 @@
  */
 import { createHash, randomUUID } from "node:crypto";
 import { type Contacts, contactsOf, writeContacts } from "../destinations/contacts";
+import type { ExternalBucketWriter } from "../destinations/member-files";
 import { planDeliveries } from "../destinations/plan";
 import type { DeliveryQueue, DestinationStore } from "../destinations/ports";
-import { ingestPinpointEndpoints, type PinpointCounts } from "../engine/pinpoint";
-import type { ExternalBucketWriter } from "../destinations/member-files";
 import {
   AggregateState,
   type ComputedSegmentation,
@@ -30,12 +29,13 @@ import {
   rfmGrid,
   valueHistogram,
 } from "../engine";
+import { ingestPinpointEndpoints, type PinpointCounts } from "../engine/pinpoint";
 import { RetryableError } from "../errors";
 import type { MembershipHistory } from "../history/ports";
 import { historyChanges, recordHistory } from "../history/record";
-import { errorFields, logger } from "../logger";
 import { type LoadedList, listFingerprints, listSettings, loadLists } from "../lists/load";
 import type { ListStore } from "../lists/ports";
+import { errorFields, logger } from "../logger";
 import type {
   CurrentVersion,
   DatasetMeta,
@@ -95,9 +95,9 @@ export interface PipelineDeps {
   sharded?: ShardedRuns;
   /** The per-customer membership history; none: no history is recorded. */
   history?: MembershipHistory;
-  /** Writes the files of s3 and audience destinations; none: no destination file is written or rewritten. */
   /** List segments (shared/lists); none: no list segment is computed. */
   lists?: ListStore;
+  /** Writes the files of s3 and audience destinations; none: no destination file is written or rewritten. */
   destinationFiles?: ExternalBucketWriter;
   /** The dataset's destinations; none: nothing is delivered after a run. */
   destinations?: DestinationStore;
@@ -320,11 +320,10 @@ export async function publish(
   await attempt.release();
   await announce(deps, [runEvent(done), ...membershipEvents(done, diff.memberships)]);
   await serveDestinations(deps, done, diff.memberships, () => contactsOf(state, meta.settings));
-  return done;
   await recordListRuns(deps, done, lists, result);
+  return done;
 }
 
-/** What a run that computed `result` commits as the dataset's current version. */
 /**
  * Tells each list what the committed run found of it (members, ids that are no customers, a sample of them)
  * for the list answer; a failure is logged, never fails a committed run.
@@ -362,6 +361,7 @@ export async function recordListRuns(
   }
 }
 
+/** What a run that computed `result` commits as the dataset's current version. */
 export function currentVersionOf(
   result: ComputedSegmentation,
   fields: Pick<
@@ -410,9 +410,9 @@ export function inputsFingerprint(
   settings: DatasetSettings,
   definitions: readonly SegmentDefinitionRecord[],
   asOf: string,
-): string {
   /** The list segments (lists/load.ts listFingerprints); none leaves the fingerprint as it was before lists. */
   lists: readonly unknown[] = [],
+): string {
   const { scheduledRefresh: _refresh, ...computing } = settings;
   const rules = definitions.map((d) => ({
     id: d.segmentId,
@@ -552,8 +552,8 @@ export function computeSettingsFor(
   meta: DatasetMeta,
   asOf: string,
   definitions: readonly SegmentDefinitionRecord[],
-): ComputeSettings {
   lists: readonly ListSegmentSettings[] = [],
+): ComputeSettings {
   const { lifecycle, rfm, clusters, value } = meta.settings;
   const previous = meta.current?.clusters;
   return {
@@ -596,8 +596,8 @@ export function computeSettingsFor(
       ...(d.description !== undefined ? { description: d.description } : {}),
       rule: d.rule,
     })),
-  };
     ...(lists.length > 0 ? { lists } : {}),
+  };
 }
 
 /** One attempt of a run holding the dataset's lease, renewed in the background until released. */

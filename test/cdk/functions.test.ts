@@ -124,7 +124,7 @@ describe("house function settings", () => {
 });
 
 describe("IAM: exact actions on exact resources", () => {
-  it("readApi only reads: items of the table, objects under exports/ and reports/ (to sign their downloads)", () => {
+  it("readApi only reads: items of the table, objects under exports/ and reports/ (to sign their downloads) and state/ (overlaps)", () => {
     expect(rolePermissions(sx, sx.stack.api.functions.readApi)).toEqual(
       permissions([
         XRAY,
@@ -132,6 +132,7 @@ describe("IAM: exact actions on exact resources", () => {
         [getAtt(tableId), ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:Query"]],
         [objectArn(bucketId, PREFIXES.exports), ["s3:GetObject"]],
         [objectArn(bucketId, PREFIXES.reports), ["s3:GetObject"]],
+        [objectArn(bucketId, PREFIXES.state), ["s3:GetObject"]],
       ]),
     );
   });

@@ -23,6 +23,7 @@ const CUSTOMER_IDS = /\bC(0[1-9]|10)\b/;
 
 /** A valid body for every route that takes one (a new such route without one here is a type error). */
 const BODIES: Record<BodyRoute, unknown> = {
+  getOverlap: { segments: ["rfm:champions", "lifecycle:active"] },
   createDataset: { datasetId: DATASET },
   putSettings: { currency: "EUR" },
   putDefinition: { name: "Big spenders", rule: { field: "monetary", op: "gte", value: 500 } },
@@ -43,9 +44,9 @@ const BODIES: Record<BodyRoute, unknown> = {
   },
   rotateDestinationSecret: undefined,
   enableDestination: undefined,
-};
   putList: { name: "Contacted", customerIds: ["C01"] },
   changeListMembers: { add: ["C02"] },
+};
 
 let service: LocalService;
 let keys: LocalKeys;
@@ -58,10 +59,10 @@ function pathOf(route: RouteDef): string {
     segmentId: route.path.includes("/definitions/") ? "rule:big-spenders" : "rfm:champions",
     runId,
     erasureId: "00000000-0000-4000-8000-000000000000",
-    destinationId: "dst_aaaaaaaaaaaaaaaaaaaa",
-  };
-    listId: "contacted",
     otherSegmentId: "lifecycle:active",
+    destinationId: "dst_aaaaaaaaaaaaaaaaaaaa",
+    listId: "contacted",
+  };
   return route.path.replace(/\{(\w+)\}/g, (_, name: string) => {
     const value = values[name];
     if (value === undefined) throw new Error(`No value for path parameter ${name} of ${route.id}`);

@@ -16,6 +16,7 @@ import { docsRoutes } from "../../shared/api/docs";
 import { exportRoutes } from "../../shared/api/exports";
 import { historyRoutes } from "../../shared/api/history";
 import { buildOpenApiDocument } from "../../shared/api/openapi";
+import { overlapRoutes } from "../../shared/api/overlap";
 import { readRoutes } from "../../shared/api/read";
 import { writeRoutes } from "../../shared/api/write";
 import { AggregateState } from "../../shared/engine";
@@ -32,6 +33,7 @@ import {
   runRecordSchema,
   type SegmentDefinitionRecord,
 } from "../../shared/model";
+import { encodeMembership } from "../../shared/pipeline/membership";
 import { encodeOutputs, type Outputs } from "../../shared/pipeline/outputs";
 import type { BlobStore, DatasetStore, Page, ServiceEvent } from "../../shared/pipeline/ports";
 import { ROUTES, type RouteId } from "../../shared/routes";
@@ -305,11 +307,20 @@ function handlers(options: { blobs?: boolean } = {}) {
   const { store, definitions } = memoryStore();
   const published: ServiceEvent[] = [];
   const outputs: Outputs = new Map(Object.entries(views).map(([id, v]) => [id, JSON.stringify(v)]));
+  const membership = encodeMembership(
+    outputs,
+    (ready.current?.segments ?? []).map((s) => s.id),
+  );
   const blobs: BlobStore = {
-    get: async (key) => (key.endsWith("outputs.ndjson.gz") ? encodeOutputs(outputs) : aggregate),
+    get: async (key) =>
+      key.endsWith("outputs.ndjson.gz")
+        ? encodeOutputs(outputs)
+        : key.endsWith("membership.bin")
+          ? membership
+          : aggregate,
     stream: async () => undefined,
     streamRange: async () => undefined,
-    size: async () => undefined,
+    size: async (key) => (key.endsWith("membership.bin") ? membership.byteLength : undefined),
     put: async () => {},
     putStream: async () => "etag",
     list: async () => [],
@@ -358,6 +369,7 @@ function handlers(options: { blobs?: boolean } = {}) {
     ...datasetRoutes(deps),
     ...writeRoutes(deps),
     ...exportRoutes(deps),
+    ...overlapRoutes(deps),
     ...destinationRoutes({ ...deps, blobs }),
     ...destinationRoutes({ ...deps, blobs }),
     ...docsRoutes(),
@@ -600,6 +612,28 @@ describe("answers of the route cores", () => {
       await call("listDestinationDeliveries", { params: dst, query: { limit: "5" } }),
     );
     expectConforms("deleteDestination", await call("deleteDestination", { params: dst }));
+    const overlap = await call("getOverlap", {
+      params: shop,
+      body: { segments: ["rfm:champions", "rule:big", "cluster:c1"] },
+    });
+    expectConforms("getOverlap", overlap);
+    // c1 is in all three, c2 only in rfm:champions: 2 of 2 champions, 1 of 1 big spender.
+    expect((overlap.body as { pairs: unknown[] }).pairs[0]).toEqual({
+      a: "rfm:champions",
+      b: "rule:big",
+      count: 1,
+      union: 2,
+      shareOfA: 0.5,
+      shareOfB: 1,
+      jaccard: 0.5,
+    });
+    expectConforms(
+      "listIntersectionMembers",
+      await call("listIntersectionMembers", {
+        params: { ...shop, segmentId: "rfm:champions", otherSegmentId: "rule:big" },
+        query: { limit: "1" },
+      }),
+    );
     expectConforms("listRuns", await call("listRuns", { params: shop }));
     expectConforms("getRun", await call("getRun", { params: { ...shop, runId: "run-3" } }));
     expectConforms("getRun", await call("getRun", { params: { ...shop, runId: "run-2" } }));
@@ -688,6 +722,42 @@ describe("errors of the route cores", () => {
     await expectError(
       "listSegmentMembers",
       call("listSegmentMembers", { params: members, query: { cursor: stale } }),
+      "CURSOR_STALE",
+    );
+    await expectError(
+      "getOverlap",
+      call("getOverlap", { params: shop, body: { segments: ["rfm:champions", "rfm:nobody"] } }),
+      "UNKNOWN_SEGMENT",
+    );
+    await expectError(
+      "getOverlap",
+      call("getOverlap", { params: { datasetId: "fresh" }, body: { segments: ["rfm:a", "rfm:b"] } }),
+      "DATASET_NOT_READY",
+    );
+    await expectError(
+      "getOverlap",
+      handlers({ blobs: false }).call("getOverlap", {
+        params: shop,
+        body: { segments: ["rfm:champions", "rule:big"] },
+      }),
+      "OVERLAP_UNAVAILABLE",
+    );
+    const pair = { ...shop, segmentId: "rfm:champions", otherSegmentId: "rfm:nobody" };
+    await expectError(
+      "listIntersectionMembers",
+      call("listIntersectionMembers", { params: pair }),
+      "SEGMENT_NOT_FOUND",
+    );
+    const both = { ...pair, otherSegmentId: "rule:big" };
+    await expectError(
+      "listIntersectionMembers",
+      call("listIntersectionMembers", { params: both, query: { cursor: "x.y" } }),
+      "BAD_CURSOR",
+    );
+    const staleBoth = cursors.encode(`intersection|${TENANT}|shop|rfm:champions|rule:big`, { v: 2, after: "c1" });
+    await expectError(
+      "listIntersectionMembers",
+      call("listIntersectionMembers", { params: both, query: { cursor: staleBoth } }),
       "CURSOR_STALE",
     );
     await expectError("listRuns", call("listRuns", { params: missing }), "DATASET_NOT_FOUND");

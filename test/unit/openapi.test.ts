@@ -14,6 +14,7 @@ import { datasetRoutes } from "../../shared/api/datasets";
 import { docsRoutes } from "../../shared/api/docs";
 import { historyRoutes } from "../../shared/api/history";
 import { buildOpenApiDocument } from "../../shared/api/openapi";
+import { overlapRoutes } from "../../shared/api/overlap";
 import { readRoutes } from "../../shared/api/read";
 import { OPERATORS, validateSegmentDefinition } from "../../shared/engine/rules";
 import type { MembershipHistory } from "../../shared/history/ports";
@@ -476,6 +477,7 @@ describe("GET /openapi.json", () => {
       "readApi",
       {
         ...readRoutes(deps),
+        ...overlapRoutes(deps),
         ...historyRoutes({ ...deps, history: unused<MembershipHistory>() }),
         ...datasetRoutes(deps),
         ...docsRoutes({ scopePrefix: "api://segments" }),
