@@ -220,6 +220,20 @@ describe("a Pinpoint endpoint export", () => {
     expect(state.attributesOf(state.findCustomer("u2")).phone).toBe("+15550201");
   });
 
+  it("takes names of Object.prototype's properties as plain attribute names", async () => {
+    const line =
+      '{"Id":"p","ChannelType":"SMS","User":{"UserId":"u","UserAttributes":{"constructor":["c"]}},' +
+      '"Attributes":{"__proto__":["x"],"toString":["y"]},"Metrics":{"hasOwnProperty":2}}';
+    const { customers, errors } = await read(Buffer.from(`${line}\n`));
+    expect(errors).toEqual([]);
+    expect(customers.u).toMatchObject({
+      "user.constructor": "c",
+      "attr.__proto__": "x",
+      "attr.toString": "y",
+      "metric.hasOwnProperty": "2",
+    });
+  });
+
   it("refuses a file whose first line is no endpoint", async () => {
     const attempt = read(Buffer.from('{"customer_id":"c1","country":"US"}\n'));
     await expect(attempt).rejects.toBeInstanceOf(FileError);
