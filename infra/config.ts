@@ -63,6 +63,28 @@ const contextShape = {
    * function (see BENCHMARKS.md, capacity model). Datasets that ran sharded stay sharded.
    */
   shardThresholdMb: count(1, 5 * 1024).default(256),
+  /**
+   * Buckets that S3 member-list and ad-audience destinations may write to (names, comma-separated). The
+   * runs may put objects in these and no other bucket outside the stack; with none, the API refuses those
+   * destination kinds. Each bucket's own policy must let the stack's run functions put objects.
+   */
+  destinationBuckets: list
+    .pipe(
+      z.array(
+        z
+          .string()
+          .regex(
+            /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/,
+            "an S3 bucket name: 3 to 63 lower-case letters, digits, '.' and '-'",
+          ),
+      ),
+    )
+    .default([]),
+  /**
+   * Concurrency reserved for the webhook delivery function; its queue trigger uses all but one of it, so
+   * the minute's sweep always finds room.
+   */
+  deliveryReservedConcurrency: count(3, 100).default(5),
   /** Steps of one distributed map running at once, and the shard workers' reserved concurrency. */
   shardMaxConcurrency: count(1, 1_000).default(20),
   /**

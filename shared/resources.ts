@@ -48,6 +48,7 @@ export const FUNCTION_TIMEOUT_SECONDS = {
   refresh: 900,
   shard: 900,
   sweeper: 120,
+  deliver: 120,
 } as const;
 export type FunctionName = keyof typeof FUNCTION_TIMEOUT_SECONDS;
 

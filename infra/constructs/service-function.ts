@@ -6,7 +6,7 @@
  * the resource, or the other way round.
  */
 import { fileURLToPath } from "node:url";
-import { type CfnElement, type Duration, type RemovalPolicy, Stack } from "aws-cdk-lib";
+import { ArnFormat, Aws, type CfnElement, type Duration, type RemovalPolicy, Stack } from "aws-cdk-lib";
 import type { ITable } from "aws-cdk-lib/aws-dynamodb";
 import type { IEventBus } from "aws-cdk-lib/aws-events";
 import { PolicyStatement, Role, ServicePrincipal } from "aws-cdk-lib/aws-iam";
@@ -14,6 +14,7 @@ import { Architecture, type IDestination, Runtime, Tracing } from "aws-cdk-lib/a
 import { LogLevel, NodejsFunction, OutputFormat } from "aws-cdk-lib/aws-lambda-nodejs";
 import { LogGroup, type RetentionDays } from "aws-cdk-lib/aws-logs";
 import type { IBucket } from "aws-cdk-lib/aws-s3";
+import type { IQueue } from "aws-cdk-lib/aws-sqs";
 import type { IStateMachine } from "aws-cdk-lib/aws-stepfunctions";
 import { NagSuppressions } from "cdk-nag";
 import { Construct } from "constructs";
@@ -41,6 +42,23 @@ export type TableAction =
  * multipart upload but its abort, which is AbortMultipartUpload.
  */
 export type ObjectAction = "GetObject" | "PutObject" | "DeleteObject" | "AbortMultipartUpload";
+
+/**
+ * Secrets Manager actions a function may be granted on the secrets under a name prefix. Reading is
+ * GetSecretValue; creating, rotating and deleting webhook secrets are the other four (CreateSecret with tags
+ * also needs TagResource).
+ */
+export type SecretAction =
+  | "GetSecretValue"
+  | "CreateSecret"
+  | "PutSecretValue"
+  | "DeleteSecret"
+  | "TagResource";
+
+/** A secret name prefix: Secrets Manager's name characters, ending in "/", no wildcard. */
+const SECRET_PREFIX = /^[A-Za-z0-9_+=.@-][A-Za-z0-9/_+=.@-]*\/$/;
+/** An S3 bucket name (general purpose buckets: 3-63 lower-case letters, digits, '.', '-'). */
+export const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 
 export interface PrefixAccess {
   /** Key prefix ending in "/", e.g. PREFIXES.state. */
@@ -80,17 +98,30 @@ export const ESM_REQUIRE_BANNER =
   'import { createRequire as __createRequire } from "node:module"; const require = __createRequire(import.meta.url);';
 
 /**
- * How cdk-nag prints an ARN in a finding: `<LogicalId.Arn>` for a GetAtt of a resource in the stack, the
- * literal ARN otherwise. Used to acknowledge exactly one resource pattern rather than every wildcard.
+ * How cdk-nag prints an ARN in a finding: `<LogicalId.Arn>` for a GetAtt of a resource in the stack,
+ * `<AWS::Partition>` for a reference, the literal text otherwise, joined as the template joins them. Used to
+ * acknowledge exactly one resource pattern rather than every wildcard.
  */
 function nagArn(arn: string, scope: Construct): string {
-  const resolved = Stack.of(scope).resolve(arn) as unknown;
-  if (typeof resolved === "string") return resolved;
-  const getAtt = (resolved as { "Fn::GetAtt"?: [string, string] })["Fn::GetAtt"];
-  if (getAtt) return `<${getAtt[0]}.${getAtt[1]}>`;
-  throw new Error(
-    `${scope.node.path}: cannot name ${JSON.stringify(resolved)} for a cdk-nag acknowledgement`,
-  );
+  const flatten = (node: unknown): string => {
+    if (typeof node === "string") return node;
+    const n = node as { "Fn::GetAtt"?: [string, string]; Ref?: string; "Fn::Join"?: [string, unknown[]] };
+    if (n["Fn::GetAtt"]) return `<${n["Fn::GetAtt"][0]}.${n["Fn::GetAtt"][1]}>`;
+    if (typeof n.Ref === "string") return `<${n.Ref}>`;
+    if (n["Fn::Join"]) return n["Fn::Join"][1].map(flatten).join(n["Fn::Join"][0]);
+    throw new Error(`${scope.node.path}: cannot name ${JSON.stringify(node)} for a cdk-nag acknowledgement`);
+  };
+  return flatten(Stack.of(scope).resolve(arn));
+}
+
+/** The ARN of the secrets named `name` (which may end in `*`) in the stack's account and region. */
+export function secretArn(scope: Construct, name: string): string {
+  return Stack.of(scope).formatArn({
+    service: "secretsmanager",
+    resource: "secret",
+    resourceName: name,
+    arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+  });
 }
 
 /** The runtime of every function; the one the code is built (esbuild target) and tested for. */
@@ -281,6 +312,82 @@ export class ServiceFunction extends Construct {
       new PolicyStatement({ actions: ["states:StartExecution"], resources: [stateMachine.stateMachineArn] }),
     );
     return this.setEnvironment(envName, stateMachine.stateMachineArn);
+  }
+
+  /**
+   * Lets the function send messages to `queue` (SendMessage, the one action a producer needs: the queue's
+   * URL comes from `envName`, and its SQS-managed encryption needs no key grant), and sets `envName`.
+   */
+  bindQueueSender(queue: IQueue, envName: string): this {
+    this.fn.addToRolePolicy(
+      new PolicyStatement({ actions: ["sqs:SendMessage"], resources: [queue.queueArn] }),
+    );
+    return this.setEnvironment(envName, queue.queueUrl);
+  }
+
+  /**
+   * Grants `actions` on the secrets whose names start with `prefix` (their ARNs end in a random suffix
+   * Secrets Manager adds, so the grant names `secret:<prefix>*`), and sets `envName` to the prefix. Secrets
+   * are encrypted with the account's AWS managed key for Secrets Manager, which needs no KMS grant.
+   */
+  bindSecrets(prefix: string, actions: readonly SecretAction[], envName = "WEBHOOK_SECRET_PREFIX"): this {
+    if (!SECRET_PREFIX.test(prefix)) {
+      throw new Error(
+        `${this.node.path}: secret prefix "${prefix}" must use Secrets Manager's name characters, end with "/" and hold no wildcard`,
+      );
+    }
+    if (actions.length === 0) throw new Error(`${this.node.path}: bindSecrets needs at least one action`);
+    const resource = secretArn(this, `${prefix}*`);
+    this.fn.addToRolePolicy(
+      new PolicyStatement({
+        actions: [...new Set(actions)].map((a) => `secretsmanager:${a}`),
+        resources: [resource],
+      }),
+    );
+    NagSuppressions.addResourceSuppressions(
+      this.role,
+      [
+        {
+          id: "AwsSolutions-IAM5",
+          reason:
+            `Webhook secrets are created at run time, one per destination, under the name prefix ${prefix}; ` +
+            `Secrets Manager appends a random suffix to each ARN. The grant covers that prefix only, for ${actions.join(", ")}.`,
+          appliesTo: [`Resource::${nagArn(resource, this)}`],
+        },
+      ],
+      true,
+    );
+    return this.setEnvironment(envName, prefix);
+  }
+
+  /**
+   * Lets the function write objects (PutObject, and PutObjectAcl for a bucket owned by another account) to
+   * each of `buckets`, buckets outside the stack named by the deployment, and sets `envName` to the names
+   * separated by commas, or to "" when there are none (the API then refuses destinations that write files).
+   */
+  bindExternalBuckets(buckets: readonly string[], envName = "DESTINATION_BUCKETS"): this {
+    const names = [...new Set(buckets)];
+    for (const name of names) {
+      if (!BUCKET_NAME.test(name)) throw new Error(`${this.node.path}: "${name}" is not an S3 bucket name`);
+      const resource = `arn:${Aws.PARTITION}:s3:::${name}/*`;
+      this.fn.addToRolePolicy(
+        new PolicyStatement({ actions: ["s3:PutObject", "s3:PutObjectAcl"], resources: [resource] }),
+      );
+      NagSuppressions.addResourceSuppressions(
+        this.role,
+        [
+          {
+            id: "AwsSolutions-IAM5",
+            reason:
+              `Destination files go to keys chosen at run time (prefix, dataset, run) in ${name}, a bucket the ` +
+              "deployment names in destinationBuckets; the grant covers that bucket's objects, for PutObject and PutObjectAcl only.",
+            appliesTo: [`Resource::${nagArn(resource, this)}`],
+          },
+        ],
+        true,
+      );
+    }
+    return this.setEnvironment(envName, names.join(","));
   }
 
   /** Logical id of the function in its stack's template, for tests and cross-references. */

@@ -6,10 +6,12 @@
 import { CfnOutput, RemovalPolicy, Stack, type StackProps } from "aws-cdk-lib";
 import { EventBus } from "aws-cdk-lib/aws-events";
 import type { Construct } from "constructs";
+import { PREFIXES } from "../../shared/resources";
 import type { HttpFunctionName } from "../../shared/routes";
 import type { AppConfig } from "../config";
 import { Api } from "../constructs/api";
 import { Auth, defaultDomainPrefix } from "../constructs/auth";
+import { Delivery } from "../constructs/delivery";
 import { Observability } from "../constructs/observability";
 import { Pipeline } from "../constructs/pipeline";
 import type { FunctionDefaults, ServiceFunction } from "../constructs/service-function";
@@ -19,6 +21,9 @@ import { Storage } from "../constructs/storage";
 
 /** Value of SERVICE_NAME in every function; the logger's service field. */
 export const SERVICE_NAME = "segmentation";
+
+/** Name prefix of a stack's webhook secrets in Secrets Manager: `<stack name>/webhooks/`. */
+export const webhookSecretPrefix = (stackName: string) => `${stackName}/webhooks/`;
 
 export interface SegmentationStackProps extends StackProps {
   readonly config: AppConfig;
@@ -31,6 +36,8 @@ export class SegmentationStack extends Stack {
   readonly api: Api;
   readonly pipeline: Pipeline;
   readonly sharding: Sharding;
+  /** Webhook deliveries: their queue, the deliver function, its schedule and dead letters. */
+  readonly delivery: Delivery;
   readonly observability: Observability;
   /** The dashboard; absent with `-c site=false`. */
   readonly site?: Site;
@@ -112,6 +119,33 @@ export class SegmentationStack extends Stack {
       fn.setEnvironment("SHARD_THRESHOLD_BYTES", String(config.shardThresholdMb * 1024 * 1024));
     }
 
+    // Webhook secrets of this stack live under their own name prefix, so no other stage's are reachable.
+    const secretPrefix = webhookSecretPrefix(this.stackName);
+    this.delivery = new Delivery(this, "Delivery", {
+      table: this.storage.table,
+      bucket: this.storage.bucket,
+      functionDefaults,
+      secretPrefix,
+      reservedConcurrency: config.deliveryReservedConcurrency,
+    });
+    // Functions that commit runs put webhook bodies in the outbox, wake the deliver function, and write
+    // member-list and audience files to the destination buckets the deployment names.
+    for (const fn of [this.pipeline.compute, this.pipeline.refresh, this.sharding.coordinator]) {
+      fn.bindBucket(this.storage.bucket, [{ prefix: PREFIXES.deliveries, actions: ["PutObject"] }])
+        .bindQueueSender(this.delivery.queue, "DELIVERY_QUEUE_URL")
+        .bindExternalBuckets(config.destinationBuckets);
+    }
+    // The write API creates webhook secrets (a rotation creates a new one; a secret is shown once and never
+    // read back) and deletes them; deleting a destination batch-deletes its outbox and attempt log and
+    // deletes its waiting bodies; enabling one wakes the deliver function; file destinations are refused
+    // for buckets the deployment does not name.
+    this.api.functions.writeApi
+      .bindSecrets(secretPrefix, ["CreateSecret", "DeleteSecret"])
+      .bindTable(this.storage.table, ["BatchWriteItem"])
+      .bindBucket(this.storage.bucket, [{ prefix: PREFIXES.deliveries, actions: ["DeleteObject"] }])
+      .bindQueueSender(this.delivery.queue, "DELIVERY_QUEUE_URL")
+      .setEnvironment("DESTINATION_BUCKETS", config.destinationBuckets.join(","));
+
     this.observability = new Observability(this, "Observability", {
       functions: this.functions,
       deadLetterQueues: {
@@ -123,6 +157,9 @@ export class SegmentationStack extends Stack {
         sweeperFailures: this.pipeline.sweeperFailures,
         sweepDeadLetters: this.pipeline.sweepDeadLetters,
         redeliveryDeadLetters: this.pipeline.redeliveryDeadLetters,
+        deliveryDeadLetters: this.delivery.deadLetters,
+        deliverySweepFailures: this.delivery.sweepFailures,
+        deliverySweepDeadLetters: this.delivery.sweepDeadLetters,
       },
     });
 
@@ -171,7 +208,7 @@ export class SegmentationStack extends Stack {
   /** Every function of the service, by the name the observability alarms use. */
   get functions(): Readonly<
     Record<
-      HttpFunctionName | "compute" | "refresh" | "sweeper" | "shardWorkers" | "shardCoordinator",
+      HttpFunctionName | "compute" | "refresh" | "sweeper" | "shardWorkers" | "shardCoordinator" | "deliver",
       ServiceFunction
     >
   > {
@@ -182,6 +219,7 @@ export class SegmentationStack extends Stack {
       sweeper: this.pipeline.sweeper,
       shardWorkers: this.sharding.workers,
       shardCoordinator: this.sharding.coordinator,
+      deliver: this.delivery.deliver,
     };
   }
 }

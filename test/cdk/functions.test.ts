@@ -28,6 +28,23 @@ const XRAY: [string, string[]] = ["*", ["xray:PutTelemetryRecords", "xray:PutTra
 const SQS_SEND = ["sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage"];
 /** The service's own event bus, the only one any function may put events on. */
 const busArn = () => getAtt(logicalId(sx, sx.stack.bus), "Arn");
+/** The queue that wakes the deliver function; SendMessage on it is all a producer gets. */
+const deliveryQueueArn = () => getAtt(logicalId(sx, sx.stack.delivery.queue));
+/** Every webhook secret of the stack, by its name prefix (test/cdk/delivery.test.ts has the rest). */
+const WEBHOOK_SECRETS = {
+  "Fn::Join": [
+    "",
+    [
+      "arn:",
+      { Ref: "AWS::Partition" },
+      ":secretsmanager:",
+      { Ref: "AWS::Region" },
+      ":",
+      { Ref: "AWS::AccountId" },
+      ":secret:segmentation-dev/webhooks/*",
+    ],
+  ],
+};
 /** A function may write its logs to its own log group, and to no other. */
 const ownLogs = (fn: ServiceFunction): [unknown, string[]] => [
   getAtt(logicalId(sx, fn.logGroup)),
@@ -87,10 +104,21 @@ describe("house function settings", () => {
           ...(name in sx.stack.api.functions
             ? { DEFAULT_TENANT: "default", SCOPE_PREFIX: "segmentation" }
             : {}),
-          // Every function but the read functions and the shard workers puts events on the service's bus.
-          ...(name === "readApi" || name === "lookupApi" || name === "shardWorkers"
+          // Every function but the read functions, the shard workers and deliver puts events on the bus.
+          ...(name === "readApi" || name === "lookupApi" || name === "shardWorkers" || name === "deliver"
             ? {}
             : { EVENT_BUS_NAME: ref(logicalId(sx, sx.stack.bus)) }),
+          // Functions that commit runs, and writeApi, wake the deliver function; the runs write destination
+          // files to the buckets the deployment names (none here), which writeApi checks destinations against.
+          ...(["compute", "refresh", "shardCoordinator", "writeApi"].includes(name)
+            ? { DELIVERY_QUEUE_URL: ref(logicalId(sx, sx.stack.delivery.queue)), DESTINATION_BUCKETS: "" }
+            : {}),
+          // deliver wakes itself for what a pass had no time left for.
+          ...(name === "deliver" ? { DELIVERY_QUEUE_URL: ref(logicalId(sx, sx.stack.delivery.queue)) } : {}),
+          // writeApi creates webhook secrets and deliver reads them, under the stack's own name prefix.
+          ...(name === "writeApi" || name === "deliver"
+            ? { WEBHOOK_SECRET_PREFIX: "segmentation-dev/webhooks/" }
+            : {}),
           // The pipeline functions hand large uploads and sharded datasets to the state machine.
           ...(name === "compute" || name === "refresh"
             ? {
@@ -147,7 +175,7 @@ describe("IAM: exact actions on exact resources", () => {
     );
   });
 
-  it("writeApi writes table items, may sign uploads under uploads/ only, and asks for recomputes on the bus", () => {
+  it("writeApi writes table items, may sign uploads under uploads/ only, asks for recomputes on the bus, manages webhook secrets and wakes the deliver function", () => {
     expect(rolePermissions(sx, sx.stack.api.functions.writeApi)).toEqual(
       permissions([
         XRAY,
@@ -155,6 +183,7 @@ describe("IAM: exact actions on exact resources", () => {
         [
           getAtt(tableId),
           [
+            "dynamodb:BatchWriteItem",
             "dynamodb:DeleteItem",
             "dynamodb:GetItem",
             "dynamodb:PutItem",
@@ -166,11 +195,16 @@ describe("IAM: exact actions on exact resources", () => {
         [objectArn(bucketId, PREFIXES.state), ["s3:GetObject"]],
         [objectArn(bucketId, PREFIXES.exports), ["s3:GetObject", "s3:PutObject"]],
         [busArn(), ["events:PutEvents"]],
+        // Webhook destinations: secrets created and deleted, a deleted destination's outbox and bodies
+        // deleted, the deliver function woken when one is enabled again.
+        [WEBHOOK_SECRETS, ["secretsmanager:CreateSecret", "secretsmanager:DeleteSecret"]],
+        [objectArn(bucketId, PREFIXES.deliveries), ["s3:DeleteObject"]],
+        [deliveryQueueArn(), ["sqs:SendMessage"]],
       ]),
     );
   });
 
-  it("compute reads uploads (and rewrites those naming erased customers), reads and writes state, writes reports, and dead-letters to its own queue", () => {
+  it("compute reads uploads (and rewrites those naming erased customers), reads and writes state, writes reports and webhook bodies, wakes the deliver function, and dead-letters to its own queue", () => {
     const queueId = logicalId(sx, sx.stack.pipeline.computeFailures);
     expect(rolePermissions(sx, sx.stack.pipeline.compute)).toEqual(
       permissions([
@@ -189,14 +223,16 @@ describe("IAM: exact actions on exact resources", () => {
         [objectArn(bucketId, PREFIXES.uploads), ["s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"]],
         [objectArn(bucketId, PREFIXES.state), ["s3:GetObject", "s3:PutObject"]],
         [objectArn(bucketId, PREFIXES.reports), ["s3:PutObject"]],
+        [objectArn(bucketId, PREFIXES.deliveries), ["s3:PutObject"]],
         [busArn(), ["events:PutEvents"]],
         [getAtt(queueId), SQS_SEND],
+        [deliveryQueueArn(), ["sqs:SendMessage"]],
         [ref(logicalId(sx, sx.stack.sharding.stateMachine)), ["states:StartExecution"]],
       ]),
     );
   });
 
-  it("refresh reads and writes state, erases (uploads rewritten, items, old state and exports deleted), and dead-letters to its own queue", () => {
+  it("refresh reads and writes state, erases (uploads rewritten, items, old state and exports deleted), writes webhook bodies, wakes the deliver function, and dead-letters to its own queue", () => {
     const queueId = logicalId(sx, sx.stack.pipeline.refreshFailures);
     expect(rolePermissions(sx, sx.stack.pipeline.refresh)).toEqual(
       permissions([
@@ -219,6 +255,7 @@ describe("IAM: exact actions on exact resources", () => {
         ],
         [objectArn(bucketId, PREFIXES.state), ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"]],
         [objectArn(bucketId, PREFIXES.exports), ["s3:DeleteObject"]],
+        [objectArn(bucketId, PREFIXES.deliveries), ["s3:PutObject"]],
         // Listing only the keys under state/ and exports/, not the bucket.
         [
           getAtt(bucketId),
@@ -227,6 +264,7 @@ describe("IAM: exact actions on exact resources", () => {
         ],
         [busArn(), ["events:PutEvents"]],
         [getAtt(queueId), SQS_SEND],
+        [deliveryQueueArn(), ["sqs:SendMessage"]],
         [ref(logicalId(sx, sx.stack.sharding.stateMachine)), ["states:StartExecution"]],
       ]),
     );

@@ -90,8 +90,9 @@ function runNag(context: Record<string, unknown>, extend?: (stack: Stack) => voi
 
 const VARIANTS = {
   "the default app (own user pool, retained data)": {},
-  "a throw-away stage on an OIDC issuer": {
+  "a throw-away stage on an OIDC issuer, with destination buckets": {
     destroyOnRemoval: "true",
+    destinationBuckets: "crm-exports,ads-audiences",
     oidcIssuer: "https://login.example.com/",
     oidcAudience: "segments",
   },

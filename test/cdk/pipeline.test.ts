@@ -269,8 +269,25 @@ describe("dead letters", () => {
     }
   });
 
-  it("alarms as soon as any queue of the stack (all of them hold dead letters) holds a message", () => {
-    for (const id of Object.keys(resourcesOfType(sx.template, "AWS::SQS::Queue"))) {
+  it("alarms as soon as any dead-letter queue of the stack holds a message; a queue a function consumes redrives to one", () => {
+    // The one queue with a consumer is the webhook wake-up queue (test/cdk/delivery.test.ts); every other
+    // queue holds dead letters.
+    const consumed = new Set(
+      Object.values(resourcesOfType(sx.template, "AWS::Lambda::EventSourceMapping")).map(
+        (m) => (m.Properties?.EventSourceArn as { "Fn::GetAtt"?: [string, string] })?.["Fn::GetAtt"]?.[0],
+      ),
+    );
+    expect([...consumed]).toEqual([logicalId(sx, sx.stack.delivery.queue)]);
+    const queues = resourcesOfType(sx.template, "AWS::SQS::Queue");
+    for (const [id, queue] of Object.entries(queues)) {
+      if (consumed.has(id)) {
+        const redrive = queue.Properties?.RedrivePolicy as { deadLetterTargetArn: unknown } | undefined;
+        const target = (redrive?.deadLetterTargetArn as { "Fn::GetAtt"?: [string, string] })?.[
+          "Fn::GetAtt"
+        ]?.[0];
+        expect(target !== undefined && target in queues && !consumed.has(target), id).toBe(true);
+        continue;
+      }
       sx.template.hasResourceProperties("AWS::CloudWatch::Alarm", {
         Namespace: "AWS/SQS",
         MetricName: "ApproximateNumberOfMessagesVisible",

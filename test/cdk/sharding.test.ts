@@ -253,7 +253,7 @@ describe("IAM", () => {
     );
   });
 
-  it("the coordinator also reads and writes state, writes reports, runs and the dataset, and puts events", () => {
+  it("the coordinator also reads and writes state, writes reports, runs and the dataset, puts events, and writes webhook bodies and wakes the deliver function", () => {
     const bucket = logicalId(sx, sx.stack.storage.bucket);
     const table = logicalId(sx, sx.stack.storage.table);
     const perms = rolePermissions(sx, sx.stack.sharding.coordinator);
@@ -273,7 +273,9 @@ describe("IAM", () => {
         [objectArn(bucket, PREFIXES.work), ["s3:GetObject", "s3:PutObject"]],
         [objectArn(bucket, PREFIXES.state), ["s3:GetObject", "s3:PutObject"]],
         [objectArn(bucket, PREFIXES.reports), ["s3:PutObject"]],
+        [objectArn(bucket, PREFIXES.deliveries), ["s3:PutObject"]],
         [getAtt(logicalId(sx, sx.stack.bus)), ["events:PutEvents"]],
+        [getAtt(logicalId(sx, sx.stack.delivery.queue)), ["sqs:SendMessage"]],
         ...logAndTrace(sx.stack.sharding.coordinator),
       ]),
     );

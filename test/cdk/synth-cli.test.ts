@@ -70,9 +70,9 @@ describe("cdk synth (CLI, offline)", () => {
     const ours = Object.values(template.Resources as Record<string, LambdaResource>).filter(
       (r) => r.Type === "AWS::Lambda::Function" && r.Properties.Runtime === "nodejs22.x",
     );
-    // The HTTP functions, compute, refresh and the sweeper of abandoned runs, and the sharded runs' workers
-    // and coordinator; CDK's own helper functions run other runtimes.
-    expect(ours.length).toBe(HTTP_FUNCTIONS.length + 5);
+    // The HTTP functions, compute, refresh and the sweeper of abandoned runs, the sharded runs' workers
+    // and coordinator, and the webhook deliver function; CDK's own helper functions run other runtimes.
+    expect(ours.length).toBe(HTTP_FUNCTIONS.length + 6);
     for (const fn of ours) {
       const hash = String(fn.Properties.Code?.S3Key).replace(/\.zip$/, "");
       const dir = join(outDir, manifest.files[hash]?.source.path ?? "missing");
