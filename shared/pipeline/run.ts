@@ -59,6 +59,7 @@ import {
 } from "./outputs";
 import type {
   BlobStore,
+  CustomerWrite,
   DatasetStore,
   EventPublisher,
   LeasedDataset,
@@ -319,7 +320,7 @@ export async function publish(
   });
   await attempt.release();
   await announce(deps, [runEvent(done), ...membershipEvents(done, diff.memberships)]);
-  await serveDestinations(deps, done, diff.memberships, () => contactsOf(state, meta.settings));
+  await serveDestinations(deps, done, deliverable(done, diff), () => contactsOf(state, meta.settings));
   await recordListRuns(deps, done, lists, result);
   return done;
 }
@@ -501,6 +502,19 @@ export function membershipEvents(run: RunRecord, writes: readonly MembershipWrit
     }
   }
   return events;
+}
+
+/**
+ * The membership changes destinations are told of. The customers an erasure run removes are not among them:
+ * that they left their segments would name them to every webhook after their erasure was asked for.
+ */
+function deliverable(
+  run: RunRecord,
+  diff: { customers: readonly CustomerWrite[]; memberships: readonly MembershipWrite[] },
+): readonly MembershipWrite[] {
+  if (run.trigger !== "erasure") return diff.memberships;
+  const removed = new Set(diff.customers.filter((c) => c.view === null).map((c) => c.customerId));
+  return diff.memberships.filter((m) => !removed.has(m.customerId));
 }
 
 /**
