@@ -569,6 +569,105 @@ describe("dashboard", () => {
     expect(requests.length).toBeGreaterThan(20);
   });
 
+  it("creates destinations, shows each as the API has it, rotates a secret, tells a non-admin why the delivery log is hidden, and deletes one", async () => {
+    await browser.context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: service.api });
+    await page.goto(`${service.api}/#/${DATASET}/destinations`);
+    await page.getByRole("heading", { name: "Destinations", level: 1 }).waitFor(POLL);
+    const { segments } = await api.listSegments({ params: { datasetId: DATASET } });
+    const [first, second] = segments;
+    if (!first || !second) throw new Error("the dataset has fewer than two segments");
+
+    // A webhook (loopback is allowed by the local service) following two segments.
+    await page.getByLabel("Name", { exact: true }).fill("CRM hook");
+    await page.getByLabel("Kind").selectOption("webhook");
+    await page.getByLabel("URL").fill("http://127.0.0.1:9/hooks/segments");
+    await page.getByLabel(`${first.name} (${first.id})`).check();
+    await page.getByLabel(`${second.name} (${second.id})`).check();
+    await page.getByRole("button", { name: "Create destination" }).click();
+    const secretBox = page.getByRole("region", { name: "Secret shown once" });
+    await secretBox.waitFor(POLL);
+    const secret = await page.getByRole("textbox", { name: "Signing secret" }).inputValue();
+    expect(secret).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);
+    await secretBox.getByRole("button", { name: "Copy secret" }).click();
+    await expect.poll(() => secretBox.getByText("Copied.").count(), POLL).toBe(1);
+    expect(await page.evaluate("navigator.clipboard.readText()")).toBe(secret);
+
+    // An S3 member-list destination in JSON lines.
+    await page.getByLabel("Name", { exact: true }).fill("Warehouse");
+    await page.getByLabel("Kind").selectOption("s3");
+    await page.getByLabel("Bucket", { exact: true }).fill("crm-exports");
+    await page.getByLabel("Key prefix").fill("daily/");
+    await page.getByLabel("File format").selectOption("jsonl");
+    await page.getByLabel(`${first.name} (${first.id})`).check();
+    await page.getByRole("button", { name: "Create destination" }).click();
+    await page.getByRole("status").filter({ hasText: "Warehouse was created." }).waitFor(POLL);
+
+    // Every card says what the API says of its destination.
+    const listed = (await api.listDestinations({ params: { datasetId: DATASET } })).destinations;
+    expect(listed.map((d) => d.name).sort()).toEqual(["CRM hook", "Warehouse"]);
+    const names = new Map(segments.map((s) => [s.id, s.name]));
+    for (const d of listed) {
+      const card = page.locator(`[data-destination="${d.destinationId}"]`);
+      expect(await card.locator("h3").textContent()).toBe(d.name);
+      expect(await figure(card, "Status").textContent()).toBe("Enabled");
+      expect(await figure(card, "Follows").textContent()).toBe(
+        d.segments.map((id) => names.get(id)).join(", "),
+      );
+      expect(await figure(card, "Sends to").textContent()).toBe(
+        d.kind === "webhook"
+          ? d.webhook?.url
+          : `s3://${d.s3?.bucket}/${d.s3?.prefix} (${d.s3?.format.toUpperCase()})`,
+      );
+    }
+    const hook = listed.find((d) => d.kind === "webhook");
+    expect(hook?.segments).toEqual([first.id, second.id]);
+    expect(listed.find((d) => d.kind === "s3")?.s3).toMatchObject({
+      bucket: "crm-exports",
+      prefix: "daily/",
+    });
+    // The secret is shown once: the page, read again, holds it nowhere.
+    await page.reload();
+    await page.getByRole("heading", { name: "Destinations", level: 1 }).waitFor(POLL);
+    expect(await page.content()).not.toContain(secret);
+    // The webhook's delivery log (admin) is there, empty before any run.
+    const hookCard = page.locator(`[data-destination="${hook?.destinationId}"]`);
+    await hookCard.getByText("No delivery yet").waitFor(POLL);
+
+    // Rotating answers a new secret, once; the API records the rotation.
+    await page.getByRole("button", { name: "Rotate the secret of CRM hook" }).click();
+    await page.getByRole("region", { name: "Secret shown once" }).waitFor(POLL);
+    const rotated = await page.getByRole("textbox", { name: "Signing secret" }).inputValue();
+    expect(rotated).toMatch(/^whsec_/);
+    expect(rotated).not.toBe(secret);
+    const after = await api.getDestination({
+      params: { datasetId: DATASET, destinationId: hook?.destinationId ?? "" },
+    });
+    expect(after.webhook?.rotatedAt).toBeDefined();
+
+    // A token without the admin scope sees the destinations but is told why the delivery log is not shown.
+    const noAdmin = await mintToken(await localKeys(service.dataDir), {
+      tenant: "demo",
+      scopes: ["read", "write"],
+      ttlSeconds: 600,
+    });
+    expectedErrors = [/Failed to load resource: the server responded with a status of 403/];
+    await page.evaluate(`sessionStorage.setItem('segmentation.token', ${JSON.stringify(noAdmin)})`);
+    await page.reload();
+    await page.getByText("The delivery log needs the admin scope").waitFor(POLL);
+    await page.evaluate(`sessionStorage.setItem('segmentation.token', ${JSON.stringify(service.token)})`);
+    await page.reload();
+    await hookCard.getByText("No delivery yet").waitFor(POLL);
+
+    // Deleting, once confirmed.
+    page.once("dialog", (dialog) => void dialog.accept());
+    await page.getByRole("button", { name: "Delete Warehouse" }).click();
+    await page.getByRole("status").filter({ hasText: "Warehouse was deleted." }).waitFor(POLL);
+    const left = (await api.listDestinations({ params: { datasetId: DATASET } })).destinations;
+    expect(left.map((d) => d.name)).toEqual(["CRM hook"]);
+    expect(await page.locator("[data-destination]").count()).toBe(1);
+    expect(await page.evaluate(UNLABELLED_CONTROLS)).toEqual([]);
+  });
+
   // Last: it moves the dataset's evaluation date and recomputes it.
   it(
     "warns on the overview, in the run's words, when the data ends long before the evaluation date",

@@ -35,7 +35,7 @@ function secretBox(secret: string, what: string): HTMLElement {
   const status = h("span", { "aria-live": "polite", class: "help" });
   return h(
     "div",
-    { class: "card secret", role: "region", "aria-label": "Signing secret" },
+    { class: "card secret", role: "region", "aria-label": "Secret shown once" },
     h("p", {}, h("strong", {}, what), " It is shown this once: store it where your receiver reads it."),
     h("label", { for: id }, "Signing secret"),
     h("input", { id, readonly: true, value: secret, size: 60, spellcheck: "false", class: "mono" }),
