@@ -7,6 +7,7 @@
  *                    [--ml-kmeans-restarts 3] [--out-dir bench-out] [--report <results.json>]
  *   npm run bench -- --lookups [...]  (bundles, cold start, warm lookups and writes: see scripts/bench/lookups.ts)
  *   npm run bench -- --dry-run [--customers 1m]  (dry runs over a stored version: see scripts/bench/dry-run.ts)
+ *   npm run bench -- --overlap [--customers 1m] [--segments 30]  (overlap answers: see scripts/bench/overlap.ts)
  *   npm run bench -- --sharded [--customers 10m] [--single-size 1m] [--workers 2] [--range-mb 64] [--buckets 16]
  *                    (the sharded computation on worker threads: see scripts/bench/sharded.ts)
  *
@@ -34,6 +35,12 @@ if (process.argv.includes("--lookups")) {
   await import("./bench/lookups");
   process.exit();
 }
+// `npm run bench -- --overlap [its options]` measures overlap answers at scale (scripts/bench/overlap.ts).
+if (process.argv.includes("--overlap")) {
+  process.argv.splice(process.argv.indexOf("--overlap"), 1);
+  await import("./bench/overlap");
+  process.exit();
+}
 // `npm run bench -- --dry-run [its options]` measures dry runs at scale (scripts/bench/dry-run.ts).
 if (process.argv.includes("--dry-run")) {
   process.argv.splice(process.argv.indexOf("--dry-run"), 1);
@@ -47,6 +54,7 @@ const CLI = {
                         [--ml-kmeans-restarts 3] [--out-dir bench-out] [--report <results.json>]
        npm run bench -- --lookups [its options: npm run bench:lookups -- --help]
        npm run bench -- --dry-run [--customers 1m] [--out-dir bench-out]
+       npm run bench -- --overlap [--customers 1m] [--segments 30]
        npm run bench -- --sharded [--customers 10m] [--single-size 1m] [--workers 2] [--range-mb 64] [--buckets 16]
   --sizes               customers per measured file, e.g. 100k,1m (default 100k,1m); --quick is 100k
   --k                   clusters (default 8)

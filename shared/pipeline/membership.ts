@@ -50,12 +50,39 @@ function sortedIds(ids: string[]): string[] {
   return ids.sort();
 }
 
-/** The segment ids of a stored view (its JSON as the outputs hold it). */
-function segmentsOfView(json: string): string[] {
+const SEGMENTS_KEY = '"segments":[';
+
+/**
+ * The text of a stored view's `segments` array when it is the view's last key, as runs write it (viewOf in
+ * ./outputs.ts); undefined for any other shape.
+ */
+function segmentsText(json: string): string | undefined {
+  const at = json.lastIndexOf(SEGMENTS_KEY);
+  if (at > 0 && json.endsWith("]}") && (json[at - 1] === "," || json[at - 1] === "{")) {
+    return json.slice(at + SEGMENTS_KEY.length - 1, -1);
+  }
+  return undefined;
+}
+
+/** The ids in a `segments` array's text, or undefined when the text is not an array of strings. */
+function parseSegments(text: string): string[] | undefined {
+  try {
+    const tail: unknown = JSON.parse(text);
+    if (Array.isArray(tail) && tail.every((s) => typeof s === "string")) return tail;
+  } catch {
+    // Not an array after all.
+  }
+  return undefined;
+}
+
+/** The segment ids of a stored view, parsed whole. */
+function segmentsOfWholeView(json: string): string[] {
   const view: unknown = JSON.parse(json);
   const segments = (view as { segments?: unknown }).segments;
-  if (!Array.isArray(segments)) throw new MembershipError("a view without segments");
-  return segments as string[];
+  if (!Array.isArray(segments) || !segments.every((s) => typeof s === "string")) {
+    throw new MembershipError("a view without segments");
+  }
+  return segments;
 }
 
 /**
@@ -74,23 +101,34 @@ export function encodeMembership(outputs: Outputs, segmentIds: readonly string[]
     }
   }
   const bits: Uint32Array[] = order.map(() => new Uint32Array(wordsFor(count)));
-  const encodedIds: Buffer[] = [];
+  const indexOf = (segment: string): number => {
+    let k = index.get(segment);
+    if (k === undefined) {
+      k = order.length;
+      index.set(segment, k);
+      order.push(segment);
+      bits.push(new Uint32Array(wordsFor(count)));
+    }
+    return k;
+  };
+  // Customers share a few hundred combinations of segments at most: each array's text is parsed once.
+  const combinations = new Map<string, number[]>();
   const offsets = new Uint32Array(count + 1);
   let idBytes = 0;
   for (let p = 0; p < count; p++) {
     const id = ids[p] as string;
-    const bytes = Buffer.from(id, "utf8");
-    encodedIds.push(bytes);
     offsets[p] = idBytes;
-    idBytes += bytes.length;
-    for (const segment of segmentsOfView(outputs.get(id) as string)) {
-      let k = index.get(segment);
-      if (k === undefined) {
-        k = order.length;
-        index.set(segment, k);
-        order.push(segment);
-        bits.push(new Uint32Array(wordsFor(count)));
-      }
+    idBytes += Buffer.byteLength(id, "utf8");
+    const json = outputs.get(id) as string;
+    const text = segmentsText(json);
+    let ks = text === undefined ? undefined : combinations.get(text);
+    if (ks === undefined) {
+      const fromText = text === undefined ? undefined : parseSegments(text);
+      ks = (fromText ?? segmentsOfWholeView(json)).map(indexOf);
+      // Only a text that parsed as the array is a safe key for the next view with the same text.
+      if (text !== undefined && fromText !== undefined) combinations.set(text, ks);
+    }
+    for (const k of ks) {
       const words = bits[k] as Uint32Array;
       words[p >>> 5] = (words[p >>> 5] as number) | (1 << (p & 31));
     }
@@ -109,10 +147,7 @@ export function encodeMembership(outputs: Outputs, segmentIds: readonly string[]
   let at = pad8(8 + json.length);
   out.set(new Uint8Array(offsets.buffer), at);
   at += pad8(offsets.byteLength);
-  for (const bytes of encodedIds) {
-    bytes.copy(out, at);
-    at += bytes.length;
-  }
+  for (const id of ids) at += out.write(id, at, "utf8");
   at = pad8(at);
   for (const words of bits) {
     out.set(new Uint8Array(words.buffer), at);

@@ -61,6 +61,20 @@ describe("membership objects", () => {
     expect(m.positionAfter("😀")).toBe(6);
   });
 
+  it("reads views whose segments are not the last key, and shares parses only between equal arrays", () => {
+    const mixed: Outputs = new Map([
+      ["a", JSON.stringify({ segments: ["rule:x"], frequency: 1 })],
+      ["b", view(["rule:x", "rule:y"])],
+      ["c", JSON.stringify({ note: '"segments":["rule:y"]}', segments: ["rule:z"] })],
+      ["d", view(["rule:x", "rule:y"])],
+    ]);
+    const m = new Membership(encodeMembership(mixed, []));
+    const members = (id: string) => [...positionsOf(m.bits(id) as Uint32Array)].map((p) => m.id(p));
+    expect(members("rule:x")).toEqual(["a", "b", "d"]);
+    expect(members("rule:y")).toEqual(["b", "d"]);
+    expect(members("rule:z")).toEqual(["c"]);
+  });
+
   it("encodes no customers", () => {
     const m = new Membership(encodeMembership(new Map(), ["rfm:champions"]));
     expect(m.count).toBe(0);
