@@ -9,7 +9,7 @@
 import { z } from "zod";
 import { segmentReferences } from "../engine/memberships";
 import type { Rule } from "../engine/rules";
-import { AppError, BadRequestError, ConflictError, NotFoundError, ValidationError } from "../errors";
+import { BadRequestError, ConflictError, NotFoundError, ValidationError } from "../errors";
 import { DETAIL_TYPES } from "../events";
 import { type ApiRequest, type ApiResult, CsvBody, type RouteHandler } from "../http/api";
 import { parseWith } from "../http/validation";
@@ -220,7 +220,8 @@ export function listRoutes(deps: ListDeps): Partial<Record<RouteId, RouteHandler
   const now = deps.now ?? (() => new Date());
 
   const listStore = (): ListStore => {
-    if (!deps.lists) throw new AppError(503, "LISTS_UNAVAILABLE", "List segments are not available here");
+    // Every function serving these routes is given the store (functions/*-api/handler.ts).
+    if (!deps.lists) throw new Error("The list routes were wired without a list store");
     return deps.lists;
   };
 

@@ -11,10 +11,10 @@ import type { z } from "zod";
 import { CONTRACTS, ERROR_STATUS, type ErrorCode, errorsOf } from "../../shared/api/contract";
 import { datasetRoutes, MAX_DEFINITIONS } from "../../shared/api/datasets";
 import { destinationRoutes } from "../../shared/api/destinations";
-import { destinationRoutes } from "../../shared/api/destinations";
 import { docsRoutes } from "../../shared/api/docs";
 import { exportRoutes } from "../../shared/api/exports";
 import { historyRoutes } from "../../shared/api/history";
+import { listRoutes } from "../../shared/api/lists";
 import { buildOpenApiDocument } from "../../shared/api/openapi";
 import { overlapRoutes } from "../../shared/api/overlap";
 import { readRoutes } from "../../shared/api/read";
@@ -38,7 +38,7 @@ import { encodeOutputs, type Outputs } from "../../shared/pipeline/outputs";
 import type { BlobStore, DatasetStore, Page, ServiceEvent } from "../../shared/pipeline/ports";
 import { ROUTES, type RouteId } from "../../shared/routes";
 import { MemoryDestinationStore, MemorySecretStore } from "../support/memory-destinations";
-import { MemoryDestinationStore, MemorySecretStore } from "../support/memory-destinations";
+import { MemoryListStore } from "../support/memory-lists";
 import { textSource } from "./engine/byte-source";
 
 const TENANT = "t1";
@@ -340,10 +340,7 @@ function handlers(options: { blobs?: boolean } = {}) {
     secrets: new MemorySecretStore(),
     deliveryQueue: { notify: async () => {} },
     allowLoopbackWebhooks: true,
-    destinations: new MemoryDestinationStore(),
-    secrets: new MemorySecretStore(),
-    deliveryQueue: { notify: async () => {} },
-    allowLoopbackWebhooks: true,
+    lists: new MemoryListStore(),
     history: {
       write: async () => 0,
       discard: async () => {},
@@ -371,7 +368,7 @@ function handlers(options: { blobs?: boolean } = {}) {
     ...exportRoutes(deps),
     ...overlapRoutes(deps),
     ...destinationRoutes({ ...deps, blobs }),
-    ...destinationRoutes({ ...deps, blobs }),
+    ...listRoutes(deps),
     ...docsRoutes(),
   };
   const call = (routeId: RouteId, req: Partial<ApiRequest> = {}): Promise<ApiResult> => {
@@ -536,82 +533,6 @@ describe("answers of the route cores", () => {
         query: { limit: "1" },
       }),
     );
-    const webhook = await call("createDestination", {
-      params: shop,
-      body: {
-        name: "CRM",
-        kind: "webhook",
-        segments: ["rfm:champions", "rule:big"],
-        webhook: { url: "http://127.0.0.1:8080/hook" },
-      },
-    });
-    expectConforms("createDestination", webhook);
-    expect((webhook.body as { secret: string }).secret).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);
-    const files = await call("createDestination", {
-      params: shop,
-      body: { name: "Warehouse", kind: "s3", segments: ["rfm:champions"], s3: { bucket: "warehouse-in" } },
-    });
-    expectConforms("createDestination", files);
-    const dst = { ...shop, destinationId: (webhook.body as { destinationId: string }).destinationId };
-    expectConforms("listDestinations", await call("listDestinations", { params: shop }));
-    expectConforms("getDestination", await call("getDestination", { params: dst }));
-    expectConforms(
-      "putDestination",
-      await call("putDestination", {
-        params: dst,
-        body: {
-          name: "CRM 2",
-          kind: "webhook",
-          segments: ["rfm:champions"],
-          webhook: { url: "http://127.0.0.1:8081/hook" },
-        },
-      }),
-    );
-    expectConforms("rotateDestinationSecret", await call("rotateDestinationSecret", { params: dst }));
-    expectConforms("enableDestination", await call("enableDestination", { params: dst }));
-    expectConforms(
-      "listDestinationDeliveries",
-      await call("listDestinationDeliveries", { params: dst, query: { limit: "5" } }),
-    );
-    expectConforms("deleteDestination", await call("deleteDestination", { params: dst }));
-    const webhook = await call("createDestination", {
-      params: shop,
-      body: {
-        name: "CRM",
-        kind: "webhook",
-        segments: ["rfm:champions", "rule:big"],
-        webhook: { url: "http://127.0.0.1:8080/hook" },
-      },
-    });
-    expectConforms("createDestination", webhook);
-    expect((webhook.body as { secret: string }).secret).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);
-    const files = await call("createDestination", {
-      params: shop,
-      body: { name: "Warehouse", kind: "s3", segments: ["rfm:champions"], s3: { bucket: "warehouse-in" } },
-    });
-    expectConforms("createDestination", files);
-    const dst = { ...shop, destinationId: (webhook.body as { destinationId: string }).destinationId };
-    expectConforms("listDestinations", await call("listDestinations", { params: shop }));
-    expectConforms("getDestination", await call("getDestination", { params: dst }));
-    expectConforms(
-      "putDestination",
-      await call("putDestination", {
-        params: dst,
-        body: {
-          name: "CRM 2",
-          kind: "webhook",
-          segments: ["rfm:champions"],
-          webhook: { url: "http://127.0.0.1:8081/hook" },
-        },
-      }),
-    );
-    expectConforms("rotateDestinationSecret", await call("rotateDestinationSecret", { params: dst }));
-    expectConforms("enableDestination", await call("enableDestination", { params: dst }));
-    expectConforms(
-      "listDestinationDeliveries",
-      await call("listDestinationDeliveries", { params: dst, query: { limit: "5" } }),
-    );
-    expectConforms("deleteDestination", await call("deleteDestination", { params: dst }));
     const overlap = await call("getOverlap", {
       params: shop,
       body: { segments: ["rfm:champions", "rule:big", "cluster:c1"] },
@@ -634,6 +555,59 @@ describe("answers of the route cores", () => {
         query: { limit: "1" },
       }),
     );
+    const webhook = await call("createDestination", {
+      params: shop,
+      body: {
+        name: "CRM",
+        kind: "webhook",
+        segments: ["rfm:champions", "rule:big"],
+        webhook: { url: "http://127.0.0.1:8080/hook" },
+      },
+    });
+    expectConforms("createDestination", webhook);
+    expect((webhook.body as { secret: string }).secret).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);
+    const files = await call("createDestination", {
+      params: shop,
+      body: { name: "Warehouse", kind: "s3", segments: ["rfm:champions"], s3: { bucket: "warehouse-in" } },
+    });
+    expectConforms("createDestination", files);
+    const dst = { ...shop, destinationId: (webhook.body as { destinationId: string }).destinationId };
+    expectConforms("listDestinations", await call("listDestinations", { params: shop }));
+    expectConforms("getDestination", await call("getDestination", { params: dst }));
+    expectConforms(
+      "putDestination",
+      await call("putDestination", {
+        params: dst,
+        body: {
+          name: "CRM 2",
+          kind: "webhook",
+          segments: ["rfm:champions"],
+          webhook: { url: "http://127.0.0.1:8081/hook" },
+        },
+      }),
+    );
+    expectConforms("rotateDestinationSecret", await call("rotateDestinationSecret", { params: dst }));
+    expectConforms("enableDestination", await call("enableDestination", { params: dst }));
+    expectConforms(
+      "listDestinationDeliveries",
+      await call("listDestinationDeliveries", { params: dst, query: { limit: "5" } }),
+    );
+    expectConforms("deleteDestination", await call("deleteDestination", { params: dst }));
+    const list = { ...shop, listId: "contacted" };
+    const newList = await call("putList", {
+      params: list,
+      body: { name: "Contacted", customerIds: ["C1", "C2"] },
+    });
+    expectConforms("putList", newList);
+    expect(newList.status).toBe(201);
+    expectConforms("putList", await call("putList", { params: list, body: { name: "Contacted" } }));
+    expectConforms(
+      "changeListMembers",
+      await call("changeListMembers", { params: list, body: { add: ["C3"] } }),
+    );
+    expectConforms("listLists", await call("listLists", { params: shop }));
+    expectConforms("getList", await call("getList", { params: list }));
+    expectConforms("deleteList", await call("deleteList", { params: list }));
     expectConforms("listRuns", await call("listRuns", { params: shop }));
     expectConforms("getRun", await call("getRun", { params: { ...shop, runId: "run-3" } }));
     expectConforms("getRun", await call("getRun", { params: { ...shop, runId: "run-2" } }));
@@ -754,7 +728,10 @@ describe("errors of the route cores", () => {
       call("listIntersectionMembers", { params: both, query: { cursor: "x.y" } }),
       "BAD_CURSOR",
     );
-    const staleBoth = cursors.encode(`intersection|${TENANT}|shop|rfm:champions|rule:big`, { v: 2, after: "c1" });
+    const staleBoth = cursors.encode(`intersection|${TENANT}|shop|rfm:champions|rule:big`, {
+      v: 2,
+      after: "c1",
+    });
     await expectError(
       "listIntersectionMembers",
       call("listIntersectionMembers", { params: both, query: { cursor: staleBoth } }),
