@@ -84,6 +84,8 @@ describe("erasing a customer over HTTP", () => {
 
   it("accepts the request with 202 and completes it", async () => {
     expect((await call("GET", `/datasets/${DATASET}/customers/${ERASED}`)).status).toBe(200);
+    const history = await call("GET", `/datasets/${DATASET}/customers/${ERASED}/history`);
+    expect(history.body.entries).toHaveLength(1);
     expect(await everyMember()).toContain(ERASED);
     const exported = await call("POST", `/datasets/${DATASET}/segments/rfm:champions/exports`, {});
     expect(exported.status).toBe(201);
@@ -112,6 +114,8 @@ describe("erasing a customer over HTTP", () => {
       stateObjectsDeleted: 5,
     });
     expect(done.counts.itemsDeleted).toBeGreaterThan(1);
+    // The upload's history entry, and the erasure run's own (the customer left every segment).
+    expect(done.counts.historyItemsDeleted).toBe(2);
     const runs = await call("GET", `/datasets/${DATASET}/runs?limit=10`);
     const erasureRun = runs.body.runs.find((r: { runId: string }) => r.runId === done.runId);
     expect(erasureRun).toMatchObject({ trigger: "erasure", status: "succeeded", version: done.version });
@@ -123,6 +127,12 @@ describe("erasing a customer over HTTP", () => {
     expect(lookup.body.error.code).toBe("CUSTOMER_NOT_FOUND");
     for (const id of OTHERS)
       expect((await call("GET", `/datasets/${DATASET}/customers/${id}`)).status, id).toBe(200);
+    const history = await call("GET", `/datasets/${DATASET}/customers/${ERASED}/history`);
+    expect(history.body).toMatchObject({ entries: [], nextCursor: null });
+    for (const id of OTHERS) {
+      const kept = await call("GET", `/datasets/${DATASET}/customers/${id}/history`);
+      expect(kept.body.entries.length, id).toBeGreaterThan(0);
+    }
     const everyone = await everyMember();
     expect(everyone).not.toContain(ERASED);
     expect([...everyone].filter((id) => id.startsWith("C")).sort()).toEqual(OTHERS);
