@@ -39,6 +39,21 @@ const envSchema = z.object({
   WEBHOOK_SECRET_PREFIX: z.string().min(1).optional(),
   /** Directory of the local secret store (files of mode 0600); set by the local service instead of Secrets Manager. */
   LOCAL_SECRETS_DIR: z.string().min(1).optional(),
+  /**
+   * Buckets s3 and audience destinations may write to, comma-separated (the stack's `destinationBuckets`;
+   * set, even empty, in AWS). Unset, as in the local service, any bucket is accepted.
+   */
+  DESTINATION_BUCKETS: z
+    .string()
+    .optional()
+    .transform((v) =>
+      v === undefined
+        ? undefined
+        : v
+            .split(",")
+            .map((b) => b.trim())
+            .filter((b) => b.length > 0),
+    ),
   /** The queue that wakes the delivery function; without it deliveries wait for the scheduled sweep. */
   DELIVERY_QUEUE_URL: z.url().optional(),
   /** "true" lets webhooks use http and loopback addresses; only the local service sets it. */

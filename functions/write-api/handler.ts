@@ -19,6 +19,7 @@ const deps = {
   secrets: rt.secrets,
   deliveryQueue: rt.deliveryQueue,
   allowLoopbackWebhooks: rt.config.ALLOW_LOOPBACK_WEBHOOKS,
+  destinationBuckets: rt.config.DESTINATION_BUCKETS,
   lists: rt.lists,
   listIds: async (tenantId: string, datasetId: string) =>
     (await rt.lists.listLists(tenantId, datasetId)).map((l) => l.listId),

@@ -6,6 +6,8 @@
  *   http/loopback where the local service allows it; refused with 400 DESTINATION_URL_NOT_ALLOWED.
  * - Followed segments must exist in the dataset: a built-in RFM segment or lifecycle stage, a segment of the
  *   committed version (clusters, lists), or a saved rule segment; else 400 UNKNOWN_SEGMENT naming it.
+ * - An s3 or audience destination's bucket must be one the deployment names (`destinationBuckets`); else
+ *   400 DESTINATION_BUCKET_NOT_ALLOWED naming the field.
  * - At most MAX_DESTINATIONS_PER_DATASET per dataset (409 TOO_MANY_DESTINATIONS).
  * - The signing secret is made here, kept in the secret store (never the table) and shown exactly twice in
  *   its life: in the answer that created it, the create or the rotation.
@@ -46,6 +48,11 @@ export interface DestinationDeps {
   cursors: CursorCodec;
   /** http and loopback webhook URLs allowed (the local service only). */
   allowLoopbackWebhooks: boolean;
+  /**
+   * The only buckets s3 and audience destinations may name (the deployment's `destinationBuckets`, which its
+   * IAM grants match); none named refuses both kinds. Undefined, as in the local service: any bucket.
+   */
+  destinationBuckets?: readonly string[] | undefined;
   /** Resolves webhook hosts for the SSRF guard; the system resolver by default. */
   resolve?: Resolver;
   /** List segment ids of the dataset not yet in a committed version (lists saved since the last run). */
@@ -154,6 +161,21 @@ export function destinationRoutes(deps: DestinationDeps): Partial<Record<RouteId
     }
   }
 
+  function checkBucket(body: DestinationBody): void {
+    const allowed = deps.destinationBuckets;
+    const target = body.s3 ? { path: "body.s3.bucket", bucket: body.s3.bucket } : undefined;
+    const where =
+      target ?? (body.audience ? { path: "body.audience.bucket", bucket: body.audience.bucket } : undefined);
+    if (!where || allowed === undefined || allowed.includes(where.bucket)) return;
+    const message =
+      allowed.length === 0
+        ? "This deployment names no destination buckets (CDK context destinationBuckets)"
+        : `Bucket ${where.bucket} is not one of this deployment's destination buckets: ${allowed.join(", ")}`;
+    throw new BadRequestError("DESTINATION_BUCKET_NOT_ALLOWED", message, [
+      { path: where.path, code: "DESTINATION_BUCKET_NOT_ALLOWED", message },
+    ]);
+  }
+
   async function checkSegments(tenantId: string, datasetId: string, segments: readonly string[]) {
     const meta = await requireDataset(tenantId, datasetId);
     const known = new Set<string>([
@@ -192,6 +214,7 @@ export function destinationRoutes(deps: DestinationDeps): Partial<Record<RouteId
   const createDestination = async (req: ApiRequest): Promise<ApiResult> => {
     const { datasetId } = parseWith(destinationParams, req.params, "path");
     const body = parseWith(destinationBodySchema, req.body ?? {}, "body");
+    checkBucket(body);
     await checkSegments(req.tenantId, datasetId, body.segments);
     if (body.webhook) await checkUrl(body.webhook.url);
     const at = now();
@@ -253,6 +276,7 @@ export function destinationRoutes(deps: DestinationDeps): Partial<Record<RouteId
         { path: "body.kind", code: "DESTINATION_KIND_CHANGED", message: `must stay ${existing.kind}` },
       ]);
     }
+    checkBucket(body);
     await checkSegments(req.tenantId, datasetId, body.segments);
     if (body.webhook) await checkUrl(body.webhook.url);
     const record: DestinationRecord = {

@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { ScanCommand } from "@aws-sdk/lib-dynamodb";
 import { beforeAll, describe, expect, it } from "vitest";
 import { destinationRoutes } from "../../shared/api/destinations";
+import { parseConfig } from "../../shared/config";
 import type { DestinationRef, MembershipChangedPayload } from "../../shared/destinations/model";
 import { planDeliveries } from "../../shared/destinations/plan";
 import { AppError } from "../../shared/errors";
@@ -241,6 +242,80 @@ describe("bad input", () => {
       call("getDestination", { params: { datasetId: "shop", destinationId: "dst_aaaaaaaaaaaaaaaaaaaa" } }),
     );
     expect(unknown).toMatchObject({ status: 404, code: "DESTINATION_NOT_FOUND" });
+  });
+
+  it("refuses s3 and audience buckets the deployment does not name, naming the field; none named refuses both kinds", async () => {
+    await store.createDataset(T, "buckets", {});
+    // As in AWS: the write function's DESTINATION_BUCKETS, parsed as the runtime parses it.
+    const deployed = (setting: string) => {
+      const destinationBuckets = parseConfig({
+        TABLE_NAME: "t",
+        BUCKET_NAME: "b",
+        DESTINATION_BUCKETS: setting,
+      }).DESTINATION_BUCKETS;
+      const routes = destinationRoutes({
+        store,
+        destinations,
+        secrets: new FileSecretStore(secretsDir),
+        deliveryQueue: { notify: async () => {} },
+        blobs,
+        cursors: new CursorCodec("dst-api"),
+        allowLoopbackWebhooks: false,
+        resolve: async () => [{ address: "93.184.216.34", family: 4 }],
+        now: () => NOW,
+        destinationBuckets,
+      });
+      return (route: RouteId, req: Partial<ApiRequest>) =>
+        (routes[route] as NonNullable<(typeof routes)[RouteId]>)({
+          routeId: route,
+          params: { datasetId: "buckets" },
+          query: {},
+          body: undefined,
+          tenantId: T,
+          requestId: "r",
+          ...req,
+        });
+    };
+    const s3 = (bucket: string) => ({ name: "W", kind: "s3", segments: ["rfm:loyal"], s3: { bucket } });
+    const audience = (bucket: string) => ({
+      name: "A",
+      kind: "audience",
+      segments: ["rfm:loyal"],
+      audience: { platform: "google", bucket },
+    });
+
+    const named = deployed(" crm-exports , ads-out ");
+    const made = await named("createDestination", { body: s3("crm-exports") });
+    expect(made.status).toBe(201);
+    expect((await named("createDestination", { body: audience("ads-out") })).status).toBe(201);
+    // A webhook names no bucket and is not affected.
+    expect((await named("createDestination", { body: webhookBody() })).status).toBe(201);
+    for (const [body, path] of [
+      [s3("warehouse-in"), "body.s3.bucket"],
+      [audience("crm-exports-2"), "body.audience.bucket"],
+    ] as const) {
+      const e = await refused(named("createDestination", { body }));
+      expect(e, path).toMatchObject({ status: 400, code: "DESTINATION_BUCKET_NOT_ALLOWED" });
+      expect(e.details.map((d) => d.path)).toEqual([path]);
+    }
+    // Nor may a replace move a destination to another bucket.
+    const destinationId = (made.body as { destinationId: string }).destinationId;
+    const moved = await refused(
+      named("putDestination", { params: { datasetId: "buckets", destinationId }, body: s3("warehouse-in") }),
+    );
+    expect(moved).toMatchObject({ status: 400, code: "DESTINATION_BUCKET_NOT_ALLOWED" });
+    expect(
+      (await destinations.getDestination({ tenantId: T, datasetId: "buckets", destinationId }))?.s3?.bucket,
+    ).toBe("crm-exports");
+
+    const none = deployed("");
+    for (const body of [s3("crm-exports"), audience("ads-out")]) {
+      const e = await refused(none("createDestination", { body }));
+      expect(e).toMatchObject({ status: 400, code: "DESTINATION_BUCKET_NOT_ALLOWED" });
+      expect(e.details[0]?.message).toMatch(/names no destination buckets/);
+    }
+    // Unset (the local service): any bucket.
+    expect(parseConfig({ TABLE_NAME: "t", BUCKET_NAME: "b" }).DESTINATION_BUCKETS).toBeUndefined();
   });
 
   it("holds at most 20 destinations per dataset and deletes the secret of a refused one", async () => {
