@@ -3,7 +3,7 @@
  * alarms watching them. Constructs are exposed as fields so tests and later additions (an alarm topic) can
  * reach them without digging through the construct tree.
  */
-import { CfnOutput, RemovalPolicy, Stack, type StackProps } from "aws-cdk-lib";
+import { CfnOutput, Fn, RemovalPolicy, Stack, type StackProps } from "aws-cdk-lib";
 import { EventBus } from "aws-cdk-lib/aws-events";
 import type { Construct } from "constructs";
 import { PREFIXES } from "../../shared/resources";
@@ -177,6 +177,16 @@ export class SegmentationStack extends Stack {
     new CfnOutput(this, "EventBusName", {
       value: this.bus.eventBusName,
       description: "Bus with run and segment-membership events (source 'segmentation')",
+    });
+    new CfnOutput(this, "DestinationWriterRoles", {
+      value: Fn.join(
+        ",",
+        [this.pipeline.compute, this.pipeline.refresh, this.sharding.coordinator].map(
+          (fn) => fn.role.roleArn,
+        ),
+      ),
+      description:
+        "Roles that write s3 and audience destination files; a bucket in another account lets them s3:PutObject and s3:PutObjectAcl",
     });
     new CfnOutput(this, "TableName", { value: this.storage.table.tableName, description: "Data table" });
     new CfnOutput(this, "TokenIssuer", { value: this.auth.issuer, description: "Issuer of accepted tokens" });

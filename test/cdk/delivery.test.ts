@@ -378,6 +378,13 @@ describe("IAM of the delivery path", () => {
     }
   });
 
+  it("names the roles that write destination files in an output, for the policies of buckets in other accounts", () => {
+    const roles = [sx.stack.pipeline.compute, sx.stack.pipeline.refresh, sx.stack.sharding.coordinator].map(
+      (fn) => getAtt(logicalId(sx, fn.role)),
+    );
+    expect(sx.template.toJSON().Outputs.DestinationWriterRoles.Value).toEqual({ "Fn::Join": [",", roles] });
+  });
+
   it("refuses a destination bucket that is not an S3 bucket name", () => {
     for (const bad of ["Upper", "a", "arn:aws:s3:::x", "bucket/prefix", "x*"]) {
       expect(() => parseAppConfig((k) => (k === "destinationBuckets" ? bad : undefined)), bad).toThrow(
