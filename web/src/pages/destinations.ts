@@ -333,7 +333,7 @@ function createForm(
     ),
     h(
       "div",
-      { class: "field" },
+      { class: "field check" },
       optedOut,
       " ",
       h("label", { for: optedOut.id }, "Include customers who opted out"),
