@@ -325,6 +325,79 @@ describe("dashboard", () => {
     expect(await page.evaluate(UNLABELLED_CONTROLS)).toEqual([]);
   });
 
+  it("shows the overlap matrix of chosen segments as the API answers it, each cell linking to the intersection's members", async () => {
+    const list = await api.listSegments({ params: { datasetId: DATASET } });
+    const bySize = [...list.segments].sort((a, b) => b.size - a.size);
+    const pick = [
+      bySize.find((s) => s.family === "rfm"),
+      bySize.find((s) => s.family === "lifecycle"),
+      bySize.find((s) => s.family === "cluster"),
+      bySize.filter((s) => s.family === "rfm")[1],
+    ].map((s) => s?.id as string);
+    await page.goto(`${service.api}/#/${DATASET}/overlap`);
+    await page.getByRole("heading", { name: "Overlap", exact: true }).waitFor();
+    await page.locator("table.overlap-matrix").waitFor(POLL);
+    // Choose through the form: exactly the four ticked, then compare; the choice goes into the address.
+    for (const box of await page.locator("input[name=segment]").all()) {
+      await box.setChecked(pick.includes((await box.getAttribute("value")) ?? ""));
+    }
+    await page.getByRole("button", { name: "Compare" }).click();
+    const chosen = () => decodeURIComponent(new URL(page.url()).hash).split("/").at(-1)?.split(",") ?? [];
+    await expect.poll(() => chosen().sort(), POLL).toEqual([...pick].sort());
+    await expect.poll(() => page.locator("table.overlap-matrix thead th").count(), POLL).toBe(4);
+
+    const answer = await api.getOverlap({ params: { datasetId: DATASET }, body: { segments: chosen() } });
+    const cell = (a: string, b: string) => page.locator(`td[data-a="${a}"][data-b="${b}"]`);
+    for (const s of answer.segments) {
+      expect(number(await cell(s.id, s.id).locator(".overlap-count").textContent())).toBe(s.size);
+    }
+    for (const p of answer.pairs) {
+      for (const [row, col, share] of [
+        [p.a, p.b, p.shareOfA],
+        [p.b, p.a, p.shareOfB],
+      ] as const) {
+        const c = cell(row, col);
+        expect(number(await c.locator(".overlap-count").textContent())).toBe(p.count);
+        expect(await c.locator(".overlap-jaccard").textContent()).toBe(
+          `J ${(p.jaccard ?? 0).toLocaleString("en-US", { maximumFractionDigits: 3 })}`,
+        );
+        expect(await c.locator(".overlap-share").textContent()).toBe(
+          `${((share ?? 0) * 100).toFixed(1)}% of row`,
+        );
+      }
+    }
+    // Worked out here from member pages too: the first pair's count is the size of their intersection.
+    const first = answer.pairs.find((p) => p.count > 0) ?? answer.pairs[0];
+    if (!first) throw new Error("no pair");
+    const all = async (segmentId: string) => {
+      const ids: string[] = [];
+      let cursor: string | undefined;
+      do {
+        const pageOf = await api.listSegmentMembers({
+          params: { datasetId: DATASET, segmentId },
+          query: { limit: 1000, cursor },
+        });
+        ids.push(...pageOf.customerIds);
+        cursor = pageOf.nextCursor ?? undefined;
+      } while (cursor);
+      return ids;
+    };
+    const inB = new Set(await all(first.b));
+    const both = (await all(first.a)).filter((id) => inB.has(id));
+    expect(first.count).toBe(both.length);
+
+    // The cell links to the members of the intersection, the API's first page in its order.
+    await cell(first.a, first.b).locator("a").click();
+    await page.getByRole("heading", { name: /^In both / }).waitFor(POLL);
+    await expect.poll(() => figure(page, "Customers in both").textContent(), POLL).toBe(int(both.length));
+    const shownIds = await page
+      .getByRole("list", { name: "Customers in both" })
+      .locator("li")
+      .allTextContents();
+    expect(shownIds).toEqual(both.slice(0, 50));
+    expect(await page.evaluate(UNLABELLED_CONTROLS)).toEqual([]);
+  });
+
   it("opens a segment: economics, history, members page by page, and an export with a download link", async () => {
     const list = await api.listSegments({ params: { datasetId: DATASET } });
     const segment = list.segments.filter((s) => s.family === "rfm").sort((a, b) => b.size - a.size)[0];

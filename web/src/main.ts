@@ -10,6 +10,7 @@ import { h, notice, replace } from "./dom";
 import { customerPage } from "./pages/customer";
 import { destinationsPage } from "./pages/destinations";
 import { modelPage } from "./pages/model";
+import { overlapPage } from "./pages/overlap";
 import { overviewPage } from "./pages/overview";
 import { rulesPage } from "./pages/rules";
 import { segmentsPage } from "./pages/segments";
@@ -20,6 +21,7 @@ type Page = (ctx: PageContext, root: HTMLElement) => Promise<void>;
 const PAGES: Array<{ id: string; label: string; render: Page; needsDataset: boolean }> = [
   { id: "overview", label: "Overview", render: overviewPage, needsDataset: true },
   { id: "segments", label: "Segments", render: segmentsPage, needsDataset: true },
+  { id: "overlap", label: "Overlap", render: overlapPage, needsDataset: true },
   { id: "customers", label: "Customer lookup", render: customerPage, needsDataset: true },
   { id: "model", label: "Predictions", render: modelPage, needsDataset: true },
   { id: "rules", label: "Rule segments", render: rulesPage, needsDataset: true },
