@@ -29,4 +29,5 @@ export const FAMILY_LABEL: Record<Segment["family"], string> = {
   cluster: "Behavioural cluster",
   lifecycle: "Lifecycle stage",
   rule: "Rule segment",
+  list: "List",
 };
