@@ -1,0 +1,131 @@
+/**
+ * The inputs of segment profiles (profile.ts) from what a run holds in memory: its computed result, the
+ * traits over it (which know the rule and list segments a run added), the ids of the segments to profile and
+ * the names of the customer attributes to describe.
+ *
+ * Attributes take the type traits.ts gives them: strings and booleans are categorical ("true"/"false"),
+ * numbers numeric, dates dated; list attributes are left out (a customer holds several values at once).
+ */
+import type { ComputedSegmentation, SpendByValue } from "../compute";
+import type { ResultTraits } from "../traits";
+import type { ProfileAttribute, ProfileInput, ProfileSegment, SpendDimension } from "./profile";
+
+/** A bitset over `count` positions from 0/1 flags. */
+export function bitsetOfFlags(flags: ArrayLike<number>): Uint32Array {
+  const words = new Uint32Array((flags.length + 31) >>> 5);
+  for (let p = 0; p < flags.length; p++) {
+    if (flags[p] !== 0) words[p >>> 5] = (words[p >>> 5] as number) | (1 << (p & 31));
+  }
+  return words;
+}
+
+/** Net spend per position and value of a dimension (code 0: orders without one), from the result's orders. */
+export function spendByValueOf(
+  result: ComputedSegmentation,
+  dimension: "category" | "channel",
+): SpendByValue {
+  const merged = result.source.spend;
+  if (merged !== undefined) return dimension === "channel" ? merged.channel : merged.category;
+  const state = result.state;
+  if (state === undefined) throw new Error("A merged result needs its spend per value to be profiled");
+  const width = (dimension === "channel" ? state.channels.size : state.categories.size) + 1;
+  const codeOf =
+    dimension === "channel" ? (o: number) => state.orderChannel(o) : (o: number) => state.orderCategory(o);
+  const { offsets, orders } = result.customerOrders();
+  const n = result.customerCount;
+  const net = new Float64Array(width);
+  const seenBy = new Int32Array(width).fill(-1);
+  const touched = new Uint32Array(width);
+  const outOffsets = new Uint32Array(n + 1);
+  const outCodes: number[] = [];
+  const outNet: number[] = [];
+  for (let p = 0; p < n; p++) {
+    let count = 0;
+    for (let k = offsets[p] as number; k < (offsets[p + 1] as number); k++) {
+      const order = orders[k] as number;
+      const code = codeOf(order);
+      if (seenBy[code] !== p) {
+        seenBy[code] = p;
+        touched[count++] = code;
+        net[code] = 0;
+      }
+      net[code] = (net[code] as number) + state.orderCents(order);
+    }
+    for (let t = 0; t < count; t++) {
+      const code = touched[t] as number;
+      outCodes.push(code);
+      outNet.push(net[code] as number);
+    }
+    outOffsets[p + 1] = outCodes.length;
+  }
+  return { offsets: outOffsets, codes: Uint32Array.from(outCodes), net: Float64Array.from(outNet) };
+}
+
+/** Profile attributes from the traits of a result; unknown names and list attributes are left out. */
+export function profileAttributesOf(traits: ResultTraits, names: readonly string[]): ProfileAttribute[] {
+  const out: ProfileAttribute[] = [];
+  const n = traits.size;
+  for (const name of names) {
+    const type = traits.attributeType(name);
+    const read = traits.attributeReader(name);
+    if (type === undefined || read === undefined || type === "list") continue;
+    if (type === "number" || type === "date") {
+      const values = new Float64Array(n);
+      for (let p = 0; p < n; p++) {
+        const v = read(p);
+        values[p] = typeof v === "number" ? v : Number.NaN;
+      }
+      out.push(type === "number" ? { kind: "numeric", name, values } : { kind: "date", name, days: values });
+      continue;
+    }
+    const dictionary = new Map<string, number>();
+    const values: string[] = [];
+    const codes = new Uint32Array(n);
+    for (let p = 0; p < n; p++) {
+      const v = read(p);
+      if (v === null || v === undefined) continue;
+      const text = String(v);
+      let code = dictionary.get(text);
+      if (code === undefined) {
+        values.push(text);
+        code = values.length;
+        dictionary.set(text, code);
+      }
+      codes[p] = code;
+    }
+    out.push({ kind: "categorical", name, values, codes });
+  }
+  return out;
+}
+
+/**
+ * Everything profileSegments needs for the given segments (ids traits.membership knows; others are left out)
+ * and attributes, with the category and channel dimensions the data has.
+ */
+export function profileInputOf(
+  result: ComputedSegmentation,
+  traits: ResultTraits,
+  segmentIds: readonly string[],
+  attributeNames: readonly string[],
+): ProfileInput {
+  const segments: ProfileSegment[] = [];
+  for (const id of segmentIds) {
+    const flags = traits.membership(id);
+    if (flags !== undefined) segments.push({ id, members: bitsetOfFlags(flags) });
+  }
+  const dimensions: SpendDimension[] = [];
+  const names = { category: result.source.categories, channel: result.source.channels } as const;
+  for (const dimension of ["category", "channel"] as const) {
+    const set = names[dimension];
+    if (set.size === 0) continue;
+    const values: string[] = [];
+    for (let c = 0; c < set.size; c++) values.push(set.get(c));
+    dimensions.push({ dimension, values, spend: spendByValueOf(result, dimension) });
+  }
+  return {
+    customerCount: result.customerCount,
+    segments,
+    dimensions,
+    attributes: profileAttributesOf(traits, attributeNames),
+  };
+}
