@@ -230,6 +230,9 @@ async function main() {
       events: rt.events,
       history: rt.history,
       lists: rt.lists,
+      destinationFiles: rt.destinationFiles,
+      destinations: rt.destinations,
+      deliveryQueue: rt.deliveryQueue,
     }),
     {
       thresholdBytes: rt.config.SHARD_THRESHOLD_BYTES,
