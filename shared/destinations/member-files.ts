@@ -10,7 +10,8 @@
  * file its segment, key, rows, bytes and SHA-256. Customers who opted out (./contacts.ts) are in no file
  * unless the destination says `includeOptedOut`.
  *
- * Writing the same run again writes the same bytes to the same keys, so a retried run does no harm.
+ * Writing the same run again writes the same files to the same keys (only the manifest's `writtenAt`
+ * moves), so a retried run does no harm.
  *
  * Erasure: the service keeps, in its own bucket, which customer is on which line of each file of the last
  * MAX_RUNS_HELD runs it wrote for a destination: one record per run in MAX_RUNS_HELD slots used in turn
