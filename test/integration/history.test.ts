@@ -24,11 +24,14 @@ import type { DatasetSettings, RunRecord, UploadRecord } from "../../shared/mode
 import { runErasure } from "../../shared/pipeline/erase";
 import type { ServiceEvent } from "../../shared/pipeline/ports";
 import { type PipelineDeps, runRefresh, runUpload, type UploadEvent } from "../../shared/pipeline/run";
+import { shardedSteps } from "../../shared/pipeline/sharded";
+import { LocalShardedRuns } from "../../shared/pipeline/sharded-local";
 import { DynamoDatasetStore } from "../../shared/store/dynamo";
 import { DynamoMembershipHistory } from "../../shared/store/history";
 import { historyPk } from "../../shared/store/keys";
 import { S3BlobStore } from "../../shared/store/s3";
 import { createTestBucket, createTestTable, testClients, uniqueName } from "../support/aws";
+import { stageUpload } from "../support/uploads";
 
 const T = "t";
 const AS_OF = "2025-10-01";
@@ -365,5 +368,54 @@ describe("a run that dies between writing its history and committing", () => {
       { customerId: "C03", entered: ["rfm:champions"], left: ["rfm:lost"] },
     ]);
     expect(await allEntries(ds, "C03")).toEqual([onlyFirst]);
+  });
+});
+
+describe("a sharded run", () => {
+  it("records the same entries, its write slices never splitting one customer's record", async () => {
+    // Slices of 4 writes: the ten customers' 30-odd membership writes span eight slices, so a customer's
+    // memberships fall in two slices, while their history record is written whole in one.
+    const steps = shardedSteps({ store, blobs, history }, { rangeBytes: 256, buckets: 3, sliceSize: 4 });
+    const sharded = new LocalShardedRuns(steps, { thresholdBytes: 1, concurrency: 2, retryDelayMs: 10 });
+    const ds = "sharded";
+    const runSharded = async (body: Buffer): Promise<RunRecord> => {
+      const event = await stageUpload({ store, s3, bucket, tenantId: T }, ds, body, {
+        mode: "replace",
+        settings: { asOf: AS_OF },
+      });
+      expect((await runUpload({ ...deps, sharded }, event)).outcome).toBe("sharded");
+      await sharded.settled();
+      const runId = (await store.getDataset(T, ds))?.current?.runId;
+      const run = runId === undefined ? undefined : await store.getRun(T, ds, runId);
+      if (!run) throw new Error("no committed sharded run");
+      return run;
+    };
+    const fixture = await firstFile();
+    const first = await runSharded(fixture);
+    expect(first.version).toBe(1);
+    const v1 = await segmentsOf(ds);
+    for (const id of IDS) {
+      expect(await allEntries(ds, id), id).toEqual([entryOf(first, { entered: v1.get(id) ?? [], left: [] })]);
+    }
+    expect(first.counts?.historyWritten).toBe(IDS.length);
+
+    // A replace upload of both files moves C03 as the append did.
+    const both = Buffer.concat([
+      fixture,
+      Buffer.from(secondFile.toString("utf8").split("\n").slice(1).join("\n")),
+    ]);
+    const second = await runSharded(both);
+    const v2 = await segmentsOf(ds);
+    expect(v2.get("C03")).not.toContain("rfm:lost");
+    const moved = IDS.filter((id) => (v1.get(id) ?? []).join() !== (v2.get(id) ?? []).join());
+    for (const id of IDS) {
+      const expected = [
+        ...(moved.includes(id) ? [entryOf(second, expectedChange(v1.get(id) ?? [], v2.get(id) ?? []))] : []),
+        entryOf(first, { entered: v1.get(id) ?? [], left: [] }),
+      ];
+      expect(await allEntries(ds, id), id).toEqual(expected);
+    }
+    expect(second.counts?.historyWritten).toBe(moved.length);
+    expect(await historyItems(ds)).toHaveLength(IDS.length + moved.length);
   });
 });
