@@ -60,6 +60,12 @@ export interface DestinationStore {
   listPendingDeliveries(ref: DestinationRef, limit: number): Promise<DeliveryRecord[]>;
   /** Replaces one outbox entry (matched by its seq). */
   updateDelivery(ref: DestinationRef, delivery: DeliveryRecord): Promise<void>;
+  /** Sets the counts of one outbox entry, nothing else (an erasure rewrote its body). */
+  setDeliveryCounts(
+    ref: DestinationRef,
+    seq: number,
+    counts: { entered: number; left: number },
+  ): Promise<void>;
   /** The outbox newest first, paginated. */
   listDeliveries(ref: DestinationRef, limit: number, after?: string): Promise<Page<DeliveryRecord>>;
 

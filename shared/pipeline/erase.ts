@@ -104,7 +104,13 @@ async function finish(deps: PipelineDeps, event: ErasureTask, run: RunRecord): P
     ? await eraseFromMemberFiles({ files: deps.destinationFiles, blobs }, tenantId, datasetId, customerId)
     : 0;
   // The webhook bodies the service holds, pending or sent (./destinations/erase.ts).
-  const deliveryPayloadsRewritten = await eraseFromDeliveryPayloads(blobs, tenantId, datasetId, customerId);
+  const deliveryPayloadsRewritten = await eraseFromDeliveryPayloads(
+    blobs,
+    tenantId,
+    datasetId,
+    customerId,
+    deps.destinations,
+  );
   // Only versions before the erasure's: a run that started after its commit may be writing a newer one.
   const below = run.version ?? 0;
   const stale = (await blobs.list(objectKeys.datasetPrefix("state", tenantId, datasetId))).filter(

@@ -410,6 +410,27 @@ export class DynamoDestinationStore implements DestinationStore {
     );
   }
 
+  async setDeliveryCounts(
+    ref: DestinationRef,
+    seq: number,
+    counts: { entered: number; left: number },
+  ): Promise<void> {
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { pk: destinationPk(ref.tenantId, ref.datasetId, ref.destinationId), sk: outboxSk(seq) },
+          UpdateExpression: "SET entered = :entered, #left = :left",
+          ConditionExpression: "attribute_exists(pk)",
+          ExpressionAttributeNames: { "#left": "left" },
+          ExpressionAttributeValues: { ":entered": counts.entered, ":left": counts.left },
+        }),
+      );
+    } catch (error) {
+      if (!conditionFailed(error)) throw error;
+    }
+  }
+
   async listDeliveries(ref: DestinationRef, limit: number, after?: string): Promise<Page<DeliveryRecord>> {
     const items = await this.pageBackwards(ref, OUTBOX_PREFIX, limit, after);
     return { items: items.items.map(toDelivery), ...(items.next ? { next: items.next } : {}) };

@@ -108,6 +108,10 @@ export class MemoryDestinationStore implements DestinationStore {
     else list.push(structuredClone(delivery));
     this.outbox.set(keyOf(ref), list);
   }
+  async setDeliveryCounts(ref: DestinationRef, seq: number, counts: { entered: number; left: number }) {
+    const found = (this.outbox.get(keyOf(ref)) ?? []).find((d) => d.seq === seq);
+    if (found) Object.assign(found, counts);
+  }
   async listDeliveries(ref: DestinationRef, limit: number, after?: string): Promise<Page<DeliveryRecord>> {
     const all = [...(this.outbox.get(keyOf(ref)) ?? [])].reverse();
     const start = after ? all.findIndex((d) => String(d.seq) === after) + 1 : 0;
