@@ -129,11 +129,16 @@ export class SegmentationStack extends Stack {
       reservedConcurrency: config.deliveryReservedConcurrency,
     });
     // Functions that commit runs put webhook bodies in the outbox, wake the deliver function, and write
-    // member-list and audience files to the destination buckets the deployment names.
+    // member-list and audience files to the destination buckets the deployment names. An erasure (in
+    // refresh) also lists the dataset's webhook bodies and rewrites those naming the customer.
     for (const fn of [this.pipeline.compute, this.pipeline.refresh, this.sharding.coordinator]) {
-      fn.bindBucket(this.storage.bucket, [{ prefix: PREFIXES.deliveries, actions: ["PutObject"] }])
+      const erases = fn === this.pipeline.refresh;
+      fn.bindBucket(this.storage.bucket, [
+        { prefix: PREFIXES.deliveries, actions: erases ? ["GetObject", "PutObject"] : ["PutObject"] },
+      ])
         .bindQueueSender(this.delivery.queue, "DELIVERY_QUEUE_URL")
         .bindExternalBuckets(config.destinationBuckets);
+      if (erases) fn.bindBucketListing(this.storage.bucket, [PREFIXES.deliveries]);
     }
     // The write API creates webhook secrets (a rotation creates a new one; a secret is shown once and never
     // read back) and deletes them; deleting a destination batch-deletes its outbox and attempt log and

@@ -300,14 +300,14 @@ describe("IAM of the delivery path", () => {
     ]);
   });
 
-  it("compute, refresh and the shard coordinator: SendMessage on the queue, PutObject under deliveries/, no secret", () => {
+  it("compute, refresh and the shard coordinator: SendMessage on the queue, PutObject under deliveries/ (refresh, erasing, also reads), no secret", () => {
     const bucketId = logicalId(sx, sx.stack.storage.bucket);
     for (const fn of [sx.stack.pipeline.compute, sx.stack.pipeline.refresh, sx.stack.sharding.coordinator]) {
       const perms = rolePermissions(sx, fn);
       expect(perms.get(JSON.stringify(getAtt(queueId(sx)))), fn.node.path).toEqual(["sqs:SendMessage"]);
-      expect(perms.get(JSON.stringify(objectArn(bucketId, PREFIXES.deliveries))), fn.node.path).toEqual([
-        "s3:PutObject",
-      ]);
+      expect(perms.get(JSON.stringify(objectArn(bucketId, PREFIXES.deliveries))), fn.node.path).toEqual(
+        fn === sx.stack.pipeline.refresh ? ["s3:GetObject", "s3:PutObject"] : ["s3:PutObject"],
+      );
       expect(
         [...perms.values()].flat().filter((a) => a.startsWith("secretsmanager:")),
         fn.node.path,

@@ -161,6 +161,8 @@ describe("IAM: exact actions on exact resources", () => {
         [objectArn(bucketId, PREFIXES.exports), ["s3:GetObject"]],
         [objectArn(bucketId, PREFIXES.reports), ["s3:GetObject"]],
         [objectArn(bucketId, PREFIXES.state), ["s3:GetObject"]],
+        // A list's answer shows its first ids.
+        [objectArn(bucketId, PREFIXES.lists), ["s3:GetObject"]],
       ]),
     );
   });
@@ -194,6 +196,8 @@ describe("IAM: exact actions on exact resources", () => {
         [objectArn(bucketId, PREFIXES.uploads), ["s3:PutObject"]],
         [objectArn(bucketId, PREFIXES.state), ["s3:GetObject"]],
         [objectArn(bucketId, PREFIXES.exports), ["s3:GetObject", "s3:PutObject"]],
+        // List segments: a change writes the new revision's ids and deletes the old one's.
+        [objectArn(bucketId, PREFIXES.lists), ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"]],
         [busArn(), ["events:PutEvents"]],
         // Webhook destinations: secrets created and deleted, a deleted destination's outbox and bodies
         // deleted, the deliver function woken when one is enabled again.
@@ -224,6 +228,8 @@ describe("IAM: exact actions on exact resources", () => {
         [objectArn(bucketId, PREFIXES.state), ["s3:GetObject", "s3:PutObject"]],
         [objectArn(bucketId, PREFIXES.reports), ["s3:PutObject"]],
         [objectArn(bucketId, PREFIXES.deliveries), ["s3:PutObject"]],
+        // Runs read the ids of list segments.
+        [objectArn(bucketId, PREFIXES.lists), ["s3:GetObject"]],
         [busArn(), ["events:PutEvents"]],
         [getAtt(queueId), SQS_SEND],
         [deliveryQueueArn(), ["sqs:SendMessage"]],
@@ -232,7 +238,7 @@ describe("IAM: exact actions on exact resources", () => {
     );
   });
 
-  it("refresh reads and writes state, erases (uploads rewritten, items, old state and exports deleted), writes webhook bodies, wakes the deliver function, and dead-letters to its own queue", () => {
+  it("refresh reads and writes state, erases (uploads rewritten, items, old state and exports deleted, webhook bodies rewritten), writes webhook bodies, wakes the deliver function, and dead-letters to its own queue", () => {
     const queueId = logicalId(sx, sx.stack.pipeline.refreshFailures);
     expect(rolePermissions(sx, sx.stack.pipeline.refresh)).toEqual(
       permissions([
@@ -255,7 +261,11 @@ describe("IAM: exact actions on exact resources", () => {
         ],
         [objectArn(bucketId, PREFIXES.state), ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"]],
         [objectArn(bucketId, PREFIXES.exports), ["s3:DeleteObject"]],
-        [objectArn(bucketId, PREFIXES.deliveries), ["s3:PutObject"]],
+        // Webhook bodies: written by runs, rewritten without the customer by erasures (which list them).
+        [objectArn(bucketId, PREFIXES.deliveries), ["s3:GetObject", "s3:PutObject"]],
+        [getAtt(bucketId), ["s3:ListBucket"], { StringLike: { "s3:prefix": [`${PREFIXES.deliveries}*`] } }],
+        // Refreshes read lists; erasures write each list without the customer and delete the old ids.
+        [objectArn(bucketId, PREFIXES.lists), ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"]],
         // Listing only the keys under state/ and exports/, not the bucket.
         [
           getAtt(bucketId),

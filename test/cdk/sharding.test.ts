@@ -274,6 +274,8 @@ describe("IAM", () => {
         [objectArn(bucket, PREFIXES.state), ["s3:GetObject", "s3:PutObject"]],
         [objectArn(bucket, PREFIXES.reports), ["s3:PutObject"]],
         [objectArn(bucket, PREFIXES.deliveries), ["s3:PutObject"]],
+        // Runs read the ids of list segments.
+        [objectArn(bucket, PREFIXES.lists), ["s3:GetObject"]],
         [getAtt(logicalId(sx, sx.stack.bus)), ["events:PutEvents"]],
         [getAtt(logicalId(sx, sx.stack.delivery.queue)), ["sqs:SendMessage"]],
         ...logAndTrace(sx.stack.sharding.coordinator),
