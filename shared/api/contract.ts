@@ -72,6 +72,7 @@ export const ERROR_STATUS = {
   LIST_CHANGED: 409,
   SEGMENT_IN_USE: 409,
   DESTINATION_URL_NOT_ALLOWED: 400,
+  DESTINATION_BUCKET_NOT_ALLOWED: 400,
   DESTINATION_KIND_CHANGED: 400,
   UNKNOWN_SEGMENT: 400,
   TOO_MANY_DESTINATIONS: 409,
@@ -379,7 +380,13 @@ export const CONTRACTS = {
     params: destinationParams,
     body: destinationBodySchema,
     responses: { 201: s.destinationWithSecretSchema },
-    errors: ["DATASET_NOT_FOUND", "UNKNOWN_SEGMENT", "DESTINATION_URL_NOT_ALLOWED", "TOO_MANY_DESTINATIONS"],
+    errors: [
+      "DATASET_NOT_FOUND",
+      "UNKNOWN_SEGMENT",
+      "DESTINATION_URL_NOT_ALLOWED",
+      "DESTINATION_BUCKET_NOT_ALLOWED",
+      "TOO_MANY_DESTINATIONS",
+    ],
     description:
       "Exactly one of webhook, s3 and audience, matching kind. A webhook URL must be https to a public address " +
       "(private, loopback, link-local, CGNAT, multicast and unique-local addresses are refused). Followed " +
@@ -409,6 +416,7 @@ export const CONTRACTS = {
       "DESTINATION_KIND_CHANGED",
       "UNKNOWN_SEGMENT",
       "DESTINATION_URL_NOT_ALLOWED",
+      "DESTINATION_BUCKET_NOT_ALLOWED",
     ],
     description:
       "Replaces name, segments, includeOptedOut and the kind's settings; a webhook keeps its secret.",
