@@ -119,7 +119,9 @@ export interface CategoricalProfile {
   readonly kind: "categorical";
   readonly name: string;
   readonly items: CountItem[];
+  /** The values not listed, together; absent when the base has none. */
   readonly other?: CountItem;
+  /** Members without a value; absent when the whole base has one. */
   readonly missing?: CountItem;
 }
 
@@ -147,6 +149,7 @@ export interface DateProfile {
   readonly name: string;
   readonly bucket: "month" | "year";
   readonly items: CountItem[];
+  /** Members without a date; absent when the whole base has one. */
   readonly missing?: CountItem;
 }
 
@@ -505,7 +508,7 @@ function categoricalTable(
   const missing = row[0] as number;
   const other = size - missing - shown;
   const baseOther = baseSize - (base[0] as number) - baseShown;
-  const hasOther = listed.length < row.length - 1 && (other > 0 || baseOther > 0);
+  const hasOther = listed.length < row.length - 1 && baseOther > 0;
   const counts = [...listed.map((c) => row[c] as number), hasOther ? other : 0, missing];
   const hidden = suppressTable(counts, k);
   const items = listed.map((c, i) =>
@@ -526,7 +529,7 @@ function categoricalTable(
     ...(hasOther
       ? { other: countItem("other", hidden[listed.length] === true, other, baseOther, size, baseSize) }
       : {}),
-    ...(missing > 0
+    ...((base[0] as number) > 0
       ? {
           missing: countItem(
             "missing",
@@ -568,7 +571,7 @@ function dateTable(
     name,
     bucket: buckets.unit,
     items,
-    ...(missing > 0
+    ...((base[0] as number) > 0
       ? { missing: countItem("missing", hidden[0] === true, missing, base[0] as number, size, baseSize) }
       : {}),
   };

@@ -10,7 +10,8 @@
  *    So a table hides no cell or at least two, one of which covers ≥ k customers: subtracting the shown
  *    cells from the total gives the sum of two or more hidden cells, never one of them, and that sum is
  *    itself spread over at least k customers.
- * 3. When no shown cell has k customers or more, every cell with a count above 0 is hidden.
+ * 3. When no shown cell has k customers or more, the whole table is withheld: every cell is hidden, those
+ *    of 0 customers too, so the hidden cells are not known to hold anyone.
  */
 
 /** Which cells of a table to hide (true = hidden) under the rule above. */
@@ -35,6 +36,6 @@ export function suppressTable(
     if (pick < 0 || c <= (counts[pick] as number)) pick = i;
   }
   if (pick >= 0) hidden[pick] = true;
-  else for (let i = 0; i < counts.length; i++) if ((counts[i] as number) > 0) hidden[i] = true;
+  else hidden.fill(true);
   return hidden;
 }

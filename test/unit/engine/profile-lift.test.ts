@@ -192,7 +192,15 @@ describe("categorical attributes", () => {
       baseShare: 0.5,
       lift: 0.8571,
     });
-    expect(region.missing).toBeUndefined();
+    // The base has a missing region (p3), so the row is there, with B's count of 0 and no reading.
+    expect(region.missing).toEqual({
+      value: "missing",
+      suppressed: false,
+      count: 0,
+      share: 0,
+      baseShare: 0.1,
+      lift: 0,
+    });
   });
 
   it("complementary suppression: other has 1 member, so the smallest shown value is hidden too", () => {
@@ -280,6 +288,8 @@ describe("suppressTable", () => {
     expect(suppressTable([12, 12, 3], 10)).toEqual([false, true, true]);
     expect(suppressTable([5, 12, 3], 10)).toEqual([true, true, true]);
     expect(suppressTable([4, 4], 10)).toEqual([true, true]);
+    // No cell reaches k: the table is withheld, its empty cells too.
+    expect(suppressTable([4, 0, 3], 10)).toEqual([true, true, true]);
     // Two small cells together over k still need a complement: a cell of ≥ k among the hidden.
     expect(suppressTable([30, 6, 6], 10)).toEqual([true, true, true]);
     expect(suppressTable([30, 20], 10)).toEqual([false, false]);
