@@ -14,6 +14,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { datasetRoutes } from "../../shared/api/datasets";
 import { CursorCodec } from "../../shared/http/cursor";
 import { runErasure } from "../../shared/pipeline/erase";
+import { Membership } from "../../shared/pipeline/membership";
 import { decodeOutputs } from "../../shared/pipeline/outputs";
 import type { ServiceEvent } from "../../shared/pipeline/ports";
 import { type PipelineDeps, runRefresh, runUpload } from "../../shared/pipeline/run";
@@ -232,6 +233,15 @@ describe("a sharded run", () => {
     const source = before.meta?.current?.source;
     const file = Buffer.from((await blobs.get(source?.key as string)) as Uint8Array).toString();
     expect(file.split("\n").some((line) => line.startsWith(`${customerId},`))).toBe(false);
+    // The version's membership object, which overlap answers read, lost the customer too.
+    const membershipOf = async (version: number | undefined) =>
+      new Membership(
+        (await blobs.get(objectKeys.membership("t", "sharded", version as number))) as Uint8Array,
+      );
+    const idsOf = (m: Membership) => Array.from({ length: m.count }, (_, p) => m.id(p));
+    const erased = await membershipOf(before.meta?.current?.version);
+    expect(erased.count).toBe(before.outputs.size - 1);
+    expect(idsOf(erased)).not.toContain(customerId);
 
     // The sharded refresh it started recomputes from the rewritten file.
     await sharded.settled();
@@ -241,5 +251,7 @@ describe("a sharded run", () => {
     expect(after.outputs.has(customerId)).toBe(false);
     expect(after.outputs.size).toBe(before.outputs.size - 1);
     expect((await store.getCustomer("t", "sharded", customerId)).view).toBeUndefined();
+    const recomputed = await membershipOf(after.meta?.current?.version);
+    expect(idsOf(recomputed).sort()).toEqual([...after.outputs.keys()].sort());
   });
 });
