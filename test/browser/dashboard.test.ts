@@ -743,6 +743,56 @@ describe("dashboard", () => {
 
   // Last: it moves the dataset's evaluation date and recomputes it.
   it(
+    "creates a list from pasted ids, adds and removes ids, shows its unknown ids, and offers it to rules",
+    async () => {
+      const [first, second] = [...customersOfFile().keys()];
+      await page.goto(`${service.api}/#/${DATASET}/lists`);
+      const create = page.getByRole("form", { name: "Create or replace a list" });
+      await create.getByLabel("Name").fill("Already contacted");
+      await create.getByLabel("Customer ids").fill(`customer_id\n${first}\n${second}\nnobody-here\n`);
+      await create.getByRole("button", { name: "Save list" }).click();
+      await page.locator("#lists-status").getByText("Saved list:already-contacted").waitFor();
+      const params = { datasetId: DATASET, listId: "already-contacted" };
+      expect((await api.getList({ params })).sample).toEqual([first, second, "nobody-here"]);
+
+      const change = page.getByRole("form", { name: "Add or remove ids" });
+      await change.getByLabel("List").selectOption("list:already-contacted");
+      await change.getByLabel("Customer ids").fill("another-one");
+      await change.getByRole("button", { name: "Add ids" }).click();
+      await page.locator("#lists-status").getByText("now holds 4 ids").waitFor();
+      await change.getByLabel("Customer ids").fill(`${second}`);
+      await change.getByRole("button", { name: "Remove ids" }).click();
+      await page.locator("#lists-status").getByText("now holds 3 ids").waitFor();
+      expect((await api.getList({ params })).sample).toEqual([first, "nobody-here", "another-one"]);
+
+      // The recompute each change asked for: wait for the run that read the list as it is now.
+      const deadline = Date.now() + RUN_TIMEOUT;
+      let list = await api.getList({ params });
+      while (!list.lastRun?.current && Date.now() < deadline) {
+        await new Promise((ok) => setTimeout(ok, 250));
+        list = await api.getList({ params });
+      }
+      expect(list.lastRun).toMatchObject({ current: true, members: 1, unknownIds: 2 });
+      await page.reload();
+      expect(await page.locator('[data-unknown="list:already-contacted"]').textContent()).toBe(
+        `2 (${list.lastRun?.unknownSample.join(", ")})`,
+      );
+
+      await page.goto(`${service.api}/#/${DATASET}/rules`);
+      await page.getByLabel("Field").selectOption("segment");
+      expect(await page.getByLabel("Operator").locator("option").allTextContents()).toEqual([
+        "is in segment",
+        "is not in segment",
+      ]);
+      expect(await page.getByLabel("Value").locator("option").allTextContents()).toContain(
+        "Already contacted (list:already-contacted)",
+      );
+      expect(await page.evaluate(UNLABELLED_CONTROLS)).toEqual([]);
+    },
+    RUN_TIMEOUT + 30_000,
+  );
+
+  it(
     "warns on the overview, in the run's words, when the data ends long before the evaluation date",
     async () => {
       await page.setViewportSize({ width: 1280, height: 900 });

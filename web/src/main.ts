@@ -9,6 +9,7 @@ import type { PageContext } from "./context";
 import { h, notice, replace } from "./dom";
 import { customerPage } from "./pages/customer";
 import { destinationsPage } from "./pages/destinations";
+import { listsPage } from "./pages/lists";
 import { modelPage } from "./pages/model";
 import { overlapPage } from "./pages/overlap";
 import { overviewPage } from "./pages/overview";
@@ -25,6 +26,7 @@ const PAGES: Array<{ id: string; label: string; render: Page; needsDataset: bool
   { id: "customers", label: "Customer lookup", render: customerPage, needsDataset: true },
   { id: "model", label: "Predictions", render: modelPage, needsDataset: true },
   { id: "rules", label: "Rule segments", render: rulesPage, needsDataset: true },
+  { id: "lists", label: "Lists", render: listsPage, needsDataset: true },
   { id: "destinations", label: "Destinations", render: destinationsPage, needsDataset: true },
   { id: "upload", label: "Upload", render: uploadPage, needsDataset: false },
 ];

@@ -22,6 +22,7 @@ export const FIELD_LABEL: Record<string, string> = {
   rfm_segment: "RFM segment",
   cluster: "cluster",
   lifecycle: "lifecycle stage",
+  segment: "the customer",
 };
 
 export const OP_LABEL: Record<string, string> = {
@@ -40,6 +41,8 @@ export const OP_LABEL: Record<string, string> = {
   not_exists: "is not known",
   before: "is before",
   after: "is after",
+  in_segment: "is in segment",
+  not_in_segment: "is not in segment",
 };
 
 function value(v: unknown): string {

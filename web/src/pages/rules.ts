@@ -1,20 +1,27 @@
-import { CATEGORICAL_TRAITS, DATE_TRAITS, NUMERIC_TRAITS } from "../../../shared/engine/rules/catalog";
+import {
+  CATEGORICAL_TRAITS,
+  DATE_TRAITS,
+  MEMBERSHIP_FIELD,
+  NUMERIC_TRAITS,
+} from "../../../shared/engine/rules/catalog";
 import { describeError } from "../api";
 import { link, type PageContext, type Segment } from "../context";
 import { fmt, h, notice, replace, stats, uid } from "../dom";
 import { describeRule, FIELD_LABEL, OP_LABEL, type Rule } from "../rule-text";
 
-type Kind = "number" | "date" | "category";
+type Kind = "number" | "date" | "category" | "membership";
 const KIND_OF: Record<string, Kind> = Object.fromEntries([
   ...NUMERIC_TRAITS.map((f) => [f, "number"]),
   ...DATE_TRAITS.map((f) => [f, "date"]),
   ...CATEGORICAL_TRAITS.map((f) => [f, "category"]),
+  [MEMBERSHIP_FIELD, "membership"],
 ]);
 /** The operators the editor offers for each kind; the API accepts more (see the README's rule language). */
 const OPS: Record<Kind, string[]> = {
   number: ["gte", "gt", "lte", "lt", "eq", "neq", "between"],
   date: ["before", "after", "between"],
   category: ["eq", "neq", "in", "not_in"],
+  membership: ["in_segment", "not_in_segment"],
 };
 const FAMILY_OF_FIELD: Record<string, Segment["family"]> = {
   rfm_segment: "rfm",
@@ -62,6 +69,7 @@ function toRows(rule: Rule): { combine: "and" | "or"; rows: ConditionState[] } |
 }
 
 function operand(kind: Kind, text: string): string | number {
+  if (kind === "membership") return text;
   return kind === "number" ? Number(text) : text.trim();
 }
 
@@ -88,9 +96,10 @@ function toCondition(row: ConditionState): Condition {
 export async function rulesPage(ctx: PageContext, root: HTMLElement): Promise<void> {
   const datasetId = ctx.datasetId as string;
   const editing = ctx.args[0];
-  const [definitions, segments] = await Promise.all([
+  const [definitions, segments, lists] = await Promise.all([
     ctx.api.listDefinitions({ params: { datasetId } }),
     ctx.api.listSegments({ params: { datasetId } }).catch(() => null),
+    ctx.api.listLists({ params: { datasetId } }).catch(() => null),
   ]);
   const existing = editing ? definitions.definitions.find((d) => d.segmentId === editing) : undefined;
   root.append(h("h1", {}, existing ? `Edit “${existing.name}”` : "Rule segments"));
@@ -163,6 +172,19 @@ export async function rulesPage(ctx: PageContext, root: HTMLElement): Promise<vo
   const dryRunButton = h("button", { type: "button", class: "secondary" }, "Preview size and economics");
   const saveButton = h("button", { type: "submit", disabled: true }, "Save rule segment");
 
+  // Every segment a membership condition may name: the version's segments (lists among them) and the lists
+  // and rule segments saved since, which the next run computes.
+  const segmentChoices = () => {
+    const seen = new Map<string, string>();
+    for (const s of segments?.segments ?? []) seen.set(s.id, `${s.name} (${s.id})`);
+    for (const l of lists?.lists ?? [])
+      if (!seen.has(l.listId)) seen.set(l.listId, `${l.name} (${l.listId})`);
+    for (const d of definitions.definitions) {
+      if (d.segmentId !== existing?.segmentId && !seen.has(d.segmentId))
+        seen.set(d.segmentId, `${d.name} (${d.segmentId})`);
+    }
+    return [...seen].map(([value, label]) => ({ value, label }));
+  };
   const categoryValues = (field: string) =>
     (segments?.segments ?? [])
       .filter((s) => s.family === FAMILY_OF_FIELD[field])
@@ -187,8 +209,8 @@ export async function rulesPage(ctx: PageContext, root: HTMLElement): Promise<vo
     const id = uid("cond-value");
     const kind = KIND_OF[row.field] ?? "number";
     let control: HTMLInputElement | HTMLSelectElement;
-    if (kind === "category" && (row.op === "eq" || row.op === "neq")) {
-      const options = categoryValues(row.field);
+    if (kind === "membership" || (kind === "category" && (row.op === "eq" || row.op === "neq"))) {
+      const options = kind === "membership" ? segmentChoices() : categoryValues(row.field);
       if (!options.some((o) => o.value === row[key])) row[key] = options[0]?.value ?? "";
       control = h(
         "select",
