@@ -24,7 +24,6 @@ import {
 } from "./destinations";
 import { eraseParams, erasureParams } from "./erasures";
 import { createExportBodySchema, exportParams } from "./exports";
-import { intersectionParams, intersectionQuery, overlapBodySchema, overlapParams } from "./overlap";
 import { customerHistoryParams, customerHistoryQuery } from "./history";
 import {
   changeListMembersBodySchema,
@@ -36,6 +35,7 @@ import {
   putListBodySchema,
   putListQuery,
 } from "./lists";
+import { intersectionParams, intersectionQuery, overlapBodySchema, overlapParams } from "./overlap";
 import {
   customerParams,
   datasetParams,
