@@ -31,7 +31,9 @@ const datasetId = z
 const customerId = z.string().check(z.minLength(1), z.maxLength(128));
 const segmentId = z
   .string()
-  .check(z.regex(/^(rfm|cluster|lifecycle|rule|list):[a-z0-9][a-z0-9-]{0,63}$/, "must look like 'rfm:champions'"));
+  .check(
+    z.regex(/^(rfm|cluster|lifecycle|rule|list):[a-z0-9][a-z0-9-]{0,63}$/, "must look like 'rfm:champions'"),
+  );
 
 export const customerParams = z.object({ datasetId, customerId });
 export const segmentParams = z.object({ datasetId, segmentId });
