@@ -29,6 +29,9 @@ describe("parseAppConfig", () => {
       refreshReservedConcurrency: 1,
       shardThresholdMb: 256,
       shardMaxConcurrency: 20,
+      // No bucket outside the stack may be written until the deployment names one.
+      destinationBuckets: [],
+      deliveryReservedConcurrency: 5,
       scopePrefix: "segmentation",
       authCallbackUrls: ["http://localhost:8080/callback"],
       defaultTenant: "default",
