@@ -304,34 +304,43 @@ function membershipLists(segments: readonly ProfileSegment[], n: number) {
   const words = (n + 31) >>> 5;
   const counts = new Uint32Array(n + 1);
   const sizes = new Uint32Array(segments.length);
-  const visit = (members: Uint32Array, f: (p: number) => void) => {
+  // Bits past position n − 1 in the last word would name customers that do not exist.
+  const tail = n & 31;
+  for (const [s, segment] of segments.entries()) {
+    const members = segment.members;
     if (members.length !== words)
       throw new RangeError("a segment's bitset does not match the customer count");
+    if (tail !== 0 && (members[words - 1] as number) >>> tail !== 0) {
+      throw new RangeError(`segment ${segment.id} holds a position past the last customer`);
+    }
+    let size = 0;
     for (let w = 0; w < words; w++) {
       let word = members[w] as number;
       while (word !== 0) {
         const low = word & -word;
         const p = (w << 5) + 31 - Math.clz32(low);
-        if (p >= n) throw new RangeError(`position ${p} out of range`);
-        f(p);
+        counts[p + 1] = (counts[p + 1] as number) + 1;
+        size++;
         word = (word ^ low) >>> 0;
       }
     }
-  };
-  for (const [s, segment] of segments.entries()) {
-    visit(segment.members, (p) => {
-      counts[p + 1] = (counts[p + 1] as number) + 1;
-      sizes[s] = (sizes[s] as number) + 1;
-    });
+    sizes[s] = size;
   }
   const offsets = new Uint32Array(n + 1);
   for (let p = 0; p < n; p++) offsets[p + 1] = (offsets[p] as number) + (counts[p + 1] as number);
   const list = new Uint32Array(offsets[n] as number);
   const next = offsets.slice(0, n);
   for (const [s, segment] of segments.entries()) {
-    visit(segment.members, (p) => {
-      list[(next[p] as number)++] = s;
-    });
+    const members = segment.members;
+    for (let w = 0; w < words; w++) {
+      let word = members[w] as number;
+      while (word !== 0) {
+        const low = word & -word;
+        const p = (w << 5) + 31 - Math.clz32(low);
+        list[(next[p] as number)++] = s;
+        word = (word ^ low) >>> 0;
+      }
+    }
   }
   return { offsets, list, sizes };
 }
