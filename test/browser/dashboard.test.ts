@@ -225,6 +225,47 @@ describe("dashboard", () => {
     RUN_TIMEOUT + 30_000,
   );
 
+  it(
+    "uploads an Amazon Pinpoint endpoint export, with no columns to map, and the run counts its endpoints",
+    async () => {
+      // Two users: u1 with an email and an SMS endpoint, u2 with one email endpoint; and one endpoint without a
+      // user id, which the import counts and skips.
+      const endpoint = (id: string, channel: string, address: string, userId?: string) =>
+        JSON.stringify({
+          Address: address,
+          ApplicationId: "611e3e3cdd47474c9c1399a505665b91",
+          Attributes: {},
+          ChannelType: channel,
+          CreationDate: "2019-01-28T23:55:11.534Z",
+          EndpointStatus: "ACTIVE",
+          Id: id,
+          Location: { Country: "USA" },
+          OptOut: "NONE",
+          ...(userId ? { User: { UserAttributes: {}, UserId: userId } } : {}),
+        });
+      const lines = [
+        endpoint("e1", "EMAIL", "ann@example.com", "u1"),
+        endpoint("e2", "SMS", "+11234567890", "u1"),
+        endpoint("e3", "EMAIL", "bob@example.com", "u2"),
+        endpoint("e4", "EMAIL", "nobody@example.com"),
+      ];
+      await page.goto(`${service.api}/#/upload`);
+      await page.getByLabel("Upload to dataset").fill("pinpoint-ui");
+      await page.getByLabel("Kind of file").selectOption("pinpoint-endpoints");
+      await page.getByLabel(/^File/).setInputFiles({
+        name: "endpoints.jsonl",
+        mimeType: "application/x-ndjson",
+        buffer: Buffer.from(`${lines.join("\n")}\n`),
+      });
+      expect(await page.getByRole("group", { name: "Columns" }).isVisible()).toBe(false);
+      await page.getByRole("button", { name: "Upload" }).click();
+      await page.getByRole("heading", { name: /^The run / }).waitFor({ timeout: RUN_TIMEOUT });
+      const { runs } = await api.listRuns({ params: { datasetId: "pinpoint-ui" } });
+      expect(runs[0]?.counts).toMatchObject({ endpoints: 4, endpointsWithoutUserId: 1, endpointUsers: 2 });
+    },
+    RUN_TIMEOUT + 30_000,
+  );
+
   it("shows the dataset's figures and last run as the API reports them", async () => {
     await page.goto(`${service.api}/#/${DATASET}/overview`);
     await page.getByRole("heading", { name: "Current result" }).waitFor();

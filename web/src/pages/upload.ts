@@ -56,6 +56,7 @@ export async function uploadPage(ctx: PageContext, root: HTMLElement): Promise<v
     { id: "upload-kind", name: "kind" },
     h("option", { value: "transactions" }, "Transactions (orders)"),
     h("option", { value: "customers" }, "Customers (attributes)"),
+    h("option", { value: "pinpoint-endpoints" }, "Amazon Pinpoint endpoint export (JSON lines)"),
   );
   const mode = h(
     "select",
@@ -78,7 +79,8 @@ export async function uploadPage(ctx: PageContext, root: HTMLElement): Promise<v
     selects.clear();
     mappingBox.replaceChildren();
     mappingBox.hidden = true;
-    if (!chosen) return;
+    // A Pinpoint export has a fixed shape, mapped as the README documents: no columns to choose.
+    if (!chosen || kind.value === "pinpoint-endpoints") return;
     const fileKind = kind.value as FileKind;
     const headers = await readHeaders(chosen);
     if (headers.length === 0) return;
@@ -173,7 +175,7 @@ export async function uploadPage(ctx: PageContext, root: HTMLElement): Promise<v
         params: { datasetId },
         body: {
           fileName: chosen.name,
-          kind: kind.value as "transactions" | "customers",
+          kind: kind.value as "transactions" | "customers" | "pinpoint-endpoints",
           mode: mode.value as "append" | "replace",
           ...(Object.keys(chosenColumns()).length > 0 ? { columns: chosenColumns() } : {}),
         },
