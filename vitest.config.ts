@@ -5,7 +5,9 @@ export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
     testTimeout: 60_000,
-    hookTimeout: 120_000,
+    // Hooks start emulators, child services and Chromium, and the CDK tests bundle every function with esbuild
+    // in theirs: minutes on a busy 2-core machine. The deadline only catches a hang.
+    hookTimeout: 600_000,
     pool: "forks",
     // Both cores: most test files wait on DynamoDB Local, the S3 server, a child service or Chromium, so two
     // files at a time finish the suite in about half the time of one.
