@@ -17,7 +17,8 @@
  *   share = count ÷ segment size, lift against the base's share.
  * - Numeric attributes: quartiles (linear interpolation between order statistics, the "type 7" definition:
  *   position (n − 1)·p of the sorted values) and the mean, of the members holding a value, beside the base's;
- *   hidden when fewer than k members hold a value.
+ *   hidden when fewer than k members hold a value. A column of few distinct values (ProfileOptions.histogramLimit)
+ *   is counted per value in the pass and its quartiles read from the counts; others are sorted per segment.
  * - Dates: counts by month ("2024-03") when the base's dates span at most 36 calendar months, otherwise by
  *   year ("2024"), every bucket in order, plus "missing".
  * Shares, lifts, quartiles and means are rounded half away from zero to 4 decimals (reading.ts).
