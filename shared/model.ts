@@ -418,6 +418,11 @@ export const runRecordSchema = z.object({
   requeuedAt: z.string().optional(),
   /** The event that started the run, kept so that the run can be started again if it is abandoned. */
   redelivery: redeliverySchema.optional(),
+  /**
+   * When the destinations of a committed run were served (its webhook deliveries planned and its files
+   * written); absent until then, and the sweeper serves a committed current version that lacks it.
+   */
+  destinationsServedAt: z.string().optional(),
 });
 export type RunRecord = z.infer<typeof runRecordSchema>;
 

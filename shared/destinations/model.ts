@@ -4,7 +4,7 @@
  * member list; an audience destination receives ad-platform upload files. Records read back from the table are
  * parsed with these schemas, never cast. No record here ever carries a customer id or a secret.
  */
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { z } from "zod";
 
 /** At most this many destinations per dataset. */
@@ -28,6 +28,19 @@ export function randomId(prefix: string): string {
 
 export const newDestinationId = () => randomId("dst_");
 export const newWebhookId = () => randomId("msg_");
+
+/**
+ * The `webhook-id` of one delivery: the same for the same destination, run, segment and part, so that
+ * planning a run again (the sweeper serving a run whose process died while planning) names each message as
+ * the first planning did and can leave out those the outbox already holds. "msg_" + 20 base32 characters of
+ * a SHA-256 of the four.
+ */
+export function webhookIdFor(destinationId: string, runId: string, segmentId: string, part: number): string {
+  const digest = createHash("sha256").update(`${destinationId}\n${runId}\n${segmentId}\n${part}`).digest();
+  let out = "msg_";
+  for (let i = 0; i < 20; i++) out += BASE32[(digest[i] as number) & 31];
+  return out;
+}
 
 export const destinationIdSchema = z.string().regex(/^dst_[a-z2-7]{20}$/, "is not a destination id");
 

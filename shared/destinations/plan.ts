@@ -28,7 +28,7 @@ import {
   MAX_IDS_PER_DELIVERY,
   type MembershipChangedPayload,
   type NewDelivery,
-  newWebhookId,
+  webhookIdFor,
 } from "./model";
 import type { DeliveryQueue, DestinationStore } from "./ports";
 
@@ -49,6 +49,12 @@ export interface PlanInput {
   run: RunRecord;
   memberships: readonly MembershipWrite[];
   contacts: Contacts;
+  /**
+   * The run may have been planned before, wholly or in part (its process died while planning): a delivery
+   * of the same segment and part that the outbox already holds for the run is left out. A delivery's
+   * webhook id is the same on every planning of a run (webhookIdFor).
+   */
+  replay?: boolean;
 }
 
 /** What planning did, counted. */
@@ -143,6 +149,7 @@ async function planWebhook(
   };
   const deliveries: NewDelivery[] = [];
   const bodies: Array<{ key: string; text: string }> = [];
+  const planned = input.replay ? await plannedFor(deps, ref, input.run) : undefined;
   for (const segmentId of [...destination.segments].sort()) {
     const raw = changes.get(segmentId);
     if (!raw) continue;
@@ -155,7 +162,8 @@ async function planWebhook(
       change,
       timestamp,
     )) {
-      const webhookId = newWebhookId();
+      const webhookId = webhookIdFor(ref.destinationId, input.run.runId, segmentId, body.data.part);
+      if (planned?.has(`${segmentId}\n${body.data.part}`)) continue;
       const key = deliveryPayloadKey(ref.tenantId, ref.datasetId, ref.destinationId, webhookId);
       bodies.push({ key, text: JSON.stringify(body) });
       deliveries.push({
@@ -181,6 +189,30 @@ async function planWebhook(
   await deps.destinations.enqueueDeliveries(ref, deliveries);
   if (deps.deliveryQueue && destination.status === "enabled") await deps.deliveryQueue.notify(ref);
   return deliveries.length;
+}
+
+/**
+ * The segment and part ("<segment>\n<part>") of every delivery the outbox holds for the run. The outbox is read newest first and in run order, so the
+ * reading stops at the first page that reaches a delivery of an earlier version.
+ */
+async function plannedFor(
+  deps: PlanDeps,
+  ref: { tenantId: string; datasetId: string; destinationId: string },
+  run: RunRecord,
+): Promise<Set<string>> {
+  const ids = new Set<string>();
+  const version = run.version ?? 0;
+  let after: string | undefined;
+  for (;;) {
+    const page = await deps.destinations.listDeliveries(ref, 100, after);
+    let older = false;
+    for (const delivery of page.items) {
+      if (delivery.runId === run.runId) ids.add(`${delivery.segmentId}\n${delivery.part}`);
+      else if (delivery.version < version) older = true;
+    }
+    if (older || !page.next) return ids;
+    after = page.next;
+  }
 }
 
 /**

@@ -166,6 +166,8 @@ export interface DatasetStore {
   putRun(run: RunRecord): Promise<void>;
   getRun(tenantId: string, datasetId: string, runId: string): Promise<RunRecord | undefined>;
   listRuns(tenantId: string, datasetId: string, limit: number, after?: string): Promise<Page<RunRecord>>;
+  /** Records on a committed run that its destinations were served (`destinationsServedAt`). */
+  markDestinationsServed(tenantId: string, datasetId: string, runId: string, at: string): Promise<void>;
   /** Every run whose id sorts at or after `sinceRunId` (run ids start with their time), oldest first. */
   listRunsSince(tenantId: string, datasetId: string, sinceRunId: string): Promise<RunRecord[]>;
   /**

@@ -7,6 +7,7 @@
  * A run that fails on its input is recorded as failed and not retried; a run that fails for any other reason
  * rethrows so the asynchronous invoke retries it, and the retry repairs whatever it had half-written.
  */
+
 import { createHash, randomUUID } from "node:crypto";
 import { type Contacts, contactsOf, writeContacts } from "../destinations/contacts";
 import type { ExternalBucketWriter } from "../destinations/member-files";
@@ -508,7 +509,7 @@ export function membershipEvents(run: RunRecord, writes: readonly MembershipWrit
  * The membership changes destinations are told of. The customers an erasure run removes are not among them:
  * that they left their segments would name them to every webhook after their erasure was asked for.
  */
-function deliverable(
+export function deliverable(
   run: RunRecord,
   diff: { customers: readonly CustomerWrite[]; memberships: readonly MembershipWrite[] },
 ): readonly MembershipWrite[] {
@@ -519,15 +520,19 @@ function deliverable(
 
 /**
  * Plans the committed run's webhook deliveries and writes its destination files (destinations/plan.ts);
- * logs what failed, never fails the run.
+ * logs what failed, never fails the run. When every destination was served the run is marked so
+ * (`destinationsServedAt`); a run left unmarked, its process having died or a destination having failed, is
+ * served again by the sweeper (./unserved.ts), `replay` telling planning to leave out what the
+ * outbox already holds. Returns whether the run was marked.
  */
 export async function serveDestinations(
   deps: PipelineDeps,
   run: RunRecord,
   memberships: readonly MembershipWrite[],
   contacts: () => Contacts | Promise<Contacts>,
-): Promise<void> {
-  if (!deps.destinations) return;
+  replay = false,
+): Promise<boolean> {
+  if (!deps.destinations) return false;
   try {
     const summary = await planDeliveries(
       {
@@ -538,16 +543,21 @@ export async function serveDestinations(
         ...(deps.destinationFiles ? { files: deps.destinationFiles } : {}),
         ...(deps.now ? { now: deps.now } : {}),
       },
-      { run, memberships, contacts: await contacts() },
+      { run, memberships, contacts: await contacts(), ...(replay ? { replay } : {}) },
     );
     if (summary.deliveriesEnqueued > 0 || summary.filesWritten > 0 || summary.failedDestinations > 0)
-      logger.info("Destinations served", { datasetId: run.datasetId, runId: run.runId, ...summary });
+      logger.info("Destinations served", { datasetId: run.datasetId, runId: run.runId, replay, ...summary });
+    if (summary.failedDestinations > 0) return false;
+    const at = (deps.now ?? (() => new Date()))().toISOString();
+    await deps.store.markDestinationsServed(run.tenantId, run.datasetId, run.runId, at);
+    return true;
   } catch (error) {
     logger.error("Could not serve the run's destinations", {
       datasetId: run.datasetId,
       runId: run.runId,
       ...errorFields(error),
     });
+    return false;
   }
 }
 

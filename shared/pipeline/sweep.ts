@@ -11,13 +11,19 @@
  *     came (its event went to the dead-letter queue). Silent
  *     means no start, retry or end recorded in that time; the default is longer than Lambda's retries of an
  *     event (three attempts of up to 15 minutes, one and two minutes apart).
+ *  3. the committed current version's run, when its destinations were not served (its process died between
+ *     the commit and the end of planning): they are served now (./unserved.ts). The sweeper does this rather
+ *     than the delivery sweep because it already reads every dataset and its runs; the delivery sweep only
+ *     visits destinations with deliveries waiting.
  */
 import { errorFields, logger } from "../logger";
 import type { RunRecord } from "../model";
 import { abandonRun, isShardedOwner, lapsedReason, runIdOfOwner } from "./abandon";
 import { isRetried } from "./messages";
 import type { DatasetStore, EventPublisher } from "./ports";
+import type { PipelineDeps } from "./run";
 import { runIdFor } from "./run-id";
+import { serveUnservedSafely } from "./unserved";
 
 /** Silence after which an unfinished run without a live lease is abandoned. */
 export const DEFAULT_STALE_AFTER_MS = 60 * 60 * 1000;
@@ -29,6 +35,11 @@ export interface SweepDeps {
   events?: EventPublisher;
   now?: () => Date;
   staleAfterMs?: number;
+  /**
+   * What serving destinations takes (the store, bucket, destination store, file writer and delivery queue);
+   * with it, each dataset's committed current run whose destinations were not served is served (./unserved.ts).
+   */
+  serving?: PipelineDeps;
 }
 
 export interface SweepReport {
@@ -37,16 +48,19 @@ export interface SweepReport {
   failed: number;
   /** Datasets whose sweep failed; the error is logged and the next sweep tries again. */
   errors: number;
+  /** Committed runs whose destinations this sweep served (./unserved.ts). */
+  served: number;
 }
 
 export async function sweep(deps: SweepDeps): Promise<SweepReport> {
-  const report: SweepReport = { datasets: 0, abandoned: 0, failed: 0, errors: 0 };
+  const report: SweepReport = { datasets: 0, abandoned: 0, failed: 0, errors: 0, served: 0 };
   for (const { tenantId, datasetId } of await deps.store.listDatasets()) {
     report.datasets++;
     try {
       for (const outcome of await sweepDataset(deps, tenantId, datasetId)) {
         if (outcome === "abandoned") report.abandoned++;
         else if (outcome === "failed") report.failed++;
+        else if (outcome === "served") report.served++;
       }
     } catch (error) {
       report.errors++;
@@ -61,12 +75,14 @@ async function sweepDataset(
   deps: SweepDeps,
   tenantId: string,
   datasetId: string,
-): Promise<Array<"abandoned" | "failed" | "raced">> {
+): Promise<Array<"abandoned" | "failed" | "raced" | "served">> {
   const { store } = deps;
   const now = (deps.now ?? (() => new Date()))();
   const meta = await store.getDataset(tenantId, datasetId);
   if (!meta) return [];
-  const outcomes: Array<"abandoned" | "failed" | "raced"> = [];
+  const outcomes: Array<"abandoned" | "failed" | "raced" | "served"> = [];
+  if (deps.serving && (await serveUnservedSafely(deps.serving, meta, now)) === "served")
+    outcomes.push("served");
   const lock = meta.lock;
   const liveHolder = lock && lock.until >= now.getTime() ? runIdOfOwner(lock.owner) : undefined;
 

@@ -606,6 +606,28 @@ export class DynamoDatasetStore implements DatasetStore {
     }
   }
 
+  async markDestinationsServed(
+    tenantId: string,
+    datasetId: string,
+    runId: string,
+    at: string,
+  ): Promise<void> {
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { pk: datasetPk(tenantId, datasetId), sk: runSk(runId) },
+          UpdateExpression: "SET destinationsServedAt = :at",
+          ConditionExpression: "attribute_exists(pk)",
+          ExpressionAttributeValues: { ":at": at },
+        }),
+      );
+    } catch (error) {
+      // A run deleted with its dataset has nothing left to mark.
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    }
+  }
+
   async listRunsSince(tenantId: string, datasetId: string, sinceRunId: string): Promise<RunRecord[]> {
     const found: RunRecord[] = [];
     let start: Record<string, unknown> | undefined;
