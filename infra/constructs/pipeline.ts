@@ -164,8 +164,9 @@ export class Pipeline extends Construct {
     this.sweeper = new ServiceFunction(this, "Sweeper", {
       ...props.functionDefaults,
       entryName: "sweeper",
-      description: "Closes runs whose process died and starts their work again",
-      memorySize: 512,
+      description: "Closes runs whose process died and starts their work again; serves unserved destinations",
+      // Serving a run's destinations again reads two versions' per-customer outputs, as refresh does.
+      memorySize: 3008,
       timeout: Duration.seconds(FUNCTION_TIMEOUT_SECONDS.sweeper),
       // One sweep at a time: two would find the same dead runs (closing is conditional, so only wasteful).
       reservedConcurrentExecutions: 1,
@@ -173,11 +174,13 @@ export class Pipeline extends Construct {
       retryAttempts: ASYNC_RETRY_ATTEMPTS,
       maxEventAge: Duration.minutes(SWEEP_EVERY_MINUTES * 2),
     })
-      // Reads datasets and runs; closes a run with a conditional PutItem. No S3, no deletes.
-      .bindTable(props.table, ["GetItem", "Query", "PutItem"])
-      .bindEventBus(props.bus)
-      // The runtime's configuration names the bucket; the sweeper is granted nothing on it.
-      .setEnvironment("BUCKET_NAME", props.bucket.bucketName);
+      // Reads datasets and runs; closes a run with a conditional PutItem; marks a run's destinations served
+      // (UpdateItem) and appends to their outboxes (BatchWriteItem, UpdateItem). No deletes.
+      .bindTable(props.table, ["GetItem", "Query", "PutItem", "UpdateItem", "BatchWriteItem"])
+      // Serving a run's destinations again reads the versions' outputs and contacts and writes the held
+      // destination files' record, all under state/ (webhook bodies are granted by the stack).
+      .bindBucket(props.bucket, [{ prefix: PREFIXES.state, actions: ["GetObject", "PutObject"] }])
+      .bindEventBus(props.bus);
 
     for (const fn of [this.compute, this.refresh, this.sweeper]) {
       NagSuppressions.addResourceSuppressions(fn.fn, [

@@ -129,9 +129,15 @@ export class SegmentationStack extends Stack {
       reservedConcurrency: config.deliveryReservedConcurrency,
     });
     // Functions that commit runs put webhook bodies in the outbox, wake the deliver function, and write
-    // member-list and audience files to the destination buckets the deployment names. An erasure (in
-    // refresh) also lists the dataset's webhook bodies and rewrites those naming the customer.
-    for (const fn of [this.pipeline.compute, this.pipeline.refresh, this.sharding.coordinator]) {
+    // member-list and audience files to the destination buckets the deployment names; so does the sweeper,
+    // which serves a committed run whose process died before serving them. An erasure (in refresh) also lists
+    // the dataset's webhook bodies and rewrites those naming the customer.
+    for (const fn of [
+      this.pipeline.compute,
+      this.pipeline.refresh,
+      this.sharding.coordinator,
+      this.pipeline.sweeper,
+    ]) {
       const erases = fn === this.pipeline.refresh;
       fn.bindBucket(this.storage.bucket, [
         { prefix: PREFIXES.deliveries, actions: erases ? ["GetObject", "PutObject"] : ["PutObject"] },
@@ -186,7 +192,7 @@ export class SegmentationStack extends Stack {
     new CfnOutput(this, "DestinationWriterRoles", {
       value: Fn.join(
         ",",
-        [this.pipeline.compute, this.pipeline.refresh, this.sharding.coordinator].map(
+        [this.pipeline.compute, this.pipeline.refresh, this.sharding.coordinator, this.pipeline.sweeper].map(
           (fn) => fn.role.roleArn,
         ),
       ),

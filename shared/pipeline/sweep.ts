@@ -11,8 +11,9 @@
  *     came (its event went to the dead-letter queue). Silent
  *     means no start, retry or end recorded in that time; the default is longer than Lambda's retries of an
  *     event (three attempts of up to 15 minutes, one and two minutes apart).
- *  3. the committed current version's run, when its destinations were not served (its process died between
- *     the commit and the end of planning): they are served now (./unserved.ts). The sweeper does this rather
+ *  3. once every dataset's runs are swept: the committed current version's run, when its destinations were
+ *     not served (its process died between the commit and the end of planning): they are served now
+ *     (./unserved.ts). The sweeper does this rather
  *     than the delivery sweep because it already reads every dataset and its runs; the delivery sweep only
  *     visits destinations with deliveries waiting.
  */
@@ -60,14 +61,23 @@ export async function sweep(deps: SweepDeps): Promise<SweepReport> {
       for (const outcome of await sweepDataset(deps, tenantId, datasetId)) {
         if (outcome === "abandoned") report.abandoned++;
         else if (outcome === "failed") report.failed++;
-        else if (outcome === "served") report.served++;
       }
     } catch (error) {
       report.errors++;
       logger.error("Could not sweep a dataset", { datasetId, ...errorFields(error) });
     }
   }
-  if (report.abandoned + report.failed + report.errors > 0) logger.warn("Sweep closed runs", { ...report });
+  // Destinations after every dataset's runs: the heavier work (two versions' outputs read, files written)
+  // never keeps a dead run from being closed. A failure is logged and the next sweep tries again.
+  if (deps.serving) {
+    const now = (deps.now ?? (() => new Date()))();
+    for (const { tenantId, datasetId } of await deps.store.listDatasets()) {
+      const meta = await deps.store.getDataset(tenantId, datasetId).catch(() => undefined);
+      if (meta && (await serveUnservedSafely(deps.serving, meta, now)) === "served") report.served++;
+    }
+  }
+  if (report.abandoned + report.failed + report.errors + report.served > 0)
+    logger.warn("Sweep closed runs or served destinations", { ...report });
   return report;
 }
 
@@ -75,14 +85,12 @@ async function sweepDataset(
   deps: SweepDeps,
   tenantId: string,
   datasetId: string,
-): Promise<Array<"abandoned" | "failed" | "raced" | "served">> {
+): Promise<Array<"abandoned" | "failed" | "raced">> {
   const { store } = deps;
   const now = (deps.now ?? (() => new Date()))();
   const meta = await store.getDataset(tenantId, datasetId);
   if (!meta) return [];
-  const outcomes: Array<"abandoned" | "failed" | "raced" | "served"> = [];
-  if (deps.serving && (await serveUnservedSafely(deps.serving, meta, now)) === "served")
-    outcomes.push("served");
+  const outcomes: Array<"abandoned" | "failed" | "raced"> = [];
   const lock = meta.lock;
   const liveHolder = lock && lock.until >= now.getTime() ? runIdOfOwner(lock.owner) : undefined;
 

@@ -317,7 +317,7 @@ describe("IAM of the delivery path", () => {
     }
   });
 
-  it("sends to the delivery queue from compute, refresh, the shard coordinator, writeApi and deliver only; producers get SendMessage alone", () => {
+  it("sends to the delivery queue from compute, refresh, the shard coordinator, the sweeper, writeApi and deliver only; producers get SendMessage alone", () => {
     const senders: string[] = [];
     for (const [name, fn] of Object.entries(sx.stack.functions)) {
       const actions = rolePermissions(sx, fn).get(JSON.stringify(getAtt(queueId(sx))));
@@ -326,7 +326,14 @@ describe("IAM of the delivery path", () => {
         if (name !== "deliver") expect(actions, name).toEqual(["sqs:SendMessage"]);
       }
     }
-    expect(senders.sort()).toEqual(["compute", "deliver", "refresh", "shardCoordinator", "writeApi"]);
+    expect(senders.sort()).toEqual([
+      "compute",
+      "deliver",
+      "refresh",
+      "shardCoordinator",
+      "sweeper",
+      "writeApi",
+    ]);
   });
 
   it("grants secrets access on the stack's prefix only: no wildcard action or secret, no KMS, nobody but deliver reads", () => {
@@ -358,9 +365,15 @@ describe("IAM of the delivery path", () => {
     }
   });
 
-  it("lets the run functions put objects (and their ACL) in exactly the named destination buckets", () => {
+  it("lets the run functions and the sweeper put objects (and their ACL) in exactly the named destination buckets", () => {
     const s = withBuckets;
-    const runFunctions = [s.stack.pipeline.compute, s.stack.pipeline.refresh, s.stack.sharding.coordinator];
+    // The sweeper serves a committed run whose process died before serving its destinations.
+    const runFunctions = [
+      s.stack.pipeline.compute,
+      s.stack.pipeline.refresh,
+      s.stack.sharding.coordinator,
+      s.stack.pipeline.sweeper,
+    ];
     for (const [name, fn] of Object.entries(s.stack.functions)) {
       const external = [...rolePermissions(s, fn)].filter(([key]) => key.includes(":s3:::"));
       const expected = runFunctions.includes(fn)
@@ -379,9 +392,12 @@ describe("IAM of the delivery path", () => {
   });
 
   it("names the roles that write destination files in an output, for the policies of buckets in other accounts", () => {
-    const roles = [sx.stack.pipeline.compute, sx.stack.pipeline.refresh, sx.stack.sharding.coordinator].map(
-      (fn) => getAtt(logicalId(sx, fn.role)),
-    );
+    const roles = [
+      sx.stack.pipeline.compute,
+      sx.stack.pipeline.refresh,
+      sx.stack.sharding.coordinator,
+      sx.stack.pipeline.sweeper,
+    ].map((fn) => getAtt(logicalId(sx, fn.role)));
     expect(sx.template.toJSON().Outputs.DestinationWriterRoles.Value).toEqual({ "Fn::Join": [",", roles] });
   });
 

@@ -108,9 +108,10 @@ describe("house function settings", () => {
           ...(name === "readApi" || name === "lookupApi" || name === "shardWorkers" || name === "deliver"
             ? {}
             : { EVENT_BUS_NAME: ref(logicalId(sx, sx.stack.bus)) }),
-          // Functions that commit runs, and writeApi, wake the deliver function; the runs write destination
-          // files to the buckets the deployment names (none here), which writeApi checks destinations against.
-          ...(["compute", "refresh", "shardCoordinator", "writeApi"].includes(name)
+          // Functions that commit runs, the sweeper (which serves a run that died before serving its
+          // destinations) and writeApi wake the deliver function; the runs write destination files to the
+          // buckets the deployment names (none here), which writeApi checks destinations against.
+          ...(["compute", "refresh", "shardCoordinator", "sweeper", "writeApi"].includes(name)
             ? { DELIVERY_QUEUE_URL: ref(logicalId(sx, sx.stack.delivery.queue)), DESTINATION_BUCKETS: "" }
             : {}),
           // deliver wakes itself for what a pass had no time left for.
@@ -280,15 +281,27 @@ describe("IAM: exact actions on exact resources", () => {
     );
   });
 
-  it("sweeper reads datasets and runs, closes runs with PutItem, puts redeliveries on the bus, and touches no object", () => {
+  it("sweeper reads datasets and runs, closes runs with PutItem, puts redeliveries on the bus, and serves unserved destinations (state read, webhook bodies written, outbox appended, deliver function woken)", () => {
     const queueId = logicalId(sx, sx.stack.pipeline.sweeperFailures);
     expect(rolePermissions(sx, sx.stack.pipeline.sweeper)).toEqual(
       permissions([
         XRAY,
         ownLogs(sx.stack.pipeline.sweeper),
-        [getAtt(tableId), ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"]],
+        [
+          getAtt(tableId),
+          [
+            "dynamodb:BatchWriteItem",
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:Query",
+            "dynamodb:UpdateItem",
+          ],
+        ],
+        [objectArn(bucketId, PREFIXES.state), ["s3:GetObject", "s3:PutObject"]],
+        [objectArn(bucketId, PREFIXES.deliveries), ["s3:PutObject"]],
         [busArn(), ["events:PutEvents"]],
         [getAtt(queueId), SQS_SEND],
+        [deliveryQueueArn(), ["sqs:SendMessage"]],
       ]),
     );
   });
