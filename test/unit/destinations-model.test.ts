@@ -11,9 +11,24 @@ import {
   keyPrefixSchema,
   newDestinationId,
   newWebhookId,
+  webhookIdFor,
 } from "../../shared/destinations/model";
 
 describe("ids", () => {
+  it("derives a delivery's webhook id from its destination, run, segment and part, the same on every planning", () => {
+    const id = webhookIdFor("dst_aaaaaaaaaaaaaaaaaaaa", "20251001T000000Z-r1", "rfm:champions", 2);
+    // Worked out with Python's hashlib: the low 5 bits of the first 20 bytes of the SHA-256, in base32.
+    expect(id).toBe("msg_fm73wgnvooftsbav67s7");
+    expect(webhookIdFor("dst_aaaaaaaaaaaaaaaaaaaa", "20251001T000000Z-r1", "rfm:champions", 2)).toBe(id);
+    const others = [
+      webhookIdFor("dst_baaaaaaaaaaaaaaaaaaa", "20251001T000000Z-r1", "rfm:champions", 2),
+      webhookIdFor("dst_aaaaaaaaaaaaaaaaaaaa", "20251001T000000Z-r2", "rfm:champions", 2),
+      webhookIdFor("dst_aaaaaaaaaaaaaaaaaaaa", "20251001T000000Z-r1", "rfm:loyal", 2),
+      webhookIdFor("dst_aaaaaaaaaaaaaaaaaaaa", "20251001T000000Z-r1", "rfm:champions", 1),
+    ];
+    expect(new Set([id, ...others]).size).toBe(5);
+  });
+
   it("makes destination ids of dst_ + 20 base32 characters, and webhook ids of msg_ + 20", () => {
     const ids = new Set(Array.from({ length: 1000 }, () => newDestinationId()));
     expect(ids.size).toBe(1000);
