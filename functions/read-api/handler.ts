@@ -1,11 +1,5 @@
 /** Serves the read routes of the table in shared/routes. */
-import { datasetRoutes } from "../../shared/api/datasets";
-import { destinationRoutes } from "../../shared/api/destinations";
-import { docsRoutes } from "../../shared/api/docs";
-import { historyRoutes } from "../../shared/api/history";
-import { listRoutes } from "../../shared/api/lists";
-import { overlapRoutes } from "../../shared/api/overlap";
-import { readRoutes } from "../../shared/api/read";
+import { readApiRoutes } from "../../shared/api/functions";
 import { apiHandler } from "../../shared/http/api";
 import { runtime } from "../../shared/runtime";
 
@@ -24,22 +18,11 @@ const deps = {
   lists: rt.lists,
   listIds: async (tenantId: string, datasetId: string) =>
     (await rt.lists.listLists(tenantId, datasetId)).map((l) => l.listId),
+  scopePrefix: rt.config.SCOPE_PREFIX,
 };
 
-export const handler = apiHandler(
-  "readApi",
-  {
-    ...readRoutes(deps),
-    ...overlapRoutes(deps),
-    ...historyRoutes(deps),
-    ...datasetRoutes(deps),
-    ...listRoutes(deps),
-    ...destinationRoutes(deps),
-    ...docsRoutes({ scopePrefix: rt.config.SCOPE_PREFIX }),
-  },
-  {
-    defaultTenant: rt.config.DEFAULT_TENANT,
-    scopePrefix: rt.config.SCOPE_PREFIX,
-    requireTenantClaim: rt.config.REQUIRE_TENANT_CLAIM,
-  },
-);
+export const handler = apiHandler("readApi", readApiRoutes(deps), {
+  defaultTenant: rt.config.DEFAULT_TENANT,
+  scopePrefix: rt.config.SCOPE_PREFIX,
+  requireTenantClaim: rt.config.REQUIRE_TENANT_CLAIM,
+});

@@ -1,9 +1,5 @@
 /** Serves the write routes of the table in shared/routes. */
-import { datasetRoutes } from "../../shared/api/datasets";
-import { destinationRoutes } from "../../shared/api/destinations";
-import { exportRoutes } from "../../shared/api/exports";
-import { listRoutes } from "../../shared/api/lists";
-import { writeRoutes } from "../../shared/api/write";
+import { writeApiRoutes } from "../../shared/api/functions";
 import { apiHandler } from "../../shared/http/api";
 import { runtime } from "../../shared/runtime";
 
@@ -25,18 +21,8 @@ const deps = {
     (await rt.lists.listLists(tenantId, datasetId)).map((l) => l.listId),
 };
 
-export const handler = apiHandler(
-  "writeApi",
-  {
-    ...writeRoutes(deps),
-    ...datasetRoutes(deps),
-    ...listRoutes(deps),
-    ...exportRoutes(deps),
-    ...destinationRoutes(deps),
-  },
-  {
-    defaultTenant: rt.config.DEFAULT_TENANT,
-    scopePrefix: rt.config.SCOPE_PREFIX,
-    requireTenantClaim: rt.config.REQUIRE_TENANT_CLAIM,
-  },
-);
+export const handler = apiHandler("writeApi", writeApiRoutes(deps), {
+  defaultTenant: rt.config.DEFAULT_TENANT,
+  scopePrefix: rt.config.SCOPE_PREFIX,
+  requireTenantClaim: rt.config.REQUIRE_TENANT_CLAIM,
+});

@@ -13,10 +13,8 @@ import { PutObjectCommand } from "@aws-sdk/client-s3";
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from "aws-lambda";
 import { beforeAll, describe, expect, it } from "vitest";
 import { S3_SERVER_CREDENTIALS } from "../../scripts/emulators/s3-server";
-import { datasetRoutes } from "../../shared/api/datasets";
 import { DryRunner } from "../../shared/api/dry-run";
-import { exportRoutes } from "../../shared/api/exports";
-import { writeRoutes } from "../../shared/api/write";
+import { writeApiRoutes } from "../../shared/api/functions";
 import { ComputedSegmentation } from "../../shared/engine";
 import { apiHandler } from "../../shared/http/api";
 import type { CustomerView, UploadRecord } from "../../shared/model";
@@ -109,13 +107,19 @@ function handlerWith(dryRuns?: DryRunner) {
     signer: rt.signer,
     cursors: rt.cursors,
     events: rt.events,
+    destinations: rt.destinations,
+    secrets: rt.secrets,
+    deliveryQueue: rt.deliveryQueue,
+    allowLoopbackWebhooks: rt.config.ALLOW_LOOPBACK_WEBHOOKS,
+    destinationBuckets: rt.config.DESTINATION_BUCKETS,
+    lists: rt.lists,
     ...(dryRuns ? { dryRuns } : {}),
   };
-  return apiHandler(
-    "writeApi",
-    { ...writeRoutes(deps), ...datasetRoutes(deps), ...exportRoutes(deps) },
-    { defaultTenant: "demo", scopePrefix: "segmentation", requireTenantClaim: false },
-  );
+  return apiHandler("writeApi", writeApiRoutes(deps), {
+    defaultTenant: "demo",
+    scopePrefix: "segmentation",
+    requireTenantClaim: false,
+  });
 }
 
 const route = ROUTES.find((r) => r.id === "dryRun") as (typeof ROUTES)[number];

@@ -10,14 +10,9 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
 import { CONTRACTS } from "../../shared/api/contract";
-import { datasetRoutes } from "../../shared/api/datasets";
-import { docsRoutes } from "../../shared/api/docs";
-import { historyRoutes } from "../../shared/api/history";
+import { readApiRoutes } from "../../shared/api/functions";
 import { buildOpenApiDocument } from "../../shared/api/openapi";
-import { overlapRoutes } from "../../shared/api/overlap";
-import { readRoutes } from "../../shared/api/read";
 import { OPERATORS, validateSegmentDefinition } from "../../shared/engine/rules";
-import type { MembershipHistory } from "../../shared/history/ports";
 import { apiHandler } from "../../shared/http/api";
 import { CursorCodec } from "../../shared/http/cursor";
 import type { DatasetStore } from "../../shared/pipeline/ports";
@@ -471,17 +466,19 @@ describe("GET /openapi.json", () => {
           throw new Error("the store was used");
         },
       });
-    const store = unused<DatasetStore>();
-    const deps = { store, cursors: new CursorCodec("x"), events: { publish: async () => {} } };
     const handler = apiHandler(
       "readApi",
-      {
-        ...readRoutes(deps),
-        ...overlapRoutes(deps),
-        ...historyRoutes({ ...deps, history: unused<MembershipHistory>() }),
-        ...datasetRoutes(deps),
-        ...docsRoutes({ scopePrefix: "api://segments" }),
-      },
+      readApiRoutes(
+        // Every dependency but these three is a store that throws when used.
+        new Proxy(
+          {
+            cursors: new CursorCodec("x"),
+            events: { publish: async () => {} },
+            scopePrefix: "api://segments",
+          } as Record<string | symbol, unknown>,
+          { get: (given, key) => (key in given ? given[key] : unused<DatasetStore>()) },
+        ) as unknown as Parameters<typeof readApiRoutes>[0],
+      ),
       { defaultTenant: "demo", scopePrefix: "api://segments", requireTenantClaim: true },
     );
     const event = {
