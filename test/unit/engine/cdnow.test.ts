@@ -311,7 +311,14 @@ describe("CDNOW master file", () => {
     const meanClv = (id: string) => result.segments.find((s) => s.id === id)?.meanClv as number;
     expect(meanClv("rfm:champions")).toBeGreaterThan(meanClv("rfm:lost"));
     expect(meanClv("lifecycle:active")).toBeGreaterThan(meanClv("lifecycle:lapsed"));
-    expect(Object.keys(result.timings).sort()).toEqual(["clusters", "lifecycle", "rfm", "rules", "value"]);
+    expect(Object.keys(result.timings).sort()).toEqual([
+      "clusters",
+      "lifecycle",
+      "lists",
+      "rfm",
+      "rules",
+      "value",
+    ]);
   });
 
   it("reads the gzip-compressed file the same, and its state round-trips over two order blocks", async () => {
