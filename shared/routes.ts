@@ -30,6 +30,11 @@ export interface RouteDef {
    * payload), and whether `text/csv` is accepted as well.
    */
   readonly body?: { readonly maxBytes: number; readonly csv?: boolean };
+  /**
+   * A POST that carries no content with a meaning (an action on the resource of its path): like GET and
+   * DELETE, a body sent with it is ignored rather than parsed.
+   */
+  readonly noBody?: true;
 }
 
 export const ROUTES = [
@@ -320,6 +325,7 @@ export const ROUTES = [
   {
     id: "rotateDestinationSecret",
     method: "POST",
+    noBody: true,
     path: "/datasets/{datasetId}/destinations/{destinationId}/rotate-secret",
     fn: "writeApi",
     scope: "write",
@@ -328,6 +334,7 @@ export const ROUTES = [
   {
     id: "enableDestination",
     method: "POST",
+    noBody: true,
     path: "/datasets/{datasetId}/destinations/{destinationId}/enable",
     fn: "writeApi",
     scope: "write",

@@ -113,6 +113,15 @@ function parseBody(
 }
 
 /**
+ * Whether the shell parses a route's body. GET and DELETE carry no content with a meaning (RFC 9110), nor does
+ * a POST marked `noBody` (an action such as rotate-secret): a body sent with one is ignored rather than
+ * parsed, so it cannot fail a request with a code the route does not have.
+ */
+export function takesBody(route: Pick<RouteDef, "method" | "noBody">): boolean {
+  return (route.method === "POST" || route.method === "PUT") && route.noBody !== true;
+}
+
+/**
  * Builds the Lambda handler of one API function: it serves exactly the routes the table assigns to `fn`, and
  * the handler map must cover each of them (checked at cold start).
  */
@@ -129,12 +138,15 @@ export function apiHandler(
     if (route.fn !== fn) continue;
     const handle = handlers[route.id];
     if (!handle) throw new Error(`Function ${fn} has no handler for route ${route.id}`);
-    // GET and DELETE carry no content with a meaning (RFC 9110), so a body sent with one is ignored rather
-    // than parsed: it cannot fail a request with a code the route does not have.
-    const takesBody = route.method === "POST" || route.method === "PUT";
     const custom = (route as RouteDef).body;
     const body = { maxBytes: custom?.maxBytes ?? MAX_BODY_BYTES, csv: custom?.csv === true };
-    byKey.set(routeKey(route), { id: route.id, scope: route.scope, takesBody, body, handle });
+    byKey.set(routeKey(route), {
+      id: route.id,
+      scope: route.scope,
+      takesBody: takesBody(route),
+      body,
+      handle,
+    });
   }
 
   const core = async (event: APIGatewayProxyEventV2): Promise<APIGatewayProxyResultV2> => {
