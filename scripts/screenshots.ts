@@ -119,6 +119,40 @@ async function main() {
     await page.locator("#holdout-chart canvas").waitFor();
     await shot("model");
 
+    await page.goto(`${api}/#/${datasetId}/overlap`);
+    await page.locator("table.overlap-matrix").waitFor();
+    await shot("overlap");
+
+    // A list and a destination to show: the list of the first ten champions, a webhook following it and
+    // the champions (the local service allows loopback webhooks; nothing listens there, so the log shows
+    // the attempts).
+    const champions = await client.listSegmentMembers({
+      params: { datasetId, segmentId: "rfm:champions" },
+      query: { limit: 10 },
+    });
+    await client.putList({
+      params: { datasetId, listId: "already-contacted" },
+      body: { name: "Already contacted", customerIds: [...champions.customerIds, "C-not-a-customer"] },
+    });
+    const destinations = await client.listDestinations({ params: { datasetId } });
+    if (!destinations.destinations.some((d) => d.name === "CRM"))
+      await client.createDestination({
+        params: { datasetId },
+        body: {
+          name: "CRM",
+          kind: "webhook",
+          segments: ["rfm:champions", "list:already-contacted"],
+          webhook: { url: "http://127.0.0.1:9/hooks/segments" },
+        },
+      });
+    await page.goto(`${api}/#/${datasetId}/lists`);
+    await page.getByRole("table", { name: "Lists" }).waitFor();
+    await shot("lists");
+    await page.goto(`${api}/#/${datasetId}/destinations`);
+    await page.getByRole("heading", { name: "Destinations", level: 1 }).waitFor();
+    await page.getByText("CRM").first().waitFor();
+    await shot("destinations");
+
     await page.setViewportSize({ width: 390, height: 844 });
     await page.goto(`${api}/#/${datasetId}/segments`);
     await page.getByRole("heading", { name: "Every segment" }).waitFor();
