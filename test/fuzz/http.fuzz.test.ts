@@ -24,18 +24,19 @@
  * (FUZZ_SCALE) with a printed seed (FUZZ_SEED).
  */
 
-import { readFile } from "node:fs/promises";
-import { resolve } from "node:path";
+import { mkdtemp, readFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from "aws-lambda";
 import fc from "fast-check";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { z } from "zod";
 import { S3_SERVER_CREDENTIALS } from "../../scripts/emulators/s3-server";
 import { CONTRACTS, ERROR_STATUS, errorsOf } from "../../shared/api/contract";
 import { EXPORT_COLUMNS } from "../../shared/api/exports";
 import { CATEGORICAL_TRAITS, DATE_TRAITS, NUMERIC_TRAITS, OPERATORS } from "../../shared/engine/rules";
-import { MAX_BODY_BYTES } from "../../shared/http/api";
+import { MAX_BODY_BYTES, takesBody } from "../../shared/http/api";
 import type { UploadRecord } from "../../shared/model";
 import { runUpload } from "../../shared/pipeline/run";
 import { type HttpFunctionName, ROUTES, type RouteId, routeKey } from "../../shared/routes";
@@ -43,6 +44,20 @@ import type { Runtime } from "../../shared/runtime";
 import { createTestBucket, createTestTable, testClients, uniqueName } from "../support/aws";
 import { fuzzing, fuzzRuns, fuzzSeed } from "../support/fuzz";
 import { PROTOTYPE_NAMES } from "../support/prototype-names";
+
+/**
+ * No request leaves the machine: webhook URLs in the bodies name IP literals only, which the SSRF guard
+ * checks without resolving, and any name it would resolve all the same is refused here and recorded.
+ */
+const dns = vi.hoisted(() => ({ lookups: [] as string[] }));
+vi.mock("node:dns/promises", async (importOriginal) => {
+  const actual = await importOriginal<typeof import("node:dns/promises")>();
+  const lookup = async (host: string) => {
+    dns.lookups.push(host);
+    throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: "ENOTFOUND" });
+  };
+  return { ...actual, lookup, default: { ...actual, lookup } };
+});
 
 type Route = (typeof ROUTES)[number];
 type Handler = (event: APIGatewayProxyEventV2, context: Context) => Promise<unknown>;
@@ -124,6 +139,12 @@ const known = {
   segments: ["rfm:nobody"] as string[],
   customers: ["C01", "C02", "C10", "C99"],
   runs: ["19990101000000000-000000000000"] as string[],
+  /** List segments saved in beforeAll (by slug and by segment id), and one that does not exist. */
+  lists: ["vip", "list:vip", "spare", "list:spare", "nope"],
+  /** Destinations created in beforeAll that no fuzzed request deletes, and one that never existed. */
+  destinations: ["dst_aaaaaaaaaaaaaaaaaaaa"] as string[],
+  /** Destinations created in beforeAll for deleteDestination to delete. */
+  disposableDestinations: [] as string[],
   cursors: [] as string[],
   /** The same cursors by the route that issued them, replayed with the path they belong to. */
   cursorsByRoute: new Map<RouteId, string[]>(),
@@ -587,7 +608,167 @@ const fileName = fc.oneof(
   oddString.map((s) => `${CANARY}${s}`),
 );
 
+/** Picks from a pool filled in beforeAll (read when a value is generated, not when the arbitrary is built). */
+const late = (pool: () => readonly string[]) => fc.constant(null).chain(() => fc.constantFrom(...pool()));
+const customerIds = fc.array(
+  fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...known.customers) }, { weight: 1, arbitrary: text(12) }),
+  { maxLength: 8 },
+);
+/** Segment ids of the seeded dataset (and a few it lacks), unique, then now and then any strings. */
+const segmentIds = (minLength: number) =>
+  fc.oneof(
+    {
+      weight: 6,
+      arbitrary: fc.uniqueArray(
+        fc.oneof(
+          { weight: 6, arbitrary: late(() => known.segments) },
+          { weight: 1, arbitrary: fc.constantFrom("rfm:champions", "lifecycle:active", "list:vip") },
+        ),
+        { minLength, maxLength: 5 },
+      ),
+    },
+    { weight: 1, arbitrary: fc.array(fc.oneof(text(12), fc.constant("rfm:champions")), { maxLength: 60 }) },
+  );
+/**
+ * Webhook URLs whose hosts are IP literals only, so the SSRF guard resolves no name: public ones (accepted,
+ * and never called, as the fuzzed functions have no delivery queue), and loopback, private, link-local,
+ * http and malformed ones it refuses.
+ */
+const webhookUrl = fc.oneof(
+  {
+    weight: 6,
+    arbitrary: fc.constantFrom(
+      "https://93.184.215.14/hooks/segments",
+      "https://[2606:2800:21f:cb07:6820:80da:af6b:8b2c]/h?x=1",
+    ),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.constantFrom(
+      "https://127.0.0.1/h",
+      "https://0x7f000001/h",
+      "https://[::1]/h",
+      "https://[::ffff:127.0.0.1]/h",
+      "https://10.1.2.3/h",
+      "https://169.254.169.254/latest/meta-data",
+      "https://192.0.2.1/h",
+      "http://93.184.215.14/h",
+      "ftp://93.184.215.14/h",
+      "https://user:pw@93.184.215.14/h",
+      "not a url",
+      "",
+    ),
+  },
+);
+const VALID_CONFIGS = {
+  webhook: fc.record({
+    url: fc.constantFrom("https://93.184.215.14/hooks/segments", "https://[2606:2800:21f::8b2c]/h"),
+  }),
+  s3: fc.record(
+    {
+      bucket: fc.constantFrom("member-lists", "audiences.example"),
+      prefix: fc.constantFrom("", "exports", "exports/daily/"),
+      format: fc.constantFrom("csv", "jsonl"),
+      expectedBucketOwner: fc.constant("123456789012"),
+    },
+    { requiredKeys: ["bucket"] },
+  ),
+  audience: fc.record(
+    {
+      platform: fc.constantFrom("google", "meta"),
+      bucket: fc.constantFrom("member-lists", "audiences.example"),
+      prefix: fc.constantFrom("", "exports"),
+      expectedBucketOwner: fc.constant("123456789012"),
+    },
+    { requiredKeys: ["platform", "bucket"] },
+  ),
+};
+const bucket = fc.oneof(
+  { weight: 4, arbitrary: fc.constantFrom("member-lists", "audiences.example") },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom("ab", "Bad_Bucket", "192.168.1.1", "xn--abc", "a..b", "x-s3alias"),
+  },
+);
+const keyPrefix = fc.oneof(
+  { weight: 4, arbitrary: fc.constantFrom("", "exports", "exports/daily/") },
+  { weight: 1, arbitrary: fc.oneof(fc.constantFrom("/abs", "a/../b", "a b"), text(8)) },
+);
+const owner = fc.oneof(
+  { weight: 4, arbitrary: fc.constant("123456789012") },
+  { weight: 1, arbitrary: fc.constantFrom("12345", "1234567890123") },
+);
+const KIND_CONFIGS = {
+  webhook: fc.oneof({ weight: 2, arbitrary: VALID_CONFIGS.webhook }, shaped({ url: field(webhookUrl) })),
+  s3: fc.oneof(
+    { weight: 2, arbitrary: VALID_CONFIGS.s3 },
+    shaped({
+      bucket: field(bucket),
+      prefix: field(keyPrefix),
+      format: field(fc.constantFrom("csv", "jsonl", "xml")),
+      expectedBucketOwner: field(owner),
+    }),
+  ),
+  audience: fc.oneof(
+    { weight: 2, arbitrary: VALID_CONFIGS.audience },
+    shaped({
+      platform: field(fc.constantFrom("google", "meta", "tiktok")),
+      bucket: field(bucket),
+      prefix: field(keyPrefix),
+      expectedBucketOwner: field(owner),
+    }),
+  ),
+};
+const KINDS = ["webhook", "s3", "audience"] as const;
+/** A destination that passes every check of the body (its segments may still be unknown to the dataset). */
+const validDestination = fc.constantFrom(...KINDS).chain((kind) =>
+  fc.record(
+    {
+      name: fc.oneof(fc.constant("Hook"), text(30)),
+      kind: fc.constant(kind),
+      segments: fc.uniqueArray(
+        late(() => known.segments),
+        { minLength: 1, maxLength: 4 },
+      ),
+      includeOptedOut: fc.boolean(),
+      [kind]: VALID_CONFIGS[kind],
+    },
+    { requiredKeys: ["name", "kind", "segments", kind] },
+  ),
+);
+/** A destination of one kind, its settings under the kind's key; now and then another kind's too. */
+const destinationBody = fc.oneof(
+  { weight: 2, arbitrary: validDestination },
+  fc
+    .tuple(
+      fc.constantFrom(...KINDS),
+      fc.oneof(
+        { weight: 8, arbitrary: fc.constant(null) },
+        { weight: 1, arbitrary: fc.constantFrom(...KINDS) },
+      ),
+    )
+    .chain(([kind, other]) =>
+      shaped({
+        name: field(fc.oneof(fc.constant("Hook"), text(30))),
+        kind: field(fc.oneof({ weight: 8, arbitrary: fc.constant(kind) }, { weight: 1, arbitrary: text(8) })),
+        segments: field(segmentIds(1)),
+        includeOptedOut: field(fc.boolean()),
+        [kind]: field(KIND_CONFIGS[kind]),
+        ...(other === null || other === kind ? {} : { [other]: KIND_CONFIGS[other] }),
+      }),
+    ),
+);
+
 const BODIES: Partial<Record<RouteId, fc.Arbitrary<unknown>>> = {
+  putList: shaped({
+    name: field(fc.oneof(fc.constant("VIP"), text(30))),
+    description: field(text(60)),
+    customerIds: field(customerIds),
+  }),
+  changeListMembers: shaped({ add: field(customerIds), remove: field(customerIds) }),
+  getOverlap: shaped({ segments: field(segmentIds(2)) }),
+  createDestination: destinationBody,
+  putDestination: destinationBody,
   createDataset: shaped({
     datasetId: field(
       fc.oneof(fc.constantFrom("shop", "fresh"), fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/)),
@@ -921,6 +1102,33 @@ function paramArb(route: Route, name: string): fc.Arbitrary<string> {
       { weight: 4, arbitrary: pick(known.runs) },
       { weight: 1, arbitrary: fc.stringMatching(/^[A-Za-z0-9_-]{1,80}$/) },
     ),
+    otherSegmentId: fc.oneof(
+      { weight: 4, arbitrary: pick(known.segments) },
+      {
+        weight: 1,
+        arbitrary: fc.stringMatching(/^(rfm|cluster|lifecycle|rule|list):[a-z0-9][a-z0-9-]{0,63}$/),
+      },
+    ),
+    listId: fc.oneof(
+      { weight: 4, arbitrary: pick(known.lists) },
+      { weight: 1, arbitrary: fc.stringMatching(/^(list:)?[a-z0-9][a-z0-9-]{0,63}$/) },
+    ),
+    destinationId: fc.oneof(
+      {
+        weight: 4,
+        arbitrary: pick(
+          route.id === "deleteDestination"
+            ? [
+                ...known.disposableDestinations,
+                ...[...(known.harvested.get("destinationId") ?? [])].filter(
+                  (d) => !known.destinations.includes(d),
+                ),
+              ]
+            : known.destinations,
+        ),
+      },
+      { weight: 1, arbitrary: fc.stringMatching(/^dst_[a-z2-7]{20}$/) },
+    ),
   }[name];
   // A parameter this file has no ids for: ids the service handed out earlier in the run, or shaped like them.
   const handedOut = [...(known.harvested.get(name) ?? [])];
@@ -1073,8 +1281,10 @@ beforeAll(async () => {
   const clients = testClients();
   const table = await createTestTable(clients.dynamo, uniqueName("fuzz"));
   const bucket = await createTestBucket(clients.s3, uniqueName("fuzz"));
-  // The environment a deployed API function gets, aimed at the local servers.
+  // The environment a deployed API function gets, aimed at the local servers; webhook secrets in files.
+  const secrets = await mkdtemp(join(tmpdir(), "fuzz-secrets-"));
   Object.assign(process.env, {
+    LOCAL_SECRETS_DIR: secrets,
     TABLE_NAME: table,
     BUCKET_NAME: bucket,
     AWS_REGION: "us-east-1",
@@ -1132,12 +1342,71 @@ beforeAll(async () => {
     await call("listSegmentMembers", { datasetId: "shop", segmentId }, { limit: "1" });
     await call("getSegmentHistory", { datasetId: "shop", segmentId }, { limit: "1" });
   }
+  // A first page of the members two segments share, whose cursor the intersection route's cases replay.
+  const intersections = ROUTES.find((r) => r.id === "listIntersectionMembers") as Route;
+  pairs: for (const segmentId of big) {
+    for (const otherSegmentId of big) {
+      if (otherSegmentId === segmentId) continue;
+      const params = { datasetId: "shop", segmentId, otherSegmentId };
+      const answer = await invoke(
+        intersections,
+        eventFor(intersections, { params, query: { limit: "1" }, authorizer: validCaller() }),
+      );
+      expect(answer.status, answer.text).toBe(200);
+      harvest("listIntersectionMembers", answer.text);
+      if (known.cursorsByRoute.has("listIntersectionMembers")) break pairs;
+    }
+  }
+  expect(known.cursorsByRoute.has("listIntersectionMembers")).toBe(true);
   const runs = await call("listRuns", { datasetId: "shop" }, { limit: "1" });
   known.runs.push(...(runs.runs as { runId: string }[]).map((r) => r.runId));
   await call("listDatasets", {}, { limit: "1" });
   await call("listRuns", { datasetId: "theirs" }, { limit: "1" }, OTHER_TENANT);
   await call("listDatasets", {}, { limit: "1" }, OTHER_TENANT);
   expect(known.cursors.length).toBeGreaterThan(5);
+
+  const send = async (id: RouteId, params: Record<string, string>, body: unknown) => {
+    const route = ROUTES.find((r) => r.id === id) as Route;
+    const answer = await invoke(
+      route,
+      eventFor(route, {
+        params,
+        body: JSON.stringify(body),
+        headers: { "content-type": "application/json" },
+        authorizer: validCaller(),
+      }),
+    );
+    expect(answer.status, `${id}: ${answer.text}`).toBeLessThan(300);
+    return JSON.parse(answer.text) as Record<string, unknown>;
+  };
+  await send(
+    "putList",
+    { datasetId: "shop", listId: "vip" },
+    { name: "VIP", customerIds: ["C01", "C02", "C99"] },
+  );
+  await send("putList", { datasetId: "shop", listId: "spare" }, { name: "Spare", customerIds: ["C10"] });
+  const followed = [segments[0]?.id ?? "rfm:champions"];
+  const destination = (kind: string, config: unknown) => ({
+    name: kind,
+    kind,
+    segments: followed,
+    [kind]: config,
+  });
+  const kept = [
+    destination("webhook", { url: "https://93.184.215.14/hooks/segments" }),
+    destination("s3", { bucket: "member-lists", prefix: "exports" }),
+    destination("audience", { platform: "meta", bucket: "audiences.example" }),
+  ];
+  for (const body of kept) {
+    known.destinations.push(
+      (await send("createDestination", { datasetId: "shop" }, body)).destinationId as string,
+    );
+  }
+  for (const body of kept.slice(0, 2)) {
+    known.disposableDestinations.push(
+      (await send("createDestination", { datasetId: "shop" }, body)).destinationId as string,
+    );
+  }
   // Two pipeline runs on DynamoDB Local: minutes on a machine that runs other suites; the deadline catches a hang.
 }, 900_000);
 
@@ -1146,6 +1415,10 @@ beforeAll(async () => {
 /** Cases per route in `npm test`: more where a body is parsed. */
 const RUNS_WITH_BODY = 300;
 const RUNS_WITHOUT_BODY = 100;
+
+afterAll(() => {
+  expect(dns.lookups, "host names resolved during the fuzzing").toEqual([]);
+});
 
 describe("every route, fuzzed through the real handlers on DynamoDB Local and the S3 server", () => {
   const timeout = fuzzing() ? 6 * 60 * 60_000 : 120_000;
@@ -1177,8 +1450,7 @@ describe("every route, fuzzed through the real handlers on DynamoDB Local and th
           const sent = payload.base64
             ? Buffer.from(payload.body ?? "", "base64").toString("utf8")
             : payload.body;
-          const takesBody = route.method === "POST" || route.method === "PUT";
-          if (takesBody && sent !== undefined && hasPrototypeKey(sent)) {
+          if (takesBody(route) && sent !== undefined && hasPrototypeKey(sent)) {
             expect(
               answer.status,
               `${route.id} took a body with a prototype key: ${sent.slice(0, 300)}`,
