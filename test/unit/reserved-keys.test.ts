@@ -6,7 +6,7 @@
  */
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from "aws-lambda";
 import { describe, expect, it } from "vitest";
-import { type ApiRequest, apiHandler, type RouteHandler } from "../../shared/http/api";
+import { type ApiRequest, apiHandler, type RouteHandler, takesBody } from "../../shared/http/api";
 import { RESERVED_KEYS, reservedKeys } from "../../shared/http/validation";
 import { HTTP_FUNCTIONS, ROUTES, type RouteId, routeKey } from "../../shared/routes";
 import { PROTOTYPE_NAMES } from "../support/prototype-names";
@@ -31,7 +31,8 @@ const caller = {
 };
 
 type Route = (typeof ROUTES)[number];
-const withBody = ROUTES.filter((r) => r.method === "POST" || r.method === "PUT");
+// The routes whose body the shell parses (shared/http/api.ts takesBody); the others ignore any body sent.
+const withBody = ROUTES.filter((r) => takesBody(r));
 
 async function send(route: Route, body: string) {
   const event = {
