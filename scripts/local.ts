@@ -155,7 +155,7 @@ async function main() {
     LOCAL_SECRETS_DIR: join(dataDir, "secrets"),
   });
 
-  const { runtime } = await import("../shared/runtime");
+  const { runtime, runDeps } = await import("../shared/runtime");
   const rt = runtime();
   // Before the handlers are loaded, so that their runs report how far they have got.
   const demoLog = demoProgressLog();
@@ -225,14 +225,7 @@ async function main() {
   const { LocalShardedRuns } = await import("../shared/pipeline/sharded-local");
   rt.sharded = new LocalShardedRuns(
     shardedSteps({
-      store: rt.store,
-      blobs: rt.blobs,
-      events: rt.events,
-      history: rt.history,
-      lists: rt.lists,
-      destinationFiles: rt.destinationFiles,
-      destinations: rt.destinations,
-      deliveryQueue: rt.deliveryQueue,
+      ...runDeps(rt),
     }),
     {
       thresholdBytes: rt.config.SHARD_THRESHOLD_BYTES,

@@ -86,3 +86,20 @@ export function runtime(env: Record<string, string | undefined> = process.env): 
   };
   return cached;
 }
+
+/**
+ * What runs (uploads, refreshes, erasures, sharded steps) need from the runtime: the stores, the bucket, the
+ * event bus and what serves destinations. Read when called, so the local service's replacements count.
+ */
+export function runDeps(rt: Runtime) {
+  return {
+    store: rt.store,
+    blobs: rt.blobs,
+    events: rt.events,
+    history: rt.history,
+    lists: rt.lists,
+    destinationFiles: rt.destinationFiles,
+    destinations: rt.destinations,
+    deliveryQueue: rt.deliveryQueue,
+  };
+}

@@ -11,7 +11,7 @@ import { DETAIL_TYPES, decodeS3Key, runRedeliveryEventSchema, s3EventSchema } fr
 import { errorFields, logger } from "../../shared/logger";
 import { redeliveredUpload } from "../../shared/pipeline/abandon";
 import { leaseWait, runUpload } from "../../shared/pipeline/run";
-import { runtime } from "../../shared/runtime";
+import { runDeps, runtime } from "../../shared/runtime";
 import { parseUploadKey } from "../../shared/store/keys";
 import { shardedRunsFor } from "../../shared/store/sharded-runs";
 
@@ -35,14 +35,7 @@ export async function computeCore(event: unknown, context?: Context): Promise<{ 
     try {
       const result = await runUpload(
         {
-          store: rt.store,
-          blobs: rt.blobs,
-          events: rt.events,
-          history: rt.history,
-          lists: rt.lists,
-          destinationFiles: rt.destinationFiles,
-          destinations: rt.destinations,
-          deliveryQueue: rt.deliveryQueue,
+          ...runDeps(rt),
           waitForLeaseMs: leaseWait(context),
           ...(sharded ? { sharded } : {}),
         },
@@ -102,14 +95,7 @@ async function redeliver(
   }
   const result = await runUpload(
     {
-      store: rt.store,
-      blobs: rt.blobs,
-      events: rt.events,
-      history: rt.history,
-      lists: rt.lists,
-      destinationFiles: rt.destinationFiles,
-      destinations: rt.destinations,
-      deliveryQueue: rt.deliveryQueue,
+      ...runDeps(rt),
       waitForLeaseMs: leaseWait(context),
       ...(sharded ? { sharded } : {}),
     },

@@ -11,7 +11,7 @@ import { DETAIL_TYPES, refreshEventSchema } from "../../shared/events";
 import { errorFields, logger } from "../../shared/logger";
 import { runErasure } from "../../shared/pipeline/erase";
 import { leaseWait, runRefresh } from "../../shared/pipeline/run";
-import { runtime } from "../../shared/runtime";
+import { runDeps, runtime } from "../../shared/runtime";
 import { shardedRunsFor } from "../../shared/store/sharded-runs";
 
 const rt = runtime();
@@ -23,14 +23,7 @@ export async function refreshCore(
 ): Promise<{ refreshed: number; failed: number }> {
   const parsed = refreshEventSchema.parse(event);
   const deps = () => ({
-    store: rt.store,
-    blobs: rt.blobs,
-    events: rt.events,
-    history: rt.history,
-    lists: rt.lists,
-    destinationFiles: rt.destinationFiles,
-    destinations: rt.destinations,
-    deliveryQueue: rt.deliveryQueue,
+    ...runDeps(rt),
     waitForLeaseMs: leaseWait(context),
     ...(sharded ? { sharded } : {}),
   });
@@ -69,14 +62,7 @@ export async function refreshCore(
     const { tenantId, datasetId, erasureId } = parsed.detail;
     const result = await runErasure(
       {
-        store: rt.store,
-        blobs: rt.blobs,
-        events: rt.events,
-        history: rt.history,
-        lists: rt.lists,
-        destinationFiles: rt.destinationFiles,
-        destinations: rt.destinations,
-        deliveryQueue: rt.deliveryQueue,
+        ...runDeps(rt),
         waitForLeaseMs: leaseWait(context),
         ...(sharded ? { sharded } : {}),
       },
@@ -106,14 +92,7 @@ export async function refreshCore(
     try {
       const result = await runRefresh(
         {
-          store: rt.store,
-          blobs: rt.blobs,
-          events: rt.events,
-          history: rt.history,
-          lists: rt.lists,
-          destinationFiles: rt.destinationFiles,
-          destinations: rt.destinations,
-          deliveryQueue: rt.deliveryQueue,
+          ...runDeps(rt),
           waitForLeaseMs: leaseWait(context),
           ...(sharded ? { sharded } : {}),
         },

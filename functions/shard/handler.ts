@@ -7,18 +7,11 @@ import middy from "@middy/core";
 import type { Context } from "aws-lambda";
 import { shardedSteps } from "../../shared/pipeline/sharded";
 import { shardStepSchema } from "../../shared/pipeline/sharded-contract";
-import { runtime } from "../../shared/runtime";
+import { runDeps, runtime } from "../../shared/runtime";
 
 const rt = runtime();
 const steps = shardedSteps({
-  store: rt.store,
-  blobs: rt.blobs,
-  events: rt.events,
-  history: rt.history,
-  lists: rt.lists,
-  destinationFiles: rt.destinationFiles,
-  destinations: rt.destinations,
-  deliveryQueue: rt.deliveryQueue,
+  ...runDeps(rt),
 });
 
 export async function shardCore(event: unknown, _context?: Context): Promise<unknown> {
