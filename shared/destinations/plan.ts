@@ -216,7 +216,7 @@ async function plannedFor(
 }
 
 /**
- * The writer of member and audience files for one destination: part C's writeMemberFiles, over the
+ * The writer of member and audience files for one destination: writeMemberFiles (./member-files.ts), over the
  * committed version's member pages.
  */
 export async function writeFilesFor(
