@@ -81,7 +81,8 @@ const CLI = {
   --tables         disk (default): tables kept in the data directory across restarts; memory: tables in
                    DynamoDB Local's memory, faster to write, gone when the service stops
   --refresh-every  seconds between scheduled refreshes, 0 for none (default 300)
-  --sweep-every    seconds between sweeps for abandoned runs, 0 for none (default 30)
+  --sweep-every    seconds between sweeps for abandoned runs and for committed runs whose destinations
+                   were not served, 0 for none (default 30)
 `,
   options: {
     port: { type: "string", default: process.env.PORT ?? "3000" },
