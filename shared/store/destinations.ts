@@ -56,6 +56,7 @@ import {
   PENDING_DELIVERIES_PK,
   pendingDeliveriesSk,
 } from "./keys";
+import { queryAll } from "./query";
 
 type Item = Record<string, unknown>;
 
@@ -156,7 +157,7 @@ export class DynamoDestinationStore implements DestinationStore {
   }
 
   async listDestinations(tenantId: string, datasetId: string): Promise<DestinationRecord[]> {
-    const items = await this.queryAll({
+    const items = await queryAll(this.doc, this.table, {
       KeyConditionExpression: "pk = :pk AND begins_with(sk, :prefix)",
       ExpressionAttributeValues: { ":pk": datasetPk(tenantId, datasetId), ":prefix": DESTINATION_PREFIX },
     });
@@ -273,7 +274,7 @@ export class DynamoDestinationStore implements DestinationStore {
       throw error;
     }
     // The destination is gone, so nothing enqueues to its partition any more; empty it.
-    const items = await this.queryAll({
+    const items = await queryAll(this.doc, this.table, {
       KeyConditionExpression: "pk = :pk",
       ExpressionAttributeValues: { ":pk": destinationPk(ref.tenantId, ref.datasetId, ref.destinationId) },
       ProjectionExpression: "pk, sk, payloadKey",
@@ -457,7 +458,7 @@ export class DynamoDestinationStore implements DestinationStore {
   }
 
   async listPendingMarkers(): Promise<PendingMarker[]> {
-    const items = await this.queryAll({
+    const items = await queryAll(this.doc, this.table, {
       KeyConditionExpression: "pk = :pk",
       ExpressionAttributeValues: { ":pk": PENDING_DELIVERIES_PK },
     });
@@ -524,24 +525,6 @@ export class DynamoDestinationStore implements DestinationStore {
     const last = items.at(-1);
     const next = found.length > limit && typeof last?.sk === "string" ? last.sk : undefined;
     return { items, ...(next ? { next } : {}) };
-  }
-
-  private async queryAll(
-    input: Pick<
-      ConstructorParameters<typeof QueryCommand>[0],
-      "KeyConditionExpression" | "ExpressionAttributeValues" | "ProjectionExpression"
-    >,
-  ): Promise<Item[]> {
-    const found: Item[] = [];
-    let start: Item | undefined;
-    do {
-      const out = await this.doc.send(
-        new QueryCommand({ TableName: this.table, ConsistentRead: true, ExclusiveStartKey: start, ...input }),
-      );
-      found.push(...(out.Items ?? []));
-      start = out.LastEvaluatedKey;
-    } while (start);
-    return found;
   }
 
   private async batchPut(items: Item[]): Promise<void> {

@@ -68,6 +68,7 @@ import {
   UPLOAD_PREFIX,
   uploadSk,
 } from "./keys";
+import { queryAll } from "./query";
 
 type WriteRequest = NonNullable<BatchWriteCommandInput["RequestItems"]>[string][number];
 
@@ -241,22 +242,11 @@ export class DynamoDatasetStore implements DatasetStore {
   }
 
   async listDefinitions(tenantId: string, datasetId: string): Promise<SegmentDefinitionRecord[]> {
-    const found: SegmentDefinitionRecord[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const out = await this.doc.send(
-        new QueryCommand({
-          TableName: this.table,
-          KeyConditionExpression: "pk = :pk AND begins_with(sk, :prefix)",
-          ExpressionAttributeValues: { ":pk": datasetPk(tenantId, datasetId), ":prefix": DEFINITION_PREFIX },
-          ConsistentRead: true,
-          ExclusiveStartKey: start,
-        }),
-      );
-      for (const item of out.Items ?? []) found.push(segmentDefinitionRecordSchema.parse(stripKeys(item)));
-      start = out.LastEvaluatedKey;
-    } while (start);
-    return found;
+    const items = await queryAll(this.doc, this.table, {
+      KeyConditionExpression: "pk = :pk AND begins_with(sk, :prefix)",
+      ExpressionAttributeValues: { ":pk": datasetPk(tenantId, datasetId), ":prefix": DEFINITION_PREFIX },
+    });
+    return items.map((item) => segmentDefinitionRecordSchema.parse(stripKeys(item)));
   }
 
   async deleteDefinition(tenantId: string, datasetId: string, segmentId: string): Promise<boolean> {

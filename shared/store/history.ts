@@ -20,6 +20,7 @@ import { RetryableError } from "../errors";
 import type { HistoryChange, HistoryEntry, HistoryRun, MembershipHistory } from "../history/ports";
 import { backoffDelay } from "./dynamo";
 import { datasetPk, historyPk, historySk, runSk } from "./keys";
+import { queryAll } from "./query";
 
 type WriteRequest = NonNullable<BatchWriteCommandInput["RequestItems"]>[string][number];
 
@@ -135,22 +136,12 @@ export class DynamoMembershipHistory implements MembershipHistory {
 
   async deleteCustomer(tenantId: string, datasetId: string, customerId: string): Promise<number> {
     const pk = historyPk(tenantId, datasetId, customerId);
-    const keys: Array<{ pk: string; sk: string }> = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const out = await this.doc.send(
-        new QueryCommand({
-          TableName: this.table,
-          KeyConditionExpression: "pk = :pk",
-          ExpressionAttributeValues: { ":pk": pk },
-          ProjectionExpression: "pk, sk",
-          ConsistentRead: true,
-          ExclusiveStartKey: start,
-        }),
-      );
-      for (const item of out.Items ?? []) keys.push({ pk, sk: String(item.sk) });
-      start = out.LastEvaluatedKey;
-    } while (start);
+    const items = await queryAll(this.doc, this.table, {
+      KeyConditionExpression: "pk = :pk",
+      ExpressionAttributeValues: { ":pk": pk },
+      ProjectionExpression: "pk, sk",
+    });
+    const keys = items.map((item) => ({ pk, sk: String(item.sk) }));
     await this.batchWrite(keys.map((Key) => ({ DeleteRequest: { Key } })));
     return keys.length;
   }

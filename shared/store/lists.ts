@@ -16,7 +16,6 @@ import {
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
-  QueryCommand,
   UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
 import {
@@ -28,6 +27,7 @@ import {
 } from "../lists/ports";
 import type { BlobStore } from "../pipeline/ports";
 import { datasetPk } from "./keys";
+import { queryAll } from "./query";
 
 export const LIST_PREFIX = "LIST#";
 export const listSk = (listId: string) => `${LIST_PREFIX}${listId}`;
@@ -51,22 +51,11 @@ export class DynamoListStore implements ListStore {
   ) {}
 
   async listLists(tenantId: string, datasetId: string): Promise<ListRecord[]> {
-    const found: ListRecord[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const out = await this.doc.send(
-        new QueryCommand({
-          TableName: this.table,
-          KeyConditionExpression: "pk = :pk AND begins_with(sk, :prefix)",
-          ExpressionAttributeValues: { ":pk": datasetPk(tenantId, datasetId), ":prefix": LIST_PREFIX },
-          ConsistentRead: true,
-          ExclusiveStartKey: start,
-        }),
-      );
-      for (const item of out.Items ?? []) found.push(listRecordSchema.parse(stripKeys(item)));
-      start = out.LastEvaluatedKey;
-    } while (start);
-    return found;
+    const items = await queryAll(this.doc, this.table, {
+      KeyConditionExpression: "pk = :pk AND begins_with(sk, :prefix)",
+      ExpressionAttributeValues: { ":pk": datasetPk(tenantId, datasetId), ":prefix": LIST_PREFIX },
+    });
+    return items.map((item) => listRecordSchema.parse(stripKeys(item)));
   }
 
   async getList(tenantId: string, datasetId: string, listId: string): Promise<ListRecord | undefined> {
