@@ -182,6 +182,11 @@ export class ComputedSegmentation implements SegmentationResult {
   readonly source: SegmentationSource;
   /** The state the result was computed from; undefined for a result merged from shards. */
   readonly state: AggregateState | undefined;
+  /**
+   * The traits over the result: the computation sets the ones its rules read (declared attribute types, and
+   * every segment added by membership); a result built from columns alone gets plain ones.
+   */
+  traits: ResultTraits;
 
   constructor(
     source: SegmentationSource,
@@ -210,6 +215,7 @@ export class ComputedSegmentation implements SegmentationResult {
     this.issues = parts.issues ?? [];
     this.timings = parts.timings ?? {};
     this.lifecycleWindows = parts.lifecycleWindows ?? resolveLifecycleWindows();
+    this.traits = new ResultTraits(this);
   }
 
   get segments(): SegmentSummary[] {
@@ -913,6 +919,7 @@ function segmentsOf(
 
   t = performance.now();
   const traits = new ResultTraits(result, attributeTypes);
+  result.traits = traits;
   if (listSegments.length > 0) {
     const members: Uint8Array[] = [];
     const summaries: SegmentSummary[] = [];
