@@ -8,6 +8,7 @@ import { parseDay } from "./engine/days";
 import { ComputeError } from "./engine/errors";
 import { LIFECYCLE_DEFAULTS } from "./engine/lifecycle";
 import { MAX_RFM_AMOUNT, resolveRfmThresholds } from "./engine/rfm";
+import { SEGMENT_ID_PATTERN } from "./engine/segment-ids";
 
 export const datasetIdSchema = z
   .string()
@@ -18,7 +19,7 @@ export const datasetIdSchema = z
 export const customerIdSchema = z.string().min(1).max(128);
 export const segmentIdSchema = z
   .string()
-  .regex(/^(rfm|cluster|lifecycle|rule|list):[a-z0-9][a-z0-9-]{0,63}$/, "must look like 'rfm:champions'");
+  .regex(SEGMENT_ID_PATTERN, "must look like 'rfm:champions' or 'attr:country:no'");
 export const runIdSchema = z.string().regex(/^[A-Za-z0-9_-]{1,80}$/, "is not a run id");
 
 /** A calendar day as the engine reads it: "2025-02-31" has the form but no day, and would fail every run. */
@@ -165,7 +166,7 @@ export type DatasetSettings = z.infer<typeof datasetSettingsSchema>;
 
 export const segmentSummarySchema = z.object({
   id: z.string(),
-  family: z.enum(["rfm", "cluster", "lifecycle", "rule", "list"]),
+  family: z.enum(["rfm", "cluster", "lifecycle", "rule", "list", "attr", "lookalike"]),
   name: z.string(),
   description: z.string(),
   size: z.number(),
@@ -194,6 +195,14 @@ export const segmentSummarySchema = z.object({
       rfm: z.record(z.string(), z.number()),
       /** Members per lifecycle stage id. */
       lifecycle: z.record(z.string(), z.number()),
+    })
+    .optional(),
+  /** Attribute segments: the attribute and value (or band, cohort, other, unknown) the segment stands for. */
+  attribute: z
+    .object({
+      name: z.string(),
+      value: z.string().nullable(),
+      kind: z.enum(["value", "other", "unknown", "band", "cohort"]),
     })
     .optional(),
 });

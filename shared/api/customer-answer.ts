@@ -4,6 +4,8 @@
  * function's small bundle (./lookup) build the same answer from it.
  */
 
+import { familyOfId } from "../engine/segment-ids";
+
 /** The parts of a committed version the answer reads. */
 export interface AnswerVersion {
   version: number;
@@ -135,7 +137,7 @@ export function customerAnswer(
     predictions: predictionsOf(current, view),
     segments: view.segments.map((id) => ({
       id,
-      family: names.get(id)?.family ?? id.split(":")[0],
+      family: names.get(id)?.family ?? familyOfId(id),
       name: names.get(id)?.name ?? id,
     })),
   };

@@ -11,6 +11,7 @@
 import { randomUUID } from "node:crypto";
 import { z } from "zod";
 import { csvTextCell } from "../csv";
+import { fileSafeId } from "../engine/segment-ids";
 import { ConflictError, NotFoundError } from "../errors";
 import type { ApiRequest, ApiResult, RouteHandler } from "../http/api";
 import { parseWith } from "../http/validation";
@@ -151,7 +152,7 @@ export function exportRoutes(deps: ExportDeps): Partial<Record<RouteId, RouteHan
     const exportId = randomUUID();
     const key = objectKeys.export(req.tenantId, datasetId, exportId, segmentId);
     await deps.blobs.put(key, `${lines.join("\r\n")}\r\n`, "text/csv; charset=utf-8");
-    const fileName = `${datasetId}-${segmentId.replace(":", "-")}-v${current.version}.csv`;
+    const fileName = `${datasetId}-${fileSafeId(segmentId)}-v${current.version}.csv`;
     const url = await deps.blobs.presignGet(key, EXPORT_URL_TTL_SECONDS, fileName);
     const created = now();
     return {

@@ -6,6 +6,7 @@
  */
 import * as z from "zod/mini";
 import en from "zod/v4/locales/en.js";
+import { SEGMENT_ID_PATTERN } from "../engine/segment-ids";
 import { ConflictError, NotFoundError, ValidationError } from "../errors";
 import type { ApiRequest, ApiResult, RouteHandler } from "../http/api";
 import type { CursorCodec } from "../http/cursor";
@@ -31,9 +32,7 @@ const datasetId = z
 const customerId = z.string().check(z.minLength(1), z.maxLength(128));
 const segmentId = z
   .string()
-  .check(
-    z.regex(/^(rfm|cluster|lifecycle|rule|list):[a-z0-9][a-z0-9-]{0,63}$/, "must look like 'rfm:champions'"),
-  );
+  .check(z.regex(SEGMENT_ID_PATTERN, "must look like 'rfm:champions' or 'attr:country:no'"));
 
 export const customerParams = z.object({ datasetId, customerId });
 export const segmentParams = z.object({ datasetId, segmentId });
@@ -116,11 +115,17 @@ function parseWith<S extends z.ZodMiniType>(schema: S, value: unknown, where: Wh
   return parsed.data;
 }
 
-function requireCurrent(meta: Item | undefined, datasetId: string): Current {
+/** The committed version of a dataset's META item; 404 when there is no dataset or no completed run. */
+export function parseCurrent(meta: Item | undefined, datasetId: string): Current {
   if (!meta) throw new NotFoundError("DATASET_NOT_FOUND", `Dataset ${datasetId} does not exist`);
   const { current } = metaSchema.parse(meta);
   if (!current) throw new NotFoundError("DATASET_NOT_READY", `Dataset ${datasetId} has no completed run yet`);
   return current;
+}
+
+/** A customer's stored view, as far as the answer reads it. */
+export function parseView(view: unknown): z.infer<typeof viewSchema> {
+  return viewSchema.parse(view);
 }
 
 export function lookupRoutes(deps: LookupDeps): Partial<Record<RouteId, RouteHandler>> {
@@ -129,17 +134,17 @@ export function lookupRoutes(deps: LookupDeps): Partial<Record<RouteId, RouteHan
   const getCustomer = async (req: ApiRequest): Promise<ApiResult> => {
     const { datasetId, customerId } = parseWith(customerParams, req.params, "path");
     const items = await store.getCustomerItems(req.tenantId, datasetId, customerId);
-    const current = requireCurrent(items.meta, datasetId);
+    const current = parseCurrent(items.meta, datasetId);
     if (items.view === undefined)
       throw new NotFoundError("CUSTOMER_NOT_FOUND", "No such customer in this dataset");
-    const view = viewSchema.parse(items.view);
+    const view = parseView(items.view);
     return { status: 200, body: customerAnswer(datasetId, customerId, current, view) };
   };
 
   const listSegmentMembers = async (req: ApiRequest): Promise<ApiResult> => {
     const { datasetId, segmentId } = parseWith(segmentParams, req.params, "path");
     const { limit, cursor } = parseWith(pageQuery, req.query, "query");
-    const current = requireCurrent(await store.getDatasetItem(req.tenantId, datasetId), datasetId);
+    const current = parseCurrent(await store.getDatasetItem(req.tenantId, datasetId), datasetId);
     const segment = current.segments.find((s) => s.id === segmentId);
     if (!segment) throw new NotFoundError("SEGMENT_NOT_FOUND", `Segment ${segmentId} does not exist`);
     const scope = `members|${req.tenantId}|${datasetId}|${segmentId}`;

@@ -18,6 +18,7 @@ import {
   overlapOf,
   wordsFor,
 } from "../engine/overlap";
+import { familyOfId } from "../engine/segment-ids";
 import { BadRequestError, ConflictError, NotFoundError } from "../errors";
 import type { ApiRequest, ApiResult, RouteHandler } from "../http/api";
 import type { CursorCodec } from "../http/cursor";
@@ -138,7 +139,7 @@ export function overlapRoutes(deps: OverlapDeps): Partial<Record<RouteId, RouteH
         customerCount: membership.count,
         segments: overlap.sizes.map(({ id, size }) => {
           const s = summaries.get(id);
-          return { id, name: s?.name ?? id, family: s?.family ?? id.slice(0, id.indexOf(":")), size };
+          return { id, name: s?.name ?? id, family: s?.family ?? familyOfId(id), size };
         }),
         pairs: overlap.pairs,
       },

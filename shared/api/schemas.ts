@@ -247,7 +247,7 @@ export const uploadSchema = z.object({
 
 const segmentRefSchema = z.object({
   id: z.string(),
-  family: z.enum(["rfm", "cluster", "lifecycle", "rule", "list"]),
+  family: z.enum(["rfm", "cluster", "lifecycle", "rule", "list", "attr", "lookalike"]),
   name: z.string(),
 });
 

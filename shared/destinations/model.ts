@@ -6,6 +6,7 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import { z } from "zod";
+import { SEGMENT_ID_PATTERN } from "../engine/segment-ids";
 
 /** At most this many destinations per dataset. */
 export const MAX_DESTINATIONS_PER_DATASET = 20;
@@ -47,10 +48,7 @@ export const destinationIdSchema = z.string().regex(/^dst_[a-z2-7]{20}$/, "is no
 /** A segment id of any family, lists included. */
 export const followedSegmentIdSchema = z
   .string()
-  .regex(
-    /^(rfm|cluster|lifecycle|rule|list):[a-z0-9][a-z0-9-]{0,63}$/,
-    "must be a segment id such as 'rfm:champions'",
-  );
+  .regex(SEGMENT_ID_PATTERN, "must be a segment id such as 'rfm:champions'");
 
 export const destinationKindSchema = z.enum(["webhook", "s3", "audience"]);
 export type DestinationKind = z.infer<typeof destinationKindSchema>;

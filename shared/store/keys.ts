@@ -14,6 +14,7 @@
  *   DATASETS                            <tenant>#<dataset> registry the scheduled refresh walks
  */
 
+import { fileSafeId } from "../engine/segment-ids";
 import { PREFIXES } from "../resources";
 
 export const datasetPk = (tenant: string, dataset: string) => `T#${tenant}#D#${dataset}`;
@@ -49,7 +50,7 @@ export const objectKeys = {
   aggregate: (tenant: string, dataset: string, version: number) =>
     `state/${tenant}/${dataset}/v${version}/aggregate.bin`,
   export: (tenant: string, dataset: string, exportId: string, segmentId: string) =>
-    `exports/${tenant}/${dataset}/${exportId}/${segmentId.replace(":", "-")}.csv`,
+    `exports/${tenant}/${dataset}/${exportId}/${fileSafeId(segmentId)}.csv`,
   outputs: (tenant: string, dataset: string, version: number) =>
     `state/${tenant}/${dataset}/v${version}/outputs.ndjson.gz`,
   /** The version's model values per customer, which dry runs read (pipeline/trait-snapshot.ts). */

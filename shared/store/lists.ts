@@ -18,6 +18,7 @@ import {
   PutCommand,
   UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
+import { fileSafeId } from "../engine/segment-ids";
 import {
   type ListDraft,
   type ListRecord,
@@ -33,7 +34,7 @@ export const LIST_PREFIX = "LIST#";
 export const listSk = (listId: string) => `${LIST_PREFIX}${listId}`;
 /** Every ids object of one list; the trailing "/" keeps list "a" from matching "ab". */
 export const listObjectPrefix = (tenant: string, dataset: string, listId: string) =>
-  `lists/${tenant}/${dataset}/${listId.replace(":", "-")}/`;
+  `lists/${tenant}/${dataset}/${fileSafeId(listId)}/`;
 /** A revision's object; the random part keeps two changes racing for one revision off each other's bytes. */
 export const listObjectKey = (tenant: string, dataset: string, listId: string, revision: number) =>
   `${listObjectPrefix(tenant, dataset, listId)}r${revision}-${randomBytes(6).toString("hex")}.json`;

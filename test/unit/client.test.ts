@@ -120,7 +120,7 @@ describe("types", () => {
     expectTypeOf<RouteOutput<"health">>().toEqualTypeOf<{ status: "ok" }>();
     expectTypeOf<RouteOutput<"deleteDefinition">>().toEqualTypeOf<undefined>();
     expectTypeOf<RouteOutput<"listSegments">["segments"][number]["family"]>().toEqualTypeOf<
-      "rfm" | "cluster" | "lifecycle" | "rule" | "list"
+      "rfm" | "cluster" | "lifecycle" | "rule" | "list" | "attr" | "lookalike"
     >();
     expectTypeOf<RouteOutput<"getCustomer">["predictions"]>().toEqualTypeOf<{
       model: "bgNbd" | "paretoNbd" | "mbgNbd";

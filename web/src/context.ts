@@ -30,4 +30,6 @@ export const FAMILY_LABEL: Record<Segment["family"], string> = {
   lifecycle: "Lifecycle stage",
   rule: "Rule segment",
   list: "List",
+  attr: "Attribute",
+  lookalike: "Lookalike",
 };

@@ -56,10 +56,23 @@ export const MEMBERSHIP_FIELD = "segment";
 export const MEMBERSHIP_OPS = ["in_segment", "not_in_segment"] as const;
 export type MembershipOperator = (typeof MEMBERSHIP_OPS)[number];
 
-/** Families a membership condition may name; `value` is accepted for segments of a value family. */
-export const SEGMENT_FAMILIES = ["rfm", "cluster", "lifecycle", "value", "rule", "list"] as const;
-/** A segment id a membership condition names: `<family>:<slug>`. */
-export const SEGMENT_REFERENCE = /^(rfm|cluster|lifecycle|value|rule|list):[a-z0-9][a-z0-9-]{0,63}$/;
+/**
+ * Families a membership condition may name; `value` is accepted for segments of a value family. Lookalike ids
+ * have the form of a reference, but a computation evaluates rules before lookalikes, so it knows none of them.
+ */
+export const SEGMENT_FAMILIES = [
+  "rfm",
+  "cluster",
+  "lifecycle",
+  "value",
+  "rule",
+  "list",
+  "attr",
+  "lookalike",
+] as const;
+/** A segment id a membership condition names: `<family>:<slug>`, or `attr:<attribute-slug>:<value-slug>`. */
+export const SEGMENT_REFERENCE =
+  /^(?:(?:rfm|cluster|lifecycle|value|rule|list|lookalike):[a-z0-9][a-z0-9-]{0,63}|attr:[a-z0-9][a-z0-9-]{0,63}:[a-z0-9][a-z0-9-]{0,63})$/;
 
 /** Limits that keep a definition cheap to validate, store and evaluate. */
 export const RULE_LIMITS = {
