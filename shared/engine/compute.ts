@@ -155,6 +155,8 @@ export interface SegmentationSource {
   customerId(index: number): string;
   /** An attribute's column; its codes are indexed by stateIndex entries. */
   attribute(name: string): AttributeColumn | undefined;
+  /** The names of every attribute column. */
+  attributeNames(): readonly string[];
   readonly channels: ByteSet;
   readonly categories: ByteSet;
   readonly spend?: { readonly channel: SpendByValue; readonly category: SpendByValue };
