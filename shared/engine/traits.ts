@@ -190,6 +190,11 @@ export class ResultTraits implements TraitSource {
     return type;
   }
 
+  /** The names of the customer attributes the result's source holds. */
+  attributeNames(): readonly string[] {
+    return this.result.source.attributeNames();
+  }
+
   attribute(i: number, name: string): AttributeValue | undefined {
     return this.attributeReader(name)?.(i);
   }

@@ -8,7 +8,17 @@
  */
 import type { ComputedSegmentation, SpendByValue } from "../compute";
 import type { ResultTraits } from "../traits";
-import type { ProfileAttribute, ProfileInput, ProfileSegment, SpendDimension } from "./profile";
+import type { ComputeIssue } from "../types";
+import {
+  DEFAULT_PROFILE_K,
+  DEFAULT_PROFILE_TOP,
+  type ProfileAttribute,
+  type ProfileInput,
+  type ProfileSegment,
+  profileSegments,
+  type SegmentLiftProfile,
+  type SpendDimension,
+} from "./profile";
 
 /** A bitset over `count` positions from 0/1 flags. */
 export function bitsetOfFlags(flags: ArrayLike<number>): Uint32Array {
@@ -128,4 +138,86 @@ export function profileInputOf(
     dimensions,
     attributes: profileAttributesOf(traits, attributeNames),
   };
+}
+
+/** Attributes a run profiles at most. */
+export const MAX_PROFILE_ATTRIBUTES = 30;
+/** Distinct values beyond which a categorical attribute is profiled only when named. */
+export const MAX_PROFILE_ATTRIBUTE_VALUES = 1000;
+
+export interface ResultProfilesOptions {
+  /** Cells on fewer customers than this are hidden (default 10). */
+  readonly k?: number;
+  /** Values listed by name per table (default 10). */
+  readonly top?: number;
+  /** The attributes to describe; by default every non-list attribute but the contact and consent ones. */
+  readonly attributes?: readonly string[];
+  /** The attributes holding contact details, left out by default ("email" and "phone" unless set). */
+  readonly contact?: { readonly emailAttribute?: string; readonly phoneAttribute?: string };
+  /** The attribute recording an opt-out, left out by default ("opt_out" unless set). */
+  readonly consent?: { readonly optOutAttribute?: string };
+}
+
+export interface ResultProfiles {
+  readonly k: number;
+  readonly top: number;
+  /** The attributes described, in the order of each profile's attribute tables. */
+  readonly attributes: readonly string[];
+  /** Every segment of the result, by id, in the result's order. */
+  readonly profiles: Record<string, SegmentLiftProfile>;
+}
+
+/**
+ * Profiles of every segment of a result (every family), against its traits (result.traits), with the
+ * attributes of options.attributes when set (unknown and list attributes left out), otherwise every non-list
+ * attribute the traits know except the contact and consent attributes, the first 30 by name (code-unit order);
+ * a categorical attribute of more than 1,000 distinct values among the result's customers is left out of that
+ * default choice with the issue PROFILE_ATTRIBUTE_TOO_MANY_VALUES (stage "profiles"). Issues are added to
+ * result.issues and the time taken to result.timings.profiles.
+ */
+export function profilesOf(
+  result: ComputedSegmentation,
+  options: ResultProfilesOptions = {},
+): ResultProfiles {
+  const started = performance.now();
+  const k = options.k ?? DEFAULT_PROFILE_K;
+  const top = options.top ?? DEFAULT_PROFILE_TOP;
+  const traits = result.traits;
+  let attributes: ProfileAttribute[];
+  if (options.attributes !== undefined) {
+    attributes = profileAttributesOf(traits, options.attributes);
+  } else {
+    const left = new Set([
+      options.contact?.emailAttribute ?? "email",
+      options.contact?.phoneAttribute ?? "phone",
+      options.consent?.optOutAttribute ?? "opt_out",
+    ]);
+    const names = traits
+      .attributeNames()
+      .filter((name) => !left.has(name) && traits.attributeType(name) !== "list")
+      .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    attributes = [];
+    for (const name of names) {
+      if (attributes.length === MAX_PROFILE_ATTRIBUTES) break;
+      const [attribute] = profileAttributesOf(traits, [name]);
+      if (attribute === undefined) continue;
+      if (attribute.kind === "categorical" && attribute.values.length > MAX_PROFILE_ATTRIBUTE_VALUES) {
+        const issue: ComputeIssue = {
+          code: "PROFILE_ATTRIBUTE_TOO_MANY_VALUES",
+          stage: "profiles",
+          message: `attribute ${name} has ${attribute.values.length} distinct values (more than ${MAX_PROFILE_ATTRIBUTE_VALUES}): left out of the profiles unless named in settings.profiles.attributes`,
+        };
+        result.issues.push(issue);
+        continue;
+      }
+      attributes.push(attribute);
+    }
+  }
+  const ids = result.segments.map((s) => s.id);
+  const input = profileInputOf(result, traits, ids, []);
+  const list = profileSegments({ ...input, attributes }, { k, top });
+  const profiles: Record<string, SegmentLiftProfile> = {};
+  for (const profile of list) profiles[profile.segmentId] = profile;
+  result.timings.profiles = Math.round((performance.now() - started) * 10) / 10;
+  return { k, top, attributes: attributes.map((a) => a.name), profiles };
 }

@@ -91,6 +91,10 @@ class MergedSource implements SegmentationSource {
   attribute(name: string): AttributeColumn | undefined {
     return this.attributes.get(name);
   }
+
+  attributeNames(): string[] {
+    return [...this.attributes.keys()];
+  }
 }
 
 /** What the merge keeps of a bucket between its two passes over the partials. */
