@@ -51,7 +51,9 @@ export type ComputeErrorCode =
   | "BAD_VALUE_SETTINGS"
   | "BAD_RULE"
   | "BAD_LIST"
-  | "BAD_ATTRIBUTE_TYPE";
+  | "BAD_ATTRIBUTE_TYPE"
+  | "BAD_LOOKALIKE"
+  | "BAD_NEXT_BEST_CATEGORY_SETTINGS";
 
 export class ComputeError extends Error {
   override readonly name = "ComputeError";
