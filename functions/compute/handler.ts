@@ -9,8 +9,9 @@ import middy from "@middy/core";
 import type { Context } from "aws-lambda";
 import { DETAIL_TYPES, decodeS3Key, runRedeliveryEventSchema, s3EventSchema } from "../../shared/events";
 import { errorFields, logger } from "../../shared/logger";
+import { metricsMiddleware, recordRun, recordRunOutcome } from "../../shared/metrics";
 import { redeliveredUpload } from "../../shared/pipeline/abandon";
-import { leaseWait, runUpload } from "../../shared/pipeline/run";
+import { leaseWait, type RunOutcome, runUpload } from "../../shared/pipeline/run";
 import { runDeps, runtime } from "../../shared/runtime";
 import { parseUploadKey } from "../../shared/store/keys";
 import { shardedRunsFor } from "../../shared/store/sharded-runs";
@@ -58,6 +59,7 @@ export async function computeCore(event: unknown, context?: Context): Promise<{ 
           ? { runId: result.run.runId, status: result.run.status, counts: result.run.counts }
           : {}),
       });
+      recordOutcome(result);
       outcomes.push(result.outcome);
     } catch (error) {
       logger.error("Upload failed", {
@@ -71,6 +73,12 @@ export async function computeCore(event: unknown, context?: Context): Promise<{ 
   }
   if (firstError !== undefined) throw firstError;
   return { outcomes };
+}
+
+/** The metrics of a run that ended; duplicates, stale events and hand-offs to a sharded run end no run. */
+function recordOutcome(result: RunOutcome): void {
+  if ("run" in result) recordRun(result.run);
+  else if (result.outcome === "skipped") recordRunOutcome("skipped", "upload");
 }
 
 function isRedelivery(event: unknown): boolean {
@@ -101,6 +109,7 @@ async function redeliver(
     },
     upload,
   );
+  recordOutcome(result);
   logger.info("Upload started again", {
     datasetId: upload.datasetId,
     uploadId: upload.uploadId,
@@ -110,4 +119,4 @@ async function redeliver(
   return { outcomes: [result.outcome] };
 }
 
-export const handler = middy().handler(computeCore);
+export const handler = middy().use(metricsMiddleware()).handler(computeCore);

@@ -17,6 +17,7 @@ import {
 import { retrySchedule } from "../../shared/destinations/webhook";
 import { scheduledEventSchema } from "../../shared/events";
 import { errorFields, logger } from "../../shared/logger";
+import { metricsMiddleware, recordDeliveries } from "../../shared/metrics";
 import { type Runtime, runtime } from "../../shared/runtime";
 
 const rt = runtime();
@@ -66,6 +67,7 @@ export async function deliverCore(
       }
       try {
         const pass = await deliverDestination(deps, ref, Date.now());
+        recordDeliveries(pass);
         logger.info("Delivery pass", { destinationId: ref.destinationId, ...pass });
         if (pass.more) await rt.deliveryQueue.notify(ref);
       } catch (error) {
@@ -77,10 +79,13 @@ export async function deliverCore(
   }
   scheduledEventSchema.parse(event);
   const report = await sweepDeliveries(deps, Date.now());
+  recordDeliveries(report);
   logger.info("Delivery sweep done", { ...report });
   // Failed so that the function's error alarm sees it; the next sweep visits the same destinations again.
   if (report.errors > 0) throw new Error(`${report.errors} destinations could not be swept`);
   return report;
 }
 
-export const handler = middy().handler((event: unknown, context: Context) => deliverCore(event, context));
+export const handler = middy()
+  .use(metricsMiddleware())
+  .handler((event: unknown, context: Context) => deliverCore(event, context));

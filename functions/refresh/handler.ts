@@ -9,8 +9,9 @@ import middy from "@middy/core";
 import type { Context } from "aws-lambda";
 import { DETAIL_TYPES, refreshEventSchema } from "../../shared/events";
 import { errorFields, logger } from "../../shared/logger";
+import { metricsMiddleware, recordRun, recordRunOutcome } from "../../shared/metrics";
 import { runErasure } from "../../shared/pipeline/erase";
-import { leaseWait, runRefresh } from "../../shared/pipeline/run";
+import { leaseWait, type RunOutcome, runRefresh } from "../../shared/pipeline/run";
 import { runDeps, runtime } from "../../shared/runtime";
 import { shardedRunsFor } from "../../shared/store/sharded-runs";
 
@@ -37,6 +38,7 @@ export async function refreshCore(
         eventTime: redelivery.eventTime,
         retry,
       });
+      if ("run" in result) recordRun(result.run);
       logger.info("Erasure started again", { datasetId, outcome: result.outcome });
       return {
         refreshed: result.outcome === "completed" ? 1 : 0,
@@ -52,6 +54,7 @@ export async function refreshCore(
         eventTime: redelivery.eventTime,
         retry,
       });
+      recordOutcome(result, redelivery.trigger);
       logger.info("Refresh started again", { datasetId, outcome: result.outcome });
       return { refreshed: result.outcome === "succeeded" ? 1 : 0, failed: 0 };
     }
@@ -68,6 +71,7 @@ export async function refreshCore(
       },
       { tenantId, datasetId, erasureId, eventTime: parsed.time },
     );
+    if ("run" in result) recordRun(result.run);
     if (result.outcome === "refused") {
       logger.error("Erasure refused", { datasetId, erasureId, reason: result.reason });
       return { refreshed: 0, failed: 1 };
@@ -98,6 +102,7 @@ export async function refreshCore(
         },
         { tenantId, datasetId, trigger, eventId: parsed.id, eventTime: parsed.time },
       );
+      recordOutcome(result, trigger);
       if (result.outcome === "succeeded") refreshed++;
       logger.info("Dataset refreshed", { datasetId, trigger, outcome: result.outcome });
     } catch (error) {
@@ -108,6 +113,12 @@ export async function refreshCore(
   }
   if (firstError !== undefined) throw firstError;
   return { refreshed, failed };
+}
+
+/** The metrics of a run that ended; an unchanged refresh or a duplicate event ends no run. */
+function recordOutcome(result: RunOutcome, trigger: "refresh" | "settings" | "definitions"): void {
+  if ("run" in result) recordRun(result.run);
+  else if (result.outcome === "skipped") recordRunOutcome("skipped", trigger);
 }
 
 /** Every dataset whose settings leave the daily refresh on. */
@@ -121,4 +132,4 @@ async function scheduledTargets() {
   );
 }
 
-export const handler = middy().handler(refreshCore);
+export const handler = middy().use(metricsMiddleware()).handler(refreshCore);

@@ -5,8 +5,9 @@
  */
 import middy from "@middy/core";
 import type { Context } from "aws-lambda";
+import { metricsMiddleware, recordRun } from "../../shared/metrics";
 import { shardedSteps } from "../../shared/pipeline/sharded";
-import { shardStepSchema } from "../../shared/pipeline/sharded-contract";
+import { type ShardStep, shardedRunId, shardStepSchema } from "../../shared/pipeline/sharded-contract";
 import { runDeps, runtime } from "../../shared/runtime";
 
 const rt = runtime();
@@ -15,7 +16,29 @@ const steps = shardedSteps({
 });
 
 export async function shardCore(event: unknown, _context?: Context): Promise<unknown> {
-  return steps.run(shardStepSchema.parse(event));
+  const step = shardStepSchema.parse(event);
+  const result = await steps.run(step);
+  await recordEnded(step);
+  return result;
 }
 
-export const handler = middy().handler(shardCore);
+/**
+ * The metrics of a sharded run that the commit or fail step ended, from its record as stored (the steps
+ * return nothing); a run the fail step found already ended is not counted again.
+ */
+async function recordEnded(step: ShardStep): Promise<void> {
+  if (step.action !== "commit" && step.action !== "fail") return;
+  const ref =
+    step.action === "commit"
+      ? step.run
+      : {
+          tenantId: step.input.upload.tenantId,
+          datasetId: step.input.upload.datasetId,
+          runId: step.input.plan?.proceed ? step.input.plan.run.runId : shardedRunId(step.input.upload),
+        };
+  const run = await rt.store.getRun(ref.tenantId, ref.datasetId, ref.runId);
+  if (run && (step.action === "commit" ? run.status === "succeeded" : run.status === "failed"))
+    recordRun(run);
+}
+
+export const handler = middy().use(metricsMiddleware()).handler(shardCore);

@@ -7,6 +7,7 @@
 import middy from "@middy/core";
 import { scheduledEventSchema } from "../../shared/events";
 import { logger } from "../../shared/logger";
+import { metricsMiddleware, recordAbandoned } from "../../shared/metrics";
 import { type SweepReport, sweep } from "../../shared/pipeline/sweep";
 import { runtime } from "../../shared/runtime";
 
@@ -26,10 +27,11 @@ export async function sweeperCore(event: unknown): Promise<SweepReport> {
       deliveryQueue: rt.deliveryQueue,
     },
   });
+  recordAbandoned(report.abandoned);
   logger.info("Sweep done", { ...report });
   // Failed so that the function's error alarm sees it; the retry sweeps again, which is harmless.
   if (report.errors > 0) throw new Error(`${report.errors} datasets could not be swept`);
   return report;
 }
 
-export const handler = middy().handler(sweeperCore);
+export const handler = middy().use(metricsMiddleware()).handler(sweeperCore);
