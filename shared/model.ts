@@ -140,6 +140,19 @@ export const datasetSettingsSchema = z
       .strictObject({ emailAttribute: attributeNameSchema, phoneAttribute: attributeNameSchema })
       .partial()
       .optional(),
+    /**
+     * Segment profiles (README "Segment profiles"): cells of fewer than k customers are hidden (default 10),
+     * each table lists its top values by name (default 10), and the customer attributes described (default:
+     * every attribute but the list, contact and consent ones, the first 30 by name).
+     */
+    profiles: z
+      .strictObject({
+        k: z.number().int().min(2).max(1000),
+        top: z.number().int().min(1).max(50),
+        attributes: z.array(attributeNameSchema).max(30),
+      })
+      .partial()
+      .optional(),
   })
   .superRefine((s, ctx) => {
     const l = s.lifecycle;

@@ -68,6 +68,7 @@ import type {
   ServiceEvent,
   ShardedRuns,
 } from "./ports";
+import { computeProfiles, writeProfiles } from "./profiles";
 import { runIdFor } from "./run-id";
 import { erasedAmong, scrubUpload } from "./scrub";
 import { writeTraitSnapshot } from "./trait-snapshot";
@@ -235,6 +236,7 @@ export async function publish(
   const result = computeSegments(state, computeSettingsFor(meta, asOf, definitions, listSettings(lists)));
   const { outputs, profiles } = outputsAndProfiles(result);
   const segments = result.segments.map((s) => ({ ...s, profile: profiles.get(s.id) }));
+  const liftProfiles = computeProfiles(result, meta.settings);
   const keptWithinTolerance = keepWithinTolerance(committed, outputs);
   timings.computeMs = Math.round(performance.now() - t);
   for (const [stage, ms] of Object.entries(result.timings)) timings[`${stage}Ms`] = Math.round(ms);
@@ -264,6 +266,7 @@ export async function publish(
       result.segments.map((s) => s.id),
     ),
     writeContacts(blobs, meta.tenantId, meta.datasetId, version, state, meta.settings),
+    writeProfiles(blobs, meta.tenantId, meta.datasetId, version, liftProfiles),
   ]);
   const diff = diffOutputs(committed, outputs, aborted);
   const customersWritten = await store.writeCustomers(meta.tenantId, meta.datasetId, version, diff.customers);

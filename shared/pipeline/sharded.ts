@@ -56,6 +56,7 @@ import {
   outputsAndProfiles,
 } from "./outputs";
 import type { CustomerWrite, MembershipWrite } from "./ports";
+import { computeProfiles, writeProfiles } from "./profiles";
 import {
   announce,
   computeSettingsFor,
@@ -362,7 +363,8 @@ export function shardedSteps(deps: PipelineDeps, options: ShardedOptions = {}) {
         shardPlan,
         metas,
         settings,
-        run.latestOrderDay === undefined ? {} : { latestOrderDay: run.latestOrderDay },
+        // Partials carry each customer's spend per channel and category: profiles describe every segment's.
+        { spend: true, ...(run.latestOrderDay === undefined ? {} : { latestOrderDay: run.latestOrderDay }) },
       ),
     );
   }
@@ -450,8 +452,12 @@ export function shardedSteps(deps: PipelineDeps, options: ShardedOptions = {}) {
       const context = await contextOf(run, shardPlan, settings);
       return (await aggregateOne(run, shardPlan, context, bucket, foreignOrders)).partial;
     };
-    const merged = await inputErrors(() => mergePartials(partials, settings, { orders, rebuild }));
+    // Each customer's spend per channel and category kept, for the profiles of every segment.
+    const merged = await inputErrors(() =>
+      mergePartials(partials, settings, { orders, rebuild, spend: true }),
+    );
     const { result, report } = merged;
+    const liftProfiles = computeProfiles(result, meta.settings);
     const computeMs = Math.round(performance.now() - started);
 
     const runRecord = (await store.getRun(run.tenantId, run.datasetId, run.runId)) as RunRecord;
@@ -501,6 +507,7 @@ export function shardedSteps(deps: PipelineDeps, options: ShardedOptions = {}) {
       outputs,
       result.segments.map((s) => s.id),
     );
+    await writeProfiles(blobs, run.tenantId, run.datasetId, run.version, liftProfiles);
     // A sharded dataset holds no customer attributes (customers files are refused), so no contacts either.
     await writeContacts(blobs, run.tenantId, run.datasetId, run.version, undefined, undefined);
     const diff = diffOutputs(committed, outputs, aborted);

@@ -62,6 +62,9 @@ export const objectKeys = {
   /** The version's members of every segment as bitsets, which overlap answers read (pipeline/membership.ts). */
   membership: (tenant: string, dataset: string, version: number) =>
     `state/${tenant}/${dataset}/v${version}/membership.bin`,
+  /** The version's segment profiles with lift, which the segment answer serves (pipeline/profiles.ts). */
+  profiles: (tenant: string, dataset: string, version: number) =>
+    `state/${tenant}/${dataset}/v${version}/profiles.json.gz`,
   /** Everything of one dataset under a prefix; the trailing "/" keeps dataset "a" from matching "ab". */
   datasetPrefix: (prefix: "uploads" | "state" | "exports" | "reports", tenant: string, dataset: string) =>
     `${prefix}/${tenant}/${dataset}/`,
