@@ -10,6 +10,8 @@
  * - value: the repeat-purchase models validated on a holdout, the chosen one and Gamma-Gamma fitted on the
  *   dataset, then probability alive, expected purchases and CLV with their 80 % intervals for everyone, unless
  *   turned off or the data cannot support the models (value.ts);
+ * - attributes: one exclusive family per attribute to segment by (attribute-families.ts), before lists and
+ *   rules so that rules may name its segments;
  * - rules: every rule segment compiled against the columns above and evaluated column-wise (traits.ts).
  * Every setting is checked before any work starts, and a bad one throws ComputeError naming it; a part the
  * data cannot support is skipped and reported in `issues`, never thrown.
@@ -18,6 +20,11 @@
  * Nothing here creates an object per customer until customer(i) is asked for one.
  */
 
+import {
+  attributeFamilies,
+  checkAttributeFamilySettings,
+  type ResolvedAttributeFamily,
+} from "./attribute-families";
 import type { ByteSet } from "./byteset";
 import { checkClusterSettings, clusterDefinitions, clusterStage } from "./clusters";
 import type { Predictions } from "./clv";
@@ -764,6 +771,7 @@ export interface ResolvedComputeSettings {
   readonly ruleOrder: readonly number[];
   readonly listSegments: ReturnType<typeof checkListSettings>;
   readonly attributeTypes: Readonly<Record<string, AttributeType>>;
+  readonly attributeFamilies: readonly ResolvedAttributeFamily[];
 }
 
 /** Checks every setting (ComputeError naming the first bad one) before any work starts. */
@@ -779,6 +787,7 @@ export function resolveComputeSettings(settings: ComputeSettings): ResolvedCompu
   const ruleOrder = orderRuleSegments(ruleSegments);
   const listSegments = checkListSettings(settings.lists);
   const attributeTypes = checkAttributeTypes(settings.attributeTypes);
+  const attributeFamilies = checkAttributeFamilySettings(settings.attributeFamilies);
   return {
     settings,
     asOfDay,
@@ -790,6 +799,7 @@ export function resolveComputeSettings(settings: ComputeSettings): ResolvedCompu
     ruleOrder,
     listSegments,
     attributeTypes,
+    attributeFamilies,
   };
 }
 
@@ -922,6 +932,26 @@ function segmentsOf(
   t = performance.now();
   const traits = new ResultTraits(result, attributeTypes);
   result.traits = traits;
+  if (resolved.attributeFamilies.length > 0) {
+    // After lifecycle and before lists and rules, so that rules may name attribute segments.
+    for (const family of attributeFamilies(result, traits, resolved.attributeFamilies, issues)) {
+      const ids = family.segments.map((s) => s.id);
+      traits.addExclusiveFamily(ids, family.codes);
+      const summaries = exclusiveSummaries(result, "attr", family.segments, family.codes);
+      family.segments.forEach((s, k) => {
+        (summaries[k] as SegmentSummary).attribute = s.attribute;
+      });
+      result.addFamily({
+        family: "attr",
+        summaries,
+        segmentsOf: (i, out) => {
+          out.push(ids[family.codes[i] as number] as string);
+        },
+      });
+    }
+    timings.attributes = since(t);
+    t = performance.now();
+  }
   if (listSegments.length > 0) {
     const members: Uint8Array[] = [];
     const summaries: SegmentSummary[] = [];

@@ -52,6 +52,7 @@ export type ComputeErrorCode =
   | "BAD_RULE"
   | "BAD_LIST"
   | "BAD_ATTRIBUTE_TYPE"
+  | "BAD_ATTRIBUTE_FAMILY"
   | "BAD_LOOKALIKE"
   | "BAD_NEXT_BEST_CATEGORY_SETTINGS";
 

@@ -83,6 +83,20 @@ export class ResultTraits implements TraitSource {
     this.segmentMembers.set(segmentId, members);
   }
 
+  /** Segments of exclusive families added by code (attribute families): id -> the codes and its code. */
+  private readonly codedMembers = new Map<string, { codes: ArrayLike<number>; code: number }>();
+
+  /**
+   * Makes the segments of a family where position i is in ids[codes[i]] known, as addMembership does; each
+   * segment's members are worked out when first asked for.
+   */
+  addExclusiveFamily(ids: readonly string[], codes: ArrayLike<number>): void {
+    ids.forEach((id, code) => {
+      this.segmentMembers.delete(id);
+      this.codedMembers.set(id, { codes, code });
+    });
+  }
+
   /**
    * Membership of a segment: RFM, lifecycle and cluster segments from the result's columns, rule and list
    * segments as added; undefined for an id that names none of them.
@@ -96,7 +110,11 @@ export class ResultTraits implements TraitSource {
     const label = segmentId.slice(colon + 1);
     let codes: ArrayLike<number> | undefined;
     let code = -1;
-    if (family === "rfm") {
+    const coded = this.codedMembers.get(segmentId);
+    if (coded !== undefined) {
+      codes = coded.codes;
+      code = coded.code;
+    } else if (family === "rfm") {
       codes = c.rfmSegment;
       code = RFM_LABELS.indexOf(label);
     } else if (family === "lifecycle") {

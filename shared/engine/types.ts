@@ -2,6 +2,7 @@
  * Public types of the segmentation engine. The engine is pure TypeScript: it reads bytes, keeps a compact
  * per-customer state, and computes segments. It never imports an AWS SDK.
  */
+import type { AttributeFamilySettings } from "./attribute-families";
 import type { BgNbdParams, GammaGammaParams } from "./clv";
 import type { ClusterModel, PreviousClusters } from "./kmeans";
 import type { LookalikeReport, LookalikeSettings } from "./lookalike";
@@ -130,6 +131,8 @@ export interface ComputeSettings {
    * their values (rules/attributes.ts).
    */
   attributeTypes?: Readonly<Record<string, AttributeType>>;
+  /** Attribute families: one family of segments per customer attribute (attribute-families.ts). */
+  attributeFamilies?: readonly AttributeFamilySettings[];
   /** false turns it off. Default: on, measured in the RFM family, 90 days held out, k = 10 (next-best-category.ts). */
   nextBestCategory?: false | NextBestCategorySettings;
   /** Lookalike segments, computed after the rule segments (lookalike/index.ts). */
@@ -142,7 +145,16 @@ export interface ComputeIssue {
   code: string;
   message: string;
   /** The stage it concerns; "data" for the data as a whole, e.g. STALE_DATA (evaluation-date.ts). */
-  stage: "data" | "clusters" | "value" | "rules" | "lists" | "profiles" | "nextBestCategory" | "lookalikes";
+  stage:
+    | "data"
+    | "clusters"
+    | "value"
+    | "rules"
+    | "lists"
+    | "profiles"
+    | "nextBestCategory"
+    | "lookalikes"
+    | "attributes";
   /** For a rule segment: its id. */
   segment?: string;
   /** For a rule segment: the condition at fault, e.g. "rule.and[1]". */

@@ -174,6 +174,11 @@ describe("sharded computation equals the single path", () => {
         { id: "rule:books", name: "Books", rule: { field: "category_share.books", op: "gt", value: 0 } },
         { id: "rule:de", name: "DE", rule: { field: "attributes.country", op: "eq", value: "DE" } },
         { id: "rule:old", name: "Old", rule: { field: "attributes.age", op: "gte", value: 50 } },
+        { id: "rule:fr", name: "FR", rule: { field: "segment", op: "in_segment", value: "attr:country:fr" } },
+      ],
+      attributeFamilies: [
+        { attribute: "country", top: 2 },
+        { attribute: "age", breaks: [30, 45, 60] },
       ],
     } as ComputeSettings;
     const base = async () => {
@@ -218,6 +223,18 @@ describe("sharded computation equals the single path", () => {
       );
     }
     expect(want.result.segments.filter((s) => s.family === "rule").every((s) => s.size > 0)).toBe(true);
+    // Attribute families (compared above with every segment and each customer's segments): top 2 of three
+    // countries, other and unknown (the customers file names every other customer); four age bands.
+    expect(want.result.segments.filter((s) => s.family === "attr").map((s) => s.id)).toEqual([
+      ...["attr:country:de", "attr:country:fr", "attr:country:other", "attr:country:unknown"],
+      ...[
+        "attr:age:below-30",
+        "attr:age:30-to-45",
+        "attr:age:45-to-60",
+        "attr:age:60-and-over",
+        "attr:age:unknown",
+      ],
+    ]);
   }, 60_000);
 });
 
