@@ -41,6 +41,7 @@ import {
   NO_DAY,
   resolveLifecycleWindows,
 } from "./lifecycle";
+import { checkLookalikeSettings, lookalikeSegments } from "./lookalike";
 import { checkListSettings, listMembership, orderRuleSegments } from "./memberships";
 import { amountOfCents, centsOfAmount, meanRounded, roundToCent } from "./money";
 import { type CustomerOrders, distinctPurchaseDays, groupOrders, positionsOf } from "./orders";
@@ -772,6 +773,7 @@ export interface ResolvedComputeSettings {
   readonly listSegments: ReturnType<typeof checkListSettings>;
   readonly attributeTypes: Readonly<Record<string, AttributeType>>;
   readonly attributeFamilies: readonly ResolvedAttributeFamily[];
+  readonly lookalikes: ReturnType<typeof checkLookalikeSettings>;
 }
 
 /** Checks every setting (ComputeError naming the first bad one) before any work starts. */
@@ -788,6 +790,7 @@ export function resolveComputeSettings(settings: ComputeSettings): ResolvedCompu
   const listSegments = checkListSettings(settings.lists);
   const attributeTypes = checkAttributeTypes(settings.attributeTypes);
   const attributeFamilies = checkAttributeFamilySettings(settings.attributeFamilies);
+  const lookalikes = checkLookalikeSettings(settings.lookalikes);
   return {
     settings,
     asOfDay,
@@ -800,6 +803,7 @@ export function resolveComputeSettings(settings: ComputeSettings): ResolvedCompu
     listSegments,
     attributeTypes,
     attributeFamilies,
+    lookalikes,
   };
 }
 
@@ -1017,5 +1021,31 @@ function segmentsOf(
     });
   }
   timings.rules = since(t);
+
+  if (resolved.lookalikes.length > 0) {
+    t = performance.now();
+    // After the rules: a seed may be any segment but a lookalike, and no rule may name a lookalike.
+    const lookalikes = lookalikeSegments(result, traits, resolved.lookalikes, issues);
+    const summaries = lookalikes.map(({ settings: l, members, report }) => {
+      traits.addMembership(l.id, members);
+      return {
+        ...membershipSummary(
+          result,
+          "lookalike",
+          { id: l.id, name: l.name, description: l.description ?? `Customers most like ${l.seed}` },
+          members,
+        ),
+        lookalike: report,
+      };
+    });
+    result.addFamily({
+      family: "lookalike",
+      summaries,
+      segmentsOf: (i, out) => {
+        for (const { settings: l, members } of lookalikes) if (members[i] === 1) out.push(l.id);
+      },
+    });
+    timings.lookalikes = since(t);
+  }
   return result;
 }
