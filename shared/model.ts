@@ -3,6 +3,12 @@
  * back from the table are parsed with these schemas, never cast.
  */
 import { z } from "zod";
+import {
+  ATTRIBUTE_FAMILY_LIMITS,
+  ATTRIBUTE_FAMILY_TYPES,
+  attributeFamilyProblems,
+  COHORTS,
+} from "./engine/attribute-families";
 import { CLUSTER_DEFAULTS } from "./engine/clusters";
 import { parseDay } from "./engine/days";
 import { ComputeError } from "./engine/errors";
@@ -141,6 +147,37 @@ export const datasetSettingsSchema = z
       .partial()
       .optional(),
     /**
+     * Customer attributes to segment by, each a family of segments `attr:<attribute>:<value>` (README
+     * "Attribute segments"): categorical values (the top N, the rest in "other"), numeric bands at breaks, or
+     * date cohorts; customers without a value in "unknown".
+     */
+    segmentBy: z
+      .array(
+        z.strictObject({
+          /** The attribute's name, as the customers file's header has it. */
+          attribute: attributeNameSchema,
+          /** Default: numeric with breaks, a date with cohort, else the attribute's own type. */
+          type: z.enum(ATTRIBUTE_FAMILY_TYPES).optional(),
+          /** Categorical: the values with a segment of their own, by customers. Default 10. */
+          top: z.number().int().min(1).max(ATTRIBUTE_FAMILY_LIMITS.maxTop).optional(),
+          /** Numeric: strictly increasing band edges; a band holds [b_i, b_i+1). */
+          breaks: z.array(z.number()).min(1).max(ATTRIBUTE_FAMILY_LIMITS.maxBreaks).optional(),
+          /** Date: cohort length. Default "month". */
+          cohort: z.enum(COHORTS).optional(),
+        }),
+      )
+      .max(ATTRIBUTE_FAMILY_LIMITS.maxFamilies)
+      // The engine's own check (increasing breaks, keys that fit the type, no attribute or id twice), once
+      // every entry has the right shape, so that a problem is reported once.
+      .superRefine(
+        (entries, ctx) => {
+          for (const p of attributeFamilyProblems(entries))
+            ctx.addIssue({ code: "custom", path: p.path, message: p.message });
+        },
+        { when: (payload) => payload.issues.length === 0 },
+      )
+      .optional(),
+    /**
      * Segment profiles (README "Segment profiles"): cells of fewer than k customers are hidden (default 10),
      * each table lists its top values by name (default 10), and the customer attributes described (default:
      * every attribute but the list, contact and consent ones, the first 30 by name).
@@ -216,6 +253,23 @@ export const segmentSummarySchema = z.object({
       name: z.string(),
       value: z.string().nullable(),
       kind: z.enum(["value", "other", "unknown", "band", "cohort"]),
+    })
+    .optional(),
+  /** Lookalike segments: the model behind the segment (README "Lookalike segments"). */
+  lookalike: z
+    .object({
+      seed: z.string().describe("The seed segment's id"),
+      seedSize: z.number().int(),
+      trained: z.object({ seed: z.number().int(), rest: z.number().int() }),
+      heldOut: z.object({ seed: z.number().int(), rest: z.number().int() }),
+      auc: z
+        .number()
+        .nullable()
+        .describe("Out-of-sample AUC on the held-out part; null when the seed is too small to hold out"),
+      lambda: z.number().describe("The L2 penalty on the standardised coefficients"),
+      features: z
+        .array(z.object({ name: z.string(), weight: z.number() }))
+        .describe("The 10 features with the largest |standardised weight|, sign kept"),
     })
     .optional(),
 });

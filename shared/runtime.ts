@@ -20,6 +20,7 @@ import { EventBridgePublisher, noEvents } from "./store/events";
 import { S3ExternalBucketWriter } from "./store/external-bucket";
 import { DynamoMembershipHistory } from "./store/history";
 import { DynamoListStore } from "./store/lists";
+import { DynamoLookalikeStore } from "./store/lookalikes";
 import { S3BlobStore, S3UploadSigner } from "./store/s3";
 import { FileSecretStore, SecretsManagerStore } from "./store/secrets";
 
@@ -34,6 +35,8 @@ export interface Runtime {
   history: DynamoMembershipHistory;
   /** List segments: definitions in the same table, ids in the service bucket. */
   lists: DynamoListStore;
+  /** Lookalike segments: their records in the same table. */
+  lookalikes: DynamoLookalikeStore;
   /** Replaceable before the handlers are loaded: the local service delivers events itself. */
   events: EventPublisher;
   /**
@@ -68,6 +71,7 @@ export function runtime(env: Record<string, string | undefined> = process.env): 
       config.TABLE_NAME,
       new S3BlobStore(clients.s3, config.BUCKET_NAME),
     ),
+    lookalikes: new DynamoLookalikeStore(clients.doc, config.TABLE_NAME),
     cursors: new CursorCodec(env.CURSOR_SECRET ?? `cursor:${config.TABLE_NAME}`),
     events: config.EVENT_BUS_NAME
       ? new EventBridgePublisher(clients.events, config.EVENT_BUS_NAME)
@@ -98,6 +102,7 @@ export function runDeps(rt: Runtime) {
     events: rt.events,
     history: rt.history,
     lists: rt.lists,
+    lookalikes: rt.lookalikes,
     destinationFiles: rt.destinationFiles,
     destinations: rt.destinations,
     deliveryQueue: rt.deliveryQueue,

@@ -16,6 +16,7 @@ const deps = {
   allowLoopbackWebhooks: rt.config.ALLOW_LOOPBACK_WEBHOOKS,
   history: rt.history,
   lists: rt.lists,
+  lookalikes: rt.lookalikes,
   listIds: async (tenantId: string, datasetId: string) =>
     (await rt.lists.listLists(tenantId, datasetId)).map((l) => l.listId),
   scopePrefix: rt.config.SCOPE_PREFIX,

@@ -17,6 +17,7 @@ const deps = {
   allowLoopbackWebhooks: rt.config.ALLOW_LOOPBACK_WEBHOOKS,
   destinationBuckets: rt.config.DESTINATION_BUCKETS,
   lists: rt.lists,
+  lookalikes: rt.lookalikes,
   listIds: async (tenantId: string, datasetId: string) =>
     (await rt.lists.listLists(tenantId, datasetId)).map((l) => l.listId),
 };

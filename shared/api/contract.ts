@@ -35,6 +35,14 @@ import {
   putListBodySchema,
   putListQuery,
 } from "./lists";
+import {
+  lookalikeAnswerSchema,
+  lookalikeChangeAnswerSchema,
+  lookalikeListSchema,
+  lookalikeParams,
+  lookalikesParams,
+  putLookalikeBodySchema,
+} from "./lookalikes";
 import { intersectionParams, intersectionQuery, overlapBodySchema, overlapParams } from "./overlap";
 import {
   customerParams,
@@ -71,6 +79,9 @@ export const ERROR_STATUS = {
   TOO_MANY_LISTS: 409,
   LIST_CHANGED: 409,
   SEGMENT_IN_USE: 409,
+  LOOKALIKE_NOT_FOUND: 404,
+  TOO_MANY_LOOKALIKES: 409,
+  LOOKALIKE_IN_RULE: 400,
   DESTINATION_URL_NOT_ALLOWED: 400,
   DESTINATION_BUCKET_NOT_ALLOWED: 400,
   DESTINATION_KIND_CHANGED: 400,
@@ -98,6 +109,7 @@ export const TAGS = {
   segments: "Segments, their members and history",
   definitions: "Rule segments: definitions and dry runs",
   lists: "List segments: customer ids uploaded or edited by hand, usable in rules",
+  lookalikes: "Lookalike segments: the customers most like a seed segment, by a model refitted every run",
   runs: "Computation runs",
   models: "The value models and their accuracy on held-out recent orders",
   destinations: "Destinations: webhooks, S3 member lists and ad audiences fed after each run",
@@ -181,14 +193,16 @@ export const CONTRACTS = {
     params: definitionParams,
     body: definitionBody,
     responses: { 200: s.savedDefinitionWithRecomputeSchema, 201: s.savedDefinitionWithRecomputeSchema },
-    errors: ["DATASET_NOT_FOUND", "TOO_MANY_DEFINITIONS"],
-    description: "201 when the rule segment is new, 200 when it replaced one.",
+    errors: ["DATASET_NOT_FOUND", "TOO_MANY_DEFINITIONS", "LOOKALIKE_IN_RULE"],
+    description:
+      "201 when the rule segment is new, 200 when it replaced one. A rule may not name a lookalike segment " +
+      "(400 LOOKALIKE_IN_RULE at the condition's path).",
   },
   deleteDefinition: {
     tag: "definitions",
     params: definitionParams,
     responses: { 204: null },
-    errors: ["DATASET_NOT_FOUND", "DEFINITION_NOT_FOUND"],
+    errors: ["DATASET_NOT_FOUND", "DEFINITION_NOT_FOUND", "SEGMENT_IN_USE"],
   },
   dryRun: {
     tag: "definitions",
@@ -240,6 +254,35 @@ export const CONTRACTS = {
     params: listParams,
     responses: { 204: null },
     errors: ["DATASET_NOT_FOUND", "LIST_NOT_FOUND", "SEGMENT_IN_USE"],
+  },
+  listLookalikes: {
+    tag: "lookalikes",
+    params: lookalikesParams,
+    responses: { 200: lookalikeListSchema },
+    errors: ["DATASET_NOT_FOUND"],
+  },
+  getLookalike: {
+    tag: "lookalikes",
+    params: lookalikeParams,
+    responses: { 200: lookalikeAnswerSchema },
+    errors: ["DATASET_NOT_FOUND", "LOOKALIKE_NOT_FOUND"],
+  },
+  putLookalike: {
+    tag: "lookalikes",
+    params: lookalikeParams,
+    body: putLookalikeBodySchema,
+    responses: { 200: lookalikeChangeAnswerSchema, 201: lookalikeChangeAnswerSchema },
+    errors: ["DATASET_NOT_FOUND", "UNKNOWN_SEGMENT", "TOO_MANY_LOOKALIKES"],
+    description:
+      "JSON { name, description?, seed, size: { top } | { percent }, attributes? }. The seed is any segment of " +
+      "the dataset but a lookalike. At most 20 per dataset. 201 when the lookalike is new; the recompute it " +
+      "starts fits the model and computes the members.",
+  },
+  deleteLookalike: {
+    tag: "lookalikes",
+    params: lookalikeParams,
+    responses: { 204: null },
+    errors: ["DATASET_NOT_FOUND", "LOOKALIKE_NOT_FOUND"],
   },
   createUpload: {
     tag: "uploads",

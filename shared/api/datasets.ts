@@ -12,13 +12,14 @@ import {
   sumAmounts,
 } from "../engine";
 import { type Rule, validateSegmentDefinition } from "../engine/rules";
-import { ConflictError, NotFoundError, ValidationError } from "../errors";
+import { BadRequestError, ConflictError, NotFoundError, ValidationError } from "../errors";
 import { DETAIL_TYPES } from "../events";
 import type { ApiRequest, ApiResult, RouteHandler } from "../http/api";
 import type { CursorCodec } from "../http/cursor";
 import { parseWith } from "../http/validation";
 import { listSettings, loadLists } from "../lists/load";
 import type { ListStore } from "../lists/ports";
+import type { LookalikeStore } from "../lookalikes/ports";
 import {
   type DatasetMeta,
   datasetIdSchema,
@@ -31,6 +32,7 @@ import type { RouteId } from "../routes";
 import { DryRunner } from "./dry-run";
 import { erasureRoutes } from "./erasures";
 import { rulesNaming } from "./lists";
+import { lookalikesSeededBy } from "./lookalikes";
 
 export interface DatasetDeps {
   store: DatasetStore;
@@ -42,6 +44,8 @@ export interface DatasetDeps {
   events: EventPublisher;
   /** List segments, which rules may name; none: a rule naming a list is refused as unknown. */
   lists?: ListStore;
+  /** Lookalikes, which may be seeded by a rule segment; none: nothing stops a seed's deletion. */
+  lookalikes?: LookalikeStore;
   now?: () => Date;
 }
 
@@ -130,6 +134,19 @@ export function datasetRoutes(deps: DatasetDeps): Partial<Record<RouteId, RouteH
   const checkReferences = async (tenantId: string, meta: DatasetMeta, segmentId: string, rule: Rule) => {
     const refs = segmentReferences(rule, "body.rule");
     if (refs.length === 0) return;
+    // Lookalikes are computed after every rule (their seeds may be rule segments): a rule cannot read one.
+    const lookalikes = refs.filter((r) => r.segmentId.startsWith("lookalike:"));
+    if (lookalikes.length > 0) {
+      throw new BadRequestError(
+        "LOOKALIKE_IN_RULE",
+        "A rule may not name a lookalike segment",
+        lookalikes.map((r) => ({
+          path: r.path,
+          code: "LOOKALIKE_IN_RULE",
+          message: "lookalike segments are computed after the rules and cannot be named in one",
+        })),
+      );
+    }
     const definitions = await store.listDefinitions(tenantId, meta.datasetId);
     const known = new Set<string>([
       ...RFM_SEGMENTS.map((d) => d.id),
@@ -264,6 +281,13 @@ export function datasetRoutes(deps: DatasetDeps): Partial<Record<RouteId, RouteH
       throw new ConflictError(
         "SEGMENT_IN_USE",
         `Rule segments name ${segmentId}: ${users.slice(0, 5).join(", ")}; change them first`,
+      );
+    }
+    const seeded = await lookalikesSeededBy(deps.lookalikes, req.tenantId, datasetId, segmentId);
+    if (seeded.length > 0) {
+      throw new ConflictError(
+        "SEGMENT_IN_USE",
+        `Lookalikes are seeded by ${segmentId}: ${seeded.slice(0, 5).join(", ")}; change them first`,
       );
     }
     if (!(await store.deleteDefinition(req.tenantId, datasetId, segmentId))) {

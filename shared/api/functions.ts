@@ -9,6 +9,7 @@ import { docsRoutes } from "./docs";
 import { exportRoutes } from "./exports";
 import { historyRoutes } from "./history";
 import { listRoutes } from "./lists";
+import { lookalikeRoutes } from "./lookalikes";
 import { overlapRoutes } from "./overlap";
 import { readRoutes } from "./read";
 import { writeRoutes } from "./write";
@@ -20,11 +21,13 @@ export type ReadApiDeps = DepsOf<typeof readRoutes> &
   DepsOf<typeof historyRoutes> &
   DepsOf<typeof datasetRoutes> &
   DepsOf<typeof listRoutes> &
+  DepsOf<typeof lookalikeRoutes> &
   DepsOf<typeof destinationRoutes> & { scopePrefix: string };
 
 export type WriteApiDeps = DepsOf<typeof writeRoutes> &
   DepsOf<typeof datasetRoutes> &
   DepsOf<typeof listRoutes> &
+  DepsOf<typeof lookalikeRoutes> &
   DepsOf<typeof exportRoutes> &
   DepsOf<typeof destinationRoutes>;
 
@@ -36,6 +39,7 @@ export function readApiRoutes(deps: ReadApiDeps) {
     ...historyRoutes(deps),
     ...datasetRoutes(deps),
     ...listRoutes(deps),
+    ...lookalikeRoutes(deps),
     ...destinationRoutes(deps),
     ...docsRoutes({ scopePrefix: deps.scopePrefix }),
   };
@@ -47,6 +51,7 @@ export function writeApiRoutes(deps: WriteApiDeps) {
     ...writeRoutes(deps),
     ...datasetRoutes(deps),
     ...listRoutes(deps),
+    ...lookalikeRoutes(deps),
     ...exportRoutes(deps),
     ...destinationRoutes(deps),
   };

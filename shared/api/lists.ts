@@ -14,13 +14,17 @@ import { DETAIL_TYPES } from "../events";
 import { type ApiRequest, type ApiResult, CsvBody, type RouteHandler } from "../http/api";
 import { parseWith } from "../http/validation";
 import { type ListRecord, type ListStore, MAX_IDS_PER_CHANGE, MAX_LIST_IDS, MAX_LISTS } from "../lists/ports";
+import type { LookalikeStore } from "../lookalikes/ports";
 import { customerIdSchema, type DatasetMeta, datasetIdSchema } from "../model";
 import type { DatasetStore, EventPublisher } from "../pipeline/ports";
 import type { RouteId } from "../routes";
+import { lookalikesSeededBy } from "./lookalikes";
 
 export interface ListDeps {
   store: DatasetStore;
   lists?: ListStore;
+  /** Lookalikes, which may be seeded by a list; none: nothing stops a seed's deletion. */
+  lookalikes?: LookalikeStore;
   events: EventPublisher;
   now?: () => Date;
 }
@@ -405,6 +409,13 @@ export function listRoutes(deps: ListDeps): Partial<Record<RouteId, RouteHandler
       throw new ConflictError(
         "SEGMENT_IN_USE",
         `Rule segments name ${listId}: ${users.slice(0, 5).join(", ")}; change them first`,
+      );
+    }
+    const seeded = await lookalikesSeededBy(deps.lookalikes, req.tenantId, datasetId, listId);
+    if (seeded.length > 0) {
+      throw new ConflictError(
+        "SEGMENT_IN_USE",
+        `Lookalikes are seeded by ${listId}: ${seeded.slice(0, 5).join(", ")}; change them first`,
       );
     }
     if (!(await listStore().deleteList(req.tenantId, datasetId, listId))) {

@@ -37,6 +37,12 @@ import { historyChanges, recordHistory } from "../history/record";
 import { type LoadedList, listFingerprints, listSettings, loadLists } from "../lists/load";
 import type { ListStore } from "../lists/ports";
 import { errorFields, logger } from "../logger";
+import {
+  type LookalikeRecord,
+  type LookalikeStore,
+  lookalikeFingerprints,
+  lookalikeSettings,
+} from "../lookalikes/ports";
 import type {
   CurrentVersion,
   DatasetMeta,
@@ -100,6 +106,8 @@ export interface PipelineDeps {
   history?: MembershipHistory;
   /** List segments (shared/lists); none: no list segment is computed. */
   lists?: ListStore;
+  /** Lookalike segments (shared/lookalikes); none: no lookalike is computed. */
+  lookalikes?: LookalikeStore;
   /** Writes the files of s3 and audience destinations; none: no destination file is written or rewritten. */
   destinationFiles?: ExternalBucketWriter;
   /** The dataset's destinations; none: nothing is delivered after a run. */
@@ -226,14 +234,19 @@ export async function publish(
   const asOf = evaluationDate(meta.settings.asOf, now());
   const definitions = await store.listDefinitions(meta.tenantId, meta.datasetId);
   const lists = await loadLists(deps.lists, meta.tenantId, meta.datasetId);
+  const lookalikes = await loadLookalikes(deps, meta.tenantId, meta.datasetId);
   const inputs = inputsFingerprint(
     meta.settings,
     definitions,
     asOf,
     listFingerprints(lists.map((l) => l.record)),
+    lookalikeFingerprints(lookalikes),
   );
   let t = performance.now();
-  const result = computeSegments(state, computeSettingsFor(meta, asOf, definitions, listSettings(lists)));
+  const result = computeSegments(
+    state,
+    computeSettingsFor(meta, asOf, definitions, listSettings(lists), lookalikes),
+  );
   const { outputs, profiles } = outputsAndProfiles(result);
   const segments = result.segments.map((s) => ({ ...s, profile: profiles.get(s.id) }));
   const liftProfiles = computeProfiles(result, meta.settings);
@@ -417,6 +430,8 @@ export function inputsFingerprint(
   asOf: string,
   /** The list segments (lists/load.ts listFingerprints); none leaves the fingerprint as it was before lists. */
   lists: readonly unknown[] = [],
+  /** The lookalikes (lookalikeFingerprints); none leaves the fingerprint as it was before lookalikes. */
+  lookalikes: readonly unknown[] = [],
 ): string {
   const { scheduledRefresh: _refresh, ...computing } = settings;
   const rules = definitions.map((d) => ({
@@ -426,7 +441,15 @@ export function inputsFingerprint(
     rule: d.rule,
   }));
   return createHash("sha256")
-    .update(canonicalJson({ settings: computing, rules, asOf, ...(lists.length > 0 ? { lists } : {}) }))
+    .update(
+      canonicalJson({
+        settings: computing,
+        rules,
+        asOf,
+        ...(lists.length > 0 ? { lists } : {}),
+        ...(lookalikes.length > 0 ? { lookalikes } : {}),
+      }),
+    )
     .digest("base64url");
 }
 
@@ -574,12 +597,26 @@ export async function announce(deps: PipelineDeps, events: ServiceEvent[]): Prom
   }
 }
 
-/** The engine's settings for a run: the dataset's settings, its rule segments and the last cluster model. */
+/** The lookalikes of a dataset as runs read them; none without a lookalike store. */
+export async function loadLookalikes(
+  deps: Pick<PipelineDeps, "lookalikes">,
+  tenantId: string,
+  datasetId: string,
+): Promise<LookalikeRecord[]> {
+  return (await deps.lookalikes?.listLookalikes(tenantId, datasetId)) ?? [];
+}
+
+/**
+ * The engine's settings for a run: the dataset's settings, its rule segments, lists and lookalikes, and the
+ * last cluster model. A lookalike that names no attributes reads the profile attributes when the dataset sets
+ * them, else every attribute but the contact and consent ones (the engine's default choice).
+ */
 export function computeSettingsFor(
   meta: DatasetMeta,
   asOf: string,
   definitions: readonly SegmentDefinitionRecord[],
   lists: readonly ListSegmentSettings[] = [],
+  lookalikes: readonly LookalikeRecord[] = [],
 ): ComputeSettings {
   const { lifecycle, rfm, clusters, value } = meta.settings;
   const previous = meta.current?.clusters;
@@ -587,6 +624,7 @@ export function computeSettingsFor(
     asOf,
     ...(lifecycle ? { lifecycle } : {}),
     ...(rfm ? { rfm } : {}),
+    ...(meta.settings.segmentBy?.length ? { attributeFamilies: meta.settings.segmentBy } : {}),
     clusters:
       clusters?.enabled === false
         ? false
@@ -624,6 +662,20 @@ export function computeSettingsFor(
       rule: d.rule,
     })),
     ...(lists.length > 0 ? { lists } : {}),
+    ...(lookalikes.length > 0
+      ? {
+          lookalikes: lookalikeSettings(lookalikes, {
+            ...(meta.settings.profiles?.attributes !== undefined
+              ? { attributes: meta.settings.profiles.attributes }
+              : {}),
+            exclude: [
+              meta.settings.contact?.emailAttribute ?? "email",
+              meta.settings.contact?.phoneAttribute ?? "phone",
+              meta.settings.consent?.optOutAttribute ?? "opt_out",
+            ],
+          }),
+        }
+      : {}),
   };
 }
 
@@ -1060,7 +1112,8 @@ export async function refreshChangesNothing(deps: PipelineDeps, meta: DatasetMet
   const asOf = evaluationDate(meta.settings.asOf, now());
   const definitions = await deps.store.listDefinitions(meta.tenantId, meta.datasetId);
   const lists = listFingerprints((await deps.lists?.listLists(meta.tenantId, meta.datasetId)) ?? []);
-  return inputsFingerprint(meta.settings, definitions, asOf, lists) === current.inputs;
+  const lookalikes = lookalikeFingerprints(await loadLookalikes(deps, meta.tenantId, meta.datasetId));
+  return inputsFingerprint(meta.settings, definitions, asOf, lists, lookalikes) === current.inputs;
 }
 
 /** Recomputes time-dependent scores from the stored state, without reading any upload. */

@@ -43,6 +43,7 @@ import type { HistoryChange } from "../history/ports";
 import { historyChanges, recordHistory } from "../history/record";
 import { listFingerprints, listSettings, loadLists } from "../lists/load";
 import { logger } from "../logger";
+import { lookalikeFingerprints } from "../lookalikes/ports";
 import type { DatasetMeta, RunRecord, UploadRecord } from "../model";
 import { PREFIXES } from "../resources";
 import { objectKeys } from "../store/keys";
@@ -65,6 +66,7 @@ import {
   isStale,
   latestOrderDay,
   loadAborted,
+  loadLookalikes,
   membershipEvents,
   type PipelineDeps,
   ReportCollector,
@@ -413,7 +415,8 @@ export function shardedSteps(deps: PipelineDeps, options: ShardedOptions = {}) {
     }
     const definitions = await store.listDefinitions(run.tenantId, run.datasetId);
     const lists = await loadLists(deps.lists, run.tenantId, run.datasetId);
-    return computeSettingsFor(meta, run.asOf, definitions, listSettings(lists));
+    const lookalikes = await loadLookalikes(deps, run.tenantId, run.datasetId);
+    return computeSettingsFor(meta, run.asOf, definitions, listSettings(lists), lookalikes);
   }
 
   async function merge(run: RunRef): Promise<MergeResult> {
@@ -427,7 +430,14 @@ export function shardedSteps(deps: PipelineDeps, options: ShardedOptions = {}) {
     }
     const definitions = await store.listDefinitions(run.tenantId, run.datasetId);
     const lists = await loadLists(deps.lists, run.tenantId, run.datasetId);
-    const settings: ComputeSettings = computeSettingsFor(meta, run.asOf, definitions, listSettings(lists));
+    const lookalikes = await loadLookalikes(deps, run.tenantId, run.datasetId);
+    const settings: ComputeSettings = computeSettingsFor(
+      meta,
+      run.asOf,
+      definitions,
+      listSettings(lists),
+      lookalikes,
+    );
     const started = performance.now();
     const shardPlan = await loadPlan(run);
     const partials = Array.from({ length: run.buckets }, (_, b) => async () => {
@@ -563,6 +573,7 @@ export function shardedSteps(deps: PipelineDeps, options: ShardedOptions = {}) {
           definitions,
           run.asOf,
           listFingerprints(lists.map((l) => l.record)),
+          lookalikeFingerprints(lookalikes),
         ),
         source: {
           uploadId: run.uploadId ?? meta.current?.source?.uploadId ?? "",

@@ -46,6 +46,7 @@ const BODIES: Record<BodyRoute, unknown> = {
   enableDestination: undefined,
   putList: { name: "Contacted", customerIds: ["C01"] },
   changeListMembers: { add: ["C02"] },
+  putLookalike: { name: "Like champions", seed: "rfm:champions", size: { top: 2 } },
 };
 
 let service: LocalService;
@@ -62,6 +63,7 @@ function pathOf(route: RouteDef): string {
     otherSegmentId: "lifecycle:active",
     destinationId: "dst_aaaaaaaaaaaaaaaaaaaa",
     listId: "contacted",
+    lookalikeId: "like-champions",
   };
   return route.path.replace(/\{(\w+)\}/g, (_, name: string) => {
     const value = values[name];
