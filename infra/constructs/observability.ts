@@ -2,11 +2,26 @@
  * Alarms that tell an operator something needs a look: any function error or throttle, and any message in
  * a dead-letter queue (each one is an upload or a refresh that did not complete). Alarms are exposed so an
  * action (an SNS topic, a pager) can be attached to all of them in one place.
+ *
+ * And a CloudWatch dashboard of the service's runs, from the metrics its functions write (shared/metrics.ts,
+ * whose names and dimensions it reads): runs by outcome, run duration p50 and p99 by stage, rows read and
+ * rejected, customers and items written, webhook deliveries; beside them every function's errors and
+ * throttles and every dead-letter queue's depth.
  */
 import { Duration } from "aws-cdk-lib";
-import { Alarm, ComparisonOperator, type IMetric, TreatMissingData } from "aws-cdk-lib/aws-cloudwatch";
+import {
+  Alarm,
+  ComparisonOperator,
+  Dashboard,
+  GraphWidget,
+  type IMetric,
+  Metric,
+  TextWidget,
+  TreatMissingData,
+} from "aws-cdk-lib/aws-cloudwatch";
 import type { IQueue } from "aws-cdk-lib/aws-sqs";
 import { Construct } from "constructs";
+import { DELIVERY_OUTCOMES, METRICS, type MetricSpec, RUN_OUTCOMES, RUN_STAGES } from "../../shared/metrics";
 import type { ServiceFunction } from "./service-function";
 
 export interface ObservabilityProps {
@@ -14,6 +29,8 @@ export interface ObservabilityProps {
   readonly functions: Readonly<Record<string, ServiceFunction>>;
   /** Dead-letter queues to watch, by a short name. */
   readonly deadLetterQueues: Readonly<Record<string, IQueue>>;
+  /** Namespace and service dimension of the metrics the functions write (their POWERTOOLS_* variables). */
+  readonly metrics: { readonly namespace: string; readonly service: string };
 }
 
 const PERIOD = Duration.minutes(5);
@@ -23,6 +40,7 @@ const pascal = (name: string) => name.charAt(0).toUpperCase() + name.slice(1);
 
 export class Observability extends Construct {
   readonly alarms: Alarm[] = [];
+  readonly dashboard: Dashboard;
 
   constructor(scope: Construct, id: string, props: ObservabilityProps) {
     super(scope, id);
@@ -51,6 +69,99 @@ export class Observability extends Construct {
         },
       );
     }
+
+    this.dashboard = this.buildDashboard(props);
+  }
+
+  private buildDashboard(props: ObservabilityProps): Dashboard {
+    const { namespace, service } = props.metrics;
+    const own = (
+      spec: MetricSpec,
+      statistic: string,
+      dimensions: Record<string, string> = {},
+      label?: string,
+    ) =>
+      new Metric({
+        namespace,
+        metricName: spec.name,
+        dimensionsMap: { service, ...dimensions },
+        statistic,
+        period: PERIOD,
+        ...(label ? { label } : {}),
+      });
+    const graph = (title: string, left: IMetric[], right: IMetric[] = []) =>
+      new GraphWidget({ title, left, right, width: 12, height: 6 });
+    const functions = Object.entries(props.functions);
+    const dashboard = new Dashboard(this, "Dashboard", {
+      defaultInterval: Duration.days(1),
+      widgets: [
+        [
+          new TextWidget({
+            markdown: `## Segmentation runs\nMetrics of namespace \`${namespace}\`, service \`${service}\` (README: "Metrics and the dashboard").`,
+            width: 24,
+            height: 2,
+          }),
+        ],
+        [
+          graph(
+            "Runs by outcome",
+            RUN_OUTCOMES.map((outcome) => own(METRICS.runs, "Sum", { outcome }, outcome)),
+          ),
+          graph(
+            "Rows read and rejected",
+            [own(METRICS.rowsRead, "Sum", {}, "read")],
+            [own(METRICS.rowsRejected, "Sum", {}, "rejected")],
+          ),
+        ],
+        [
+          graph(
+            "Run duration p50 by stage (ms)",
+            RUN_STAGES.map((stage) => own(METRICS.runDuration, "p50", { stage }, stage)),
+          ),
+          graph(
+            "Run duration p99 by stage (ms)",
+            RUN_STAGES.map((stage) => own(METRICS.runDuration, "p99", { stage }, stage)),
+          ),
+        ],
+        [
+          graph("Items written", [
+            own(METRICS.itemsWritten, "Sum", {}, "items"),
+            own(METRICS.customersWritten, "Sum", {}, "customers"),
+          ]),
+          graph(
+            "Webhook deliveries",
+            DELIVERY_OUTCOMES.map((outcome) => own(METRICS.deliveries, "Sum", { outcome }, outcome)),
+          ),
+        ],
+        [
+          graph(
+            "Function errors",
+            functions.map(([name, fn]) =>
+              fn.fn.metricErrors({ period: PERIOD, statistic: "Sum", label: name }),
+            ),
+          ),
+          graph(
+            "Function throttles",
+            functions.map(([name, fn]) =>
+              fn.fn.metricThrottles({ period: PERIOD, statistic: "Sum", label: name }),
+            ),
+          ),
+        ],
+        [
+          graph(
+            "Dead-letter queue depths",
+            Object.entries(props.deadLetterQueues).map(([name, queue]) =>
+              queue.metricApproximateNumberOfMessagesVisible({
+                period: PERIOD,
+                statistic: "Maximum",
+                label: name,
+              }),
+            ),
+          ),
+        ],
+      ],
+    });
+    return dashboard;
   }
 
   private alarm(

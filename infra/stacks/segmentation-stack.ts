@@ -6,6 +6,7 @@
 import { CfnOutput, Fn, RemovalPolicy, Stack, type StackProps } from "aws-cdk-lib";
 import { EventBus } from "aws-cdk-lib/aws-events";
 import type { Construct } from "constructs";
+import { metricsNamespace } from "../../shared/metrics";
 import { PREFIXES } from "../../shared/resources";
 import type { HttpFunctionName } from "../../shared/routes";
 import type { AppConfig } from "../config";
@@ -19,8 +20,18 @@ import { Sharding } from "../constructs/sharding";
 import { Site } from "../constructs/site";
 import { Storage } from "../constructs/storage";
 
-/** Value of SERVICE_NAME in every function; the logger's service field. */
+/** Value of SERVICE_NAME in every function; the logger's service field and the metrics' service dimension. */
 export const SERVICE_NAME = "segmentation";
+
+/** The functions that write metrics: those that end runs or deliver webhooks (the shard workers' cold starts). */
+export const METRICS_FUNCTIONS = [
+  "compute",
+  "refresh",
+  "sweeper",
+  "shardWorkers",
+  "shardCoordinator",
+  "deliver",
+] as const;
 
 /** Name prefix of a stack's webhook secrets in Secrets Manager: `<stack name>/webhooks/`. */
 export const webhookSecretPrefix = (stackName: string) => `${stackName}/webhooks/`;
@@ -157,6 +168,15 @@ export class SegmentationStack extends Stack {
       .bindQueueSender(this.delivery.queue, "DELIVERY_QUEUE_URL")
       .setEnvironment("DESTINATION_BUCKETS", config.destinationBuckets.join(","));
 
+    // The functions that write metrics (shared/metrics.ts) learn their namespace and service dimension here,
+    // the ones the dashboard reads.
+    const metrics = { namespace: metricsNamespace(config.stage), service: SERVICE_NAME };
+    for (const name of METRICS_FUNCTIONS) {
+      this.functions[name]
+        .setEnvironment("POWERTOOLS_METRICS_NAMESPACE", metrics.namespace)
+        .setEnvironment("POWERTOOLS_SERVICE_NAME", metrics.service);
+    }
+
     this.observability = new Observability(this, "Observability", {
       functions: this.functions,
       deadLetterQueues: {
@@ -172,6 +192,7 @@ export class SegmentationStack extends Stack {
         deliverySweepFailures: this.delivery.sweepFailures,
         deliverySweepDeadLetters: this.delivery.sweepDeadLetters,
       },
+      metrics,
     });
 
     if (this.site) {

@@ -212,6 +212,8 @@ describe("deliver function", () => {
       LOG_LEVEL: "INFO",
       SERVICE_NAME: "segmentation",
       NODE_OPTIONS: "--enable-source-maps",
+      POWERTOOLS_METRICS_NAMESPACE: "Segmentation/dev",
+      POWERTOOLS_SERVICE_NAME: "segmentation",
     });
   });
 

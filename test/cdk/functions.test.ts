@@ -114,6 +114,10 @@ describe("house function settings", () => {
           ...(["compute", "refresh", "shardCoordinator", "sweeper", "writeApi"].includes(name)
             ? { DELIVERY_QUEUE_URL: ref(logicalId(sx, sx.stack.delivery.queue)), DESTINATION_BUCKETS: "" }
             : {}),
+          // The functions that write metrics (shared/metrics.ts) know their namespace and service dimension.
+          ...(["compute", "refresh", "sweeper", "shardWorkers", "shardCoordinator", "deliver"].includes(name)
+            ? { POWERTOOLS_METRICS_NAMESPACE: "Segmentation/dev", POWERTOOLS_SERVICE_NAME: "segmentation" }
+            : {}),
           // deliver wakes itself for what a pass had no time left for.
           ...(name === "deliver" ? { DELIVERY_QUEUE_URL: ref(logicalId(sx, sx.stack.delivery.queue)) } : {}),
           // writeApi creates webhook secrets and deliver reads them, under the stack's own name prefix.
