@@ -44,6 +44,18 @@ import {
 import { checkLookalikeSettings, lookalikeSegments } from "./lookalike";
 import { checkListSettings, listMembership, orderRuleSegments } from "./memberships";
 import { amountOfCents, centsOfAmount, meanRounded, roundToCent } from "./money";
+import {
+  anyCategoryBought,
+  type CalibrationSegments,
+  categoryNames,
+  categorySpendOf,
+  evaluateNextBestCategory,
+  type NbcReport,
+  type ResolvedNextBestCategorySettings,
+  rankCategories,
+  recommendCategories,
+  resolveNextBestCategorySettings,
+} from "./next-best-category";
 import { type CustomerOrders, distinctPurchaseDays, groupOrders, positionsOf } from "./orders";
 import {
   quintileScores,
@@ -187,6 +199,10 @@ export class ComputedSegmentation implements SegmentationResult {
   private readonly clusterNames: readonly string[];
   private readonly families: FamilyResult[] = [];
   private ordersCache: CustomerOrders | undefined;
+  /** The next best category's hit rate, or why it was skipped; absent when turned off. */
+  nextBestCategory?: NbcReport;
+  /** Each position's recommended category code (0 for none) and the category names (code c is names[c - 1]). */
+  private nextCategories: { readonly codes: Uint32Array; readonly names: readonly string[] } | undefined;
 
   /** Where customer ids, attributes and dimension names come from. */
   readonly source: SegmentationSource;
@@ -276,11 +292,19 @@ export class ComputedSegmentation implements SegmentationResult {
       scores.clvHigh = roundToCent(c.clvHigh[p] as number);
     }
     if (c.probabilityAlive !== undefined) scores.repeatPurchases = (c.purchaseDays[p] as number) - 1;
+    const next = this.nextCategories;
+    if (next !== undefined && next.codes[p] !== 0)
+      scores.nextBestCategory = next.names[(next.codes[p] as number) - 1] as string;
     // Added last, so that the segments come after the scores when the object is printed or serialized.
     const segments: string[] = [];
     for (const family of this.families) family.segmentsOf(p, segments);
     scores.segments = segments;
     return scores;
+  }
+
+  /** Sets each position's recommended category: codes[i] is 0 for none, else names[codes[i] - 1]. */
+  setNextBestCategories(codes: Uint32Array, names: readonly string[]): void {
+    this.nextCategories = { codes, names };
   }
 
   /** The orders of each position (built on first use); only for a result computed from a state. */
@@ -774,6 +798,7 @@ export interface ResolvedComputeSettings {
   readonly attributeTypes: Readonly<Record<string, AttributeType>>;
   readonly attributeFamilies: readonly ResolvedAttributeFamily[];
   readonly lookalikes: ReturnType<typeof checkLookalikeSettings>;
+  readonly nextBestCategory: ResolvedNextBestCategorySettings | undefined;
 }
 
 /** Checks every setting (ComputeError naming the first bad one) before any work starts. */
@@ -791,6 +816,7 @@ export function resolveComputeSettings(settings: ComputeSettings): ResolvedCompu
   const attributeTypes = checkAttributeTypes(settings.attributeTypes);
   const attributeFamilies = checkAttributeFamilySettings(settings.attributeFamilies);
   const lookalikes = checkLookalikeSettings(settings.lookalikes);
+  const nextBestCategory = resolveNextBestCategorySettings(settings.nextBestCategory);
   return {
     settings,
     asOfDay,
@@ -804,6 +830,7 @@ export function resolveComputeSettings(settings: ComputeSettings): ResolvedCompu
     attributeTypes,
     attributeFamilies,
     lookalikes,
+    nextBestCategory,
   };
 }
 
@@ -1047,5 +1074,81 @@ function segmentsOf(
     });
     timings.lookalikes = since(t);
   }
+
+  if (resolved.nextBestCategory !== undefined) {
+    t = performance.now();
+    nextBestCategoryStage(result, resolved, resolved.nextBestCategory);
+    timings.nextBestCategory = since(t);
+  }
   return result;
+}
+
+/**
+ * The segments of an exclusive family as a computation as of `day` would give them, from the orders up to that
+ * day alone; undefined when no customer has an order by then.
+ */
+export function calibrationSegmentsOf(
+  state: AggregateState,
+  resolved: ResolvedComputeSettings,
+  family: "rfm" | "lifecycle",
+  day: number,
+): CalibrationSegments | undefined {
+  const totals = customerTotals(state, day);
+  if (totals.stateIndex.length === 0) return undefined;
+  const base = scoreColumns(totals, resolved.rfmThresholds);
+  return {
+    stateIndex: totals.stateIndex,
+    segmentOf: family === "rfm" ? base.rfmSegment : lifecycleStages(base, day, resolved.windows),
+    segmentCount: family === "rfm" ? RFM_SEGMENTS.length : LIFECYCLE_STAGES.length,
+    orders: groupOrders(state, day, positionsOf(state.customerCount, totals.stateIndex)),
+  };
+}
+
+/**
+ * Next best category (next-best-category.ts), last: each customer's recommendation from the spend of the whole
+ * computation, and the hit rate of the recommendations made from the orders before the holdout window. A
+ * result merged from shards holds no orders: its recommendations come from the merged spend, unevaluated.
+ */
+function nextBestCategoryStage(
+  result: ComputedSegmentation,
+  resolved: ResolvedComputeSettings,
+  settings: ResolvedNextBestCategorySettings,
+): void {
+  const { family } = settings;
+  const skip = (code: "NBC_NO_CATEGORIES" | "NBC_NO_ORDERS" | "NBC_TOO_LITTLE_HISTORY", message: string) => {
+    // Like the value models' validationSkipped: the report says why, and the run has nothing to fix.
+    result.nextBestCategory = { family, skipped: { code, message } };
+  };
+  const state = result.state;
+  const spend =
+    state !== undefined ? categorySpendOf(state, result.customerOrders()) : result.source.spend?.category;
+  if (spend === undefined) {
+    skip("NBC_NO_ORDERS", "a computation merged from shards without each customer's spend per category");
+    return;
+  }
+  if (!anyCategoryBought(spend)) {
+    skip("NBC_NO_CATEGORIES", "no customer has net spend in any category: the orders carry no category");
+    return;
+  }
+  const names = categoryNames(result.source.categories);
+  const segmentOf = family === "rfm" ? result.columns.rfmSegment : result.columns.lifecycle;
+  const segmentCount = family === "rfm" ? RFM_SEGMENTS.length : LIFECYCLE_STAGES.length;
+  const ranking = rankCategories(segmentOf, segmentCount, spend, names, settings.k);
+  result.setNextBestCategories(recommendCategories(ranking, segmentOf, spend, names.length), names);
+  if (state === undefined) {
+    skip(
+      "NBC_NO_ORDERS",
+      "a computation merged from shards holds no orders to hold out: recommendations made, hit rate not measured",
+    );
+    return;
+  }
+  const report = evaluateNextBestCategory(
+    state,
+    result.asOfDay,
+    settings,
+    { stateIndex: result.columns.stateIndex, orders: result.customerOrders() },
+    (day) => calibrationSegmentsOf(state, resolved, family, day),
+  );
+  if ("skipped" in report) skip(report.skipped.code, report.skipped.message);
+  else result.nextBestCategory = report;
 }
