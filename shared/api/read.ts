@@ -17,13 +17,17 @@ import type { BlobStore, DatasetStore } from "../pipeline/ports";
 import { EXPORT_URL_TTL_SECONDS } from "../resources";
 import type { RouteId } from "../routes";
 import { customerAnswer } from "./customer-answer";
+import { liftProfileOf } from "./lift-profile";
 import { valueModelAnswer } from "./value-model";
 
 export interface ReadDeps {
   store: DatasetStore;
   cursors: CursorCodec;
-  /** Signs downloads of a run's rejected-rows report; without it runs answer with the key only. */
-  blobs?: Pick<BlobStore, "presignGet">;
+  /**
+   * Signs downloads of a run's rejected-rows report, and reads segment profiles; without it runs answer with
+   * the key only and segments with a null liftProfile.
+   */
+  blobs?: Pick<BlobStore, "presignGet" | "get">;
 }
 
 export const datasetParams = z.object({ datasetId: datasetIdSchema });
@@ -152,8 +156,10 @@ export function readRoutes(deps: ReadDeps): Partial<Record<RouteId, RouteHandler
     const current = requireCurrent(await store.getDataset(req.tenantId, datasetId), datasetId);
     const segment = current.segments.find((s) => s.id === segmentId);
     if (!segment) throw new NotFoundError("SEGMENT_NOT_FOUND", `Segment ${segmentId} does not exist`);
-    const definition =
-      segment.family === "rule" ? await store.getDefinition(req.tenantId, datasetId, segmentId) : undefined;
+    const [definition, liftProfile] = await Promise.all([
+      segment.family === "rule" ? store.getDefinition(req.tenantId, datasetId, segmentId) : undefined,
+      deps.blobs ? liftProfileOf(deps.blobs, req.tenantId, datasetId, current.version, segmentId) : null,
+    ]);
     return {
       status: 200,
       body: {
@@ -163,6 +169,7 @@ export function readRoutes(deps: ReadDeps): Partial<Record<RouteId, RouteHandler
         definition: definition
           ? { name: definition.name, rule: definition.rule, updatedAt: definition.updatedAt }
           : null,
+        liftProfile,
       },
     };
   };

@@ -24,6 +24,7 @@ import {
   segmentSummarySchema,
   uploadModeSchema,
 } from "../model";
+import { segmentLiftProfileSchema } from "./lift-profile";
 import { valueModelAnswerSchema } from "./value-model";
 
 /** `{ error: { code, message, details } }`, the body of every error the service itself answers. */
@@ -332,6 +333,8 @@ export const segmentDetailSchema = segmentSummarySchema.extend({
   asOf: isoDay,
   /** The saved definition of a rule segment; null for other families. */
   definition: z.object({ name: z.string(), rule: segmentRuleSchema, updatedAt: timestamp }).nullable(),
+  /** The segment's profile with lift; null for a version computed before profiles were kept. */
+  liftProfile: segmentLiftProfileSchema.nullable(),
 });
 
 export const segmentHistorySchema = z.object({

@@ -66,7 +66,7 @@ export async function writeProfiles(
 
 /** The profiles of a version, or undefined when it has none (written before profiles were). */
 export async function readProfiles(
-  blobs: BlobStore,
+  blobs: Pick<BlobStore, "get">,
   tenantId: string,
   datasetId: string,
   version: number,

@@ -4,15 +4,19 @@
  * and a customers file, objectKeys.profiles of the committed version equals the engine's profileSegments run
  * here on the same files with the dataset's settings (k 5, top 4; attributes other than the contact ones),
  * and one category figure is worked out from the rows and the committed member lists. A sharded run of the
- * transactions writes the same profiles as a run reading the file whole.
+ * transactions writes the same profiles as a run reading the file whole. The segment answer serves a segment's
+ * profile from the object, and null for a version without one.
  */
 import { PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { beforeAll, describe, expect, it } from "vitest";
+import { readRoutes } from "../../shared/api/read";
 import { computeSegments } from "../../shared/engine/compute";
 import { ingestCustomers, ingestTransactions } from "../../shared/engine/ingest";
 import { profileInputOf, profileSegments, type SpendProfile } from "../../shared/engine/profiles";
 import { AggregateState } from "../../shared/engine/state";
+import type { RouteHandler } from "../../shared/http/api";
+import { CursorCodec } from "../../shared/http/cursor";
 import type { DatasetSettings, UploadRecord } from "../../shared/model";
 import { decodeOutputs } from "../../shared/pipeline/outputs";
 import { decodeProfiles, type StoredProfiles } from "../../shared/pipeline/profiles";
@@ -128,6 +132,20 @@ async function stage(
     eTag: String(put.ETag).replace(/"/g, ""),
     size: Buffer.byteLength(body),
   };
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: answers are read field by field by the assertions.
+async function getSegment(datasetId: string, segmentId: string): Promise<{ status: number; body: any }> {
+  const core = readRoutes({ store, blobs, cursors: new CursorCodec("profiles") }).getSegment as RouteHandler;
+  const answer = await core({
+    routeId: "getSegment",
+    params: { datasetId, segmentId },
+    query: {},
+    body: undefined,
+    tenantId: T,
+    requestId: "r",
+  });
+  return { status: answer.status, body: JSON.parse(JSON.stringify(answer.body)) };
 }
 
 async function committedProfiles(datasetId: string): Promise<StoredProfiles> {
@@ -265,6 +283,12 @@ describe("profiles of a run", () => {
 
     const runs = (await store.listRuns(T, "whole", 10)).items;
     expect(runs.every((r) => typeof r.timingsMs?.profilesMs === "number")).toBe(true);
+
+    // The segment answer serves the segment's profile from the object.
+    const answer = await getSegment("whole", "rfm:champions");
+    expect(answer.status).toBe(200);
+    expect(answer.body.liftProfile).toEqual(stored.profiles["rfm:champions"]);
+    expect((await getSegment("whole", "rule:north")).body.liftProfile).toEqual(stored.profiles["rule:north"]);
   });
 
   it("of a sharded run equal those of the same file read whole", async () => {
@@ -287,5 +311,15 @@ describe("profiles of a run", () => {
     expect(dimensions).toEqual(["category", "channel"]);
     const runs = (await store.listRuns(T, "sharded", 10)).items;
     expect(runs[0]?.timingsMs?.profilesMs).toBeTypeOf("number");
+
+    // A version without the object (committed before profiles were kept) answers a null liftProfile.
+    expect((await getSegment("sharded", "rfm:champions")).body.liftProfile).toEqual(
+      b.profiles["rfm:champions"],
+    );
+    const version = (await store.getDataset(T, "single"))?.current?.version as number;
+    await blobs.delete([objectKeys.profiles(T, "single", version)]);
+    const answer = await getSegment("single", "rfm:champions");
+    expect(answer.status).toBe(200);
+    expect(answer.body).toMatchObject({ id: "rfm:champions", liftProfile: null });
   });
 });

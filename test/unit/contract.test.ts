@@ -20,7 +20,9 @@ import { overlapRoutes } from "../../shared/api/overlap";
 import { readRoutes } from "../../shared/api/read";
 import { writeRoutes } from "../../shared/api/write";
 import { AggregateState } from "../../shared/engine";
+import { computeSegments } from "../../shared/engine/compute";
 import { ingestTransactions } from "../../shared/engine/ingest";
+import { profilesOf } from "../../shared/engine/profiles";
 import { AppError } from "../../shared/errors";
 import { type ApiRequest, type ApiResult, errorResult, type RouteHandler } from "../../shared/http/api";
 import { CursorCodec } from "../../shared/http/cursor";
@@ -36,6 +38,7 @@ import {
 import { encodeMembership } from "../../shared/pipeline/membership";
 import { encodeOutputs, type Outputs } from "../../shared/pipeline/outputs";
 import type { BlobStore, DatasetStore, Page, ServiceEvent } from "../../shared/pipeline/ports";
+import { encodeProfiles } from "../../shared/pipeline/profiles";
 import { ROUTES, type RouteId } from "../../shared/routes";
 import { MemoryDestinationStore, MemorySecretStore } from "../support/memory-destinations";
 import { MemoryListStore } from "../support/memory-lists";
@@ -294,11 +297,15 @@ function memoryStore() {
 }
 
 let aggregate: Uint8Array;
+let profiles: Uint8Array;
 beforeAll(async () => {
   const state = new AggregateState();
   const csv = readFileSync(new URL("../fixtures/e2e/transactions.csv", import.meta.url), "utf8");
   await ingestTransactions(textSource(csv), { format: "csv", onRowError: () => {} }, state);
   aggregate = state.serialize();
+  // Segment profiles of the fixture (k = 2, so that some cells show), as a run writes them.
+  const result = computeSegments(state, { asOf: "2025-10-01", clusters: false, value: false });
+  profiles = encodeProfiles(1, profilesOf(result, { k: 2 }));
 });
 
 const cursors = new CursorCodec("contract-test");
@@ -317,7 +324,9 @@ function handlers(options: { blobs?: boolean } = {}) {
         ? encodeOutputs(outputs)
         : key.endsWith("membership.bin")
           ? membership
-          : aggregate,
+          : key.endsWith("profiles.json.gz")
+            ? profiles
+            : aggregate,
     stream: async () => undefined,
     streamRange: async () => undefined,
     size: async (key) => (key.endsWith("membership.bin") ? membership.byteLength : undefined),
@@ -518,9 +527,10 @@ describe("answers of the route cores", () => {
       }),
     );
     expectConforms("getSegment", await call("getSegment", { params: { ...shop, segmentId: "rule:big" } }));
-    expectConforms(
-      "getSegment",
-      await call("getSegment", { params: { ...shop, segmentId: "rfm:champions" } }),
+    const champions = await call("getSegment", { params: { ...shop, segmentId: "rfm:champions" } });
+    expectConforms("getSegment", champions);
+    expect((champions.body as { liftProfile: { segmentId: string } | null }).liftProfile?.segmentId).toBe(
+      "rfm:champions",
     );
     expectConforms(
       "getSegmentHistory",
