@@ -143,6 +143,8 @@ const known = {
   runs: ["19990101000000000-000000000000"] as string[],
   /** List segments saved in beforeAll (by slug and by segment id), and one that does not exist. */
   lists: ["vip", "list:vip", "spare", "list:spare", "nope"],
+  /** Lookalikes saved in beforeAll (by slug and by segment id), and one that does not exist. */
+  lookalikes: ["like-vip", "lookalike:like-vip", "like-spare", "lookalike:like-spare", "nope"],
   /** Destinations created in beforeAll that no fuzzed request deletes, and one that never existed. */
   destinations: ["dst_aaaaaaaaaaaaaaaaaaaa"] as string[],
   /** Destinations created in beforeAll for deleteDestination to delete. */
@@ -763,7 +765,56 @@ const destinationBody = fc.oneof(
     ),
 );
 
+/** Seeds a fuzzed request may name without blocking a later deletion: no rule or list segment. */
+const lastingSeeds = () => known.lasting.filter((id) => !id.startsWith("list:"));
+const lookalikeSize = fc.oneof(
+  fc.record({ top: fc.integer({ min: 1, max: 1_000_000 }) }),
+  fc.record({ percent: fc.double({ min: 0.001, max: 100, noNaN: true }) }),
+);
+/** A lookalike that passes every check of the body, seeded by a segment the seeded dataset keeps. */
+const validLookalike = fc.record(
+  {
+    name: fc.oneof(fc.constant("Like"), text(30)),
+    description: text(60),
+    seed: late(lastingSeeds),
+    size: lookalikeSize,
+    attributes: fc.array(fc.constantFrom("country", "age"), { maxLength: 2 }),
+  },
+  { requiredKeys: ["name", "seed", "size"] },
+);
+
 const BODIES: Partial<Record<RouteId, fc.Arbitrary<unknown>>> = {
+  putLookalike: fc.oneof(
+    { weight: 2, arbitrary: validLookalike },
+    {
+      weight: 3,
+      arbitrary: shaped({
+        name: field(fc.oneof(fc.constant("Like"), text(30))),
+        description: field(text(60)),
+        seed: field(
+          fc.oneof(
+            { weight: 4, arbitrary: late(lastingSeeds) },
+            { weight: 1, arbitrary: fc.constantFrom("lookalike:like-vip", "rule:nope", "rfm:champions") },
+          ),
+        ),
+        size: field(
+          fc.oneof(
+            { weight: 4, arbitrary: lookalikeSize },
+            {
+              weight: 1,
+              arbitrary: fc.constantFrom(
+                { top: 0 },
+                { percent: 0 },
+                { percent: 101 },
+                { top: 1, percent: 1 },
+              ),
+            },
+          ),
+        ),
+        attributes: field(fc.array(fc.oneof(fc.constant("country"), text(10)), { maxLength: 40 })),
+      }),
+    },
+  ),
   putList: shaped({
     name: field(fc.oneof(fc.constant("VIP"), text(30))),
     description: field(text(60)),
@@ -1131,6 +1182,10 @@ function paramArb(route: Route, name: string): fc.Arbitrary<string> {
       { weight: 4, arbitrary: pick(known.lists) },
       { weight: 1, arbitrary: fc.stringMatching(/^(list:)?[a-z0-9][a-z0-9-]{0,63}$/) },
     ),
+    lookalikeId: fc.oneof(
+      { weight: 4, arbitrary: pick(known.lookalikes) },
+      { weight: 1, arbitrary: fc.stringMatching(/^(lookalike:)?[a-z0-9][a-z0-9-]{0,63}$/) },
+    ),
     destinationId: fc.oneof(
       {
         weight: 4,
@@ -1404,6 +1459,13 @@ beforeAll(async () => {
     { name: "VIP", customerIds: ["C01", "C02", "C99"] },
   );
   await send("putList", { datasetId: "shop", listId: "spare" }, { name: "Spare", customerIds: ["C10"] });
+  for (const lookalikeId of ["like-vip", "like-spare"]) {
+    await send(
+      "putLookalike",
+      { datasetId: "shop", lookalikeId },
+      { name: "Like", seed: "rfm:champions", size: { top: 5 } },
+    );
+  }
   const followed = [segments[0]?.id ?? "rfm:champions"];
   const destination = (kind: string, config: unknown) => ({
     name: kind,
