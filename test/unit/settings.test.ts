@@ -119,6 +119,49 @@ describe("settings", () => {
         },
         { requiredKeys: [] },
       ),
+      segmentBy: fc.oneof(
+        // Mostly entries of one kind each on distinct attributes, which the schema accepts.
+        {
+          weight: 4,
+          arbitrary: fc.uniqueArray(
+            fc.oneof(
+              fc.record({ attribute: fc.constant("country"), top: fc.integer({ min: 1, max: 50 }) }),
+              fc.record({
+                attribute: fc.constant("age"),
+                breaks: fc
+                  .uniqueArray(fc.double({ min: -100, max: 100, noNaN: true }), {
+                    minLength: 1,
+                    maxLength: 20,
+                  })
+                  .map((a) => a.sort((x, y) => x - y)),
+              }),
+              fc.record({
+                attribute: fc.constant("signup"),
+                cohort: fc.constantFrom("month", "quarter", "year"),
+              }),
+              fc.record({ attribute: fc.constant("x y") }),
+            ),
+            { maxLength: 4, selector: (e) => e.attribute },
+          ),
+        },
+        // Sometimes names that repeat or share a slug, keys that do not fit the type, breaks out of order.
+        {
+          weight: 1,
+          arbitrary: fc.array(
+            fc.record(
+              {
+                attribute: fc.constantFrom("country", "Country", "age", "signup", "x y"),
+                type: fc.constantFrom("categorical", "numeric", "date"),
+                top: fc.integer({ min: 0, max: 51 }),
+                breaks: fc.array(fc.integer({ min: -50, max: 50 }), { maxLength: 4 }),
+                cohort: fc.constantFrom("month", "quarter", "year"),
+              },
+              { requiredKeys: ["attribute"] },
+            ),
+            { maxLength: 3 },
+          ),
+        },
+      ),
     },
     { requiredKeys: [] },
   );
@@ -150,7 +193,8 @@ describe("settings", () => {
       { seed: fuzzSeed(), numRuns: fuzzRuns(200) },
     );
     expect(accepted).toBeGreaterThan(50);
-  });
+    // Some 150 computations with clusters and value models: minutes on a busy machine; the limit catches a hang.
+  }, 600_000);
 
   it.each([
     [{ lifecycle: { newDays: 200 } }, "lifecycle.newDays"],
@@ -161,6 +205,14 @@ describe("settings", () => {
     [{ rfm: { thresholds: { m: [10, 20.005, 30, 40] } } }, "rfm.thresholds.m.1"],
     [{ rfm: { thresholds: { r: [30, 90, 180] } } }, "rfm.thresholds.r"],
     [{ rfm: { thresholds: { x: [1, 2, 3, 4] } } }, "rfm.thresholds"],
+    [{ segmentBy: [{ attribute: "country" }, { attribute: "country", top: 3 }] }, "segmentBy.1.attribute"],
+    [{ segmentBy: [{ attribute: "Country" }, { attribute: "country " }] }, "segmentBy.1.attribute"],
+    [{ segmentBy: [{ attribute: "age", type: "numeric" }] }, "segmentBy.0.breaks"],
+    [{ segmentBy: [{ attribute: "age", breaks: [18, 25, 25] }] }, "segmentBy.0.breaks.2"],
+    [{ segmentBy: [{ attribute: "age", breaks: [18], top: 3 }] }, "segmentBy.0.top"],
+    [{ segmentBy: [{ attribute: "age", top: 0 }] }, "segmentBy.0.top"],
+    [{ segmentBy: [{ attribute: "signup", cohort: "week" }] }, "segmentBy.0.cohort"],
+    [{ segmentBy: [{ attribute: "age", colour: "red" }] }, "segmentBy.0"],
   ])("%j, which a run would fail on with the defaults filled in, is refused at %s", (raw, path) => {
     const parsed = datasetSettingsSchema.safeParse(raw);
     expect(parsed.success).toBe(false);
