@@ -7,6 +7,8 @@
  *                    [--ml-kmeans-restarts 3] [--out-dir bench-out] [--report <results.json>]
  *   npm run bench -- --lookups [...]  (bundles, cold start, warm lookups and writes: see scripts/bench/lookups.ts)
  *   npm run bench -- --dry-run [--customers 1m]  (dry runs over a stored version: see scripts/bench/dry-run.ts)
+ *   npm run bench -- --k-selection [--sizes 100k,1m]  (choosing k, fast and reference: see scripts/bench/k-selection.ts)
+ *   npm run bench -- --cli-startup [--size 100k]  (npm run segment's start-up: see scripts/bench/cli-startup.ts)
  *   npm run bench -- --overlap [--customers 1m] [--segments 30]  (overlap answers: see scripts/bench/overlap.ts)
  *   npm run bench -- --sharded [--customers 10m] [--single-size 1m] [--workers 2] [--range-mb 64] [--buckets 16]
  *                    (the sharded computation on worker threads: see scripts/bench/sharded.ts)
@@ -41,6 +43,18 @@ if (process.argv.includes("--overlap")) {
   await import("./bench/overlap");
   process.exit();
 }
+// `npm run bench -- --k-selection [its options]` times choosing k, fast and reference (scripts/bench/k-selection.ts).
+if (process.argv.includes("--k-selection")) {
+  process.argv.splice(process.argv.indexOf("--k-selection"), 1);
+  await import("./bench/k-selection");
+  process.exit();
+}
+// `npm run bench -- --cli-startup [its options]` times the segment CLI's start-up (scripts/bench/cli-startup.ts).
+if (process.argv.includes("--cli-startup")) {
+  process.argv.splice(process.argv.indexOf("--cli-startup"), 1);
+  await import("./bench/cli-startup");
+  process.exit();
+}
 // `npm run bench -- --dry-run [its options]` measures dry runs at scale (scripts/bench/dry-run.ts).
 if (process.argv.includes("--dry-run")) {
   process.argv.splice(process.argv.indexOf("--dry-run"), 1);
@@ -54,6 +68,8 @@ const CLI = {
                         [--ml-kmeans-restarts 3] [--out-dir bench-out] [--report <results.json>]
        npm run bench -- --lookups [its options: npm run bench:lookups -- --help]
        npm run bench -- --dry-run [--customers 1m] [--out-dir bench-out]
+       npm run bench -- --k-selection [--sizes 100k,1m] [--seeds 1] [--repeat 3] [--out-dir bench-out]
+       npm run bench -- --cli-startup [--size 100k] [--repeat 3] [--out-dir bench-out]
        npm run bench -- --overlap [--customers 1m] [--segments 30]
        npm run bench -- --sharded [--customers 10m] [--single-size 1m] [--workers 2] [--range-mb 64] [--buckets 16]
   --sizes               customers per measured file, e.g. 100k,1m (default 100k,1m); --quick is 100k
