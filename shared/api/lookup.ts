@@ -13,7 +13,7 @@ import type { CursorCodec } from "../http/cursor";
 import { issuesToDetails, type Where } from "../http/validation";
 import type { Page } from "../pipeline/ports";
 import type { RouteId } from "../routes";
-import type { Item } from "../store/lookup";
+import type { Item, MetaPart } from "../store/lookup";
 import { customerAnswer } from "./customer-answer";
 
 // The classic build loads the English messages itself; the mini build needs them set, or every issue
@@ -62,7 +62,11 @@ const currentSchema = z.object({
 const metaSchema = z.object({ current: z.optional(currentSchema) });
 type Current = z.infer<typeof currentSchema>;
 
-const viewSchema = z.object({
+/**
+ * The fields of a stored view the answer needs, checked; every other field the view holds is kept, so that
+ * a field added to the view (CustomerView in ../model) reaches customerAnswer here as on the read path.
+ */
+const viewSchema = z.looseObject({
   firstPurchase: z.string(),
   lastPurchase: z.string(),
   frequency: z.number(),
@@ -81,16 +85,20 @@ const viewSchema = z.object({
   clvLow: z.optional(z.number()),
   clvHigh: z.optional(z.number()),
   repeatPurchases: z.optional(z.number()),
+  nextBestCategory: z.optional(z.string()),
   segments: z.array(z.string()),
 });
 
 /** The reads the lookup routes need (DynamoLookupStore in ../store/lookup). */
 export interface LookupStore {
-  getDatasetItem(tenantId: string, datasetId: string): Promise<Item | undefined>;
+  /** The dataset's META item (whole, or only its committed version's reference: MetaPart). */
+  getDatasetItem(tenantId: string, datasetId: string, part?: MetaPart): Promise<Item | undefined>;
+  /** The META item (as `part` says) and the customer's view as of its committed version, in one read. */
   getCustomerItems(
     tenantId: string,
     datasetId: string,
     customerId: string,
+    part?: MetaPart,
   ): Promise<{ meta: Item | undefined; view: unknown }>;
   listMembers(
     tenantId: string,
@@ -128,23 +136,84 @@ export function parseView(view: unknown): z.infer<typeof viewSchema> {
   return viewSchema.parse(view);
 }
 
+/** Datasets whose committed version a warm function keeps parsed; past this, the least recently stored goes. */
+export const KNOWN_VERSIONS = 256;
+
+/**
+ * The committed versions this function has read, parsed, by tenant and dataset. A version is named by its
+ * `version` and `runId` and never changes once committed (MetaPart in ../store/lookup), so a read that finds
+ * the same reference in META may use the parsed copy; any other reference (a newer commit, or none) is
+ * read whole again. Nothing is served from here that the read did not just confirm.
+ */
+class KnownVersions {
+  private readonly byDataset = new Map<string, Current>();
+
+  /** The parsed version that `meta` (whole or its reference) names, if this function holds it. */
+  match(tenantId: string, datasetId: string, meta: Item | undefined): Current | undefined {
+    const ref = meta?.current as { version?: unknown; runId?: unknown } | undefined;
+    const known = this.byDataset.get(`${tenantId}/${datasetId}`);
+    return known && ref?.version === known.version && ref?.runId === known.runId ? known : undefined;
+  }
+
+  remember(tenantId: string, datasetId: string, current: Current): void {
+    const key = `${tenantId}/${datasetId}`;
+    this.byDataset.delete(key);
+    this.byDataset.set(key, current);
+    if (this.byDataset.size > KNOWN_VERSIONS) {
+      const oldest = this.byDataset.keys().next().value;
+      if (oldest !== undefined) this.byDataset.delete(oldest);
+    }
+  }
+}
+
 export function lookupRoutes(deps: LookupDeps): Partial<Record<RouteId, RouteHandler>> {
   const { store, cursors } = deps;
+  const known = new KnownVersions();
+
+  /** The committed version of `meta` as read whole: parsed, and kept for the reads that name it next. */
+  const parseWhole = (tenantId: string, datasetId: string, meta: Item | undefined): Current => {
+    const current = parseCurrent(meta, datasetId);
+    known.remember(tenantId, datasetId, current);
+    return current;
+  };
+
+  /**
+   * The customer's view and the version it belongs to. One transaction reads the customer with META's
+   * reference only; when this function does not hold the version it names, the transaction is made again
+   * with META whole (the pair of a read must come from one transaction, so the view is taken from it too).
+   */
+  const customerAt = async (tenantId: string, datasetId: string, customerId: string) => {
+    const items = await store.getCustomerItems(tenantId, datasetId, customerId, "ref");
+    const current = known.match(tenantId, datasetId, items.meta);
+    if (current) return { current, view: items.view };
+    // No dataset or no committed version: the answer is the same whole or not.
+    if (!(items.meta?.current as object | undefined)) return { current: parseCurrent(items.meta, datasetId) };
+    const whole = await store.getCustomerItems(tenantId, datasetId, customerId, "whole");
+    return { current: parseWhole(tenantId, datasetId, whole.meta), view: whole.view };
+  };
+
+  /** The dataset's committed version, read strongly consistent (by reference when this function holds it). */
+  const currentOf = async (tenantId: string, datasetId: string): Promise<Current> => {
+    const ref = await store.getDatasetItem(tenantId, datasetId, "ref");
+    const current = known.match(tenantId, datasetId, ref);
+    if (current) return current;
+    if (!(ref?.current as object | undefined)) return parseCurrent(ref, datasetId);
+    return parseWhole(tenantId, datasetId, await store.getDatasetItem(tenantId, datasetId, "whole"));
+  };
 
   const getCustomer = async (req: ApiRequest): Promise<ApiResult> => {
     const { datasetId, customerId } = parseWith(customerParams, req.params, "path");
-    const items = await store.getCustomerItems(req.tenantId, datasetId, customerId);
-    const current = parseCurrent(items.meta, datasetId);
-    if (items.view === undefined)
+    const { current, view: stored } = await customerAt(req.tenantId, datasetId, customerId);
+    if (stored === undefined)
       throw new NotFoundError("CUSTOMER_NOT_FOUND", "No such customer in this dataset");
-    const view = parseView(items.view);
+    const view = parseView(stored);
     return { status: 200, body: customerAnswer(datasetId, customerId, current, view) };
   };
 
   const listSegmentMembers = async (req: ApiRequest): Promise<ApiResult> => {
     const { datasetId, segmentId } = parseWith(segmentParams, req.params, "path");
     const { limit, cursor } = parseWith(pageQuery, req.query, "query");
-    const current = parseCurrent(await store.getDatasetItem(req.tenantId, datasetId), datasetId);
+    const current = await currentOf(req.tenantId, datasetId);
     const segment = current.segments.find((s) => s.id === segmentId);
     if (!segment) throw new NotFoundError("SEGMENT_NOT_FOUND", `Segment ${segmentId} does not exist`);
     const scope = `members|${req.tenantId}|${datasetId}|${segmentId}`;

@@ -20,9 +20,22 @@ export type Item = Record<string, unknown>;
 
 /** The reads, with the parts of DynamoDB's answers this store uses, items as plain values. */
 export interface LookupDynamoDB {
-  GetItem(input: { TableName: string; Key: Item; ConsistentRead?: boolean }): Promise<{ Item?: Item }>;
+  GetItem(input: {
+    TableName: string;
+    Key: Item;
+    ConsistentRead?: boolean;
+    ProjectionExpression?: string;
+    ExpressionAttributeNames?: Record<string, string>;
+  }): Promise<{ Item?: Item }>;
   TransactGetItems(input: {
-    TransactItems: Array<{ Get: { TableName: string; Key: Item } }>;
+    TransactItems: Array<{
+      Get: {
+        TableName: string;
+        Key: Item;
+        ProjectionExpression?: string;
+        ExpressionAttributeNames?: Record<string, string>;
+      };
+    }>;
   }): Promise<{ Responses: Array<{ Item?: Item }> }>;
   Query(input: {
     TableName: string;
@@ -103,18 +116,42 @@ export const lookupPlugin = {
   },
 };
 
+/**
+ * How much of a dataset's META item a read brings back. "whole": the item. "ref": `pk` (so a dataset without
+ * a run is still told from no dataset) and the committed version's `version` and `runId`, which name it:
+ * `current` is written whole, once, by the commit of the run it names (DynamoDatasetStore.commit), so a
+ * reader that already holds that run's version needs nothing more of an item that grows with the segments
+ * (their summaries and profiles make it tens of kilobytes, which DynamoDB sends and the client converts on
+ * every read).
+ */
+export type MetaPart = "whole" | "ref";
+
+/** The projection of a META read by reference (MetaPart "ref"). */
+export const META_REF_PROJECTION = {
+  ProjectionExpression: "pk, #current.#version, #current.runId",
+  ExpressionAttributeNames: { "#current": "current", "#version": "version" },
+};
+
 export class DynamoLookupStore {
   constructor(
     private readonly dynamo: LookupDynamoDB,
     private readonly table: string,
   ) {}
 
-  /** The dataset's META item, read strongly consistent, or undefined. */
-  async getDatasetItem(tenantId: string, datasetId: string): Promise<Item | undefined> {
+  /**
+   * The dataset's META item, read strongly consistent, or undefined. With `part` "ref", only what names its
+   * committed version (`pk`, `current.version`, `current.runId`): see MetaPart.
+   */
+  async getDatasetItem(
+    tenantId: string,
+    datasetId: string,
+    part: MetaPart = "whole",
+  ): Promise<Item | undefined> {
     const out = await this.dynamo.GetItem({
       TableName: this.table,
       Key: { pk: datasetPk(tenantId, datasetId), sk: META_SK },
       ConsistentRead: true,
+      ...(part === "ref" ? META_REF_PROJECTION : {}),
     });
     return out.Item;
   }
@@ -122,16 +159,24 @@ export class DynamoLookupStore {
   /**
    * The dataset's META item and the customer's view as of the committed version, read in one transaction so
    * the two belong to the same committed run: the stored `view` when it was written at or before that
-   * version, else `prev`, the value a run that has not committed yet kept for readers.
+   * version, else `prev`, the value a run that has not committed yet kept for readers. With `part` "ref",
+   * META comes back as its committed version's reference only (MetaPart).
    */
   async getCustomerItems(
     tenantId: string,
     datasetId: string,
     customerId: string,
+    part: MetaPart = "whole",
   ): Promise<{ meta: Item | undefined; view: unknown }> {
     const out = await this.dynamo.TransactGetItems({
       TransactItems: [
-        { Get: { TableName: this.table, Key: { pk: datasetPk(tenantId, datasetId), sk: META_SK } } },
+        {
+          Get: {
+            TableName: this.table,
+            Key: { pk: datasetPk(tenantId, datasetId), sk: META_SK },
+            ...(part === "ref" ? META_REF_PROJECTION : {}),
+          },
+        },
         {
           Get: {
             TableName: this.table,

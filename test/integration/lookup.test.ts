@@ -4,15 +4,22 @@
  * deployed handler (functions/lookup-api, loaded as Lambda loads it, configured from the environment) must
  * give the same status and body for every case: found, not found, another tenant's dataset, a dataset
  * without a run, missing scope and token, bad parameters, member pages with their cursors, and a customer
- * item written by a run that has not committed yet. Both run against DynamoDB Local over data computed by
- * the pipeline from test/fixtures/e2e/transactions.csv (its expected results are worked out by hand in
- * transactions.expected.md).
+ * item written by a run that has not committed yet, and the first request after a commit (the function keeps
+ * the committed version it read and must not serve it once META names another). Both run against DynamoDB
+ * Local over data computed by the pipeline from test/fixtures/e2e/transactions.csv (its expected results are
+ * worked out by hand in transactions.expected.md).
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import awsLite from "@aws-lite/client";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
-import { BatchWriteCommand, DynamoDBDocumentClient, GetCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
+import {
+  BatchWriteCommand,
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  UpdateCommand,
+} from "@aws-sdk/lib-dynamodb";
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from "aws-lambda";
 import { beforeAll, describe, expect, it } from "vitest";
 import { S3_SERVER_CREDENTIALS } from "../../scripts/emulators/s3-server";
@@ -23,7 +30,7 @@ import type { UploadRecord } from "../../shared/model";
 import { runUpload } from "../../shared/pipeline/run";
 import { ROUTES, routeKey } from "../../shared/routes";
 import { DynamoDatasetStore } from "../../shared/store/dynamo";
-import { CUSTOMER_SK, customerPk, segmentPk } from "../../shared/store/keys";
+import { CUSTOMER_SK, customerPk, datasetPk, META_SK, segmentPk } from "../../shared/store/keys";
 import { DynamoLookupStore, lookupPlugin } from "../../shared/store/lookup";
 import { S3BlobStore } from "../../shared/store/s3";
 import { createTestBucket, createTestTable, testClients, uniqueName } from "../support/aws";
@@ -388,5 +395,56 @@ describe("the lookup store's member query", () => {
         expect(pages.flat(), `version ${version}, limit ${limit}`).toEqual(expected);
       }
     }
+  });
+});
+
+describe("a warm lookup function and a new commit", () => {
+  it("answers from the new version at the first request after the commit, as the read path does", async () => {
+    // The function has read this dataset's version before (and keeps it parsed).
+    const call: Call = {
+      route: "getCustomer",
+      params: { datasetId: "shop", customerId: "C04" },
+      claims: caller(OTHER),
+    };
+    const before = (await same(call)).body as { version: number; runId: string; monetary: number };
+    const members: Call = {
+      route: "listSegmentMembers",
+      params: { datasetId: "shop", segmentId: segments[0]?.id ?? "rfm:champions" },
+      query: { limit: "1" },
+      claims: caller(OTHER),
+    };
+    await same(members);
+
+    // A run rewrites the customer for the next version; until it commits, readers see the committed one.
+    const key = { pk: customerPk(OTHER, "shop", "C04"), sk: CUSTOMER_SK };
+    const stored = await doc.send(new GetCommand({ TableName: table, Key: key }));
+    const view = stored.Item?.view as Record<string, unknown>;
+    const next = before.version + 1;
+    await doc.send(
+      new PutCommand({
+        TableName: table,
+        Item: { ...key, v: next, view: { ...view, monetary: 4242 }, prev: view },
+      }),
+    );
+    expect(await same(call)).toMatchObject({
+      status: 200,
+      body: { version: before.version, monetary: before.monetary },
+    });
+
+    // The commit switches META's current version (and its run), as DynamoDatasetStore.commit does.
+    await doc.send(
+      new UpdateCommand({
+        TableName: table,
+        Key: { pk: datasetPk(OTHER, "shop"), sk: META_SK },
+        UpdateExpression: "SET #current.#version = :v, #current.runId = :run",
+        ExpressionAttributeNames: { "#current": "current", "#version": "version" },
+        ExpressionAttributeValues: { ":v": next, ":run": "r-next" },
+      }),
+    );
+    expect(await same(call)).toMatchObject({
+      status: 200,
+      body: { version: next, runId: "r-next", monetary: 4242 },
+    });
+    expect(await same(members)).toMatchObject({ status: 200, body: { version: next } });
   });
 });
