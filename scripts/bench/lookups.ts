@@ -2,7 +2,7 @@
  * Benchmarks of the serving side: what each function's bundle weighs, how long its module takes to load in a
  * fresh process, what the lookup handler adds to a DynamoDB read, and how fast the store writes items.
  *
- *   npm run bench:lookups [-- --only bundles,init,warm,writes] [--quick] [--init-runs 7] [--warm 2000]
+ *   npm run bench:lookups [-- --only bundles,init,warm,writes,profile] [--quick] [--init-runs 7] [--warm 2000]
  *                            [--write-items 20000] [--warm-storage memory|disk] [--out-dir bench-out]
  *   npm run bench:writes  (the same with --only writes)
  *
@@ -21,6 +21,8 @@
  *   runs alternate so that both see the same machine. Once with tables in memory, once on disk as the local
  *   service keeps them.
  *
+ * - profile (only when asked for): where a warm lookup's time goes, stage by stage (./lookup-profile.ts).
+ *
  * Figures go to stdout and to <out-dir>/lookups.json.
  */
 import { spawn } from "node:child_process";
@@ -30,6 +32,7 @@ import { pathToFileURL } from "node:url";
 import awsLite from "@aws-lite/client";
 import { DynamoDBClient, GetItemCommand } from "@aws-sdk/client-dynamodb";
 import { DynamoDBDocumentClient, PutCommand } from "@aws-sdk/lib-dynamodb";
+import type { APIGatewayProxyEventV2 } from "aws-lambda";
 import { build, type Metafile } from "esbuild";
 import { ESM_REQUIRE_BANNER } from "../../infra/constructs/service-function";
 import type { CustomerView } from "../../shared/model";
@@ -39,16 +42,19 @@ import { lookupPlugin } from "../../shared/store/lookup";
 import { checkOrExit, oneOf, parseOrExit, UsageError, wholeNumber } from "../cli";
 import { DYNAMODB_LOCAL_CREDENTIALS, startDynamoDbLocal } from "../emulators/dynamodb-local";
 import { ensureTable } from "../emulators/resources";
+import { profileLookup } from "./lookup-profile";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 
-const PARTS = ["bundles", "init", "warm", "writes"] as const;
+const PARTS = ["bundles", "init", "warm", "writes", "profile"] as const;
 const CLI = {
   name: "bench:lookups",
-  usage: `usage: npm run bench:lookups -- [--only bundles,init,warm,writes] [--quick] [--init-runs 7] [--warm 2000]
+  usage: `usage: npm run bench:lookups -- [--only bundles,init,warm,writes,profile] [--quick] [--init-runs 7] [--warm 2000]
                                [--write-items 20000] [--warm-storage memory|disk] [--out-dir bench-out]
        npm run bench:writes   (the same with --only writes)
-  --only          which parts to run, comma-separated (default all four)
+  --only          which parts to run, comma-separated (default: bundles, init, warm and writes); "profile"
+                  breaks a warm lookup down: each stage's CPU alone, then the handler's reads against
+                  DynamoDB Local with this process's CPU per call (scripts/bench/lookup-profile.ts)
   --quick         fewer runs and calls (init 3, warm 300, writes 5000)
   --init-runs     fresh processes timed per bundle (default 7)
   --warm          warm lookups measured (default 2000)
@@ -389,7 +395,8 @@ const VIEW: CustomerView = {
   segments: ["rfm:champions", "lifecycle:active", "cluster:c3", "rule:vip", "rule:app-first"],
 };
 
-async function warm(endpoint: string, built: Built[]): Promise<void> {
+/** A table with the benchmark's META and customer items, and the lookup bundle's handler configured for it. */
+async function seedWarm(endpoint: string, built: Built[]) {
   const lookupBuilt = built.find((b) => b.name === "lookup-api");
   if (!lookupBuilt) throw new Error("warm needs the lookup-api bundle (run with bundles)");
   const dynamo = new DynamoDBClient({
@@ -400,9 +407,11 @@ async function warm(endpoint: string, built: Built[]): Promise<void> {
   const doc = DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } });
   const tableName = `lookups-${Date.now().toString(36)}`;
   await ensureTable(dynamo, tableName);
-  await doc.send(new PutCommand({ TableName: tableName, Item: metaItem() }));
+  const meta = metaItem();
+  await doc.send(new PutCommand({ TableName: tableName, Item: meta }));
   const customerKey = { pk: customerPk(TENANT, DATASET, "C0001234"), sk: CUSTOMER_SK };
-  await doc.send(new PutCommand({ TableName: tableName, Item: { ...customerKey, v: 1, view: VIEW } }));
+  const customer = { ...customerKey, v: 1, view: VIEW };
+  await doc.send(new PutCommand({ TableName: tableName, Item: customer }));
 
   Object.assign(process.env, {
     ...FUNCTION_ENV,
@@ -427,6 +436,12 @@ async function warm(endpoint: string, built: Built[]): Promise<void> {
       authorizer: { jwt: { claims: { scope: "segmentation/read", tenant: TENANT }, scopes: null } },
     },
   };
+  const metaKey = { pk: datasetPk(TENANT, DATASET), sk: META_SK };
+  return { dynamo, tableName, handler, event, meta, customer, customerKey, metaKey };
+}
+
+async function warm(endpoint: string, built: Built[]): Promise<void> {
+  const { dynamo, tableName, handler, event, customerKey, metaKey } = await seedWarm(endpoint, built);
   // The bare reads get a client of their own, configured as the handler's.
   const bare = new DynamoDBClient({
     endpoint,
@@ -444,7 +459,6 @@ async function warm(endpoint: string, built: Built[]): Promise<void> {
     port: Number(url.port),
   });
   const marshalledKey = { pk: { S: customerKey.pk }, sk: { S: customerKey.sk } };
-  const metaKey = { pk: datasetPk(TENANT, DATASET), sk: META_SK };
   const series = {
     handler: async () => {
       const res = await handler(event, {});
@@ -525,6 +539,27 @@ async function warm(endpoint: string, built: Built[]): Promise<void> {
   dynamo.destroy();
 }
 
+async function profile(endpoint: string, built: Built[]): Promise<void> {
+  const seeded = await seedWarm(endpoint, built);
+  figures.profile = await profileLookup({
+    endpoint,
+    tableName: seeded.tableName,
+    tenant: TENANT,
+    dataset: DATASET,
+    customerId: "C0001234",
+    metaKey: seeded.metaKey,
+    customerKey: seeded.customerKey,
+    meta: seeded.meta,
+    customer: seeded.customer,
+    event: seeded.event as unknown as APIGatewayProxyEventV2,
+    handler: seeded.handler,
+    calls: warmCalls,
+    say,
+    table,
+  });
+  seeded.dynamo.destroy();
+}
+
 // ---- writes ----------------------------------------------------------------------------------------------
 
 async function writes(endpoint: string, storage: "memory" | "disk"): Promise<void> {
@@ -583,14 +618,17 @@ async function writes(endpoint: string, storage: "memory" | "disk"): Promise<voi
 
 let built: Built[] = [];
 if (only.has("bundles") || only.has("init") || only.has("warm")) built = await bundles();
+else if (only.has("profile"))
+  built = [await bundle("lookup-api", { path: join(ROOT, "functions", "lookup-api", "handler.ts") }, true)];
 if (only.has("init")) await init(built);
-if (only.has("warm") || only.has("writes")) {
+if (only.has("warm") || only.has("writes") || only.has("profile")) {
   const warmOnDisk = values["warm-storage"] === "disk" && only.has("warm");
   const warmDir = join(outDir, "dynamodb-warm");
   rmSync(warmDir, { recursive: true, force: true });
   const local = await startDynamoDbLocal(warmOnDisk ? { dataDir: warmDir } : {});
   try {
     if (only.has("warm")) await warm(local.endpoint, built);
+    if (only.has("profile")) await profile(local.endpoint, built);
     if (only.has("writes")) await writes(local.endpoint, warmOnDisk ? "disk" : "memory");
   } finally {
     await local.stop();
