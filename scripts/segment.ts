@@ -3,7 +3,7 @@
  *
  *   npm run segment -- <transactions file> [--customers <file>] [--out <file>] [--as-of yyyy-mm-dd]
  *                      [--k <n>] [--seed <n>] [--format csv|ndjson] [--holdout-days <n>]
- *                      [--horizon-days <n>] [--model auto|bgnbd|pareto|mbgnbd]
+ *                      [--horizon-days <n>] [--model auto|bgnbd|pareto|mbgnbd] [--profiles <file>]
  *
  * Reads a transactions file (CSV with a header or NDJSON; gzip is detected from its bytes; the format comes
  * from the name, `.ndjson`/`.jsonl` being NDJSON, unless --format says), and optionally a customers file,
@@ -21,6 +21,10 @@
  *   of the span from the first order to the evaluation date, at most 365 days); `--horizon-days` the horizon
  *   of expected purchases and CLV (default 365); `--model` fixes the repeat-purchase model (BG/NBD,
  *   Pareto/NBD or MBG/NBD) instead of the one with the lowest holdout error (auto, the default).
+ * - `--profiles <file>` also writes every segment's profile with lift (README "Segment profiles": spend per
+ *   category and channel, customer attributes, each against all customers; cells of fewer than 10 customers
+ *   suppressed) as JSON `{ k, top, profiles: { [segmentId]: profile } }`; the summary then carries
+ *   `profiles: { segments, ms }`.
  * - Rejected rows are counted; the first few (row, column, code, reason) are listed on stderr.
  * - The last line of stdout is a JSON summary: counts, seconds per stage, peak memory, the cluster model's
  *   k and inertia, every fitted model's parameters under `models` (bgNbd, paretoNbd, mbgNbd, gammaGamma),
@@ -33,7 +37,7 @@
  */
 import { once } from "node:events";
 import { createReadStream, createWriteStream } from "node:fs";
-import { rename, stat, unlink } from "node:fs/promises";
+import { rename, stat, unlink, writeFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -64,6 +68,7 @@ import {
   type ValueValidation,
 } from "../shared/engine";
 import type { GammaGammaParams } from "../shared/engine/clv";
+import { profilesOf } from "../shared/engine/profiles";
 import { MAX_HORIZON_DAYS } from "../shared/engine/value";
 import { parseErrorMessage, wantsHelpIn } from "./cli";
 
@@ -96,7 +101,8 @@ export interface CliIo {
 
 const USAGE = `usage: npm run segment -- <transactions file> [--customers <file>] [--out <file>]
                            [--as-of yyyy-mm-dd] [--k <n>] [--seed <n>] [--format csv|ndjson]
-                           [--holdout-days <n>] [--horizon-days <n>] [--model auto|bgnbd|pareto|mbgnbd]`;
+                           [--holdout-days <n>] [--horizon-days <n>] [--model auto|bgnbd|pareto|mbgnbd]
+                           [--profiles <file>]`;
 
 /** --model's words and the engine's model names. */
 const MODEL_OPTION = { auto: "auto", bgnbd: "bgNbd", pareto: "paretoNbd", mbgnbd: "mbgNbd" } as const;
@@ -119,6 +125,7 @@ interface Options {
   holdoutDays: number | undefined;
   horizonDays: number | undefined;
   model: (typeof MODEL_OPTION)[keyof typeof MODEL_OPTION] | undefined;
+  profiles: string | undefined;
 }
 
 const OPTIONS = {
@@ -131,6 +138,7 @@ const OPTIONS = {
   "holdout-days": { type: "string" },
   "horizon-days": { type: "string" },
   model: { type: "string" },
+  profiles: { type: "string" },
 } as const;
 
 function parseArgv(argv: readonly string[]) {
@@ -179,6 +187,7 @@ function parseOptions(argv: readonly string[]): Options {
     holdoutDays: integer("holdout-days", values["holdout-days"], 1, 3650),
     horizonDays: integer("horizon-days", values["horizon-days"], 1, MAX_HORIZON_DAYS),
     model: modelOption(values.model),
+    profiles: values.profiles,
   };
 }
 
@@ -284,6 +293,19 @@ async function writeCustomers(result: ComputedSegmentation, path: string): Promi
     await rename(tmp, path);
   } catch (error) {
     out.destroy();
+    await unlink(tmp).catch(() => {});
+    const code = (error as NodeJS.ErrnoException).code ?? "WRITE_FAILED";
+    throw new InputError(code, `cannot write ${path} (${code})`);
+  }
+}
+
+/** Writes a text file through a temporary file renamed into place. */
+async function writeText(text: string, path: string): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}`;
+  try {
+    await writeFile(tmp, text);
+    await rename(tmp, path);
+  } catch (error) {
     await unlink(tmp).catch(() => {});
     const code = (error as NodeJS.ErrnoException).code ?? "WRITE_FAILED";
     throw new InputError(code, `cannot write ${path} (${code})`);
@@ -422,6 +444,16 @@ async function run(options: Options, io: CliIo): Promise<SegmentSummaryLine> {
   await writeCustomers(result, options.out);
   const writeMs = performance.now() - t;
 
+  let profiles: { segments: number; ms: number } | undefined;
+  if (options.profiles !== undefined) {
+    t = performance.now();
+    const computed = profilesOf(result);
+    const ms = Math.round(performance.now() - t);
+    const { k, top } = computed;
+    await writeText(JSON.stringify({ k, top, profiles: computed.profiles }), options.profiles);
+    profiles = { segments: Object.keys(computed.profiles).length, ms };
+  }
+
   const stage = (name: string): number => seconds(result.timings[name] ?? 0);
   const value = result.value;
   const sampled = sampler.stop();
@@ -477,6 +509,7 @@ async function run(options: Options, io: CliIo): Promise<SegmentSummaryLine> {
     validation: value?.validation ?? null,
     validationSkipped: value?.validationSkipped ?? null,
     value: value ?? null,
+    ...(profiles !== undefined ? { profiles } : {}),
     issues: result.issues,
   };
 }
