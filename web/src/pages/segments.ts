@@ -45,6 +45,48 @@ function clvHistogram(
   });
 }
 
+/** Attribute segments grouped by their attribute, in the order the API lists them. */
+function attributeGroups(segments: Segment[]): [string, Segment[]][] {
+  const groups = new Map<string, Segment[]>();
+  for (const s of segments) {
+    // The attribute's name; a summary without one is grouped by its id's attribute part.
+    const name = s.attribute?.name ?? s.id.split(":")[1] ?? s.id;
+    groups.set(name, [...(groups.get(name) ?? []), s]);
+  }
+  return [...groups];
+}
+
+/** One attribute's segments: shares of customers and of revenue, and a table linking each segment. */
+function attributeFigure(datasetId: string, name: string, segments: Segment[]): HTMLElement {
+  const label = (s: Segment) => s.attribute?.value ?? (s.attribute?.kind === "other" ? "other" : "unknown");
+  return chartFigure({
+    title: `Customers and revenue by ${name}`,
+    summary: `For each ${name} segment, its share of all customers next to its share of all revenue.`,
+    config: barConfig(
+      segments.map(label),
+      [
+        { label: "Customers", data: segments.map((s) => s.share), percent: true },
+        { label: "Revenue", data: segments.map((s) => s.revenueShare), percent: true },
+      ],
+      { horizontal: true, percentAxis: true },
+    ),
+    table: table(
+      `Segments by ${name}`,
+      [name, "Customers", "Share", "Revenue", "Revenue share", "Avg order"],
+      segments.map((s) => [
+        h("a", { href: link(datasetId, "segments", s.id) }, label(s)),
+        fmt.int(s.size),
+        fmt.pct(s.share),
+        fmt.money(s.revenue),
+        fmt.pct(s.revenueShare),
+        fmt.money(s.averageOrderValue),
+      ]),
+      { numeric: [1, 2, 3, 4, 5] },
+    ),
+    height: Math.max(160, 40 + 28 * segments.length),
+  });
+}
+
 function section(id: string, title: string, ...children: Array<Node | null>): HTMLElement {
   return h("section", { "aria-labelledby": id }, h("h2", { id }, title), ...children);
 }
@@ -71,6 +113,7 @@ export async function segmentsPage(ctx: PageContext, root: HTMLElement): Promise
     (a, b) => LIFECYCLE_ORDER.indexOf(a.id) - LIFECYCLE_ORDER.indexOf(b.id),
   );
   const rules = family("rule");
+  const attributes = attributeGroups(family("attr"));
 
   if (rfm.length > 0) {
     const sorted = [...rfm].sort((a, b) => b.size - a.size);
@@ -165,6 +208,20 @@ export async function segmentsPage(ctx: PageContext, root: HTMLElement): Promise
       ),
     );
 
+  if (attributes.length > 0)
+    root.append(
+      section(
+        "attributes",
+        "Attribute segments",
+        h(
+          "p",
+          { class: "help" },
+          "Customers by an attribute of the customers file (the dataset's segmentBy setting): each value, band or cohort is a segment with its own economics.",
+        ),
+        ...attributes.map(([name, segments]) => attributeFigure(datasetId, name, segments)),
+      ),
+    );
+
   const withClv = list.segments.filter(
     (s) => (s.family === "rfm" || s.family === "cluster") && typeof s.meanClv === "number",
   );
@@ -211,7 +268,13 @@ export async function segmentsPage(ctx: PageContext, root: HTMLElement): Promise
     );
   }
 
-  const all = [...rfm, ...clusters, ...lifecycle, ...rules];
+  const all = [
+    ...rfm,
+    ...clusters,
+    ...lifecycle,
+    ...attributes.flatMap(([, segments]) => segments),
+    ...rules,
+  ];
   root.append(
     section(
       "all",
