@@ -15,6 +15,7 @@ import { docsRoutes } from "../../shared/api/docs";
 import { exportRoutes } from "../../shared/api/exports";
 import { historyRoutes } from "../../shared/api/history";
 import { listRoutes } from "../../shared/api/lists";
+import { lookalikeRoutes } from "../../shared/api/lookalikes";
 import { buildOpenApiDocument } from "../../shared/api/openapi";
 import { overlapRoutes } from "../../shared/api/overlap";
 import { readRoutes } from "../../shared/api/read";
@@ -42,6 +43,7 @@ import { encodeProfiles } from "../../shared/pipeline/profiles";
 import { ROUTES, type RouteId } from "../../shared/routes";
 import { MemoryDestinationStore, MemorySecretStore } from "../support/memory-destinations";
 import { MemoryListStore } from "../support/memory-lists";
+import { MemoryLookalikeStore } from "../support/memory-lookalikes";
 import { textSource } from "./engine/byte-source";
 
 const TENANT = "t1";
@@ -350,6 +352,7 @@ function handlers(options: { blobs?: boolean } = {}) {
     deliveryQueue: { notify: async () => {} },
     allowLoopbackWebhooks: true,
     lists: new MemoryListStore(),
+    lookalikes: new MemoryLookalikeStore(),
     history: {
       write: async () => 0,
       discard: async () => {},
@@ -378,6 +381,7 @@ function handlers(options: { blobs?: boolean } = {}) {
     ...overlapRoutes(deps),
     ...destinationRoutes({ ...deps, blobs }),
     ...listRoutes(deps),
+    ...lookalikeRoutes(deps),
     ...docsRoutes(),
   };
   const call = (routeId: RouteId, req: Partial<ApiRequest> = {}): Promise<ApiResult> => {
@@ -618,6 +622,23 @@ describe("answers of the route cores", () => {
     expectConforms("listLists", await call("listLists", { params: shop }));
     expectConforms("getList", await call("getList", { params: list }));
     expectConforms("deleteList", await call("deleteList", { params: list }));
+    const lookalike = { ...shop, lookalikeId: "like-champions" };
+    const newLookalike = await call("putLookalike", {
+      params: lookalike,
+      body: { name: "Like champions", seed: "rfm:champions", size: { percent: 5 } },
+    });
+    expectConforms("putLookalike", newLookalike);
+    expect(newLookalike.status).toBe(201);
+    expectConforms(
+      "putLookalike",
+      await call("putLookalike", {
+        params: lookalike,
+        body: { name: "Like champions", seed: "rfm:champions", size: { top: 10 }, attributes: ["country"] },
+      }),
+    );
+    expectConforms("listLookalikes", await call("listLookalikes", { params: shop }));
+    expectConforms("getLookalike", await call("getLookalike", { params: lookalike }));
+    expectConforms("deleteLookalike", await call("deleteLookalike", { params: lookalike }));
     expectConforms("listRuns", await call("listRuns", { params: shop }));
     expectConforms("getRun", await call("getRun", { params: { ...shop, runId: "run-3" } }));
     expectConforms("getRun", await call("getRun", { params: { ...shop, runId: "run-2" } }));
