@@ -4,7 +4,7 @@
  * of its own, in a scratch directory with a two-module entry, and then on the real segment CLI.
  */
 import { spawn } from "node:child_process";
-import { mkdtemp, readFile, rm, stat, utimes, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -62,6 +62,8 @@ beforeAll(async () => {
   scratch = await mkdtemp(join(tmpdir(), "launch-"));
   await writeFile(join(scratch, "entry.ts"), ENTRY);
   await writeFile(join(scratch, "greeting.ts"), greetingModule("hello"));
+  await mkdir(join(scratch, "node_modules"));
+  await writeFile(join(scratch, "node_modules/.package-lock.json"), '{"lockfileVersion": 3}\n');
 });
 afterAll(async () => {
   await rm(scratch, { recursive: true, force: true });
@@ -110,6 +112,18 @@ describe("launch.mjs on a scratch entry", () => {
     const outcome = await launch(scratch, ["entry.ts", "eve"]);
     expect(outcome.stdout).toBe("good morning, eve\n");
     expect(outcome.code).toBe(1);
+  });
+
+  it("rebuilds after the packages were installed again", { timeout: HANG_MS }, async () => {
+    const before = await bundleIdentity(scratch);
+    // npm ci and npm install rewrite it; the packages' own files keep their tarballs' dates.
+    await writeFile(
+      join(scratch, "node_modules/.package-lock.json"),
+      '{"lockfileVersion": 3, "packages": {}}\n',
+    );
+    const outcome = await launch(scratch, ["entry.ts", "fay"]);
+    expect(outcome.stdout).toBe("good morning, fay\n");
+    expect(await bundleIdentity(scratch)).not.toBe(before);
   });
 
   it("prints an error main throws with the script's name, exit 1", { timeout: HANG_MS }, async () => {
