@@ -34,7 +34,7 @@ import { FileError } from "./errors";
 import { amountProblem, FieldBytes, parseCents, parseInteger } from "./fields";
 import { HASH64, hash64, hashKey } from "./hash";
 import { centsText } from "./money";
-import { FIELD_NESTED, type FieldRecord, readCsv, readNdjson } from "./reader";
+import { type CsvStats, FIELD_NESTED, type FieldRecord, readCsv, readNdjson } from "./reader";
 import { type AggregateState, MAX_DICTIONARY_VALUES } from "./state";
 import { type IngestReport, type ReaderOptions, type RowError, TRANSACTION_COLUMNS } from "./types";
 
@@ -70,6 +70,15 @@ export interface IngestOptions extends ReaderOptions {
    * add one is rejected as ORDER_CUSTOMER_MISMATCH, as it is when the whole upload is read in one piece.
    */
   isForeignOrder?: (hi: number, lo: number) => boolean;
+  /** CSV only: filled in when the ingest ends with the lines read and the line breaks inside quoted fields. */
+  csvStats?: CsvStats;
+  /**
+   * Collects each valid currency code the rows name (rows that reach the currency check, whatever the check
+   * then decides): the parallel reader learns from it whether any row could meet another currency.
+   */
+  currencies?: Set<string>;
+  /** Keeps the hash tables when the ingest ends (for a reader that goes on adding to the state). */
+  keepTables?: boolean;
 }
 
 /*
@@ -356,6 +365,10 @@ class TransactionIngest {
   /** Marks old orders already counted as duplicates in this file. */
   private seenOld: Uint8Array | null = null;
   private readonly currencyBytes = new Uint8Array(3);
+  /** The last currency code added to `currencies`. */
+  private lastNamed = "";
+  /** See IngestOptions.currencies. */
+  currencies: Set<string> | undefined;
   /** The last plain date (yyyy-mm-dd) parsed, and its day number; all zero bytes match no date. */
   private readonly lastDate = new Uint8Array(10);
   private lastDay = NO_DAY;
@@ -517,6 +530,10 @@ class TransactionIngest {
       const field = (f[CURRENCY] as FieldBytes).load(record, currencyAt);
       if (!field.empty) {
         currency = this.currencyCode(field, (record.flags[currencyAt] as number) & FIELD_NESTED);
+        if (currency !== this.lastNamed && currency !== "") {
+          this.lastNamed = currency;
+          this.currencies?.add(currency);
+        }
         if (currency === "") {
           this.reject(
             row,
@@ -763,6 +780,7 @@ export async function ingestTransactions(
     options.isForeignOrder,
     options.latestOrderDay,
   );
+  ingest.currencies = options.currencies;
   if (options.expectedOrders !== undefined && options.expectedOrders > 0) {
     state.reserveOrders(state.orderCount + Math.ceil(options.expectedOrders));
   }
@@ -790,7 +808,8 @@ export async function ingestTransactions(
       record: ingest.record,
       rowError: ingest.readerError,
     };
-    await readCsv(source, options.compression, csvSink, undefined, options.binaryProbeBytes);
+    const stats = await readCsv(source, options.compression, csvSink, undefined, options.binaryProbeBytes);
+    if (options.csvStats !== undefined) Object.assign(options.csvStats, stats);
   } else {
     const builder = new ObjectRecord();
     let first = true;
@@ -810,7 +829,7 @@ export async function ingestTransactions(
     });
   }
   ingest.flush();
-  state.releaseTables();
+  if (options.keepTables !== true) state.releaseTables();
   if (options.totals !== undefined) options.totals.absoluteCents = ingest.datasetCents;
   return ingest.report();
 }

@@ -48,6 +48,12 @@ export interface FieldRecord {
   flags: Uint8Array;
 }
 
+/** What a CSV read went through: lines (header and blank ones included), and line breaks in quoted fields. */
+export interface CsvStats {
+  lines: number;
+  quotedLineBreaks: number;
+}
+
 export interface CsvSink {
   /** The header's column names, trimmed. May throw a FileError (a missing column, say). */
   header(names: string[]): void;
@@ -240,6 +246,8 @@ export class CsvTokenizer {
   private recordLine = 1;
   /** Line breaks inside the current record's quoted fields. */
   private quotedBreaks = 0;
+  /** Lines of an unterminated quoted record at the end of the file (it never reaches endRecord). */
+  private pendingLines = 0;
   private width = 0;
   private readonly record: FieldRecord;
 
@@ -284,9 +292,19 @@ export class CsvTokenizer {
     }
   }
 
+  /**
+   * Lines read so far (header and blank lines included) and how many of them were line breaks inside quoted
+   * fields (records spanning lines); complete once end() has run.
+   */
+  stats(): CsvStats {
+    const lines = this.recordLine - 1 + this.pendingLines;
+    return { lines, quotedLineBreaks: lines - this.records };
+  }
+
   end(): void {
     const n = this.buf.length;
     if (this.state === S_QUOTED) {
+      this.pendingLines = 1 + this.quotedBreaks;
       this.records++;
       if (this.headerRecord < 0) throw noHeader("its quote is never closed");
       this.sink.rowError({
@@ -510,17 +528,18 @@ function noHeader(why: string): FileError {
   return new FileError("NO_HEADER", `The file has no readable header line: ${why}`);
 }
 
-/** Reads a CSV file into the sink; resolves when the file has been read, throws FileError for a bad file. */
+/** Reads a CSV file into the sink; resolves with its CsvStats when it has been read, throws FileError for a bad file. */
 export async function readCsv(
   source: AsyncIterable<Uint8Array>,
   compression: Compression | undefined,
   sink: CsvSink,
   maxLineBytes = MAX_LINE_BYTES,
   binaryProbeBytes?: number,
-): Promise<void> {
+): Promise<CsvStats> {
   const tokenizer = new CsvTokenizer(sink, maxLineBytes);
   for await (const chunk of textBytes(source, compression, binaryProbeBytes)) tokenizer.push(chunk);
   tokenizer.end();
+  return tokenizer.stats();
 }
 
 // ---- NDJSON ----------------------------------------------------------------------------------------------

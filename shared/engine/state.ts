@@ -38,16 +38,44 @@ const MAX_DAY = daysFromCivil(MAX_YEAR, 12, 31);
 const TABLE_MAX_LOAD = 0.8;
 
 export class OrderBlock {
-  /** The order_id hash's two lanes, as signed 32-bit integers (the bits are what counts). */
-  readonly hi = new Int32Array(ORDER_BLOCK_SIZE);
-  readonly lo = new Int32Array(ORDER_BLOCK_SIZE);
-  readonly customer = new Uint32Array(ORDER_BLOCK_SIZE);
-  readonly day = new Int32Array(ORDER_BLOCK_SIZE);
-  /** Net cents of the order, or BIG_CENTS. */
-  readonly cents = new Int32Array(ORDER_BLOCK_SIZE);
   /** Allocated when the first order of the block has a channel (category). */
   channel: Uint16Array | null = null;
   category: Uint16Array | null = null;
+
+  constructor(
+    /** The order_id hash's two lanes, as signed 32-bit integers (the bits are what counts). */
+    readonly hi: Int32Array = new Int32Array(ORDER_BLOCK_SIZE),
+    readonly lo: Int32Array = new Int32Array(ORDER_BLOCK_SIZE),
+    readonly customer: Uint32Array = new Uint32Array(ORDER_BLOCK_SIZE),
+    readonly day: Int32Array = new Int32Array(ORDER_BLOCK_SIZE),
+    /** Net cents of the order, or BIG_CENTS. */
+    readonly cents: Int32Array = new Int32Array(ORDER_BLOCK_SIZE),
+  ) {}
+}
+
+/**
+ * The columns of a state without attributes (a transactions read), as plain arrays that can be posted to
+ * another thread with their buffers transferred: see AggregateState.toParts and fromParts.
+ */
+export interface StateParts {
+  customers: { ends: Uint32Array; arena: Uint8Array };
+  channels: { ends: Uint32Array; arena: Uint8Array };
+  categories: { ends: Uint32Array; arena: Uint8Array };
+  orders: number;
+  blocks: {
+    hi: Int32Array;
+    lo: Int32Array;
+    customer: Uint32Array;
+    day: Int32Array;
+    cents: Int32Array;
+    channel: Uint16Array | null;
+    category: Uint16Array | null;
+  }[];
+  /** [order index, cents] of the orders marked BIG_CENTS. */
+  bigCents: [number, number][];
+  currency: string | undefined;
+  /** The order_id table, when the state had one. */
+  orderTable: { table: Uint32Array; mask: number; shift: number } | null;
 }
 
 /** One attribute of customers files, dictionary-encoded. */
@@ -466,6 +494,77 @@ export class AggregateState {
       }
     }
     return next;
+  }
+
+  // ---- hand-over between threads ---------------------------------------------------------------------------
+
+  /**
+   * The state's columns, and the buffers to transfer when posting them; the state must not be used
+   * afterwards. Only for states without attributes (a transactions read); the customer-id table is left out
+   * (it is rebuilt when next needed), the order_id table is kept.
+   */
+  toParts(): { parts: StateParts; transfer: ArrayBuffer[] } {
+    if (this.attributeList.length > 0) throw new Error("toParts is for states without attributes");
+    const transfer: ArrayBuffer[] = [];
+    const take = <T extends { buffer: ArrayBufferLike }>(array: T): T => {
+      const buffer = array.buffer as ArrayBuffer;
+      if (!transfer.includes(buffer)) transfer.push(buffer);
+      return array;
+    };
+    const set = (bytes: ByteSet) => {
+      const { ends, arena } = bytes.parts();
+      return { ends: take(ends), arena: take(arena) };
+    };
+    const blocks = this.orderBlocks.map((block) => ({
+      hi: take(block.hi),
+      lo: take(block.lo),
+      customer: take(block.customer),
+      day: take(block.day),
+      cents: take(block.cents),
+      channel: block.channel === null ? null : take(block.channel),
+      category: block.category === null ? null : take(block.category),
+    }));
+    const parts: StateParts = {
+      customers: set(this.customers),
+      channels: set(this.channels),
+      categories: set(this.categories),
+      orders: this.orders,
+      blocks,
+      bigCents: [...this.bigCents.entries()],
+      currency: this.currencyCode,
+      orderTable:
+        this.table === null ? null : { table: take(this.table), mask: this.mask, shift: this.shift },
+    };
+    return { parts, transfer };
+  }
+
+  /** The state of toParts' columns, taken as they are (the arrays are not copied). */
+  static fromParts(parts: StateParts): AggregateState {
+    const set = (p: { ends: Uint32Array; arena: Uint8Array }) => {
+      const bytes = ByteSet.fromParts(p.ends, p.arena);
+      if (bytes === undefined) throw badState("a string table is inconsistent");
+      return bytes;
+    };
+    const state = new AggregateState({
+      customers: set(parts.customers),
+      channels: set(parts.channels),
+      categories: set(parts.categories),
+    });
+    for (const b of parts.blocks) {
+      const block = new OrderBlock(b.hi, b.lo, b.customer, b.day, b.cents);
+      block.channel = b.channel;
+      block.category = b.category;
+      state.orderBlocks.push(block);
+    }
+    state.orders = parts.orders;
+    for (const [order, cents] of parts.bigCents) state.bigCents.set(order, cents);
+    state.currencyCode = parts.currency;
+    if (parts.orderTable !== null) {
+      state.table = parts.orderTable.table;
+      state.mask = parts.orderTable.mask;
+      state.shift = parts.orderTable.shift;
+    }
+    return state;
   }
 
   // ---- serialization ---------------------------------------------------------------------------------------
