@@ -30,7 +30,13 @@
  *   k and inertia, every fitted model's parameters under `models` (bgNbd, paretoNbd, mbgNbd, gammaGamma),
  *   the model selected and how, and the holdout validation record.
  * - The per-customer CSV carries the selected model's predictions over the horizon and their 80% intervals
- *   (expected_purchases_low/high, clv_low/high).
+ *   (expected_purchases_low/high, clv_low/high), and each customer's next best category (README "Next best
+ *   category"; empty when there is none). The summary's `nextBestCategory` is its hit rate on the last 90 days
+ *   of orders against the most popular category, or why it was skipped (NBC_NO_CATEGORIES without categories).
+ *
+ * - A plain CSV transactions file of 16 MiB or more is read and aggregated on every core (worker threads over
+ *   byte ranges, shared/engine/parallel), with the result of a read in one thread; the summary's
+ *   `readThreads` says how many read it.
  *
  * Exit codes: 0 done; 1 a file cannot be read or is not valid (the message carries the FileError code, or the
  * system's error code such as ENOENT); 2 bad arguments.
@@ -68,6 +74,8 @@ import {
   type ValueValidation,
 } from "../shared/engine";
 import type { GammaGammaParams } from "../shared/engine/clv";
+import { ingestTransactionsParallel } from "../shared/engine/parallel";
+import type { NbcReport } from "../shared/engine/next-best-category";
 import { profilesOf } from "../shared/engine/profiles";
 import { MAX_HORIZON_DAYS } from "../shared/engine/value";
 import { parseErrorMessage, wantsHelpIn } from "./cli";
@@ -91,6 +99,7 @@ export const OUTPUT_COLUMNS = [
   "clv",
   "clv_low",
   "clv_high",
+  "next_best_category",
 ] as const;
 
 /** Where the CLI writes; process.stdout / process.stderr by default, string collectors in tests. */
@@ -282,7 +291,8 @@ async function writeCustomers(result: ComputedSegmentation, path: string): Promi
         `${rfmIds[c.rfmSegment[i] as number]},${cluster},${lifecycleIds[c.lifecycle[i] as number]},` +
         `${fixed(c.probabilityAlive?.[i], 6)},${fixed(c.expectedPurchases?.[i], 4)},` +
         `${fixed(c.expectedPurchasesLow?.[i], 4)},${fixed(c.expectedPurchasesHigh?.[i], 4)},` +
-        `${money(c.clv?.[i])},${money(c.clvLow?.[i])},${money(c.clvHigh?.[i])}\n`;
+        `${money(c.clv?.[i])},${money(c.clvLow?.[i])},${money(c.clvHigh?.[i])},` +
+        `${csvTextCell(result.nextBestCategoryOf(i) ?? "")}\n`;
       if (chunk.length >= WRITE_CHUNK) {
         if (!out.write(chunk)) await Promise.race([once(out, "drain"), failed]);
         chunk = "";
@@ -359,6 +369,8 @@ export interface SegmentSummaryLine {
   /** Customers with at least one order (rows of the output), and all customers known. */
   customers: number;
   customersKnown: number;
+  /** Threads that read the transactions file (1 for NDJSON, gzip, small files). */
+  readThreads: number;
   seconds: Record<string, number>;
   peakMemoryMB: { maxRss: number; sampledRss: number };
   clusters: { k: number; inertia: number } | null;
@@ -376,6 +388,8 @@ export interface SegmentSummaryLine {
   validation: ValueValidation | null;
   validationSkipped: { code: string; message: string } | null;
   value: ValueModelSummary | null;
+  /** The next best category's hit rate against the most popular category, or why not; null when off. */
+  nextBestCategory: NbcReport | null;
   issues: ComputeIssue[];
 }
 
@@ -385,14 +399,17 @@ async function run(options: Options, io: CliIo): Promise<SegmentSummaryLine> {
   const size = await openInput(options.transactions, "transactions file");
   if (options.customers !== undefined) await openInput(options.customers, "customers file");
 
-  const state = new AggregateState();
+  let state = new AggregateState();
   const rejected = new RowErrors();
   const format = formatOf(options.transactions, options.format);
   let t = performance.now();
   let report: IngestReport;
+  let readThreads = 1;
   try {
-    report = await ingestTransactions(
-      createReadStream(options.transactions, { highWaterMark: 1 << 20 }),
+    const path = options.transactions;
+    // A plain CSV large enough is read on every core (shared/engine/parallel), with the same result.
+    const read = await ingestTransactionsParallel(
+      { size, path, open: (start) => createReadStream(path, { start, highWaterMark: 1 << 20 }) },
       {
         format,
         compression: "auto",
@@ -402,6 +419,9 @@ async function run(options: Options, io: CliIo): Promise<SegmentSummaryLine> {
       },
       state,
     );
+    state = read.state;
+    report = read.report;
+    readThreads = read.threads;
   } catch (error) {
     throw inputError(error, "transactions file", options.transactions);
   }
@@ -475,6 +495,7 @@ async function run(options: Options, io: CliIo): Promise<SegmentSummaryLine> {
     orders: state.orderCount,
     customers: result.customerCount,
     customersKnown: state.customerCount,
+    readThreads,
     seconds: {
       readAggregate: seconds(readMs),
       rfm: stage("rfm"),
@@ -510,6 +531,7 @@ async function run(options: Options, io: CliIo): Promise<SegmentSummaryLine> {
     validationSkipped: value?.validationSkipped ?? null,
     value: value ?? null,
     ...(profiles !== undefined ? { profiles } : {}),
+    nextBestCategory: result.nextBestCategory ?? null,
     issues: result.issues,
   };
 }

@@ -190,6 +190,19 @@ export const datasetSettingsSchema = z
       })
       .partial()
       .optional(),
+    /**
+     * Next best category (README "Next best category"): on unless enabled is false; the lift is measured in
+     * the segments of `family` (default "rfm"); each run measures its hit rate on the last holdoutDays days of
+     * orders (default 90). A category needs profiles.k buyers in a segment to be recommended there.
+     */
+    nextBestCategory: z
+      .strictObject({
+        enabled: z.boolean(),
+        family: z.enum(["rfm", "lifecycle"]),
+        holdoutDays: z.number().int().min(1).max(3650),
+      })
+      .partial()
+      .optional(),
   })
   .superRefine((s, ctx) => {
     const l = s.lifecycle;
@@ -275,6 +288,27 @@ export const segmentSummarySchema = z.object({
 });
 export type StoredSegmentSummary = z.infer<typeof segmentSummarySchema>;
 
+/** A run's next best category report (shared/engine/next-best-category.ts NbcReport). */
+export const nbcReportSchema = z.union([
+  z.object({
+    family: z.enum(["rfm", "lifecycle"]),
+    holdoutDays: z.number().int(),
+    calibrationEnd: isoDay,
+    customersEvaluated: z.number().int().nonnegative(),
+    hits: z.number().int().nonnegative(),
+    hitRate: z.number(),
+    baselineHits: z.number().int().nonnegative(),
+    baselineHitRate: z.number(),
+  }),
+  z.object({
+    family: z.enum(["rfm", "lifecycle"]),
+    skipped: z.object({
+      code: z.enum(["NBC_NO_CATEGORIES", "NBC_NO_ORDERS", "NBC_TOO_LITTLE_HISTORY"]),
+      message: z.string(),
+    }),
+  }),
+]);
+
 export const currentVersionSchema = z.object({
   version: z.number().int().nonnegative(),
   runId: z.string(),
@@ -328,6 +362,8 @@ export const currentVersionSchema = z.object({
       z.object({ code: z.string(), message: z.string(), stage: z.string(), segment: z.string().optional() }),
     )
     .optional(),
+  /** The next best category's hit rate on held-out orders against the most popular category, or why not. */
+  nextBestCategory: nbcReportSchema.optional(),
 });
 export type CurrentVersion = z.infer<typeof currentVersionSchema>;
 
@@ -524,6 +560,8 @@ export const customerViewSchema = z.object({
   clvHigh: z.number().optional(),
   /** Repeat purchases (distinct purchase days − 1) the value models saw; set with the predictions. */
   repeatPurchases: z.number().optional(),
+  /** The category recommended next (README "Next best category"); absent when there is none. */
+  nextBestCategory: z.string().optional(),
   segments: z.array(z.string()),
 });
 export type CustomerView = z.infer<typeof customerViewSchema>;

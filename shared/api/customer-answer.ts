@@ -41,6 +41,7 @@ export interface AnswerView {
   clvLow?: number | undefined;
   clvHigh?: number | undefined;
   repeatPurchases?: number | undefined;
+  nextBestCategory?: string | undefined;
   segments: readonly string[];
 }
 
@@ -135,6 +136,7 @@ export function customerAnswer(
       : null,
     cluster: view.cluster ? clusterOf(current, view.cluster) : null,
     predictions: predictionsOf(current, view),
+    nextBestCategory: view.nextBestCategory ?? null,
     segments: view.segments.map((id) => ({
       id,
       family: names.get(id)?.family ?? familyOfId(id),

@@ -95,6 +95,7 @@ export function datasetBody(meta: DatasetMeta) {
             stage,
             ...(segment ? { segment } : {}),
           })),
+          ...(current.nextBestCategory ? { nextBestCategory: current.nextBestCategory } : {}),
         }
       : null,
     running: meta.lock !== undefined && meta.lock.until > Date.now(),

@@ -43,6 +43,7 @@ export const EXPORT_COLUMNS = [
   "clv",
   "clv_low",
   "clv_high",
+  "next_best_category",
   "segments",
 ] as const;
 export type ExportColumn = (typeof EXPORT_COLUMNS)[number];
@@ -115,6 +116,8 @@ function cell(column: ExportColumn, id: string, v: CustomerView, model: string):
       return numberCell(v.expectedPurchases);
     case "clv":
       return numberCell(v.clv);
+    case "next_best_category":
+      return csvTextCell(v.nextBestCategory ?? "");
     case "segments":
       return csvTextCell(v.segments.join(" "));
   }

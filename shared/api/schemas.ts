@@ -20,6 +20,7 @@ import {
   erasureRecordSchema,
   fileFormatSchema,
   fileKindSchema,
+  nbcReportSchema,
   runRecordSchema,
   segmentSummarySchema,
   uploadModeSchema,
@@ -171,6 +172,12 @@ export const datasetSchema = z.object({
           segment: z.string().optional(),
         }),
       ),
+      /**
+       * Next best category: this version's hit rate on the last holdoutDays days of orders (recommendations made
+       * from the orders before them) against the most popular category not yet bought, or why it was skipped;
+       * absent when turned off (README "Next best category").
+       */
+      nextBestCategory: nbcReportSchema.optional(),
     })
     .nullable(),
   /** Whether a run holds the dataset right now. */
@@ -303,6 +310,11 @@ export const customerSchema = z.object({
       horizonDays: z.number().nullable(),
     })
     .nullable(),
+  /**
+   * The category the customer has not bought yet that customers of their segment buy most often relative to
+   * everyone (README "Next best category"); null when there is none.
+   */
+  nextBestCategory: z.string().nullable(),
   segments: z.array(segmentRefSchema),
 });
 

@@ -292,14 +292,20 @@ export class ComputedSegmentation implements SegmentationResult {
       scores.clvHigh = roundToCent(c.clvHigh[p] as number);
     }
     if (c.probabilityAlive !== undefined) scores.repeatPurchases = (c.purchaseDays[p] as number) - 1;
-    const next = this.nextCategories;
-    if (next !== undefined && next.codes[p] !== 0)
-      scores.nextBestCategory = next.names[(next.codes[p] as number) - 1] as string;
+    const nextBestCategory = this.nextBestCategoryOf(p);
+    if (nextBestCategory !== undefined) scores.nextBestCategory = nextBestCategory;
     // Added last, so that the segments come after the scores when the object is printed or serialized.
     const segments: string[] = [];
     for (const family of this.families) family.segmentsOf(p, segments);
     scores.segments = segments;
     return scores;
+  }
+
+  /** The category recommended to position i next, or undefined for none. */
+  nextBestCategoryOf(i: number): string | undefined {
+    const next = this.nextCategories;
+    const code = next === undefined ? 0 : (next.codes[this.position(i)] as number);
+    return code === 0 ? undefined : (next?.names[code - 1] as string);
   }
 
   /** Sets each position's recommended category: codes[i] is 0 for none, else names[codes[i] - 1]. */

@@ -46,6 +46,7 @@ export function viewOf(
     ...(c.repeatPurchases !== undefined && c.probabilityAlive !== undefined
       ? { repeatPurchases: c.repeatPurchases }
       : {}),
+    ...(c.nextBestCategory !== undefined ? { nextBestCategory: c.nextBestCategory } : {}),
     segments: [...c.segments].sort(),
   };
   return { id: c.customerId, view };

@@ -406,6 +406,7 @@ export function currentVersionOf(
         }
       : {}),
     ...(result.value ? { value: { ...result.value } } : {}),
+    ...(result.nextBestCategory ? { nextBestCategory: result.nextBestCategory } : {}),
     ...(result.issues.length > 0
       ? {
           issues: result.issues.map(({ code, message, stage, segment }) => ({
@@ -611,6 +612,19 @@ export async function loadLookalikes(
  * last cluster model. A lookalike that names no attributes reads the profile attributes when the dataset sets
  * them, else every attribute but the contact and consent ones (the engine's default choice).
  */
+/** The dataset's next best category settings as the engine takes them; nothing when all are defaults. */
+function nextBestCategoryFor(settings: DatasetMeta["settings"]): Pick<ComputeSettings, "nextBestCategory"> {
+  const nbc = settings.nextBestCategory;
+  if (nbc?.enabled === false) return { nextBestCategory: false };
+  const k = settings.profiles?.k;
+  const chosen = {
+    ...(nbc?.family !== undefined ? { family: nbc.family } : {}),
+    ...(nbc?.holdoutDays !== undefined ? { holdoutDays: nbc.holdoutDays } : {}),
+    ...(k !== undefined ? { k } : {}),
+  };
+  return Object.keys(chosen).length > 0 ? { nextBestCategory: chosen } : {};
+}
+
 export function computeSettingsFor(
   meta: DatasetMeta,
   asOf: string,
@@ -662,6 +676,7 @@ export function computeSettingsFor(
       rule: d.rule,
     })),
     ...(lists.length > 0 ? { lists } : {}),
+    ...nextBestCategoryFor(meta.settings),
     ...(lookalikes.length > 0
       ? {
           lookalikes: lookalikeSettings(lookalikes, {
