@@ -14,6 +14,9 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { S3_SERVER_CREDENTIALS } from "../../scripts/emulators/s3-server";
 import type * as MetricsModule from "../../shared/metrics";
 import type { RunRecord, UploadRecord } from "../../shared/model";
+import type { UploadEvent } from "../../shared/pipeline/run";
+import type { ShardedSteps } from "../../shared/pipeline/sharded";
+import type { ByteRange, PlanResult } from "../../shared/pipeline/sharded-contract";
 import type { Runtime } from "../../shared/runtime";
 import { createTestBucket, createTestTable, testClients } from "../support/aws";
 
@@ -87,13 +90,13 @@ function find(blobs: Emf[], name: string) {
     }));
 }
 
-async function stage(kind: UploadRecord["kind"], fileName: string, body: string) {
+async function stage(kind: UploadRecord["kind"], fileName: string, body: string, datasetId = DATASET) {
   const uploadId = `u${++sequence}`;
-  const key = `uploads/${TENANT}/${DATASET}/${uploadId}/${fileName}`;
-  await rt.store.ensureDataset(TENANT, DATASET);
+  const key = `uploads/${TENANT}/${datasetId}/${uploadId}/${fileName}`;
+  await rt.store.ensureDataset(TENANT, datasetId);
   await rt.store.putUpload({
     tenantId: TENANT,
-    datasetId: DATASET,
+    datasetId,
     uploadId,
     kind,
     mode: "append",
@@ -104,14 +107,25 @@ async function stage(kind: UploadRecord["kind"], fileName: string, body: string)
     createdAt: new Date(Date.now() + sequence).toISOString(),
   });
   await rt.clients.s3.send(new PutObjectCommand({ Bucket: rt.config.BUCKET_NAME, Key: key, Body: body }));
+  const sequencer = `00000000000000${String(sequence).padStart(4, "0")}`;
+  const upload: UploadEvent = {
+    tenantId: TENANT,
+    datasetId,
+    uploadId,
+    key,
+    sequencer,
+    eventTime: new Date().toISOString(),
+    size: body.length,
+  };
   return {
+    upload,
     Records: [
       {
         eventName: "ObjectCreated:Post",
         eventTime: new Date().toISOString(),
         s3: {
           bucket: { name: rt.config.BUCKET_NAME },
-          object: { key, size: body.length, sequencer: `00000000000000${String(sequence).padStart(4, "0")}` },
+          object: { key, size: body.length, sequencer },
         },
       },
     ],
@@ -258,6 +272,51 @@ describe("the compute function's metrics", () => {
     const { view } = await rt.store.getCustomer(TENANT, DATASET, ID_CANARY);
     expect(view).toBeDefined();
     expect(written.join("")).toContain('"_aws"');
+  });
+});
+
+describe("a sharded run's metrics", () => {
+  it("are written once, by the shard function's commit step, with the same counts", async () => {
+    // Imported here, as the handlers are, once the environment is set.
+    const shard = (await import("../../functions/shard/handler")).handler as unknown as typeof handler;
+    const { runUpload } = await import("../../shared/pipeline/run");
+    const { LocalShardedRuns } = await import("../../shared/pipeline/sharded-local");
+    const { runDeps } = await import("../../shared/runtime");
+    const call = (step: unknown) => shard(step, context);
+    // The state machine's course (shared/pipeline/sharded-local.ts), each step sent to the shard function.
+    let ranges: ByteRange[] = [];
+    const steps = {
+      plan: async (upload: unknown) => {
+        const plan = (await call({ action: "plan", upload })) as PlanResult;
+        if (plan.proceed) ranges = plan.ranges;
+        return plan;
+      },
+      partition: (run: unknown, index: number) =>
+        call({ action: "partition", run, range: ranges.find((r) => r.index === index) }),
+      aggregate: (run: unknown, bucket: number) => call({ action: "aggregate", run, bucket }),
+      merge: (run: unknown) => call({ action: "merge", run }),
+      write: (run: unknown, slice: number) => call({ action: "write", run, slice }),
+      commit: (run: unknown) => call({ action: "commit", run }),
+      fail: (input: unknown) => call({ action: "fail", input }),
+    } as unknown as ShardedSteps;
+    const sharded = new LocalShardedRuns(steps, { thresholdBytes: 1, retryDelayMs: 10 });
+    const from = written.length;
+    const { upload } = await stage("transactions", "t.csv", TRANSACTIONS, `${DATASET}-sharded`);
+    expect((await runUpload({ ...runDeps(rt), sharded }, upload)).outcome).toBe("sharded");
+    await sharded.settled();
+    const { blobs } = emfSince(from);
+    expect(find(blobs, m.METRICS.runs.name).map((r) => r.sets.at(-1))).toEqual([
+      { service: "segmentation", outcome: "succeeded" },
+      { service: "segmentation", outcome: "succeeded", trigger: "upload" },
+    ]);
+    const value = (name: string) => find(blobs, name).map((r) => r.value);
+    expect(value(m.METRICS.rowsRead.name)).toEqual([6]);
+    expect(value(m.METRICS.rowsRejected.name)).toEqual([2]);
+    expect(value(m.METRICS.customersWritten.name)).toEqual([3]);
+    expect(find(blobs, m.METRICS.runDuration.name).map((r) => r.sets[0]?.stage)).toContain("total");
+    for (const line of emfSince(from).raw) {
+      for (const canary of [ID_CANARY, PII_CANARY, TENANT, DATASET]) expect(line).not.toContain(canary);
+    }
   });
 });
 
