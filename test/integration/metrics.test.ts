@@ -356,4 +356,29 @@ describe("where metrics are written", () => {
     // The local service and the CLI: no Lambda, nothing asked for.
     expect(m.metricsEnabled({ TABLE_NAME: "t", LOG_LEVEL: "WARN" })).toBe(false);
   });
+
+  it("outside Lambda, a run and a delivery pass write no line at all", async () => {
+    const lambda = process.env.AWS_LAMBDA_FUNCTION_NAME;
+    delete process.env.AWS_LAMBDA_FUNCTION_NAME;
+    vi.resetModules();
+    try {
+      const local = await import("../../shared/metrics");
+      const from = written.length;
+      local.recordRun({
+        trigger: "upload",
+        status: "succeeded",
+        counts: { rowsRead: 6, rowsRejected: 2, customersWritten: 3 },
+        timingsMs: { readMs: 1, computeMs: 2, writeMs: 3, totalMs: 7 },
+      });
+      local.recordDeliveries({ delivered: 1, retried: 1, failed: 1 });
+      local.recordAbandoned(1);
+      local.metricsMiddleware().before({ context: { functionName: "local" } });
+      expect(written.slice(from).join("")).toBe("");
+      // The same calls in Lambda do write (the control).
+      m.recordAbandoned(1);
+      expect(emfSince(from).blobs).toHaveLength(1);
+    } finally {
+      process.env.AWS_LAMBDA_FUNCTION_NAME = lambda;
+    }
+  });
 });
