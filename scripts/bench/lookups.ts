@@ -14,13 +14,13 @@
  *   parse, evaluation and cold-start wiring: configuration, clients); the median of several processes.
  * - warm: against DynamoDB Local, the lookup bundle's handler invoked in this process with an API Gateway
  *   event, interleaved with bare reads of the same customer item: GetItem with the AWS SDK, GetItem with
- *   aws-lite (the lookup's client), and the TransactGetItems of the two items the handler reads; p50/p99 of
- *   each and the ratios.
+ *   aws-lite (the lookup's client), and TransactGetItems of the customer and the dataset's META item, whole
+ *   and as the handler reads it (META's committed-version reference only); p50/p99 of each and the ratios.
+ *   With `--against <checkout>`, that tree's lookup handler is timed in the same rotation.
  * - writes: DynamoDatasetStore.writeCustomers (BatchWriteItem, 25 items a call) against DynamoDB Local with
  *   one batch in flight and with the store's default concurrency, items per second; sequential and parallel
  *   runs alternate so that both see the same machine. Once with tables in memory, once on disk as the local
  *   service keeps them.
- *
  * - profile (only when asked for): where a warm lookup's time goes, stage by stage (./lookup-profile.ts).
  *
  * Figures go to stdout and to <out-dir>/lookups.json.
@@ -38,7 +38,7 @@ import { ESM_REQUIRE_BANNER } from "../../infra/constructs/service-function";
 import type { CustomerView } from "../../shared/model";
 import { DynamoDatasetStore } from "../../shared/store/dynamo";
 import { CUSTOMER_SK, customerPk, datasetPk, META_SK } from "../../shared/store/keys";
-import { lookupPlugin } from "../../shared/store/lookup";
+import { lookupPlugin, META_REF_PROJECTION } from "../../shared/store/lookup";
 import { checkOrExit, oneOf, parseOrExit, UsageError, wholeNumber } from "../cli";
 import { DYNAMODB_LOCAL_CREDENTIALS, startDynamoDbLocal } from "../emulators/dynamodb-local";
 import { ensureTable } from "../emulators/resources";
@@ -61,6 +61,9 @@ const CLI = {
   --write-items   customer items written per run (default 20000)
   --warm-storage  DynamoDB Local's tables for the warm benchmark: memory (default) or disk
   --out-dir       where results go (default bench-out)
+  --against       another checkout's root (e.g. \`git worktree add /tmp/before <commit>\` with node_modules
+                  linked in): its lookup-api handler is bundled the same way and timed in the warm series
+                  beside this tree's, so that before and after are measured in the same run
 `,
   options: {
     only: { type: "string", default: "bundles,init,warm,writes" },
@@ -71,6 +74,8 @@ const CLI = {
     "out-dir": { type: "string", default: "bench-out" },
     /** Where DynamoDB Local keeps the tables of the warm benchmark: in memory, or on disk as `npm start` does. */
     "warm-storage": { type: "string", default: "memory" },
+    /** Another checkout's root: its lookup handler is measured in the warm series beside this tree's. */
+    against: { type: "string" },
   },
 } as const;
 const { values } = parseOrExit(CLI);
@@ -398,7 +403,7 @@ const VIEW: CustomerView = {
 /** A table with the benchmark's META and customer items, and the lookup bundle's handler configured for it. */
 async function seedWarm(endpoint: string, built: Built[]) {
   const lookupBuilt = built.find((b) => b.name === "lookup-api");
-  if (!lookupBuilt) throw new Error("warm needs the lookup-api bundle (run with bundles)");
+  if (!lookupBuilt) throw new Error("warm needs the lookup-api bundle");
   const dynamo = new DynamoDBClient({
     endpoint,
     region: "us-east-1",
@@ -459,11 +464,28 @@ async function warm(endpoint: string, built: Built[]): Promise<void> {
     port: Number(url.port),
   });
   const marshalledKey = { pk: { S: customerKey.pk }, sk: { S: customerKey.sk } };
-  const series = {
+  const against = values.against
+    ? await importHandler(
+        await bundle(
+          "lookup-api-against",
+          { path: join(resolve(values.against), "functions/lookup-api/handler.ts") },
+          true,
+        ),
+      )
+    : undefined;
+  const series: Record<string, () => Promise<void>> = {
     handler: async () => {
       const res = await handler(event, {});
       if (res.statusCode !== 200) throw new Error(`lookup answered ${res.statusCode}`);
     },
+    ...(against
+      ? {
+          handlerAgainst: async () => {
+            const res = await against(event, {});
+            if (res.statusCode !== 200) throw new Error(`the --against lookup answered ${res.statusCode}`);
+          },
+        }
+      : {}),
     getItem: async () => {
       const out = await bare.send(new GetItemCommand({ TableName: tableName, Key: marshalledKey }));
       if (!out.Item) throw new Error("GetItem found nothing");
@@ -481,16 +503,25 @@ async function warm(endpoint: string, built: Built[]): Promise<void> {
       });
       if (!out.Responses?.[1]?.Item) throw new Error("TransactGetItems found nothing");
     },
+    transactRef: async () => {
+      const out = await lite.SegmentationLookup.TransactGetItems({
+        TransactItems: [
+          { Get: { TableName: tableName, Key: metaKey, ...META_REF_PROJECTION } },
+          { Get: { TableName: tableName, Key: customerKey } },
+        ],
+      });
+      if (!out.Responses?.[1]?.Item) throw new Error("TransactGetItems found nothing");
+    },
   };
-  const names = Object.keys(series) as Array<keyof typeof series>;
+  const names = Object.keys(series);
   const times: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
   const warmup = Math.min(200, warmCalls);
   for (let i = 0; i < warmup + warmCalls; i++) {
     // Rotate the order so that none of the series always follows the same one.
     for (let j = 0; j < names.length; j++) {
-      const name = names[(i + j) % names.length] as keyof typeof series;
+      const name = names[(i + j) % names.length] as string;
       const t0 = performance.now();
-      await series[name]();
+      await (series[name] as () => Promise<void>)();
       const t = performance.now() - t0;
       if (i >= warmup) times[name]?.push(t);
     }
@@ -503,7 +534,8 @@ async function warm(endpoint: string, built: Built[]): Promise<void> {
         { p50: quantile(s, 0.5), p99: quantile(s, 0.99), mean: s.reduce((a, b) => a + b, 0) / s.length },
       ];
     }),
-  ) as Record<keyof typeof series, { p50: number; p99: number; mean: number }>;
+  ) as Record<string, { p50: number; p99: number; mean: number }>;
+  const stat = (n: string) => stats[n] as { p50: number; p99: number; mean: number };
   say();
   say(
     `Warm lookup against DynamoDB Local, tables ${values["warm-storage"] === "disk" ? "on disk" : "in memory"} (${warmCalls} calls each, interleaved, after ${warmup} warm-up calls)`,
@@ -513,30 +545,42 @@ async function warm(endpoint: string, built: Built[]): Promise<void> {
       ["call", "p50", "p99", "mean"],
       names.map((n) => [
         {
-          handler: "lookup handler (TransactGetItems + checks + JSON)",
+          handler: "lookup handler (its read, checks, answer, JSON)",
+          handlerAgainst: `lookup handler of ${values.against}`,
           getItem: "bare GetItem, AWS SDK (customer item)",
           liteGetItem: "bare GetItem, aws-lite (customer item)",
-          transactGet: "bare TransactGetItems, aws-lite (same 2 items)",
-        }[n],
-        ms(stats[n].p50),
-        ms(stats[n].p99),
-        ms(stats[n].mean),
+          transactGet: "bare TransactGetItems, aws-lite (META whole + customer)",
+          transactRef: "bare TransactGetItems, aws-lite (META's version reference + customer)",
+        }[n] ?? n,
+        ms(stat(n).p50),
+        ms(stat(n).p99),
+        ms(stat(n).mean),
       ]),
     ),
   );
   const ratio = (a: number, b: number) => (a / b).toFixed(2);
-  for (const [label, base] of [
-    ["bare GetItem, AWS SDK", stats.getItem],
-    ["bare GetItem, aws-lite", stats.liteGetItem],
-    ["bare TransactGetItems, aws-lite", stats.transactGet],
+  for (const [who, h] of [
+    ["handler", stat("handler")],
+    ...(against ? [["--against handler", stat("handlerAgainst")] as const] : []),
   ] as const) {
-    say(
-      `  handler / ${label}: p50 ${ratio(stats.handler.p50, base.p50)}×, p99 ${ratio(stats.handler.p99, base.p99)}×`,
-    );
+    for (const [label, base] of [
+      ["bare GetItem, AWS SDK", stat("getItem")],
+      ["bare GetItem, aws-lite", stat("liteGetItem")],
+      ["bare TransactGetItems, aws-lite (META's reference)", stat("transactRef")],
+    ] as const) {
+      say(`  ${who} / ${label}: p50 ${ratio(h.p50, base.p50)}×, p99 ${ratio(h.p99, base.p99)}×`);
+    }
   }
   figures.warm = { calls: warmCalls, ...stats };
   bare.destroy();
   dynamo.destroy();
+}
+
+type LookupHandler = (event: unknown, context: unknown) => Promise<{ statusCode: number }>;
+
+/** A lookup bundle's handler, loaded in this process (configured by the environment at import). */
+async function importHandler(b: Built): Promise<LookupHandler> {
+  return ((await import(pathToFileURL(b.file).href)) as { handler: LookupHandler }).handler;
 }
 
 async function profile(endpoint: string, built: Built[]): Promise<void> {
@@ -617,8 +661,8 @@ async function writes(endpoint: string, storage: "memory" | "disk"): Promise<voi
 // ---- main ------------------------------------------------------------------------------------------------
 
 let built: Built[] = [];
-if (only.has("bundles") || only.has("init") || only.has("warm")) built = await bundles();
-else if (only.has("profile"))
+if (only.has("bundles") || only.has("init")) built = await bundles();
+else if (only.has("warm") || only.has("profile"))
   built = [await bundle("lookup-api", { path: join(ROOT, "functions", "lookup-api", "handler.ts") }, true)];
 if (only.has("init")) await init(built);
 if (only.has("warm") || only.has("writes") || only.has("profile")) {

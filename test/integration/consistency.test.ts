@@ -2,14 +2,21 @@
  * Readers never see a mix of two runs: while a run replaces a dataset of a few thousand customers (every
  * customer's spend and most memberships change), readers keep reading customers and paging through segment
  * members on DynamoDB Local. Every customer read must match the version the same read reports, and every
- * full member listing must have exactly the size its version's summary gives.
+ * full member listing must have exactly the size its version's summary gives. The lookup function's routes
+ * (shared/api/lookup over aws-lite) read alongside: they keep the committed version they have read and check
+ * it by reference only, so they are held to the same rule through the commit.
  */
+import awsLite from "@aws-lite/client";
 import { PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { beforeAll, describe, expect, it } from "vitest";
+import { lookupRoutes } from "../../shared/api/lookup";
+import type { RouteHandler } from "../../shared/http/api";
+import { CursorCodec } from "../../shared/http/cursor";
 import type { UploadRecord } from "../../shared/model";
 import { runUpload, type UploadEvent } from "../../shared/pipeline/run";
 import { DynamoDatasetStore } from "../../shared/store/dynamo";
+import { DynamoLookupStore, lookupPlugin } from "../../shared/store/lookup";
 import { S3BlobStore } from "../../shared/store/s3";
 import { createTestBucket, createTestTable, testClients, uniqueName } from "../support/aws";
 
@@ -20,6 +27,7 @@ let s3: S3Client;
 let bucket: string;
 let store: DynamoDatasetStore;
 let blobs: S3BlobStore;
+let lookupCustomer: RouteHandler;
 
 /** Two orders per customer; in the second file the spend ranking is reversed, so most segments change. */
 function file(second: boolean): { csv: string; monetary: Map<string, number> } {
@@ -74,6 +82,22 @@ beforeAll(async () => {
   store = new DynamoDatasetStore(DynamoDBDocumentClient.from(clients.dynamo), table);
   blobs = new S3BlobStore(clients.s3, bucket);
   await store.ensureDataset("t", DATASET, { asOf: "2025-08-01" });
+  const endpoint = new URL(clients.endpoints.dynamodb);
+  const aws = await awsLite({
+    region: "us-east-1",
+    accessKeyId: "local",
+    secretAccessKey: "local",
+    plugins: [lookupPlugin],
+    protocol: endpoint.protocol.replace(":", ""),
+    host: endpoint.hostname,
+    port: Number(endpoint.port),
+  });
+  const routes = lookupRoutes({
+    store: new DynamoLookupStore(aws.SegmentationLookup, table),
+    cursors: new CursorCodec("consistency"),
+  });
+  if (!routes.getCustomer) throw new Error("the lookup routes have no getCustomer");
+  lookupCustomer = routes.getCustomer;
 });
 
 describe("reads during a run", () => {
@@ -107,6 +131,29 @@ describe("reads during a run", () => {
         customerReads++;
       }
     };
+    // The lookup function's route, one instance for the whole test as a warm function keeps it.
+    let lookups = 0;
+    const lookupVersions = new Set<number>();
+    const readLookups = async () => {
+      for (let n = 0, after = 0; !done || after++ < 20; n++) {
+        const id = ids[(n * 104_729) % ids.length] as string;
+        const { status, body } = await lookupCustomer({
+          routeId: "getCustomer",
+          params: { datasetId: DATASET, customerId: id },
+          query: {},
+          body: undefined,
+          tenantId: "t",
+          requestId: "consistency",
+        });
+        const { version, monetary } = body as { version: number; monetary: number };
+        lookupVersions.add(version);
+        expect([status, monetary], `lookup of ${id} at version ${version}`).toEqual([
+          200,
+          byVersion.get(version)?.get(id),
+        ]);
+        lookups++;
+      }
+    };
     const readMembers = async () => {
       for (let n = 0, after = 0; !done || after++ < 2; n++) {
         const meta = await store.getDataset("t", DATASET);
@@ -125,11 +172,13 @@ describe("reads during a run", () => {
         listings++;
       }
     };
-    const [outcome] = await Promise.all([run, readCustomers(), readMembers()]);
+    const [outcome] = await Promise.all([run, readCustomers(), readMembers(), readLookups()]);
     expect(outcome.outcome).toBe("succeeded");
     expect(seenVersions).toEqual(new Set([1, 2]));
     expect(customerReads).toBeGreaterThan(20);
     expect(listings).toBeGreaterThan(2);
+    expect(lookupVersions).toEqual(new Set([1, 2]));
+    expect(lookups).toBeGreaterThan(20);
     // The run changed every customer (spend) and so rewrote every one of them.
     if (outcome.outcome === "succeeded") expect(outcome.run.counts?.customersWritten).toBe(CUSTOMERS);
   }, 300_000);
