@@ -834,6 +834,83 @@ describe("dashboard", () => {
   );
 
   it(
+    "finds lookalikes from a segment's page, and shows the model's AUC in words and its weightiest features as the API reports them",
+    async () => {
+      const { segments } = await api.listSegments({ params: { datasetId: DATASET } });
+      const seed = segments.filter((s) => s.family === "rfm").sort((a, b) => b.size - a.size)[0];
+      if (!seed) throw new Error("no RFM segment");
+      await page.goto(`${service.api}/#/${DATASET}/segments/${seed.id}`);
+      const form = page.getByRole("form", { name: "Find lookalikes" });
+      await form.getByLabel("Name").fill("Like the largest");
+      await form.getByLabel("Size").selectOption("top");
+      await form.getByLabel("How many").fill("12");
+      await form.getByRole("button", { name: "Find lookalikes" }).click();
+      await page.getByRole("link", { name: "Open the lookalike" }).waitFor({ timeout: RUN_TIMEOUT });
+      const lookalikeId = "lookalike:like-the-largest";
+      expect(await api.getLookalike({ params: { datasetId: DATASET, lookalikeId } })).toMatchObject({
+        name: "Like the largest",
+        seed: seed.id,
+        size: { top: 12 },
+      });
+
+      await page.getByRole("link", { name: "Open the lookalike" }).click();
+      await page.getByRole("heading", { level: 1, name: "Like the largest" }).waitFor();
+      const segment = await api.getSegment({ params: { datasetId: DATASET, segmentId: lookalikeId } });
+      const report = segment.lookalike;
+      if (!report) throw new Error("the lookalike has no report");
+      const seedNow = await api.getSegment({ params: { datasetId: DATASET, segmentId: seed.id } });
+      expect(report.seed).toBe(seed.id);
+      expect(report.seedSize).toBe(seedNow.size);
+      expect(segment.size).toBe(12);
+
+      // The AUC read on the README's scale, worked out here from the API's figure.
+      const model = page.getByRole("region", { name: "Model" });
+      const auc = report.auc;
+      const words =
+        auc === null
+          ? "no AUC: the seed is too small to hold a part of it out"
+          : `AUC ${auc.toFixed(2)}: the seed ${
+              auc < 0.6
+                ? "does not stand out"
+                : auc < 0.7
+                  ? "is somewhat distinctive"
+                  : auc < 0.9
+                    ? "is distinctive"
+                    : "is highly distinctive"
+            }`;
+      expect(await model.locator("[data-auc]").textContent()).toBe(words);
+      expect(await figure(model, "Seed members").textContent()).toBe(int(report.seedSize));
+      expect(await figure(model, "Held out").textContent()).toBe(
+        `${int(report.heldOut.seed)} seed, ${int(report.heldOut.rest)} others`,
+      );
+      const rows = await tableRows(model.locator("table"));
+      expect(rows.map((r) => r[1])).toEqual(
+        report.features.map(
+          (f) => `${f.weight > 0 ? "+" : f.weight < 0 ? "−" : ""}${Math.abs(f.weight).toFixed(3)}`,
+        ),
+      );
+      expect(
+        await model.locator("tbody th span").evaluateAll((els) => els.map((e) => e.getAttribute("title"))),
+      ).toEqual(report.features.map((f) => f.name));
+
+      // Its members, none of them in the seed, as the page lists them.
+      const members = await api.listSegmentMembers({
+        params: { datasetId: DATASET, segmentId: lookalikeId },
+        query: { limit: 100 },
+      });
+      const seedMembers = await api.listSegmentMembers({
+        params: { datasetId: DATASET, segmentId: seed.id },
+        query: { limit: 1000 },
+      });
+      expect(members.customerIds.filter((id) => seedMembers.customerIds.includes(id))).toEqual([]);
+      const listed = page.getByRole("region", { name: "Members" });
+      await expect.poll(() => listed.locator("ol li").allTextContents(), POLL).toEqual(members.customerIds);
+      expect(await page.evaluate(UNLABELLED_CONTROLS)).toEqual([]);
+    },
+    RUN_TIMEOUT + 30_000,
+  );
+
+  it(
     "warns on the overview, in the run's words, when the data ends long before the evaluation date",
     async () => {
       await page.setViewportSize({ width: 1280, height: 900 });
