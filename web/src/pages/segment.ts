@@ -4,15 +4,17 @@ import { chartFigure, lineConfig } from "../charts";
 import { FAMILY_LABEL, link, type PageContext } from "../context";
 import { append, fmt, h, notice, replace, stats, table } from "../dom";
 import { lookalikeForm, lookalikeModelSection } from "../lookalike";
+import { profileSection } from "../profile";
 import { describeRule } from "../rule-text";
 
 const PAGE_SIZE = 25;
 
 export async function segmentPage(ctx: PageContext, root: HTMLElement, segmentId: string): Promise<void> {
   const datasetId = ctx.datasetId as string;
-  const [segment, history] = await Promise.all([
+  const [segment, history, dataset] = await Promise.all([
     ctx.api.getSegment({ params: { datasetId, segmentId } }),
     ctx.api.getSegmentHistory({ params: { datasetId, segmentId }, query: { limit: 30 } }),
+    ctx.api.getDataset({ params: { datasetId } }),
   ]);
   root.append(
     h(
@@ -88,6 +90,7 @@ export async function segmentPage(ctx: PageContext, root: HTMLElement, segmentId
   root.append(definition);
   if (segment.lookalike) root.append(lookalikeModelSection(datasetId, segment.lookalike));
   else if (segment.family !== "lookalike") root.append(lookalikeForm(ctx, datasetId, segment));
+  root.append(profileSection(segment.name, segment.liftProfile, dataset.settings.profiles?.k ?? 10));
 
   const points = [...history.points].reverse();
   root.append(
