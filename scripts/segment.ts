@@ -26,6 +26,9 @@
  *   suppressed) as JSON `{ k, top, profiles: { [segmentId]: profile } }`; the summary then carries
  *   `profiles: { segments, ms }`.
  * - Rejected rows are counted; the first few (row, column, code, reason) are listed on stderr.
+ * - A plain CSV transactions file of 16 MiB or more is read and aggregated on every core (worker threads over
+ *   byte ranges, shared/engine/parallel), with the result of a read in one thread; the summary's
+ *   `readThreads` says how many read it.
  * - The last line of stdout is a JSON summary: counts, seconds per stage, peak memory, the cluster model's
  *   k and inertia, every fitted model's parameters under `models` (bgNbd, paretoNbd, mbgNbd, gammaGamma),
  *   the model selected and how, and the holdout validation record.
@@ -33,10 +36,6 @@
  *   (expected_purchases_low/high, clv_low/high), and each customer's next best category (README "Next best
  *   category"; empty when there is none). The summary's `nextBestCategory` is its hit rate on the last 90 days
  *   of orders against the most popular category, or why it was skipped (NBC_NO_CATEGORIES without categories).
- *
- * - A plain CSV transactions file of 16 MiB or more is read and aggregated on every core (worker threads over
- *   byte ranges, shared/engine/parallel), with the result of a read in one thread; the summary's
- *   `readThreads` says how many read it.
  *
  * Exit codes: 0 done; 1 a file cannot be read or is not valid (the message carries the FileError code, or the
  * system's error code such as ENOENT); 2 bad arguments.
@@ -62,7 +61,7 @@ import {
   type FileFormat,
   type IngestReport,
   ingestCustomers,
-  ingestTransactions,
+  ingestTransactionsParallel,
   isoDay,
   LIFECYCLE_STAGES,
   parseDay,
@@ -74,7 +73,6 @@ import {
   type ValueValidation,
 } from "../shared/engine";
 import type { GammaGammaParams } from "../shared/engine/clv";
-import { ingestTransactionsParallel } from "../shared/engine/parallel";
 import type { NbcReport } from "../shared/engine/next-best-category";
 import { profilesOf } from "../shared/engine/profiles";
 import { MAX_HORIZON_DAYS } from "../shared/engine/value";

@@ -41,6 +41,16 @@ export {
 } from "./ingest";
 export { previousFrom } from "./kmeans";
 export {
+  defaultWorkerUrl,
+  ingestTransactionsParallel,
+  MAX_READ_THREADS,
+  type OneThreadReason,
+  PARALLEL_MIN_BYTES,
+  type ParallelOptions,
+  type ParallelRead,
+  type RangeSource,
+} from "./parallel";
+export {
   LIFECYCLE_ACTIVE,
   LIFECYCLE_COOLING,
   LIFECYCLE_DEFAULTS,
