@@ -5,8 +5,9 @@
  * - `tsx scripts/segment.ts` (what `npm run segment` ran before: TypeScript compiled at every start);
  * - `node scripts/launch.mjs scripts/segment.ts` (what it runs now: the prebuilt bundle, dist/segment.mjs);
  * - `npm run segment` itself, npm's own start included.
- * Configurations alternate, `--repeat` runs each, best and median reported. Also timed once: a launch that has
- * to rebuild the bundle (its input list removed first), against one that does not, both on `--help`.
+ * Configurations alternate, `--repeat` runs each, best and median reported. Each configuration's `--help` is
+ * timed too (start-up and exit alone, no engine), and once a launch that has to rebuild the bundle (its input
+ * list removed first).
  *
  *   npm run bench -- --cli-startup [--size 100k] [--repeat 3] [--out-dir bench-out]
  */
@@ -74,6 +75,14 @@ const CONFIGS = {
 } as const satisfies Record<string, readonly [string, readonly string[]]>;
 type Config = keyof typeof CONFIGS;
 
+async function measureHelp(config: Config): Promise<number> {
+  const [command, args] = CONFIGS[config];
+  const help = [...args.slice(0, args.length - runArgs.length), "--help"];
+  const run = await timedRun(command, help);
+  if (run.code !== 0) throw new Error(`${config} --help exited ${run.code}: ${run.stderr}`);
+  return run.wall;
+}
+
 async function measure(config: Config) {
   const [command, args] = CONFIGS[config];
   const run = await timedRun(command, [...args]);
@@ -103,16 +112,19 @@ try {
     launcher: [],
     npm: [],
   };
+  const helps: Record<Config, number[]> = { tsx: [], launcher: [], npm: [] };
   const names = Object.keys(CONFIGS) as Config[];
   for (let r = 0; r < repeat; r++) {
     for (let i = 0; i < names.length; i++) {
       const config = names[(i + r) % names.length] as Config;
       runs[config].push(await measure(config));
+      helps[config].push(await measureHelp(config));
     }
   }
   const table = names.map((config) => {
     const overheads = runs[config].map((x) => x.overhead).sort((a, b) => a - b);
     const walls = runs[config].map((x) => x.wall).sort((a, b) => a - b);
+    const help = [...helps[config]].sort((a, b) => a - b);
     const median = (xs: number[]) => xs[Math.floor((xs.length - 1) / 2)] as number;
     return {
       config,
@@ -120,12 +132,15 @@ try {
       wallMedian: median(walls),
       overheadBest: overheads[0] as number,
       overheadMedian: median(overheads),
+      helpBest: help[0] as number,
+      helpMedian: median(help),
     };
   });
   for (const row of table) {
     console.log(
       `${row.config.padEnd(8)} wall best ${row.wallBest.toFixed(3)} s, median ${row.wallMedian.toFixed(3)} s; ` +
-        `over the engine's own time: best ${row.overheadBest.toFixed(3)} s, median ${row.overheadMedian.toFixed(3)} s`,
+        `over the engine's own time: best ${row.overheadBest.toFixed(3)} s, median ${row.overheadMedian.toFixed(3)} s; ` +
+        `--help: best ${row.helpBest.toFixed(3)} s, median ${row.helpMedian.toFixed(3)} s`,
     );
   }
   const loadAtEnd = loadavg();
@@ -142,6 +157,7 @@ try {
         helpSeconds: { rebuilding: rebuild.wall, notRebuilding: reuse.wall },
         table,
         runs,
+        helps,
       },
       null,
       2,
