@@ -180,6 +180,17 @@ describe("sharded computation equals the single path", () => {
         { attribute: "country", top: 2 },
         { attribute: "age", breaks: [30, 45, 60] },
       ],
+      // Lookalikes read the spend shares, the attributes and a rule segment's members, as whole reads do.
+      lookalikes: [
+        { id: "lookalike:like-web", name: "Like web", seed: "rule:web", size: { percent: 20 } },
+        {
+          id: "lookalike:like-old",
+          name: "Like old",
+          seed: "rule:old",
+          size: { top: 15 },
+          attributes: ["country"],
+        },
+      ],
     } as ComputeSettings;
     const base = async () => {
       const state = new AggregateState();
@@ -200,6 +211,10 @@ describe("sharded computation equals the single path", () => {
       expect(codes, code).toContain(code);
     expect(want.report.orderLinesMerged).toBeGreaterThan(50);
     expect(want.result.columns.returns.some((r) => r > 0)).toBe(true);
+    // The lookalike of a channel rule finds its channel share among the weightiest features.
+    const like = want.result.segments.find((x) => x.id === "lookalike:like-web");
+    expect(like?.size).toBeGreaterThan(0);
+    expect(like?.lookalike?.features[0]?.name).toBe("channel_share.web");
     for (const [rangeBytes, buckets] of [
       [2_000, 5],
       [30_000, 1],
