@@ -2,7 +2,9 @@
  * Core functions of the lookup routes: one customer, and a page of one segment's members. They answer as
  * the read routes of ./read do (same bodies, codes and validation details) but are built for the lookup
  * function's small bundle: schemas from zod's mini build with its English messages (the classic build alone
- * is about 450 KB minified), and the store's items parsed here with only the fields an answer uses.
+ * is about 450 KB minified), and the store's items parsed here, checking the fields an answer uses. And for
+ * a warm function's speed: the dataset's committed version, an item that grows with the segments, is read
+ * and parsed whole once per version and afterwards only by its reference (KnownVersions below).
  */
 import * as z from "zod/mini";
 import en from "zod/v4/locales/en.js";
