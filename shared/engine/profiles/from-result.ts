@@ -7,6 +7,8 @@
  * numbers numeric, dates dated; list attributes are left out (a customer holds several values at once).
  */
 import type { ComputedSegmentation, SpendByValue } from "../compute";
+import { positionsOf } from "../orders";
+import { BIG_CENTS, ORDER_BLOCK_SIZE, type OrderBlock } from "../state";
 import type { ResultTraits } from "../traits";
 import type { ComputeIssue } from "../types";
 import {
@@ -29,16 +31,26 @@ export function bitsetOfFlags(flags: ArrayLike<number>): Uint32Array {
   return words;
 }
 
-/** Net spend per position and value of a dimension (code 0: orders without one), from the result's orders. */
+/** Largest positions × values table the spend per value is summed in, in one pass over the orders in order. */
+const DENSE_SPEND_ENTRIES = 8 * 1024 * 1024;
+
+/**
+ * Net spend per position and value of a dimension (code 0: orders without one), from the result's orders
+ * (those on or before asOf): each position lists the codes it has orders in, once each. A dimension of few
+ * values is summed in a positions × values table in one pass over the orders as stored (codes ascending per
+ * position); a wider one customer by customer over the result's orders (codes in order of first order).
+ */
 export function spendByValueOf(
   result: ComputedSegmentation,
   dimension: "category" | "channel",
+  denseEntries = DENSE_SPEND_ENTRIES,
 ): SpendByValue {
   const merged = result.source.spend;
   if (merged !== undefined) return dimension === "channel" ? merged.channel : merged.category;
   const state = result.state;
   if (state === undefined) throw new Error("A merged result needs its spend per value to be profiled");
   const width = (dimension === "channel" ? state.channels.size : state.categories.size) + 1;
+  if (width * result.customerCount <= denseEntries) return denseSpendOf(result, state, dimension, width);
   const codeOf =
     dimension === "channel" ? (o: number) => state.orderChannel(o) : (o: number) => state.orderCategory(o);
   const { offsets, orders } = result.customerOrders();
@@ -69,6 +81,51 @@ export function spendByValueOf(
     outOffsets[p + 1] = outCodes.length;
   }
   return { offsets: outOffsets, codes: Uint32Array.from(outCodes), net: Float64Array.from(outNet) };
+}
+
+function denseSpendOf(
+  result: ComputedSegmentation,
+  state: NonNullable<ComputedSegmentation["state"]>,
+  dimension: "category" | "channel",
+  width: number,
+): SpendByValue {
+  const n = result.customerCount;
+  const positions = positionsOf(state.customerCount, result.columns.stateIndex);
+  const net = new Float64Array(n * width);
+  const seen = new Uint8Array(n * width);
+  const total = state.orderCount;
+  const asOfDay = result.asOfDay;
+  for (let b = 0; b * ORDER_BLOCK_SIZE < total; b++) {
+    const block = state.orderBlocks[b] as OrderBlock;
+    const codes = dimension === "channel" ? block.channel : block.category;
+    const { customer, day, cents } = block;
+    const length = Math.min(ORDER_BLOCK_SIZE, total - b * ORDER_BLOCK_SIZE);
+    for (let k = 0; k < length; k++) {
+      if ((day[k] as number) > asOfDay) continue;
+      const p = positions[customer[k] as number] as number;
+      if (p < 0) continue;
+      let c = cents[k] as number;
+      if (c === BIG_CENTS) c = state.orderCents(b * ORDER_BLOCK_SIZE + k);
+      const at = p * width + (codes === null ? 0 : (codes[k] as number));
+      net[at] = (net[at] as number) + c;
+      seen[at] = 1;
+    }
+  }
+  const offsets = new Uint32Array(n + 1);
+  let entries = 0;
+  for (let p = 0; p < n; p++) {
+    for (let c = 0; c < width; c++) entries += seen[p * width + c] as number;
+    offsets[p + 1] = entries;
+  }
+  const outCodes = new Uint32Array(entries);
+  const outNet = new Float64Array(entries);
+  let e = 0;
+  for (let at = 0; at < n * width; at++) {
+    if (seen[at] === 0) continue;
+    outCodes[e] = at % width;
+    outNet[e++] = net[at] as number;
+  }
+  return { offsets, codes: outCodes, net: outNet };
 }
 
 /** Profile attributes from the traits of a result; unknown names and list attributes are left out. */

@@ -13,6 +13,7 @@ import {
   type CountItem,
   MAX_PROFILE_ATTRIBUTES,
   profilesOf,
+  spendByValueOf,
 } from "../../../shared/engine/profiles";
 import { AggregateState } from "../../../shared/engine/state";
 import type { ComputeSettings } from "../../../shared/engine/types";
@@ -127,6 +128,40 @@ describe("profilesOf", () => {
     expect(result.issues.filter((i) => i.stage === "profiles")).toEqual([]);
     const zip = out.profiles["list:first"]?.attributes[0] as CategoricalProfile;
     expect(zip.items.map((i) => i.value)).toEqual(["Z0", "Z1", "Z2"]);
+  });
+
+  it("sums the spend per value in one pass as customer by customer, returns netted, later orders left out", async () => {
+    const state = new AggregateState();
+    const tx = [
+      "customer_id,order_id,order_date,amount,category,channel",
+      "A,1,2024-05-01,10.00,Jazz,web",
+      "A,2,2024-05-02,5.00,Rock,",
+      "A,3,2024-05-03,-12.50,Jazz,web",
+      "B,4,2024-05-04,7.25,,app",
+      "B,5,2024-08-01,100.00,Jazz,app",
+      "C,6,2024-06-01,3.00,Rock,web",
+    ];
+    await ingestTransactions(textSource(`${tx.join("\n")}\n`), { format: "csv" }, state);
+    const result = computeSegments(state, { asOf: AS_OF, clusters: false, value: false });
+    const byPosition = (spend: ReturnType<typeof spendByValueOf>, names: (c: number) => string) => {
+      const out: Record<string, Record<string, number>> = {};
+      for (let p = 0; p < result.customerCount; p++) {
+        const row: Record<string, number> = {};
+        for (let e = spend.offsets[p] as number; e < (spend.offsets[p + 1] as number); e++)
+          row[names(spend.codes[e] as number)] = spend.net[e] as number;
+        out[result.customerId(p)] = row;
+      }
+      return out;
+    };
+    const category = (c: number) => (c === 0 ? "(none)" : result.source.categories.get(c - 1));
+    const channel = (c: number) => (c === 0 ? "(none)" : result.source.channels.get(c - 1));
+    // Worked out from the rows: B's order of 2024-08-01 is after asOf.
+    const categories = { A: { Jazz: -250, Rock: 500 }, B: { "(none)": 725 }, C: { Rock: 300 } };
+    const channels = { A: { web: -250, "(none)": 500 }, B: { app: 725 }, C: { web: 300 } };
+    expect(byPosition(spendByValueOf(result, "category"), category)).toEqual(categories);
+    expect(byPosition(spendByValueOf(result, "category", 0), category)).toEqual(categories);
+    expect(byPosition(spendByValueOf(result, "channel"), channel)).toEqual(channels);
+    expect(byPosition(spendByValueOf(result, "channel", 0), channel)).toEqual(channels);
   });
 
   it("keeps the first 30 attributes by name in code-unit order", () => {
