@@ -46,6 +46,7 @@ import { rename, stat, unlink, writeFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { isMainThread } from "node:worker_threads";
 import { csvTextCell } from "../shared/csv";
 import {
   AggregateState,
@@ -578,7 +579,11 @@ export async function main(argv: readonly string[], io: CliIo = process): Promis
   }
 }
 
-const invoked = process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url);
+// Not in the worker threads of the parallel reader, which load this module's bundle to read ranges.
+const invoked =
+  isMainThread &&
+  process.argv[1] !== undefined &&
+  resolve(process.argv[1]) === fileURLToPath(import.meta.url);
 if (invoked) {
   main(process.argv.slice(2)).then(
     (code) => {

@@ -28,6 +28,8 @@ import type { AggregateState } from "../state";
 import type { IngestReport } from "../types";
 import { type MergeRefusal, mergeRanges } from "./merge";
 import { type FromWorker, type RangeResult, type RangeTask, receivedError, type ToWorker } from "./protocol";
+// Bundled with every caller, so that a bundle can start itself as a worker (defaultWorkerUrl).
+import { RANGE_WORKER } from "./worker";
 
 export { isEmptyState, type MergeRefusal } from "./merge";
 
@@ -54,7 +56,7 @@ export interface ParallelOptions {
   readonly minBytes?: number;
   /** Byte ranges (default one per thread; more than threads are read one after another). */
   readonly ranges?: number;
-  /** The worker entry (default: ingest-worker.mjs beside a bundle, else worker.ts through tsx). */
+  /** The worker entry (default: defaultWorkerUrl()). */
   readonly workerUrl?: URL;
   /** Test hook: the worker of this range fails as if it had crashed. */
   readonly failRange?: number;
@@ -83,23 +85,31 @@ export interface ParallelRead {
   readonly ms: { plan: number; ranges: number; merge: number };
 }
 
-/** The worker entry: ingest-worker.mjs beside the bundle this module is part of, else the TypeScript source. */
+/**
+ * The worker entry: the TypeScript source of worker.ts when this module runs from source (tsx, tests), else
+ * the bundle this module was bundled into (a Lambda handler, the segment CLI), which holds worker.ts too and
+ * serves ranges in a thread started with its workerData.
+ */
 export function defaultWorkerUrl(): URL | undefined {
-  const bundled = new URL("./ingest-worker.mjs", import.meta.url);
-  if (bundled.protocol === "file:" && existsSync(fileURLToPath(bundled))) return bundled;
-  const source = new URL("./worker.ts", import.meta.url);
-  if (source.protocol === "file:" && existsSync(fileURLToPath(source))) return source;
-  return undefined;
+  const self = new URL(import.meta.url);
+  if (self.protocol !== "file:") return undefined;
+  const target = self.pathname.endsWith(".ts") ? new URL("./worker.ts", self) : self;
+  return existsSync(fileURLToPath(target)) ? target : undefined;
 }
 
 function startWorker(url: URL): Worker {
-  if (!url.pathname.endsWith(".ts")) return new Worker(url);
+  if (!url.pathname.endsWith(".ts")) return new Worker(url, { workerData: RANGE_WORKER });
   // The TypeScript source (tests, tsx runs): the worker registers tsx's loader before importing it.
-  const api = pathToFileURL(createRequire(import.meta.url).resolve("tsx/esm/api")).href.replace(/\.cjs$/, ".mjs");
+  const api = pathToFileURL(createRequire(import.meta.url).resolve("tsx/esm/api")).href.replace(
+    /\.cjs$/,
+    ".mjs",
+  );
   const code =
     `import { register } from ${JSON.stringify(api)};` +
     `register(); await import(${JSON.stringify(url.href)});`;
-  return new Worker(new URL(`data:text/javascript,${encodeURIComponent(code)}`));
+  return new Worker(new URL(`data:text/javascript,${encodeURIComponent(code)}`), {
+    workerData: RANGE_WORKER,
+  });
 }
 
 async function headOf(source: RangeSource): Promise<Uint8Array> {

@@ -1,5 +1,6 @@
 /**
- * A worker thread of the parallel reader: reads one byte range of a CSV transactions file at a time into a
+ * The worker threads of the parallel reader. A thread started with workerData RANGE_WORKER (from this module,
+ * or from a bundle that holds it) reads one byte range of a CSV transactions file at a time into a
  * new state with ingestTransactions itself, after the file's header line, and posts the state's columns
  * (transferred, not copied) with its report, rejected rows and line count.
  *
@@ -8,7 +9,7 @@
  * the line that straddles the range's end.
  */
 import { createReadStream } from "node:fs";
-import { parentPort } from "node:worker_threads";
+import { isMainThread, parentPort, workerData } from "node:worker_threads";
 import { ingestTransactions } from "../ingest";
 import type { CsvStats } from "../reader";
 import { rangeReadStart, type ShardByteRange } from "../shard";
@@ -143,8 +144,11 @@ async function readRange(
   return { result, transfer };
 }
 
+/** workerData of a thread started to read ranges (the module is bundled with its callers: see index.ts). */
+export const RANGE_WORKER = { parallelRead: 1 } as const;
+
 const port = parentPort;
-if (port !== null) {
+if (!isMainThread && port !== null && (workerData as typeof RANGE_WORKER | undefined)?.parallelRead === 1) {
   let posted = new PostedChunks();
   let current = -1;
   const post = (message: FromWorker) => port.postMessage(message);
