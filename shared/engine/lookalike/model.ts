@@ -117,28 +117,32 @@ export function fitLogistic(data: LogisticData, lambda: number, options: FitOpti
   let ll = penalizedLogLikelihood(data, beta, lambda);
   const gradient = new Float64Array(m);
   const hessian = new Float64Array(m * m);
-  const row = new Float64Array(m);
   let converged = false;
   let iterations = 0;
   while (iterations < maxIterations) {
     iterations++;
     gradient.fill(0);
     hessian.fill(0);
-    row[0] = 1;
-    for (let r = 0; r < data.rows; r++) {
-      const w = data.weights === undefined ? 1 : (data.weights[r] as number);
-      const mu = sigmoid(eta(data, beta, r));
-      const residual = w * ((data.y[r] as number) - mu);
-      const curvature = w * mu * (1 - mu);
+    const { x, y, weights, rows } = data;
+    for (let r = 0; r < rows; r++) {
       const at = r * p;
-      for (let j = 0; j < p; j++) row[j + 1] = data.x[at + j] as number;
-      for (let i = 0; i < m; i++) {
-        const xi = row[i] as number;
-        gradient[i] = (gradient[i] as number) + residual * xi;
+      let z = beta[0] as number;
+      for (let j = 0; j < p; j++) z += (beta[j + 1] as number) * (x[at + j] as number);
+      const w = weights === undefined ? 1 : (weights[r] as number);
+      const mu = sigmoid(z);
+      const residual = w * ((y[r] as number) - mu);
+      const curvature = w * mu * (1 - mu);
+      gradient[0] = (gradient[0] as number) + residual;
+      hessian[0] = (hessian[0] as number) + curvature;
+      for (let i = 0; i < p; i++) {
+        const xi = x[at + i] as number;
+        gradient[i + 1] = (gradient[i + 1] as number) + residual * xi;
         const cxi = curvature * xi;
-        // Lower triangle only; mirrored below.
+        // Row i + 1 of the lower triangle: the intercept column, then features 0..i; mirrored below.
+        const h = (i + 1) * m;
+        hessian[h] = (hessian[h] as number) + cxi;
         for (let j = 0; j <= i; j++)
-          hessian[i * m + j] = (hessian[i * m + j] as number) + cxi * (row[j] as number);
+          hessian[h + 1 + j] = (hessian[h + 1 + j] as number) + cxi * (x[at + j] as number);
       }
     }
     for (let j = 1; j < m; j++) {
