@@ -7,6 +7,7 @@
  *   T#<tenant>#D#<dataset>              RUN#<runId>        one run: status, counts, timings
  *   T#<tenant>#D#<dataset>              UPLOAD#<uploadId>  one upload: kind, mode, format, key
  *   T#<tenant>#D#<dataset>              DEF#<segmentId>    one saved rule segment
+ *   T#<tenant>#D#<dataset>              LAL#<segmentId>    one lookalike: seed, size (./lookalikes.ts)
  *   T#<tenant>#D#<dataset>              ERASURE#<erasure>  one erasure request: status, counts, id hash
  *   T#<tenant>#D#<dataset>#C#<customer> C                  one customer: scores and memberships
  *   T#<tenant>#D#<dataset>#S#<segment>  <customer>         one customer's membership of one segment
