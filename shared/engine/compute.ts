@@ -1106,7 +1106,6 @@ export function calibrationSegmentsOf(
     stateIndex: totals.stateIndex,
     segmentOf: family === "rfm" ? base.rfmSegment : lifecycleStages(base, day, resolved.windows),
     segmentCount: family === "rfm" ? RFM_SEGMENTS.length : LIFECYCLE_STAGES.length,
-    orders: groupOrders(state, day, positionsOf(state.customerCount, totals.stateIndex)),
   };
 }
 

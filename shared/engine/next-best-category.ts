@@ -21,7 +21,7 @@ import type { SpendByValue } from "./compute";
 import { isoDay } from "./days";
 import { ComputeError } from "./errors";
 import type { CustomerOrders } from "./orders";
-import type { AggregateState } from "./state";
+import { type AggregateState, BIG_CENTS, ORDER_BLOCK_BITS, ORDER_BLOCK_MASK, type OrderBlock } from "./state";
 
 /** Next best category settings (all optional). */
 export interface NextBestCategorySettings {
@@ -242,13 +242,15 @@ export function recommendCategories(
 }
 
 /**
- * Net spend of each group's orders in each category code, for the orders `keep` accepts (all by default):
- * groups.orders[groups.offsets[g] ..] are state order indices.
+ * Net spend of each group's orders in each category code, for the orders dated in (afterDay, toDay]:
+ * groups.orders[groups.offsets[g] ..] are state order indices. Reads the order blocks directly and writes into
+ * typed arrays: it runs over every order of the dataset, up to three times a run.
  */
 export function categorySpendOf(
   state: AggregateState,
   groups: CustomerOrders,
-  keep?: (day: number) => boolean,
+  afterDay = Number.NEGATIVE_INFINITY,
+  toDay = Number.POSITIVE_INFINITY,
 ): SpendByValue {
   const width = state.categories.size + 1;
   const count = groups.offsets.length - 1;
@@ -256,29 +258,40 @@ export function categorySpendOf(
   const seenBy = new Int32Array(width).fill(-1);
   const touched = new Uint32Array(width);
   const offsets = new Uint32Array(count + 1);
-  const codes: number[] = [];
-  const nets: number[] = [];
+  // At most one entry per order.
+  const codes = new Uint32Array(groups.orders.length);
+  const nets = new Float64Array(groups.orders.length);
+  const blocks = state.orderBlocks;
+  const list = groups.orders;
+  let entries = 0;
   for (let g = 0; g < count; g++) {
     let touchedCount = 0;
-    for (let e = groups.offsets[g] as number; e < (groups.offsets[g + 1] as number); e++) {
-      const order = groups.orders[e] as number;
-      if (keep !== undefined && !keep(state.orderDay(order))) continue;
-      const code = state.orderCategory(order);
+    const to = groups.offsets[g + 1] as number;
+    for (let e = groups.offsets[g] as number; e < to; e++) {
+      const order = list[e] as number;
+      const block = blocks[order >>> ORDER_BLOCK_BITS] as OrderBlock;
+      const k = order & ORDER_BLOCK_MASK;
+      const day = block.day[k] as number;
+      if (day <= afterDay || day > toDay) continue;
+      const code = block.category === null ? 0 : (block.category[k] as number);
+      let cents = block.cents[k] as number;
+      if (cents === BIG_CENTS) cents = state.bigCents.get(order) as number;
       if (seenBy[code] !== g) {
         seenBy[code] = g;
         touched[touchedCount++] = code;
         net[code] = 0;
       }
-      net[code] = (net[code] as number) + state.orderCents(order);
+      net[code] = (net[code] as number) + cents;
     }
     for (let t = 0; t < touchedCount; t++) {
       const code = touched[t] as number;
-      codes.push(code);
-      nets.push(net[code] as number);
+      codes[entries] = code;
+      nets[entries] = net[code] as number;
+      entries++;
     }
-    offsets[g + 1] = codes.length;
+    offsets[g + 1] = entries;
   }
-  return { offsets, codes: Uint32Array.from(codes), net: Float64Array.from(nets) };
+  return { offsets, codes: codes.slice(0, entries), net: nets.slice(0, entries) };
 }
 
 /** The category names of a dictionary: names[c - 1] is category code c's. */
@@ -300,8 +313,6 @@ export interface CalibrationSegments {
   /** Segment index of each calibration position. */
   readonly segmentOf: ArrayLike<number>;
   readonly segmentCount: number;
-  /** The orders (on or before the calibration end) of each calibration position. */
-  readonly orders: CustomerOrders;
 }
 
 const rate = (hits: number, of: number) => Math.round((hits / of) * 10_000) / 10_000;
@@ -331,19 +342,41 @@ export function evaluateNextBestCategory(
     return tooLittle(`no order on or before ${isoDay(calibrationEnd)}, the end of the calibration period`);
   }
   const names = categoryNames(state.categories);
-  const calSpend = categorySpendOf(state, cal.orders);
+  // Every calibration customer has an order on or before calibrationEnd <= asOf, so a full position too: the
+  // full grouping, cut at calibrationEnd and put in calibration order, gives the calibration spend.
+  const fullPosition = new Int32Array(state.customerCount).fill(-1);
+  for (let p = 0; p < full.stateIndex.length; p++) fullPosition[full.stateIndex[p] as number] = p;
+  const n = cal.stateIndex.length;
+  const calOffsets = new Uint32Array(n + 1);
+  for (let p = 0; p < n; p++) {
+    const q = fullPosition[cal.stateIndex[p] as number] as number;
+    calOffsets[p + 1] =
+      (calOffsets[p] as number) +
+      ((full.orders.offsets[q + 1] as number) - (full.orders.offsets[q] as number));
+  }
+  const calOrders = new Uint32Array(calOffsets[n] as number);
+  for (let p = 0; p < n; p++) {
+    const q = fullPosition[cal.stateIndex[p] as number] as number;
+    calOrders.set(
+      full.orders.orders.subarray(full.orders.offsets[q] as number, full.orders.offsets[q + 1] as number),
+      calOffsets[p] as number,
+    );
+  }
+  const calSpend = categorySpendOf(
+    state,
+    { offsets: calOffsets, orders: calOrders },
+    Number.NEGATIVE_INFINITY,
+    calibrationEnd,
+  );
   const ranking = rankCategories(cal.segmentOf, cal.segmentCount, calSpend, names, k);
   const recommended = recommendCategories(ranking, cal.segmentOf, calSpend, names.length);
   onCalibration?.(cal.stateIndex, recommended);
-  const holdout = categorySpendOf(state, full.orders, (day) => day > calibrationEnd);
-  const fullPosition = new Int32Array(state.customerCount).fill(-1);
-  for (let p = 0; p < full.stateIndex.length; p++) fullPosition[full.stateIndex[p] as number] = p;
+  const holdout = categorySpendOf(state, full.orders, calibrationEnd);
   const mark = new Int32Array(names.length + 1).fill(-1);
   const fresh = new Int32Array(names.length + 1).fill(-1);
   let evaluated = 0;
   let hits = 0;
   let baselineHits = 0;
-  const n = cal.stateIndex.length;
   for (let p = 0; p < n; p++) {
     const q = fullPosition[cal.stateIndex[p] as number] as number;
     if (q < 0) continue;
