@@ -23,7 +23,6 @@ import {
   FileError,
   type IngestReport,
   ingestCustomers,
-  ingestTransactions,
   type ListSegmentSettings,
   listMembership,
   type RowError,
@@ -75,6 +74,7 @@ import type {
   ShardedRuns,
 } from "./ports";
 import { computeProfiles, writeProfiles } from "./profiles";
+import { readUploadTransactions } from "./read-upload";
 import { runIdFor } from "./run-id";
 import { erasedAmong, scrubUpload } from "./scrub";
 import { writeTraitSnapshot } from "./trait-snapshot";
@@ -1004,11 +1004,13 @@ export async function runUpload(deps: PipelineDeps, event: UploadEvent): Promise
         const read = await ingestPinpointEndpoints(source, options, state);
         ingest = read;
         pinpoint = read.pinpoint;
+      } else if (upload.kind === "transactions") {
+        // A plain CSV large enough is read on every core, with the one-thread read's result.
+        const read = await readUploadTransactions(blobs, event.key, source, options, state);
+        state = read.state;
+        ingest = read.report;
       } else {
-        ingest =
-          upload.kind === "transactions"
-            ? await ingestTransactions(source, options, state)
-            : await ingestCustomers(source, options, state);
+        ingest = await ingestCustomers(source, options, state);
       }
     } catch (error) {
       if (error instanceof FileError) {

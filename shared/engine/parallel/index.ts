@@ -226,8 +226,12 @@ class RangeWorker {
     return result;
   }
 
+  /** Stops the thread; a range still being read fails, which ends its posting loop. */
   async close(): Promise<void> {
     this.worker.removeAllListeners("exit");
+    const job = this.job;
+    this.job = null;
+    job?.fail(new Error("The read was stopped"));
     await this.worker.terminate();
   }
 }
