@@ -4,7 +4,8 @@
  * fits every candidate on every fitting sample (as the engine did before), and with k fixed at the chosen k.
  * The time k selection costs is the automatic run's time minus the fixed-k run's, since for the chosen k both
  * fit the same model. Each configuration runs `--repeat` times, interleaved, in this one process; the best and
- * the median are reported. The run fails (exit 1) if the two ways differ in k, silhouettes, model or
+ * the median are reported, of the wall time and of the process's CPU time (user + system; the engine runs on
+ * one thread, so on a busy machine the CPU time is the steadier figure of the work done). The run fails (exit 1) if the two ways differ in k, silhouettes, model or
  * assignment for any size and seed.
  *
  *   npm run bench -- --k-selection [--sizes 100k,1m] [--seeds 1] [--repeat 3] [--out-dir bench-out]
@@ -71,9 +72,13 @@ let failed = false;
 for (const customers of sizes) {
   const { file, features } = await featuresOf(customers);
   for (const seed of seeds) {
-    const timed = (options: Parameters<typeof clusterCustomers>[1]) => {
+    const cpu = { fast: [] as number[], reference: [] as number[], fixed: [] as number[] };
+    const timed = (options: Parameters<typeof clusterCustomers>[1], config: keyof typeof cpu) => {
       const t = performance.now();
+      const c = process.cpuUsage();
       const result = clusterCustomers(features, options);
+      const used = process.cpuUsage(c);
+      cpu[config].push((used.user + used.system) / 1e6);
       return { result, seconds: (performance.now() - t) / 1000 };
     };
     const runs = { fast: [] as number[], reference: [] as number[], fixed: [] as number[] };
@@ -88,9 +93,9 @@ for (const customers of sizes) {
         if (config === "fixed") {
           const k = (fast ?? reference)?.model.k;
           if (k === undefined) continue;
-          runs.fixed.push(timed({ seed, k }).seconds);
+          runs.fixed.push(timed({ seed, k }, "fixed").seconds);
         } else {
-          const run = timed({ seed, kSelection: config });
+          const run = timed({ seed, kSelection: config }, config);
           runs[config].push(run.seconds);
           if (config === "fast") fast = run.result;
           else reference = run.result;
@@ -99,13 +104,18 @@ for (const customers of sizes) {
     }
     if (fast === undefined || reference === undefined) throw new Error("no run");
     // The fixed-k runs that came before the first automatic one had no k yet: fill up to `repeat`.
-    while (runs.fixed.length < repeat) runs.fixed.push(timed({ seed, k: fast.model.k }).seconds);
+    while (runs.fixed.length < repeat) runs.fixed.push(timed({ seed, k: fast.model.k }, "fixed").seconds);
     const same = isDeepStrictEqual(fast, reference);
     if (!same) failed = true;
     const time = { fast: summary(runs.fast), reference: summary(runs.reference), fixed: summary(runs.fixed) };
     const selection = {
       fast: time.fast.best - time.fixed.best,
       reference: time.reference.best - time.fixed.best,
+    };
+    const cpuTime = { fast: summary(cpu.fast), reference: summary(cpu.reference), fixed: summary(cpu.fixed) };
+    const cpuSelection = {
+      fast: cpuTime.fast.best - cpuTime.fixed.best,
+      reference: cpuTime.reference.best - cpuTime.fixed.best,
     };
     const row = {
       customers,
@@ -116,7 +126,10 @@ for (const customers of sizes) {
       identical: same,
       seconds: time,
       kSelectionSeconds: { ...selection, ratio: selection.fast / selection.reference },
+      cpuSeconds: cpuTime,
+      kSelectionCpuSeconds: { ...cpuSelection, ratio: cpuSelection.fast / cpuSelection.reference },
       runs,
+      cpu,
     };
     results.push(row);
     console.log(
@@ -124,6 +137,11 @@ for (const customers of sizes) {
         `same result: ${same ? "yes" : "NO"}; whole clustering best of ${repeat}: fast ${seconds(time.fast.best)}, ` +
         `reference ${seconds(time.reference.best)}, k fixed ${seconds(time.fixed.best)}; k selection: fast ` +
         `${seconds(selection.fast)}, reference ${seconds(selection.reference)} (${(selection.fast / selection.reference).toFixed(2)}×)`,
+    );
+    console.log(
+      `  CPU time, best of ${repeat}: fast ${seconds(cpuTime.fast.best)}, reference ${seconds(cpuTime.reference.best)}, ` +
+        `k fixed ${seconds(cpuTime.fixed.best)}; k selection: fast ${seconds(cpuSelection.fast)}, reference ` +
+        `${seconds(cpuSelection.reference)} (${(cpuSelection.fast / cpuSelection.reference).toFixed(2)}×)`,
     );
   }
 }
