@@ -551,6 +551,51 @@ describe("dashboard", () => {
     expect(hiddenSeen).toBeGreaterThan(0);
   });
 
+  it("shows a segment's profile: each channel's share against all customers with its lift, as the API's liftProfile, hidden cells in words", async () => {
+    const list = await api.listSegments({ params: { datasetId: DATASET } });
+    const pct = (share: number) =>
+      share.toLocaleString("en-US", { style: "percent", minimumFractionDigits: 1, maximumFractionDigits: 1 });
+    const lift = (n: number | null) =>
+      n === null ? "—" : `${n.toLocaleString("en-US", { maximumFractionDigits: 2 })}×`;
+    let hiddenSeen = 0;
+    // The largest RFM segment, and the smallest segment with members (whose cells the k rule hides).
+    const withMembers = list.segments.filter((s) => s.size > 0).sort((a, b) => b.size - a.size);
+    const chosen = [withMembers.find((s) => s.family === "rfm"), withMembers.at(-1)];
+    for (const segment of chosen) {
+      if (!segment) throw new Error("the fixture has no segment with members");
+      const detail = await api.getSegment({ params: { datasetId: DATASET, segmentId: segment.id } });
+      const profile = detail.liftProfile;
+      if (!profile) throw new Error(`${segment.id} has no liftProfile`);
+      await page.goto(`${service.api}/#/${DATASET}/segments/${segment.id}`);
+      const region = page.getByRole("region", { name: "Profile" });
+      await region.waitFor();
+      const channel = profile.spend.find((d) => d.dimension === "channel");
+      if (!channel) throw new Error("the fixture's orders carry a channel");
+      if (channel.totalCents === null) {
+        await expect.poll(() => region.textContent(), POLL).toContain("Fewer than 10 members have spent");
+        hiddenSeen += 1;
+        continue;
+      }
+      const items = [channel.items, channel.other, channel.unassigned].flat().filter((i) => i !== undefined);
+      const expected = items.map((i) =>
+        i.suppressed
+          ? [i.value, "fewer than 10 customers", "—", "—", "—"]
+          : [i.value, pct(i.share), pct(i.baseShare), lift(i.lift), i.buyers === null ? "—" : int(i.buyers)],
+      );
+      hiddenSeen += items.filter((i) => i.suppressed).length;
+      await expect.poll(() => tableRows(region.locator("table").first()), POLL).toEqual(expected);
+      const readings = items
+        .filter((i) => !i.suppressed && i.reading !== undefined)
+        .slice(0, 3)
+        .map((i) => `${segment.name} ${i.suppressed ? "" : i.reading}`);
+      expect(await region.locator("ul.readings").first().locator("li").allTextContents()).toEqual(readings);
+      expect(readings.length).toBeGreaterThan(0);
+      expect(readings[0]).toMatch(/ put .*the average customer's share of their spend through /);
+    }
+    // The smallest segment shows its hidden cells in words, never as numbers.
+    expect(hiddenSeen).toBeGreaterThan(0);
+  });
+
   it(
     "builds a rule segment, previews its size and economics, and saves it",
     async () => {
