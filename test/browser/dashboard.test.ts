@@ -16,7 +16,7 @@ import { type Client, createClient } from "../../shared/client";
 import type { Rule } from "../../shared/engine/rules";
 import { type LocalService, startLocalService } from "../e2e/local-service";
 import { type Chromium, launchChromium } from "./chromium";
-import { FIXTURE_AS_OF, makeTransactions } from "./fixture";
+import { FIXTURE_AS_OF, makeCategorizedTransactions, makeTransactions } from "./fixture";
 
 const DATASET = "web";
 /** Rows the reader must reject: a month 13 and an amount that is not a number. */
@@ -551,51 +551,6 @@ describe("dashboard", () => {
     expect(hiddenSeen).toBeGreaterThan(0);
   });
 
-  it("shows a segment's profile: each channel's share against all customers with its lift, as the API's liftProfile, hidden cells in words", async () => {
-    const list = await api.listSegments({ params: { datasetId: DATASET } });
-    const pct = (share: number) =>
-      share.toLocaleString("en-US", { style: "percent", minimumFractionDigits: 1, maximumFractionDigits: 1 });
-    const lift = (n: number | null) =>
-      n === null ? "—" : `${n.toLocaleString("en-US", { maximumFractionDigits: 2 })}×`;
-    let hiddenSeen = 0;
-    // The largest RFM segment, and the smallest segment with members (whose cells the k rule hides).
-    const withMembers = list.segments.filter((s) => s.size > 0).sort((a, b) => b.size - a.size);
-    const chosen = [withMembers.find((s) => s.family === "rfm"), withMembers.at(-1)];
-    for (const segment of chosen) {
-      if (!segment) throw new Error("the fixture has no segment with members");
-      const detail = await api.getSegment({ params: { datasetId: DATASET, segmentId: segment.id } });
-      const profile = detail.liftProfile;
-      if (!profile) throw new Error(`${segment.id} has no liftProfile`);
-      await page.goto(`${service.api}/#/${DATASET}/segments/${segment.id}`);
-      const region = page.getByRole("region", { name: "Profile" });
-      await region.waitFor();
-      const channel = profile.spend.find((d) => d.dimension === "channel");
-      if (!channel) throw new Error("the fixture's orders carry a channel");
-      if (channel.totalCents === null) {
-        await expect.poll(() => region.textContent(), POLL).toContain("Fewer than 10 members have spent");
-        hiddenSeen += 1;
-        continue;
-      }
-      const items = [channel.items, channel.other, channel.unassigned].flat().filter((i) => i !== undefined);
-      const expected = items.map((i) =>
-        i.suppressed
-          ? [i.value, "fewer than 10 customers", "—", "—", "—"]
-          : [i.value, pct(i.share), pct(i.baseShare), lift(i.lift), i.buyers === null ? "—" : int(i.buyers)],
-      );
-      hiddenSeen += items.filter((i) => i.suppressed).length;
-      await expect.poll(() => tableRows(region.locator("table").first()), POLL).toEqual(expected);
-      const readings = items
-        .filter((i) => !i.suppressed && i.reading !== undefined)
-        .slice(0, 3)
-        .map((i) => `${segment.name} ${i.suppressed ? "" : i.reading}`);
-      expect(await region.locator("ul.readings").first().locator("li").allTextContents()).toEqual(readings);
-      expect(readings.length).toBeGreaterThan(0);
-      expect(readings[0]).toMatch(/ put .*the average customer's share of their spend through /);
-    }
-    // The smallest segment shows its hidden cells in words, never as numbers.
-    expect(hiddenSeen).toBeGreaterThan(0);
-  });
-
   it(
     "builds a rule segment, previews its size and economics, and saves it",
     async () => {
@@ -756,6 +711,65 @@ describe("dashboard", () => {
     });
     expect(await page.locator("#holdout-chart canvas").count()).toBe(1);
   });
+
+  it(
+    "shows the next best category: a customer's with its reason, and the run's hit rate against the most popular category, as the API has them",
+    async () => {
+      await api.createDataset({
+        body: { datasetId: "records", settings: { asOf: FIXTURE_AS_OF, clusters: { enabled: false } } },
+      });
+      await page.goto(`${service.api}/#/upload`);
+      await page.getByLabel("Upload to dataset").fill("records");
+      await page.getByLabel(/^File/).setInputFiles({
+        name: "records.csv",
+        mimeType: "text/csv",
+        buffer: Buffer.from(makeCategorizedTransactions()),
+      });
+      await page.getByRole("button", { name: "Upload" }).click();
+      await page.getByRole("heading", { name: "The run finished" }).waitFor({ timeout: RUN_TIMEOUT });
+      const dataset = await api.getDataset({ params: { datasetId: "records" } });
+      const report = dataset.current?.nextBestCategory;
+      if (!report || "skipped" in report) throw new Error(`no hit rate measured: ${JSON.stringify(report)}`);
+      expect(report.customersEvaluated).toBeGreaterThan(0);
+      const pct = (x: number) =>
+        new Intl.NumberFormat("en-US", {
+          style: "percent",
+          minimumFractionDigits: 1,
+          maximumFractionDigits: 1,
+        }).format(x);
+      await page.goto(`${service.api}/#/records/model`);
+      await page.locator("#nbc-summary").waitFor(POLL);
+      expect(await page.locator("#nbc-summary").textContent()).toBe(
+        `Next best category was right for ${pct(report.hitRate)} of the ${report.customersEvaluated.toLocaleString("en-US")} ` +
+          `customers who tried a new category in the last ${report.holdoutDays} days; the most popular category ` +
+          `would have been right for ${pct(report.baselineHitRate)}.`,
+      );
+      // A customer with a recommendation, and one of the RFM segment it is measured in.
+      const { customerIds } = await api.listSegmentMembers({
+        params: { datasetId: "records", segmentId: "rfm:champions" },
+        query: { limit: 50 },
+      });
+      let chosen: Awaited<ReturnType<Client["getCustomer"]>> | undefined;
+      for (const customerId of customerIds) {
+        const c = await api.getCustomer({ params: { datasetId: "records", customerId } });
+        if (c.nextBestCategory !== null) {
+          chosen = c;
+          break;
+        }
+      }
+      if (!chosen) throw new Error("no champion has a next best category");
+      await page.goto(`${service.api}/#/records/customers/${chosen.customerId}`);
+      await page.getByRole("heading", { name: `Customer ${chosen.customerId}` }).waitFor(POLL);
+      expect(await page.locator("#next-best-category").textContent()).toBe(
+        `Next best category: ${chosen.nextBestCategory}`,
+      );
+      const segment = chosen.segments.find((s) => s.family === "rfm");
+      expect(await page.locator("#next-best-why").textContent()).toBe(
+        `Customers in ${segment?.name} buy ${chosen.nextBestCategory} more often than the average customer, and this customer has not bought it yet.`,
+      );
+    },
+    RUN_TIMEOUT + 60_000,
+  );
 
   it("fits a phone's width and talks to no host but the API and the upload and report URLs", async () => {
     await page.setViewportSize({ width: 390, height: 844 });

@@ -37,3 +37,41 @@ export function makeTransactions(customers = 400, seed = 7): string {
   }
   return `${lines.join("\n")}\n`;
 }
+
+/**
+ * A transactions file with a category on every order, for the next best category: a fifth of the customers
+ * buy often and lately, and Jazz three times as often per order as the others; everyone else buys now and then
+ * over the last two years. Orders run up to FIXTURE_AS_OF, so the last 90 days hold new categories to check.
+ */
+export function makeCategorizedTransactions(customers = 300, seed = 5): string {
+  let state = seed >>> 0;
+  const random = () => {
+    // mulberry32
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const categories = ["Blues", "Classical", "Country", "Folk", "Jazz", "Pop", "Rock", "Soul"];
+  const end = Date.parse(`${FIXTURE_AS_OF}T00:00:00Z`);
+  const lines = ["customer_id,order_id,order_date,amount,category"];
+  let order = 0;
+  for (let c = 1; c <= customers; c++) {
+    const often = random() < 0.2;
+    const weights = [3.5, 2, 3, 3, often ? 7.5 : 2.5, 4, 4, 3.5];
+    const total = weights.reduce((a, b) => a + b, 0);
+    const orders = often ? 5 + Math.floor(random() * 4) : 1 + Math.floor(random() * 4);
+    for (let o = 0; o < orders; o++) {
+      const daysBack = Math.floor(random() * (often ? 150 : 720));
+      let u = random() * total;
+      let k = 0;
+      while (k < weights.length - 1 && u >= (weights[k] as number)) u -= weights[k++] as number;
+      const date = new Date(end - daysBack * 86_400_000).toISOString().slice(0, 10);
+      lines.push(
+        `R${String(c).padStart(4, "0")},O${++order},${date},${(5 + random() * 95).toFixed(2)},${categories[k]}`,
+      );
+    }
+  }
+  return `${lines.join("\n")}\n`;
+}

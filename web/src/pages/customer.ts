@@ -107,6 +107,38 @@ function explain(c: Customer): Array<[string, string]> {
   return lines;
 }
 
+type Dataset = RouteOutput<"getDataset">;
+
+/**
+ * The next best category and one line of why: the segment of the family it is measured in (the dataset's
+ * nextBestCategory.family, RFM by default) buys it more often than the average customer, and this customer has
+ * not bought it yet.
+ */
+function nextBestSection(c: Customer, dataset: Dataset | null): HTMLElement {
+  const family = dataset?.settings.nextBestCategory?.family ?? "rfm";
+  const off = dataset?.settings.nextBestCategory?.enabled === false;
+  const segment = c.segments.find((s) => s.family === family);
+  const category = c.nextBestCategory;
+  const why =
+    category !== null
+      ? `Customers in ${segment?.name ?? "the same segment"} buy ${category} more often than the average customer, ` +
+        "and this customer has not bought it yet."
+      : off
+        ? "Turned off in the dataset's settings."
+        : "None: the orders carry no category, or this customer has bought every category their segment buys often enough.";
+  return h(
+    "section",
+    { "aria-labelledby": "next-best" },
+    h("h3", { id: "next-best" }, "Next best category"),
+    h(
+      "p",
+      { id: "next-best-category", ...(category !== null ? { "data-category": category } : {}) },
+      `Next best category: ${category ?? "none"}`,
+    ),
+    h("p", { id: "next-best-why", class: "help" }, why),
+  );
+}
+
 /** CLV with its 80% interval, e.g. "41.20 (33.10–50.75)". */
 function clvText(c: Customer): string {
   const p = c.predictions;
@@ -153,12 +185,13 @@ export async function customerPage(ctx: PageContext, root: HTMLElement): Promise
     return;
   }
   try {
-    const [customer, list, history] = await Promise.all([
+    const [customer, list, history, dataset] = await Promise.all([
       ctx.api.getCustomer({ params: { datasetId, customerId: current } }),
       ctx.api.listSegments({ params: { datasetId } }).catch(() => null),
       ctx.api
         .getCustomerHistory({ params: { datasetId, customerId: current }, query: { limit: 20 } })
         .catch(() => null),
+      ctx.api.getDataset({ params: { datasetId } }).catch(() => null),
     ]);
     const described = new Map<string, Segment>((list?.segments ?? []).map((s) => [s.id, s]));
     replace(
@@ -187,6 +220,7 @@ export async function customerPage(ctx: PageContext, root: HTMLElement): Promise
           ...explain(customer).flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]),
         ),
       ),
+      nextBestSection(customer, dataset),
       h(
         "section",
         { "aria-labelledby": "memberships" },

@@ -157,13 +157,48 @@ function parametersSection(model: ValueModel): HTMLElement {
   );
 }
 
+type NbcReport = NonNullable<NonNullable<RouteOutput<"getDataset">["current"]>["nextBestCategory"]>;
+
+/**
+ * This run's next best category against the most popular category, in words: how often each was right for
+ * the customers who bought a category new to them in the held-out days, or why it was not measured.
+ */
+function nextBestSection(report: NbcReport | undefined): HTMLElement | null {
+  if (report === undefined) return null;
+  const text =
+    "skipped" in report
+      ? `Not measured in this run: ${report.skipped.message} (${report.skipped.code}).`
+      : `Next best category was right for ${fmt.pct(report.hitRate)} of the ${fmt.int(report.customersEvaluated)} ` +
+        `customers who tried a new category in the last ${fmt.int(report.holdoutDays)} days; the most popular ` +
+        `category would have been right for ${fmt.pct(report.baselineHitRate)}.`;
+  return h(
+    "section",
+    { "aria-labelledby": "next-best" },
+    h("h2", { id: "next-best" }, "Next best category"),
+    h("p", { id: "nbc-summary" }, text),
+    "skipped" in report
+      ? ""
+      : h(
+          "p",
+          { class: "help" },
+          `Recommended from the orders up to ${report.calibrationEnd}, in the ${report.family === "rfm" ? "RFM segments" : "lifecycle stages"}; ` +
+            `a hit is a recommendation the customer then bought (${fmt.int(report.hits)} against ${fmt.int(report.baselineHits)}).`,
+        ),
+  );
+}
+
 export async function modelPage(ctx: PageContext, root: HTMLElement): Promise<void> {
   const datasetId = ctx.datasetId as string;
-  const model = await ctx.api.getModel({ params: { datasetId } });
+  const [model, dataset] = await Promise.all([
+    ctx.api.getModel({ params: { datasetId } }),
+    ctx.api.getDataset({ params: { datasetId } }).catch(() => null),
+  ]);
+  const nextBest = nextBestSection(dataset?.current?.nextBestCategory);
   root.append(h("h1", {}, "Predictions"));
   const sentence = h("p", { id: "model-summary", class: "lead" }, model.summary);
   if (!model.fitted || !model.selectedModel) {
     root.append(sentence, notice("info", "This version has no purchase or value predictions."));
+    if (nextBest) root.append(nextBest);
     return;
   }
   root.append(
@@ -191,6 +226,7 @@ export async function modelPage(ctx: PageContext, root: HTMLElement): Promise<vo
   const validation = validationSection(model);
   if (validation) root.append(validation);
   root.append(parametersSection(model));
+  if (nextBest) root.append(nextBest);
   if (model.issues.length > 0) {
     root.append(
       h(
