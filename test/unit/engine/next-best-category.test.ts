@@ -8,18 +8,22 @@ import { describe, expect, it } from "vitest";
 import {
   calibrationSegmentsOf,
   computeSegments,
+  customerTotals,
   resolveComputeSettings,
   type SpendByValue,
+  segmentsFromTotals,
 } from "../../../shared/engine/compute";
 import { parseDay } from "../../../shared/engine/days";
 import { ComputeError } from "../../../shared/engine/errors";
 import { ingestTransactions } from "../../../shared/engine/ingest";
 import {
+  categorySpendOf,
   evaluateNextBestCategory,
   type NbcReport,
   rankCategories,
   recommendCategories,
 } from "../../../shared/engine/next-best-category";
+import { groupOrders, positionsOf } from "../../../shared/engine/orders";
 import { AggregateState } from "../../../shared/engine/state";
 import { textSource } from "./byte-source";
 
@@ -384,6 +388,42 @@ describe("hit rate on held-out orders", () => {
     expect(served).toEqual(a.recommended);
     // The held-out orders do count where they should: in who is evaluated and who is hit.
     expect(b.report).not.toEqual(a.report);
+  });
+});
+
+describe("a result merged from shards", () => {
+  it("recommends from the merged spend as a whole read does, and says the hit rate needs orders", async () => {
+    const { rows } = generate(5, 800, true);
+    const state = await stateOf(rows);
+    const whole = computeSegments(state, SETTINGS);
+    // What a sharded merge hands the engine: the per-customer totals and each customer's spend per category,
+    // no orders (a source that is not the state).
+    const totals = customerTotals(state, AS_OF_DAY);
+    const groups = groupOrders(state, AS_OF_DAY, positionsOf(state.customerCount, totals.stateIndex));
+    const spend = categorySpendOf(state, groups);
+    const merged = segmentsFromTotals(
+      {
+        customerId: (i) => state.customerId(i),
+        attribute: (name) => state.attribute(name),
+        attributeNames: () => state.attributeNames(),
+        channels: state.channels,
+        categories: state.categories,
+        spend: { channel: spend, category: spend },
+      },
+      totals,
+      SETTINGS,
+    );
+    expect(merged.state).toBeUndefined();
+    expect(merged.nextBestCategory).toEqual({
+      family: "rfm",
+      skipped: { code: "NBC_NO_ORDERS", message: expect.any(String) },
+    });
+    let recommended = 0;
+    for (let i = 0; i < whole.customerCount; i++) {
+      expect(merged.customer(i).nextBestCategory).toBe(whole.customer(i).nextBestCategory);
+      if (whole.customer(i).nextBestCategory !== undefined) recommended++;
+    }
+    expect(recommended).toBeGreaterThan(400);
   });
 });
 
