@@ -2,7 +2,8 @@
  * Next best category through the run pipeline on DynamoDB Local and the S3 server: a run on generated data with
  * categories serves each customer's recommendation in the customer answer and in a member export
  * (next_best_category), and the run's hit-rate report in the dataset answer, each equal to what the engine
- * computes on the same file in the test; turning it off in the settings removes both from the next version.
+ * computes on the same file in the test; bad settings are refused naming the field; turning it off in the
+ * settings removes both from the next version.
  */
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -13,6 +14,7 @@ import { readRoutes } from "../../shared/api/read";
 import { type ComputedSegmentation, computeSegments } from "../../shared/engine/compute";
 import { ingestTransactions } from "../../shared/engine/ingest";
 import { AggregateState } from "../../shared/engine/state";
+import { AppError } from "../../shared/errors";
 import type { ApiRequest, RouteHandler } from "../../shared/http/api";
 import type { UploadRecord } from "../../shared/model";
 import type { ServiceEvent } from "../../shared/pipeline/ports";
@@ -72,16 +74,21 @@ function transactions(): string {
 
 async function call(id: RouteId, req: Partial<ApiRequest>): Promise<{ status: number; body: Json }> {
   const handle = routes[id] as RouteHandler;
-  const res = await handle({
-    routeId: id,
-    params: { datasetId: DATASET },
-    query: {},
-    body: undefined,
-    tenantId: TENANT,
-    requestId: "r",
-    ...req,
-  });
-  return { status: res.status, body: res.body };
+  try {
+    const res = await handle({
+      routeId: id,
+      params: { datasetId: DATASET },
+      query: {},
+      body: undefined,
+      tenantId: TENANT,
+      requestId: "r",
+      ...req,
+    });
+    return { status: res.status, body: res.body };
+  } catch (error) {
+    if (!(error instanceof AppError)) throw error;
+    return { status: error.status, body: { error: { code: error.code, details: error.details } } };
+  }
 }
 
 /** The CSV text of an export, parsed (no cell here holds a comma or a quote). */
@@ -181,6 +188,21 @@ describe("next best category served", () => {
       for (const row of rows) {
         expect(row.next_best_category).toBe(want.get(row.customer_id as string) ?? "");
       }
+    }
+  });
+
+  it("refuses bad settings with 400 naming the field", async () => {
+    for (const [bad, path] of [
+      [{ holdoutDays: 0 }, "body.nextBestCategory.holdoutDays"],
+      [{ holdoutDays: 3651 }, "body.nextBestCategory.holdoutDays"],
+      [{ family: "cluster" }, "body.nextBestCategory.family"],
+      [{ enabled: "yes" }, "body.nextBestCategory.enabled"],
+      [{ k: 5 }, "body.nextBestCategory"],
+    ] as const) {
+      const got = await call("putSettings", { body: { asOf: AS_OF, nextBestCategory: bad } });
+      expect(got.status).toBe(400);
+      expect(got.body.error.code).toBe("VALIDATION_FAILED");
+      expect(got.body.error.details.map((d: { path: string }) => d.path)).toEqual([path]);
     }
   });
 
