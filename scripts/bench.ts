@@ -10,6 +10,8 @@
  *   npm run bench -- --k-selection [--sizes 100k,1m]  (choosing k, fast and reference: see scripts/bench/k-selection.ts)
  *   npm run bench -- --cli-startup [--size 100k]  (npm run segment's start-up: see scripts/bench/cli-startup.ts)
  *   npm run bench -- --overlap [--customers 1m] [--segments 30]  (overlap answers: see scripts/bench/overlap.ts)
+ *   npm run bench -- --parallel-read [--size 1m] [--repeat 3]  (npm run segment on every core against DuckDB on
+ *                    one thread: see scripts/bench/parallel-read.ts)
  *   npm run bench -- --sharded [--customers 10m] [--single-size 1m] [--workers 2] [--range-mb 64] [--buckets 16]
  *                    (the sharded computation on worker threads: see scripts/bench/sharded.ts)
  *
@@ -35,6 +37,12 @@ const ROOT = resolve(import.meta.dirname, "..");
 if (process.argv.includes("--lookups")) {
   process.argv.splice(process.argv.indexOf("--lookups"), 1);
   await import("./bench/lookups");
+  process.exit();
+}
+// `npm run bench -- --parallel-read [its options]` times the whole segment run against DuckDB (scripts/bench/parallel-read.ts).
+if (process.argv.includes("--parallel-read")) {
+  process.argv.splice(process.argv.indexOf("--parallel-read"), 1);
+  await import("./bench/parallel-read");
   process.exit();
 }
 // `npm run bench -- --overlap [its options]` measures overlap answers at scale (scripts/bench/overlap.ts).

@@ -1,0 +1,33 @@
+/**
+ * Read + aggregate of a file on `threads` threads (1: ingestTransactions in this thread), in a process of its
+ * own, printing one JSON line: seconds, threads used, why one thread when so, counts, peak RSS.
+ *
+ *   node bench-out/dist-parallel/read.mjs '{"file":"…","threads":2}'
+ */
+import { createReadStream, statSync } from "node:fs";
+import { AggregateState, ingestTransactionsParallel } from "../../shared/engine";
+
+async function main(): Promise<void> {
+  const { file, threads } = JSON.parse(process.argv[2] ?? "{}") as { file: string; threads: number };
+  const size = statSync(file).size;
+  const started = performance.now();
+  const read = await ingestTransactionsParallel(
+    { size, path: file, open: (start) => createReadStream(file, { start, highWaterMark: 1 << 20 }) },
+    { format: "csv", compression: "auto", expectedOrders: size / 40 },
+    new AggregateState(),
+    { threads },
+  );
+  process.stdout.write(
+    `${JSON.stringify({
+      seconds: (performance.now() - started) / 1000,
+      threads: read.threads,
+      oneThread: read.oneThread ?? null,
+      ms: read.ms,
+      customers: read.state.customerCount,
+      orders: read.state.orderCount,
+      maxRssMB: Math.round(process.resourceUsage().maxRSS / 1024),
+    })}\n`,
+  );
+}
+
+await main();
