@@ -31,6 +31,11 @@ import { gunzipSync, gzipSync } from "node:zlib";
 import { parse } from "csv-parse/sync";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { main, OUTPUT_COLUMNS, type SegmentSummaryLine } from "../../../scripts/segment";
+import { computeSegments } from "../../../shared/engine/compute";
+import { ingestTransactions } from "../../../shared/engine/ingest";
+import { AggregateState } from "../../../shared/engine/state";
+import { FIXTURE_AS_OF, makeCategorizedTransactions } from "../../browser/fixture";
+import { textSource } from "../engine/byte-source";
 
 const FIXTURE = "test/fixtures/cli/transactions.csv";
 const FIXTURE_NDJSON = "test/fixtures/cli/transactions.ndjson";
@@ -505,5 +510,35 @@ describe("segment CLI errors", () => {
     const result = await run([FIXTURE, "--out", join(dir, "no-such-dir", "out.csv")]);
     expect(result.code).toBe(1);
     expect(result.stderr).toContain("ENOENT");
+  });
+});
+
+describe("segment CLI's next best category", () => {
+  it("writes each customer's next_best_category and the hit rate in the summary, as the engine has them", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "segment-nbc-"));
+    try {
+      const text = makeCategorizedTransactions(300, 5);
+      const file = join(dir, "records.csv");
+      await writeFile(file, text);
+      const out = join(dir, "out.csv");
+      const result = await run([file, "--as-of", FIXTURE_AS_OF, "--out", out]);
+      expect(result.code).toBe(0);
+      const state = new AggregateState();
+      await ingestTransactions(textSource(text), { format: "csv" }, state);
+      const engine = computeSegments(state, { asOf: FIXTURE_AS_OF, clusters: false, value: false });
+      const report = engine.nextBestCategory;
+      if (report === undefined || "skipped" in report) throw new Error("the engine measured no hit rate");
+      expect(summaryOf(result).nextBestCategory).toEqual(report);
+      const rows = await rowsOf(out);
+      const want = new Map<string, string>();
+      for (let i = 0; i < engine.customerCount; i++) {
+        const c = engine.customer(i);
+        want.set(c.customerId, c.nextBestCategory ?? "");
+      }
+      expect(rows.map((r) => [r.customer_id, r.next_best_category])).toEqual([...want]);
+      expect(rows.filter((r) => r.next_best_category !== "").length).toBeGreaterThan(100);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
