@@ -2,20 +2,24 @@
  * Read + aggregate of a file on `threads` threads (1: ingestTransactions in this thread), in a process of its
  * own, printing one JSON line: seconds, threads used, why one thread when so, counts, peak RSS.
  *
- *   node bench-out/dist-parallel/read.mjs '{"file":"…","threads":2}'
+ *   node bench-out/dist-parallel/read.mjs '{"file":"…","threads":2[,"minBytes":0]}'   (minBytes: threshold)
  */
 import { createReadStream, statSync } from "node:fs";
 import { AggregateState, ingestTransactionsParallel } from "../../shared/engine";
 
 async function main(): Promise<void> {
-  const { file, threads } = JSON.parse(process.argv[2] ?? "{}") as { file: string; threads: number };
+  const { file, threads, minBytes } = JSON.parse(process.argv[2] ?? "{}") as {
+    file: string;
+    threads: number;
+    minBytes?: number;
+  };
   const size = statSync(file).size;
   const started = performance.now();
   const read = await ingestTransactionsParallel(
     { size, path: file, open: (start) => createReadStream(file, { start, highWaterMark: 1 << 20 }) },
     { format: "csv", compression: "auto", expectedOrders: size / 40 },
     new AggregateState(),
-    { threads },
+    { threads, ...(minBytes === undefined ? {} : { minBytes }) },
   );
   process.stdout.write(
     `${JSON.stringify({
