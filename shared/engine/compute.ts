@@ -48,13 +48,14 @@ import {
   anyCategoryBought,
   type CalibrationSegments,
   categoryNames,
-  categorySpendOf,
   evaluateNextBestCategory,
   type NbcReport,
   type ResolvedNextBestCategorySettings,
   rankCategories,
   recommendCategories,
   resolveNextBestCategorySettings,
+  type SplitSpend,
+  splitCategorySpend,
 } from "./next-best-category";
 import { type CustomerOrders, distinctPurchaseDays, groupOrders, positionsOf } from "./orders";
 import {
@@ -1125,8 +1126,12 @@ function nextBestCategoryStage(
     result.nextBestCategory = { family, skipped: { code, message } };
   };
   const state = result.state;
-  const spend =
-    state !== undefined ? categorySpendOf(state, result.customerOrders()) : result.source.spend?.category;
+  // One pass over the orders gives the spend in all (the recommendations) and either side of the calibration end.
+  const split =
+    state !== undefined
+      ? splitCategorySpend(state, result.customerOrders(), result.asOfDay - settings.holdoutDays)
+      : undefined;
+  const spend = split !== undefined ? split.all : result.source.spend?.category;
   if (spend === undefined) {
     skip("NBC_NO_ORDERS", "a computation merged from shards without each customer's spend per category");
     return;
@@ -1151,7 +1156,7 @@ function nextBestCategoryStage(
     state,
     result.asOfDay,
     settings,
-    { stateIndex: result.columns.stateIndex, orders: result.customerOrders() },
+    { stateIndex: result.columns.stateIndex, spend: split as SplitSpend },
     (day) => calibrationSegmentsOf(state, resolved, family, day),
   );
   if ("skipped" in report) skip(report.skipped.code, report.skipped.message);

@@ -294,6 +294,84 @@ export function categorySpendOf(
   return { offsets, codes: codes.slice(0, entries), net: nets.slice(0, entries) };
 }
 
+/** Each position's spend per category in all, up to a day, and after it (SpendByValue each). */
+export interface SplitSpend {
+  readonly all: SpendByValue;
+  readonly before: SpendByValue;
+  readonly after: SpendByValue;
+}
+
+/**
+ * categorySpendOf for all of each group's orders, for those dated on or before `day`, and for those after it,
+ * in one pass over the orders: the recommendations, the calibration and the holdout read one each.
+ */
+export function splitCategorySpend(state: AggregateState, groups: CustomerOrders, day: number): SplitSpend {
+  const width = state.categories.size + 1;
+  const count = groups.offsets.length - 1;
+  const before = new Float64Array(width);
+  const after = new Float64Array(width);
+  const seenBy = new Int32Array(width).fill(-1);
+  const seenBefore = new Int32Array(width).fill(-1);
+  const seenAfter = new Int32Array(width).fill(-1);
+  const touched = new Uint32Array(width);
+  const out = () => ({
+    offsets: new Uint32Array(count + 1),
+    codes: new Uint32Array(groups.orders.length),
+    net: new Float64Array(groups.orders.length),
+    entries: 0,
+  });
+  const all = out();
+  const early = out();
+  const late = out();
+  const push = (o: ReturnType<typeof out>, code: number, net: number) => {
+    o.codes[o.entries] = code;
+    o.net[o.entries] = net;
+    o.entries++;
+  };
+  const blocks = state.orderBlocks;
+  const list = groups.orders;
+  for (let g = 0; g < count; g++) {
+    let touchedCount = 0;
+    const to = groups.offsets[g + 1] as number;
+    for (let e = groups.offsets[g] as number; e < to; e++) {
+      const order = list[e] as number;
+      const block = blocks[order >>> ORDER_BLOCK_BITS] as OrderBlock;
+      const k = order & ORDER_BLOCK_MASK;
+      const code = block.category === null ? 0 : (block.category[k] as number);
+      let cents = block.cents[k] as number;
+      if (cents === BIG_CENTS) cents = state.bigCents.get(order) as number;
+      if (seenBy[code] !== g) {
+        seenBy[code] = g;
+        touched[touchedCount++] = code;
+        before[code] = 0;
+        after[code] = 0;
+      }
+      if ((block.day[k] as number) <= day) {
+        before[code] = (before[code] as number) + cents;
+        seenBefore[code] = g;
+      } else {
+        after[code] = (after[code] as number) + cents;
+        seenAfter[code] = g;
+      }
+    }
+    for (let t = 0; t < touchedCount; t++) {
+      const code = touched[t] as number;
+      push(all, code, (before[code] as number) + (after[code] as number));
+      if (seenBefore[code] === g) push(early, code, before[code] as number);
+      if (seenAfter[code] === g) push(late, code, after[code] as number);
+    }
+    all.offsets[g + 1] = all.entries;
+    early.offsets[g + 1] = early.entries;
+    late.offsets[g + 1] = late.entries;
+  }
+  const done = (o: ReturnType<typeof out>): SpendByValue => ({
+    offsets: o.offsets,
+    codes: o.codes.slice(0, o.entries),
+    net: o.net.slice(0, o.entries),
+  });
+  return { all: done(all), before: done(early), after: done(late) };
+}
+
 /** The category names of a dictionary: names[c - 1] is category code c's. */
 export function categoryNames(categories: ByteSet): string[] {
   return Array.from({ length: categories.size }, (_, i) => categories.get(i));
@@ -319,14 +397,15 @@ const rate = (hits: number, of: number) => Math.round((hits / of) * 10_000) / 10
 
 /**
  * The hit rate of the recommendations made from the orders up to asOf − holdoutDays, measured on the orders
- * after it. `full` are the orders (up to asOf) of the positions of `fullStateIndex`; `calibration(day)` gives the
- * family's segments as of `day`, or undefined when no customer has an order by then.
+ * after it. `full` is each position's spend per category (its stateIndex entry) split at asOf − holdoutDays
+ * (splitCategorySpend); `calibration(day)` gives the family's segments as of `day`, or undefined when no
+ * customer has an order by then.
  */
 export function evaluateNextBestCategory(
   state: AggregateState,
   asOfDay: number,
   settings: ResolvedNextBestCategorySettings,
-  full: { readonly stateIndex: Uint32Array; readonly orders: CustomerOrders },
+  full: { readonly stateIndex: Uint32Array; readonly spend: SplitSpend },
   calibration: (day: number) => CalibrationSegments | undefined,
   /** Sees the recommendations made from the calibration orders, by calibration position. */
   onCalibration?: (stateIndex: Uint32Array, recommended: Uint32Array) => void,
@@ -343,35 +422,30 @@ export function evaluateNextBestCategory(
   }
   const names = categoryNames(state.categories);
   // Every calibration customer has an order on or before calibrationEnd <= asOf, so a full position too: the
-  // full grouping, cut at calibrationEnd and put in calibration order, gives the calibration spend.
+  // spend up to calibrationEnd of the full positions, put in calibration order, is the calibration spend.
   const fullPosition = new Int32Array(state.customerCount).fill(-1);
   for (let p = 0; p < full.stateIndex.length; p++) fullPosition[full.stateIndex[p] as number] = p;
+  const { before, after: holdout } = full.spend;
   const n = cal.stateIndex.length;
   const calOffsets = new Uint32Array(n + 1);
   for (let p = 0; p < n; p++) {
     const q = fullPosition[cal.stateIndex[p] as number] as number;
     calOffsets[p + 1] =
-      (calOffsets[p] as number) +
-      ((full.orders.offsets[q + 1] as number) - (full.orders.offsets[q] as number));
+      (calOffsets[p] as number) + ((before.offsets[q + 1] as number) - (before.offsets[q] as number));
   }
-  const calOrders = new Uint32Array(calOffsets[n] as number);
+  const calCodes = new Uint32Array(calOffsets[n] as number);
+  const calNet = new Float64Array(calOffsets[n] as number);
   for (let p = 0; p < n; p++) {
     const q = fullPosition[cal.stateIndex[p] as number] as number;
-    calOrders.set(
-      full.orders.orders.subarray(full.orders.offsets[q] as number, full.orders.offsets[q + 1] as number),
-      calOffsets[p] as number,
-    );
+    const from = before.offsets[q] as number;
+    const to = before.offsets[q + 1] as number;
+    calCodes.set(before.codes.subarray(from, to), calOffsets[p] as number);
+    calNet.set(before.net.subarray(from, to), calOffsets[p] as number);
   }
-  const calSpend = categorySpendOf(
-    state,
-    { offsets: calOffsets, orders: calOrders },
-    Number.NEGATIVE_INFINITY,
-    calibrationEnd,
-  );
+  const calSpend: SpendByValue = { offsets: calOffsets, codes: calCodes, net: calNet };
   const ranking = rankCategories(cal.segmentOf, cal.segmentCount, calSpend, names, k);
   const recommended = recommendCategories(ranking, cal.segmentOf, calSpend, names.length);
   onCalibration?.(cal.stateIndex, recommended);
-  const holdout = categorySpendOf(state, full.orders, calibrationEnd);
   const mark = new Int32Array(names.length + 1).fill(-1);
   const fresh = new Int32Array(names.length + 1).fill(-1);
   let evaluated = 0;

@@ -22,6 +22,7 @@ import {
   type NbcReport,
   rankCategories,
   recommendCategories,
+  splitCategorySpend,
 } from "../../../shared/engine/next-best-category";
 import { groupOrders, positionsOf } from "../../../shared/engine/orders";
 import { AggregateState } from "../../../shared/engine/state";
@@ -267,7 +268,10 @@ async function evaluate(rows: readonly string[]) {
     state,
     AS_OF_DAY,
     nbc,
-    { stateIndex: full.columns.stateIndex, orders: full.customerOrders() },
+    {
+      stateIndex: full.columns.stateIndex,
+      spend: splitCategorySpend(state, full.customerOrders(), CALIBRATION_END),
+    },
     (day) => calibrationSegmentsOf(state, resolved, "rfm", day),
     (stateIndex, codes) => {
       for (let p = 0; p < stateIndex.length; p++) {
