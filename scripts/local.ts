@@ -51,11 +51,13 @@ const BUCKET = "segmentation-local";
 const DEMOS = {
   sample: {
     file: join(root, "scripts/local/demo/cdnow-sample-transactions.csv.gz"),
+    customers: join(root, "scripts/local/demo/cdnow-sample-customers.csv.gz"),
     label: "the CDNOW sample: 6,919 purchases by 2,357 customers",
     customer: "0001",
   },
   full: {
     file: join(root, "scripts/local/demo/cdnow-transactions.csv.gz"),
+    customers: join(root, "scripts/local/demo/cdnow-customers.csv.gz"),
     label: "CDNOW: 69,659 purchases by 23,570 customers",
     customer: "00001",
   },
@@ -470,25 +472,41 @@ async function loadDemo(
     mode: "replace",
   });
   await postFile(url, fields, await readFile(demo.file), fileName);
-  for (;;) {
-    await new Promise((ok) => setTimeout(ok, 500));
-    // A failed read (the machine busy, the table slow to answer) is tried again at the next turn.
-    const page = await rt.store.listRuns(tenant, DEMO.datasetId, 20).catch(() => undefined);
-    const run = page?.items.find((r) => r.uploadId === uploadId);
-    if (!run) continue;
-    // An abandoned run's work is started again as a new run of the same upload, which the next turn finds.
-    if (run.status === "running" || (run.status as string) === "abandoned") continue;
-    if (run.status === "succeeded") {
-      say(
-        `Demo:     ready: ${(run.counts?.customers ?? 0).toLocaleString("en-US")} customers, ${(run.counts?.rowsRead ?? 0).toLocaleString("en-US")} rows read, run ${run.runId}, ${Math.round(process.uptime())} s after start`,
-      );
-    } else {
-      say(
-        `Demo:     failed: run ${run.runId} ${run.status}${run.error ? `: ${run.error.code} ${run.error.message}` : ""}`,
-      );
-      say("Demo:     the service runs on; npm start -- --reset starts afresh with a new demo.");
+  /** The upload's run once it has ended. */
+  const ended = async (id: string) => {
+    for (;;) {
+      await new Promise((ok) => setTimeout(ok, 500));
+      // A failed read (the machine busy, the table slow to answer) is tried again at the next turn.
+      const page = await rt.store.listRuns(tenant, DEMO.datasetId, 20).catch(() => undefined);
+      const found = page?.items.find((r) => r.uploadId === id);
+      // An abandoned run's work is started again as a new run of the same upload, which the next turn finds.
+      if (found && found.status !== "running" && (found.status as string) !== "abandoned") return found;
     }
-    return;
+  };
+  const run = await ended(uploadId);
+  if (run.status === "succeeded") {
+    // The demo's customer attributes (generated, scripts/local/demo/customers.ts), for segment profiles.
+    const name = basename(demo.customers);
+    const attributes = await requestUpload(api, DEMO.datasetId, name, {
+      token,
+      mode: "replace",
+      kind: "customers",
+    });
+    await postFile(attributes.url, attributes.fields, await readFile(demo.customers), name);
+    const attributed = await ended(attributes.uploadId);
+    if (attributed.status !== "succeeded") {
+      say(`Demo:     customer attributes not loaded: run ${attributed.runId} ${attributed.status}`);
+    }
+  }
+  if (run.status === "succeeded") {
+    say(
+      `Demo:     ready: ${(run.counts?.customers ?? 0).toLocaleString("en-US")} customers, ${(run.counts?.rowsRead ?? 0).toLocaleString("en-US")} rows read, run ${run.runId}, ${Math.round(process.uptime())} s after start`,
+    );
+  } else {
+    say(
+      `Demo:     failed: run ${run.runId} ${run.status}${run.error ? `: ${run.error.code} ${run.error.message}` : ""}`,
+    );
+    say("Demo:     the service runs on; npm start -- --reset starts afresh with a new demo.");
   }
 }
 

@@ -49,7 +49,11 @@ function sharesFigure(
 ): HTMLElement {
   const shown = items.filter((i): i is Shown<Item | CountItem> => !i.suppressed);
   const hidden = items.length - shown.length;
-  const readings = shown.filter((i) => i.reading !== undefined).slice(0, 3);
+  // The three readings that stand out most: the highest lifts first (the table's order among equals).
+  const readings = shown
+    .filter((i) => i.reading !== undefined && i.lift !== null)
+    .sort((a, b) => (b.lift ?? 0) - (a.lift ?? 0))
+    .slice(0, 3);
   const top = [...shown].filter((i) => i.lift !== null).sort((a, b) => (b.lift ?? 0) - (a.lift ?? 0))[0];
   const summary =
     top === undefined
