@@ -1,30 +1,26 @@
 /**
  * Area under the ROC curve as the Mann–Whitney statistic: the share of (positive, negative) pairs in which the
- * positive scores higher, a tie counting ½. Computed from mid-ranks of the pooled scores in O(n log n); null
- * when either class is empty.
+ * positive scores higher, a tie counting ½. Both classes are sorted, then one walk counts for each positive
+ * the negatives below it and those equal to it: O(n log n); null when either class is empty.
  */
 export function rocAuc(positive: ArrayLike<number>, negative: ArrayLike<number>): number | null {
   const np = positive.length;
   const nn = negative.length;
   if (np === 0 || nn === 0) return null;
-  const n = np + nn;
-  const scores = new Float64Array(n);
-  for (let i = 0; i < np; i++) scores[i] = positive[i] as number;
-  for (let i = 0; i < nn; i++) scores[np + i] = negative[i] as number;
-  const order = new Uint32Array(n);
-  for (let i = 0; i < n; i++) order[i] = i;
-  order.sort((a, b) => (scores[a] as number) - (scores[b] as number));
-  // Sum of the positives' ranks (1-based), tied scores sharing the mean of their ranks.
-  let rankSum = 0;
-  for (let start = 0; start < n; ) {
-    let end = start + 1;
-    const value = scores[order[start] as number] as number;
-    while (end < n && scores[order[end] as number] === value) end++;
-    const midRank = (start + 1 + end) / 2;
-    for (let k = start; k < end; k++) if ((order[k] as number) < np) rankSum += midRank;
-    start = end;
+  const pos = Float64Array.from(positive).sort();
+  const neg = Float64Array.from(negative).sort();
+  // below: negatives scoring less than the current positive; upTo: negatives scoring no more than it.
+  let below = 0;
+  let upTo = 0;
+  let wins = 0;
+  for (let i = 0; i < np; i++) {
+    const s = pos[i] as number;
+    while (below < nn && (neg[below] as number) < s) below++;
+    if (upTo < below) upTo = below;
+    while (upTo < nn && (neg[upTo] as number) <= s) upTo++;
+    wins += below + (upTo - below) / 2;
   }
-  return (rankSum - (np * (np + 1)) / 2) / (np * nn);
+  return wins / (np * nn);
 }
 
 /**

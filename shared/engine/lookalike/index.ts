@@ -363,6 +363,20 @@ function restSplit(
 /** The `count` rows with the smallest rank (ties by position), in position order; all when fewer. */
 function takeSmallest(rows: number[], rank: Uint32Array, count: number): number[] {
   if (rows.length <= count) return rows;
-  const sorted = [...rows].sort((a, b) => (rank[a] as number) - (rank[b] as number) || a - b);
-  return sorted.slice(0, Math.max(0, count)).sort((a, b) => a - b);
+  if (count <= 0) return [];
+  const ranks = Uint32Array.from(rows, (i) => rank[i] as number).sort();
+  const threshold = ranks[count - 1] as number;
+  let below = 0;
+  for (const i of rows) if ((rank[i] as number) < threshold) below++;
+  let ties = count - below;
+  const out: number[] = [];
+  for (const i of rows) {
+    const r = rank[i] as number;
+    if (r < threshold) out.push(i);
+    else if (r === threshold && ties > 0) {
+      out.push(i);
+      ties--;
+    }
+  }
+  return out;
 }
