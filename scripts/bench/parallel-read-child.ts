@@ -5,6 +5,7 @@
  *   node bench-out/dist-parallel/read.mjs '{"file":"…","threads":2[,"minBytes":0]}'   (minBytes: threshold)
  */
 import { createReadStream, statSync } from "node:fs";
+import { isMainThread } from "node:worker_threads";
 import { AggregateState, ingestTransactionsParallel } from "../../shared/engine";
 
 async function main(): Promise<void> {
@@ -34,4 +35,5 @@ async function main(): Promise<void> {
   );
 }
 
-await main();
+// The read's worker threads load this bundle too (shared/engine/parallel): only the main thread reads.
+if (isMainThread) await main();

@@ -13,6 +13,10 @@
  * than the source's own error also gives way to a read in one thread, so the outcome, a state or a
  * FileError, is always the one-thread read's. An error of the source (a broken stream) is rethrown as it is.
  *
+ * The worker threads run worker.ts: from source through tsx, or, in a bundle, the bundle itself (it holds
+ * worker.ts), started with workerData RANGE_WORKER. A bundle's entry must therefore start no work of its own
+ * at its top level in a worker thread (check isMainThread), as the segment CLI does.
+ *
  * The source is a file's size and a way to read it from an offset: a local file's path (the workers open it
  * themselves), or a stream per range that this thread reads and posts to its worker, a few chunks ahead
  * (S3 ranged GETs in the compute function): no range is held whole in memory.
