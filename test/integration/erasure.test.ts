@@ -251,14 +251,15 @@ describe("erasing a customer", () => {
     expect(await itemsMentioning(CANARY)).toEqual([]);
     const after = await objectsMentioning(ds, CANARY);
     expect(after.found).toEqual([]);
-    // Versions 1-3 are gone, trait snapshots, membership and contacts included; the erasure's version 4 (its
-    // five files, the trait snapshot, membership and contacts computed from the state without the customer)
-    // and the uploads and report remain.
+    // Versions 1-3 are gone, trait snapshots, membership, contacts and profiles included; the erasure's version
+    // 4 (its six files, the trait snapshot, membership, contacts and profiles computed from the state without the
+    // customer) and the uploads and report remain.
     expect(after.all.filter((k) => k.startsWith("state/")).sort()).toEqual([
       `state/${T}/${ds}/v4/aggregate.bin`,
       `state/${T}/${ds}/v4/contacts.ndjson.gz`,
       `state/${T}/${ds}/v4/membership.bin`,
       `state/${T}/${ds}/v4/outputs.ndjson.gz`,
+      `state/${T}/${ds}/v4/profiles.json.gz`,
       `state/${T}/${ds}/v4/traits.bin`,
     ]);
     // The snapshot holds no ids; it is keyed by the positions of version 4's state, which has no canary, and
@@ -270,8 +271,8 @@ describe("erasing a customer", () => {
     expect([...traits.stateIndex].every((i) => i < v4State.customerCount)).toBe(true);
     expect(after.all.filter((k) => k.startsWith("exports/"))).toEqual([]);
 
-    // Counted by hand: X1, X2, N2 and the customers row; the ragged row X3; 3 versions x 5 files (aggregate,
-    // outputs, trait snapshot, membership, contacts); one export;
+    // Counted by hand: X1, X2, N2 and the customers row; the ragged row X3; 3 versions x 6 files (aggregate,
+    // outputs, trait snapshot, membership, contacts, profiles); one export;
     // every item that mentioned the id.
     const erasure = await store.getErasure(T, ds, detail.erasureId);
     expect(erasure).toMatchObject({
@@ -285,7 +286,7 @@ describe("erasing a customer", () => {
         uploadsDeleted: 0,
         rowsRemoved: 4,
         unreadableRowsDropped: 1,
-        stateObjectsDeleted: 15,
+        stateObjectsDeleted: 18,
         exportsDeleted: 1,
       },
     });
