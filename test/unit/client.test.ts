@@ -18,6 +18,7 @@ import {
   type RouteOutput,
   type RouteResponse,
 } from "../../shared/client";
+import type { SegmentLiftProfile } from "../../shared/engine/profiles";
 import type { Rule } from "../../shared/engine/rules";
 import { ROUTES, type RouteId } from "../../shared/routes";
 
@@ -138,6 +139,9 @@ describe("types", () => {
       "bgNbd" | "paretoNbd" | "mbgNbd" | null
     >();
     expectTypeOf<RouteOutput<"listSegmentMembers">["nextCursor"]>().toEqualTypeOf<string | null>();
+    // A segment's profile with lift is the engine's profile, or null for a version without profiles.
+    expectTypeOf<RouteOutput<"getSegment">["liftProfile"]>().toExtend<SegmentLiftProfile | null>();
+    expectTypeOf<SegmentLiftProfile | null>().toExtend<RouteOutput<"getSegment">["liftProfile"]>();
     expectTypeOf<RouteOutput<"getDefinition">["rule"]>().toEqualTypeOf<Rule>();
     expectTypeOf<RouteResponse<"putDefinition">["status"]>().toEqualTypeOf<200 | 201>();
     expectTypeOf<ReturnType<Client["getRun"]>>().toEqualTypeOf<Promise<RouteOutput<"getRun">>>();
