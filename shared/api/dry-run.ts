@@ -57,17 +57,21 @@ interface Prepared {
   /** Whether the committed run stored its model values (clusters and value predictions). */
   models: boolean;
   attributeTypes: ComputeSettings["attributeTypes"];
+  /** The traits of the computation that prepared the version, which know its attribute segments. */
+  attributes: ResultTraits;
 }
 
 /**
- * Makes the list and rule segments a rule names (directly or through the rule segments it names) known to
- * `traits`: lists from their ids, rule segments compiled on the same result, each after those it names.
+ * Makes the attribute, list and rule segments a rule names (directly or through the rule segments it names)
+ * known to `traits`: attribute segments from the version's computation, lists from their ids, rule segments
+ * compiled on the same result, each after those it names.
  */
 function addMemberships(
   traits: ResultTraits,
   result: ComputedSegmentation,
   rule: Rule,
   memberships: { rules: readonly RuleSegmentSettings[]; lists: readonly ListSegmentSettings[] },
+  attributes: ResultTraits,
 ): void {
   const rules = new Map(memberships.rules.map((r) => [r.id, r]));
   const lists = new Map(memberships.lists.map((l) => [l.id, l]));
@@ -82,6 +86,8 @@ function addMemberships(
   for (const id of needed) {
     const list = lists.get(id);
     if (list) traits.addMembership(id, listMembership(result, list.customerIds).members);
+    const attribute = id.startsWith("attr:") ? attributes.membership(id) : undefined;
+    if (attribute) traits.addMembership(id, attribute);
   }
   const chosen = memberships.rules
     .filter((r) => needed.has(r.id))
@@ -151,7 +157,7 @@ async function prepare(
     }
   }
   const result = new ComputedSegmentation(state, base.asOf, base.asOfDay, columns, parts);
-  return { result, models, attributeTypes: settings.attributeTypes };
+  return { result, models, attributeTypes: settings.attributeTypes, attributes: base.traits };
 }
 
 export interface DryRunAnswer {
@@ -235,7 +241,7 @@ export class DryRunner {
       );
     }
     const traits = new ResultTraits(result, prepared.attributeTypes ?? {});
-    if (memberships) addMemberships(traits, result, definition.rule, memberships);
+    if (memberships) addMemberships(traits, result, definition.rule, memberships, prepared.attributes);
     inTime();
     const compiled = compileRule(definition.rule, traits, { asOf: result.asOfDay });
     if (compiled.warnings.length > 0) {
