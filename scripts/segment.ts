@@ -3,7 +3,8 @@
  *
  *   npm run segment -- <transactions file> [--customers <file>] [--out <file>] [--as-of yyyy-mm-dd]
  *                      [--k <n>] [--seed <n>] [--format csv|ndjson] [--holdout-days <n>]
- *                      [--horizon-days <n>] [--model auto|bgnbd|pareto|mbgnbd] [--profiles <file>]
+ *                      [--horizon-days <n>] [--model auto|bgnbd|pareto|mbgnbd]
+ *                      [--parallel-min-mb <n>] [--profiles <file>]
  *
  * Reads a transactions file (CSV with a header or NDJSON; gzip is detected from its bytes; the format comes
  * from the name, `.ndjson`/`.jsonl` being NDJSON, unless --format says), and optionally a customers file,
@@ -26,9 +27,9 @@
  *   suppressed) as JSON `{ k, top, profiles: { [segmentId]: profile } }`; the summary then carries
  *   `profiles: { segments, ms }`.
  * - Rejected rows are counted; the first few (row, column, code, reason) are listed on stderr.
- * - A plain CSV transactions file of 16 MiB or more is read and aggregated on every core (worker threads over
- *   byte ranges, shared/engine/parallel), with the result of a read in one thread; the summary's
- *   `readThreads` says how many read it.
+ * - A plain CSV transactions file of 256 MiB or more (`--parallel-min-mb` sets the size) is read and
+ *   aggregated on every core (worker threads over byte ranges, shared/engine/parallel), with the result of a
+ *   read in one thread; the summary's `readThreads` says how many read it.
  * - The last line of stdout is a JSON summary: counts, seconds per stage, peak memory, the cluster model's
  *   k and inertia, every fitted model's parameters under `models` (bgNbd, paretoNbd, mbgNbd, gammaGamma),
  *   the model selected and how, and the holdout validation record.
@@ -110,7 +111,7 @@ export interface CliIo {
 const USAGE = `usage: npm run segment -- <transactions file> [--customers <file>] [--out <file>]
                            [--as-of yyyy-mm-dd] [--k <n>] [--seed <n>] [--format csv|ndjson]
                            [--holdout-days <n>] [--horizon-days <n>] [--model auto|bgnbd|pareto|mbgnbd]
-                           [--profiles <file>]`;
+                           [--profiles <file>] [--parallel-min-mb <n>]`;
 
 /** --model's words and the engine's model names. */
 const MODEL_OPTION = { auto: "auto", bgnbd: "bgNbd", pareto: "paretoNbd", mbgnbd: "mbgNbd" } as const;
@@ -132,6 +133,7 @@ interface Options {
   format: FileFormat | undefined;
   holdoutDays: number | undefined;
   horizonDays: number | undefined;
+  parallelMinMb: number | undefined;
   model: (typeof MODEL_OPTION)[keyof typeof MODEL_OPTION] | undefined;
   profiles: string | undefined;
 }
@@ -145,6 +147,7 @@ const OPTIONS = {
   format: { type: "string" },
   "holdout-days": { type: "string" },
   "horizon-days": { type: "string" },
+  "parallel-min-mb": { type: "string" },
   model: { type: "string" },
   profiles: { type: "string" },
 } as const;
@@ -194,6 +197,7 @@ function parseOptions(argv: readonly string[]): Options {
     format,
     holdoutDays: integer("holdout-days", values["holdout-days"], 1, 3650),
     horizonDays: integer("horizon-days", values["horizon-days"], 1, MAX_HORIZON_DAYS),
+    parallelMinMb: integer("parallel-min-mb", values["parallel-min-mb"], 0, 1 << 20),
     model: modelOption(values.model),
     profiles: values.profiles,
   };
@@ -417,6 +421,7 @@ async function run(options: Options, io: CliIo): Promise<SegmentSummaryLine> {
         expectedOrders: format === "csv" ? size / 40 : undefined,
       },
       state,
+      options.parallelMinMb === undefined ? {} : { minBytes: options.parallelMinMb * 1048576 },
     );
     state = read.state;
     report = read.report;

@@ -37,8 +37,13 @@ import { RANGE_WORKER } from "./worker";
 
 export { isEmptyState, type MergeRefusal } from "./merge";
 
-/** Files below this size are read in one thread: starting workers and merging costs more than it saves. */
-export const PARALLEL_MIN_BYTES = 16 << 20;
+/**
+ * Files below this size are read in one thread: starting the workers (some 0.3 s) and the merge (about 0.4 s
+ * per 100 MB on one core) cost more than two threads save below it. Measured on 2 cores (BENCHMARKS.md,
+ * "Reading on every core"): 18 MB and 42 MB files took 0.6 s and 1.0 s on two threads against 0.36 s and
+ * 0.72 s on one, 422 MB 6.2 s against 7.0 s; the break-even lies near 140 MB.
+ */
+export const PARALLEL_MIN_BYTES = 256 << 20;
 /** Most worker threads one read starts. */
 export const MAX_READ_THREADS = 16;
 /** Chunks posted to a worker and not yet taken by it, per worker. */
