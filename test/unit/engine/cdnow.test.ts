@@ -315,6 +315,7 @@ describe("CDNOW master file", () => {
       "clusters",
       "lifecycle",
       "lists",
+      "nextBestCategory",
       "rfm",
       "rules",
       "value",
