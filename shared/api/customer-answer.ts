@@ -1,7 +1,7 @@
 /**
  * The answer to GET /datasets/{datasetId}/customers/{customerId}, from the committed version and the
- * customer's stored view. Plain code with no schema library, so both the read routes (./read) and the lookup
- * function's small bundle (./lookup) build the same answer from it.
+ * customer's stored view. Plain code with no schema library, so that the lookup function's small bundle
+ * (./lookup) can build the answer from it.
  */
 
 import { familyOfId } from "../engine/segment-ids";

@@ -1,7 +1,7 @@
 /**
- * Core functions of the lookup routes: one customer, and a page of one segment's members. They answer as
- * the read routes of ./read do (same bodies, codes and validation details) but are built for the lookup
- * function's small bundle: schemas from zod's mini build with its English messages (the classic build alone
+ * Core functions of the lookup routes: one customer, and a page of one segment's members (the only cores
+ * of these routes). They answer as the contract (./contract) describes them, with the error codes and
+ * validation details of every other route, and are built for the lookup function's small bundle: schemas from zod's mini build with its English messages (the classic build alone
  * is about 450 KB minified), and the store's items parsed here, checking the fields an answer uses. And for
  * a warm function's speed: the dataset's committed version, an item that grows with the segments, is read
  * and parsed whole once per version and afterwards only by its reference (KnownVersions below).
@@ -19,7 +19,7 @@ import type { Item, MetaPart } from "../store/lookup";
 import { customerAnswer } from "./customer-answer";
 
 // The classic build loads the English messages itself; the mini build needs them set, or every issue
-// would read "Invalid input" where the read routes name the rule.
+// would read "Invalid input" where every other route names the rule.
 z.config(en());
 
 // The same rules as datasetIdSchema, customerIdSchema and segmentIdSchema in ../model.
@@ -66,7 +66,7 @@ type Current = z.infer<typeof currentSchema>;
 
 /**
  * The fields of a stored view the answer needs, checked; every other field the view holds is kept, so that
- * a field added to the view (CustomerView in ../model) reaches customerAnswer here as on the read path.
+ * a field added to the view (CustomerView in ../model) reaches customerAnswer as the model's schema gives it.
  */
 const viewSchema = z.looseObject({
   firstPurchase: z.string(),

@@ -1,6 +1,13 @@
-/** Core functions of the read routes: customer lookup, segments, members, runs. */
+/**
+ * Core functions of these routes of the read function: the segments of the committed version (the list, one
+ * segment, its history), the value model, runs, and the liveness check. One customer and a page of a
+ * segment's members are routes of the lookup function, served by ./lookup alone.
+ *
+ * The parameter schemas below describe the read routes' requests and, in the contract (./contract) and the
+ * OpenAPI document, the lookup routes' too; ./lookup checks the same rules with zod's mini build.
+ */
 import { z } from "zod";
-import { ConflictError, NotFoundError } from "../errors";
+import { NotFoundError } from "../errors";
 import type { ApiRequest, ApiResult, RouteHandler } from "../http/api";
 import type { CursorCodec } from "../http/cursor";
 import { parseWith } from "../http/validation";
@@ -16,7 +23,6 @@ import {
 import type { BlobStore, DatasetStore } from "../pipeline/ports";
 import { EXPORT_URL_TTL_SECONDS } from "../resources";
 import type { RouteId } from "../routes";
-import { customerAnswer } from "./customer-answer";
 import { liftProfileOf } from "./lift-profile";
 import { valueModelAnswer } from "./value-model";
 
@@ -61,14 +67,6 @@ function runBody(run: RunRecord) {
 export function readRoutes(deps: ReadDeps): Partial<Record<RouteId, RouteHandler>> {
   const { store, cursors } = deps;
 
-  const getCustomer = async (req: ApiRequest): Promise<ApiResult> => {
-    const { datasetId, customerId } = parseWith(customerParams, req.params, "path");
-    const { meta, view } = await store.getCustomer(req.tenantId, datasetId, customerId);
-    const current = requireCurrent(meta, datasetId);
-    if (!view) throw new NotFoundError("CUSTOMER_NOT_FOUND", "No such customer in this dataset");
-    return { status: 200, body: customerAnswer(datasetId, customerId, current, view) };
-  };
-
   const listSegments = async (req: ApiRequest): Promise<ApiResult> => {
     const { datasetId } = parseWith(datasetParams, req.params, "path");
     const current = requireCurrent(await store.getDataset(req.tenantId, datasetId), datasetId);
@@ -80,43 +78,6 @@ export function readRoutes(deps: ReadDeps): Partial<Record<RouteId, RouteHandler
         customerCount: current.customerCount,
         segments: current.segments,
         distributions: current.distributions ?? null,
-      },
-    };
-  };
-
-  const listSegmentMembers = async (req: ApiRequest): Promise<ApiResult> => {
-    const { datasetId, segmentId } = parseWith(segmentParams, req.params, "path");
-    const { limit, cursor } = parseWith(pageQuery, req.query, "query");
-    const current = requireCurrent(await store.getDataset(req.tenantId, datasetId), datasetId);
-    const segment = current.segments.find((s) => s.id === segmentId);
-    if (!segment) throw new NotFoundError("SEGMENT_NOT_FOUND", `Segment ${segmentId} does not exist`);
-    const scope = `members|${req.tenantId}|${datasetId}|${segmentId}`;
-    let after: string | undefined;
-    if (cursor !== undefined) {
-      const position = parseWith(
-        z.object({ v: z.number(), after: z.string() }),
-        cursors.decode(scope, cursor),
-        "query",
-      );
-      if (position.v !== current.version) {
-        throw new ConflictError(
-          "CURSOR_STALE",
-          "The segment was recomputed since this cursor was issued; start again",
-        );
-      }
-      after = position.after;
-    }
-    const page = await store.listMembers(req.tenantId, datasetId, segmentId, current.version, limit, after);
-    return {
-      status: 200,
-      body: {
-        datasetId,
-        segmentId,
-        version: current.version,
-        size: segment.size,
-        customerIds: page.items,
-        nextCursor:
-          page.next === undefined ? null : cursors.encode(scope, { v: current.version, after: page.next }),
       },
     };
   };
@@ -222,12 +183,10 @@ export function readRoutes(deps: ReadDeps): Partial<Record<RouteId, RouteHandler
 
   return {
     health,
-    getCustomer,
     listSegments,
     getSegment,
     getSegmentHistory,
     getModel,
-    listSegmentMembers,
     listRuns,
     getRun,
   };

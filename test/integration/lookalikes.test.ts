@@ -14,6 +14,7 @@ import { S3_SERVER_CREDENTIALS } from "../../scripts/emulators/s3-server";
 import { datasetRoutes } from "../../shared/api/datasets";
 import { listRoutes } from "../../shared/api/lists";
 import { lookalikeRoutes } from "../../shared/api/lookalikes";
+import { lookupRoutes } from "../../shared/api/lookup";
 import { readRoutes } from "../../shared/api/read";
 import { AppError } from "../../shared/errors";
 import type { ApiRequest, RouteHandler } from "../../shared/http/api";
@@ -25,6 +26,7 @@ import type { RouteId } from "../../shared/routes";
 import type { Runtime } from "../../shared/runtime";
 import { objectKeys } from "../../shared/store/keys";
 import { createTestBucket, createTestTable, testClients, uniqueName } from "../support/aws";
+import { testLookupStore } from "../support/lookup";
 
 const TENANT = "t1";
 const DATASET = "shop";
@@ -170,7 +172,14 @@ beforeAll(async () => {
     lists: rt.lists,
     lookalikes: rt.lookalikes,
   };
-  routes = { ...datasetRoutes(api), ...listRoutes(api), ...lookalikeRoutes(api), ...readRoutes(api) };
+  const lookup = { store: await testLookupStore(clients.endpoints.dynamodb, table), cursors: rt.cursors };
+  routes = {
+    ...datasetRoutes(api),
+    ...listRoutes(api),
+    ...lookalikeRoutes(api),
+    ...readRoutes(api),
+    ...lookupRoutes(lookup),
+  };
   await rt.store.ensureDataset(TENANT, DATASET, {
     asOf: "2025-07-01",
     clusters: { enabled: false },

@@ -10,7 +10,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { S3_SERVER_CREDENTIALS } from "../../scripts/emulators/s3-server";
 import { datasetRoutes } from "../../shared/api/datasets";
 import { exportRoutes } from "../../shared/api/exports";
-import { readRoutes } from "../../shared/api/read";
+import { lookupRoutes } from "../../shared/api/lookup";
 import { type ComputedSegmentation, computeSegments } from "../../shared/engine/compute";
 import { ingestTransactions } from "../../shared/engine/ingest";
 import { AggregateState } from "../../shared/engine/state";
@@ -23,6 +23,7 @@ import type { RouteId } from "../../shared/routes";
 import type { Runtime } from "../../shared/runtime";
 import { objectKeys } from "../../shared/store/keys";
 import { createTestBucket, createTestTable, testClients, uniqueName } from "../support/aws";
+import { testLookupStore } from "../support/lookup";
 import { textSource } from "../unit/engine/byte-source";
 
 const TENANT = "t1";
@@ -122,7 +123,8 @@ beforeAll(async () => {
   const events = { publish: async (_: ServiceEvent[]) => {} };
   deps = { store: rt.store, blobs: rt.blobs, lists: rt.lists, lookalikes: rt.lookalikes, events };
   const api = { store: rt.store, blobs: rt.blobs, cursors: rt.cursors, events, lists: rt.lists };
-  routes = { ...datasetRoutes(api), ...readRoutes(api), ...exportRoutes(api) };
+  const lookup = { store: await testLookupStore(clients.endpoints.dynamodb, table), cursors: rt.cursors };
+  routes = { ...datasetRoutes(api), ...lookupRoutes(lookup), ...exportRoutes(api) };
   await rt.store.ensureDataset(TENANT, DATASET, {
     asOf: AS_OF,
     clusters: { enabled: false },

@@ -10,8 +10,8 @@
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from "aws-lambda";
 import { beforeAll, describe, expect, it } from "vitest";
+import { lookupRoutes } from "../../shared/api/lookup";
 import { overlapRoutes } from "../../shared/api/overlap";
-import { readRoutes } from "../../shared/api/read";
 import { apiHandler, type RouteHandler } from "../../shared/http/api";
 import { CursorCodec } from "../../shared/http/cursor";
 import type { UploadRecord } from "../../shared/model";
@@ -23,6 +23,7 @@ import { DynamoDatasetStore } from "../../shared/store/dynamo";
 import { objectKeys } from "../../shared/store/keys";
 import { S3BlobStore } from "../../shared/store/s3";
 import { createTestBucket, createTestTable, testClients, uniqueName } from "../support/aws";
+import { testLookupStore } from "../support/lookup";
 
 const TENANT = "t1";
 const DATASET = "shop";
@@ -186,13 +187,16 @@ beforeAll(async () => {
   const options = { defaultTenant: "demo", scopePrefix: "segmentation", requireTenantClaim: false };
   handlers.readApi = apiHandler(
     "readApi",
-    { ...others, ...readRoutes({ store, cursors }), ...overlapRoutes({ store, blobs, cursors }) },
+    { ...others, ...overlapRoutes({ store, blobs, cursors }) },
     options,
   ) as Handler;
-  // The members route's reference core (the lookup function serves the same answers: lookup.test.ts).
+  // The members route, served by the lookup function's core over its own store.
   handlers.lookupApi = apiHandler(
     "lookupApi",
-    { ...others, ...readRoutes({ store, cursors }) },
+    {
+      ...others,
+      ...lookupRoutes({ store: await testLookupStore(clients.endpoints.dynamodb, table), cursors }),
+    },
     options,
   ) as Handler;
 }, 300_000);

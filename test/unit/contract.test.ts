@@ -16,6 +16,7 @@ import { exportRoutes } from "../../shared/api/exports";
 import { historyRoutes } from "../../shared/api/history";
 import { listRoutes } from "../../shared/api/lists";
 import { lookalikeRoutes } from "../../shared/api/lookalikes";
+import { type LookupStore, lookupRoutes } from "../../shared/api/lookup";
 import { buildOpenApiDocument } from "../../shared/api/openapi";
 import { overlapRoutes } from "../../shared/api/overlap";
 import { readRoutes } from "../../shared/api/read";
@@ -292,10 +293,17 @@ function memoryStore() {
     putUpload: async () => {},
     getRun: async (_t, _d, runId) => runs.find((r) => r.runId === runId),
     listRuns: async (): Promise<Page<RunRecord>> => ({ items: runs, next: "run-2" }),
-    getCustomer: async (_t, id, customerId) => ({ meta: datasets.get(id), view: views[customerId] }),
+  };
+  // The lookup routes' reads of the same datasets and views, as items.
+  const lookup: LookupStore = {
+    getDatasetItem: async (_t, id) => structuredClone(datasets.get(id)),
+    getCustomerItems: async (_t, id, customerId) => {
+      const meta = structuredClone(datasets.get(id));
+      return { meta, view: meta?.current ? structuredClone(views[customerId]) : undefined };
+    },
     listMembers: async (): Promise<Page<string>> => ({ items: ["c1"], next: "c1" }),
   };
-  return { store: store as DatasetStore, definitions };
+  return { store: store as DatasetStore, lookup, definitions };
 }
 
 let aggregate: Uint8Array;
@@ -313,7 +321,7 @@ beforeAll(async () => {
 const cursors = new CursorCodec("contract-test");
 
 function handlers(options: { blobs?: boolean } = {}) {
-  const { store, definitions } = memoryStore();
+  const { store, lookup, definitions } = memoryStore();
   const published: ServiceEvent[] = [];
   const outputs: Outputs = new Map(Object.entries(views).map(([id, v]) => [id, JSON.stringify(v)]));
   const membership = encodeMembership(
@@ -382,6 +390,7 @@ function handlers(options: { blobs?: boolean } = {}) {
     ...destinationRoutes({ ...deps, blobs }),
     ...listRoutes(deps),
     ...lookalikeRoutes(deps),
+    ...lookupRoutes({ store: lookup, cursors }),
     ...docsRoutes(),
   };
   const call = (routeId: RouteId, req: Partial<ApiRequest> = {}): Promise<ApiResult> => {
