@@ -8,7 +8,7 @@
  * rethrows so the asynchronous invoke retries it, and the retry repairs whatever it had half-written.
  */
 
-import { createHash, randomUUID } from "node:crypto";
+import { createHash } from "node:crypto";
 import { type Contacts, contactsOf, writeContacts } from "../destinations/contacts";
 import type { ExternalBucketWriter } from "../destinations/member-files";
 import { planDeliveries } from "../destinations/plan";
@@ -50,11 +50,10 @@ import type {
   SegmentDefinitionRecord,
   UploadRecord,
 } from "../model";
-import { LEASE_WAIT_RESERVE_MS } from "../resources";
 import { objectKeys } from "../store/keys";
-import { abandonRun, lapsedReason, retryRunId, runIdOfOwner } from "./abandon";
+import { retryRunId } from "./abandon";
+import { type Attempt, announceCommitted, begin, crash, failRun, skipRun } from "./lifecycle";
 import { writeMembership } from "./membership";
-import { finalCrashMessage, isRetried, MAX_RUN_ATTEMPTS, retryingMessage } from "./messages";
 import {
   decodeOutputs,
   diffOutputs,
@@ -68,9 +67,7 @@ import type {
   CustomerWrite,
   DatasetStore,
   EventPublisher,
-  LeasedDataset,
   MembershipWrite,
-  ServiceEvent,
   ShardedRuns,
 } from "./ports";
 import { computeProfiles, writeProfiles } from "./profiles";
@@ -79,6 +76,18 @@ import { runIdFor } from "./run-id";
 import { erasedAmong, scrubUpload } from "./scrub";
 import { writeTraitSnapshot } from "./trait-snapshot";
 
+export {
+  type Attempt,
+  announce,
+  begin,
+  CHANGE_DETAIL_TYPES,
+  crash,
+  IDS_PER_EVENT,
+  leaseWait,
+  membershipEvents,
+  runEvent,
+  skipRun,
+} from "./lifecycle";
 export { runIdFor } from "./run-id";
 
 export interface PipelineDeps {
@@ -158,9 +167,6 @@ export type RunOutcome =
   | { outcome: "unchanged"; version: number }
   /** An object under uploads/ that no upload request made: nothing is created. */
   | { outcome: "ignored"; reason: "UNKNOWN_UPLOAD" };
-
-/** A run renews its lease every third of it, so a dead attempt blocks its retry for at most this long. */
-const DEFAULT_LEASE_MS = 90_000;
 
 function compareSequencers(a: string, b: string): number {
   const width = Math.max(a.length, b.length);
@@ -336,7 +342,7 @@ export async function publish(
     ...(upload ? { upload } : {}),
   });
   await attempt.release();
-  await announce(deps, [runEvent(done), ...membershipEvents(done, diff.memberships)]);
+  await announceCommitted(deps, done, diff.memberships);
   await serveDestinations(deps, done, deliverable(done, diff), () => contactsOf(state, meta.settings));
   await recordListRuns(deps, done, lists, result);
   return done;
@@ -465,73 +471,6 @@ function canonicalJson(value: unknown): string {
   return JSON.stringify(value) ?? "null";
 }
 
-/** Customer ids per membership event: well under EventBridge's 256 KB an entry with ids of 128 characters. */
-export const IDS_PER_EVENT = 500;
-
-export const CHANGE_DETAIL_TYPES = {
-  runFinished: "Run Finished",
-  membershipChanged: "Segment Membership Changed",
-} as const;
-
-export function runEvent(run: RunRecord): ServiceEvent {
-  return {
-    detailType: CHANGE_DETAIL_TYPES.runFinished,
-    detail: {
-      tenantId: run.tenantId,
-      datasetId: run.datasetId,
-      runId: run.runId,
-      trigger: run.trigger,
-      status: run.status,
-      ...(run.version !== undefined ? { version: run.version } : {}),
-      ...(run.counts ? { counts: run.counts } : {}),
-      ...(run.error ? { error: { code: run.error.code } } : {}),
-    },
-  };
-}
-
-/**
- * Customers who entered or left each segment in this run, batched per segment. Rewrites that change nothing
- * (the repair of an aborted run) are not changes.
- */
-export function membershipEvents(run: RunRecord, writes: readonly MembershipWrite[]): ServiceEvent[] {
-  const bySegment = new Map<string, { entered: string[]; left: string[] }>();
-  for (const w of writes) {
-    if (w.member === w.previous) continue;
-    let entry = bySegment.get(w.segmentId);
-    if (!entry) {
-      entry = { entered: [], left: [] };
-      bySegment.set(w.segmentId, entry);
-    }
-    (w.member ? entry.entered : entry.left).push(w.customerId);
-  }
-  const events: ServiceEvent[] = [];
-  for (const [segmentId, { entered, left }] of [...bySegment].sort(([a], [b]) => (a < b ? -1 : 1))) {
-    const all = [
-      ...entered.map((id) => ["entered", id] as const),
-      ...left.map((id) => ["left", id] as const),
-    ];
-    const parts = Math.ceil(all.length / IDS_PER_EVENT);
-    for (let p = 0; p < parts; p++) {
-      const slice = all.slice(p * IDS_PER_EVENT, (p + 1) * IDS_PER_EVENT);
-      events.push({
-        detailType: CHANGE_DETAIL_TYPES.membershipChanged,
-        detail: {
-          tenantId: run.tenantId,
-          datasetId: run.datasetId,
-          runId: run.runId,
-          version: run.version,
-          segmentId,
-          part: p + 1,
-          parts,
-          entered: slice.filter(([kind]) => kind === "entered").map(([, id]) => id),
-          left: slice.filter(([kind]) => kind === "left").map(([, id]) => id),
-        },
-      });
-    }
-  }
-  return events;
-}
-
 /**
  * The membership changes destinations are told of. The customers an erasure run removes are not among them:
  * that they left their segments would name them to every webhook after their erasure was asked for.
@@ -585,16 +524,6 @@ export async function serveDestinations(
       ...errorFields(error),
     });
     return false;
-  }
-}
-
-/** Publishes after the commit; a bus failure is logged, never undoes or fails a committed run. */
-export async function announce(deps: PipelineDeps, events: ServiceEvent[]): Promise<void> {
-  if (!deps.events || events.length === 0) return;
-  try {
-    await deps.events.publish(events);
-  } catch (error) {
-    logger.error("Could not publish the run's events", { count: events.length, ...errorFields(error) });
   }
 }
 
@@ -692,172 +621,6 @@ export function computeSettingsFor(
         }
       : {}),
   };
-}
-
-/** One attempt of a run holding the dataset's lease, renewed in the background until released. */
-export interface Attempt {
-  run: RunRecord;
-  meta: DatasetMeta;
-  owner: string;
-  release: () => Promise<void>;
-}
-
-/**
- * Starts or resumes the run of an event. A redelivered event whose run finished (or was abandoned and
- * started again as another run) is a duplicate; one whose run is still going (or died without a word) finds
- * the lease taken and is retried later, by which time the run has finished or its lease has lapsed. Taking
- * over the lapsed lease of another run's dead attempt closes that run as abandoned and starts its work again
- * (./abandon.ts), so no run stays `running` for good and no upload is dropped.
- */
-export async function begin(deps: PipelineDeps, run: RunRecord): Promise<Attempt | { duplicate: true }> {
-  const { store } = deps;
-  const existing = await store.createRun(run);
-  if (existing && existing.status !== "running" && existing.status !== "failed") return { duplicate: true };
-  if (existing?.status === "failed" && existing.error && !isRetried(existing.error.code)) {
-    return { duplicate: true };
-  }
-  const leaseMs = deps.leaseMs ?? DEFAULT_LEASE_MS;
-  const owner = `${run.runId}/${randomUUID()}`;
-  const meta = await acquireWaiting(deps, run, owner, leaseMs);
-  if (!meta) throw new RetryableError("DATASET_BUSY", "Another run holds the dataset");
-  let released = false;
-  const heartbeat = setInterval(() => {
-    store.renewLock(run.tenantId, run.datasetId, owner, leaseMs).catch((error) => {
-      logger.warn("Could not renew the lease", { runId: run.runId, ...errorFields(error) });
-    });
-  }, leaseMs / 3);
-  heartbeat.unref();
-  const release = async () => {
-    clearInterval(heartbeat);
-    if (released) return;
-    released = true;
-    await store.releaseLock(run.tenantId, run.datasetId, owner);
-  };
-  const { lapsedLease, ...held } = meta;
-  if (lapsedLease) await closeDeadAttempt(deps, run, lapsedLease);
-  if (!existing) return { run, meta: held, owner, release };
-  // The previous attempt's end (a crash promising this retry) is not this attempt's.
-  const { error: _error, finishedAt: _finishedAt, ...previous } = existing;
-  const resumed: RunRecord = { ...previous, status: "running", attempts: existing.attempts + 1 };
-  // Resumed only as it was seen: a run abandoned (or finished) meanwhile is not taken back.
-  if (!(await store.closeRun(resumed, { status: existing.status, attempts: existing.attempts }))) {
-    await release();
-    return { duplicate: true };
-  }
-  return { run: resumed, meta: held, owner, release };
-}
-
-/** Closes the run whose attempt died holding the lease just taken over, unless it is the run itself. */
-async function closeDeadAttempt(
-  deps: PipelineDeps,
-  run: RunRecord,
-  lapsed: { owner: string; until: number },
-): Promise<void> {
-  const deadRunId = runIdOfOwner(lapsed.owner);
-  // The run's own retry after its attempt died: it resumes the run (`attempts` counts it).
-  if (deadRunId === run.runId) return;
-  try {
-    const dead = await deps.store.getRun(run.tenantId, run.datasetId, deadRunId);
-    if (dead?.status !== "running") return;
-    await abandonRun(deps, dead, lapsedReason(lapsed.until));
-  } catch (error) {
-    // The sweeper closes it on its next pass.
-    logger.error("Could not close the abandoned run", { runId: deadRunId, ...errorFields(error) });
-  }
-}
-
-/** How long a function invocation may wait for a busy dataset: what its timeout leaves beyond a run's time. */
-export function leaseWait(context: { getRemainingTimeInMillis(): number } | undefined): number {
-  return context ? Math.max(0, context.getRemainingTimeInMillis() - LEASE_WAIT_RESERVE_MS) : 0;
-}
-
-/** Takes the dataset's lease, polling with capped, jittered backoff for up to `waitForLeaseMs`. */
-async function acquireWaiting(
-  deps: PipelineDeps,
-  run: RunRecord,
-  owner: string,
-  leaseMs: number,
-): Promise<LeasedDataset | undefined> {
-  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((ok) => setTimeout(ok, ms)));
-  const deadline = Date.now() + Math.max(0, deps.waitForLeaseMs ?? 0);
-  for (let attempt = 0; ; attempt++) {
-    const meta = await deps.store.acquireLock(run.tenantId, run.datasetId, owner, leaseMs);
-    if (meta) return meta;
-    const left = deadline - Date.now();
-    if (left <= 0) return undefined;
-    const delay = Math.min(left, Math.min(10_000, 500 * 2 ** attempt) * (0.5 + Math.random() / 2));
-    if (attempt === 0) logger.info("Waiting for the dataset's lease", { runId: run.runId });
-    await sleep(delay);
-  }
-}
-
-/**
- * Closes the run as it was when this attempt took it (status running, its attempt count): a run the sweeper
- * abandoned meanwhile keeps that record, which names the run doing its work again.
- */
-async function closeAs(deps: PipelineDeps, run: RunRecord, closed: RunRecord): Promise<boolean> {
-  const done = await deps.store.closeRun(closed, { status: run.status, attempts: run.attempts });
-  if (!done) logger.warn("The run was closed by another attempt meanwhile", { runId: run.runId });
-  return done;
-}
-
-async function failRun(deps: PipelineDeps, attempt: Attempt, run: RunRecord, code: string, message: string) {
-  const failed: RunRecord = {
-    ...run,
-    status: "failed",
-    finishedAt: (deps.now ?? (() => new Date()))().toISOString(),
-    error: { code, message },
-  };
-  const closed = await closeAs(deps, run, failed);
-  await attempt.release();
-  if (closed && !isRetried(code)) await announce(deps, [runEvent(failed)]);
-  return failed;
-}
-
-export async function skipRun(
-  deps: PipelineDeps,
-  attempt: Attempt,
-  run: RunRecord,
-  code: string,
-  message: string,
-  changes: Partial<RunRecord> = {},
-) {
-  const skipped: RunRecord = {
-    ...run,
-    ...changes,
-    status: "skipped",
-    finishedAt: (deps.now ?? (() => new Date()))().toISOString(),
-    error: { code, message },
-  };
-  await closeAs(deps, run, skipped);
-  await attempt.release();
-  return skipped;
-}
-
-/**
- * Records a crash on the run and rethrows it for the invoke's retry. The run says it will be retried unless
- * this was its last attempt, when it fails for good with what the user can do.
- */
-export async function crash(
-  deps: PipelineDeps,
-  attempt: Attempt,
-  run: RunRecord,
-  error: unknown,
-): Promise<never> {
-  const base = error instanceof RetryableError ? error.code : "INTERNAL";
-  const last = run.attempts >= MAX_RUN_ATTEMPTS;
-  logger.error(last ? "Run crashed on its last attempt" : "Run crashed; it will be retried", {
-    runId: run.runId,
-    attempts: run.attempts,
-    ...errorFields(error),
-  });
-  try {
-    if (last) await failRun(deps, attempt, run, base, finalCrashMessage(run.trigger, base, run.attempts));
-    else await failRun(deps, attempt, run, `RETRY_${base}`, retryingMessage(base));
-  } catch (recordError) {
-    logger.error("Could not record the crash", { runId: run.runId, ...errorFields(recordError) });
-  }
-  throw error;
 }
 
 /** Logs an object under uploads/ that no upload request made, with a count field for a metric filter. */

@@ -47,6 +47,7 @@ import { lookalikeFingerprints } from "../lookalikes/ports";
 import type { DatasetMeta, RunRecord, UploadRecord } from "../model";
 import { PREFIXES } from "../resources";
 import { objectKeys } from "../store/keys";
+import { announceCommitted, failRun as closeFailed, skipRun as closeSkipped, shardedHold } from "./lifecycle";
 import { writeMembership } from "./membership";
 import { FINAL_ADVICE } from "./messages";
 import {
@@ -59,7 +60,6 @@ import {
 import type { CustomerWrite, MembershipWrite } from "./ports";
 import { computeProfiles, writeProfiles } from "./profiles";
 import {
-  announce,
   computeSettingsFor,
   currentVersionOf,
   inputsFingerprint,
@@ -67,10 +67,8 @@ import {
   latestOrderDay,
   loadAborted,
   loadLookalikes,
-  membershipEvents,
   type PipelineDeps,
   ReportCollector,
-  runEvent,
   serveDestinations,
 } from "./run";
 import {
@@ -79,12 +77,9 @@ import {
   type RunRef,
   type ShardedInput,
   type ShardStep,
-  shardedOwner,
   shardedRunId,
 } from "./sharded-contract";
 
-/** How long a sharded run holds its dataset: the state machine's own timeout. */
-export const SHARDED_LEASE_MS = 2 * 60 * 60 * 1000;
 /** Target bytes of a byte range, and of the upload per bucket. */
 export const DEFAULT_SHARD_RANGE_BYTES = 128 * 1024 * 1024;
 /** Customer writes (and membership writes) per write slice: one worker writes one in well under a minute. */
@@ -153,38 +148,14 @@ export function shardedSteps(deps: PipelineDeps, options: ShardedOptions = {}) {
   const loadPlan = (run: RunRef) => json<ShardPlan>(keys.plan(run));
 
   /** Records the run as failed (input errors are final: no retry) and lets the dataset go. */
-  async function failRun(run: RunRecord, code: string, message: string): Promise<RunRecord> {
-    const failed: RunRecord = {
-      ...run,
-      status: "failed",
-      finishedAt: now().toISOString(),
-      error: { code, message },
-    };
-    await store.putRun(failed);
-    await store.releaseLock(run.tenantId, run.datasetId, shardedOwner(run.runId));
-    await announce(deps, [runEvent(failed)]);
-    return failed;
-  }
+  const failRun = (run: RunRecord, code: string, message: string) =>
+    closeFailed(deps, shardedHold(store, run), run, code, message);
 
-  async function skipRun(
-    run: RunRecord,
-    code: string,
-    message: string,
-    changes: Partial<RunRecord> = {},
-  ): Promise<void> {
-    await store.putRun({
-      ...run,
-      ...changes,
-      status: "skipped",
-      finishedAt: now().toISOString(),
-      error: { code, message },
-    });
-    await store.releaseLock(run.tenantId, run.datasetId, shardedOwner(run.runId));
-  }
+  const skipRun = (run: RunRecord, code: string, message: string, changes: Partial<RunRecord> = {}) =>
+    closeSkipped(deps, shardedHold(store, run), run, code, message, changes);
 
   async function plan(input: ShardedInput): Promise<PlanResult> {
     const runId = shardedRunId(input);
-    const owner = shardedOwner(runId);
     const fresh: RunRecord = {
       tenantId: input.tenantId,
       datasetId: input.datasetId,
@@ -209,7 +180,8 @@ export function shardedSteps(deps: PipelineDeps, options: ShardedOptions = {}) {
       // A redelivered start of a run that finished; a failed run stays failed (its input was at fault).
       return { proceed: false, outcome: "duplicate" };
     }
-    const meta = await store.acquireLock(input.tenantId, input.datasetId, owner, SHARDED_LEASE_MS);
+    const hold = shardedHold(store, fresh);
+    const meta = await hold.acquire();
     if (!meta) throw new RetryableError("DATASET_BUSY", "Another run holds the dataset");
     const run: RunRecord = existing ? { ...existing, attempts: existing.attempts + 1 } : fresh;
     if (existing) await store.putRun(run);
@@ -295,7 +267,7 @@ export function shardedSteps(deps: PipelineDeps, options: ShardedOptions = {}) {
       tenantId: run.tenantId,
       datasetId: run.datasetId,
       runId,
-      owner,
+      owner: hold.owner,
       version,
       baseVersion: meta.current?.version ?? 0,
       mode,
@@ -632,7 +604,7 @@ export function shardedSteps(deps: PipelineDeps, options: ShardedOptions = {}) {
     const memberships: MembershipWrite[] = [];
     for (let i = 0; i < body.slices; i++)
       memberships.push(...(await json<SliceBody>(keys.slice(run, i))).memberships);
-    await announce(deps, [runEvent(done), ...membershipEvents(done, memberships)]);
+    await announceCommitted(deps, done, memberships);
     // A sharded version holds no customer attributes; its contacts object (empty) says so.
     await serveDestinations(deps, done, memberships, () =>
       loadContacts(deps.blobs, done.tenantId, done.datasetId, done.version ?? 0, undefined),
@@ -646,14 +618,14 @@ export function shardedSteps(deps: PipelineDeps, options: ShardedOptions = {}) {
     if (run && run.status === "running") {
       await failRun(run, code, message);
     } else {
-      await store.releaseLock(input.upload.tenantId, input.upload.datasetId, shardedOwner(runId));
+      await shardedHold(store, { ...input.upload, runId }).release();
     }
     logger.error("Sharded run failed", { runId, code });
   }
 
   /** Extends the run's hold on the dataset: the merge and commit may come long after the plan. */
   async function renew(run: RunRef): Promise<void> {
-    if (!(await store.renewLock(run.tenantId, run.datasetId, run.owner, SHARDED_LEASE_MS))) {
+    if (!(await shardedHold(store, run).renew())) {
       throw new ShardedInputError(
         "LEASE_LOST",
         `The run lost its hold on the dataset (its lease lapsed and another run took it over) and is not attempted again. ${FINAL_ADVICE.upload}`,
