@@ -9,13 +9,16 @@
  *  - its end: failed (announced unless a retry is promised), skipped (not announced), or a crash, recorded
  *    and rethrown for the retry; then the dataset is let go;
  *  - the announcement on the bus after the commit: the run's end and the customers who entered or left each
- *    segment.
+ *    segment;
+ *  - the upload gate: an object no upload request made creates nothing; the service's own rewrite of an
+ *    upload (an erasure's) and a stale event (an older sequencer, or a replace older than the last applied)
+ *    make no computation.
  */
 
 import { randomUUID } from "node:crypto";
 import { RetryableError } from "../errors";
 import { errorFields, logger } from "../logger";
-import type { DatasetMeta, RunRecord } from "../model";
+import type { DatasetMeta, RunRecord, UploadRecord } from "../model";
 import { LEASE_WAIT_RESERVE_MS } from "../resources";
 import { abandonRun, lapsedReason, runIdOfOwner } from "./abandon";
 import { finalCrashMessage, isRetried, MAX_RUN_ATTEMPTS, retryingMessage } from "./messages";
@@ -347,4 +350,73 @@ export function announceCommitted(
   memberships: readonly MembershipWrite[],
 ): Promise<void> {
   return announce(deps, [runEvent(run), ...membershipEvents(run, memberships)]);
+}
+
+/** The upload an object event names; undefined when no upload request made the object (it creates nothing). */
+export async function uploadOf(
+  store: DatasetStore,
+  event: { tenantId: string; datasetId: string; uploadId: string; key: string },
+): Promise<UploadRecord | undefined> {
+  const upload = await store.getUpload(event.tenantId, event.datasetId, event.uploadId);
+  return upload && upload.key === event.key ? upload : undefined;
+}
+
+/** Whether the object is the service's own rewrite of the upload (an erasure's): not an upload, no run. */
+export function isErasureRewrite(upload: UploadRecord | undefined, eTag: string | undefined): boolean {
+  return eTag !== undefined && upload?.erasureEtags?.includes(eTag) === true;
+}
+
+function compareSequencers(a: string, b: string): number {
+  const width = Math.max(a.length, b.length);
+  const pa = a.padStart(width, "0");
+  const pb = b.padStart(width, "0");
+  return pa < pb ? -1 : pa > pb ? 1 : 0;
+}
+
+/** Whether a newer event of the upload (a later sequencer), or a later replace upload, was applied already. */
+export function isStale(upload: UploadRecord, event: { sequencer: string }, meta: DatasetMeta): boolean {
+  if (
+    upload.appliedSequencer !== undefined &&
+    compareSequencers(event.sequencer, upload.appliedSequencer) <= 0
+  ) {
+    return true;
+  }
+  return (
+    upload.mode === "replace" &&
+    meta.lastReplaceUploadAt !== undefined &&
+    upload.createdAt < meta.lastReplaceUploadAt
+  );
+}
+
+/**
+ * The gate an upload's run passes holding the lease: the service's own rewrite is skipped (recorded as part
+ * of the erasure), a stale event too; either ends the run and lets the dataset go. `rewriteOf` is the upload
+ * record the ETag is looked up in (default `upload`): the one path that reads it again under the lease passes
+ * that reading. Undefined: the run goes on.
+ */
+export async function gateUpload(
+  deps: LifecycleDeps,
+  hold: RunHold,
+  run: RunRecord,
+  meta: DatasetMeta,
+  upload: UploadRecord,
+  event: { sequencer: string; eTag?: string },
+  rewriteOf: UploadRecord | undefined = upload,
+): Promise<"skipped" | "stale" | undefined> {
+  if (isErasureRewrite(rewriteOf, event.eTag)) {
+    await skipRun(
+      deps,
+      hold,
+      run,
+      "ERASURE_REWRITE",
+      "The service rewrote the uploaded file without the erased customer; the rewrite is not an upload and is not computed again",
+      { trigger: "erasure" },
+    );
+    return "skipped";
+  }
+  if (isStale(upload, event, meta)) {
+    await skipRun(deps, hold, run, "STALE_EVENT", "A newer upload has already been applied");
+    return "stale";
+  }
+  return undefined;
 }

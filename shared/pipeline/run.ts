@@ -48,11 +48,20 @@ import type {
   DatasetSettings,
   RunRecord,
   SegmentDefinitionRecord,
-  UploadRecord,
 } from "../model";
 import { objectKeys } from "../store/keys";
 import { retryRunId } from "./abandon";
-import { type Attempt, announceCommitted, begin, crash, failRun, skipRun } from "./lifecycle";
+import {
+  type Attempt,
+  announceCommitted,
+  begin,
+  crash,
+  failRun,
+  gateUpload,
+  isErasureRewrite,
+  skipRun,
+  uploadOf,
+} from "./lifecycle";
 import { writeMembership } from "./membership";
 import {
   decodeOutputs,
@@ -83,6 +92,7 @@ export {
   CHANGE_DETAIL_TYPES,
   crash,
   IDS_PER_EVENT,
+  isStale,
   leaseWait,
   membershipEvents,
   runEvent,
@@ -167,13 +177,6 @@ export type RunOutcome =
   | { outcome: "unchanged"; version: number }
   /** An object under uploads/ that no upload request made: nothing is created. */
   | { outcome: "ignored"; reason: "UNKNOWN_UPLOAD" };
-
-function compareSequencers(a: string, b: string): number {
-  const width = Math.max(a.length, b.length);
-  const pa = a.padStart(width, "0");
-  const pb = b.padStart(width, "0");
-  return pa < pb ? -1 : pa > pb ? 1 : 0;
-}
 
 /** Rejected rows as the CSV report keeps them (the first `cap`), and how many there were. */
 /**
@@ -638,15 +641,15 @@ export async function runUpload(deps: PipelineDeps, event: UploadEvent): Promise
   const { store, blobs } = deps;
   const now = deps.now ?? (() => new Date());
   const runId = event.retry ? retryRunId(event.retry) : runIdFor(event.eventTime, event.key, event.sequencer);
-  const upload = await store.getUpload(event.tenantId, event.datasetId, event.uploadId);
+  const upload = await uploadOf(store, event);
   // Checked before anything is created: an object no upload request made creates no dataset and no run.
-  if (!upload || upload.key !== event.key) {
+  if (!upload) {
     countUnknownUpload(event);
     return { outcome: "ignored", reason: "UNKNOWN_UPLOAD" };
   }
   // The service's own rewrite of an upload (an erasure's) is not an upload: it makes no run. Its ETag is
   // usually recorded by now; if not, it is recognised again under the lease below.
-  if (event.eTag !== undefined && upload.erasureEtags?.includes(event.eTag)) {
+  if (isErasureRewrite(upload, event.eTag)) {
     return { outcome: "skipped", runId };
   }
   const fresh: RunRecord = {
@@ -696,26 +699,13 @@ export async function runUpload(deps: PipelineDeps, event: UploadEvent): Promise
   let run = attempt.run;
 
   try {
-    if (event.eTag !== undefined) {
-      // Read again under the lease: an erasure records the ETag of its rewrite before it lets go of it.
-      const latest = await store.getUpload(event.tenantId, event.datasetId, event.uploadId);
-      if (latest?.erasureEtags?.includes(event.eTag)) {
-        // Recorded as part of the erasure, not as an upload: nothing failed and nothing is to be done.
-        await skipRun(
-          deps,
-          attempt,
-          run,
-          "ERASURE_REWRITE",
-          "The service rewrote the uploaded file without the erased customer; the rewrite is not an upload and is not computed again",
-          { trigger: "erasure" },
-        );
-        return { outcome: "skipped", runId };
-      }
-    }
-    if (isStale(upload, event, meta)) {
-      await skipRun(deps, attempt, run, "STALE_EVENT", "A newer upload has already been applied");
-      return { outcome: "stale", runId };
-    }
+    // The ETag is read again under the lease: an erasure records the ETag of its rewrite before it lets go.
+    const latest =
+      event.eTag !== undefined
+        ? await store.getUpload(event.tenantId, event.datasetId, event.uploadId)
+        : undefined;
+    const gated = await gateUpload(deps, attempt, run, meta, upload, event, latest);
+    if (gated) return { outcome: gated, runId };
 
     if (meta.current?.source && !(upload.mode === "replace" && upload.kind === "transactions")) {
       return {
@@ -847,24 +837,6 @@ export async function runUpload(deps: PipelineDeps, event: UploadEvent): Promise
   } catch (error) {
     return crash(deps, attempt, run, error);
   }
-}
-
-export function isStale(
-  upload: UploadRecord,
-  event: Pick<UploadEvent, "sequencer">,
-  meta: DatasetMeta,
-): boolean {
-  if (
-    upload.appliedSequencer !== undefined &&
-    compareSequencers(event.sequencer, upload.appliedSequencer) <= 0
-  ) {
-    return true;
-  }
-  return (
-    upload.mode === "replace" &&
-    meta.lastReplaceUploadAt !== undefined &&
-    upload.createdAt < meta.lastReplaceUploadAt
-  );
 }
 
 export interface RefreshEvent {

@@ -47,7 +47,14 @@ import { lookalikeFingerprints } from "../lookalikes/ports";
 import type { DatasetMeta, RunRecord, UploadRecord } from "../model";
 import { PREFIXES } from "../resources";
 import { objectKeys } from "../store/keys";
-import { announceCommitted, failRun as closeFailed, skipRun as closeSkipped, shardedHold } from "./lifecycle";
+import {
+  announceCommitted,
+  failRun as closeFailed,
+  skipRun as closeSkipped,
+  gateUpload,
+  shardedHold,
+  uploadOf,
+} from "./lifecycle";
 import { writeMembership } from "./membership";
 import { FINAL_ADVICE } from "./messages";
 import {
@@ -63,7 +70,6 @@ import {
   computeSettingsFor,
   currentVersionOf,
   inputsFingerprint,
-  isStale,
   latestOrderDay,
   loadAborted,
   loadLookalikes,
@@ -168,9 +174,9 @@ export function shardedSteps(deps: PipelineDeps, options: ShardedOptions = {}) {
     };
     let upload: UploadRecord | undefined;
     if (input.kind === "upload") {
-      upload = await store.getUpload(input.tenantId, input.datasetId, input.uploadId);
+      upload = await uploadOf(store, input);
       // runUpload checked this before starting the execution; an object no upload made creates nothing.
-      if (!upload || upload.key !== input.key) {
+      if (!upload) {
         logger.warn("Ignoring an object that no upload request made", { reason: "UNKNOWN_UPLOAD" });
         return { proceed: false, outcome: "ignored" };
       }
@@ -201,19 +207,8 @@ export function shardedSteps(deps: PipelineDeps, options: ShardedOptions = {}) {
         );
         return { proceed: false, outcome: "failed" };
       }
-      if (input.eTag !== undefined && upload.erasureEtags?.includes(input.eTag)) {
-        await skipRun(
-          run,
-          "ERASURE_REWRITE",
-          "The service rewrote the uploaded file without the erased customer; the rewrite is not an upload and is not computed again",
-          { trigger: "erasure" },
-        );
-        return { proceed: false, outcome: "skipped" };
-      }
-      if (isStale(upload, input, meta)) {
-        await skipRun(run, "STALE_EVENT", "A newer upload has already been applied");
-        return { proceed: false, outcome: "stale" };
-      }
+      const gated = await gateUpload(deps, hold, run, meta, upload, input);
+      if (gated) return { proceed: false, outcome: gated };
       key = upload.key;
       size = input.size;
       mode = "replace";
