@@ -16,9 +16,8 @@
  * - attributes.<name>: the customers file's column, typed as declared in the settings or else as inferred
  *   from all its values (rules/attributes.ts); a value that does not parse as its type is missing.
  */
-import type { ComputedSegmentation, SpendByValue } from "./compute";
 import { LIFECYCLE_STAGES } from "./lifecycle";
-import { positionsOf } from "./orders";
+import { type CustomerOrders, positionsOf } from "./orders";
 import { RFM_SEGMENTS } from "./rfm";
 import {
   type AttributeType,
@@ -33,7 +32,9 @@ import {
   type ShareDimension,
   type TraitSource,
 } from "./rules";
+import type { CustomerColumns, SegmentationSource, SpendByValue } from "./segmentation-source";
 import {
+  type AggregateState,
   type AttributeColumn,
   BIG_CENTS,
   ORDER_BLOCK_BITS,
@@ -48,6 +49,24 @@ const LIFECYCLE_LABELS = LIFECYCLE_STAGES.map((d) => slug(d.id));
 
 type Reader = (i: number) => AttributeValue | undefined;
 
+/**
+ * The parts of a computed result that traits read: ComputedSegmentation (./compute) is one. Customers are
+ * positions 0..customerCount-1 of its columns.
+ */
+export interface TraitResult {
+  readonly customerCount: number;
+  readonly asOfDay: number;
+  readonly columns: CustomerColumns;
+  /** The cluster model's segment ids, code c of columns.cluster being ids[c]; absent without clusters. */
+  readonly clusters?: { readonly ids: readonly string[] };
+  /** Customer attributes and dimension names, and a merged result's spend per value. */
+  readonly source: SegmentationSource;
+  /** The state the result was computed from; undefined for a result merged from shards. */
+  readonly state: AggregateState | undefined;
+  /** The orders of each position (indices into the state's orders), grouped by position. */
+  customerOrders(): CustomerOrders;
+}
+
 export class ResultTraits implements TraitSource {
   readonly size: number;
   private averageOrderValue: Float64Array | undefined;
@@ -61,7 +80,7 @@ export class ResultTraits implements TraitSource {
   private readonly maxDenseEntries: number;
 
   constructor(
-    private readonly result: ComputedSegmentation,
+    private readonly result: TraitResult,
     private readonly declared: Readonly<Record<string, AttributeType>> = {},
     options: {
       /**

@@ -3,7 +3,8 @@
  * per-customer state, and computes segments. It never imports an AWS SDK.
  */
 import type { AttributeFamilySettings } from "./attribute-families";
-import type { BgNbdParams, GammaGammaParams } from "./clv";
+import type { BgNbdParams } from "./clv/bgnbd";
+import type { GammaGammaParams } from "./clv/gamma-gamma";
 import type { ClusterModel, PreviousClusters } from "./kmeans";
 import type { LookalikeReport, LookalikeSettings } from "./lookalike";
 import type { ListSegmentSettings } from "./memberships";

@@ -36,7 +36,7 @@ import type { CompressedSummary } from "./data";
 import type { GammaGammaParams } from "./gamma-gamma";
 import { gammaGammaLogLikelihoodWithGradient } from "./gamma-gamma";
 import type { RepeatModel, RepeatModelParams } from "./models";
-import { repeatKernel, repeatLogLikelihoodWithGradient } from "./predict";
+import { repeatKernel, repeatLogLikelihoodWithGradient } from "./repeat";
 
 /** Φ⁻¹(0.9): the half-width of a central 80 % interval in standard deviations. */
 export const Z80 = 1.2815515655446004;

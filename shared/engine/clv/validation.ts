@@ -34,7 +34,7 @@ import type {
 import { compressSummary } from "./data";
 import { ClvFitError } from "./errors";
 import type { RepeatModel, RepeatModelFit } from "./models";
-import { repeatKernel } from "./predict";
+import { repeatKernel } from "./repeat";
 
 /** The fixed order of the models, which also breaks ties. */
 export const REPEAT_MODEL_ORDER: readonly RepeatModelName[] = ["bgNbd", "paretoNbd", "mbgNbd"];
