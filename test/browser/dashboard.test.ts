@@ -773,6 +773,94 @@ describe("dashboard", () => {
     RUN_TIMEOUT + 60_000,
   );
 
+  it(
+    "shows attribute segments grouped under their attribute, with the sizes and revenues of a count made from the files",
+    async () => {
+      // Regions of a customers file, uneven on purpose: north 3/7, south 2/7, east and west 1/7 each; every
+      // eleventh customer has no row (unknown). With top 3, the tie of east and west (18 customers each)
+      // goes to east, by name.
+      const orders = makeTransactions(140, 11);
+      const regionOf = (n: number) =>
+        n % 11 === 0
+          ? undefined
+          : (["north", "north", "north", "south", "south", "east", "west"][n % 7] as string);
+      const customerLines = ["customer_id,region"];
+      const expected = new Map<string, { size: number; cents: number }>();
+      const bucketOf = (region: string | undefined) =>
+        region === undefined ? "unknown" : ["north", "south", "east"].includes(region) ? region : "other";
+      const seen = new Set<string>();
+      for (const line of orders.trim().split("\n").slice(1)) {
+        const [id = "", , , amount = "0"] = line.split(",");
+        const bucket = bucketOf(regionOf(Number(id.slice(1))));
+        const entry = expected.get(bucket) ?? { size: 0, cents: 0 };
+        if (!seen.has(id)) {
+          seen.add(id);
+          entry.size += 1;
+          const region = regionOf(Number(id.slice(1)));
+          if (region !== undefined) customerLines.push(`${id},${region}`);
+        }
+        entry.cents += Math.round(Number(amount) * 100);
+        expected.set(bucket, entry);
+      }
+      await api.createDataset({
+        body: {
+          datasetId: "regions",
+          settings: {
+            asOf: FIXTURE_AS_OF,
+            clusters: { enabled: false },
+            segmentBy: [{ attribute: "region", top: 3 }],
+          },
+        },
+      });
+      for (const [kind, name, text] of [
+        ["transactions", "orders.csv", orders],
+        ["customers", "regions.csv", `${customerLines.join("\n")}\n`],
+      ] as const) {
+        await page.goto(`${service.api}/#/upload`);
+        await page.getByLabel("Upload to dataset").fill("regions");
+        await page.getByLabel("Kind of file").selectOption(kind);
+        await page
+          .getByLabel(/^File/)
+          .setInputFiles({ name, mimeType: "text/csv", buffer: Buffer.from(text) });
+        await page.getByRole("button", { name: "Upload" }).click();
+        await page.getByRole("heading", { name: "The run finished" }).waitFor({ timeout: RUN_TIMEOUT });
+      }
+      const list = await api.listSegments({ params: { datasetId: "regions" } });
+      const attr = list.segments.filter((s) => s.family === "attr");
+      expect(attr.map((s) => s.id).sort()).toEqual([
+        "attr:region:east",
+        "attr:region:north",
+        "attr:region:other",
+        "attr:region:south",
+        "attr:region:unknown",
+      ]);
+      for (const s of attr) {
+        const bucket = s.id.split(":")[2] as string;
+        expect(s.size).toBe(expected.get(bucket)?.size);
+        expect(Math.round(s.revenue * 100)).toBe(expected.get(bucket)?.cents);
+      }
+      await page.goto(`${service.api}/#/regions/segments`);
+      const chart = page.locator("figure", {
+        has: page.locator("figcaption", { hasText: "Customers and revenue by region" }),
+      });
+      await chart.waitFor(POLL);
+      const rows = await tableRows(chart);
+      expect(rows).toHaveLength(attr.length);
+      for (const s of attr) {
+        const label = s.attribute?.value ?? s.attribute?.kind;
+        const row = rows.find((r) => r[0] === label);
+        expect(row, `row of ${s.id}`).toBeDefined();
+        expect(number(row?.[1] ?? "")).toBe(s.size);
+        expect(row?.[2]).toBe(`${(s.share * 100).toFixed(1)}%`);
+        expect(row?.[3]).toBe(money(s.revenue));
+        expect(row?.[4]).toBe(`${(s.revenueShare * 100).toFixed(1)}%`);
+      }
+      // Each row links to its segment's page.
+      for (const s of attr) expect(await chart.locator(segmentLink(s.id)).count()).toBe(1);
+    },
+    2 * RUN_TIMEOUT + 60_000,
+  );
+
   it("fits a phone's width and talks to no host but the API and the upload and report URLs", async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     for (const path of ["overview", "segments", "rules", "model"]) {
