@@ -29,20 +29,11 @@ import { logger } from "../logger";
 import type { ErasureRecord, RunRecord } from "../model";
 import { objectKeys, stateVersionOf } from "../store/keys";
 import { retryRunId } from "./abandon";
+import { begin, crash, succeedRun } from "./lifecycle";
 import { writeMembership } from "./membership";
 import { decodeOutputs, encodeOutputs } from "./outputs";
 import type { PipelineDeps } from "./run";
-import {
-  announce,
-  begin,
-  crash,
-  loadState,
-  publish,
-  type RetryOf,
-  retryFields,
-  runEvent,
-  runIdFor,
-} from "./run";
+import { loadState, publish, type RetryOf, retryFields, runIdFor } from "./run";
 import { scrubUpload } from "./scrub";
 
 export interface ErasureEvent {
@@ -272,9 +263,7 @@ export async function runErasure(deps: PipelineDeps, event: ErasureEvent): Promi
         version: meta.current.version,
         counts: { customersErased: present ? 1 : 0 },
       };
-      await store.putRun(run);
-      await attempt.release();
-      await announce(deps, [runEvent(run)]);
+      await succeedRun(deps, attempt, run);
       await deps.sharded?.start({
         kind: "refresh",
         tenantId,
@@ -304,9 +293,7 @@ export async function runErasure(deps: PipelineDeps, event: ErasureEvent): Promi
         finishedAt: now().toISOString(),
         counts: { customersErased: 0 },
       };
-      await store.putRun(run);
-      await attempt.release();
-      await announce(deps, [runEvent(run)]);
+      await succeedRun(deps, attempt, run);
     }
   } catch (error) {
     return crash(deps, attempt, run, error);

@@ -6,8 +6,9 @@
  *    run in one function takes it waiting up to what its timeout leaves and renews it in the background (the
  *    heartbeat); a sharded run takes it under a fixed owner for the whole execution and renews it step by
  *    step;
- *  - its end: failed (announced unless a retry is promised), skipped (not announced), or a crash, recorded
- *    and rethrown for the retry; then the dataset is let go;
+ *  - its end: failed (announced unless a retry is promised), skipped (not announced), a crash (recorded and
+ *    rethrown for the retry), or succeeded without a version to commit (an erasure with nothing to publish);
+ *    then the dataset is let go;
  *  - the announcement on the bus after the commit: the run's end and the customers who entered or left each
  *    segment;
  *  - the upload gate: an object no upload request made creates nothing; the service's own rewrite of an
@@ -341,6 +342,16 @@ export async function announce(deps: Pick<LifecycleDeps, "events">, events: Serv
   } catch (error) {
     logger.error("Could not publish the run's events", { count: events.length, ...errorFields(error) });
   }
+}
+
+/**
+ * Ends a run that succeeded without committing a version through the store (an erasure of a sharded dataset,
+ * or of a dataset with no version yet): its record written as is, the dataset let go, its end announced.
+ */
+export async function succeedRun(deps: LifecycleDeps, hold: RunHold, run: RunRecord): Promise<void> {
+  await deps.store.putRun(run);
+  await hold.release();
+  await announce(deps, [runEvent(run)]);
 }
 
 /** Announces a committed run: its end, then the customers who entered or left each segment. */
