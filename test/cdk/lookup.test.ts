@@ -5,16 +5,16 @@
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import type { App } from "aws-cdk-lib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ServiceFunction } from "../../infra/constructs/service-function";
+import { type CliSynth, cliSynth, functionAssetDir } from "./assembly";
 import { functionProps, getAtt, ref, removeOutdirs, resourcesOfType, type Synthesized, synth } from "./synth";
 
 let sx: Synthesized;
-let assemblyDir: string;
-beforeAll(() => {
+let bundled: CliSynth;
+beforeAll(async () => {
   sx = synth();
-  assemblyDir = (sx.stack.node.root as App).synth().directory;
+  bundled = await cliSynth();
 });
 afterAll(removeOutdirs);
 
@@ -31,10 +31,9 @@ function routesOf(fn: ServiceFunction): string[] {
   return keys.sort();
 }
 
-/** The bundled code of a function, as CDK staged it for upload. */
+/** The bundled code of a function, as `cdk synth` staged it for upload. */
 function bundledCode(fn: ServiceFunction): string {
-  const hash = String(functionProps(sx, fn).Code?.S3Key).replace(/\.zip$/, "");
-  return readFileSync(join(assemblyDir, `asset.${hash}`, "index.mjs"), "utf8");
+  return readFileSync(join(functionAssetDir(bundled, fn.logicalId), "index.mjs"), "utf8");
 }
 
 /** Bare `@aws-sdk/...` specifiers the bundle still imports (left for the runtime to resolve). */

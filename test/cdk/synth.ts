@@ -1,7 +1,8 @@
 /**
  * Test helpers for the CDK stack: build the app the way `cdk synth` does, and read IAM statements and
- * references out of its template. Bundling is on by default (esbuild runs once per function, so build once
- * per test file, in beforeAll); tests that only vary context switch it off and leave code assets unbuilt.
+ * references out of its template. Code assets are left unbuilt: bundling changes no resource but the
+ * assets' hashes, and esbuild over every function takes minutes, so the bundled code the tests look at comes
+ * from the one `cdk synth` of the test run (`cliSynth` in ./assembly).
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -36,7 +37,7 @@ export function synth(
   context: Record<string, unknown> = {},
   options: { bundling?: boolean } = {},
 ): Synthesized {
-  const bundling = options.bundling ?? true;
+  const bundling = options.bundling ?? false;
   const { stack } = buildApp({
     appProps: {
       outdir: tempOutdir(),

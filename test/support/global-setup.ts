@@ -6,6 +6,9 @@
  * The S3 server lives in this (the main) process, so its object-created notifications cannot reach a test;
  * a test that needs them starts its own with `startS3Server()` (about 20 ms).
  */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { TestProject } from "vitest/node";
 import { startDynamoDbLocal } from "../../scripts/emulators/dynamodb-local";
 import { startS3Server } from "../../scripts/emulators/s3-server";
@@ -16,6 +19,11 @@ declare module "vitest" {
     dynamodbEndpoint: string;
     /** The S3 server, `http://127.0.0.1:<port>`; use path-style clients and `S3_SERVER_CREDENTIALS`. */
     s3Endpoint: string;
+    /**
+     * An empty directory of this run for the one `cdk synth` the CDK tests share (test/cdk/assembly.ts);
+     * removed after the last test file.
+     */
+    cdkAssemblyRoot: string;
   }
 }
 
@@ -28,7 +36,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
   }
   project.provide("dynamodbEndpoint", dynamodb.value.endpoint);
   project.provide("s3Endpoint", s3.value.endpoint);
+  const cdkAssemblyRoot = mkdtempSync(join(tmpdir(), "cdk-assembly-"));
+  project.provide("cdkAssemblyRoot", cdkAssemblyRoot);
   return async () => {
     await Promise.all([dynamodb.value.stop(), s3.value.stop()]);
+    rmSync(cdkAssemblyRoot, { recursive: true, force: true });
   };
 }
