@@ -5,8 +5,8 @@ export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
     testTimeout: 60_000,
-    // Hooks start emulators, child services and Chromium, and the CDK tests bundle every function with esbuild
-    // in theirs: minutes on a busy 2-core machine. The deadline only catches a hang.
+    // Hooks start emulators, child services and Chromium, and one CDK test file runs the `cdk synth` (esbuild
+    // over every function) the others share: minutes on a busy 2-core machine. The deadline only catches a hang.
     hookTimeout: 600_000,
     pool: "forks",
     // Both cores: most test files wait on DynamoDB Local, the S3 server, a child service or Chromium, so two
