@@ -42,6 +42,41 @@ export function forEachOrder(
   }
 }
 
+/**
+ * Net spend of each position in each value of a dimension, customer-major (`net[p * width + code]`, code 0 the
+ * orders without a value), in integer cents, from one pass over the orders dated on or before asOfDay. `seen`,
+ * when given, marks each (position, code) that has at least one such order.
+ */
+export function netSpendByValue(
+  state: AggregateState,
+  asOfDay: number,
+  positions: Int32Array,
+  count: number,
+  dimension: "channel" | "category",
+  width: number,
+  seen?: Uint8Array,
+): Float64Array {
+  const net = new Float64Array(count * width);
+  const total = state.orderCount;
+  for (let b = 0; b * ORDER_BLOCK_SIZE < total; b++) {
+    const block = state.orderBlocks[b] as OrderBlock;
+    const codes = dimension === "channel" ? block.channel : block.category;
+    const { customer, day, cents } = block;
+    const length = Math.min(ORDER_BLOCK_SIZE, total - b * ORDER_BLOCK_SIZE);
+    for (let k = 0; k < length; k++) {
+      if ((day[k] as number) > asOfDay) continue;
+      const p = positions[customer[k] as number] as number;
+      if (p < 0) continue;
+      let c = cents[k] as number;
+      if (c === BIG_CENTS) c = state.bigCents.get(b * ORDER_BLOCK_SIZE + k) as number;
+      const at = p * width + (codes === null ? 0 : (codes[k] as number));
+      net[at] = (net[at] as number) + c;
+      if (seen !== undefined) seen[at] = 1;
+    }
+  }
+  return net;
+}
+
 /** The orders of every position, grouped by a counting sort (two passes over the orders). */
 export function groupOrders(state: AggregateState, asOfDay: number, positions: Int32Array): CustomerOrders {
   let count = 0;

@@ -17,7 +17,7 @@
  *   from all its values (rules/attributes.ts); a value that does not parse as its type is missing.
  */
 import { LIFECYCLE_STAGES } from "./lifecycle";
-import { type CustomerOrders, positionsOf } from "./orders";
+import { type CustomerOrders, netSpendByValue, positionsOf } from "./orders";
 import { RFM_SEGMENTS } from "./rfm";
 import {
   type AttributeType,
@@ -272,24 +272,7 @@ export class ResultTraits implements TraitSource {
       this.dense.set(dimension, undefined);
       return undefined;
     }
-    const positions = this.positionsOf();
-    const net = new Float64Array(width * this.size);
-    const total = state.orderCount;
-    for (let b = 0; b * ORDER_BLOCK_SIZE < total; b++) {
-      const block = state.orderBlocks[b] as OrderBlock;
-      const codes = dimension === "channel" ? block.channel : block.category;
-      const { customer, day, cents } = block;
-      const length = Math.min(ORDER_BLOCK_SIZE, total - b * ORDER_BLOCK_SIZE);
-      for (let k = 0; k < length; k++) {
-        if ((day[k] as number) > asOfDay) continue;
-        const p = positions[customer[k] as number] as number;
-        if (p < 0) continue;
-        let c = cents[k] as number;
-        if (c === BIG_CENTS) c = state.bigCents.get(b * ORDER_BLOCK_SIZE + k) as number;
-        const at = p * width + (codes === null ? 0 : (codes[k] as number));
-        net[at] = (net[at] as number) + c;
-      }
-    }
+    const net = netSpendByValue(state, asOfDay, this.positionsOf(), this.size, dimension, width);
     const entry = { net, width };
     this.dense.set(dimension, entry);
     return entry;

@@ -7,8 +7,7 @@
  * numbers numeric, dates dated; list attributes are left out (a customer holds several values at once).
  */
 import type { ComputedSegmentation, SpendByValue } from "../compute";
-import { positionsOf } from "../orders";
-import { BIG_CENTS, ORDER_BLOCK_SIZE, type OrderBlock } from "../state";
+import { netSpendByValue, positionsOf } from "../orders";
 import type { ResultTraits } from "../traits";
 import type { ComputeIssue } from "../types";
 import {
@@ -91,26 +90,8 @@ function denseSpendOf(
 ): SpendByValue {
   const n = result.customerCount;
   const positions = positionsOf(state.customerCount, result.columns.stateIndex);
-  const net = new Float64Array(n * width);
   const seen = new Uint8Array(n * width);
-  const total = state.orderCount;
-  const asOfDay = result.asOfDay;
-  for (let b = 0; b * ORDER_BLOCK_SIZE < total; b++) {
-    const block = state.orderBlocks[b] as OrderBlock;
-    const codes = dimension === "channel" ? block.channel : block.category;
-    const { customer, day, cents } = block;
-    const length = Math.min(ORDER_BLOCK_SIZE, total - b * ORDER_BLOCK_SIZE);
-    for (let k = 0; k < length; k++) {
-      if ((day[k] as number) > asOfDay) continue;
-      const p = positions[customer[k] as number] as number;
-      if (p < 0) continue;
-      let c = cents[k] as number;
-      if (c === BIG_CENTS) c = state.orderCents(b * ORDER_BLOCK_SIZE + k);
-      const at = p * width + (codes === null ? 0 : (codes[k] as number));
-      net[at] = (net[at] as number) + c;
-      seen[at] = 1;
-    }
-  }
+  const net = netSpendByValue(state, result.asOfDay, positions, n, dimension, width, seen);
   const offsets = new Uint32Array(n + 1);
   let entries = 0;
   for (let p = 0; p < n; p++) {
