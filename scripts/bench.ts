@@ -78,6 +78,7 @@ const CLI = {
        npm run bench -- --dry-run [--customers 1m] [--out-dir bench-out]
        npm run bench -- --k-selection [--sizes 100k,1m] [--seeds 1] [--repeat 3] [--out-dir bench-out]
        npm run bench -- --cli-startup [--size 100k] [--repeat 3] [--out-dir bench-out]
+       npm run bench -- --parallel-read [--size 1m] [--repeat 3] [--k 8] [--out-dir bench-out]
        npm run bench -- --overlap [--customers 1m] [--segments 30]
        npm run bench -- --sharded [--customers 10m] [--single-size 1m] [--workers 2] [--range-mb 64] [--buckets 16]
   --sizes               customers per measured file, e.g. 100k,1m (default 100k,1m); --quick is 100k
