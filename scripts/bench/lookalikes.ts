@@ -14,25 +14,14 @@ import { computeSegments } from "../../shared/engine/compute";
 import { ingestCustomers, ingestTransactions } from "../../shared/engine/ingest";
 import { AggregateState } from "../../shared/engine/state";
 import type { ComputeSettings } from "../../shared/engine/types";
+import { size } from "../cli";
+import { mulberry32 } from "../random";
 
 const { values } = parseArgs({ options: { customers: { type: "string" }, lookalikes: { type: "string" } } });
-const count = (text: string | undefined, fallback: number) => {
-  if (text === undefined) return fallback;
-  const m = /^(\d+)([km]?)$/i.exec(text);
-  if (m === null) throw new Error(`not a count: ${text}`);
-  return Number(m[1]) * (m[2]?.toLowerCase() === "m" ? 1_000_000 : m[2]?.toLowerCase() === "k" ? 1000 : 1);
-};
-const N = count(values.customers, 1_000_000);
-const LOOKALIKES = count(values.lookalikes, 3);
+const N = size("customers", values.customers ?? "1m");
+const LOOKALIKES = size("lookalikes", values.lookalikes ?? "3");
 
-let seed = 21;
-const next = () => {
-  seed = (seed + 0x6d2b79f5) >>> 0;
-  let t = seed;
-  t = Math.imul(t ^ (t >>> 15), t | 1);
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-};
+const next = mulberry32(21);
 
 /** The text in chunks of about 8 MB, as a file would be read. */
 async function* chunks(lines: () => Generator<string>): AsyncGenerator<Uint8Array> {

@@ -15,6 +15,7 @@ import { parseArgs } from "node:util";
 import { AggregateState, computeSegments, ingestCustomers, ingestTransactions } from "../../shared/engine";
 import { outputsAndProfiles } from "../../shared/pipeline/outputs";
 import { computeProfiles } from "../../shared/pipeline/profiles";
+import { mulberry32 } from "../random";
 import { DEFAULT_SPEC, syntheticFile } from "./generate";
 
 const { values } = parseArgs({ options: { customers: { type: "string" }, dir: { type: "string" } } });
@@ -24,14 +25,7 @@ const customers = Number(m[1]) * ({ k: 1000, m: 1_000_000 }[m[2]?.toLowerCase() 
 
 /** Customers C0000000 … as the generator names them, each with attributes drawn from a seeded generator. */
 async function* customersFile(count: number): AsyncGenerator<Uint8Array> {
-  let seed = 41;
-  const next = () => {
-    seed = (seed + 0x6d2b79f5) >>> 0;
-    let t = seed;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(41);
   const start = Date.parse("2018-01-01T00:00:00Z");
   let chunk = "customer_id,country,age,signup_date,email\n";
   for (let c = 0; c < count; c++) {

@@ -13,25 +13,14 @@ import { loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import { bitsetOf } from "../../shared/engine/overlap";
 import { type ProfileInput, type ProfileSegment, profileSegments } from "../../shared/engine/profiles";
+import { size } from "../cli";
+import { mulberry32 } from "../random";
 
 const { values } = parseArgs({ options: { customers: { type: "string" }, runs: { type: "string" } } });
-const count = (text: string | undefined, fallback: number) => {
-  if (text === undefined) return fallback;
-  const m = /^(\d+)([km]?)$/i.exec(text);
-  if (m === null) throw new Error(`not a count: ${text}`);
-  return Number(m[1]) * (m[2]?.toLowerCase() === "m" ? 1_000_000 : m[2]?.toLowerCase() === "k" ? 1000 : 1);
-};
-const N = count(values.customers, 1_000_000);
-const RUNS = count(values.runs, 3);
+const N = size("customers", values.customers ?? "1m");
+const RUNS = size("runs", values.runs ?? "3");
 
-let seed = 14;
-const next = () => {
-  seed = (seed + 0x6d2b79f5) >>> 0;
-  let t = seed;
-  t = Math.imul(t ^ (t >>> 15), t | 1);
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-};
+const next = mulberry32(14);
 
 function simulate(): ProfileInput {
   const partitions = [11, 5, 8];

@@ -24,21 +24,11 @@ import {
   isoDay,
   RFM_SEGMENTS,
 } from "../../../shared/engine";
+import { mulberry32 } from "../../random";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const AS_OF = "1998-07-01";
 const REGIONS = ["north", "south", "east", "west"] as const;
-
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 async function generate(transactions: string, out: string): Promise<void> {
   const state = new AggregateState();
