@@ -17,6 +17,7 @@ import type { ListStore } from "../lists/ports";
 import {
   type LookalikeRecord,
   type LookalikeStore,
+  lookalikeRecordSchema,
   lookalikeSizeSchema,
   MAX_LOOKALIKES,
 } from "../lookalikes/ports";
@@ -59,16 +60,9 @@ export const putLookalikeBodySchema = z.strictObject({
     ),
 });
 
-export const lookalikeAnswerSchema = z.object({
+export const lookalikeAnswerSchema = lookalikeRecordSchema.extend({
   datasetId: z.string(),
   lookalikeId: z.string().describe("The segment id, lookalike:<slug>"),
-  name: z.string(),
-  description: z.string().optional(),
-  seed: z.string(),
-  size: lookalikeSizeSchema,
-  attributes: z.array(z.string()).optional(),
-  createdAt: z.string(),
-  updatedAt: z.string(),
   /** The segment in the committed version (size, economics, the model's report); null before a run has it. */
   segment: segmentSummarySchema.nullable(),
 });
