@@ -82,14 +82,16 @@ async function segmentIdsOf(deps: PipelineDeps, tenantId: string, datasetId: str
 async function finish(deps: PipelineDeps, event: ErasureTask, run: RunRecord): Promise<ErasureRecord> {
   const { store, blobs } = deps;
   const { tenantId, datasetId, erasureId, customerId } = event;
-  const itemsDeleted = await store.deleteCustomerItems(
+  const deleted = await store.deleteCustomerItems(
     tenantId,
     datasetId,
     customerId,
     await segmentIdsOf(deps, tenantId, datasetId),
   );
+  const itemsDeleted = deleted.items;
   // Every history record of the customer, including those of versions that never committed.
-  const historyItemsDeleted = (await deps.history?.deleteCustomer(tenantId, datasetId, customerId)) ?? 0;
+  const historyItemsDeleted =
+    deleted.historyEntries + ((await deps.history?.deleteCustomer(tenantId, datasetId, customerId)) ?? 0);
   // The files of s3 and audience destinations the service still holds (./destinations/member-files.ts).
   const destinationFilesRewritten = deps.destinationFiles
     ? await eraseFromMemberFiles({ files: deps.destinationFiles, blobs }, tenantId, datasetId, customerId)

@@ -152,14 +152,14 @@ export interface DatasetStore {
   }): Promise<void>;
   /**
    * Deletes a customer's item and their membership item of each of `segmentIds`, whatever versions they
-   * hold; returns how many existed.
+   * hold; returns how many items existed, and how many membership-history entries the customer item held.
    */
   deleteCustomerItems(
     tenantId: string,
     datasetId: string,
     customerId: string,
     segmentIds: readonly string[],
-  ): Promise<number>;
+  ): Promise<{ items: number; historyEntries: number }>;
 
   /** Creates the run record unless one with its id exists; returns the existing one in that case. */
   createRun(run: RunRecord): Promise<RunRecord | undefined>;

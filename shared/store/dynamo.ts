@@ -486,7 +486,7 @@ export class DynamoDatasetStore implements DatasetStore {
     datasetId: string,
     customerId: string,
     segmentIds: readonly string[],
-  ): Promise<number> {
+  ): Promise<{ items: number; historyEntries: number }> {
     const keys = [
       { pk: customerPk(tenantId, datasetId, customerId), sk: CUSTOMER_SK },
       ...[...new Set(segmentIds)].map((segmentId) => ({
@@ -497,6 +497,7 @@ export class DynamoDatasetStore implements DatasetStore {
     // One DeleteItem per key (not a batch), so each answer says whether the item existed.
     let next = 0;
     let deleted = 0;
+    let historyEntries = 0;
     const worker = async () => {
       while (next < keys.length) {
         const key = keys[next++];
@@ -505,10 +506,13 @@ export class DynamoDatasetStore implements DatasetStore {
           new DeleteCommand({ TableName: this.table, Key: key, ReturnValues: "ALL_OLD" }),
         );
         if (out.Attributes) deleted++;
+        // The customer item carries the customer's membership history (`hist`), which goes with it.
+        if (key.sk === CUSTOMER_SK && Array.isArray(out.Attributes?.hist))
+          historyEntries += out.Attributes.hist.length;
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.batch.concurrency, keys.length) }, worker));
-    return deleted;
+    return { items: deleted, historyEntries };
   }
 
   async createRun(run: RunRecord): Promise<RunRecord | undefined> {
