@@ -11,7 +11,7 @@ import { groupOrders, positionsOf } from "../orders";
 import { AggregateState, ORDER_BLOCK_SIZE, type OrderBlock } from "../state";
 import type { ComputeSettings, RowError } from "../types";
 import { encodePartial, type PartialColumns } from "./partial";
-import { PART_MAGIC, type PartitionResult } from "./partition";
+import { type PartitionResult, readPart } from "./partition";
 import type { ShardPlan } from "./plan";
 
 /** What every aggregate step needs besides its bucket's parts; plain JSON (see aggregateContext). */
@@ -83,6 +83,13 @@ async function bytesOf(source: PartSource): Promise<Uint8Array> {
 class Doubles {
   values = new Float64Array(1024);
   length = 0;
+  /** Makes room for `more` values. */
+  reserve(more: number): void {
+    if (this.length + more <= this.values.length) return;
+    const grown = new Float64Array(Math.max(this.length + more, this.values.length * 2));
+    grown.set(this.values.subarray(0, this.length));
+    this.values = grown;
+  }
   push(value: number): void {
     if (this.length === this.values.length) {
       const grown = new Float64Array(this.values.length * 2);
@@ -146,14 +153,14 @@ export async function aggregateBucket(
     let range = 0;
     for await (const source of parts) {
       if (range >= lines.length) throw new RangeError("More parts than ranges");
-      const part = await bytesOf(source);
-      const view = new DataView(part.buffer, part.byteOffset, part.byteLength);
-      if (part.length < 8 || view.getUint32(0, true) !== PART_MAGIC) throw new Error("Not a bucket part");
-      const count = view.getUint32(4, true);
+      const part = readPart(await bytesOf(source));
       const base = plan.headerLine + 2 + (firstLine[range] as number);
-      for (let k = 0; k < count; k++) rows.push(base + view.getUint32(8 + 4 * k, true));
-      const body = part.subarray(8 + 4 * count);
-      if (body.length > 0) yield body;
+      rows.reserve(part.count);
+      const values = rows.values;
+      let at = rows.length;
+      for (let k = 0; k < part.count; k++) values[at++] = base + part.line(k);
+      rows.length = at;
+      if (part.text.length > 0) yield part.text;
       range++;
     }
     if (range !== lines.length) throw new RangeError(`${lines.length - range} parts are missing`);

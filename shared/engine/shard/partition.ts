@@ -7,16 +7,29 @@
  * hashes to (the id as ingestion reads it, so every spelling of one id lands in one bucket); lines ingestion
  * rejects before looking at the customer (ragged, bad quotes) go to any bucket, since they change nothing.
  *
- * A part is `u32 magic, u32 count, u32 line[count], text`: line[k] is the 0-based index within the range of
- * the k-th line of text, which gives back its row number once the line counts of earlier ranges are known.
+ * A part is `u32 magic, u32 count, u32 textBytes, u32 0, text, 0 to 3 zero bytes (to a multiple of 4),
+ * u32 line[count]`: line[k] is the 0-based index within the range of the k-th line of text, which gives back
+ * its row number once the line counts of earlier ranges are known. The line numbers follow the text so that a
+ * part is the buffer its text was gathered in, not a copy of it.
+ *
+ * Most lines hold no quote: one pass over their bytes finds the line's end and the fields the bucket and the
+ * currency come from (quickScan). A line with a quote, or without a comma (a blank line, or a one-field
+ * file's), goes through scanLine, the tokenizer's rules in full.
  */
 import { FileError } from "../errors";
 import { hash32 } from "../hash";
 import { fieldText, isBlankLine, LineFields, scanLine } from "./lines";
 import { rangeReadStart, type ShardPlan } from "./plan";
 
-export const PART_MAGIC = 0x31504853; // "SHP1"
+export const PART_MAGIC = 0x32504853; // "SHP2"
+/** Bytes before a part's text. */
+export const PART_HEADER_BYTES = 16;
 const LF = 10;
+const CR = 13;
+const COMMA = 44;
+const QUOTE = 34;
+const SPACE = 32;
+const TAB = 9;
 /** Seed of the bucket hash: unrelated to the hash tables' own seed, so a bucket's ids spread over its tables. */
 const BUCKET_SEED = 0x2545f491;
 
@@ -38,23 +51,26 @@ export function bucketOf(buf: Uint8Array, start: number, end: number, buckets: n
 }
 
 class PartWriter {
+  /** The part being built: PART_HEADER_BYTES reserved, then the text. */
   text: Uint8Array;
-  length = 0;
+  length = PART_HEADER_BYTES;
   lines: Uint32Array;
   count = 0;
 
   constructor(bytes: number) {
-    this.text = new Uint8Array(Math.max(256, bytes));
+    this.text = new Uint8Array(Math.max(256, PART_HEADER_BYTES + bytes));
     this.lines = new Uint32Array(Math.max(16, bytes >> 5));
+  }
+
+  private grow(need: number): void {
+    const grown = new Uint8Array(Math.max(need, Math.ceil(this.text.length * 1.5)));
+    grown.set(this.text.subarray(0, this.length));
+    this.text = grown;
   }
 
   add(line: number, buf: Uint8Array, start: number, end: number, lf: boolean): void {
     const need = this.length + (end - start) + 1;
-    if (need > this.text.length) {
-      const grown = new Uint8Array(Math.max(need, Math.ceil(this.text.length * 1.5)));
-      grown.set(this.text.subarray(0, this.length));
-      this.text = grown;
-    }
+    if (need > this.text.length) this.grow(need);
     const text = this.text;
     let at = this.length;
     if (end - start <= 96) {
@@ -64,8 +80,8 @@ class PartWriter {
       text.set(buf.subarray(start, end), at);
       at += end - start;
     }
+    if (lf) text[at++] = LF;
     this.length = at;
-    if (lf) this.text[this.length++] = LF;
     if (this.count === this.lines.length) {
       const grown = new Uint32Array(this.lines.length * 2);
       grown.set(this.lines);
@@ -74,15 +90,99 @@ class PartWriter {
     this.lines[this.count++] = line;
   }
 
+  /** The part: the header written into the reserved bytes and the line numbers appended to the text. */
   finish(): Uint8Array {
-    const out = new Uint8Array(8 + 4 * this.count + this.length);
-    const view = new DataView(out.buffer);
+    const textBytes = this.length - PART_HEADER_BYTES;
+    const linesAt = (this.length + 3) & ~3;
+    const total = linesAt + 4 * this.count;
+    if (total > this.text.length) this.grow(total);
+    const out = this.text;
+    out.fill(0, this.length, linesAt);
+    const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
     view.setUint32(0, PART_MAGIC, true);
     view.setUint32(4, this.count, true);
-    new Uint8Array(out.buffer, 8, 4 * this.count).set(new Uint8Array(this.lines.buffer, 0, 4 * this.count));
-    out.set(this.text.subarray(0, this.length), 8 + 4 * this.count);
-    return out;
+    view.setUint32(8, textBytes, true);
+    view.setUint32(12, 0, true);
+    out.set(new Uint8Array(this.lines.buffer, 0, 4 * this.count), linesAt);
+    return out.subarray(0, total);
   }
+}
+
+/** A part's text and line numbers (see the layout above). */
+export function readPart(part: Uint8Array): { text: Uint8Array; count: number; line: (k: number) => number } {
+  const view = new DataView(part.buffer, part.byteOffset, part.byteLength);
+  if (part.length < PART_HEADER_BYTES || view.getUint32(0, true) !== PART_MAGIC)
+    throw new Error("Not a bucket part");
+  const count = view.getUint32(4, true);
+  const textBytes = view.getUint32(8, true);
+  const linesAt = (PART_HEADER_BYTES + textBytes + 3) & ~3;
+  if (linesAt + 4 * count !== part.length) throw new Error("The bucket part is truncated");
+  return {
+    text: part.subarray(PART_HEADER_BYTES, PART_HEADER_BYTES + textBytes),
+    count,
+    line: (k) => view.getUint32(linesAt + 4 * k, true),
+  };
+}
+
+/**
+ * What quickScan found in a line without quotes: its commas, and the bounds of the customer_id and currency
+ * fields (start -1 when the line has too few fields), as scanLine gives them.
+ */
+class QuickFields {
+  commas = 0;
+  quote = false;
+  idStart = -1;
+  idEnd = -1;
+  currencyStart = -1;
+  currencyEnd = -1;
+}
+
+/**
+ * Scans buf from `start` to the next LF before `limit` and returns the LF's index, or -1 when there is none
+ * (the line goes on in the next chunk). When the line holds a quote, only `quote` is meaningful.
+ */
+function quickScan(
+  buf: Uint8Array,
+  start: number,
+  limit: number,
+  idField: number,
+  currencyField: number,
+  out: QuickFields,
+): number {
+  let field = 0;
+  let fieldStart = start;
+  let quote = false;
+  out.idStart = -1;
+  out.currencyStart = -1;
+  let i = start;
+  for (; i < limit; i++) {
+    const c = buf[i] as number;
+    if (c === COMMA) {
+      if (field === idField) {
+        out.idStart = fieldStart;
+        out.idEnd = i;
+      } else if (field === currencyField) {
+        out.currencyStart = fieldStart;
+        out.currencyEnd = i;
+      }
+      field++;
+      fieldStart = i + 1;
+    } else if (c === LF) break;
+    else if (c === QUOTE) quote = true;
+  }
+  if (i === limit) return -1;
+  // The last field: a CR before the LF is not part of it.
+  const end = i > fieldStart && buf[i - 1] === CR ? i - 1 : i;
+  if (field === idField) {
+    out.idStart = fieldStart;
+    out.idEnd = end;
+  } else if (field === currencyField) {
+    out.currencyStart = fieldStart;
+    out.currencyEnd = end;
+  }
+  out.commas = field;
+  out.quote = quote;
+  return i;
 }
 
 /**
@@ -99,15 +199,18 @@ export async function partitionRange(
   if (range === undefined) throw new RangeError(`The plan has no range ${index}`);
   const readStart = rangeReadStart(plan, index);
   const buckets = plan.buckets;
+  // Room for the bucket's share of the range's text and its line numbers (4 bytes a line of ~40 or more).
   const writers = Array.from(
     { length: buckets },
-    () => new PartWriter(Math.ceil(((range.end - range.start) / buckets) * 1.1)),
+    () => new PartWriter(Math.ceil(((range.end - range.start) / buckets) * 1.2)),
   );
   const wanted = plan.currencyField >= 0 ? [plan.customerField, plan.currencyField] : [plan.customerField];
   const fields = new LineFields(wanted);
+  const quick = new QuickFields();
   const scratch = { bytes: new Uint8Array(256) };
   const currencies = new Set<string>();
-  let lastCurrency = "";
+  // The last currency code added, as its three upper-case letters' codes (0: none yet).
+  let lastCurrency = 0;
   let lines = 0;
   // File offset of the next unread byte, and of the start of the line being gathered (-1: none yet).
   let offset = readStart;
@@ -115,6 +218,22 @@ export async function partitionRange(
   let done = lineStart >= range.end;
   let carry: Uint8Array | null = null;
 
+  /** Notes the currency field's text, bytes [s, e) trimmed, when it is three letters. */
+  const currency = (bytes: Uint8Array, s: number, e: number) => {
+    if (e - s !== 3) return;
+    let code = 0;
+    for (let i = s; i < e; i++) {
+      const c = (bytes[i] as number) & 0xdf;
+      if (c < 65 || c > 90) return;
+      code = (code << 8) | c;
+    }
+    if (code !== lastCurrency) {
+      lastCurrency = code;
+      currencies.add(String.fromCharCode(code >>> 16, (code >>> 8) & 0xff, code & 0xff));
+    }
+  };
+
+  /** Any line, by the tokenizer's rules. */
   const line = (buf: Uint8Array, start: number, end: number, lf: boolean, at: number) => {
     const local = lines++;
     if (isBlankLine(buf, start, end)) return;
@@ -131,24 +250,31 @@ export async function partitionRange(
       bucket = bucketOf(bytes, s, e, buckets);
       if (wanted.length > 1 && (fields.starts[1] as number) >= 0) {
         const [cb, cs, ce] = fieldText(buf, fields, 1, scratch);
-        if (ce - cs === 3) {
-          let code = "";
-          for (let i = cs; i < ce; i++) {
-            const c = (cb[i] as number) & 0xdf;
-            if (c < 65 || c > 90) {
-              code = "";
-              break;
-            }
-            code += String.fromCharCode(c);
-          }
-          if (code !== "" && code !== lastCurrency) {
-            lastCurrency = code;
-            currencies.add(code);
-          }
-        }
+        currency(cb, cs, ce);
       }
     }
     (writers[bucket] as PartWriter).add(local, buf, start, end, lf);
+  };
+
+  /** A line quickScan found whole (ending at the LF at `end`), without a quote and with a comma. */
+  const quickLine = (buf: Uint8Array, start: number, end: number) => {
+    const local = lines++;
+    let bucket = local % buckets;
+    if (quick.commas + 1 === plan.width) {
+      let s = quick.idStart;
+      let e = quick.idEnd;
+      while (s < e && (buf[s] === SPACE || buf[s] === TAB)) s++;
+      while (e > s && (buf[e - 1] === SPACE || buf[e - 1] === TAB)) e--;
+      bucket = bucketOf(buf, s, e, buckets);
+      if (quick.currencyStart >= 0) {
+        s = quick.currencyStart;
+        e = quick.currencyEnd;
+        while (s < e && (buf[s] === SPACE || buf[s] === TAB)) s++;
+        while (e > s && (buf[e - 1] === SPACE || buf[e - 1] === TAB)) e--;
+        currency(buf, s, e);
+      }
+    }
+    (writers[bucket] as PartWriter).add(local, buf, start, end, true);
   };
 
   const iterator = source[Symbol.asyncIterator]();
@@ -193,12 +319,13 @@ export async function partitionRange(
         }
       }
       for (;;) {
-        const lf = chunk.indexOf(LF, at);
+        const lf = quickScan(chunk, at, chunk.length, plan.customerField, plan.currencyField, quick);
         if (lf < 0) {
           if (at < chunk.length) carry = chunk.slice(at);
           break;
         }
-        line(chunk, at, lf, true, lineStart);
+        if (quick.quote || quick.commas === 0) line(chunk, at, lf, true, lineStart);
+        else quickLine(chunk, at, lf);
         lineStart = chunkStart + lf + 1;
         at = lf + 1;
         if (lineStart >= range.end) {
