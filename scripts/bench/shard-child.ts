@@ -16,7 +16,6 @@ export interface ShardChildConfig {
   workers: number;
   rangeBytes?: number;
   buckets?: number;
-  dir?: string;
 }
 
 async function main(): Promise<void> {
@@ -29,7 +28,6 @@ async function main(): Promise<void> {
     workerFile: join(dirname(fileURLToPath(import.meta.url)), "shard-worker.mjs"),
     ...(config.rangeBytes === undefined ? {} : { rangeBytes: config.rangeBytes }),
     ...(config.buckets === undefined ? {} : { buckets: config.buckets }),
-    ...(config.dir === undefined ? {} : { dir: config.dir }),
   });
   const { result, report, errors, rebuilt, mergeMs } = run.merged;
   const out = {

@@ -1,11 +1,11 @@
 /**
- * A worker thread of the local sharded runner (local.ts): runs partition, aggregate and order-check tasks,
- * reading the upload and the intermediate files of the run's directory and writing its outputs there, and
- * reports its peak memory.
+ * A worker thread of the local sharded runner (local.ts): runs partition, aggregate and order-check tasks on
+ * bytes the runner hands it (transferred, not copied) and hands its outputs back the same way, and reports its
+ * peak memory. Only the partition reads a file: its byte range of the upload.
  */
-import { createReadStream, readFileSync, writeFileSync } from "node:fs";
+import { closeSync, openSync, readSync } from "node:fs";
 import { getHeapStatistics } from "node:v8";
-import { parentPort } from "node:worker_threads";
+import { parentPort, workerData } from "node:worker_threads";
 import {
   type AggregateContext,
   aggregateBucket,
@@ -16,18 +16,19 @@ import {
   rangeReadStart,
   type ShardPlan,
 } from "../../shared/engine";
-import { ordersPath, partialPath, partPath } from "./paths";
 
 export type ShardTask =
-  | { kind: "partition"; file: string; dir: string; plan: ShardPlan; index: number }
+  | { kind: "partition"; file: string; plan: ShardPlan; index: number }
   | {
       kind: "aggregate";
-      dir: string;
       context: AggregateContext;
       bucket: number;
+      /** The bucket's part of every range, in range order; handed back with the result. */
+      parts: Uint8Array[];
       foreignOrders?: ForeignOrders;
     }
-  | { kind: "check"; dir: string; slice: number; buckets: number };
+  /** The slice's order list of every bucket. */
+  | { kind: "check"; slice: number; lists: Uint8Array[] };
 
 export interface WorkerMemory {
   /** Peak V8 heap in use (MB). */
@@ -45,15 +46,30 @@ export type ShardTaskResult =
       lines: number;
       currencies: string[];
       bytesRead: number;
-      partBytes: number;
+      /** One part per bucket. */
+      parts: Uint8Array[];
       ms: number;
     }
-  | { kind: "aggregate"; bucket: number; ms: number }
+  | {
+      kind: "aggregate";
+      bucket: number;
+      partial: Uint8Array;
+      orders: Uint8Array[];
+      /** The parts the task was given. */
+      parts: Uint8Array[];
+      ms: number;
+    }
   | { kind: "check"; slice: number; conflicts: BucketForeignOrders[]; ms: number };
 
 export type WorkerMessage =
   | { ok: true; result: ShardTaskResult; memory: WorkerMemory }
   | { ok: false; error: { name: string; message: string; code?: string }; memory: WorkerMemory };
+
+/** What a thread started from the TypeScript source (tests) is given to know it is a shard worker. */
+export const SHARD_WORKER = "shard-worker";
+
+/** Size of the reads of a partition task. */
+const READ_BYTES = 16 << 20;
 
 const peak = { heapUsed: 0, external: 0, total: 0 };
 
@@ -72,69 +88,88 @@ function memory(): WorkerMemory {
   return { heapUsedMB: mb(peak.heapUsed), externalMB: mb(peak.external), totalMB: mb(peak.total) };
 }
 
-async function run(task: ShardTask): Promise<ShardTaskResult> {
-  if (task.kind === "check") return check(task);
+/** The file from `start` on, in reads of READ_BYTES, until the end or until the reader stops. */
+async function* fileFrom(file: string, start: number): AsyncGenerator<Uint8Array> {
+  const fd = openSync(file, "r");
+  try {
+    let position = start;
+    for (;;) {
+      const bytes = new Uint8Array(READ_BYTES);
+      const n = readSync(fd, bytes, 0, bytes.length, position);
+      if (n === 0) return;
+      position += n;
+      yield n === bytes.length ? bytes : bytes.subarray(0, n);
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The buffers under some views, each once (a list to transfer them with). */
+function buffers(views: readonly Uint8Array[]): ArrayBuffer[] {
+  return [...new Set(views.map((v) => v.buffer as ArrayBuffer))];
+}
+
+async function run(task: ShardTask): Promise<{ result: ShardTaskResult; transfer: ArrayBuffer[] }> {
   const started = performance.now();
   if (task.kind === "partition") {
     const { plan, index } = task;
-    const source = createReadStream(task.file, {
-      start: rangeReadStart(plan, index),
-      highWaterMark: 1 << 20,
-    });
-    const result = await partitionRange(source, plan, index);
+    const result = await partitionRange(fileFrom(task.file, rangeReadStart(plan, index)), plan, index);
     sample();
-    result.parts.forEach((part, bucket) => {
-      writeFileSync(partPath(task.dir, index, bucket), part);
-    });
     return {
-      kind: "partition",
-      index,
-      lines: result.lines,
-      currencies: result.currencies,
-      bytesRead: result.bytesRead,
-      partBytes: result.parts.reduce((n, part) => n + part.length, 0),
-      ms: performance.now() - started,
+      result: {
+        kind: "partition",
+        index,
+        lines: result.lines,
+        currencies: result.currencies,
+        bytesRead: result.bytesRead,
+        parts: result.parts,
+        ms: performance.now() - started,
+      },
+      transfer: buffers(result.parts),
     };
   }
-  const { context, bucket, dir } = task;
-  const parts = function* () {
-    for (let r = 0; r < context.plan.ranges.length; r++) yield readFileSync(partPath(dir, r, bucket));
+  if (task.kind === "aggregate") {
+    const { context, bucket, parts } = task;
+    const result = await aggregateBucket(parts, context, bucket, {
+      ...(task.foreignOrders === undefined ? {} : { foreignOrders: task.foreignOrders }),
+    });
+    sample();
+    return {
+      result: {
+        kind: "aggregate",
+        bucket,
+        partial: result.partial,
+        orders: result.orders,
+        parts,
+        ms: performance.now() - started,
+      },
+      transfer: buffers([result.partial, ...result.orders, ...parts]),
+    };
+  }
+  const conflicts = await checkOrderSlice(task.lists);
+  return {
+    result: { kind: "check", slice: task.slice, conflicts, ms: performance.now() - started },
+    transfer: [],
   };
-  const result = await aggregateBucket(parts(), context, bucket, {
-    ...(task.foreignOrders === undefined ? {} : { foreignOrders: task.foreignOrders }),
-  });
-  sample();
-  writeFileSync(partialPath(dir, bucket), result.partial);
-  result.orders.forEach((list, slice) => {
-    writeFileSync(ordersPath(dir, bucket, slice), list);
-  });
-  return { kind: "aggregate", bucket, ms: performance.now() - started };
-}
-
-async function check(task: Extract<ShardTask, { kind: "check" }>): Promise<ShardTaskResult> {
-  const started = performance.now();
-  const lists = Array.from(
-    { length: task.buckets },
-    (_, b) => () => createReadStream(ordersPath(task.dir, b, task.slice), { highWaterMark: 1 << 20 }),
-  );
-  const conflicts = await checkOrderSlice(lists);
-  return { kind: "check", slice: task.slice, conflicts, ms: performance.now() - started };
 }
 
 const port = parentPort;
-if (port === null) throw new Error("The shard worker runs in a worker thread");
-// Samples while tasks wait on reads, between the samples taken at each task's largest moment.
-setInterval(sample, 25).unref();
-port.on("message", (task: ShardTask) => {
-  run(task).then(
-    (result) => port.postMessage({ ok: true, result, memory: memory() } satisfies WorkerMessage),
-    (error: unknown) => {
-      const e = error as Error & { code?: string };
-      port.postMessage({
-        ok: false,
-        error: { name: e.name, message: e.message, ...(e.code === undefined ? {} : { code: e.code }) },
-        memory: memory(),
-      } satisfies WorkerMessage);
-    },
-  );
-});
+if (port !== null && (workerData === undefined || workerData === SHARD_WORKER)) {
+  // Samples while tasks wait, between the samples taken at each task's largest moment.
+  setInterval(sample, 25).unref();
+  port.on("message", (task: ShardTask) => {
+    run(task).then(
+      ({ result, transfer }) =>
+        port.postMessage({ ok: true, result, memory: memory() } satisfies WorkerMessage, transfer),
+      (error: unknown) => {
+        const e = error as Error & { code?: string };
+        port.postMessage({
+          ok: false,
+          error: { name: e.name, message: e.message, ...(e.code === undefined ? {} : { code: e.code }) },
+          memory: memory(),
+        } satisfies WorkerMessage);
+      },
+    );
+  });
+}

@@ -3,10 +3,14 @@
  * ends and customers appear in many ranges), aggregate per bucket and merge give the result, counts and row
  * errors computeSegments and ingestTransactions give on the whole upload, customer by customer.
  */
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { simulateRows } from "../../../scripts/bench/generate";
+import { runShardedLocal } from "../../../scripts/shard/local";
 import { type ComputedSegmentation, computeSegments } from "../../../shared/engine/compute";
 import { isoDay, parseDay } from "../../../shared/engine/days";
 import { FileError } from "../../../shared/engine/errors";
@@ -251,6 +255,64 @@ describe("sharded computation equals the single path", () => {
       ],
     ]);
   }, 60_000);
+});
+
+describe("the local sharded runner (worker threads, buffers passed in memory)", () => {
+  it("gives the single path's result on generated data, rebuilding the buckets of orders split across them", async () => {
+    const { text } = generated();
+    const dir = mkdtempSync(join(tmpdir(), "shard-local-"));
+    try {
+      const file = join(dir, "transactions.csv");
+      writeFileSync(file, text);
+      const settings: ComputeSettings = {
+        asOf: "2023-06-20",
+        clusters: { k: 3 },
+        rules: [
+          { id: "rule:web", name: "Web", rule: { field: "channel_share.web", op: "gte", value: 0.5 } },
+          { id: "rule:books", name: "Books", rule: { field: "category_share.books", op: "gt", value: 0 } },
+        ],
+      } as ComputeSettings;
+      const want = await single(Buffer.from(text, "utf8"), CSV, settings);
+      const run = await runShardedLocal({
+        file,
+        settings,
+        workers: 2,
+        // 7 ranges asked for: the runner makes it 8, a multiple of the workers.
+        rangeBytes: Math.ceil(Buffer.byteLength(text) / 7),
+        buckets: 5,
+        workerFile: fileURLToPath(new URL("../../../scripts/shard/worker.ts", import.meta.url)),
+      });
+      expect(run.plan.ranges.length).toBe(8);
+      expect(run.merged.rebuilt.length).toBeGreaterThan(0);
+      expect(run.merged.report).toEqual(want.report);
+      expect(run.merged.errors).toEqual(want.errors);
+      expect(run.merged.currency).toBe("EUR");
+      expectSame(run.merged.result, want.result);
+      expect(run.shuffleBytes).toBeGreaterThan(Buffer.byteLength(text) * 0.9);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 600_000);
+
+  it("passes a file error of a worker on as the FileError a whole read throws", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "shard-local-"));
+    try {
+      const file = join(dir, "transactions.csv");
+      writeFileSync(file, 'customer_id,order_id,order_date,amount\na,1,2024-01-01,"5\n"\nb,2,2024-01-02,5\n');
+      await expect(
+        runShardedLocal({
+          file,
+          settings: { asOf: "2024-03-01", clusters: false, value: false },
+          workers: 2,
+          rangeBytes: 16,
+          buckets: 3,
+          workerFile: fileURLToPath(new URL("../../../scripts/shard/worker.ts", import.meta.url)),
+        }),
+      ).rejects.toMatchObject({ name: "FileError", code: "UNSHARDABLE_FILE" });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 600_000);
 });
 
 describe("uploads the sharded path refuses", () => {
