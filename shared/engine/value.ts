@@ -69,6 +69,7 @@ import {
   type RepeatModelFit,
 } from "./clv";
 import { compressSummary } from "./clv/data";
+import { pooledOrderValue } from "./clv/horizon";
 import { COVARIANCE_CUSTOMERS, gammaGammaCovariance, repeatModelCovariance } from "./clv/uncertainty";
 import {
   calibrationData,
@@ -83,7 +84,9 @@ import { isoDay } from "./days";
 import { ComputeError } from "./errors";
 import type {
   ComputeIssue,
+  CustomerValueInputs,
   RepeatModelName,
+  ServedValueModel,
   ValueModelSummary,
   ValueSettings,
   ValueValidation,
@@ -191,18 +194,17 @@ export interface ValueInputs extends Required<CustomerValueData> {
   fallbackOrderValue: Float64Array;
 }
 
+/** The computation's columns the models' inputs are made from. */
+export interface ValueColumns {
+  readonly firstPurchaseDay: Int32Array;
+  readonly lastPurchaseDay: Int32Array;
+  readonly monetaryCents: Float64Array;
+  readonly grossCents: Float64Array;
+  readonly firstDayCents: Float64Array;
+}
+
 /** Per-customer model inputs from the computation's columns (see the module header). */
-export function valueInputs(
-  columns: {
-    readonly firstPurchaseDay: Int32Array;
-    readonly lastPurchaseDay: Int32Array;
-    readonly monetaryCents: Float64Array;
-    readonly grossCents: Float64Array;
-    readonly firstDayCents: Float64Array;
-  },
-  purchaseDays: Uint32Array,
-  asOfDay: number,
-): ValueInputs {
+export function valueInputs(columns: ValueColumns, purchaseDays: Uint32Array, asOfDay: number): ValueInputs {
   const n = purchaseDays.length;
   const block = new ColumnBlock(n).reserve(8, 5).allocate();
   const x = block.f64();
@@ -210,21 +212,38 @@ export function valueInputs(
   const T = block.f64();
   const mx = block.f64();
   const fallbackOrderValue = block.f64();
-  const { firstPurchaseDay, lastPurchaseDay, monetaryCents, grossCents, firstDayCents } = columns;
   for (let i = 0; i < n; i++) {
-    const days = purchaseDays[i] as number;
-    const first = firstPurchaseDay[i] as number;
-    const repeats = days - 1;
-    const net = monetaryCents[i] as number;
-    const gross = grossCents[i] as number;
-    x[i] = repeats;
-    tx[i] = (lastPurchaseDay[i] as number) - first;
-    T[i] = asOfDay - first;
-    mx[i] =
-      repeats > 0 && gross > 0 ? (net * (gross - (firstDayCents[i] as number))) / gross / repeats / 100 : 0;
-    fallbackOrderValue[i] = Math.max(0, net / 100 / days);
+    const one = customerValueInputs(columns, purchaseDays, i);
+    x[i] = one.x;
+    tx[i] = one.tx;
+    T[i] = asOfDay - one.firstDay;
+    mx[i] = one.mx;
+    fallbackOrderValue[i] = one.fallbackOrderValue;
   }
   return { x, tx, T, mx, fallbackOrderValue };
+}
+
+/** The models' inputs of the customer at position i (see the module header); T is asOf − firstDay. */
+export function customerValueInputs(
+  columns: ValueColumns,
+  purchaseDays: Uint32Array,
+  i: number,
+): CustomerValueInputs {
+  const days = purchaseDays[i] as number;
+  const first = columns.firstPurchaseDay[i] as number;
+  const repeats = days - 1;
+  const net = columns.monetaryCents[i] as number;
+  const gross = columns.grossCents[i] as number;
+  return {
+    x: repeats,
+    tx: (columns.lastPurchaseDay[i] as number) - first,
+    firstDay: first,
+    mx:
+      repeats > 0 && gross > 0
+        ? (net * (gross - (columns.firstDayCents[i] as number))) / gross / repeats / 100
+        : 0,
+    fallbackOrderValue: Math.max(0, net / 100 / days),
+  };
 }
 
 export interface ValuePredictions extends Predictions {
@@ -233,7 +252,14 @@ export interface ValuePredictions extends Predictions {
 }
 
 export type ValueStage =
-  | { ok: true; summary: ValueModelSummary; predictions: ValuePredictions; issues: ComputeIssue[] }
+  | {
+      ok: true;
+      summary: ValueModelSummary;
+      predictions: ValuePredictions;
+      /** What a reader needs to predict one customer as `predictions` did (clv/served.ts). */
+      served: ServedValueModel;
+      issues: ComputeIssue[];
+    }
   | { ok: false; issues: ComputeIssue[] };
 
 /** What the holdout validation needs besides the models' inputs. */
@@ -455,13 +481,20 @@ export function valueStage(
     candidates = [...DEFAULT_MODEL_ORDER];
   }
   let chosen: { model: RepeatModel; fit: RepeatModelFit } | undefined;
+  // The customers grouped by (x, t_x, T), once for the fit and the predictions.
+  const compressed = compressSummary(data);
   for (const model of available(candidates)) {
     // The search on all the data starts from the calibration estimate, when there is one.
     const initial = validated.ok ? validated.calibrationParams[model.name] : undefined;
     try {
       chosen = {
         model,
-        fit: model.fit(data.x, data.tx, data.T, initial === undefined ? {} : { initial }),
+        fit: model.fit(
+          data.x,
+          data.tx,
+          data.T,
+          initial === undefined ? { compressed } : { compressed, initial },
+        ),
       };
       break;
     } catch (error) {
@@ -515,14 +548,26 @@ export function valueStage(
       ),
     );
   }
+  const clvOptions = clvOptionsFor(settings);
   const predictions = predictAll(
     data,
     { bgNbd: null, gammaGamma: gg?.params ?? null, repeat: { model, params: fit.params } },
     {
-      ...clvOptionsFor(settings),
+      ...clvOptions,
       ...(repeatSigma === null ? {} : { covariances: { repeat: repeatSigma, gammaGamma: ggSigma } }),
     },
   );
+  const served: ServedValueModel = {
+    timeUnit: "day",
+    repeat: { model: model.name, params: { ...fit.params } },
+    gammaGamma: gg === null ? null : { p: gg.params.p, q: gg.params.q, gamma: gg.params.gamma },
+    clv: clvOptions,
+    covariances:
+      repeatSigma === null
+        ? null
+        : { repeat: Array.from(repeatSigma), gammaGamma: ggSigma === null ? null : Array.from(ggSigma) },
+    pooledOrderValue: pooledOrderValue(data.x, data.mx),
+  };
   if (gg !== null) {
     let fallbacks = 0;
     for (let i = 0; i < n; i++) if (predictions.valueFromModel[i] === 0) fallbacks++;
@@ -561,5 +606,5 @@ export function valueStage(
     customers: n,
     repeatCustomers,
   };
-  return { ok: true, issues, predictions: { ...predictions, model: name }, summary };
+  return { ok: true, issues, predictions: { ...predictions, model: name }, served, summary };
 }

@@ -37,7 +37,13 @@ import betaln from "@stdlib/math-base-special-betaln";
 import digamma from "@stdlib/math-base-special-digamma";
 import gammaln from "@stdlib/math-base-special-gammaln";
 import hyp2f1 from "@stdlib/math-base-special-hyp2f1";
-import { type CustomerSummary, compressSummary, repeatFitData, validateSummary } from "./data";
+import {
+  type CompressedSummary,
+  type CustomerSummary,
+  compressSummary,
+  repeatFitData,
+  validateSummary,
+} from "./data";
 import { ClvInputError } from "./errors";
 import { fitInLogSpace, type MinimizeOptions } from "./optimize";
 import { integrate } from "./quadrature";
@@ -57,6 +63,8 @@ export const BG_NBD_PARAM_NAMES = ["r", "alpha", "a", "b"] as const satisfies re
 export interface BgNbdFitOptions extends MinimizeOptions {
   /** Per-customer weights (counts), e.g. when each row already stands for several customers. */
   weights?: ArrayLike<number>;
+  /** compressSummary of (x, t_x, T) with the weights, when the caller has it already: not worked out again. */
+  compressed?: CompressedSummary;
   /** Starting point; default r = 1, α = ΣT / Σx (the rate a population without dropout would show), a = b = 1. */
   initial?: BgNbdParams;
 }
@@ -317,7 +325,7 @@ export function fitBgNbd(
   T: ArrayLike<number>,
   options: BgNbdFitOptions = {},
 ): BgNbdFit {
-  const { compressed: c, sumX, sumT } = repeatFitData(x, tx, T, options.weights);
+  const { compressed: c, sumX, sumT } = repeatFitData(x, tx, T, options.weights, options.compressed);
   if (options.initial !== undefined) checkBgNbdParams(options.initial);
   const d = prepare(c.x, c.tx, c.T, c.weight);
   const start = options.initial ?? { r: 1, alpha: sumT > 0 ? sumT / sumX : 1, a: 1, b: 1 };

@@ -166,18 +166,27 @@ export interface RepeatFitData {
 /**
  * What every repeat-purchase fit (BG/NBD, Pareto/NBD, MBG/NBD) does first: validates and compresses the data,
  * refuses an empty one (`ClvInputError` CLV_EMPTY), and throws `ClvFitError` CLV_NO_REPEAT_PURCHASES when no
- * customer of positive weight has x > 0, where the likelihoods have no maximum.
+ * customer of positive weight has x > 0, where the likelihoods have no maximum. `compressed`, when given,
+ * must be compressSummary(data, weights) (the caller compressed the data for another use too).
  */
 export function repeatFitData(
   x: ArrayLike<number>,
   tx: ArrayLike<number>,
   T: ArrayLike<number>,
   weights?: ArrayLike<number>,
+  given?: CompressedSummary,
 ): RepeatFitData {
   const data = { x, tx, T };
   validateSummary(data, weights);
   if (x.length === 0) throw new ClvInputError("CLV_EMPTY", "no customers to fit", "x");
-  const compressed = compressSummary(data, weights);
+  if (given !== undefined && given.index.length !== x.length) {
+    throw new ClvInputError(
+      "CLV_LENGTH_MISMATCH",
+      `the compressed summary is of ${given.index.length} customers but x has ${x.length}`,
+      "compressed",
+    );
+  }
+  const compressed = given ?? compressSummary(data, weights);
   let sumX = 0;
   let sumT = 0;
   let totalWeight = 0;

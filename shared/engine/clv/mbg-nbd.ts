@@ -40,7 +40,13 @@ import betaln from "@stdlib/math-base-special-betaln";
 import digamma from "@stdlib/math-base-special-digamma";
 import gammaln from "@stdlib/math-base-special-gammaln";
 import { aliveExpectedPurchasesUnchecked } from "./bgnbd";
-import { type CustomerSummary, compressSummary, repeatFitData, validateSummary } from "./data";
+import {
+  type CompressedSummary,
+  type CustomerSummary,
+  compressSummary,
+  repeatFitData,
+  validateSummary,
+} from "./data";
 import { ClvFitError, ClvInputError } from "./errors";
 import { fitInLogSpace, type MinimizeOptions } from "./optimize";
 
@@ -64,6 +70,8 @@ export const MBG_NBD_PARAM_NAMES = [
 export interface MbgNbdFitOptions extends MinimizeOptions {
   /** Per-customer weights (counts), e.g. when each row already stands for several customers. */
   weights?: ArrayLike<number>;
+  /** compressSummary of (x, t_x, T) with the weights, when the caller has it already: not worked out again. */
+  compressed?: CompressedSummary;
   /** Starting point; default several (see `fitMbgNbd`). */
   initial?: MbgNbdParams;
 }
@@ -282,7 +290,7 @@ export function fitMbgNbd(
   T: ArrayLike<number>,
   options: MbgNbdFitOptions = {},
 ): MbgNbdFit {
-  const { compressed: c, sumX, sumT } = repeatFitData(x, tx, T, options.weights);
+  const { compressed: c, sumX, sumT } = repeatFitData(x, tx, T, options.weights, options.compressed);
   if (options.initial !== undefined) checkMbgNbdParams(options.initial);
   const d = prepare(c.x, c.tx, c.T, c.weight);
   const rateScale = sumT > 0 ? sumT / sumX : 1;

@@ -23,6 +23,7 @@ import {
   checkBgNbdParams,
   fitBgNbd,
 } from "./bgnbd";
+import type { CompressedSummary } from "./data";
 import { ClvInputError } from "./errors";
 import {
   checkMbgNbdParams,
@@ -51,6 +52,8 @@ export type RepeatModelParams = Record<string, number>;
 export interface RepeatModelFitOptions extends MinimizeOptions {
   /** Per-customer weights (counts), e.g. when each row already stands for several customers. */
   weights?: ArrayLike<number>;
+  /** compressSummary of (x, t_x, T) with the weights, when the caller has it already: not worked out again. */
+  compressed?: CompressedSummary;
   /** Starting point (named as in `paramNames`); default chosen by the model. */
   initial?: RepeatModelParams;
 }

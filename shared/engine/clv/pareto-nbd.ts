@@ -47,7 +47,13 @@
  */
 import digamma from "@stdlib/math-base-special-digamma";
 import gammaln from "@stdlib/math-base-special-gammaln";
-import { type CustomerSummary, compressSummary, repeatFitData, validateSummary } from "./data";
+import {
+  type CompressedSummary,
+  type CustomerSummary,
+  compressSummary,
+  repeatFitData,
+  validateSummary,
+} from "./data";
 import { ClvFitError, ClvInputError } from "./errors";
 import { fitInLogSpace, type MinimizeOptions } from "./optimize";
 import { integrate } from "./quadrature";
@@ -73,6 +79,8 @@ export const PARETO_NBD_PARAM_NAMES = [
 export interface ParetoNbdFitOptions extends MinimizeOptions {
   /** Per-customer weights (counts), e.g. when each row already stands for several customers. */
   weights?: ArrayLike<number>;
+  /** compressSummary of (x, t_x, T) with the weights, when the caller has it already: not worked out again. */
+  compressed?: CompressedSummary;
   /** Starting point; default several (see `fitParetoNbd`). */
   initial?: ParetoNbdParams;
 }
@@ -522,7 +530,7 @@ export function fitParetoNbd(
   T: ArrayLike<number>,
   options: ParetoNbdFitOptions = {},
 ): ParetoNbdFit {
-  const { compressed: c, sumX, sumT } = repeatFitData(x, tx, T, options.weights);
+  const { compressed: c, sumX, sumT } = repeatFitData(x, tx, T, options.weights, options.compressed);
   if (options.initial !== undefined) checkParetoNbdParams(options.initial);
   const d = prepare(c.x, c.tx, c.T, c.weight);
   const meanT = sumT > 0 ? sumT / d.totalWeight : 1;

@@ -31,7 +31,7 @@ import type {
   RepeatModelFitSummary,
   RepeatModelName,
 } from "../types";
-import { compressSummary } from "./data";
+import { type CompressedSummary, type CustomerSummary, compressSummary } from "./data";
 import { ClvFitError } from "./errors";
 import type { RepeatModel, RepeatModelFit } from "./models";
 import { repeatKernel } from "./repeat";
@@ -99,18 +99,34 @@ export function fitSummary(fit: RepeatModelFit): RepeatModelFitSummary {
   };
 }
 
-/** E[X(t) | x, t_x, T] of every customer, computed once per distinct triple; 0 where the model gives no finite value. */
+/** The customers grouped by distinct (x, t_x, T) triple, and those triples by distinct (x, T) pair. */
+export interface TripleGroups {
+  triples: CompressedSummary;
+  /** The triples grouped as (x, T, T): the distinct (x, T) pairs. */
+  pairs: CompressedSummary;
+}
+
+/** The groups predictPurchases works on; the same for every model, so worked out once per data. */
+export function tripleGroups(data: CustomerSummary): TripleGroups {
+  const triples = compressSummary(data);
+  return { triples, pairs: compressSummary({ x: triples.x, tx: triples.T, T: triples.T }) };
+}
+
+/**
+ * E[X(t) | x, t_x, T] of every customer, computed once per distinct triple; 0 where the model gives no finite
+ * value. `groups`, when given, must be tripleGroups(data).
+ */
 export function predictPurchases(
   model: RepeatModel,
   params: Record<string, number>,
   t: number,
-  data: { x: ArrayLike<number>; tx: ArrayLike<number>; T: ArrayLike<number> },
+  data: CustomerSummary,
+  groups: TripleGroups = tripleGroups(data),
 ): Float64Array {
   const kernel = repeatKernel(model, params);
-  const c = compressSummary(data);
+  const { triples: c, pairs } = groups;
   const u = c.x.length;
-  // A(t; x, T) once per distinct (x, T), grouped as (x, T, T).
-  const pairs = compressSummary({ x: c.x, tx: c.T, T: c.T });
+  // A(t; x, T) once per distinct (x, T).
   const v = pairs.x.length;
   const alive = new Float64Array(v);
   for (let k = 0; k < v; k++) alive[k] = kernel.aliveExpected(t, pairs.x[k] as number, pairs.T[k] as number);
@@ -207,6 +223,7 @@ export function compareOnHoldout(
   const out: Partial<Record<RepeatModelName, ModelHoldout>> = {};
   const failures: HoldoutFailure[] = [];
   const sample = strideSample({ x: data.x, tx: data.tx, T: data.T }, n, fitCustomers);
+  let groups: TripleGroups | undefined;
   for (const model of models) {
     let fit: RepeatModelFit;
     try {
@@ -216,7 +233,8 @@ export function compareOnHoldout(
       failures.push({ model: model.name, code: error.code, message: error.message });
       continue;
     }
-    const predicted = predictPurchases(model, fit.params, holdoutDays, data);
+    groups ??= tripleGroups(data);
+    const predicted = predictPurchases(model, fit.params, holdoutDays, data, groups);
     out[model.name] = {
       fit,
       predicted,
