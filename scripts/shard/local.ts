@@ -15,7 +15,7 @@
  *   run.merged.result  // the ComputedSegmentation computeSegments gives on the whole file
  */
 import { closeSync, existsSync, openSync, readSync, statSync } from "node:fs";
-import { createRequire } from "node:module";
+import nodeModule from "node:module";
 import { availableParallelism } from "node:os";
 import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
@@ -85,7 +85,7 @@ export interface LocalShardRun {
 function startWorker(file: string, heapMB: number): Worker {
   const options = { resourceLimits: { maxOldGenerationSizeMb: heapMB }, workerData: SHARD_WORKER };
   if (!file.endsWith(".ts")) return new Worker(file, options);
-  const api = pathToFileURL(createRequire(import.meta.url).resolve("tsx/esm/api")).href.replace(
+  const api = pathToFileURL(nodeModule.createRequire(import.meta.url).resolve("tsx/esm/api")).href.replace(
     /\.cjs$/,
     ".mjs",
   );
