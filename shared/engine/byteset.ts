@@ -187,6 +187,38 @@ export class ByteSet {
     return this.equalsAt(this.starts[index] as number, buf, start, end);
   }
 
+  /** hashKey of every entry's bytes, in index order (the hash find and intern place it by). */
+  entryHashes(): Int32Array {
+    const out = new Int32Array(this.count);
+    for (let i = 0; i < this.count; i++) {
+      this.readEntry(this.starts[i] as number);
+      out[i] = hashKey(this.arena, this.entryStart, this.entryEnd);
+    }
+    return out;
+  }
+
+  /** True when entry `index` equals entry `other` of set `from`. */
+  equalsEntry(index: number, from: ByteSet, other: number): boolean {
+    from.readEntry(from.starts[other] as number);
+    return this.equalsAt(this.starts[index] as number, from.arena, from.entryStart, from.entryEnd);
+  }
+
+  /**
+   * Appends entry `other` of set `from`, without looking for it first (callers know it is absent); `hash` is
+   * its hashKey, needed only when this set has a table.
+   */
+  appendEntry(from: ByteSet, other: number, hash?: number): number {
+    from.readEntry(from.starts[other] as number);
+    const start = from.entryStart;
+    const end = from.entryEnd;
+    return this.append(
+      from.arena,
+      start,
+      end,
+      hash ?? (this.table === null ? 0 : hashKey(from.arena, start, end)),
+    );
+  }
+
   /** The set's parts for serialization: entry count, the offset after each entry, and the arena. */
   parts(): { count: number; ends: Uint32Array; arena: Uint8Array } {
     return {

@@ -311,6 +311,75 @@ export class AggregateState {
     this.probeSlot = -1;
   }
 
+  /**
+   * Appends orders [start, end) of `from`, none of whose order_ids this state holds, as addOrder would one by
+   * one: customers through `customers` (from's index to this state's), channel and category codes through
+   * `channels` and `categories` (from's code to this state's; 0 = not met yet, then interned here on first
+   * use and remembered). Columns are copied a run at a time. The order_id table is dropped, to be rebuilt
+   * when next needed.
+   */
+  appendOrders(
+    from: AggregateState,
+    start: number,
+    end: number,
+    customers: Int32Array,
+    channels: Int32Array,
+    categories: Int32Array,
+  ): void {
+    this.table = null;
+    this.probeSlot = -1;
+    let at = start;
+    while (at < end) {
+      const source = from.orderBlocks[at >>> ORDER_BLOCK_BITS] as OrderBlock;
+      const sk = at & ORDER_BLOCK_MASK;
+      const order = this.orders;
+      const dk = order & ORDER_BLOCK_MASK;
+      if (dk === 0) this.orderBlocks.push(new OrderBlock());
+      const target = this.orderBlocks[order >>> ORDER_BLOCK_BITS] as OrderBlock;
+      const length = Math.min(end - at, ORDER_BLOCK_SIZE - sk, ORDER_BLOCK_SIZE - dk);
+      target.hi.set(source.hi.subarray(sk, sk + length), dk);
+      target.lo.set(source.lo.subarray(sk, sk + length), dk);
+      target.day.set(source.day.subarray(sk, sk + length), dk);
+      target.cents.set(source.cents.subarray(sk, sk + length), dk);
+      const sourceCustomer = source.customer;
+      const targetCustomer = target.customer;
+      for (let i = 0; i < length; i++) {
+        targetCustomer[dk + i] = customers[sourceCustomer[sk + i] as number] as number;
+      }
+      for (const name of ["channel", "category"] as const) {
+        const codes = source[name];
+        if (codes === null) continue;
+        const map = name === "channel" ? channels : categories;
+        const fromSet = name === "channel" ? from.channels : from.categories;
+        const toSet = name === "channel" ? this.channels : this.categories;
+        for (let i = 0; i < length; i++) {
+          const code = codes[sk + i] as number;
+          if (code === 0) continue;
+          let mapped = map[code] as number;
+          if (mapped === 0) {
+            const bytes = fromSet.bytes(code - 1);
+            mapped = toSet.intern(bytes, 0, bytes.length) + 1;
+            map[code] = mapped;
+          }
+          // Allocated on the first order that has a value, as addOrder does.
+          let out = target[name];
+          if (out === null) {
+            out = new Uint16Array(ORDER_BLOCK_SIZE);
+            target[name] = out;
+          }
+          out[dk + i] = mapped;
+        }
+      }
+      if (from.bigCents.size > 0) {
+        for (const [big, cents] of from.bigCents) {
+          if (big >= at && big < at + length) this.bigCents.set(order + (big - at), cents);
+        }
+      }
+      this.orders = order + length;
+      at += length;
+    }
+  }
+
   /** Adds a line's cents to an order's amount. */
   addOrderCents(order: number, cents: number): void {
     this.storeCents(this.block(order), order, this.orderCents(order) + cents);

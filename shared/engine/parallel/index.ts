@@ -319,12 +319,8 @@ export async function ingestTransactionsParallel(
     source: source.path === undefined ? { kind: "stream" } : { kind: "file", path: source.path },
     ...(state.currency === undefined ? {} : { currency: state.currency }),
     ...(options.latestOrderDay === undefined ? {} : { latestOrderDay: options.latestOrderDay }),
-    // The first range's state becomes the merged one: its order_id table is sized for the whole file.
     expectedOrders:
-      range.index === 0
-        ? (options.expectedOrders ?? dataBytes / 40)
-        : ((options.expectedOrders ?? dataBytes / 40) * (range.end - range.start)) / Math.max(1, dataBytes),
-    keepTables: range.index === 0,
+      ((options.expectedOrders ?? dataBytes / 40) * (range.end - range.start)) / Math.max(1, dataBytes),
     ...(parallel.failRange === range.index ? { fail: true } : {}),
   }));
   const workerCount = Math.min(threads, tasks.length);

@@ -22,10 +22,12 @@ import {
   BIG_CENTS,
   MAX_DICTIONARY_VALUES,
   ORDER_BLOCK_BITS,
+  ORDER_BLOCK_MASK,
   ORDER_BLOCK_SIZE,
   type OrderBlock,
 } from "../state";
 import type { IngestReport, RowError } from "../types";
+import { forEachShared, sortKeys } from "./keys";
 import type { RangeResult } from "./protocol";
 
 /** Why a parallel read gave way to a read in one thread. */
@@ -166,6 +168,127 @@ class OrderApplier {
   }
 }
 
+/**
+ * Appends the orders of ranges 1.. to the first range's state, as a whole read would have added them after
+ * the first range's lines; returns, per range, its orders that were further lines of an earlier range's
+ * order, or a refusal. The entries two ranges share are found from the ranges' sorted keys (keys.ts): an
+ * order of a later range whose order_id an earlier range holds adds its cents to that order; a customer an
+ * earlier range holds keeps that customer's index; the other customers are appended in the range's order
+ * of first appearance, which is the whole read's, since a customer is interned with its first new order.
+ */
+function appendRanges(
+  ranges: readonly RangeResult[],
+  states: readonly AggregateState[],
+): MergeRefusal | number[] {
+  const merged = states[0] as AggregateState;
+  const continued = ranges.map(() => 0);
+  if (ranges.length < 2) return continued;
+  const state = (r: number) => states[r] as AggregateState;
+  const lo = (r: number, order: number) =>
+    (state(r).orderBlocks[order >>> ORDER_BLOCK_BITS] as OrderBlock).lo[order & ORDER_BLOCK_MASK] as number;
+
+  // Orders that are further lines of an earlier range's order (few: orders cut by a range boundary, and
+  // repeated lines far apart), per range: [order, owner range, owner order], sorted by order below.
+  const further = ranges.map(() => [] as number[]);
+  forEachShared(
+    ranges.map((r) => r.orderKeys),
+    (qa, a, qb, b) => lo(qa, a) === lo(qb, b),
+    (r, order, q, owner) => (further[r] as number[]).push(order, q, owner),
+  );
+  // The first holder of each customer of a later range that an earlier range holds, as the earlier
+  // range's first customer number (customerStart) plus its index there; -1: the range's own.
+  const customerStart = new Float64Array(ranges.length);
+  for (let r = 1; r < ranges.length; r++)
+    customerStart[r] = (customerStart[r - 1] as number) + state(r - 1).customerCount;
+  const customerOwner = states.map((s, r) =>
+    r === 0 ? new Int32Array(0) : new Int32Array(s.customerCount).fill(-1),
+  );
+  forEachShared(
+    ranges.map((r) => r.customerKeys),
+    (qa, a, qb, b) => state(qb).customers.equalsEntry(b, state(qa).customers, a),
+    (r, customer, q, owner) => {
+      (customerOwner[r] as Int32Array)[customer] = (customerStart[q] as number) + owner;
+    },
+  );
+
+  // Customer index in the merged state of each range's customers (the first range's are their own).
+  const customerMaps: Int32Array[] = [];
+  const mergedCustomer = (global: number) => {
+    let q = 0;
+    while (q + 1 < ranges.length && (customerStart[q + 1] as number) <= global) q++;
+    const customer = global - (customerStart[q] as number);
+    return q === 0 ? customer : ((customerMaps[q] as Int32Array)[customer] as number);
+  };
+  // Where each range's orders start in the merged state; an order that is not a further line of an earlier
+  // one is appended, so its index moves back by the further lines before it.
+  const orderBase = new Float64Array(ranges.length);
+  const furtherOrders: Uint32Array[] = [];
+  const mergedOrder = (range: number, order: number) => {
+    if (range === 0) return order;
+    const skipped = furtherOrders[range] as Uint32Array;
+    let low = 0;
+    let high = skipped.length;
+    while (low < high) {
+      const mid = (low + high) >>> 1;
+      if ((skipped[mid] as number) < order) low = mid + 1;
+      else high = mid;
+    }
+    return (orderBase[range] as number) + order - low;
+  };
+
+  for (let r = 1; r < ranges.length; r++) {
+    const from = state(r);
+    const currencyOrder = (ranges[r] as RangeResult).currencyOrder;
+    const owners = customerOwner[r] as Int32Array;
+    const map = new Int32Array(from.customerCount);
+    for (let c = 0; c < map.length; c++) {
+      const owner = owners[c] as number;
+      map[c] = owner >= 0 ? mergedCustomer(owner) : merged.customers.appendEntry(from.customers, c);
+    }
+    customerMaps[r] = map;
+
+    // The range's further lines in order of their order index.
+    const triples = further[r] as number[];
+    const count = triples.length / 3;
+    const byOrder = sortKeys(Uint32Array.from({ length: count }, (_, j) => triples[3 * j] as number));
+    furtherOrders[r] = byOrder.keys;
+    orderBase[r] = merged.orderCount;
+    const channels = new Int32Array(from.channels.size + 1);
+    const categories = new Int32Array(from.categories.size + 1);
+    // Each block of the range is dropped once its orders are in the merged state.
+    let released = 0;
+    const release = (done: number) => {
+      for (; (released + 1) * ORDER_BLOCK_SIZE <= done; released++)
+        from.orderBlocks[released] = undefined as unknown as OrderBlock;
+    };
+    const append = (start: number, end: number) => {
+      for (let at = start; at < end; ) {
+        const stop = Math.min(end, ((at >>> ORDER_BLOCK_BITS) + 1) * ORDER_BLOCK_SIZE);
+        merged.appendOrders(from, at, stop, map, channels, categories);
+        release(stop);
+        at = stop;
+      }
+      if (currencyOrder >= start && currencyOrder < end && merged.currency === undefined)
+        merged.setCurrency(from.currency as string);
+    };
+    let next = 0;
+    for (let j = 0; j < count; j++) {
+      const t = 3 * (byOrder.entries[j] as number);
+      const order = triples[t] as number;
+      append(next, order);
+      next = order + 1;
+      const owner = mergedOrder(triples[t + 1] as number, triples[t + 2] as number);
+      if (map[from.orderCustomer(order)] !== merged.orderCustomer(owner)) return "ORDER_CUSTOMER";
+      if (order === currencyOrder && merged.currency === undefined) return "CURRENCY_ORDER";
+      merged.addOrderCents(owner, from.orderCents(order));
+      (continued[r] as number)++;
+      release(next);
+    }
+    append(next, from.orderCount);
+  }
+  return continued;
+}
+
 /** True when `state` holds nothing: a read into it is a read into a new state. */
 export function isEmptyState(state: AggregateState): boolean {
   return (
@@ -207,6 +330,8 @@ export function mergeRanges(
   }
 
   const merged = states[0] ?? new AggregateState();
+  const continued = appendRanges(ranges, states);
+  if (typeof continued === "string") return refuse(continued);
   const report: { -readonly [K in keyof IngestReport]: IngestReport[K] } = {
     rowsRead: 0,
     rowsAccepted: 0,
@@ -219,15 +344,9 @@ export function mergeRanges(
   let linesBefore = 0;
   for (let k = 0; k < ranges.length; k++) {
     const range = ranges[k] as RangeResult;
-    const state = states[k] as AggregateState;
-    if (k > 0) {
-      const applier = new OrderApplier(state, merged);
-      const refusal = applier.apply({ currencyOrder: range.currencyOrder, release: true, known: 0 });
-      if (refusal !== undefined) return refuse(refusal);
-      report.ordersAdded -= applier.continued;
-      report.orderLinesMerged += applier.continued;
-    }
     for (const key of Object.keys(report) as (keyof IngestReport)[]) report[key] += range.report[key];
+    report.ordersAdded -= continued[k] as number;
+    report.orderLinesMerged += continued[k] as number;
     const shift = headerLine + linesBefore;
     for (const error of range.errors) errors.push({ ...error, row: error.row + shift });
     linesBefore += range.lines;

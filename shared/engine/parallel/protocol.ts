@@ -7,6 +7,7 @@ import { FileError, type FileErrorCode } from "../errors";
 import type { ShardPlan } from "../shard";
 import type { StateParts } from "../state";
 import type { IngestReport, RowError } from "../types";
+import type { SortedKeys } from "./keys";
 
 /** Read range `index` of the plan into a new state. */
 export interface RangeTask {
@@ -19,8 +20,6 @@ export interface RangeTask {
   readonly currency?: string;
   readonly latestOrderDay?: number;
   readonly expectedOrders: number;
-  /** Keep the state's order_id table (the first range's state becomes the merged state). */
-  readonly keepTables: boolean;
   /** Test hook: the worker fails this task as if it had crashed. */
   readonly fail?: boolean;
 }
@@ -46,7 +45,12 @@ export interface RangeResult {
   readonly absoluteCents: number;
   /** The order whose addition set the state's currency (-1: none, or the currency was given). */
   readonly currencyOrder: number;
+  /** The range's orders by order_id hash and its customers by id hash, sorted (the merge's input). */
+  readonly orderKeys: SortedKeys;
+  readonly customerKeys: SortedKeys;
+  /** Time of the read, and of sorting the keys within it. */
   readonly ms: number;
+  readonly keysMs: number;
 }
 
 export interface SentError {

@@ -1,8 +1,9 @@
 /**
  * The worker threads of the parallel reader. A thread started with workerData RANGE_WORKER (from this module,
  * or from a bundle that holds it) reads one byte range of a CSV transactions file at a time into a
- * new state with ingestTransactions itself, after the file's header line, and posts the state's columns
- * (transferred, not copied) with its report, rejected rows and line count.
+ * new state with ingestTransactions itself, after the file's header line, sorts its orders' and customers'
+ * keys for the merge (keys.ts), and posts the state's columns and the sorted keys (transferred, not copied)
+ * with its report, rejected rows and line count.
  *
  * The range owns the lines that start inside it (the shard planner's rule, shard/partition.ts): its bytes
  * are read from rangeReadStart on, the part before the first line start is skipped, and reading stops after
@@ -15,6 +16,7 @@ import type { CsvStats } from "../reader";
 import { rangeReadStart, type ShardByteRange } from "../shard";
 import { AggregateState } from "../state";
 import type { RowError } from "../types";
+import { customerKeys, orderKeys } from "./keys";
 import { type FromWorker, type RangeResult, type RangeTask, sendError, type ToWorker } from "./protocol";
 
 const LF = 10;
@@ -124,11 +126,16 @@ async function readRange(
       csvStats: stats,
       currencies,
       totals,
-      keepTables: task.keepTables,
     },
     state,
   );
+  const keysStarted = performance.now();
+  const sortedOrders = orderKeys(state);
+  const sortedCustomers = customerKeys(state);
+  const keysMs = performance.now() - keysStarted;
   const { parts, transfer } = state.toParts();
+  for (const keys of [sortedOrders, sortedCustomers])
+    transfer.push(keys.keys.buffer as ArrayBuffer, keys.entries.buffer as ArrayBuffer);
   const result: RangeResult = {
     index,
     parts,
@@ -139,7 +146,10 @@ async function readRange(
     currencies: [...currencies],
     absoluteCents: totals.absoluteCents,
     currencyOrder,
+    orderKeys: sortedOrders,
+    customerKeys: sortedCustomers,
     ms: performance.now() - started,
+    keysMs,
   };
   return { result, transfer };
 }
