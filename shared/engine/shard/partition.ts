@@ -16,6 +16,7 @@
  * currency come from (quickScan). A line with a quote, or without a comma (a blank line, or a one-field
  * file's), goes through scanLine, the tokenizer's rules in full.
  */
+import { endianness } from "node:os";
 import { FileError } from "../errors";
 import { hash32 } from "../hash";
 import { fieldText, isBlankLine, LineFields, scanLine } from "./lines";
@@ -109,7 +110,7 @@ class PartWriter {
 }
 
 /** A part's text and line numbers (see the layout above). */
-export function readPart(part: Uint8Array): { text: Uint8Array; count: number; line: (k: number) => number } {
+export function readPart(part: Uint8Array): { text: Uint8Array; count: number; lines: Uint32Array } {
   const view = new DataView(part.buffer, part.byteOffset, part.byteLength);
   if (part.length < PART_HEADER_BYTES || view.getUint32(0, true) !== PART_MAGIC)
     throw new Error("Not a bucket part");
@@ -117,11 +118,13 @@ export function readPart(part: Uint8Array): { text: Uint8Array; count: number; l
   const textBytes = view.getUint32(8, true);
   const linesAt = (PART_HEADER_BYTES + textBytes + 3) & ~3;
   if (linesAt + 4 * count !== part.length) throw new Error("The bucket part is truncated");
-  return {
-    text: part.subarray(PART_HEADER_BYTES, PART_HEADER_BYTES + textBytes),
-    count,
-    line: (k) => view.getUint32(linesAt + 4 * k, true),
-  };
+  // A view on the line numbers where they are aligned (little-endian, as the partial format), else a copy.
+  const at = part.byteOffset + linesAt;
+  const lines =
+    at % 4 === 0 && endianness() === "LE"
+      ? new Uint32Array(part.buffer, at, count)
+      : Uint32Array.from({ length: count }, (_, k) => view.getUint32(linesAt + 4 * k, true));
+  return { text: part.subarray(PART_HEADER_BYTES, PART_HEADER_BYTES + textBytes), count, lines };
 }
 
 /**
