@@ -7,6 +7,9 @@
  * not seen before is appended (customer, channel and category interned as the whole read interns them, when
  * their first order comes), and one seen in an earlier range is that order's further lines (its cents added,
  * the range's new order counted as merged lines). Row numbers move by the lines of the earlier ranges.
+ * Which orders and customers a later range shares with earlier ones is found from the sorted keys each
+ * worker returns (keys.ts), by walking them side by side, not by probing tables entry by entry; the rest of
+ * a range's orders are copied a run at a time, their customers and dictionary codes remapped.
  *
  * What a range read alone could decide otherwise than the whole read is checked, and the merge refuses
  * rather than guess: a quoted field holding a line break (ranges start at line starts); rows naming more

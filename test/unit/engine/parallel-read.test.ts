@@ -1,8 +1,9 @@
 /**
  * The parallel reader against ingestTransactions in one thread: on the CDNOW and Online Retail files and on
  * generated files with rejected rows, duplicates and orders whose lines fall on both sides of a range
- * boundary (many tiny ranges), the state serializes to the same bytes, the report counts are equal and the
- * rejected rows come in the same order with the same line numbers. Where a range read alone could decide
+ * boundary (many tiny ranges), and on customer and order ids whose 32-bit hashes collide across ranges, the
+ * state serializes to the same bytes, the report counts are equal and the rejected rows come in the same
+ * order with the same line numbers. Where a range read alone could decide
  * otherwise than a whole read, the reader gives way to one thread (and says why), with the same result;
  * a failing worker does too, so a bad file gives the one-thread read's FileError.
  *
@@ -16,6 +17,7 @@ import { pathToFileURL } from "node:url";
 import { build } from "esbuild";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FileError } from "../../../shared/engine/errors";
+import { HASH64, hash64, hashKey } from "../../../shared/engine/hash";
 import { type IngestOptions, ingestCustomers, ingestTransactions } from "../../../shared/engine/ingest";
 import {
   ingestTransactionsParallel,
@@ -173,6 +175,19 @@ function generated(seed: number, rows: number, options: { mismatch?: boolean; cu
   return Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(`${text}\n`, "utf8")]);
 }
 
+/** Two ids `${prefix}<n>` whose hashKey is the same (a search for a 32-bit birthday collision). */
+function collidingIds(prefix: string): [string, string] {
+  const seen = new Map<number, string>();
+  for (let i = 0; ; i++) {
+    const id = `${prefix}${i}`;
+    const bytes = Buffer.from(id, "utf8");
+    const hash = hashKey(bytes, 0, bytes.length);
+    const other = seen.get(hash);
+    if (other !== undefined) return [other, id];
+    seen.set(hash, id);
+  }
+}
+
 const CSV: IngestOptions = { format: "csv" };
 /** 2025-12-31: rows dated later are rejected FUTURE_DATE. */
 const LATEST = 20453;
@@ -261,6 +276,50 @@ describe("parallel read: the same state, counts and rejected rows as one thread"
       const read = await parallel(fileSource(second), CSV, { ranges: 6 }, await stateBefore());
       expect(read.oneThread).toBeUndefined();
       expectSameRead(read, await oneThread(second, CSV, await stateBefore()));
+    },
+    SLOW,
+  );
+
+  it(
+    "ids whose 32-bit hashes collide across ranges stay apart, and true repeats merge (2 and 3 ranges)",
+    async () => {
+      // Two customer ids with the same hashKey, and two order ids whose order_id hashes share the high lane
+      // (hash64's high lane is hashKey's hash): the merge compares keys, then the ids' bytes or low lanes.
+      const [customerA, customerB] = collidingIds("K");
+      const [orderX, orderY] = collidingIds("Q");
+      const lanes = (id: string) => {
+        const bytes = Buffer.from(id, "utf8");
+        hash64(bytes, 0, bytes.length);
+        return [HASH64[0], HASH64[1]];
+      };
+      expect(lanes(orderX)[0]).toBe(lanes(orderY)[0]);
+      expect(lanes(orderX)[1]).not.toBe(lanes(orderY)[1]);
+      const filler = (from: number, count: number) =>
+        Array.from(
+          { length: count },
+          (_, i) => `F${(from + i) % 37},G${from + i},2024-05-0${1 + (i % 9)},${i}.25`,
+        );
+      const lines = [
+        "customer_id,order_id,order_date,amount",
+        `${customerA},${orderX},2024-01-01,10.00`,
+        ...filler(0, 120),
+        `${customerB},${orderY},2024-02-01,5.50`,
+        `${customerA},${orderX},2024-03-01,1.25`,
+        `${customerB},P1,2024-03-02,2.00`,
+        ...filler(1000, 120),
+        `${customerB},${orderY},2024-04-01,0.75`,
+      ];
+      const bytes = Buffer.from(`${lines.join("\n")}\n`, "utf8");
+      const expected = await oneThread(bytes, CSV);
+      expect(expected.state.findCustomer(customerA)).toBeGreaterThanOrEqual(0);
+      expect(expected.state.findCustomer(customerB)).toBeGreaterThanOrEqual(0);
+      expect(expected.report.orderLinesMerged).toBe(2);
+      for (const ranges of [2, 3]) {
+        const read = await parallel(memorySource(bytes, 64), CSV, { ranges });
+        expect(read.oneThread).toBeUndefined();
+        expect(read.ranges).toBe(ranges);
+        expectSameRead(read, expected);
+      }
     },
     SLOW,
   );
