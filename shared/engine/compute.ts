@@ -27,6 +27,7 @@ import {
 } from "./attribute-families";
 import { checkClusterSettings, clusterDefinitions, clusterStage } from "./clusters";
 import type { Predictions } from "./clv";
+import type { CustomerValueInputs, ServedValueModel } from "./types";
 import { ColumnBlock } from "./columns";
 import { isoDay, parseDay } from "./days";
 import { ComputeError } from "./errors";
@@ -83,6 +84,7 @@ import type {
   ValueModelSummary,
 } from "./types";
 import {
+  customerValueInputs,
   type HoldoutContext,
   type ResolvedValueSettings,
   resolveValueSettings,
@@ -106,6 +108,8 @@ export interface ComputedParts {
   clusters?: ClusterModel;
   clusterNames?: readonly string[];
   value?: ValueModelSummary;
+  /** The served value model of the predictions (clv/served.ts), when the value models were fitted. */
+  servedValue?: ServedValueModel;
   issues?: ComputeIssue[];
   timings?: Record<string, number>;
   lifecycleWindows?: LifecycleWindows;
@@ -124,6 +128,7 @@ export class ComputedSegmentation implements SegmentationResult {
   readonly totalOrders: number;
   readonly clusters?: ClusterModel;
   readonly value?: ValueModelSummary;
+  readonly servedValue?: ServedValueModel;
   readonly issues: ComputeIssue[];
   readonly timings: Record<string, number>;
   readonly lifecycleWindows: LifecycleWindows;
@@ -168,6 +173,7 @@ export class ComputedSegmentation implements SegmentationResult {
     this.totalOrders = orders;
     if (parts.clusters !== undefined) this.clusters = parts.clusters;
     if (parts.value !== undefined) this.value = parts.value;
+    if (parts.servedValue !== undefined) this.servedValue = parts.servedValue;
     this.clusterNames = parts.clusterNames ?? parts.clusters?.descriptions ?? [];
     this.issues = parts.issues ?? [];
     this.timings = parts.timings ?? {};
@@ -230,6 +236,12 @@ export class ComputedSegmentation implements SegmentationResult {
     for (const family of this.families) family.segmentsOf(p, segments);
     scores.segments = segments;
     return scores;
+  }
+
+  /** The value models' inputs of position i, when the value models were fitted (clv/served.ts). */
+  valueInputsOf(i: number): CustomerValueInputs | undefined {
+    if (this.servedValue === undefined) return undefined;
+    return customerValueInputs(this.columns, this.columns.purchaseDays, this.position(i));
   }
 
   /** The category recommended to position i next, or undefined for none. */
@@ -850,6 +862,7 @@ function segmentsOf(
   t = performance.now();
   let value: ValueModelSummary | undefined;
   let predictions: Predictions | undefined;
+  let servedValue: ServedValueModel | undefined;
   if (valueSettings !== undefined) {
     const stage = valueStage(valueInputs(base, base.purchaseDays, asOfDay), valueSettings, {
       asOfDay,
@@ -860,6 +873,7 @@ function segmentsOf(
     if (stage.ok) {
       value = stage.summary;
       predictions = stage.predictions;
+      servedValue = stage.served;
     }
   }
   timings.value = since(t);
@@ -880,6 +894,7 @@ function segmentsOf(
   const result = new ComputedSegmentation(source, settings.asOf, asOfDay, columns, {
     ...(clusters === undefined ? {} : { clusters, clusterNames: clusterSegments.map((d) => d.name) }),
     ...(value === undefined ? {} : { value }),
+    ...(servedValue === undefined ? {} : { servedValue }),
     issues,
     timings,
     lifecycleWindows: windows,

@@ -336,6 +336,48 @@ export interface CustomerScores {
   segments: string[];
 }
 
+/**
+ * Everything besides a customer's inputs that the batch prediction used (clv/served.ts): what a reader needs
+ * to predict one customer exactly as the result did.
+ */
+export interface ServedValueModel {
+  /** The unit of the inputs' days and of the models' rates. */
+  timeUnit: "day";
+  /** The served repeat-purchase model and its parameters (named as in its paramNames). */
+  repeat: { model: RepeatModelName; params: Record<string, number> };
+  /** null: order values come from the fallbacks. */
+  gammaGamma: GammaGammaParams | null;
+  /** The CLV horizon, discounting and margin (clv/horizon.ts ClvOptions, every field given). */
+  clv: {
+    horizonPeriods: number;
+    periodsPerYear: number;
+    timeUnitsPerYear: number;
+    annualDiscountRate: number;
+    margin: number;
+  };
+  /**
+   * Row-major covariances of the log-parameters (the repeat model's in paramNames order; Gamma-Gamma's
+   * (log p, log q, log γ), null when order values count as known); null: no intervals.
+   */
+  covariances: { repeat: number[]; gammaGamma: number[] | null } | null;
+  /** The order value of the last fallback: the x-weighted mean m_x of the customers with repeat orders. */
+  pooledOrderValue: number;
+}
+
+/** One customer's value-model inputs, in days (value.ts customerValueInputs). */
+export interface CustomerValueInputs {
+  /** Repeat purchases (distinct purchase days − 1). */
+  x: number;
+  /** Last purchase day − first purchase day. */
+  tx: number;
+  /** The first purchase day (days since 1970-01-01); T = asOf day − this. */
+  firstDay: number;
+  /** Mean value of the repeat purchases. */
+  mx: number;
+  /** The customer's own order value, used when Gamma-Gamma gives none. */
+  fallbackOrderValue: number;
+}
+
 export interface SegmentationResult {
   asOf: string;
   customerCount: number;
@@ -344,6 +386,10 @@ export interface SegmentationResult {
   clusters?: ClusterModel;
   /** The value models, when they could be fitted. */
   value?: ValueModelSummary;
+  /** What a reader needs to predict one customer as the result did (clv/served.ts); with `value`. */
+  servedValue?: ServedValueModel;
+  /** The value models' inputs of the customer at position i; undefined without `servedValue`. */
+  valueInputsOf?(i: number): CustomerValueInputs | undefined;
   /** The next best category's hit rate on held-out orders, or why it was skipped; absent when turned off. */
   nextBestCategory?: NbcReport;
   /** Parts skipped or done in part, with the reason. */

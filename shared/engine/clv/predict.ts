@@ -26,7 +26,6 @@
 
 import { ColumnBlock } from "../columns";
 import {
-  aliveExpectedPurchasesUnchecked,
   BG_NBD_PARAM_NAMES,
   type BgNbdFit,
   type BgNbdFitOptions,
@@ -45,100 +44,21 @@ import {
   type GammaGammaFitOptions,
   type GammaGammaParams,
 } from "./gamma-gamma";
+import {
+  type ClvOptions,
+  clampAlive,
+  discountedAliveFromKernel,
+  discountedAlivePurchases,
+  pooledOrderValue,
+  type ResolvedClvOptions,
+  resolveClvOptions,
+} from "./horizon";
 import { namedParams, REPEAT_MODELS, type RepeatModel, type RepeatModelParams } from "./models";
 import { type RepeatKernel, repeatKernel } from "./repeat";
 import { intervalOf, orderValueLogVariance, repeatLogVariance } from "./uncertainty";
 
+export { CLV_DEFAULTS, type ClvOptions } from "./horizon";
 export { type RepeatKernel, repeatKernel, repeatLogLikelihoodWithGradient } from "./repeat";
-
-export interface ClvOptions {
-  /** Number of periods in the horizon. Default 12. */
-  horizonPeriods?: number;
-  /** Periods per year (12 = monthly). Default 12. */
-  periodsPerYear?: number;
-  /** Length of a year in the data's time unit. Default 365.25 / 7 (weeks). */
-  timeUnitsPerYear?: number;
-  /** Annual discount rate, e.g. 0.1 for 10 %. Default 0.1. */
-  annualDiscountRate?: number;
-  /** Share of order value that counts (profit margin). Default 1. */
-  margin?: number;
-}
-
-interface ResolvedClvOptions {
-  horizonPeriods: number;
-  periodLength: number;
-  margin: number;
-  /** Discount factor of each period, 1 / (1 + d)^(k / periodsPerYear), k = 1..H. */
-  discount: Float64Array;
-}
-
-export const CLV_DEFAULTS = {
-  horizonPeriods: 12,
-  periodsPerYear: 12,
-  timeUnitsPerYear: 365.25 / 7,
-  annualDiscountRate: 0.1,
-  margin: 1,
-} as const satisfies Required<ClvOptions>;
-
-function resolveClvOptions(options: ClvOptions): ResolvedClvOptions {
-  const o = { ...CLV_DEFAULTS, ...options };
-  const positive = (name: keyof ClvOptions, ok: boolean, what: string): void => {
-    if (!ok) throw new ClvInputError("CLV_BAD_OPTION", `${name} must be ${what}`, name);
-  };
-  positive(
-    "horizonPeriods",
-    Number.isInteger(o.horizonPeriods) && o.horizonPeriods >= 1 && o.horizonPeriods <= 1200,
-    "an integer from 1 to 1200",
-  );
-  positive(
-    "periodsPerYear",
-    Number.isFinite(o.periodsPerYear) && o.periodsPerYear > 0,
-    "a finite number > 0",
-  );
-  positive(
-    "timeUnitsPerYear",
-    Number.isFinite(o.timeUnitsPerYear) && o.timeUnitsPerYear > 0,
-    "a finite number > 0",
-  );
-  positive(
-    "annualDiscountRate",
-    Number.isFinite(o.annualDiscountRate) && o.annualDiscountRate > -1,
-    "a finite number > -1",
-  );
-  positive("margin", Number.isFinite(o.margin), "a finite number");
-  const discount = new Float64Array(o.horizonPeriods);
-  const logGrowth = Math.log1p(o.annualDiscountRate) / o.periodsPerYear;
-  for (let k = 1; k <= o.horizonPeriods; k++) discount[k - 1] = Math.exp(-k * logGrowth);
-  return {
-    horizonPeriods: o.horizonPeriods,
-    periodLength: o.timeUnitsPerYear / o.periodsPerYear,
-    margin: o.margin,
-    discount,
-  };
-}
-
-/**
- * Σ_k ΔA_k · discount_k, A_k the expected purchases in the first k periods of a customer known to be alive.
- * Equation (10) is P(alive) · A, so the discounted expected purchases are P(alive) times this; A depends on x
- * and T only, which lets customers who differ only in t_x share it. `last` receives A at the horizon.
- */
-function discountedAlivePurchases(
-  p: BgNbdParams,
-  o: ResolvedClvOptions,
-  x: number,
-  T: number,
-  last?: Float64Array,
-): number {
-  let previous = 0;
-  let sum = 0;
-  for (let k = 1; k <= o.horizonPeriods; k++) {
-    const e = aliveExpectedPurchasesUnchecked(p, k * o.periodLength, x, T);
-    sum += (e - previous) * (o.discount[k - 1] as number);
-    previous = e;
-  }
-  if (last !== undefined) last[0] = previous;
-  return sum;
-}
 
 /** Σ_k ΔE_k · discount_k: the discounted expected purchases over the horizon. */
 function discountedPurchases(
@@ -219,27 +139,6 @@ export interface Predictions {
   };
 }
 
-/** Σ_k ΔA_k · discount_k of a customer alive at T; writes A at the horizon into `last`. */
-function discountedAliveFromKernel(
-  kernel: RepeatKernel,
-  o: ResolvedClvOptions,
-  x: number,
-  T: number,
-  last: Float64Array,
-): number {
-  let previous = 0;
-  let sum = 0;
-  for (let k = 1; k <= o.horizonPeriods; k++) {
-    const raw = kernel.aliveExpected(k * o.periodLength, x, T);
-    // Cumulative expectations never fall; a non-finite value adds nothing.
-    const e = Number.isFinite(raw) ? Math.max(raw, previous) : previous;
-    sum += (e - previous) * (o.discount[k - 1] as number);
-    previous = e;
-  }
-  last[0] = previous;
-  return sum;
-}
-
 /** Scores every customer. Customers sharing (x, T) share the expectations of equation (10), (x, t_x, T) the rest. */
 export function predictAll(
   data: CustomerValueData,
@@ -296,7 +195,7 @@ export function predictAll(
         bg !== null
           ? probabilityAliveUnchecked(bg, c.x[j] as number, c.tx[j] as number, c.T[j] as number)
           : (kernel as RepeatKernel).alive(c.x[j] as number, c.tx[j] as number, c.T[j] as number);
-      const alive = Number.isFinite(raw) ? Math.min(Math.max(raw, 0), 1) : 0;
+      const alive = clampAlive(raw);
       const pair = pairs.index[j] as number;
       uAlive[j] = alive;
       uDiscounted[j] = alive * (vDiscounted[pair] as number);
@@ -329,19 +228,7 @@ export function predictAll(
   const valueFromModel = new Uint8Array(n);
   let pooled: number | undefined;
   const pooledMean = (): number => {
-    if (pooled === undefined) {
-      let num = 0;
-      let den = 0;
-      for (let i = 0; i < n; i++) {
-        const x = data.x[i] as number;
-        const m = data.mx[i] as number;
-        if (x > 0 && m > 0) {
-          num += x * m;
-          den += x;
-        }
-      }
-      pooled = den > 0 ? num / den : 0;
-    }
+    if (pooled === undefined) pooled = pooledOrderValue(data.x, data.mx);
     return pooled;
   };
   const gg = models.gammaGamma;

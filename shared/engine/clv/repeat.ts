@@ -3,6 +3,8 @@
  * their log-likelihood with its gradient: what prediction (predict.ts), its intervals (uncertainty.ts) and
  * validation (validation.ts) all call, kept apart from them so that none of those imports another for it.
  */
+
+import type { RepeatModelName } from "../types";
 import {
   aliveExpectedPurchasesUnchecked,
   BG_NBD_PARAM_NAMES,
@@ -12,6 +14,7 @@ import {
 } from "./bgnbd";
 import type { CustomerSummary } from "./data";
 import {
+  checkMbgNbdParams,
   MBG_NBD_PARAM_NAMES,
   mbgNbdAliveExpectedPurchasesUnchecked,
   mbgNbdLogLikelihoodWithGradient,
@@ -19,6 +22,7 @@ import {
 } from "./mbg-nbd";
 import { namedParams, type RepeatModel, type RepeatModelParams } from "./models";
 import {
+  checkParetoNbdParams,
   PARETO_NBD_PARAM_NAMES,
   paretoNbdAliveExpectedPurchasesUnchecked,
   paretoNbdLogLikelihoodWithGradient,
@@ -35,11 +39,28 @@ export interface RepeatKernel {
   aliveExpected(t: number, x: number, T: number): number;
 }
 
-/** The kernel of a registry model at the given (checked) parameters. */
-export function repeatKernel(model: RepeatModel, params: RepeatModelParams): RepeatKernel {
-  switch (model.name) {
+/** Each repeat model's parameter names, in the order of its log-parameters (the registry's paramNames). */
+export const REPEAT_PARAM_NAMES: Readonly<Record<RepeatModelName, readonly string[]>> = {
+  bgNbd: BG_NBD_PARAM_NAMES,
+  paretoNbd: PARETO_NBD_PARAM_NAMES,
+  mbgNbd: MBG_NBD_PARAM_NAMES,
+};
+
+const LABELS: Readonly<Record<RepeatModelName, string>> = {
+  bgNbd: "BG/NBD",
+  paretoNbd: "Pareto/NBD",
+  mbgNbd: "MBG/NBD",
+};
+
+/**
+ * The kernel of the named model at the given parameters, checked (ClvInputError CLV_BAD_PARAMS on a missing
+ * or non-positive one). By name rather than through the registry (models.ts), so that a caller that only
+ * predicts does not take in the fits.
+ */
+export function kernelOf(name: RepeatModelName, params: RepeatModelParams): RepeatKernel {
+  switch (name) {
     case "bgNbd": {
-      const p = namedParams(model.label, BG_NBD_PARAM_NAMES, params);
+      const p = namedParams(LABELS.bgNbd, BG_NBD_PARAM_NAMES, params);
       checkBgNbdParams(p);
       return {
         alive: (x, tx, T) => probabilityAliveUnchecked(p, x, tx, T),
@@ -47,22 +68,27 @@ export function repeatKernel(model: RepeatModel, params: RepeatModelParams): Rep
       };
     }
     case "paretoNbd": {
-      const p = namedParams(model.label, PARETO_NBD_PARAM_NAMES, params);
-      model.probabilityAlive(params, 0, 0, 0);
+      const p = namedParams(LABELS.paretoNbd, PARETO_NBD_PARAM_NAMES, params);
+      checkParetoNbdParams(p);
       return {
         alive: (x, tx, T) => paretoNbdProbabilityAliveUnchecked(p, x, tx, T),
         aliveExpected: (t, x, T) => paretoNbdAliveExpectedPurchasesUnchecked(p, t, x, T),
       };
     }
     case "mbgNbd": {
-      const p = namedParams(model.label, MBG_NBD_PARAM_NAMES, params);
-      model.probabilityAlive(params, 0, 0, 0);
+      const p = namedParams(LABELS.mbgNbd, MBG_NBD_PARAM_NAMES, params);
+      checkMbgNbdParams(p);
       return {
         alive: (x, tx, T) => mbgNbdProbabilityAliveUnchecked(p, x, tx, T),
         aliveExpected: (t, x, T) => mbgNbdAliveExpectedPurchasesUnchecked(p, t, x, T),
       };
     }
   }
+}
+
+/** The kernel of a registry model at the given (checked) parameters. */
+export function repeatKernel(model: Pick<RepeatModel, "name">, params: RepeatModelParams): RepeatKernel {
+  return kernelOf(model.name, params);
 }
 
 /** Σ weight · log L and its gradient with respect to the log-parameters (in paramNames order). */

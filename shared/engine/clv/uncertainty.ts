@@ -203,7 +203,7 @@ function logOrNaN(v: number): number {
  * model's P(alive) per triple and A(horizon) per pair at the fitted parameters. Forward differences.
  */
 export function repeatLogVariance(
-  model: RepeatModel,
+  model: Pick<RepeatModel, "name" | "paramNames">,
   params: RepeatModelParams,
   sigma: Float64Array,
   triples: CompressedSummary,
