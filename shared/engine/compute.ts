@@ -27,7 +27,6 @@ import {
 } from "./attribute-families";
 import { checkClusterSettings, clusterDefinitions, clusterStage } from "./clusters";
 import type { Predictions } from "./clv";
-import type { CustomerValueInputs, ServedValueModel } from "./types";
 import { ColumnBlock } from "./columns";
 import { isoDay, parseDay } from "./days";
 import { ComputeError } from "./errors";
@@ -78,9 +77,11 @@ import type {
   ComputeIssue,
   ComputeSettings,
   CustomerScores,
+  CustomerValueInputs,
   SegmentationResult,
   SegmentFamily,
   SegmentSummary,
+  ServedValueModel,
   ValueModelSummary,
 } from "./types";
 import {
