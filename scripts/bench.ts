@@ -12,7 +12,7 @@
  *   npm run bench -- --overlap [--customers 1m] [--segments 30]  (overlap answers: see scripts/bench/overlap.ts)
  *   npm run bench -- --parallel-read [--size 1m] [--repeat 3]  (npm run segment on every core against DuckDB on
  *                    one thread: see scripts/bench/parallel-read.ts)
- *   npm run bench -- --sharded [--customers 10m] [--single-size 1m] [--workers 2] [--range-mb 64] [--buckets 16]
+ *   npm run bench -- --sharded [--customers 10m] [--single-size 1m] [--workers 2] [--range-mb 64] [--buckets 16] [--repeat 1]
  *                    (the sharded computation on worker threads: see scripts/bench/sharded.ts)
  *
  * Every measured configuration runs in a child process of its own (the engine bundled with esbuild and run by
@@ -80,7 +80,7 @@ const CLI = {
        npm run bench -- --cli-startup [--size 100k] [--repeat 3] [--out-dir bench-out]
        npm run bench -- --parallel-read [--size 1m] [--repeat 3] [--k 8] [--out-dir bench-out]
        npm run bench -- --overlap [--customers 1m] [--segments 30]
-       npm run bench -- --sharded [--customers 10m] [--single-size 1m] [--workers 2] [--range-mb 64] [--buckets 16]
+       npm run bench -- --sharded [--customers 10m] [--single-size 1m] [--workers 2] [--range-mb 64] [--buckets 16] [--repeat 1]
   --sizes               customers per measured file, e.g. 100k,1m (default 100k,1m); --quick is 100k
   --k                   clusters (default 8)
   --repeat              runs of each configuration, the best kept (default 1)
@@ -671,6 +671,7 @@ if (values.sharded) {
       buckets: wholeNumber("buckets", values.buckets, 1, 4096),
     })),
     k,
+    repeat,
   });
 } else {
   // --report <results.json> prints the tables of an earlier run again.

@@ -30,8 +30,13 @@ async function main(): Promise<void> {
     ...(config.buckets === undefined ? {} : { buckets: config.buckets }),
   });
   const { result, report, errors, rebuilt, mergeMs } = run.merged;
+  const usage = process.resourceUsage();
   const out = {
     seconds: { ...run.seconds, mergeOnly: mergeMs / 1000, ...stageSeconds(result.timings) },
+    /** CPU time of the process, user + system, every thread. */
+    cpuSeconds: (usage.userCPUTime + usage.systemCPUTime) / 1e6,
+    /** Busy time of the worker threads by task kind, summed over the workers. */
+    taskSeconds: stageSeconds(run.taskMs),
     report,
     rowErrors: errors.length,
     rebuilt,
@@ -43,7 +48,7 @@ async function main(): Promise<void> {
     clusters: result.clusters ? { k: result.clusters.k, inertia: result.clusters.inertia } : null,
     value: result.value ?? null,
     segments: result.segments.map((s) => ({ id: s.id, size: s.size, revenue: s.revenue })),
-    maxRssMB: Math.round(process.resourceUsage().maxRSS / 1024),
+    maxRssMB: Math.round(usage.maxRSS / 1024),
     loadAverage: { start: load, end: loadavg() },
   };
   process.stdout.write(`${JSON.stringify(out)}\n`);

@@ -1,13 +1,16 @@
 /**
  * The sharded benchmark (`npm run bench -- --sharded`): the local sharded runner (scripts/shard/local.ts,
- * worker threads over a directory of intermediate files) on the large synthetic file, and, in the same run,
- * the single path (one process, read + aggregate + computeSegments) and the sharded path on a file the single
- * path handles, for the ratio and a check that both give the same result.
+ * worker threads passing their buffers in memory) on the large synthetic file, and, in the same run, the
+ * single path (one process, read + aggregate + computeSegments) and the sharded path on a file the single
+ * path handles, in interleaved rounds, for the ratio and a check that both give the same result.
  *
  *   npm run bench -- --sharded [--customers 10m] [--single-size 1m] [--workers 2] [--range-mb 64] [--buckets 16]
+ *                              [--repeat 1]
  *
- * Every run is a child process of its own (bundled with esbuild, run by plain node), so its peak RSS is its
- * own; each worker thread reports its own peak V8 heap and external (typed array) memory.
+ * Every run is a child process of its own (bundled with esbuild, run by plain node), so its peak RSS and CPU
+ * time are its own; each worker thread reports its own peak V8 heap and external (typed array) memory and its
+ * busy time. Each row gives the load average before and after it: on a shared machine wall time follows the
+ * load, CPU time and the worker threads' busy time much less.
  */
 import { spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
@@ -27,10 +30,14 @@ export interface ShardedBenchOptions {
   rangeMB: number;
   buckets: number;
   k: number;
+  /** Rounds of the single path and the sharded path on the small file, interleaved (default 1). */
+  repeat?: number;
 }
 
 interface ShardOutput {
   seconds: Record<string, number>;
+  cpuSeconds: number;
+  taskSeconds: Record<string, number>;
   report: { rowsRead: number; rowsAccepted: number; rowsRejected: number; ordersAdded: number };
   rowErrors: number;
   rebuilt: number[];
@@ -77,9 +84,26 @@ function runJson<T>(args: string[]): Promise<{ out: T; wallSeconds: number }> {
 const label = (n: number) => (n >= 1e6 ? `${n / 1e6} M` : `${n / 1e3} k`);
 const fmt = (n: number, digits = 2) => n.toFixed(digits);
 const rate = (rows: number, seconds: number) => `${fmt(rows / seconds / 1e6)} M`;
+const load = (l: readonly number[]) => (l[0] ?? 0).toFixed(1);
+const median = (xs: number[]) => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const m = sorted.length >> 1;
+  return sorted.length % 2 === 1
+    ? (sorted[m] as number)
+    : ((sorted[m - 1] as number) + (sorted[m] as number)) / 2;
+};
+
+type Timed<T> = { out: T; wallSeconds: number; load: { start: number[]; end: number[] } };
+
+async function timed<T>(args: string[]): Promise<Timed<T>> {
+  const start = loadavg();
+  const r = await runJson<T>(args);
+  return { ...r, load: { start, end: loadavg() } };
+}
 
 export async function shardedBench(o: ShardedBenchOptions): Promise<void> {
   const dist = join(o.outDir, "dist");
+  const rounds = o.repeat ?? 1;
   console.error("bundling the engine, the sharded runner and its worker with esbuild");
   await build({
     entryPoints: {
@@ -122,83 +146,120 @@ export async function shardedBench(o: ShardedBenchOptions): Promise<void> {
       buckets: o.buckets,
     };
     console.error(`sharded: ${label(file.spec.customers)} customers, ${o.workers} workers`);
-    return runJson<ShardOutput>([join(dist, "shard-run.mjs"), JSON.stringify(config)]);
+    return timed<ShardOutput>([join(dist, "shard-run.mjs"), JSON.stringify(config)]);
   };
-
-  console.error(`single path: ${label(small.spec.customers)} customers, one process`);
-  const single = await runJson<WorkerOutput>([
-    join(dist, "worker.mjs"),
-    JSON.stringify({
-      mode: "compute",
-      file: small.path,
-      asOf: small.asOf,
-      clusters: { k: o.k },
-      value: true,
-    }),
-  ]);
-  const shardedSmall = await shard(small);
-  const shardedLarge = o.customers === o.singleSize ? shardedSmall : await shard(large);
-
-  const singleSeconds = single.wallSeconds;
-  const s = single.out as WorkerOutput & {
+  type SingleOutput = WorkerOutput & {
     customers: number;
     clusters: { k: number; inertia: number } | null;
     value: unknown;
   };
-  const same =
-    s.customers === shardedSmall.out.customers &&
-    JSON.stringify(s.clusters) === JSON.stringify(shardedSmall.out.clusters) &&
-    JSON.stringify(s.value) === JSON.stringify(shardedSmall.out.value);
+  const singleRun = () => {
+    console.error(`single path: ${label(small.spec.customers)} customers, one process`);
+    return timed<SingleOutput>([
+      join(dist, "worker.mjs"),
+      JSON.stringify({
+        mode: "compute",
+        file: small.path,
+        asOf: small.asOf,
+        clusters: { k: o.k },
+        value: true,
+      }),
+    ]);
+  };
+
+  // Interleaved rounds on the small file, so that a change of load falls on both paths alike.
+  const singles: Timed<SingleOutput>[] = [];
+  const shardedSmalls: Timed<ShardOutput>[] = [];
+  for (let round = 0; round < rounds; round++) {
+    singles.push(await singleRun());
+    shardedSmalls.push(await shard(small));
+  }
+  const shardedLarge = o.customers === o.singleSize ? undefined : await shard(large);
+
+  const same = shardedSmalls.every((sharded) =>
+    singles.every(
+      (single) =>
+        single.out.customers === sharded.out.customers &&
+        JSON.stringify(single.out.clusters) === JSON.stringify(sharded.out.clusters) &&
+        JSON.stringify(single.out.value) === JSON.stringify(sharded.out.value),
+    ),
+  );
 
   const lines: string[] = [];
-  const row = (name: string, file: SyntheticFile, r: { out: ShardOutput; wallSeconds: number }) => {
+  const sec = (r: ShardOutput, key: string) => fmt(r.seconds[key] ?? 0);
+  const shardRow = (name: string, file: SyntheticFile, r: Timed<ShardOutput>) => {
     const w = r.out.workers;
-    const peak = Math.max(...w.map((m) => m.totalMB));
+    const t = r.out.taskSeconds;
     lines.push(
-      `| ${name} | ${label(file.spec.customers)} / ${fmt(file.rows / 1e6, 1)} M rows / ${fmt(file.bytes / 1e9)} GB | ${fmt(
-        r.wallSeconds,
-      )} | ${fmt(r.out.seconds.partition ?? 0)} | ${fmt(r.out.seconds.aggregate ?? 0)} | ${fmt(
-        r.out.seconds.merge ?? 0,
-      )} | ${rate(file.rows, r.wallSeconds)} | ${w.map((m) => `${m.totalMB} (${m.heapUsedMB} + ${m.externalMB})`).join(", ")} | ${r.out.maxRssMB} |`,
+      `| ${name} | ${label(file.spec.customers)} / ${fmt(file.rows / 1e6, 1)} M rows | ${fmt(r.wallSeconds)} | ${fmt(
+        r.out.cpuSeconds,
+      )} | ${sec(r.out, "partition")} | ${sec(r.out, "aggregate")} | ${sec(r.out, "check")} | ${sec(r.out, "merge")} (${sec(
+        r.out,
+        "mergeOnly",
+      )} / ${sec(r.out, "clusters")} / ${sec(r.out, "value")}) | ${fmt(t.partition ?? 0)} / ${fmt(t.aggregate ?? 0)} / ${fmt(
+        t.check ?? 0,
+      )} | ${rate(file.rows, r.wallSeconds)} | ${w.map((m) => `${m.totalMB} (${m.heapUsedMB} + ${m.externalMB})`).join(", ")} | ${
+        r.out.maxRssMB
+      } | ${load(r.load.start)} → ${load(r.load.end)} |`,
     );
-    return peak;
+    return Math.max(...w.map((m) => m.totalMB));
   };
   lines.push(
-    "| run | data | wall s | partition s | aggregate s | merge s | rows/s | peak per worker MB (heap + external) | peak RSS of the process MB |",
+    "| run | data | wall s | CPU s | partition s | aggregate s | check s | merge s (put together / k-means / value) | worker busy s (partition / aggregate / check) | rows/s | peak per worker MB (heap + external) | peak RSS MB | load 1 min |",
   );
-  lines.push("|---|---|--:|--:|--:|--:|--:|---|--:|");
-  lines.push(
-    `| single path, one thread | ${label(small.spec.customers)} / ${fmt(small.rows / 1e6, 1)} M rows | ${fmt(
-      singleSeconds,
-    )} | | | | ${rate(small.rows, singleSeconds)} | — | ${s.maxRssMB} |`,
-  );
-  row(`sharded, ${o.workers} workers`, small, shardedSmall);
-  const largePeak = row(`sharded, ${o.workers} workers`, large, shardedLarge);
-  const ratio = singleSeconds / shardedSmall.wallSeconds;
-  const scaled = (singleSeconds * large.rows) / small.rows;
+  lines.push("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|---|");
+  for (let round = 0; round < rounds; round++) {
+    const single = singles[round] as Timed<SingleOutput>;
+    lines.push(
+      `| round ${round + 1}: single path, one thread | ${label(small.spec.customers)} / ${fmt(small.rows / 1e6, 1)} M rows | ${fmt(
+        single.wallSeconds,
+      )} | ${fmt(single.out.cpuSeconds ?? 0)} | | | | | | ${rate(small.rows, single.wallSeconds)} | — | ${
+        single.out.maxRssMB
+      } | ${load(single.load.start)} → ${load(single.load.end)} |`,
+    );
+    shardRow(
+      `round ${round + 1}: sharded, ${o.workers} workers`,
+      small,
+      shardedSmalls[round] as Timed<ShardOutput>,
+    );
+  }
+  const largePeak =
+    shardedLarge === undefined
+      ? Math.max(...shardedSmalls.flatMap((r) => r.out.workers.map((m) => m.totalMB)))
+      : shardRow(`sharded, ${o.workers} workers`, large, shardedLarge);
+  const singleWall = median(singles.map((r) => r.wallSeconds));
+  const shardedWall = median(shardedSmalls.map((r) => r.wallSeconds));
+  const singleCpu = median(singles.map((r) => r.out.cpuSeconds ?? 0));
+  const shardedCpu = median(shardedSmalls.map((r) => r.out.cpuSeconds));
   lines.push("");
   lines.push(
-    `- Sharded vs single path at ${label(small.spec.customers)}: ${fmt(shardedSmall.wallSeconds)} s vs ${fmt(
-      singleSeconds,
-    )} s (**${fmt(ratio)}×**); results ${same ? "identical" : "DIFFERENT"} (customers, k-means inertia, value model).`,
+    `- Sharded vs single path at ${label(small.spec.customers)} (medians of ${rounds}): wall ${fmt(shardedWall)} s vs ${fmt(
+      singleWall,
+    )} s (**${fmt(singleWall / shardedWall)}×** the single path's speed), CPU ${fmt(shardedCpu)} s vs ${fmt(
+      singleCpu,
+    )} s; results ${same ? "identical" : "DIFFERENT"} (customers, k-means inertia, value model).`,
   );
+  const big = shardedLarge ?? (shardedSmalls[shardedSmalls.length - 1] as Timed<ShardOutput>);
+  const bigFile = shardedLarge === undefined ? small : large;
   lines.push(
-    `- ${label(large.spec.customers)} customers: ${fmt(shardedLarge.wallSeconds)} s end to end (the single path's rate would take ~${fmt(
-      scaled,
+    `- ${label(bigFile.spec.customers)} customers: ${fmt(big.wallSeconds)} s end to end, ${fmt(big.out.cpuSeconds)} s of CPU (the single path's rate would take ~${fmt(
+      (singleWall * bigFile.rows) / small.rows,
       0,
-    )} s, if it fit in memory); ${shardedLarge.out.ranges} ranges × ${shardedLarge.out.buckets} buckets; shuffle ${fmt(
-      shardedLarge.out.shuffleBytes / 1e9,
-    )} GB; rebuilt buckets: ${shardedLarge.out.rebuilt.length}.`,
+    )} s); ${big.out.ranges} ranges × ${big.out.buckets} buckets; shuffle ${fmt(
+      big.out.shuffleBytes / 1e9,
+    )} GB in memory; rebuilt buckets: ${big.out.rebuilt.length}.`,
   );
+  if (shardedLarge !== undefined) {
+    lines.push(
+      `- Targets: ≤ 120 s ${shardedLarge.wallSeconds <= 120 ? "met" : "NOT met"}; peak per worker ≤ 1 GB ${
+        largePeak <= 1024 ? "met" : "NOT met"
+      } (${largePeak} MB).`,
+    );
+  }
   lines.push(
-    `- Targets: ≤ 120 s ${shardedLarge.wallSeconds <= 120 ? "met" : "NOT met"}; peak per worker ≤ 1 GB ${
-      largePeak <= 1024 ? "met" : "NOT met"
-    } (${largePeak} MB).`,
-  );
-  lines.push(
-    `- Load average at start ${machine.loadAverageAtStart.map((l) => fmt(l)).join(" ")}, at end ${loadavg()
+    `- Load average (1 / 5 / 15 min) at start ${machine.loadAverageAtStart.map((l) => fmt(l)).join(" / ")}, at end ${loadavg()
       .map((l) => fmt(l))
-      .join(" ")}.`,
+      .join(" / ")}.`,
   );
   console.log(lines.join("\n"));
   writeFileSync(
@@ -208,9 +269,9 @@ export async function shardedBench(o: ShardedBenchOptions): Promise<void> {
         date: new Date().toISOString(),
         machine: { ...machine, loadAverageAtEnd: loadavg() },
         options: o,
-        single: { file: small, wallSeconds: singleSeconds, out: single.out },
-        shardedSmall: { file: small, ...shardedSmall },
-        shardedLarge: { file: large, ...shardedLarge },
+        single: singles.map((r) => ({ file: small, ...r })),
+        shardedSmall: shardedSmalls.map((r) => ({ file: small, ...r })),
+        shardedLarge: shardedLarge === undefined ? null : { file: large, ...shardedLarge },
         identical: same,
       },
       null,

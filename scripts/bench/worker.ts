@@ -47,6 +47,8 @@ export interface WorkerOutput {
   maxRssMB: number;
   /** Resident memory when the configuration started (Node and the loaded code), MB. */
   startRssMB: number;
+  /** CPU time of the process, user + system, every thread (s). */
+  cpuSeconds?: number;
   [key: string]: unknown;
 }
 
@@ -197,10 +199,12 @@ async function runConfig(config: WorkerConfig): Promise<Record<string, unknown>>
 async function workerMain(): Promise<void> {
   const config = JSON.parse(process.argv[2] ?? "{}") as WorkerConfig;
   const out = await runConfig(config);
+  const usage = process.resourceUsage();
   const line: WorkerOutput = {
     mode: config.mode,
     ...out,
-    maxRssMB: Math.round(process.resourceUsage().maxRSS / 1024),
+    maxRssMB: Math.round(usage.maxRSS / 1024),
+    cpuSeconds: (usage.userCPUTime + usage.systemCPUTime) / 1e6,
     startRssMB: Math.round(startRss / 1048576),
   };
   process.stdout.write(`${JSON.stringify(line)}\n`);
