@@ -41,22 +41,18 @@
  * Exit codes: 0 done; 1 a file cannot be read or is not valid (the message carries the FileError code, or the
  * system's error code such as ENOENT); 2 bad arguments.
  */
-import { once } from "node:events";
-import { createReadStream, createWriteStream } from "node:fs";
-import { rename, stat, unlink, writeFile } from "node:fs/promises";
+import { createReadStream } from "node:fs";
+import { type FileHandle, open, rename, stat, unlink, writeFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { isMainThread } from "node:worker_threads";
-import { csvTextCell } from "../shared/csv";
 import {
   AggregateState,
   type ComputedSegmentation,
   ComputeError,
   type ComputeIssue,
   type ComputeSettings,
-  centsOfAmount,
-  centsText,
   computeSegments,
   evaluationDate,
   FileError,
@@ -64,12 +60,9 @@ import {
   type IngestReport,
   ingestCustomers,
   ingestTransactionsParallel,
-  isoDay,
-  LIFECYCLE_STAGES,
   parseDay,
   type RepeatModelFitSummary,
   type RepeatModelName,
-  RFM_SEGMENTS,
   type RowError,
   type ValueModelSummary,
   type ValueValidation,
@@ -79,6 +72,7 @@ import type { NbcReport } from "../shared/engine/next-best-category";
 import { profilesOf } from "../shared/engine/profiles";
 import { MAX_HORIZON_DAYS } from "../shared/engine/value";
 import { parseErrorMessage, wantsHelpIn } from "./cli";
+import { writeCustomerRows } from "./segment-csv";
 
 export const OUTPUT_COLUMNS = [
   "customer_id",
@@ -118,8 +112,6 @@ const MODEL_OPTION = { auto: "auto", bgnbd: "bgNbd", pareto: "paretoNbd", mbgnbd
 
 /** Rejected rows listed on stderr; all are counted. */
 const LISTED_ROW_ERRORS = 5;
-/** Output is handed to the file stream in pieces of about this many characters. */
-const WRITE_CHUNK = 1 << 18;
 
 class UsageError extends Error {}
 
@@ -256,56 +248,21 @@ class RowErrors {
   }
 }
 
-/** A model's money value to the cent, halves away from zero, as the API serves it (money.ts). */
-function money(value: number | undefined): string {
-  return value === undefined || Number.isNaN(value) ? "" : centsText(centsOfAmount(value));
-}
-
-function fixed(value: number | undefined, digits: number): string {
-  return value === undefined || Number.isNaN(value) ? "" : value.toFixed(digits);
-}
-
-/** Writes the per-customer CSV to `path` through a temporary file, in chunks, honouring backpressure. */
-async function writeCustomers(result: ComputedSegmentation, path: string): Promise<void> {
+/**
+ * Writes the per-customer CSV to `path` through a temporary file renamed into place when complete
+ * (segment-csv.ts writes the rows).
+ */
+export async function writeCustomers(result: ComputedSegmentation, path: string): Promise<void> {
   const tmp = `${path}.tmp-${process.pid}`;
-  const out = createWriteStream(tmp);
-  const failed = new Promise<never>((_, reject) => out.once("error", reject));
-  failed.catch(() => {});
-  const c = result.columns;
-  const days = new Map<number, string>();
-  const dayText = (day: number): string => {
-    let text = days.get(day);
-    if (text === undefined) {
-      text = isoDay(day);
-      days.set(day, text);
-    }
-    return text;
-  };
-  const clusterIds = result.clusters?.ids ?? [];
-  const rfmIds = RFM_SEGMENTS.map((s) => s.id);
-  const lifecycleIds = LIFECYCLE_STAGES.map((s) => s.id);
+  let file: FileHandle | undefined;
   try {
-    let chunk = `${OUTPUT_COLUMNS.join(",")}\n`;
-    for (let i = 0; i < result.customerCount; i++) {
-      const cluster = c.cluster === undefined ? "" : clusterIds[c.cluster[i] as number];
-      chunk +=
-        `${csvTextCell(result.customerId(i))},${dayText(c.firstPurchaseDay[i] as number)},${c.recencyDays[i]},` +
-        `${c.frequency[i]},${centsText(c.monetaryCents[i] as number)},${c.r[i]},${c.f[i]},${c.m[i]},` +
-        `${rfmIds[c.rfmSegment[i] as number]},${cluster},${lifecycleIds[c.lifecycle[i] as number]},` +
-        `${fixed(c.probabilityAlive?.[i], 6)},${fixed(c.expectedPurchases?.[i], 4)},` +
-        `${fixed(c.expectedPurchasesLow?.[i], 4)},${fixed(c.expectedPurchasesHigh?.[i], 4)},` +
-        `${money(c.clv?.[i])},${money(c.clvLow?.[i])},${money(c.clvHigh?.[i])},` +
-        `${csvTextCell(result.nextBestCategoryOf(i) ?? "")}\n`;
-      if (chunk.length >= WRITE_CHUNK) {
-        if (!out.write(chunk)) await Promise.race([once(out, "drain"), failed]);
-        chunk = "";
-      }
-    }
-    out.end(chunk);
-    await Promise.race([once(out, "finish"), failed]);
+    file = await open(tmp, "w");
+    await writeCustomerRows(result, OUTPUT_COLUMNS, file);
+    await file.close();
+    file = undefined;
     await rename(tmp, path);
   } catch (error) {
-    out.destroy();
+    await file?.close().catch(() => {});
     await unlink(tmp).catch(() => {});
     const code = (error as NodeJS.ErrnoException).code ?? "WRITE_FAILED";
     throw new InputError(code, `cannot write ${path} (${code})`);
