@@ -21,6 +21,7 @@ import { S3ExternalBucketWriter } from "./store/external-bucket";
 import { DynamoMembershipHistory } from "./store/history";
 import { DynamoListStore } from "./store/lists";
 import { DynamoLookalikeStore } from "./store/lookalikes";
+import { S3MemberPages } from "./store/member-pages";
 import { S3BlobStore, S3UploadSigner } from "./store/s3";
 import { FileSecretStore, SecretsManagerStore } from "./store/secrets";
 
@@ -31,6 +32,8 @@ export interface Runtime {
   blobs: S3BlobStore;
   signer: S3UploadSigner;
   cursors: CursorCodec;
+  /** Every version's member pages, in the bucket (indexes of recent versions kept in the warm function). */
+  members: S3MemberPages;
   /** The per-customer membership history, in the same table. */
   history: DynamoMembershipHistory;
   /** List segments: definitions in the same table, ids in the service bucket. */
@@ -65,6 +68,7 @@ export function runtime(env: Record<string, string | undefined> = process.env): 
     store: new DynamoDatasetStore(clients.doc, config.TABLE_NAME),
     blobs: new S3BlobStore(clients.s3, config.BUCKET_NAME),
     signer: new S3UploadSigner(clients.s3, config.BUCKET_NAME),
+    members: new S3MemberPages(new S3BlobStore(clients.s3, config.BUCKET_NAME)),
     history: new DynamoMembershipHistory(clients.doc, config.TABLE_NAME),
     lists: new DynamoListStore(
       clients.doc,
@@ -99,8 +103,8 @@ export function runDeps(rt: Runtime) {
   return {
     store: rt.store,
     blobs: rt.blobs,
+    members: rt.members,
     events: rt.events,
-    history: rt.history,
     lists: rt.lists,
     lookalikes: rt.lookalikes,
     destinationFiles: rt.destinationFiles,

@@ -1,16 +1,16 @@
 /**
  * Progress of the local service's runs: how far each running run has got (reading its file, computing,
- * writing customers and memberships), kept on the run record as `progress` about once a second so that the
+ * writing customers), kept on the run record as `progress` about once a second so that the
  * API and the dashboard show it, and handed to a listener (the start-up log of the demo).
  *
  * It observes the pipeline from the outside, through the store and blob store the handlers share: a run's
  * record being created starts it; its file's stream is counted as it is read; `markPending` opens the write
- * phase; the customer and membership writes are passed on in slices, each counted once written. The record
+ * phase; the customer writes are passed on in slices, each counted once written. The record
  * is only ever updated while the run is still `running`, so a finished run keeps no progress.
  */
 import { type DynamoDBDocumentClient, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import type { RunProgress, RunRecord } from "../../shared/model";
-import type { CustomerWrite, MembershipWrite } from "../../shared/pipeline/ports";
+import type { CustomerWrite } from "../../shared/pipeline/ports";
 import type { Runtime } from "../../shared/runtime";
 import { datasetPk, parseUploadKey, runSk } from "../../shared/store/keys";
 
@@ -29,7 +29,7 @@ export interface TrackedRun {
 
 type Listener = (run: TrackedRun) => void;
 
-const weights = { reading: [0, 5], computing: [5, 15], customers: [15, 50], memberships: [50, 100] } as const;
+const weights = { reading: [0, 5], computing: [5, 15], customers: [15, 100] } as const;
 
 function between([from, to]: readonly [number, number], done: number, total: number): number {
   return Math.round((from + (total > 0 ? (to - from) * Math.min(1, done / total) : 0)) * 10) / 10;
@@ -104,20 +104,6 @@ export function trackProgress(rt: Runtime, onChange?: Listener): { stop(): void 
       update(tenantId, datasetId, {
         customersWritten: written,
         percent: between(weights.customers, written, writes.length),
-      });
-    }
-    return written;
-  };
-
-  const writeMemberships = store.writeMemberships.bind(store);
-  store.writeMemberships = async (tenantId, datasetId, version, writes: MembershipWrite[]) => {
-    let written = 0;
-    update(tenantId, datasetId, { membershipsWritten: 0, membershipsTotal: writes.length });
-    for (let i = 0; i < writes.length || i === 0; i += WRITE_SLICE) {
-      written += await writeMemberships(tenantId, datasetId, version, writes.slice(i, i + WRITE_SLICE));
-      update(tenantId, datasetId, {
-        membershipsWritten: written,
-        percent: between(weights.memberships, written, writes.length),
       });
     }
     return written;

@@ -25,13 +25,12 @@ import { createHash } from "node:crypto";
 import { z } from "zod";
 import { csvTextCell } from "../csv";
 import type { RunRecord } from "../model";
-import type { BlobStore, DatasetStore } from "../pipeline/ports";
+import type { MemberPages } from "../pipeline/member-pages";
+import type { BlobStore } from "../pipeline/ports";
 import { AudienceFile, type AudiencePlatform } from "./audiences";
 
 /** Runs whose files the service keeps track of (and rewrites on erasure) per destination. */
 export const MAX_RUNS_HELD = 5;
-/** Member ids read per page, as the API's member pages read them. */
-const PAGE = 1000;
 
 /** Writes objects to buckets outside the service (the destinations' buckets). */
 export interface ExternalBucketWriter {
@@ -72,21 +71,14 @@ export interface FileContacts {
 /** A segment's member ids, in the stable order of the API's member pages. */
 export type MemberSource = (segmentId: string) => AsyncIterable<string>;
 
-/** The members of a committed version, read page by page from the store as the member pages read them. */
+/** The members of a committed version, streamed from its member pages in the members route's order. */
 export function committedMembers(
-  store: Pick<DatasetStore, "listMembers">,
+  members: Pick<MemberPages, "all">,
   tenantId: string,
   datasetId: string,
   version: number,
 ): MemberSource {
-  return async function* (segmentId: string) {
-    let after: string | undefined;
-    do {
-      const page = await store.listMembers(tenantId, datasetId, segmentId, version, PAGE, after);
-      yield* page.items;
-      after = page.next;
-    } while (after !== undefined);
-  };
+  return (segmentId: string) => members.all(tenantId, datasetId, version, segmentId);
 }
 
 export interface MemberFilesDeps {

@@ -19,7 +19,8 @@
  */
 import { errorFields, logger } from "../logger";
 import type { RunRecord } from "../model";
-import type { BlobStore, DatasetStore, MembershipWrite } from "../pipeline/ports";
+import type { MemberPages } from "../pipeline/member-pages";
+import type { BlobStore, MembershipWrite } from "../pipeline/ports";
 import { deliveryPayloadKey } from "../store/keys";
 import type { Contacts } from "./contacts";
 import { committedMembers, type ExternalBucketWriter, writeMemberFiles } from "./member-files";
@@ -37,7 +38,7 @@ export interface PlanDeps {
   /** The service bucket, where delivery bodies wait; and the line record of files written. */
   blobs: Pick<BlobStore, "put" | "get" | "list">;
   /** Member pages of the committed version, which member files are written from. */
-  store: Pick<DatasetStore, "listMembers">;
+  members: Pick<MemberPages, "all">;
   /** Wakes the delivery worker; without one deliveries wait for the sweep. */
   deliveryQueue?: DeliveryQueue;
   /** Writes s3 and audience files; without one those destinations get nothing. */
@@ -230,7 +231,7 @@ export async function writeFilesFor(
     destination,
     {
       run: input.run,
-      members: committedMembers(deps.store, input.run.tenantId, input.run.datasetId, input.run.version),
+      members: committedMembers(deps.members, input.run.tenantId, input.run.datasetId, input.run.version),
       contacts: input.contacts,
     },
   );

@@ -6,11 +6,12 @@
  *     object's ETag is recorded on its upload so that the rewrite's own S3 event is skipped;
  *  2. the dataset's member exports are deleted;
  *  3. a new version without the customer is published the way every run publishes (so readers switch to it
- *     atomically), which releases the lease.
+ *     atomically; its history file has no line of the customer), which releases the lease.
  * Then, since no reader needs them any more:
- *  4. the customer's item and membership items are deleted outright (a run keeps a changed item's previous
- *     value for readers of the committed version; that value would still hold the customer), and so are
- *     their membership-history records;
+ *  4. the customer's item is deleted outright (a run keeps a changed item's previous value for readers of
+ *     the committed version; that value would still hold the customer), and with the item the customer's
+ *     membership history, which it carries (a segment's members are no items: they are in each version's
+ *     member pages, ./member-pages.ts, which the new version writes without the customer);
  *  5. the state files of every earlier version are deleted;
  *  6. the files of s3 and audience destinations the service still holds are rewritten without the customer;
  *  7. the erasure record is marked completed with its counts.
@@ -23,17 +24,17 @@
  */
 import { eraseFromDeliveryPayloads } from "../destinations/erase";
 import { eraseFromMemberFiles } from "../destinations/member-files";
-import { LIFECYCLE_STAGES, RFM_SEGMENTS } from "../engine";
 import { RetryableError } from "../errors";
 import { logger } from "../logger";
 import type { ErasureRecord, RunRecord } from "../model";
 import { objectKeys, stateVersionOf } from "../store/keys";
 import { retryRunId } from "./abandon";
 import { begin, crash, succeedRun } from "./lifecycle";
+import { eraseFromMemberPages } from "./member-pages";
 import { writeMembership } from "./membership";
 import { decodeOutputs, encodeOutputs } from "./outputs";
 import type { PipelineDeps } from "./run";
-import { loadState, publish, type RetryOf, retryFields, runIdFor } from "./run";
+import { loadHistory, loadState, publish, type RetryOf, retryFields, runIdFor } from "./run";
 import { scrubUpload } from "./scrub";
 
 export interface ErasureEvent {
@@ -57,41 +58,14 @@ export type ErasureOutcome =
   /** No such erasure record (or one that lost its customer id without completing): nothing is done. */
   | { outcome: "refused"; reason: string };
 
-/**
- * Every segment a membership item of the customer may exist for: the fixed RFM and lifecycle segments, every
- * cluster id the dataset has handed out, its rule segments, and every segment any recorded run computed.
- */
-async function segmentIdsOf(deps: PipelineDeps, tenantId: string, datasetId: string): Promise<string[]> {
-  const { store } = deps;
-  const ids = new Set<string>([...RFM_SEGMENTS, ...LIFECYCLE_STAGES].map((s) => s.id));
-  const meta = await store.getDataset(tenantId, datasetId);
-  for (const s of meta?.current?.segments ?? []) ids.add(s.id);
-  for (const id of meta?.current?.clusters?.ids ?? []) ids.add(id);
-  for (let n = 1; n < (meta?.current?.clusters?.nextId ?? 1); n++) ids.add(`cluster:c${n}`);
-  for (const d of await store.listDefinitions(tenantId, datasetId)) ids.add(d.segmentId);
-  let after: string | undefined;
-  do {
-    const page = await store.listRuns(tenantId, datasetId, 100, after);
-    for (const run of page.items) for (const s of run.segments ?? []) ids.add(s.id);
-    after = page.next;
-  } while (after !== undefined);
-  return [...ids];
-}
-
 /** Steps 4-7: what no reader needs once the version without the customer is committed. */
 async function finish(deps: PipelineDeps, event: ErasureTask, run: RunRecord): Promise<ErasureRecord> {
   const { store, blobs } = deps;
   const { tenantId, datasetId, erasureId, customerId } = event;
-  const deleted = await store.deleteCustomerItems(
-    tenantId,
-    datasetId,
-    customerId,
-    await segmentIdsOf(deps, tenantId, datasetId),
-  );
+  const deleted = await store.deleteCustomerItems(tenantId, datasetId, customerId);
   const itemsDeleted = deleted.items;
-  // Every history record of the customer, including those of versions that never committed.
-  const historyItemsDeleted =
-    deleted.historyEntries + ((await deps.history?.deleteCustomer(tenantId, datasetId, customerId)) ?? 0);
+  // The customer's membership history went with their item: its entries, committed or not.
+  const historyItemsDeleted = deleted.historyEntries;
   // The files of s3 and audience destinations the service still holds (./destinations/member-files.ts).
   const destinationFilesRewritten = deps.destinationFiles
     ? await eraseFromMemberFiles({ files: deps.destinationFiles, blobs }, tenantId, datasetId, customerId)
@@ -252,11 +226,26 @@ export async function runErasure(deps: PipelineDeps, event: ErasureEvent): Promi
       const key = objectKeys.outputs(tenantId, datasetId, meta.current.version);
       const bytes = await blobs.get(key);
       const outputs = bytes ? decodeOutputs(bytes) : new Map<string, string>();
+      const view = outputs.get(customerId);
       const present = outputs.delete(customerId);
-      if (present) {
-        await blobs.put(key, encodeOutputs(outputs), "application/gzip");
+      if (present && view !== undefined) {
+        // The version's member pages lose the customer's lines, its membership object the customer; the
+        // outputs go last, so a retry after a crash still finds the customer and does the rest again.
+        const { segments } = JSON.parse(view) as { segments: string[] };
+        const version = meta.current.version;
+        await eraseFromMemberPages(blobs, tenantId, datasetId, version, customerId, segments);
         const segmentIds = meta.current.segments.map((s) => s.id);
-        await writeMembership(blobs, tenantId, datasetId, meta.current.version, outputs, segmentIds);
+        await writeMembership(blobs, tenantId, datasetId, version, outputs, segmentIds);
+        await blobs.put(key, encodeOutputs(outputs), "application/gzip");
+      }
+      // Their history (in their item, deleted in step 4) is not carried into the next version either.
+      const history = await loadHistory(blobs, tenantId, datasetId, meta.current.version);
+      if (history.delete(customerId)) {
+        await blobs.put(
+          objectKeys.history(tenantId, datasetId, meta.current.version),
+          encodeOutputs(history),
+          "application/gzip",
+        );
       }
       run = {
         ...run,
@@ -281,7 +270,7 @@ export async function runErasure(deps: PipelineDeps, event: ErasureEvent): Promi
       const state = present ? loaded.state.withoutCustomers(ids) : loaded.state;
       timings.loadMs = Math.round(performance.now() - t);
       run = { ...run, counts: { customersErased: present ? 1 : 0 } };
-      run = await publish(deps, attempt, run, state, loaded.outputs, timings);
+      run = await publish(deps, attempt, run, state, loaded, timings, undefined, ids);
     } else {
       // No committed version, so nothing to publish; files of versions that never committed still go.
       const stale = (await blobs.list(objectKeys.datasetPrefix("state", tenantId, datasetId))).filter(

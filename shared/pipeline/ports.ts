@@ -2,6 +2,8 @@
  * The ports the pipeline and the API need from storage. The DynamoDB and S3 adapters in `shared/store`
  * implement them; nothing here knows an AWS SDK.
  */
+
+import type { StoredEntry } from "../history/entries";
 import type {
   CustomerView,
   DatasetMeta,
@@ -13,6 +15,7 @@ import type {
   SegmentDefinitionRecord,
   UploadRecord,
 } from "../model";
+import type { TableView } from "./served-view";
 
 export interface BlobStore {
   /** Streams an object, or undefined when it does not exist. */
@@ -39,11 +42,16 @@ export interface BlobStore {
   presignGet(key: string, expiresSeconds: number, fileName: string): Promise<string>;
 }
 
-/** A customer's view at the new version, and what readers of the committed version must still see. */
+/**
+ * A customer's item at the new version: the table view, what readers of the committed version must still
+ * see, and the customer's membership history (newest first, capped; history/entries.ts), which the item
+ * carries whole.
+ */
 export interface CustomerWrite {
   customerId: string;
-  view: CustomerView | null;
-  previous: CustomerView | null;
+  view: TableView | null;
+  previous: TableView | null;
+  history?: StoredEntry[];
 }
 
 export interface MembershipWrite {
@@ -151,14 +159,13 @@ export interface DatasetStore {
     add: Partial<ErasureCounts>;
   }): Promise<void>;
   /**
-   * Deletes a customer's item and their membership item of each of `segmentIds`, whatever versions they
-   * hold; returns how many items existed, and how many membership-history entries the customer item held.
+   * Deletes a customer's item, whatever versions it holds; returns how many items existed, and how many
+   * membership-history entries the customer item held.
    */
   deleteCustomerItems(
     tenantId: string,
     datasetId: string,
     customerId: string,
-    segmentIds: readonly string[],
   ): Promise<{ items: number; historyEntries: number }>;
 
   /** Creates the run record unless one with its id exists; returns the existing one in that case. */
@@ -204,12 +211,6 @@ export interface DatasetStore {
     version: number,
     writes: CustomerWrite[],
   ): Promise<number>;
-  writeMemberships(
-    tenantId: string,
-    datasetId: string,
-    version: number,
-    writes: MembershipWrite[],
-  ): Promise<number>;
   /** Switches readers to the new version and records the run, in one transaction. */
   commit(input: CommitInput): Promise<void>;
 
@@ -219,14 +220,6 @@ export interface DatasetStore {
     datasetId: string,
     customerId: string,
   ): Promise<{ meta: DatasetMeta | undefined; view: CustomerView | undefined }>;
-  listMembers(
-    tenantId: string,
-    datasetId: string,
-    segmentId: string,
-    version: number,
-    limit: number,
-    after?: string,
-  ): Promise<Page<string>>;
 }
 
 /** One event for the service's event bus (EventBridge in AWS). Details never carry personal data. */

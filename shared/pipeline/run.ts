@@ -31,8 +31,7 @@ import {
 } from "../engine";
 import { ingestPinpointEndpoints, type PinpointCounts } from "../engine/pinpoint";
 import { RetryableError } from "../errors";
-import type { MembershipHistory } from "../history/ports";
-import { historyChanges, recordHistory } from "../history/record";
+import type { Histories } from "../history/entries";
 import { type LoadedList, listFingerprints, listSettings, loadLists } from "../lists/load";
 import type { ListStore } from "../lists/ports";
 import { errorFields, logger } from "../logger";
@@ -50,6 +49,7 @@ import type {
   SegmentDefinitionRecord,
 } from "../model";
 import { objectKeys } from "../store/keys";
+import { S3MemberPages } from "../store/member-pages";
 import { retryRunId } from "./abandon";
 import {
   type Attempt,
@@ -62,12 +62,11 @@ import {
   skipRun,
   uploadOf,
 } from "./lifecycle";
-import { writeMembership } from "./membership";
+import { type MemberPages, writeMembershipAndPages } from "./member-pages";
 import {
   decodeOutputs,
   diffOutputs,
   encodeOutputs,
-  keepWithinTolerance,
   type Outputs,
   outputsAndProfiles,
 } from "./outputs";
@@ -103,6 +102,8 @@ export { runIdFor } from "./run-id";
 export interface PipelineDeps {
   store: DatasetStore;
   blobs: BlobStore;
+  /** The versions' member pages, which destination files are written from; default: read from `blobs`. */
+  members?: MemberPages;
   /** Where run and membership-change events go; none when absent. */
   events?: EventPublisher;
   /** Clock, injectable for tests. */
@@ -121,8 +122,6 @@ export interface PipelineDeps {
   sleep?: (ms: number) => Promise<void>;
   /** Where uploads too large for one function, and refreshes of sharded datasets, go; none: all run here. */
   sharded?: ShardedRuns;
-  /** The per-customer membership history; none: no history is recorded. */
-  history?: MembershipHistory;
   /** List segments (shared/lists); none: no list segment is computed. */
   lists?: ListStore;
   /** Lookalike segments (shared/lookalikes); none: no lookalike is computed. */
@@ -201,20 +200,41 @@ export class ReportCollector {
   };
 }
 
+/** What the committed version holds that the next run builds on: its views and every customer's history. */
+export interface Committed {
+  outputs: Outputs;
+  history: Histories;
+}
+
 export async function loadState(
   blobs: BlobStore,
   meta: DatasetMeta,
-): Promise<{ state: AggregateState; outputs: Outputs }> {
+): Promise<Committed & { state: AggregateState }> {
   const current = meta.current;
-  if (!current) return { state: new AggregateState(), outputs: new Map() };
-  const [stateBytes, outputBytes] = await Promise.all([
+  if (!current) return { state: new AggregateState(), outputs: new Map(), history: new Map() };
+  const [stateBytes, outputBytes, history] = await Promise.all([
     blobs.get(objectKeys.aggregate(meta.tenantId, meta.datasetId, current.version)),
     blobs.get(objectKeys.outputs(meta.tenantId, meta.datasetId, current.version)),
+    loadHistory(blobs, meta.tenantId, meta.datasetId, current.version),
   ]);
   if (!stateBytes || !outputBytes) {
     throw new RetryableError("STATE_MISSING", `The state of version ${current.version} is missing`);
   }
-  return { state: AggregateState.deserialize(stateBytes), outputs: decodeOutputs(outputBytes) };
+  return { state: AggregateState.deserialize(stateBytes), outputs: decodeOutputs(outputBytes), history };
+}
+
+/**
+ * Every customer's membership history at a committed version. A version committed before histories were kept
+ * in the customer item has no history file: its history starts empty.
+ */
+export async function loadHistory(
+  blobs: BlobStore,
+  tenantId: string,
+  datasetId: string,
+  version: number,
+): Promise<Histories> {
+  const bytes = await blobs.get(objectKeys.history(tenantId, datasetId, version));
+  return bytes ? decodeOutputs(bytes) : new Map();
 }
 
 export async function loadAborted(blobs: BlobStore, meta: DatasetMeta): Promise<Outputs | undefined> {
@@ -226,17 +246,20 @@ export async function loadAborted(blobs: BlobStore, meta: DatasetMeta): Promise<
 
 /**
  * Computes, writes and commits a new version from a state; shared by uploads, refreshes and erasures. The
- * commit releases the lease.
+ * commit releases the lease. The history of the customers in `erased` ends here: the new version's history
+ * file has no line of them (their items, history included, are deleted after the commit).
  */
 export async function publish(
   deps: PipelineDeps,
   attempt: Attempt,
   run: RunRecord,
   state: AggregateState,
-  committed: Outputs,
+  previous: Committed,
   timings: Record<string, number>,
   upload?: { uploadId: string; sequencer: string; replaceCreatedAt?: string; erasureEtag?: string },
+  erased?: ReadonlySet<string>,
 ): Promise<RunRecord> {
+  const committed = previous.outputs;
   const { store, blobs } = deps;
   const { meta, owner } = attempt;
   const now = deps.now ?? (() => new Date());
@@ -259,13 +282,17 @@ export async function publish(
   const { outputs, profiles } = outputsAndProfiles(result);
   const segments = result.segments.map((s) => ({ ...s, profile: profiles.get(s.id) }));
   const liftProfiles = computeProfiles(result, meta.settings);
-  const keptWithinTolerance = keepWithinTolerance(committed, outputs);
   timings.computeMs = Math.round(performance.now() - t);
   for (const [stage, ms] of Object.entries(result.timings)) timings[`${stage}Ms`] = Math.round(ms);
 
   t = performance.now();
   const version = Math.max(meta.current?.version ?? 0, meta.pending?.version ?? 0) + 1;
   const aborted = await loadAborted(blobs, meta);
+  const diff = diffOutputs(committed, outputs, aborted, {
+    version,
+    committed: previous.history,
+    ...(erased ? { forget: erased } : {}),
+  });
   await store.markPending(meta.tenantId, meta.datasetId, owner, run.runId, version);
   await Promise.all([
     blobs.put(
@@ -279,7 +306,7 @@ export async function publish(
       "application/gzip",
     ),
     writeTraitSnapshot(blobs, meta.tenantId, meta.datasetId, version, result),
-    writeMembership(
+    writeMembershipAndPages(
       blobs,
       meta.tenantId,
       meta.datasetId,
@@ -289,23 +316,15 @@ export async function publish(
     ),
     writeContacts(blobs, meta.tenantId, meta.datasetId, version, state, meta.settings),
     writeProfiles(blobs, meta.tenantId, meta.datasetId, version, liftProfiles),
+    blobs.put(
+      objectKeys.history(meta.tenantId, meta.datasetId, version),
+      encodeOutputs(diff.history),
+      "application/gzip",
+    ),
   ]);
-  const diff = diffOutputs(committed, outputs, aborted);
   const customersWritten = await store.writeCustomers(meta.tenantId, meta.datasetId, version, diff.customers);
-  const membershipsWritten = await store.writeMemberships(
-    meta.tenantId,
-    meta.datasetId,
-    version,
-    diff.memberships,
-  );
-  const historyWritten = await recordHistory(
-    deps.history,
-    meta.tenantId,
-    meta.datasetId,
-    { version, runId: run.runId, asOf },
-    historyChanges(diff.memberships),
-    aborted && meta.pending ? { abortedVersion: meta.pending.version, diff } : undefined,
-  );
+  // Entries ride in the customer items just written: no item of their own.
+  const historyWritten = diff.historyEntries;
   timings.writeMs = Math.round(performance.now() - t);
 
   const finishedAt = now().toISOString();
@@ -329,8 +348,6 @@ export async function publish(
       customers: result.customerCount,
       orders: state.orderCount,
       customersWritten,
-      membershipsWritten,
-      customersWithinTolerance: keptWithinTolerance,
       historyWritten,
     },
     timingsMs: { ...timings, totalMs: Date.parse(finishedAt) - Date.parse(run.startedAt) },
@@ -415,6 +432,7 @@ export function currentVersionOf(
         }
       : {}),
     ...(result.value ? { value: { ...result.value } } : {}),
+    ...(result.servedValue ? { servedValue: JSON.stringify(result.servedValue) } : {}),
     ...(result.nextBestCategory ? { nextBestCategory: result.nextBestCategory } : {}),
     ...(result.issues.length > 0
       ? {
@@ -507,7 +525,7 @@ export async function serveDestinations(
       {
         destinations: deps.destinations,
         blobs: deps.blobs,
-        store: deps.store,
+        members: deps.members ?? new S3MemberPages(deps.blobs),
         ...(deps.deliveryQueue ? { deliveryQueue: deps.deliveryQueue } : {}),
         ...(deps.destinationFiles ? { files: deps.destinationFiles } : {}),
         ...(deps.now ? { now: deps.now } : {}),
@@ -825,7 +843,7 @@ export async function runUpload(deps: PipelineDeps, event: UploadEvent): Promise
       return { outcome: "failed", run: await failRun(deps, attempt, run, code, message) };
     }
 
-    const done = await publish(deps, attempt, run, state, loaded.outputs, timings, {
+    const done = await publish(deps, attempt, run, state, loaded, timings, {
       uploadId: upload.uploadId,
       sequencer: event.sequencer,
       ...(erasureEtag !== undefined ? { erasureEtag } : {}),
@@ -911,7 +929,7 @@ export async function runRefresh(deps: PipelineDeps, event: RefreshEvent): Promi
     const t = performance.now();
     const loaded = await loadState(deps.blobs, meta);
     timings.loadMs = Math.round(performance.now() - t);
-    const done = await publish(deps, attempt, run, loaded.state, loaded.outputs, timings);
+    const done = await publish(deps, attempt, run, loaded.state, loaded, timings);
     return { outcome: "succeeded", run: done };
   } catch (error) {
     return crash(deps, attempt, run, error);

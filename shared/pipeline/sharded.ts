@@ -4,7 +4,8 @@
  *   plan       takes the dataset for the run, reads the upload's head and plans byte ranges and buckets
  *   partition  one byte range -> one part per bucket                     (many at once, on workers)
  *   aggregate  one bucket's parts from every range -> its partial        (many at once, on workers)
- *   merge      every partial -> the segmentation; writes the changed customers and memberships in slices
+ *   merge      every partial -> the segmentation and the version's state (member pages included); writes the
+ *              changed customers in slices
  *   write      one slice -> the table, with batched parallel writes       (many at once, on workers)
  *   commit     switches the dataset to the new version, releases it, announces the run
  *   fail       records a run whose step failed for good and releases the dataset
@@ -39,8 +40,6 @@ import {
   StateError,
 } from "../engine";
 import { RetryableError } from "../errors";
-import type { HistoryChange } from "../history/ports";
-import { historyChanges, recordHistory } from "../history/record";
 import { listFingerprints, listSettings, loadLists } from "../lists/load";
 import { logger } from "../logger";
 import { lookalikeFingerprints } from "../lookalikes/ports";
@@ -55,13 +54,12 @@ import {
   shardedHold,
   uploadOf,
 } from "./lifecycle";
-import { writeMembership } from "./membership";
+import { writeMembershipAndPages } from "./member-pages";
 import { FINAL_ADVICE } from "./messages";
 import {
   decodeOutputs,
   diffOutputs,
   encodeOutputs,
-  keepWithinTolerance,
   outputsAndProfiles,
 } from "./outputs";
 import type { CustomerWrite, MembershipWrite } from "./ports";
@@ -72,6 +70,7 @@ import {
   inputsFingerprint,
   latestOrderDay,
   loadAborted,
+  loadHistory,
   loadLookalikes,
   type PipelineDeps,
   ReportCollector,
@@ -88,7 +87,7 @@ import {
 
 /** Target bytes of a byte range, and of the upload per bucket. */
 export const DEFAULT_SHARD_RANGE_BYTES = 128 * 1024 * 1024;
-/** Customer writes (and membership writes) per write slice: one worker writes one in well under a minute. */
+/** Customer writes per write slice: one worker writes one in well under a minute. */
 export const WRITE_SLICE_SIZE = 50_000;
 /** Rejected rows kept in the report; all are counted. */
 const MAX_REPORTED_ROWS = 100_000;
@@ -127,9 +126,8 @@ export class ShardedInputError extends Error {
 
 interface SliceBody {
   customers: CustomerWrite[];
+  /** Kept for the commit's events and destinations; the member pages were written by the merge. */
   memberships: MembershipWrite[];
-  /** Membership-history records, sliced apart so that one customer's record is never split. */
-  history?: HistoryChange[];
 }
 
 interface CommitBody {
@@ -467,8 +465,10 @@ export function shardedSteps(deps: PipelineDeps, options: ShardedOptions = {}) {
       ? await blobs.get(objectKeys.outputs(run.tenantId, run.datasetId, meta.current.version))
       : undefined;
     const committed = committedBytes ? decodeOutputs(committedBytes) : new Map<string, string>();
+    const committedHistory = meta.current
+      ? await loadHistory(blobs, run.tenantId, run.datasetId, meta.current.version)
+      : new Map<string, string>();
     const { outputs, profiles } = outputsAndProfiles(result);
-    const withinTolerance = keepWithinTolerance(committed, outputs);
     const aborted = await loadAborted(blobs, meta);
     await store.markPending(run.tenantId, run.datasetId, run.owner, run.runId, run.version);
     await blobs.put(
@@ -476,7 +476,7 @@ export function shardedSteps(deps: PipelineDeps, options: ShardedOptions = {}) {
       encodeOutputs(outputs),
       "application/gzip",
     );
-    await writeMembership(
+    await writeMembershipAndPages(
       blobs,
       run.tenantId,
       run.datasetId,
@@ -487,8 +487,15 @@ export function shardedSteps(deps: PipelineDeps, options: ShardedOptions = {}) {
     await writeProfiles(blobs, run.tenantId, run.datasetId, run.version, liftProfiles);
     // A sharded dataset holds no customer attributes (customers files are refused), so no contacts either.
     await writeContacts(blobs, run.tenantId, run.datasetId, run.version, undefined, undefined);
-    const diff = diffOutputs(committed, outputs, aborted);
-    const changes = historyChanges(diff.memberships);
+    const diff = diffOutputs(committed, outputs, aborted, {
+      version: run.version,
+      committed: committedHistory,
+    });
+    await blobs.put(
+      objectKeys.history(run.tenantId, run.datasetId, run.version),
+      encodeOutputs(diff.history),
+      "application/gzip",
+    );
     const slices = Math.max(
       1,
       Math.ceil(diff.customers.length / sliceSize),
@@ -498,7 +505,6 @@ export function shardedSteps(deps: PipelineDeps, options: ShardedOptions = {}) {
       await putJson(keys.slice(run, i), {
         customers: diff.customers.slice(i * sliceSize, (i + 1) * sliceSize),
         memberships: diff.memberships.slice(i * sliceSize, (i + 1) * sliceSize),
-        history: changes.slice(i * sliceSize, (i + 1) * sliceSize),
       } satisfies SliceBody);
     }
     counts = {
@@ -506,9 +512,7 @@ export function shardedSteps(deps: PipelineDeps, options: ShardedOptions = {}) {
       customers: result.customerCount,
       orders: merged.orderCount,
       customersWritten: diff.customers.length,
-      membershipsWritten: diff.memberships.length,
-      customersWithinTolerance: withinTolerance,
-      historyWritten: changes.length,
+      historyWritten: diff.historyEntries,
     };
     const segments = result.segments.map((s) => ({ ...s, profile: profiles.get(s.id) }));
     const timings: Record<string, number> = {
@@ -569,14 +573,6 @@ export function shardedSteps(deps: PipelineDeps, options: ShardedOptions = {}) {
   async function write(run: RunRef, slice: number): Promise<void> {
     const body = await json<SliceBody>(keys.slice(run, slice));
     await store.writeCustomers(run.tenantId, run.datasetId, run.version, body.customers);
-    await store.writeMemberships(run.tenantId, run.datasetId, run.version, body.memberships);
-    await recordHistory(
-      deps.history,
-      run.tenantId,
-      run.datasetId,
-      { version: run.version, runId: run.runId, asOf: run.asOf },
-      body.history ?? [],
-    );
   }
 
   async function commit(run: RunRef): Promise<void> {

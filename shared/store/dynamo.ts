@@ -2,10 +2,11 @@
  * The DynamoDB adapter of the dataset store (key design in ./keys).
  *
  * Versioned reads without copying: a run writes only what changed, and each changed item keeps the value
- * readers of the committed version must still see (`view`/`prev`, `member`/`pmember`, tagged with their
- * versions `v`/`pv`). Readers pick the value whose version is not newer than the dataset's committed
- * version, which the dataset item switches in the same transaction that records the run. So a reader never
- * sees a mix of two runs, and a run that dies half-way leaves readers on the previous result.
+ * readers of the committed version must still see (`view`/`prev`, tagged with the version `v`). Readers pick
+ * the value whose version is not newer than the dataset's committed version, which the dataset item switches
+ * in the same transaction that records the run. So a reader never sees a mix of two runs, and a run that dies
+ * half-way leaves readers on the previous result. A segment's members are no items: each version keeps them
+ * in S3 (pipeline/member-pages.ts).
  */
 
 import { randomBytes } from "node:crypto";
@@ -43,14 +44,8 @@ import {
   type UploadRecord,
   uploadRecordSchema,
 } from "../model";
-import type {
-  CommitInput,
-  CustomerWrite,
-  DatasetStore,
-  LeasedDataset,
-  MembershipWrite,
-  Page,
-} from "../pipeline/ports";
+import type { CommitInput, CustomerWrite, DatasetStore, LeasedDataset, Page } from "../pipeline/ports";
+import { parseServedValue, servedViewOf } from "../pipeline/served-view";
 import {
   CUSTOMER_SK,
   customerPk,
@@ -64,9 +59,9 @@ import {
   registrySk,
   registryTenantPrefix,
   runSk,
-  segmentPk,
   UPLOAD_PREFIX,
   uploadSk,
+  versionSk,
 } from "./keys";
 import { queryAll } from "./query";
 
@@ -485,15 +480,8 @@ export class DynamoDatasetStore implements DatasetStore {
     tenantId: string,
     datasetId: string,
     customerId: string,
-    segmentIds: readonly string[],
   ): Promise<{ items: number; historyEntries: number }> {
-    const keys = [
-      { pk: customerPk(tenantId, datasetId, customerId), sk: CUSTOMER_SK },
-      ...[...new Set(segmentIds)].map((segmentId) => ({
-        pk: segmentPk(tenantId, datasetId, segmentId),
-        sk: customerId,
-      })),
-    ];
+    const keys = [{ pk: customerPk(tenantId, datasetId, customerId), sk: CUSTOMER_SK }];
     // One DeleteItem per key (not a batch), so each answer says whether the item existed.
     let next = 0;
     let deleted = 0;
@@ -696,27 +684,7 @@ export class DynamoDatasetStore implements DatasetStore {
           v: version,
           ...(w.view ? { view: w.view } : {}),
           ...(w.previous ? { prev: w.previous } : {}),
-        },
-      },
-    }));
-    await this.batchWrite(requests);
-    return requests.length;
-  }
-
-  async writeMemberships(
-    tenantId: string,
-    datasetId: string,
-    version: number,
-    writes: MembershipWrite[],
-  ): Promise<number> {
-    const requests: WriteRequest[] = writes.map((w) => ({
-      PutRequest: {
-        Item: {
-          pk: segmentPk(tenantId, datasetId, w.segmentId),
-          sk: w.customerId,
-          v: version,
-          member: w.member,
-          pmember: w.previous,
+          ...(w.history && w.history.length > 0 ? { hist: w.history } : {}),
         },
       },
     }));
@@ -779,6 +747,20 @@ export class DynamoDatasetStore implements DatasetStore {
               },
             },
             { Put: { TableName: this.table, Item: { pk, sk: runSk(run.runId), ...run } } },
+            // The version's own item: the membership history serves entries of recorded versions only.
+            {
+              Put: {
+                TableName: this.table,
+                Item: {
+                  pk,
+                  sk: versionSk(current.version),
+                  v: current.version,
+                  runId: current.runId,
+                  asOf: current.asOf,
+                  completedAt: current.completedAt,
+                },
+              },
+            },
             ...(upload
               ? [
                   {
@@ -831,43 +813,14 @@ export class DynamoDatasetStore implements DatasetStore {
     if (committed === undefined || !customerItem) return { meta, view: undefined };
     const written = typeof customerItem.v === "number" ? customerItem.v : 0;
     const raw = written <= committed ? customerItem.view : customerItem.prev;
-    return { meta, view: raw === undefined ? undefined : customerViewSchema.parse(raw) };
-  }
-
-  async listMembers(
-    tenantId: string,
-    datasetId: string,
-    segmentId: string,
-    version: number,
-    limit: number,
-    after?: string,
-  ): Promise<Page<string>> {
-    const pk = segmentPk(tenantId, datasetId, segmentId);
-    const found: string[] = [];
-    let start: Record<string, unknown> | undefined = after ? { pk, sk: after } : undefined;
-    do {
-      const out = await this.doc.send(
-        new QueryCommand({
-          TableName: this.table,
-          KeyConditionExpression: "pk = :pk",
-          FilterExpression: "(v <= :v AND #member = :yes) OR (v > :v AND pmember = :yes)",
-          ExpressionAttributeNames: { "#member": "member" },
-          ExpressionAttributeValues: { ":pk": pk, ":v": version, ":yes": true },
-          ExclusiveStartKey: start,
-          Limit: Math.max(100, (limit + 1) * 2),
-          ProjectionExpression: "sk",
-        }),
-      );
-      for (const item of out.Items ?? []) {
-        if (typeof item.sk === "string") found.push(item.sk);
-        if (found.length > limit) break;
-      }
-      start = out.LastEvaluatedKey;
-    } while (start && found.length <= limit);
-    if (found.length > limit) {
-      const items = found.slice(0, limit);
-      return { items, next: items[items.length - 1] };
-    }
-    return { items: found };
+    if (raw === undefined) return { meta, view: undefined };
+    // The stored table view with the committed version's predictions (pipeline/served-view.ts).
+    const current = meta?.current as NonNullable<DatasetMeta["current"]>;
+    const view = servedViewOf(
+      customerViewSchema.parse(raw),
+      parseServedValue(current.servedValue),
+      current.asOf,
+    );
+    return { meta, view };
   }
 }

@@ -9,10 +9,12 @@
  *   T#<tenant>#D#<dataset>              DEF#<segmentId>    one saved rule segment
  *   T#<tenant>#D#<dataset>              LAL#<segmentId>    one lookalike: seed, size (./lookalikes.ts)
  *   T#<tenant>#D#<dataset>              ERASURE#<erasure>  one erasure request: status, counts, id hash
- *   T#<tenant>#D#<dataset>#C#<customer> C                  one customer: scores and memberships
- *   T#<tenant>#D#<dataset>#S#<segment>  <customer>         one customer's membership of one segment
- *   T#<tenant>#D#<dataset>#H#<customer> V#<version>        segments the customer entered/left in that version
+ *   T#<tenant>#D#<dataset>              VER#<version>      one committed version: run, asOf, commit time
+ *   T#<tenant>#D#<dataset>#C#<customer> C                  one customer: scores, memberships, history
  *   DATASETS                            <tenant>#<dataset> registry the scheduled refresh walks
+ *
+ * A segment's members are no items: each version keeps them as immutable pages in S3
+ * (objectKeys.memberPage and memberIndex, pipeline/member-pages.ts).
  */
 
 import { fileSafeId } from "../engine/segment-ids";
@@ -21,12 +23,12 @@ import { PREFIXES } from "../resources";
 export const datasetPk = (tenant: string, dataset: string) => `T#${tenant}#D#${dataset}`;
 export const customerPk = (tenant: string, dataset: string, customer: string) =>
   `${datasetPk(tenant, dataset)}#C#${customer}`;
-export const segmentPk = (tenant: string, dataset: string, segment: string) =>
-  `${datasetPk(tenant, dataset)}#S#${segment}`;
-export const historyPk = (tenant: string, dataset: string, customer: string) =>
-  `${datasetPk(tenant, dataset)}#H#${customer}`;
-/** Versions zero-padded, so the sort key orders them by number. */
-export const historySk = (version: number) => `V#${String(version).padStart(10, "0")}`;
+/**
+ * The item a commit writes for its version, in the commit's transaction; versions zero-padded, so the sort key
+ * orders them by number. A history entry is served only when its version's item exists (store/history.ts).
+ */
+export const VERSION_PREFIX = "VER#";
+export const versionSk = (version: number) => `${VERSION_PREFIX}${String(version).padStart(10, "0")}`;
 
 export const META_SK = "META";
 export const CUSTOMER_SK = "C";
@@ -63,6 +65,15 @@ export const objectKeys = {
   /** The version's members of every segment as bitsets, which overlap answers read (pipeline/membership.ts). */
   membership: (tenant: string, dataset: string, version: number) =>
     `state/${tenant}/${dataset}/v${version}/membership.bin`,
+  /** One segment's members in the version, one JSON id a line in byte order (pipeline/member-pages.ts). */
+  memberPage: (tenant: string, dataset: string, version: number, segment: string) =>
+    `state/${tenant}/${dataset}/v${version}/members/${fileSafeId(segment)}.ndjson`,
+  /** Per segment of the version: members, bytes and every 1,000th id with its offset (pipeline/member-pages.ts). */
+  memberIndex: (tenant: string, dataset: string, version: number) =>
+    `state/${tenant}/${dataset}/v${version}/members/index.json`,
+  /** Every customer's membership history at the version, which the next run continues (history/entries.ts). */
+  history: (tenant: string, dataset: string, version: number) =>
+    `state/${tenant}/${dataset}/v${version}/history.ndjson.gz`,
   /** The version's segment profiles with lift, which the segment answer serves (pipeline/profiles.ts). */
   profiles: (tenant: string, dataset: string, version: number) =>
     `state/${tenant}/${dataset}/v${version}/profiles.json.gz`,
