@@ -8,7 +8,8 @@ export type Scope = "read" | "write" | "admin";
 
 /**
  * Functions that serve HTTP routes. Each maps to one Lambda function in AWS. `lookupApi` serves the hot read
- * routes (one customer, a page of a segment's members) from a bundle kept small for fast cold starts.
+ * route (one customer) from a bundle kept small for fast cold starts; a segment's member pages are read from
+ * S3 by `readApi`, which has the bucket.
  */
 export const HTTP_FUNCTIONS = ["readApi", "writeApi", "lookupApi"] as const;
 export type HttpFunctionName = (typeof HTTP_FUNCTIONS)[number];
@@ -279,7 +280,7 @@ export const ROUTES = [
     id: "listSegmentMembers",
     method: "GET",
     path: "/datasets/{datasetId}/segments/{segmentId}/members",
-    fn: "lookupApi",
+    fn: "readApi",
     scope: "read",
     summary: "Members of one segment, paginated",
   },

@@ -1,6 +1,6 @@
 /**
- * Serves the lookup routes of the table in shared/routes: one customer's scores and segments, and pages of a
- * segment's members, the calls a CRM or a web page makes per visitor. It is the read path kept small: the
+ * Serves the lookup route of the table in shared/routes: one customer's scores and segments, the call a CRM
+ * or a web page makes per visitor. It is the read path kept small: the
  * HTTP shell, the auth checks and the error mapping are the ones every API function uses (shared/http), but
  * its own wiring reads only the configuration it needs and talks to DynamoDB through aws-lite (see
  * shared/store/lookup.ts) instead of the AWS SDK, so its bundle and cold start stay a fraction of readApi's
@@ -11,7 +11,6 @@ import * as z from "zod/mini";
 import { lookupRoutes } from "../../shared/api/lookup";
 import { apiHandler } from "../../shared/http/api";
 import { TENANT_ID_PATTERN } from "../../shared/http/auth";
-import { CursorCodec } from "../../shared/http/cursor";
 import { DynamoLookupStore, lookupPlugin } from "../../shared/store/lookup";
 
 /** The part of the service's configuration (shared/config) this function reads, with the same defaults. */
@@ -22,8 +21,6 @@ const envSchema = z.object({
   DEFAULT_TENANT: z._default(z.string().check(z.regex(TENANT_ID_PATTERN)), "demo"),
   SCOPE_PREFIX: z._default(z.string().check(z.minLength(1)), "segmentation"),
   REQUIRE_TENANT_CLAIM: z._default(z.enum(["true", "false"]), "false"),
-  /** Key of the pagination cursors; the read function signs with the same one. */
-  CURSOR_SECRET: z.optional(z.string().check(z.minLength(1))),
 });
 
 function parseEnv(env: Record<string, string | undefined>) {
@@ -56,10 +53,7 @@ const aws = await awsLite({
 
 export const handler = apiHandler(
   "lookupApi",
-  lookupRoutes({
-    store: new DynamoLookupStore(aws.SegmentationLookup, config.TABLE_NAME),
-    cursors: new CursorCodec(config.CURSOR_SECRET ?? `cursor:${config.TABLE_NAME}`),
-  }),
+  lookupRoutes({ store: new DynamoLookupStore(aws.SegmentationLookup, config.TABLE_NAME) }),
   {
     defaultTenant: config.DEFAULT_TENANT,
     scopePrefix: config.SCOPE_PREFIX,

@@ -10,6 +10,7 @@ const deps = {
   cursors: rt.cursors,
   events: rt.events,
   blobs: rt.blobs,
+  members: rt.members,
   destinations: rt.destinations,
   secrets: rt.secrets,
   deliveryQueue: rt.deliveryQueue,

@@ -89,10 +89,11 @@ const HTTP_FUNCTION_SPECS: Record<HttpFunctionName, HttpFunctionSpec> = {
     description: "Serves the read routes: datasets, customer lookup, segments, members, history, runs",
     memorySize: 1024,
     timeout: Duration.seconds(FUNCTION_TIMEOUT_SECONDS.readApi),
-    // BatchGetItem: a customer's history checks that the runs of its entries committed (store/history.ts).
+    // BatchGetItem: a customer's history checks that the versions of its entries committed (store/history.ts).
     table: ["GetItem", "BatchGetItem", "Query"],
     // Signs downloads of member exports and of rejected-rows reports; reads the committed version's
-    // membership object under state/ for overlaps (and HEADs it, which GetObject allows). Never uploads.
+    // membership object under state/ for overlaps (and HEADs it, which GetObject allows) and its member
+    // pages for the members route (ranged GETs). Never uploads.
     bucket: [
       { prefix: PREFIXES.exports, actions: ["GetObject"] },
       { prefix: PREFIXES.reports, actions: ["GetObject"] },
@@ -125,13 +126,13 @@ const HTTP_FUNCTION_SPECS: Record<HttpFunctionName, HttpFunctionSpec> = {
   },
   lookupApi: {
     entryName: "lookup-api",
-    description: "Serves the lookup routes: one customer, pages of a segment's members",
+    description: "Serves the lookup route: one customer",
     // Lambda gives CPU in proportion to memory; a cold start parses and runs the bundle at that share.
     memorySize: 1024,
     timeout: Duration.seconds(FUNCTION_TIMEOUT_SECONDS.lookupApi),
-    // A customer is read in one TransactGetItems (checked as GetItem per item), the dataset with GetItem,
-    // members with Query. No bucket access at all.
-    table: ["GetItem", "Query"],
+    // A customer is read in one TransactGetItems (checked as GetItem per item). No bucket access at all:
+    // member pages are in S3 and served by readApi.
+    table: ["GetItem"],
     bucket: [],
     putsEvents: false,
   },

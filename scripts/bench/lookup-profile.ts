@@ -25,7 +25,6 @@ import {
 } from "../../shared/api/lookup";
 import { apiHandler } from "../../shared/http/api";
 import { authorize } from "../../shared/http/auth";
-import { CursorCodec } from "../../shared/http/cursor";
 import { lookupPlugin, META_REF_PROJECTION } from "../../shared/store/lookup";
 import { DYNAMODB_LOCAL_CREDENTIALS } from "../emulators/dynamodb-local";
 
@@ -86,16 +85,14 @@ export async function profileLookup(input: ProfileInput): Promise<Record<string,
   const memory: LookupStore = {
     getDatasetItem: async () => input.meta,
     getCustomerItems: async () => ({ meta: input.meta, view: input.customer.view }),
-    listMembers: async () => ({ items: [] }),
   };
-  const cursors = new CursorCodec("profile");
-  const routes = lookupRoutes({ store: memory, cursors });
+  const routes = lookupRoutes({ store: memory });
   const getCustomer = routes.getCustomer;
   if (!getCustomer) throw new Error("the lookup routes have no getCustomer");
   const fixed = { status: 200, body: { ok: true } };
   const shellOnly = apiHandler(
     "lookupApi",
-    { getCustomer: async () => fixed, listSegmentMembers: async () => fixed },
+    { getCustomer: async () => fixed },
     options,
   ) as unknown as Handler;
   const inMemory = apiHandler("lookupApi", routes, options) as unknown as Handler;

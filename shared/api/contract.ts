@@ -94,6 +94,7 @@ export const ERROR_STATUS = {
   STATE_UNAVAILABLE: 409,
   DRY_RUN_UNAVAILABLE: 409,
   OVERLAP_UNAVAILABLE: 409,
+  MEMBER_PAGES_MISSING: 409,
   PAYLOAD_TOO_LARGE: 413,
   INTERNAL: 500,
   DRY_RUN_TIMEOUT: 503,
@@ -372,8 +373,18 @@ export const CONTRACTS = {
     params: segmentParams,
     query: pageQuery,
     responses: { 200: s.segmentMembersSchema },
-    errors: ["DATASET_NOT_FOUND", "DATASET_NOT_READY", "SEGMENT_NOT_FOUND", "BAD_CURSOR", "CURSOR_STALE"],
-    description: "A cursor is bound to the segment's version: after a recompute it answers 409 CURSOR_STALE.",
+    errors: [
+      "DATASET_NOT_FOUND",
+      "DATASET_NOT_READY",
+      "SEGMENT_NOT_FOUND",
+      "BAD_CURSOR",
+      "CURSOR_STALE",
+      "MEMBER_PAGES_MISSING",
+    ],
+    description:
+      "In the order of the UTF-8 bytes of the ids, read from the version's member pages. A cursor is bound to " +
+      "the segment's version: after a recompute it answers 409 CURSOR_STALE. A version committed before runs " +
+      "wrote member pages answers 409 MEMBER_PAGES_MISSING until a run (a refresh will do) commits.",
   },
   getOverlap: {
     tag: "segments",

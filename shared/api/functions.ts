@@ -10,6 +10,7 @@ import { exportRoutes } from "./exports";
 import { historyRoutes } from "./history";
 import { listRoutes } from "./lists";
 import { lookalikeRoutes } from "./lookalikes";
+import { memberRoutes } from "./members";
 import { overlapRoutes } from "./overlap";
 import { readRoutes } from "./read";
 import { writeRoutes } from "./write";
@@ -22,7 +23,8 @@ export type ReadApiDeps = DepsOf<typeof readRoutes> &
   DepsOf<typeof datasetRoutes> &
   DepsOf<typeof listRoutes> &
   DepsOf<typeof lookalikeRoutes> &
-  DepsOf<typeof destinationRoutes> & { scopePrefix: string };
+  DepsOf<typeof destinationRoutes> &
+  DepsOf<typeof memberRoutes> & { scopePrefix: string };
 
 export type WriteApiDeps = DepsOf<typeof writeRoutes> &
   DepsOf<typeof datasetRoutes> &
@@ -35,6 +37,7 @@ export type WriteApiDeps = DepsOf<typeof writeRoutes> &
 export function readApiRoutes(deps: ReadApiDeps) {
   return {
     ...readRoutes(deps),
+    ...memberRoutes(deps),
     ...overlapRoutes(deps),
     ...historyRoutes(deps),
     ...datasetRoutes(deps),

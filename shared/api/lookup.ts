@@ -1,19 +1,19 @@
 /**
- * Core functions of the lookup routes: one customer, and a page of one segment's members (the only cores
- * of these routes). They answer as the contract (./contract) describes them, with the error codes and
- * validation details of every other route, and are built for the lookup function's small bundle: schemas from zod's mini build with its English messages (the classic build alone
- * is about 450 KB minified), and the store's items parsed here, checking the fields an answer uses. And for
+ * Core function of the lookup route, one customer (a segment's member pages are read from S3 by the read
+ * function: ./members.ts). It answers as the contract (./contract) describes it, with the error codes and
+ * validation details of every other route, and is built for the lookup function's small bundle: schemas
+ * from zod's mini build with its English messages (the classic build alone is about 450 KB minified), and
+ * the store's items parsed here, checking the fields an answer uses. And for
  * a warm function's speed: the dataset's committed version, an item that grows with the segments, is read
  * and parsed whole once per version and afterwards only by its reference (KnownVersions below).
  */
 import * as z from "zod/mini";
 import en from "zod/v4/locales/en.js";
-import { SEGMENT_ID_PATTERN } from "../engine/segment-ids";
-import { ConflictError, NotFoundError, ValidationError } from "../errors";
+import type { ServedValueModel } from "../engine/clv/served";
+import { NotFoundError, ValidationError } from "../errors";
 import type { ApiRequest, ApiResult, RouteHandler } from "../http/api";
-import type { CursorCodec } from "../http/cursor";
 import { issuesToDetails, type Where } from "../http/validation";
-import type { Page } from "../pipeline/ports";
+import { parseServedValue, servedViewOf } from "../pipeline/served-view";
 import type { RouteId } from "../routes";
 import type { Item, MetaPart } from "../store/lookup";
 import { customerAnswer } from "./customer-answer";
@@ -22,7 +22,7 @@ import { customerAnswer } from "./customer-answer";
 // would read "Invalid input" where every other route names the rule.
 z.config(en());
 
-// The same rules as datasetIdSchema, customerIdSchema and segmentIdSchema in ../model.
+// The same rules as datasetIdSchema and customerIdSchema in ../model.
 const datasetId = z
   .string()
   .check(
@@ -32,17 +32,8 @@ const datasetId = z
     ),
   );
 const customerId = z.string().check(z.minLength(1), z.maxLength(128));
-const segmentId = z
-  .string()
-  .check(z.regex(SEGMENT_ID_PATTERN, "must look like 'rfm:champions' or 'attr:country:no'"));
 
 export const customerParams = z.object({ datasetId, customerId });
-export const segmentParams = z.object({ datasetId, segmentId });
-export const pageQuery = z.object({
-  limit: z._default(z.coerce.number().check(z.int(), z.minimum(1), z.maximum(1000)), 100),
-  cursor: z.optional(z.string().check(z.maxLength(2048))),
-});
-const memberCursor = z.object({ v: z.number(), after: z.string() });
 
 const segmentSummary = z.object({ id: z.string(), family: z.string(), name: z.string(), size: z.number() });
 /** The part of a dataset's committed version that lookups read. */
@@ -60,9 +51,11 @@ const currentSchema = z.object({
     }),
   ),
   value: z.optional(z.record(z.string(), z.unknown())),
+  servedValue: z.optional(z.string()),
 });
 const metaSchema = z.object({ current: z.optional(currentSchema) });
-type Current = z.infer<typeof currentSchema>;
+/** A committed version as the lookups use it, with its served value model parsed (null: none). */
+type Current = z.infer<typeof currentSchema> & { served: ServedValueModel | null };
 
 /**
  * The fields of a stored view the answer needs, checked; every other field the view holds is kept, so that
@@ -88,6 +81,15 @@ const viewSchema = z.looseObject({
   clvHigh: z.optional(z.number()),
   repeatPurchases: z.optional(z.number()),
   nextBestCategory: z.optional(z.string()),
+  valueInputs: z.optional(
+    z.object({
+      x: z.number(),
+      tx: z.number(),
+      firstDay: z.number(),
+      mx: z.number(),
+      fallbackOrderValue: z.number(),
+    }),
+  ),
   segments: z.array(z.string()),
 });
 
@@ -102,19 +104,10 @@ export interface LookupStore {
     customerId: string,
     part?: MetaPart,
   ): Promise<{ meta: Item | undefined; view: unknown }>;
-  listMembers(
-    tenantId: string,
-    datasetId: string,
-    segmentId: string,
-    version: number,
-    limit: number,
-    after?: string,
-  ): Promise<Page<string>>;
 }
 
 export interface LookupDeps {
   store: LookupStore;
-  cursors: CursorCodec;
 }
 
 function parseWith<S extends z.ZodMiniType>(schema: S, value: unknown, where: Where): z.infer<S> {
@@ -125,12 +118,15 @@ function parseWith<S extends z.ZodMiniType>(schema: S, value: unknown, where: Wh
   return parsed.data;
 }
 
-/** The committed version of a dataset's META item; 404 when there is no dataset or no completed run. */
+/**
+ * The committed version of a dataset's META item, its served value model parsed (once per version: the
+ * result is kept, KnownVersions below); 404 when there is no dataset or no completed run.
+ */
 export function parseCurrent(meta: Item | undefined, datasetId: string): Current {
   if (!meta) throw new NotFoundError("DATASET_NOT_FOUND", `Dataset ${datasetId} does not exist`);
   const { current } = metaSchema.parse(meta);
   if (!current) throw new NotFoundError("DATASET_NOT_READY", `Dataset ${datasetId} has no completed run yet`);
-  return current;
+  return { ...current, served: parseServedValue(current.servedValue) };
 }
 
 /** A customer's stored view, as far as the answer reads it. */
@@ -169,7 +165,7 @@ class KnownVersions {
 }
 
 export function lookupRoutes(deps: LookupDeps): Partial<Record<RouteId, RouteHandler>> {
-  const { store, cursors } = deps;
+  const { store } = deps;
   const known = new KnownVersions();
 
   /** The committed version of `meta` as read whole: parsed, and kept for the reads that name it next. */
@@ -194,56 +190,15 @@ export function lookupRoutes(deps: LookupDeps): Partial<Record<RouteId, RouteHan
     return { current: parseWhole(tenantId, datasetId, whole.meta), view: whole.view };
   };
 
-  /** The dataset's committed version, read strongly consistent (by reference when this function holds it). */
-  const currentOf = async (tenantId: string, datasetId: string): Promise<Current> => {
-    const ref = await store.getDatasetItem(tenantId, datasetId, "ref");
-    const current = known.match(tenantId, datasetId, ref);
-    if (current) return current;
-    if (!(ref?.current as object | undefined)) return parseCurrent(ref, datasetId);
-    return parseWhole(tenantId, datasetId, await store.getDatasetItem(tenantId, datasetId, "whole"));
-  };
-
   const getCustomer = async (req: ApiRequest): Promise<ApiResult> => {
     const { datasetId, customerId } = parseWith(customerParams, req.params, "path");
     const { current, view: stored } = await customerAt(req.tenantId, datasetId, customerId);
     if (stored === undefined)
       throw new NotFoundError("CUSTOMER_NOT_FOUND", "No such customer in this dataset");
-    const view = parseView(stored);
+    // The stored view with the predictions of the version's served model (../pipeline/served-view).
+    const view = servedViewOf(parseView(stored), current.served, current.asOf);
     return { status: 200, body: customerAnswer(datasetId, customerId, current, view) };
   };
 
-  const listSegmentMembers = async (req: ApiRequest): Promise<ApiResult> => {
-    const { datasetId, segmentId } = parseWith(segmentParams, req.params, "path");
-    const { limit, cursor } = parseWith(pageQuery, req.query, "query");
-    const current = await currentOf(req.tenantId, datasetId);
-    const segment = current.segments.find((s) => s.id === segmentId);
-    if (!segment) throw new NotFoundError("SEGMENT_NOT_FOUND", `Segment ${segmentId} does not exist`);
-    const scope = `members|${req.tenantId}|${datasetId}|${segmentId}`;
-    let after: string | undefined;
-    if (cursor !== undefined) {
-      const position = parseWith(memberCursor, cursors.decode(scope, cursor), "query");
-      if (position.v !== current.version) {
-        throw new ConflictError(
-          "CURSOR_STALE",
-          "The segment was recomputed since this cursor was issued; start again",
-        );
-      }
-      after = position.after;
-    }
-    const page = await store.listMembers(req.tenantId, datasetId, segmentId, current.version, limit, after);
-    return {
-      status: 200,
-      body: {
-        datasetId,
-        segmentId,
-        version: current.version,
-        size: segment.size,
-        customerIds: page.items,
-        nextCursor:
-          page.next === undefined ? null : cursors.encode(scope, { v: current.version, after: page.next }),
-      },
-    };
-  };
-
-  return { getCustomer, listSegmentMembers };
+  return { getCustomer };
 }

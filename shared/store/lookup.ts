@@ -1,20 +1,19 @@
 /**
- * The reads of the lookup function (one customer, a page of a segment's members) on aws-lite
+ * The reads of the lookup function (one customer) on aws-lite
  * (@aws-lite/client) rather than the AWS SDK: the SDK's DynamoDB client with its credential chain,
  * middleware stack and endpoint rules is about 320 KB minified before any code of ours and dominates a cold
- * start, while these three calls need only a signed JSON request, retries of throttled and failed requests
+ * start, while these two calls need only a signed JSON request, retries of throttled and failed requests
  * with jittered backoff, and DynamoDB's attribute-value conversion, which aws-lite does. They address the
- * same items as DynamoDatasetStore's `getCustomer`, `getDataset` and `listMembers` (keys from ./keys) and
+ * same items as DynamoDatasetStore's `getCustomer` and `getDataset` (keys from ./keys) and
  * apply the same versioned-read rule, so both give the same answer for the same table.
  *
- * The three calls are an aws-lite plugin of this module's own (`lookupPlugin`) rather than the
+ * The two calls are an aws-lite plugin of this module's own (`lookupPlugin`) rather than the
  * @aws-lite/dynamodb plugin, whose TransactGetItems fails on a missing item (every lookup of an unknown
- * customer) and whose Query leaves start keys unconverted.
+ * customer).
  *
  * Items are handed back as plain values; the caller parses the fields it uses with its schemas.
  */
-import type { Page } from "../pipeline/ports";
-import { CUSTOMER_SK, customerPk, datasetPk, META_SK, segmentPk } from "./keys";
+import { CUSTOMER_SK, customerPk, datasetPk, META_SK } from "./keys";
 
 export type Item = Record<string, unknown>;
 
@@ -37,16 +36,6 @@ export interface LookupDynamoDB {
       };
     }>;
   }): Promise<{ Responses: Array<{ Item?: Item }> }>;
-  Query(input: {
-    TableName: string;
-    KeyConditionExpression: string;
-    FilterExpression?: string;
-    ExpressionAttributeNames?: Record<string, string>;
-    ExpressionAttributeValues?: Item;
-    ExclusiveStartKey?: Item;
-    Limit?: number;
-    ProjectionExpression?: string;
-  }): Promise<{ Items: Item[]; LastEvaluatedKey?: Item }>;
 }
 
 declare module "@aws-lite/client" {
@@ -72,7 +61,7 @@ function convert(convertValue: Convert, input: object | undefined, fields: reado
   return out;
 }
 
-/** The aws-lite plugin that adds `SegmentationLookup` (the three reads above) to a client. */
+/** The aws-lite plugin that adds `SegmentationLookup` (the two reads above) to a client. */
 export const lookupPlugin = {
   name: "segmentation-lookup",
   service: "dynamodb",
@@ -101,17 +90,6 @@ export const lookupPlugin = {
         // An item that does not exist comes back as an empty entry, in its place.
         Responses: (payload?.Responses ?? []).map((r) => convert(awsjsonUnmarshall, r, ["Item"])),
       }),
-    },
-    Query: {
-      request: async (input: Item, { awsjsonMarshall }: PluginUtils) => ({
-        headers: target("Query"),
-        payload: convert(awsjsonMarshall, input, ["ExpressionAttributeValues", "ExclusiveStartKey"]),
-      }),
-      response: async ({ payload }: { payload?: Item }, { awsjsonUnmarshall }: PluginUtils) => {
-        const out = convert(awsjsonUnmarshall, payload, ["LastEvaluatedKey"]);
-        const items = Array.isArray(payload?.Items) ? payload.Items : [];
-        return { ...out, Items: items.map((item) => awsjsonUnmarshall(item)) };
-      },
     },
   },
 };
@@ -192,45 +170,5 @@ export class DynamoLookupStore {
     if (committed === undefined || !customer) return { meta, view: undefined };
     const written = typeof customer.v === "number" ? customer.v : 0;
     return { meta, view: written <= committed ? customer.view : customer.prev };
-  }
-
-  /**
-   * Up to `limit` members of a segment as of `version`, in customer-id order after `after`. Filters on the
-   * versioned flags (`member` for items written at or before the version, else `pmember`) and reads on
-   * until the page is full or the partition ends.
-   */
-  async listMembers(
-    tenantId: string,
-    datasetId: string,
-    segmentId: string,
-    version: number,
-    limit: number,
-    after?: string,
-  ): Promise<Page<string>> {
-    const pk = segmentPk(tenantId, datasetId, segmentId);
-    const found: string[] = [];
-    let start: Item | undefined = after ? { pk, sk: after } : undefined;
-    do {
-      const out = await this.dynamo.Query({
-        TableName: this.table,
-        KeyConditionExpression: "pk = :pk",
-        FilterExpression: "(v <= :v AND #member = :yes) OR (v > :v AND pmember = :yes)",
-        ExpressionAttributeNames: { "#member": "member" },
-        ExpressionAttributeValues: { ":pk": pk, ":v": version, ":yes": true },
-        ...(start ? { ExclusiveStartKey: start } : {}),
-        Limit: Math.max(100, (limit + 1) * 2),
-        ProjectionExpression: "sk",
-      });
-      for (const item of out.Items ?? []) {
-        if (typeof item.sk === "string") found.push(item.sk);
-        if (found.length > limit) break;
-      }
-      start = out.LastEvaluatedKey;
-    } while (start && found.length <= limit);
-    if (found.length > limit) {
-      const items = found.slice(0, limit);
-      return { items, next: items[items.length - 1] };
-    }
-    return { items: found };
   }
 }

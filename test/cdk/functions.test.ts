@@ -157,7 +157,7 @@ describe("house function settings", () => {
 });
 
 describe("IAM: exact actions on exact resources", () => {
-  it("readApi only reads: items of the table, objects under exports/ and reports/ (to sign their downloads) and state/ (overlaps)", () => {
+  it("readApi only reads: items of the table, objects under exports/ and reports/ (to sign their downloads) and state/ (overlaps, member pages)", () => {
     expect(rolePermissions(sx, sx.stack.api.functions.readApi)).toEqual(
       permissions([
         XRAY,
@@ -172,13 +172,9 @@ describe("IAM: exact actions on exact resources", () => {
     );
   });
 
-  it("lookupApi only reads table items (GetItem, which TransactGetItems is checked against, and Query), and no object", () => {
+  it("lookupApi only reads table items (GetItem, which TransactGetItems is checked against), and no object", () => {
     expect(rolePermissions(sx, sx.stack.api.functions.lookupApi)).toEqual(
-      permissions([
-        XRAY,
-        ownLogs(sx.stack.api.functions.lookupApi),
-        [getAtt(tableId), ["dynamodb:GetItem", "dynamodb:Query"]],
-      ]),
+      permissions([XRAY, ownLogs(sx.stack.api.functions.lookupApi), [getAtt(tableId), ["dynamodb:GetItem"]]]),
     );
   });
 

@@ -12,11 +12,11 @@ import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { beforeAll, describe, expect, it } from "vitest";
 import { lookupRoutes } from "../../shared/api/lookup";
 import type { RouteHandler } from "../../shared/http/api";
-import { CursorCodec } from "../../shared/http/cursor";
 import type { UploadRecord } from "../../shared/model";
 import { runUpload, type UploadEvent } from "../../shared/pipeline/run";
 import { DynamoDatasetStore } from "../../shared/store/dynamo";
 import { DynamoLookupStore, lookupPlugin } from "../../shared/store/lookup";
+import { S3MemberPages } from "../../shared/store/member-pages";
 import { S3BlobStore } from "../../shared/store/s3";
 import { createTestBucket, createTestTable, testClients, uniqueName } from "../support/aws";
 
@@ -92,10 +92,7 @@ beforeAll(async () => {
     host: endpoint.hostname,
     port: Number(endpoint.port),
   });
-  const routes = lookupRoutes({
-    store: new DynamoLookupStore(aws.SegmentationLookup, table),
-    cursors: new CursorCodec("consistency"),
-  });
+  const routes = lookupRoutes({ store: new DynamoLookupStore(aws.SegmentationLookup, table) });
   if (!routes.getCustomer) throw new Error("the lookup routes have no getCustomer");
   lookupCustomer = routes.getCustomer;
 });
@@ -155,6 +152,7 @@ describe("reads during a run", () => {
       }
     };
     const readMembers = async () => {
+      const pages = new S3MemberPages(blobs);
       for (let n = 0, after = 0; !done || after++ < 2; n++) {
         const meta = await store.getDataset("t", DATASET);
         const current = meta?.current;
@@ -164,7 +162,8 @@ describe("reads during a run", () => {
         let count = 0;
         let after: string | undefined;
         do {
-          const page = await store.listMembers("t", DATASET, segment.id, current.version, 250, after);
+          const page = await pages.list("t", DATASET, current.version, segment.id, 250, after);
+          if (!page) throw new Error(`no member pages of version ${current.version}`);
           count += page.items.length;
           after = page.next;
         } while (after);

@@ -21,6 +21,7 @@ import { CursorCodec } from "../../shared/http/cursor";
 import type { RouteId } from "../../shared/routes";
 import { DynamoDestinationStore } from "../../shared/store/destinations";
 import { DynamoDatasetStore } from "../../shared/store/dynamo";
+import { S3MemberPages } from "../../shared/store/member-pages";
 import { S3BlobStore } from "../../shared/store/s3";
 import { FileSecretStore } from "../../shared/store/secrets";
 import { createTestBucket, createTestTable, type TestClients, testClients, uniqueName } from "../support/aws";
@@ -395,7 +396,7 @@ describe("lifecycle", () => {
     // Deliveries: three runs planned; the admin listing pages them newest first.
     for (let v = 1; v <= 3; v++) {
       await planDeliveries(
-        { destinations, blobs, store, now: () => NOW },
+        { destinations, blobs, members: new S3MemberPages(blobs), now: () => NOW },
         {
           run: {
             tenantId: T,

@@ -19,6 +19,7 @@ import { DynamoDestinationStore } from "../../shared/store/destinations";
 import { DynamoDatasetStore } from "../../shared/store/dynamo";
 import { S3BlobStore } from "../../shared/store/s3";
 import { createTestBucket, createTestTable, testClients, uniqueName } from "../support/aws";
+import { memberPage } from "../support/members";
 
 const T = "t";
 const DS = "shop";
@@ -110,7 +111,7 @@ async function membersOf(version: number): Promise<Map<string, Set<string>>> {
     const ids = new Set<string>();
     let after: string | undefined;
     do {
-      const page = await store.listMembers(T, DS, segmentId, version, 1000, after);
+      const page = await memberPage(blobs, T, DS, segmentId, version, 1000, after);
       for (const id of page.items) ids.add(id);
       after = page.next;
     } while (after);

@@ -14,7 +14,7 @@ import { S3_SERVER_CREDENTIALS } from "../../scripts/emulators/s3-server";
 import { datasetRoutes } from "../../shared/api/datasets";
 import { listRoutes } from "../../shared/api/lists";
 import { lookalikeRoutes } from "../../shared/api/lookalikes";
-import { lookupRoutes } from "../../shared/api/lookup";
+import { memberRoutes } from "../../shared/api/members";
 import { readRoutes } from "../../shared/api/read";
 import { AppError } from "../../shared/errors";
 import type { ApiRequest, RouteHandler } from "../../shared/http/api";
@@ -26,7 +26,6 @@ import type { RouteId } from "../../shared/routes";
 import type { Runtime } from "../../shared/runtime";
 import { objectKeys } from "../../shared/store/keys";
 import { createTestBucket, createTestTable, testClients, uniqueName } from "../support/aws";
-import { testLookupStore } from "../support/lookup";
 
 const TENANT = "t1";
 const DATASET = "shop";
@@ -172,13 +171,12 @@ beforeAll(async () => {
     lists: rt.lists,
     lookalikes: rt.lookalikes,
   };
-  const lookup = { store: await testLookupStore(clients.endpoints.dynamodb, table), cursors: rt.cursors };
   routes = {
     ...datasetRoutes(api),
     ...listRoutes(api),
     ...lookalikeRoutes(api),
     ...readRoutes(api),
-    ...lookupRoutes(lookup),
+    ...memberRoutes({ store: rt.store, members: rt.members, cursors: rt.cursors }),
   };
   await rt.store.ensureDataset(TENANT, DATASET, {
     asOf: "2025-07-01",

@@ -2,8 +2,10 @@
  * The lookup function (functions/lookup-api, loaded as Lambda loads it, configured from the environment)
  * answers what the table holds: every answer it gives with 200 is checked against the same table read a
  * second way, through the document-client store (DynamoDatasetStore, with its own versioned reads): a
- * customer's committed view in the customer answer, and each member page as that store pages the segment at
- * the committed version, the next cursor naming where that store's page ends. Refusals answer with the
+ * customer's committed view in the customer answer. The member pages, which the read function
+ * (functions/read-api, loaded the same way) serves from the version's objects in S3, are checked against the
+ * version's outputs file read a second way: the segment's members sorted by the bytes of their ids, from
+ * the cursor on, the next cursor naming the last id of the page. Refusals answer with the
  * status and code each case names and a well-formed error body. The cases: found, not found, another
  * tenant's dataset, a dataset without a run, missing scope and token, bad parameters, member pages with
  * their cursors, a customer item written by a run that has not committed yet, and the first request after a
@@ -13,26 +15,19 @@
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import awsLite from "@aws-lite/client";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
-import {
-  BatchWriteCommand,
-  DynamoDBDocumentClient,
-  GetCommand,
-  PutCommand,
-  UpdateCommand,
-} from "@aws-sdk/lib-dynamodb";
+import { DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from "aws-lambda";
 import { beforeAll, describe, expect, it } from "vitest";
 import { S3_SERVER_CREDENTIALS } from "../../scripts/emulators/s3-server";
 import { customerAnswer } from "../../shared/api/customer-answer";
 import { CursorCodec } from "../../shared/http/cursor";
 import type { UploadRecord } from "../../shared/model";
+import { decodeOutputs } from "../../shared/pipeline/outputs";
 import { runUpload } from "../../shared/pipeline/run";
 import { ROUTES, routeKey } from "../../shared/routes";
 import { DynamoDatasetStore } from "../../shared/store/dynamo";
-import { CUSTOMER_SK, customerPk, datasetPk, META_SK, segmentPk } from "../../shared/store/keys";
-import { DynamoLookupStore, lookupPlugin } from "../../shared/store/lookup";
+import { CUSTOMER_SK, customerPk, datasetPk, META_SK, objectKeys } from "../../shared/store/keys";
 import { S3BlobStore } from "../../shared/store/s3";
 import { createTestBucket, createTestTable, testClients, uniqueName } from "../support/aws";
 
@@ -43,6 +38,9 @@ const FIXTURE = join(import.meta.dirname, "../fixtures/e2e/transactions.csv");
 
 type Handler = (event: APIGatewayProxyEventV2, context: Context) => Promise<unknown>;
 let lookup: Handler;
+/** The read function, which serves the member pages. */
+let read: Handler;
+let blobs: S3BlobStore;
 /** The document-client store over the same table, and the cursor key the function signs with. */
 let store: DynamoDatasetStore;
 let cursors: CursorCodec;
@@ -108,14 +106,23 @@ async function expectedBody(call: Call): Promise<unknown> {
     ? (cursors.decode(scope, call.query.cursor) as { after: string }).after
     : undefined;
   const limit = Number(call.query?.limit ?? 100);
-  const page = await store.listMembers(tenantId, datasetId, segmentId, current.version, limit, after);
+  const bytes = (id: string) => Buffer.from(id, "utf8");
+  const outputs = decodeOutputs(
+    (await blobs.get(objectKeys.outputs(tenantId, datasetId, current.version))) as Uint8Array,
+  );
+  const members = [...outputs]
+    .filter(([, view]) => (JSON.parse(view) as { segments: string[] }).segments.includes(segmentId))
+    .map(([id]) => id)
+    .sort((a, b) => Buffer.compare(bytes(a), bytes(b)))
+    .filter((id) => after === undefined || Buffer.compare(bytes(id), bytes(after)) > 0);
+  const items = members.slice(0, limit);
   return {
     datasetId,
     segmentId,
     version: current.version,
     size: segment.size,
-    customerIds: page.items,
-    nextCursor: page.next === undefined ? null : { v: current.version, after: page.next },
+    customerIds: items,
+    nextCursor: members.length > limit ? { v: current.version, after: items.at(-1) } : null,
   };
 }
 
@@ -124,7 +131,7 @@ async function expectedBody(call: Call): Promise<unknown> {
  * cursor is compared by the position it decodes to), a refusal an error with a code, a message and details.
  */
 async function checked(call: Call): Promise<{ status: number; body: unknown }> {
-  const got = await answer(lookup, call);
+  const got = await answer(call.route === "getCustomer" ? lookup : read, call);
   if (got.status === 200) {
     const body = got.body as Record<string, unknown>;
     const cursor = body.nextCursor;
@@ -147,7 +154,7 @@ beforeAll(async () => {
   table = await createTestTable(clients.dynamo, uniqueName("lookup"));
   const bucket = await createTestBucket(clients.s3, uniqueName("lookup"));
   store = new DynamoDatasetStore(doc, table);
-  const blobs = new S3BlobStore(clients.s3, bucket);
+  blobs = new S3BlobStore(clients.s3, bucket);
 
   // The shop dataset of both tenants, computed; a dataset without a run.
   for (const tenantId of [TENANT, OTHER]) {
@@ -197,6 +204,9 @@ beforeAll(async () => {
     REQUIRE_TENANT_CLAIM: "false",
   });
   lookup = (await import("../../functions/lookup-api/handler")).handler as unknown as Handler;
+  // The read function also reads the bucket (as the stack configures it: BUCKET_NAME, the S3 endpoint).
+  Object.assign(process.env, { BUCKET_NAME: bucket, AWS_ENDPOINT_URL_S3: clients.endpoints.s3 });
+  read = (await import("../../functions/read-api/handler")).handler as unknown as Handler;
   segments = (await store.getDataset(TENANT, "shop"))?.current?.segments ?? [];
 });
 
@@ -326,7 +336,7 @@ describe("customer lookup", () => {
 });
 
 describe("member pages", () => {
-  it("pages through every segment as the table holds it, cursors included", async () => {
+  it("pages through every segment as the version's outputs hold it, cursors included", async () => {
     let pages = 0;
     for (const segment of segments) {
       const members: string[] = [];
@@ -353,7 +363,7 @@ describe("member pages", () => {
     // Two segments with more than one member, so the first has a cursor to misuse on the second.
     const [one, two] = segments.filter((s) => s.size > 1).map((s) => s.id);
     if (!one || !two) throw new Error("the fixture should have two segments with several members");
-    const first = await answer(lookup, {
+    const first = await answer(read, {
       route: "listSegmentMembers",
       params: { datasetId: "shop", segmentId: one },
       query: { limit: "1" },
@@ -395,59 +405,6 @@ describe("member pages", () => {
   });
 });
 
-describe("the lookup store's member query", () => {
-  it("reads a partition larger than one query page as the document-client store does, at every version", async () => {
-    // 700 membership items of one segment, written by versions 1 to 3: current members, former members,
-    // members of a version readers of older ones must not see yet, and the reverse.
-    const pk = segmentPk(TENANT, "paged", "rule:big");
-    const items = Array.from({ length: 700 }, (_, i) => ({
-      pk,
-      sk: `K${String(i).padStart(4, "0")}`,
-      v: 1 + (i % 3),
-      member: i % 5 !== 0,
-      pmember: i % 7 !== 0,
-    }));
-    for (let i = 0; i < items.length; i += 25) {
-      await doc.send(
-        new BatchWriteCommand({
-          RequestItems: { [table]: items.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } })) },
-        }),
-      );
-    }
-    const endpoint = new URL(process.env.AWS_ENDPOINT_URL_DYNAMODB as string);
-    const aws = await awsLite({
-      region: "us-east-1",
-      plugins: [lookupPlugin],
-      protocol: "http",
-      host: endpoint.hostname,
-      port: Number(endpoint.port),
-    });
-    const lookupStore = new DynamoLookupStore(aws.SegmentationLookup, table);
-    const store = new DynamoDatasetStore(doc, table);
-    for (const version of [1, 2, 3]) {
-      // Worked out from the flags: an item written at or before the version counts by `member`, a later
-      // one by `pmember`.
-      const expected = items
-        .filter((item) => (item.v <= version ? item.member : item.pmember))
-        .map((item) => item.sk);
-      for (const limit of [150, 1000]) {
-        const pages: string[][] = [];
-        let after: string | undefined;
-        do {
-          const [mine, theirs] = await Promise.all([
-            lookupStore.listMembers(TENANT, "paged", "rule:big", version, limit, after),
-            store.listMembers(TENANT, "paged", "rule:big", version, limit, after),
-          ]);
-          expect(mine).toEqual(theirs);
-          pages.push(mine.items);
-          after = mine.next;
-        } while (after);
-        expect(pages.flat(), `version ${version}, limit ${limit}`).toEqual(expected);
-      }
-    }
-  });
-});
-
 describe("a warm lookup function and a new commit", () => {
   it("answers from the new version at the first request after the commit", async () => {
     // The function has read this dataset's version before (and keeps it parsed).
@@ -482,6 +439,24 @@ describe("a warm lookup function and a new commit", () => {
       status: 200,
       body: { version: before.version, monetary: before.monetary },
     });
+
+    // The run wrote the next version's member pages (the same members: only C04's spend changed).
+    for (const from of await blobs.list(`state/${OTHER}/shop/v${before.version}/members/`)) {
+      const body = (await blobs.get(from)) as Uint8Array;
+      const to = from.replace(`/v${before.version}/`, `/v${next}/`);
+      await blobs.put(
+        to,
+        to.endsWith("index.json")
+          ? JSON.stringify({ ...JSON.parse(Buffer.from(body).toString()), version: next })
+          : body,
+        "application/octet-stream",
+      );
+    }
+    await blobs.put(
+      objectKeys.outputs(OTHER, "shop", next),
+      (await blobs.get(objectKeys.outputs(OTHER, "shop", before.version))) as Uint8Array,
+      "application/gzip",
+    );
 
     // The commit switches META's current version (and its run), as DynamoDatasetStore.commit does.
     await doc.send(

@@ -123,7 +123,7 @@ beforeAll(async () => {
   const events = { publish: async (_: ServiceEvent[]) => {} };
   deps = { store: rt.store, blobs: rt.blobs, lists: rt.lists, lookalikes: rt.lookalikes, events };
   const api = { store: rt.store, blobs: rt.blobs, cursors: rt.cursors, events, lists: rt.lists };
-  const lookup = { store: await testLookupStore(clients.endpoints.dynamodb, table), cursors: rt.cursors };
+  const lookup = { store: await testLookupStore(clients.endpoints.dynamodb, table) };
   routes = { ...datasetRoutes(api), ...lookupRoutes(lookup), ...exportRoutes(api) };
   await rt.store.ensureDataset(TENANT, DATASET, {
     asOf: AS_OF,

@@ -10,7 +10,7 @@
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from "aws-lambda";
 import { beforeAll, describe, expect, it } from "vitest";
-import { lookupRoutes } from "../../shared/api/lookup";
+import { memberRoutes } from "../../shared/api/members";
 import { overlapRoutes } from "../../shared/api/overlap";
 import { apiHandler, type RouteHandler } from "../../shared/http/api";
 import { CursorCodec } from "../../shared/http/cursor";
@@ -21,9 +21,9 @@ import { runUpload } from "../../shared/pipeline/run";
 import { ROUTES, type RouteId, routeKey } from "../../shared/routes";
 import { DynamoDatasetStore } from "../../shared/store/dynamo";
 import { objectKeys } from "../../shared/store/keys";
+import { S3MemberPages } from "../../shared/store/member-pages";
 import { S3BlobStore } from "../../shared/store/s3";
 import { createTestBucket, createTestTable, testClients, uniqueName } from "../support/aws";
-import { testLookupStore } from "../support/lookup";
 
 const TENANT = "t1";
 const DATASET = "shop";
@@ -187,15 +187,11 @@ beforeAll(async () => {
   const options = { defaultTenant: "demo", scopePrefix: "segmentation", requireTenantClaim: false };
   handlers.readApi = apiHandler(
     "readApi",
-    { ...others, ...overlapRoutes({ store, blobs, cursors }) },
-    options,
-  ) as Handler;
-  // The members route, served by the lookup function's core over its own store.
-  handlers.lookupApi = apiHandler(
-    "lookupApi",
     {
       ...others,
-      ...lookupRoutes({ store: await testLookupStore(clients.endpoints.dynamodb, table), cursors }),
+      ...overlapRoutes({ store, blobs, cursors }),
+      // The members route, over the version's member pages.
+      ...memberRoutes({ store, members: new S3MemberPages(blobs), cursors }),
     },
     options,
   ) as Handler;

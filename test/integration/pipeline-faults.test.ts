@@ -29,6 +29,7 @@ import { runIdFor, runUpload, type UploadEvent } from "../../shared/pipeline/run
 import { DynamoDatasetStore } from "../../shared/store/dynamo";
 import { S3BlobStore } from "../../shared/store/s3";
 import { createTestBucket, createTestTable, testClients, uniqueName } from "../support/aws";
+import { memberPage } from "../support/members";
 
 const TENANT = "t";
 const AS_OF = "2025-10-01";
@@ -171,7 +172,7 @@ async function allMembers(datasetId: string) {
     const ids: string[] = [];
     let after: string | undefined;
     do {
-      const page = await store.listMembers(TENANT, datasetId, segment.id, current.version, 500, after);
+      const page = await memberPage(blobs, TENANT, datasetId, segment.id, current.version, 500, after);
       ids.push(...page.items);
       after = page.next;
     } while (after !== undefined);

@@ -13,6 +13,7 @@ import { runRefresh, runUpload } from "../../shared/pipeline/run";
 import { DynamoDatasetStore } from "../../shared/store/dynamo";
 import { S3BlobStore } from "../../shared/store/s3";
 import { createTestBucket, createTestTable, testClients, uniqueName } from "../support/aws";
+import { memberPage } from "../support/members";
 import { stageUpload } from "../support/uploads";
 
 const fixture = (name: string) => readFile(resolve(import.meta.dirname, "../fixtures/e2e", name));
@@ -123,7 +124,7 @@ describe("runUpload", () => {
     expect(during.meta?.current?.version).toBe(1);
     expect(during.view).toEqual(before.view);
     expect((await store.getCustomer("t", "crash", "C10")).view).toBeUndefined();
-    const members = await store.listMembers("t", "crash", "rfm:at-risk", 1, 100);
+    const members = await memberPage(blobs, "t", "crash", "rfm:at-risk", 1, 100);
     const segmentsBefore = (await store.getDataset("t", "crash"))?.current?.segments;
     expect(members.items.length).toBe(segmentsBefore?.find((s) => s.id === "rfm:at-risk")?.size ?? 0);
 

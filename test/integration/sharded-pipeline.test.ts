@@ -24,6 +24,7 @@ import { DynamoDatasetStore } from "../../shared/store/dynamo";
 import { objectKeys } from "../../shared/store/keys";
 import { S3BlobStore } from "../../shared/store/s3";
 import { createTestBucket, createTestTable, testClients, uniqueName } from "../support/aws";
+import { memberPage } from "../support/members";
 import { stageUpload } from "../support/uploads";
 
 const CDNOW_SAMPLE = "/work/shared/data/cdnow/cdnow-sample-transactions.csv";
@@ -66,7 +67,7 @@ async function allMembers(datasetId: string, segmentId: string, version: number)
   const ids: string[] = [];
   let after: string | undefined;
   do {
-    const page = await store.listMembers("t", datasetId, segmentId, version, 1000, after);
+    const page = await memberPage(blobs, "t", datasetId, segmentId, version, 1000, after);
     ids.push(...page.items);
     after = page.next;
   } while (after);
@@ -210,6 +211,10 @@ describe("a sharded run", () => {
   it("erases a customer from a sharded dataset: views, items and the source file, then recomputes without them", async () => {
     const before = await committedOutputs("sharded");
     const customerId = [...before.outputs.keys()][0] as string;
+    // Each version's history file: every customer's entries, which the next run continues.
+    const historyOf = async (version: number | undefined) =>
+      decodeOutputs((await blobs.get(objectKeys.history("t", "sharded", version as number))) as Uint8Array);
+    expect((await historyOf(before.meta?.current?.version)).has(customerId)).toBe(true);
     const events: ServiceEvent[] = [];
     const routes = datasetRoutes({
       store,
@@ -242,6 +247,10 @@ describe("a sharded run", () => {
     const erased = await membershipOf(before.meta?.current?.version);
     expect(erased.count).toBe(before.outputs.size - 1);
     expect(idsOf(erased)).not.toContain(customerId);
+    // Its history file too, so no later version carries the customer's history on.
+    const erasedHistory = await historyOf(before.meta?.current?.version);
+    expect(erasedHistory.has(customerId)).toBe(false);
+    expect(erasedHistory.size).toBe(before.outputs.size - 1);
 
     // The sharded refresh it started recomputes from the rewritten file.
     await sharded.settled();
@@ -253,5 +262,6 @@ describe("a sharded run", () => {
     expect((await store.getCustomer("t", "sharded", customerId)).view).toBeUndefined();
     const recomputed = await membershipOf(after.meta?.current?.version);
     expect(idsOf(recomputed).sort()).toEqual([...after.outputs.keys()].sort());
+    expect((await historyOf(after.meta?.current?.version)).has(customerId)).toBe(false);
   });
 });

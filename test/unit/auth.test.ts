@@ -18,7 +18,7 @@ import {
   tokenScopes,
 } from "../../shared/http/auth";
 import { ROUTES, type Scope } from "../../shared/routes";
-import { customerPk, datasetPk, registrySk, segmentPk } from "../../shared/store/keys";
+import { customerPk, datasetPk, objectKeys, registrySk } from "../../shared/store/keys";
 
 const OPTIONS: AuthOptions = {
   defaultTenant: "demo",
@@ -294,8 +294,11 @@ describe("tenant ids and keys", () => {
     fc.assert(
       fc.property(tenantId, tenantId, datasetId, fc.string(), (a, b, dataset, id) => {
         fc.pre(a !== b);
-        for (const key of [datasetPk(a, dataset), customerPk(a, dataset, id), segmentPk(a, dataset, id)])
+        for (const key of [datasetPk(a, dataset), customerPk(a, dataset, id)])
           expect(key.startsWith(`T#${b}#`), `${key} vs ${b}`).toBe(false);
+        // A segment's members are objects under the tenant's own state prefix.
+        for (const key of [objectKeys.memberPage(a, dataset, 1, id), objectKeys.memberIndex(a, dataset, 1)])
+          expect(key.startsWith(`state/${a}/${dataset}/`), `${key} vs ${a}`).toBe(true);
         expect(registrySk(a, dataset).startsWith(`${b}#`)).toBe(false);
       }),
     );

@@ -17,6 +17,7 @@ import { historyRoutes } from "../../shared/api/history";
 import { listRoutes } from "../../shared/api/lists";
 import { lookalikeRoutes } from "../../shared/api/lookalikes";
 import { type LookupStore, lookupRoutes } from "../../shared/api/lookup";
+import { memberRoutes } from "../../shared/api/members";
 import { buildOpenApiDocument } from "../../shared/api/openapi";
 import { overlapRoutes } from "../../shared/api/overlap";
 import { readRoutes } from "../../shared/api/read";
@@ -301,7 +302,6 @@ function memoryStore() {
       const meta = structuredClone(datasets.get(id));
       return { meta, view: meta?.current ? structuredClone(views[customerId]) : undefined };
     },
-    listMembers: async (): Promise<Page<string>> => ({ items: ["c1"], next: "c1" }),
   };
   return { store: store as DatasetStore, lookup, definitions };
 }
@@ -362,9 +362,6 @@ function handlers(options: { blobs?: boolean } = {}) {
     lists: new MemoryListStore(),
     lookalikes: new MemoryLookalikeStore(),
     history: {
-      write: async () => 0,
-      discard: async () => {},
-      deleteCustomer: async () => 0,
       list: async () => ({
         items: [
           {
@@ -390,7 +387,15 @@ function handlers(options: { blobs?: boolean } = {}) {
     ...destinationRoutes({ ...deps, blobs }),
     ...listRoutes(deps),
     ...lookalikeRoutes(deps),
-    ...lookupRoutes({ store: lookup, cursors }),
+    ...lookupRoutes({ store: lookup }),
+    ...memberRoutes({
+      store,
+      cursors,
+      members: {
+        list: async (): Promise<Page<string>> => ({ items: ["c1"], next: "c1" }),
+        all: async function* () {},
+      },
+    }),
     ...docsRoutes(),
   };
   const call = (routeId: RouteId, req: Partial<ApiRequest> = {}): Promise<ApiResult> => {

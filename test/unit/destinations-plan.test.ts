@@ -12,7 +12,7 @@ import type { ExternalBucketWriter } from "../../shared/destinations/member-file
 import type { DestinationRecord, MembershipChangedPayload } from "../../shared/destinations/model";
 import { changesBySegment, type PlanDeps, planDeliveries } from "../../shared/destinations/plan";
 import type { RunRecord } from "../../shared/model";
-import type { MembershipWrite, Page } from "../../shared/pipeline/ports";
+import type { MembershipWrite } from "../../shared/pipeline/ports";
 import { MemoryDestinationStore } from "../support/memory-destinations";
 
 const NOW = new Date("2026-03-01T10:00:00.000Z");
@@ -95,7 +95,7 @@ function setup() {
       get: async (key) => (objects.has(key) ? Buffer.from(objects.get(key) ?? "") : undefined),
       list: async (prefix) => [...objects.keys()].filter((k) => k.startsWith(prefix)),
     },
-    store: { listMembers: async (): Promise<Page<string>> => ({ items: [] }) },
+    members: { all: async function* () {} },
     deliveryQueue: {
       notify: async (ref) => {
         notified.push(ref.destinationId);
@@ -337,10 +337,10 @@ describe("planDeliveries: files", () => {
       {
         ...deps,
         files,
-        store: {
-          listMembers: async (_t, _d, segmentId, version) => {
+        members: {
+          all: async function* (_t, _d, version, segmentId) {
             expect(version).toBe(7);
-            return { items: members[segmentId] ?? [] };
+            yield* members[segmentId] ?? [];
           },
         },
       },

@@ -11,7 +11,6 @@ import type { z } from "zod";
 import { customerAnswer } from "../../shared/api/customer-answer";
 import { type LookupStore, lookupRoutes, parseView } from "../../shared/api/lookup";
 import type { ApiRequest } from "../../shared/http/api";
-import { CursorCodec } from "../../shared/http/cursor";
 import { customerViewSchema } from "../../shared/model";
 import type { Item, MetaPart } from "../../shared/store/lookup";
 
@@ -70,14 +69,10 @@ class CountingStore implements LookupStore {
     const meta = this.metaAs(part);
     return { meta, view: meta?.current ? this.views.get(customerId) : undefined };
   }
-
-  async listMembers() {
-    return { items: ["C01"] };
-  }
 }
 
 function routesOver(store: CountingStore) {
-  const routes = lookupRoutes({ store, cursors: new CursorCodec("test") });
+  const routes = lookupRoutes({ store });
   const request = (routeId: ApiRequest["routeId"], params: Record<string, string>): ApiRequest => ({
     routeId,
     params,
@@ -86,7 +81,7 @@ function routesOver(store: CountingStore) {
     tenantId: TENANT,
     requestId: "test",
   });
-  const call = async (routeId: "getCustomer" | "listSegmentMembers", params: Record<string, string>) => {
+  const call = async (routeId: "getCustomer", params: Record<string, string>) => {
     const handle = routes[routeId];
     if (!handle) throw new Error(routeId);
     try {
@@ -97,7 +92,6 @@ function routesOver(store: CountingStore) {
   };
   return {
     customer: (customerId = "C01") => call("getCustomer", { datasetId: DATASET, customerId }),
-    members: () => call("listSegmentMembers", { datasetId: DATASET, segmentId: "rfm:champions" }),
   };
 }
 
@@ -117,9 +111,8 @@ describe("the lookup routes' reads of the committed version", () => {
 
   it("serve a new commit from the first request that sees it, whether its version or only its run differs", async () => {
     const store = new CountingStore();
-    const { customer, members } = routesOver(store);
+    const { customer } = routesOver(store);
     await customer();
-    await members();
 
     // Version 2: the champions renamed, the customer rewritten.
     store.meta = { ...store.meta, current: version(2, "r2", "Best customers") };
@@ -136,29 +129,18 @@ describe("the lookup routes' reads of the committed version", () => {
     const third = await customer();
     expect(store.reads).toEqual(["customer:ref", "customer:whole"]);
     expect(third.body).toMatchObject({ version: 2, runId: "r9" });
-
-    // The member pages share what the customer reads learnt, and follow commits the same way.
-    store.reads = [];
-    expect((await members()).body).toMatchObject({ version: 2, size: 2 });
-    expect(store.reads).toEqual(["meta:ref"]);
-    store.meta = { ...store.meta, current: { ...version(3, "r3"), segments: [] } };
-    store.reads = [];
-    expect(await members()).toMatchObject({ status: 404 });
-    expect(store.reads).toEqual(["meta:ref", "meta:whole"]);
   });
 
   it("tell no dataset, no run yet and no customer apart from the reference alone", async () => {
     const store = new CountingStore();
-    const { customer, members } = routesOver(store);
+    const { customer } = routesOver(store);
     expect(await customer("C99")).toMatchObject({ status: 404, body: "No such customer in this dataset" });
     store.meta = { pk: "T#acme#D#shop", sk: "META", settings: {} };
     store.reads = [];
     expect(await customer()).toMatchObject({ status: 404, body: "Dataset shop has no completed run yet" });
-    expect(await members()).toMatchObject({ status: 404, body: "Dataset shop has no completed run yet" });
     store.meta = undefined;
     expect(await customer()).toMatchObject({ status: 404, body: "Dataset shop does not exist" });
-    expect(await members()).toMatchObject({ status: 404, body: "Dataset shop does not exist" });
-    expect(store.reads).toEqual(["customer:ref", "meta:ref", "customer:ref", "meta:ref"]);
+    expect(store.reads).toEqual(["customer:ref", "customer:ref"]);
   });
 });
 
