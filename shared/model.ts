@@ -332,6 +332,12 @@ export const currentVersionSchema = z.object({
   /** The fitted value models (BG/NBD, Gamma-Gamma) and their horizon and discount rate. */
   value: z.record(z.string(), z.unknown()).optional(),
   /**
+   * The served value model (engine/clv/served.ts ServedValueModel) as JSON text: what a reader predicts a
+   * customer from, with the customer's stored inputs, at this version's asOf. Text, so that every double
+   * comes back exactly whatever its size (DynamoDB numbers and the document client are narrower).
+   */
+  servedValue: z.string().optional(),
+  /**
    * Set when the version was computed sharded (Step Functions): the replace upload it was computed from. Such
    * a dataset keeps no single aggregate state; a refresh recomputes it from this upload, sharded again.
    */
@@ -487,8 +493,6 @@ export const runRecordSchema = z.object({
       orders: z.number(),
       customersWritten: z.number(),
       membershipsWritten: z.number(),
-      /** Customers whose predictions moved, but within the stated tolerance, and were not rewritten. */
-      customersWithinTolerance: z.number(),
       /** Customers of the file left out because they were erased from the dataset earlier. */
       customersSuppressed: z.number(),
       /** Customers an erasure run removed (0 when the customer was not in the dataset's state). */
@@ -501,7 +505,7 @@ export const runRecordSchema = z.object({
       endpointsInactive: z.number(),
       /** Pinpoint imports: distinct users of the file, each one customer. */
       endpointUsers: z.number(),
-      /** Membership-history records written: one per customer whose segments changed. */
+      /** Membership-history entries made (in the customer items): one per customer whose segments changed. */
       historyWritten: z.number(),
     })
     .partial()
@@ -562,6 +566,20 @@ export const customerViewSchema = z.object({
   repeatPurchases: z.number().optional(),
   /** The category recommended next (README "Next best category"); absent when there is none. */
   nextBestCategory: z.string().optional(),
+  /**
+   * The value models' inputs of the customer (engine/clv/served.ts CustomerValueInputs), set with the
+   * predictions: what a reader predicts the customer from with the version's served model. Internal: no
+   * answer, export or payload shows it.
+   */
+  valueInputs: z
+    .object({
+      x: z.number(),
+      tx: z.number(),
+      firstDay: z.number(),
+      mx: z.number(),
+      fallbackOrderValue: z.number(),
+    })
+    .optional(),
   segments: z.array(z.string()),
 });
 export type CustomerView = z.infer<typeof customerViewSchema>;
@@ -597,7 +615,10 @@ export const erasureCountsSchema = z.object({
   stateObjectsDeleted: z.number().int(),
   /** Member exports of the dataset deleted. */
   exportsDeleted: z.number().int(),
-  /** Membership-history records of the customer deleted (absent on erasures recorded before history). */
+  /**
+   * Membership-history entries of the customer deleted with their item, which carries them (absent on erasures
+   * recorded before history).
+   */
   historyItemsDeleted: z.number().int().default(0),
   /**
    * Files of s3 and audience destinations (the runs the service still holds) rewritten without the customer

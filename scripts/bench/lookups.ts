@@ -35,6 +35,7 @@ import { DynamoDBDocumentClient, PutCommand } from "@aws-sdk/lib-dynamodb";
 import type { APIGatewayProxyEventV2 } from "aws-lambda";
 import { build, type Metafile } from "esbuild";
 import { ESM_REQUIRE_BANNER } from "../../infra/constructs/service-function";
+import type { ServedValueModel } from "../../shared/engine/clv/served";
 import type { CustomerView } from "../../shared/model";
 import { DynamoDatasetStore } from "../../shared/store/dynamo";
 import { CUSTOMER_SK, customerPk, datasetPk, META_SK } from "../../shared/store/keys";
@@ -388,13 +389,39 @@ function metaItem() {
       },
       value: {
         horizonDays: 365,
-        bgnbd: { r: 0.24, alpha: 4.4, a: 0.79, b: 2.4 },
-        gammaGamma: { p: 6.2, q: 3.7, v: 15.4 },
+        selectedModel: "bgNbd",
+        bgNbd: SERVED.repeat.params,
+        gammaGamma: SERVED.gammaGamma,
       },
+      // Read predictions come from this model and the customer's stored inputs (pipeline/served-view.ts).
+      servedValue: JSON.stringify(SERVED),
     },
   };
 }
 
+/**
+ * The served value model of the benchmark's version: BG/NBD in days with its covariances (intervals), the
+ * heaviest model to predict from (a hypergeometric function per period of the horizon), and Gamma-Gamma.
+ */
+const SERVED: ServedValueModel = {
+  timeUnit: "day",
+  repeat: { model: "bgNbd", params: { r: 0.24, alpha: 4.4, a: 0.79, b: 2.4 } },
+  gammaGamma: { p: 6.2, q: 3.7, gamma: 15.4 },
+  clv: {
+    horizonPeriods: 12,
+    periodsPerYear: 12,
+    timeUnitsPerYear: 365.25,
+    annualDiscountRate: 0.1,
+    margin: 1,
+  },
+  covariances: {
+    repeat: [0.01, 0.002, 0, 0, 0.002, 0.012, 0, 0, 0, 0, 0.03, 0.01, 0, 0, 0.01, 0.04],
+    gammaGamma: [0.02, 0.01, 0, 0.01, 0.03, 0, 0, 0, 0.01],
+  },
+  pooledOrderValue: 61.2,
+};
+
+/** The customer item's view as runs store it: no predictions, the value models' inputs instead. */
 const VIEW: CustomerView = {
   firstPurchase: "2024-02-03",
   lastPurchase: "2025-09-20",
@@ -406,9 +433,8 @@ const VIEW: CustomerView = {
   rfm: "544",
   lifecycle: "lifecycle:active",
   cluster: "cluster:c3",
-  probabilityAlive: 0.91,
-  expectedPurchases: 2.3,
-  clv: 180.2,
+  repeatPurchases: 6,
+  valueInputs: { x: 6, tx: 595, firstDay: 19_756, mx: 71.35, fallbackOrderValue: 73.2 },
   segments: ["rfm:champions", "lifecycle:active", "cluster:c3", "rule:vip", "rule:app-first"],
 };
 
