@@ -1,8 +1,8 @@
 /**
  * Core of the customer-history route: the segments one customer entered and left, run by run, newest first.
  * Served by the read function rather than the lookup function: it is not on the hot path of a single
- * lookup, and it reads run records next to the history items (BatchGetItem), which the lookup function's
- * small aws-lite bundle does not carry.
+ * lookup, and it reads the version items of a page next to the customer item (BatchGetItem), which the
+ * lookup function's small aws-lite bundle does not carry.
  */
 import { z } from "zod";
 import { NotFoundError } from "../errors";

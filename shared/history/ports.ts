@@ -1,9 +1,10 @@
 /**
- * The port of the per-customer membership history: one record per customer whose segments changed in a run,
- * written before the run commits and served only once that run's version is committed. The DynamoDB adapter
- * is shared/store/history.ts; nothing here knows an AWS SDK.
+ * The port of the per-customer membership history: one entry per version that changed the customer's segments,
+ * carried by the customer's item (history/entries.ts), written with it before the run commits and served only
+ * once that version is committed. The DynamoDB adapter is shared/store/history.ts; nothing here knows an AWS
+ * SDK.
  */
-/** The run a history record belongs to. */
+/** The committed run a history entry belongs to. */
 export interface HistoryRun {
   version: number;
   runId: string;
@@ -11,14 +12,7 @@ export interface HistoryRun {
   asOf: string;
 }
 
-/** The segments one customer entered and left in one run. */
-export interface HistoryChange {
-  customerId: string;
-  entered: string[];
-  left: string[];
-}
-
-/** One served history record: a committed run's changes to one customer, with the run's commit time. */
+/** One served history entry: a committed run's changes to one customer, with the run's commit time. */
 export interface HistoryEntry extends HistoryRun {
   completedAt: string;
   entered: string[];
@@ -26,26 +20,9 @@ export interface HistoryEntry extends HistoryRun {
 }
 
 export interface MembershipHistory {
-  /** Writes one record per change under the run's version (a retry overwrites its own); returns how many. */
-  write(
-    tenantId: string,
-    datasetId: string,
-    run: HistoryRun,
-    changes: readonly HistoryChange[],
-  ): Promise<number>;
   /**
-   * Deletes the records a run that never committed wrote under `version` for these customers (the repair of an
-   * aborted run). Readers never serve them anyway; this only keeps them from lingering.
-   */
-  discard(
-    tenantId: string,
-    datasetId: string,
-    version: number,
-    customerIds: readonly string[],
-  ): Promise<void>;
-  /**
-   * A customer's records of committed runs, newest first: only versions up to `committedVersion` whose run
-   * committed them, strictly before version `before` when given; `next` is the version to pass as `before`.
+   * A customer's entries of committed versions, newest first: only versions up to `committedVersion` whose
+   * commit is recorded, strictly before version `before` when given; `next` is the version to pass as `before`.
    */
   list(
     tenantId: string,
@@ -55,6 +32,4 @@ export interface MembershipHistory {
     limit: number,
     before?: number,
   ): Promise<{ items: HistoryEntry[]; next?: number }>;
-  /** Deletes every record of the customer, committed or not; returns how many there were. */
-  deleteCustomer(tenantId: string, datasetId: string, customerId: string): Promise<number>;
 }

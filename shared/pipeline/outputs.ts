@@ -3,10 +3,12 @@
  * diff between two views that decides which table items a run writes.
  */
 import { gunzipSync, gzipSync } from "node:zlib";
-import { amountOfCents, centsOfAmount, meanRounded, roundToCent } from "../engine/money";
+import { amountOfCents, centsOfAmount, meanRounded } from "../engine/money";
 import type { CustomerScores, SegmentationResult } from "../engine/types";
+import { changeOf, entriesOf, type Histories, withEntry } from "../history/entries";
 import { type CustomerView, customerViewSchema, type StoredSegmentSummary } from "../model";
 import type { CustomerWrite, MembershipWrite } from "./ports";
+import { tableViewOf, viewPredictions } from "./served-view";
 
 /** Customer id -> canonical JSON of the view (stable key order, so equal views give equal strings). */
 export type Outputs = Map<string, string>;
@@ -21,6 +23,7 @@ export function viewOf(
   i: number,
   c: CustomerScores = result.customer(i),
 ): { id: string; view: CustomerView } {
+  const inputs = c.probabilityAlive !== undefined ? result.valueInputsOf?.(i) : undefined;
   const view: CustomerView = {
     firstPurchase: c.firstPurchase,
     lastPurchase: c.lastPurchase,
@@ -32,94 +35,16 @@ export function viewOf(
     rfm: c.rfm,
     lifecycle: c.lifecycle,
     ...(c.cluster !== undefined ? { cluster: c.cluster } : {}),
-    ...(c.probabilityAlive !== undefined ? { probabilityAlive: round(c.probabilityAlive, 4) } : {}),
-    ...(c.expectedPurchases !== undefined ? { expectedPurchases: round(c.expectedPurchases, 4) } : {}),
-    ...(c.expectedPurchasesLow !== undefined
-      ? { expectedPurchasesLow: round(c.expectedPurchasesLow, 4) }
-      : {}),
-    ...(c.expectedPurchasesHigh !== undefined
-      ? { expectedPurchasesHigh: round(c.expectedPurchasesHigh, 4) }
-      : {}),
-    ...(c.clv !== undefined ? { clv: roundToCent(c.clv) } : {}),
-    ...(c.clvLow !== undefined ? { clvLow: roundToCent(c.clvLow) } : {}),
-    ...(c.clvHigh !== undefined ? { clvHigh: roundToCent(c.clvHigh) } : {}),
+    ...viewPredictions(c),
     ...(c.repeatPurchases !== undefined && c.probabilityAlive !== undefined
       ? { repeatPurchases: c.repeatPurchases }
       : {}),
     ...(c.nextBestCategory !== undefined ? { nextBestCategory: c.nextBestCategory } : {}),
+    // What a reader predicts the customer from with the version's served model (./served-view).
+    ...(inputs !== undefined ? { valueInputs: inputs } : {}),
     segments: [...c.segments].sort(),
   };
   return { id: c.customerId, view };
-}
-
-/**
- * How far a prediction may drift before a customer is rewritten. Predictions move a little every day as
- * customers age; rewriting every customer daily for changes nobody acts on would cost a write each.
- * Scores, segments and every other field are compared exactly.
- */
-export const PREDICTION_TOLERANCE = {
-  /** Absolute. */
-  probabilityAlive: 0.005,
-  /** Relative, with the absolute floor below for values near zero. */
-  expectedPurchases: 0.005,
-  expectedPurchasesFloor: 0.005,
-  clv: 0.005,
-  clvFloor: 0.01,
-} as const;
-
-function within(a: number | undefined, b: number | undefined, relative: number, floor: number): boolean {
-  if (a === undefined || b === undefined) return a === b;
-  return Math.abs(a - b) <= Math.max(floor, relative * Math.max(Math.abs(a), Math.abs(b)));
-}
-
-/** True when two views differ at most in predictions, each within its tolerance. */
-export function sameWithinTolerance(a: CustomerView, b: CustomerView): boolean {
-  const purchases = (x: number | undefined, y: number | undefined) =>
-    within(x, y, PREDICTION_TOLERANCE.expectedPurchases, PREDICTION_TOLERANCE.expectedPurchasesFloor);
-  const value = (x: number | undefined, y: number | undefined) =>
-    within(x, y, PREDICTION_TOLERANCE.clv, PREDICTION_TOLERANCE.clvFloor);
-  return (
-    JSON.stringify(withoutPredictions(a)) === JSON.stringify(withoutPredictions(b)) &&
-    within(a.probabilityAlive, b.probabilityAlive, 0, PREDICTION_TOLERANCE.probabilityAlive) &&
-    purchases(a.expectedPurchases, b.expectedPurchases) &&
-    purchases(a.expectedPurchasesLow, b.expectedPurchasesLow) &&
-    purchases(a.expectedPurchasesHigh, b.expectedPurchasesHigh) &&
-    value(a.clv, b.clv) &&
-    value(a.clvLow, b.clvLow) &&
-    value(a.clvHigh, b.clvHigh)
-  );
-}
-
-/** A view without the predictions, which are compared within their tolerances. */
-function withoutPredictions(v: CustomerView) {
-  const {
-    probabilityAlive: _p,
-    expectedPurchases: _e,
-    expectedPurchasesLow: _el,
-    expectedPurchasesHigh: _eh,
-    clv: _c,
-    clvLow: _cl,
-    clvHigh: _ch,
-    ...rest
-  } = v;
-  return rest;
-}
-
-/**
- * Keeps the committed view of every customer whose new view is the same within tolerance, so the version's
- * outputs file stays equal to what the table holds. Returns how many were kept.
- */
-export function keepWithinTolerance(committed: Outputs, next: Outputs): number {
-  let kept = 0;
-  for (const [id, json] of next) {
-    const before = committed.get(id);
-    if (before === undefined || before === json) continue;
-    if (sameWithinTolerance(parseView(before) as CustomerView, parseView(json) as CustomerView)) {
-      next.set(id, before);
-      kept++;
-    }
-  }
-  return kept;
 }
 
 export type SegmentProfile = NonNullable<StoredSegmentSummary["profile"]>;
@@ -205,13 +130,35 @@ const parseView = (json: string | undefined): CustomerView | null =>
 export interface Diff {
   customers: CustomerWrite[];
   memberships: MembershipWrite[];
+  /** Every customer's history at the new version, as its history file keeps it (with `history` only). */
+  history: Histories;
+  /** Customers given a new history entry: those whose segments changed (with `history` only). */
+  historyEntries: number;
 }
 
+/** The history a diff continues: the committed version's, and the version the run writes. */
+export interface DiffHistory {
+  version: number;
+  committed: Histories;
+  /** Customers whose history ends with this version (an erasure's): no line in its history file. */
+  forget?: ReadonlySet<string>;
+}
+
+const sameTableView = (a: CustomerView | null, b: CustomerView | null): boolean =>
+  a === null || b === null ? a === b : JSON.stringify(tableViewOf(a)) === JSON.stringify(tableViewOf(b));
+
 /**
- * What a run must write to move readers from `committed` to `next`. Customers an aborted run (`aborted`)
- * touched are rewritten even when unchanged, which undoes whatever that run left behind.
+ * What a run must write to move readers from `committed` to `next`: the customers whose stored item changes
+ * (its table view, or its history when its segments changed), with the history the item carries. Customers
+ * an aborted run (`aborted`) touched are rewritten even when unchanged, with their committed history, which
+ * undoes whatever that run left behind. Without `history`, no entry is made and items carry none.
  */
-export function diffOutputs(committed: Outputs, next: Outputs, aborted?: Outputs): Diff {
+export function diffOutputs(
+  committed: Outputs,
+  next: Outputs,
+  aborted?: Outputs,
+  history?: DiffHistory,
+): Diff {
   const touched = new Set<string>();
   if (aborted) {
     for (const [id, json] of aborted) if (committed.get(id) !== json) touched.add(id);
@@ -223,6 +170,8 @@ export function diffOutputs(committed: Outputs, next: Outputs, aborted?: Outputs
 
   const customers: CustomerWrite[] = [];
   const memberships: MembershipWrite[] = [];
+  const histories: Histories = new Map(history?.committed ?? []);
+  let historyEntries = 0;
   for (const id of ids) {
     const before = committed.get(id);
     const after = next.get(id);
@@ -230,7 +179,23 @@ export function diffOutputs(committed: Outputs, next: Outputs, aborted?: Outputs
     if (before === after && !repair) continue;
     const previous = parseView(before);
     const view = parseView(after);
-    customers.push({ customerId: id, view, previous });
+
+    const { entered, left } = changeOf(previous?.segments ?? [], view?.segments ?? []);
+    const moved = entered.length > 0 || left.length > 0;
+    let entries = history ? entriesOf(history.committed.get(id)) : [];
+    if (history && moved) {
+      entries = withEntry(entries, { v: history.version, e: entered, l: left });
+      histories.set(id, JSON.stringify(entries));
+      historyEntries++;
+    }
+    if (moved || repair || !sameTableView(previous, view)) {
+      customers.push({
+        customerId: id,
+        view: view && tableViewOf(view),
+        previous: previous && tableViewOf(previous),
+        ...(entries.length > 0 ? { history: entries } : {}),
+      });
+    }
 
     const was = new Set(previous?.segments ?? []);
     const now = new Set(view?.segments ?? []);
@@ -243,5 +208,6 @@ export function diffOutputs(committed: Outputs, next: Outputs, aborted?: Outputs
         memberships.push({ segmentId, customerId: id, member, previous: prior });
     }
   }
-  return { customers, memberships };
+  for (const id of history?.forget ?? []) histories.delete(id);
+  return { customers, memberships, history: histories, historyEntries };
 }

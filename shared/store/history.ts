@@ -1,91 +1,34 @@
 /**
- * The DynamoDB adapter of the membership history (port in shared/history/ports.ts). One item per customer
- * whose segments changed in a run, under the customer's history key and the run's version:
+ * The DynamoDB adapter of the membership history (port in shared/history/ports.ts). The history lives in the
+ * customer's item (`hist`: compact entries `{v, e, l}`, newest first, capped; history/entries.ts), written with
+ * the item by the run that changed the customer's segments, so it costs no item of its own.
  *
- *   pk T#<tenant>#D#<dataset>#H#<customer>   sk V#<version, zero-padded>   runId, asOf, entered[], left[]
- *
- * A run writes its items before it commits, so a run that dies before its commit leaves items of a version
- * that never committed. Readers therefore serve an item only when its version is not newer than the
- * committed one and its run's record says that run committed that very version (succeeded, same version);
- * the run record also gives the commit time. The repair of the aborted run deletes what it can of them.
+ * A run writes its items before it commits, so an item may carry an entry of a version that never committed
+ * (its run died before the commit) until the next run rewrites the item. Readers therefore serve an entry only
+ * when its version is not newer than the committed one and its version's item (`VER#<version>`, written in
+ * the commit's transaction) exists; that item also gives the entry's run, evaluation date and commit time.
+ * One read of the customer item, then one BatchGetItem of the page's version items.
  */
-import {
-  BatchGetCommand,
-  BatchWriteCommand,
-  type BatchWriteCommandInput,
-  type DynamoDBDocumentClient,
-  QueryCommand,
-} from "@aws-sdk/lib-dynamodb";
+import { BatchGetCommand, type DynamoDBDocumentClient, GetCommand } from "@aws-sdk/lib-dynamodb";
 import { RetryableError } from "../errors";
-import type { HistoryChange, HistoryEntry, HistoryRun, MembershipHistory } from "../history/ports";
+import { type StoredEntry, storedEntries } from "../history/entries";
+import type { HistoryEntry, HistoryRun, MembershipHistory } from "../history/ports";
 import { backoffDelay } from "./dynamo";
-import { datasetPk, historyPk, historySk, runSk } from "./keys";
-import { queryAll } from "./query";
-
-type WriteRequest = NonNullable<BatchWriteCommandInput["RequestItems"]>[string][number];
+import { CUSTOMER_SK, customerPk, datasetPk, versionSk } from "./keys";
 
 const MAX_ATTEMPTS = 10;
+/** Keys one BatchGetItem takes. */
+const BATCH_GET_KEYS = 100;
 const BACKOFF = { baseDelayMs: 50, maxDelayMs: 5_000 };
-const CONCURRENCY = 8;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-interface StoredItem {
-  v: number;
-  runId: string;
-  asOf: string;
-  entered: string[];
-  left: string[];
-}
-
-function storedItem(item: Record<string, unknown>): StoredItem | undefined {
-  const { v, runId, asOf, entered, left } = item;
-  if (typeof v !== "number" || typeof runId !== "string" || typeof asOf !== "string") return undefined;
-  const ids = (x: unknown) => (Array.isArray(x) ? x.filter((s): s is string => typeof s === "string") : []);
-  return { v, runId, asOf, entered: ids(entered), left: ids(left) };
-}
+type Commit = HistoryRun & { completedAt: string };
 
 export class DynamoMembershipHistory implements MembershipHistory {
   constructor(
     private readonly doc: DynamoDBDocumentClient,
     private readonly table: string,
   ) {}
-
-  async write(
-    tenantId: string,
-    datasetId: string,
-    run: HistoryRun,
-    changes: readonly HistoryChange[],
-  ): Promise<number> {
-    await this.batchWrite(
-      changes.map((c) => ({
-        PutRequest: {
-          Item: {
-            pk: historyPk(tenantId, datasetId, c.customerId),
-            sk: historySk(run.version),
-            v: run.version,
-            runId: run.runId,
-            asOf: run.asOf,
-            entered: c.entered,
-            left: c.left,
-          },
-        },
-      })),
-    );
-    return changes.length;
-  }
-
-  async discard(
-    tenantId: string,
-    datasetId: string,
-    version: number,
-    customerIds: readonly string[],
-  ): Promise<void> {
-    await this.batchWrite(
-      customerIds.map((id) => ({
-        DeleteRequest: { Key: { pk: historyPk(tenantId, datasetId, id), sk: historySk(version) } },
-      })),
-    );
-  }
 
   async list(
     tenantId: string,
@@ -95,38 +38,36 @@ export class DynamoMembershipHistory implements MembershipHistory {
     limit: number,
     before?: number,
   ): Promise<{ items: HistoryEntry[]; next?: number }> {
-    const pk = historyPk(tenantId, datasetId, customerId);
     const newest = before === undefined ? committedVersion : Math.min(committedVersion, before - 1);
+    if (newest < 1) return { items: [] };
+    const out = await this.doc.send(
+      new GetCommand({
+        TableName: this.table,
+        Key: { pk: customerPk(tenantId, datasetId, customerId), sk: CUSTOMER_SK },
+        ConsistentRead: true,
+        ProjectionExpression: "hist",
+      }),
+    );
+    const candidates = storedEntries(out.Item?.hist)
+      .filter((e) => e.v <= newest)
+      .sort((a, b) => b.v - a.v);
     const found: HistoryEntry[] = [];
-    if (newest < 0) return { items: found };
-    let start: Record<string, unknown> | undefined;
-    do {
-      const out = await this.doc.send(
-        new QueryCommand({
-          TableName: this.table,
-          KeyConditionExpression: "pk = :pk AND sk <= :newest",
-          ExpressionAttributeValues: { ":pk": pk, ":newest": historySk(newest) },
-          ScanIndexForward: false,
-          ConsistentRead: true,
-          Limit: Math.min(100, limit + 1 - found.length),
-          ExclusiveStartKey: start,
-        }),
-      );
-      const items = (out.Items ?? []).flatMap((item) => storedItem(item) ?? []);
+    let at = 0;
+    // One more than the page, to tell whether another page follows; more only when some never committed.
+    while (found.length <= limit && at < candidates.length) {
+      const chunk = candidates.slice(at, at + Math.min(BATCH_GET_KEYS, limit + 1 - found.length));
+      at += chunk.length;
       const commits = await this.commitsOf(
         tenantId,
         datasetId,
-        items.map((i) => i.runId),
+        chunk.map((e) => e.v),
       );
-      for (const item of items) {
-        const commit = commits.get(item.runId);
-        // An item of a version its run never committed (it died before the commit) is never served.
-        if (!commit || commit.version !== item.v) continue;
-        const { v, runId, asOf, entered, left } = item;
-        found.push({ version: v, runId, asOf, completedAt: commit.finishedAt, entered, left });
+      for (const entry of chunk) {
+        const commit = commits.get(entry.v);
+        // An entry of a version that never committed (its run died before the commit) is never served.
+        if (commit) found.push(served(entry, commit));
       }
-      start = out.LastEvaluatedKey;
-    } while (start && found.length <= limit);
+    }
     if (found.length > limit) {
       const items = found.slice(0, limit);
       return { items, next: items[items.length - 1]?.version };
@@ -134,30 +75,18 @@ export class DynamoMembershipHistory implements MembershipHistory {
     return { items: found };
   }
 
-  async deleteCustomer(tenantId: string, datasetId: string, customerId: string): Promise<number> {
-    const pk = historyPk(tenantId, datasetId, customerId);
-    const items = await queryAll(this.doc, this.table, {
-      KeyConditionExpression: "pk = :pk",
-      ExpressionAttributeValues: { ":pk": pk },
-      ProjectionExpression: "pk, sk",
-    });
-    const keys = items.map((item) => ({ pk, sk: String(item.sk) }));
-    await this.batchWrite(keys.map((Key) => ({ DeleteRequest: { Key } })));
-    return keys.length;
-  }
-
-  /** The committed version and commit time of each of the runs that succeeded. */
+  /** The version items of these versions that exist: each committed version's run, asOf and commit time. */
   private async commitsOf(
     tenantId: string,
     datasetId: string,
-    runIds: readonly string[],
-  ): Promise<Map<string, { version: number; finishedAt: string }>> {
+    versions: readonly number[],
+  ): Promise<Map<number, Commit>> {
     const pk = datasetPk(tenantId, datasetId);
-    const commits = new Map<string, { version: number; finishedAt: string }>();
-    let keys: Array<Record<string, unknown>> = [...new Set(runIds)].map((id) => ({ pk, sk: runSk(id) }));
+    const commits = new Map<number, Commit>();
+    let keys: Array<Record<string, unknown>> = [...new Set(versions)].map((v) => ({ pk, sk: versionSk(v) }));
     for (let attempt = 0; keys.length > 0; attempt++) {
       if (attempt >= MAX_ATTEMPTS) {
-        throw new RetryableError("UNPROCESSED_KEYS", `${keys.length} run records stayed unread`);
+        throw new RetryableError("UNPROCESSED_KEYS", `${keys.length} version items stayed unread`);
       }
       if (attempt > 0) await sleep(backoffDelay(attempt, BACKOFF));
       const out = await this.doc.send(
@@ -166,49 +95,35 @@ export class DynamoMembershipHistory implements MembershipHistory {
             [this.table]: {
               Keys: keys,
               ConsistentRead: true,
-              ProjectionExpression: "runId, #status, version, finishedAt",
-              ExpressionAttributeNames: { "#status": "status" },
+              ProjectionExpression: "v, runId, asOf, completedAt",
             },
           },
         }),
       );
-      for (const run of out.Responses?.[this.table] ?? []) {
-        const { runId, status, version, finishedAt } = run;
+      for (const item of out.Responses?.[this.table] ?? []) {
+        const { v, runId, asOf, completedAt } = item;
         if (
-          status === "succeeded" &&
+          typeof v === "number" &&
           typeof runId === "string" &&
-          typeof version === "number" &&
-          typeof finishedAt === "string"
+          typeof asOf === "string" &&
+          typeof completedAt === "string"
         ) {
-          commits.set(runId, { version, finishedAt });
+          commits.set(v, { version: v, runId, asOf, completedAt });
         }
       }
       keys = out.UnprocessedKeys?.[this.table]?.Keys ?? [];
     }
     return commits;
   }
+}
 
-  /** Batches of 25, several in flight, unprocessed items retried with capped, jittered backoff. */
-  private async batchWrite(requests: WriteRequest[]): Promise<void> {
-    const batches: WriteRequest[][] = [];
-    for (let i = 0; i < requests.length; i += 25) batches.push(requests.slice(i, i + 25));
-    let next = 0;
-    const worker = async () => {
-      while (next < batches.length) {
-        let pending = batches[next++] ?? [];
-        for (let attempt = 0; pending.length > 0; attempt++) {
-          if (attempt >= MAX_ATTEMPTS) {
-            throw new RetryableError(
-              "UNPROCESSED_ITEMS",
-              `${pending.length} history items stayed unprocessed`,
-            );
-          }
-          if (attempt > 0) await sleep(backoffDelay(attempt, BACKOFF));
-          const out = await this.doc.send(new BatchWriteCommand({ RequestItems: { [this.table]: pending } }));
-          pending = out.UnprocessedItems?.[this.table] ?? [];
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(CONCURRENCY, batches.length) }, worker));
-  }
+function served(entry: StoredEntry, commit: Commit): HistoryEntry {
+  return {
+    version: entry.v,
+    runId: commit.runId,
+    asOf: commit.asOf,
+    completedAt: commit.completedAt,
+    entered: entry.e,
+    left: entry.l,
+  };
 }

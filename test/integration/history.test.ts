@@ -1,18 +1,19 @@
 /**
- * The per-customer membership history on DynamoDB Local and the S3 server, written by real runs.
+ * The per-customer membership history on DynamoDB Local and the S3 server, written by real runs into the
+ * customer items.
  *
  * Expected entries are worked out a second way: from the customer views the table serves after each run
  * (the segments a customer has at one version and at the next, set against each other), never from the
- * membership writes the history is made of. Item counts are read straight from the table.
+ * diff the history is made of. Stored entries and items are read straight from the table.
  *
  * The crash is injected at the DynamoDB client: the commit's TransactWriteItems fails once, after the run
- * has written its customers, memberships and history under the new version.
+ * has written its customer items, history included, under the new version.
  */
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
-import { DynamoDBDocumentClient, QueryCommand, ScanCommand } from "@aws-sdk/lib-dynamodb";
+import { DynamoDBDocumentClient, GetCommand, ScanCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { beforeAll, describe, expect, it } from "vitest";
 import { S3_SERVER_CREDENTIALS } from "../../scripts/emulators/s3-server";
 import { datasetRoutes } from "../../shared/api/datasets";
@@ -28,7 +29,7 @@ import { shardedSteps } from "../../shared/pipeline/sharded";
 import { LocalShardedRuns } from "../../shared/pipeline/sharded-local";
 import { DynamoDatasetStore } from "../../shared/store/dynamo";
 import { DynamoMembershipHistory } from "../../shared/store/history";
-import { historyPk } from "../../shared/store/keys";
+import { CUSTOMER_SK, customerPk, datasetPk } from "../../shared/store/keys";
 import { S3BlobStore } from "../../shared/store/s3";
 import { createTestBucket, createTestTable, testClients, uniqueName } from "../support/aws";
 import { stageUpload } from "../support/uploads";
@@ -58,7 +59,7 @@ beforeAll(async () => {
   store = new DynamoDatasetStore(doc, table);
   blobs = new S3BlobStore(clients.s3, bucket);
   history = new DynamoMembershipHistory(doc, table);
-  deps = { store, blobs, history };
+  deps = { store, blobs };
 });
 
 const firstFile = () => readFile(resolve(import.meta.dirname, "../fixtures/e2e/transactions.csv"));
@@ -129,23 +130,39 @@ async function allEntries(datasetId: string, customerId: string): Promise<Histor
   return (await history.list(T, datasetId, customerId, version, 100)).items;
 }
 
-/** Every history item of the dataset, read straight from the table. */
-async function historyItems(datasetId: string): Promise<Array<{ pk: string; sk: string }>> {
-  const items: Array<{ pk: string; sk: string }> = [];
+/** Every item of the table whose partition key starts with `prefix`, read straight from the table. */
+async function itemsUnder(prefix: string): Promise<Record<string, unknown>[]> {
+  const items: Record<string, unknown>[] = [];
   let start: Record<string, unknown> | undefined;
   do {
     const out = await doc.send(
       new ScanCommand({
         TableName: table,
         FilterExpression: "begins_with(pk, :prefix)",
-        ExpressionAttributeValues: { ":prefix": historyPk(T, datasetId, "") },
+        ExpressionAttributeValues: { ":prefix": prefix },
+        ConsistentRead: true,
         ExclusiveStartKey: start,
       }),
     );
-    for (const item of out.Items ?? []) items.push({ pk: String(item.pk), sk: String(item.sk) });
+    items.push(...(out.Items ?? []));
     start = out.LastEvaluatedKey;
   } while (start);
   return items;
+}
+
+/**
+ * Every stored history entry of the dataset, as `<customer> v<version>`, read from the customer items; and,
+ * checked on the way, no history item of its own (the `#H#` keys of the item-per-entry layout).
+ */
+async function storedEntries(datasetId: string): Promise<string[]> {
+  expect(await itemsUnder(`${datasetPk(T, datasetId)}#H#`)).toEqual([]);
+  const prefix = customerPk(T, datasetId, "");
+  const entries: string[] = [];
+  for (const item of await itemsUnder(prefix)) {
+    const id = String(item.pk).slice(prefix.length);
+    for (const entry of (item.hist ?? []) as Array<{ v: number }>) entries.push(`${id} v${entry.v}`);
+  }
+  return entries.sort();
 }
 
 function entryOf(run: RunRecord, change: { entered: string[]; left: string[] }): HistoryEntry {
@@ -176,7 +193,7 @@ describe("membership history written by runs", () => {
       expect(await allEntries(ds, id)).toEqual([entryOf(first, { entered: v1.get(id) ?? [], left: [] })]);
     }
     expect(first.counts?.historyWritten).toBe(IDS.length);
-    expect(await historyItems(ds)).toHaveLength(IDS.length);
+    expect(await storedEntries(ds)).toEqual(IDS.map((id) => `${id} v1`));
 
     second = await upload(ds, secondFile);
     v2 = await segmentsOf(ds);
@@ -193,13 +210,15 @@ describe("membership history written by runs", () => {
     }
     const c03 = (await allEntries(ds, "C03"))[0];
     expect(c03?.left).toContain("rfm:lost");
-    // One item per changed customer per run: no more, no fewer.
+    // One entry per changed customer per run: no more, no fewer.
     expect(second.counts?.historyWritten).toBe(moved.length);
-    expect(await historyItems(ds)).toHaveLength(IDS.length + moved.length);
+    expect(await storedEntries(ds)).toEqual(
+      [...IDS.map((id) => `${id} v1`), ...moved.map((id) => `${id} v2`)].sort(),
+    );
   });
 
   it("adds nothing for a committed run that changes nobody's segments", async () => {
-    const before = await historyItems(ds);
+    const before = await storedEntries(ds);
     // A setting that changes no segment still makes a run and a version.
     await store.putSettings(T, ds, { asOf: AS_OF, currency: "EUR" });
     const outcome = await runRefresh(deps, {
@@ -214,7 +233,7 @@ describe("membership history written by runs", () => {
     expect(outcome.run.version).toBe(3);
     expect(outcome.run.counts?.historyWritten).toBe(0);
     expect(await segmentsOf(ds)).toEqual(v2);
-    expect(await historyItems(ds)).toEqual(before);
+    expect(await storedEntries(ds)).toEqual(before);
   });
 
   it("pages newest first through the route, with a cursor bound to the customer", async () => {
@@ -257,7 +276,7 @@ describe("membership history written by runs", () => {
   });
 
   it("is erased with the customer, and the erasure counts what it removed", async () => {
-    const before = (await historyItems(ds)).filter((i) => i.pk === historyPk(T, ds, "C03")).length;
+    const before = (await storedEntries(ds)).filter((e) => e.startsWith("C03 ")).length;
     expect(before).toBe(2);
     const events: ServiceEvent[] = [];
     const erase = datasetRoutes({
@@ -281,14 +300,8 @@ describe("membership history written by runs", () => {
     if (result.outcome !== "completed") return;
     // The erasure's own run removed C03 from every segment (one more record) before all of them went.
     expect(result.erasure.counts.historyItemsDeleted).toBe(before + 1);
-    const left = await doc.send(
-      new QueryCommand({
-        TableName: table,
-        KeyConditionExpression: "pk = :pk",
-        ExpressionAttributeValues: { ":pk": historyPk(T, ds, "C03") },
-      }),
-    );
-    expect(left.Items ?? []).toEqual([]);
+    // The history went with the customer item.
+    expect(await itemsUnder(customerPk(T, ds, "C03"))).toEqual([]);
     expect(await allEntries(ds, "C03")).toEqual([]);
     // Everyone else keeps theirs.
     expect((await allEntries(ds, "C01")).at(-1)?.version).toBe(1);
@@ -329,9 +342,8 @@ describe("a run that dies between writing its history and committing", () => {
     const meta = await store.getDataset(T, ds);
     expect(meta?.current?.version).toBe(1);
     expect(meta?.pending?.version).toBe(2);
-    // The dead run wrote C03's move under version 2 before the commit failed...
-    const phantom = (await historyItems(ds)).filter((i) => i.sk.endsWith("0000000002"));
-    expect(phantom.map((i) => i.pk)).toContain(historyPk(T, ds, "C03"));
+    // The dead run wrote C03's move under version 2 into its item before the commit failed...
+    expect(await storedEntries(ds)).toContain("C03 v2");
     // ...and readers see none of it: C03 still has the first run's entry alone.
     const onlyFirst = entryOf(first, { entered: v1.get("C03") ?? [], left: [] });
     expect(await allEntries(ds, "C03")).toEqual([onlyFirst]);
@@ -339,7 +351,7 @@ describe("a run that dies between writing its history and committing", () => {
     expect((await history.list(T, ds, "C03", 5, 100)).items).toEqual([onlyFirst]);
 
     // The next run (a settings change: the committed state, the same segments) repairs what the dead run
-    // left: it rewrites the memberships it touched, and those rewrites are no change of anyone's segments.
+    // left: it rewrites the customer items it touched, and those rewrites are no change of anyone's segments.
     await store.putSettings(T, ds, { asOf: AS_OF, currency: "EUR" });
     const repair = await runRefresh(deps, {
       tenantId: T,
@@ -351,31 +363,38 @@ describe("a run that dies between writing its history and committing", () => {
     expect(repair.outcome).toBe("succeeded");
     if (repair.outcome !== "succeeded") return;
     expect(repair.run.version).toBe(3);
-    expect(repair.run.counts?.membershipsWritten).toBeGreaterThan(0);
+    expect(repair.run.counts?.customersWritten).toBeGreaterThan(0);
     expect(repair.run.counts?.historyWritten).toBe(0);
     expect(await segmentsOf(ds)).toEqual(v1);
     for (const id of IDS) {
       expect(await allEntries(ds, id)).toEqual([entryOf(first, { entered: v1.get(id) ?? [], left: [] })]);
     }
-    // The repair deleted the dead run's items; only the first run's remain.
-    expect(await historyItems(ds)).toHaveLength(IDS.length);
+    // The repair rewrote the dead run's entries away; only the first run's remain.
+    expect(await storedEntries(ds)).toEqual(IDS.map((id) => `${id} v1`));
 
-    // A record of the dead version put back (as a straggling write would) is still never served: its run
-    // did not commit version 2.
-    const crashedRunId = (await store.listRuns(T, ds, 10)).items.find((r) => r.status !== "succeeded")?.runId;
-    expect(crashedRunId).toBeDefined();
-    await history.write(T, ds, { version: 2, runId: crashedRunId as string, asOf: AS_OF }, [
-      { customerId: "C03", entered: ["rfm:champions"], left: ["rfm:lost"] },
-    ]);
+    // An entry of the dead version put back (as a straggling write would) is still never served: version 2
+    // never committed, so it has no version item.
+    const key = { pk: customerPk(T, ds, "C03"), sk: CUSTOMER_SK };
+    const item = (await doc.send(new GetCommand({ TableName: table, Key: key }))).Item;
+    await doc.send(
+      new UpdateCommand({
+        TableName: table,
+        Key: key,
+        UpdateExpression: "SET hist = :hist",
+        ExpressionAttributeValues: {
+          ":hist": [{ v: 2, e: ["rfm:champions"], l: ["rfm:lost"] }, ...((item?.hist ?? []) as unknown[])],
+        },
+      }),
+    );
+    expect(await storedEntries(ds)).toContain("C03 v2");
     expect(await allEntries(ds, "C03")).toEqual([onlyFirst]);
   });
 });
 
 describe("a sharded run", () => {
-  it("records the same entries, its write slices never splitting one customer's record", async () => {
-    // Slices of 4 writes: the ten customers' 30-odd membership writes span eight slices, so a customer's
-    // memberships fall in two slices, while their history record is written whole in one.
-    const steps = shardedSteps({ store, blobs, history }, { rangeBytes: 256, buckets: 3, sliceSize: 4 });
+  it("records the same entries, written in slices of customer items", async () => {
+    // Slices of 4 writes: the ten customers' items span three slices, each item with its whole history.
+    const steps = shardedSteps({ store, blobs }, { rangeBytes: 256, buckets: 3, sliceSize: 4 });
     const sharded = new LocalShardedRuns(steps, { thresholdBytes: 1, concurrency: 2, retryDelayMs: 10 });
     const ds = "sharded";
     const runSharded = async (body: Buffer): Promise<RunRecord> => {
@@ -416,6 +435,8 @@ describe("a sharded run", () => {
       expect(await allEntries(ds, id), id).toEqual(expected);
     }
     expect(second.counts?.historyWritten).toBe(moved.length);
-    expect(await historyItems(ds)).toHaveLength(IDS.length + moved.length);
+    expect(await storedEntries(ds)).toEqual(
+      [...IDS.map((id) => `${id} v1`), ...moved.map((id) => `${id} v2`)].sort(),
+    );
   });
 });

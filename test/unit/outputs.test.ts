@@ -1,13 +1,8 @@
 import { describe, expect, it } from "vitest";
 import type { CustomerView, RunRecord } from "../../shared/model";
-import {
-  decodeOutputs,
-  diffOutputs,
-  encodeOutputs,
-  keepWithinTolerance,
-  type Outputs,
-} from "../../shared/pipeline/outputs";
+import { decodeOutputs, diffOutputs, encodeOutputs, type Outputs } from "../../shared/pipeline/outputs";
 import { IDS_PER_EVENT, membershipEvents } from "../../shared/pipeline/run";
+import { tableViewOf } from "../../shared/pipeline/served-view";
 
 const view = (rfm: string, segments: string[]): CustomerView => ({
   firstPurchase: "2025-01-01",
@@ -27,7 +22,12 @@ const outputs = (entries: Record<string, CustomerView>): Outputs =>
 describe("diffOutputs", () => {
   it("writes nothing when nothing changed", () => {
     const a = outputs({ A: view("555", ["rfm:champions"]), B: view("111", ["rfm:lost"]) });
-    expect(diffOutputs(a, new Map(a))).toEqual({ customers: [], memberships: [] });
+    expect(diffOutputs(a, new Map(a))).toEqual({
+      customers: [],
+      memberships: [],
+      history: new Map(),
+      historyEntries: 0,
+    });
   });
 
   it("writes changed, added and removed customers, and exactly the memberships that moved", () => {
@@ -81,67 +81,65 @@ describe("outputs file", () => {
   });
 });
 
-describe("keepWithinTolerance", () => {
+describe("predictions evaluated when read", () => {
+  const inputs = { x: 3, tx: 120, firstDay: 20_000, mx: 25.5, fallbackOrderValue: 30 };
+  // Keys in viewOf's order: the scores, the predictions, the inputs, the segments last.
+  const { segments: _none, ...scores } = view("444", []);
   const predicted = (p: number, e: number, clv: number, segments = ["rfm:loyal"]): CustomerView => ({
-    ...view("444", segments),
+    ...scores,
     probabilityAlive: p,
     expectedPurchases: e,
+    expectedPurchasesLow: e / 2,
+    expectedPurchasesHigh: e * 2,
     clv,
+    clvLow: clv / 2,
+    clvHigh: clv * 2,
+    repeatPurchases: 3,
+    valueInputs: inputs,
+    segments,
   });
 
-  it("keeps the committed view when only predictions moved, each within its tolerance", () => {
-    const committed = outputs({ A: predicted(0.8, 2, 100) });
-    // 0.004 absolute, 0.4 % and 0.4 % relative: all inside 0.005 / 0.5 % / 0.5 %.
-    const next = outputs({ A: predicted(0.804, 2.008, 100.4) });
-    expect(keepWithinTolerance(committed, next)).toBe(1);
-    expect(next.get("A")).toBe(committed.get("A"));
+  it("stores the view without its seven predictions, the other keys in their order", () => {
+    const table = tableViewOf(predicted(0.8, 2, 100));
+    expect(Object.keys(table)).toEqual([
+      "firstPurchase",
+      "lastPurchase",
+      "frequency",
+      "monetary",
+      "r",
+      "f",
+      "m",
+      "rfm",
+      "repeatPurchases",
+      "valueInputs",
+      "segments",
+    ]);
+    expect(tableViewOf(view("555", ["rfm:champions"]))).toEqual(view("555", ["rfm:champions"]));
+  });
+
+  it("rewrites no customer whose predictions alone moved, however far", () => {
+    const committed = outputs({ A: predicted(0.8, 2, 100), B: predicted(0.5, 1, 40) });
+    const next = outputs({ A: predicted(0.2, 9, 1_000), B: predicted(0.5, 1, 40.01) });
     expect(diffOutputs(committed, next).customers).toEqual([]);
   });
 
-  it("rewrites a customer when any prediction leaves its tolerance or anything else changes", () => {
+  it("rewrites a customer when its inputs, scores or segments change, writing the table view", () => {
     const committed = outputs({
-      P: predicted(0.8, 2, 100),
-      E: predicted(0.8, 2, 100),
-      C: predicted(0.8, 2, 100),
+      I: predicted(0.8, 2, 100),
       S: predicted(0.8, 2, 100),
+      K: predicted(0.8, 2, 100),
     });
     const next = outputs({
-      P: predicted(0.806, 2, 100),
-      E: predicted(0.8, 2.02, 100),
-      C: predicted(0.8, 2, 101),
+      I: { ...predicted(0.8, 2, 100), valueInputs: { ...inputs, x: 4 } },
       S: predicted(0.8, 2, 100, ["rfm:champions"]),
+      K: { ...predicted(0.8, 2, 100), r: 3, rfm: "344" },
     });
-    expect(keepWithinTolerance(committed, next)).toBe(0);
-    expect(
-      diffOutputs(committed, next)
-        .customers.map((c) => c.customerId)
-        .sort(),
-    ).toEqual(["C", "E", "P", "S"]);
-  });
-
-  it("holds the 80% interval bounds to their prediction's tolerance", () => {
-    const bounded = (clvLow: number, highE: number): CustomerView => ({
-      ...predicted(0.8, 2, 100),
-      expectedPurchasesLow: 1.5,
-      expectedPurchasesHigh: highE,
-      clvLow,
-      clvHigh: 130,
-    });
-    const committed = outputs({ K: bounded(80, 2.5), L: bounded(80, 2.5), H: bounded(80, 2.5) });
-    // 0.3 % on clvLow and 0.4 % on expectedPurchasesHigh: kept; 1 % on either: rewritten.
-    const next = outputs({ K: bounded(80.24, 2.51), L: bounded(80.8, 2.5), H: bounded(80, 2.525) });
-    expect(keepWithinTolerance(committed, next)).toBe(1);
-    expect(
-      diffOutputs(committed, next)
-        .customers.map((c) => c.customerId)
-        .sort(),
-    ).toEqual(["H", "L"]);
-  });
-
-  it("uses the absolute floors for values near zero", () => {
-    const committed = outputs({ A: predicted(0.01, 0.001, 0) });
-    const next = outputs({ A: predicted(0.012, 0.004, 0.009) });
-    expect(keepWithinTolerance(committed, next)).toBe(1);
+    const diff = diffOutputs(committed, next);
+    expect(diff.customers.map((c) => c.customerId).sort()).toEqual(["I", "K", "S"]);
+    for (const c of diff.customers) {
+      expect(Object.keys(c.view ?? {})).not.toContain("probabilityAlive");
+      expect(c.view?.valueInputs).toBeDefined();
+    }
   });
 });
 
