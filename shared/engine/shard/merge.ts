@@ -188,7 +188,7 @@ export async function mergePartials(
       `The file cannot be read in shards: its amounts add up to more than the dataset limit of ${centsText(MAX_DATASET_CENTS)} (sum of |amount|)`,
     );
   }
-  assignPositions(buckets, n);
+  const { bucketAt, indexAt } = assignPositions(buckets, n);
 
   // Dimension names: the union over buckets, each bucket's codes mapped into it.
   const dictionary = (pick: (m: PartialMeta) => string[], what: string) => {
@@ -233,41 +233,53 @@ export async function mergePartials(
   const loaded: PartialColumns[] = [];
   // Every customer's purchase days, when every partial has them (for the value stage's holdout).
   let dayCounts: Uint32Array | undefined = new Uint32Array(n + 1);
-  for (let b = 0; b < buckets.length; b++) {
-    const bucket = buckets[b] as BucketSummary;
-    const { columns } = decodePartial(await bytesOf(bucket.source));
-    const pos = bucket.positions;
-    const dayOffsets = columns.dayOffsets;
-    if (dayOffsets === undefined || dayOffsets.length !== pos.length + 1) dayCounts = undefined;
-    else if (dayCounts !== undefined) {
-      for (let i = 0; i < pos.length; i++) {
-        dayCounts[(pos[i] as number) + 1] = (dayOffsets[i + 1] as number) - (dayOffsets[i] as number);
-      }
+  /** Customer i of a bucket's columns to position p. */
+  const put = (p: number, columns: PartialColumns, i: number) => {
+    const cents = columns.monetaryCents[i] as number;
+    monetaryCents[p] = cents;
+    monetary[p] = cents / 100;
+    grossCents[p] = columns.grossCents[i] as number;
+    firstDayCents[p] = columns.firstDayCents[i] as number;
+    frequency[p] = columns.frequency[i] as number;
+    returns[p] = columns.returns[i] as number;
+    firstPurchaseDay[p] = columns.firstPurchaseDay[i] as number;
+    lastPurchaseDay[p] = columns.lastPurchaseDay[i] as number;
+    recencyDays[p] = asOfDay - (columns.lastPurchaseDay[i] as number);
+    previousPurchaseDay[p] = columns.previousPurchaseDay[i] as number;
+    purchaseDays[p] = columns.purchaseDays[i] as number;
+    idEnds[p] = (columns.idEnds[i] as number) - (i === 0 ? 0 : (columns.idEnds[i - 1] as number));
+    if (spendCounts !== undefined) {
+      spendCounts.channel[p + 1] =
+        (columns.channelOffsets[i + 1] as number) - (columns.channelOffsets[i] as number);
+      spendCounts.category[p + 1] =
+        (columns.categoryOffsets[i + 1] as number) - (columns.categoryOffsets[i] as number);
     }
-    for (let i = 0; i < pos.length; i++) {
-      const p = pos[i] as number;
-      const cents = columns.monetaryCents[i] as number;
-      monetaryCents[p] = cents;
-      monetary[p] = cents / 100;
-      grossCents[p] = columns.grossCents[i] as number;
-      firstDayCents[p] = columns.firstDayCents[i] as number;
-      frequency[p] = columns.frequency[i] as number;
-      returns[p] = columns.returns[i] as number;
-      firstPurchaseDay[p] = columns.firstPurchaseDay[i] as number;
-      lastPurchaseDay[p] = columns.lastPurchaseDay[i] as number;
-      recencyDays[p] = asOfDay - (columns.lastPurchaseDay[i] as number);
-      previousPurchaseDay[p] = columns.previousPurchaseDay[i] as number;
-      purchaseDays[p] = columns.purchaseDays[i] as number;
-      idEnds[p] = (columns.idEnds[i] as number) - (i === 0 ? 0 : (columns.idEnds[i - 1] as number));
-      if (spendCounts !== undefined) {
-        spendCounts.channel[p + 1] =
-          (columns.channelOffsets[i + 1] as number) - (columns.channelOffsets[i] as number);
-        spendCounts.category[p + 1] =
-          (columns.categoryOffsets[i + 1] as number) - (columns.categoryOffsets[i] as number);
-      }
+    if (dayCounts !== undefined) {
+      const dayOffsets = columns.dayOffsets as Uint32Array;
+      dayCounts[p + 1] = (dayOffsets[i + 1] as number) - (dayOffsets[i] as number);
     }
-    // Partials in memory cost nothing to keep; loaded ones are loaded again for their ids and spend.
-    if (bucket.source instanceof Uint8Array) loaded[b] = columns;
+  };
+  const hasDays = (columns: PartialColumns, count: number) =>
+    columns.dayOffsets !== undefined && columns.dayOffsets.length === count + 1;
+  if (buckets.every((bucket) => bucket.source instanceof Uint8Array)) {
+    // Every partial in memory: gathered in position order, so that the result's columns are written in
+    // order and each bucket's read in order too (a scatter to positions misses the cache at every write).
+    for (let b = 0; b < buckets.length; b++) {
+      const bucket = buckets[b] as BucketSummary;
+      const columns = decodePartial(bucket.source as Uint8Array).columns;
+      if (!hasDays(columns, bucket.positions.length)) dayCounts = undefined;
+      loaded[b] = columns;
+    }
+    for (let p = 0; p < n; p++) put(p, loaded[bucketAt[p] as number] as PartialColumns, indexAt[p] as number);
+  } else {
+    // Partials loaded one at a time: each scattered to its positions.
+    for (let b = 0; b < buckets.length; b++) {
+      const bucket = buckets[b] as BucketSummary;
+      const { columns } = decodePartial(await bytesOf(bucket.source));
+      const pos = bucket.positions;
+      if (!hasDays(columns, pos.length)) dayCounts = undefined;
+      for (let i = 0; i < pos.length; i++) put(pos[i] as number, columns, i);
+    }
   }
   for (let p = 0; p < n; p++) stateIndex[p] = p;
   for (let p = 1; p < n; p++) idEnds[p] = (idEnds[p - 1] as number) + (idEnds[p] as number);
@@ -293,16 +305,16 @@ export async function mergePartials(
       const from = columns.dayOffsets as Uint32Array;
       const source = columns.days as Int32Array;
       for (let i = 0; i < pos.length; i++) {
-        days.set(
-          source.subarray(from[i] as number, from[i + 1] as number),
-          dayCounts[pos[i] as number] as number,
-        );
+        let at = dayCounts[pos[i] as number] as number;
+        for (let k = from[i] as number; k < (from[i + 1] as number); k++) days[at++] = source[k] as number;
       }
     }
     let start = 0;
     for (let i = 0; i < pos.length; i++) {
       const end = columns.idEnds[i] as number;
-      ids.set(columns.idBytes.subarray(start, end), (idEnds[pos[i] as number] as number) - (end - start));
+      const idBytes = columns.idBytes;
+      let at = (idEnds[pos[i] as number] as number) - (end - start);
+      for (let k = start; k < end; k++) ids[at++] = idBytes[k] as number;
       start = end;
     }
     if (spend !== undefined) {
@@ -403,8 +415,16 @@ export async function mergePartials(
   };
 }
 
-/** Each bucket's customers in key order (already so without a base), merged k ways into positions. */
-function assignPositions(buckets: BucketSummary[], n: number): void {
+/**
+ * Each bucket's customers in key order (already so without a base), merged k ways into positions; returns
+ * the bucket and the index in it of the customer at each position.
+ */
+function assignPositions(
+  buckets: BucketSummary[],
+  n: number,
+): { bucketAt: Uint32Array; indexAt: Uint32Array } {
+  const bucketAt = new Uint32Array(n);
+  const indexAt = new Uint32Array(n);
   const orders = buckets.map(({ keys }) => {
     const order = new Uint32Array(keys.length);
     for (let i = 0; i < keys.length; i++) order[i] = i;
@@ -436,7 +456,10 @@ function assignPositions(buckets: BucketSummary[], n: number): void {
     const b = heap[0] as number;
     const bucket = buckets[b] as BucketSummary;
     const c = cursor[b] as number;
-    bucket.positions[(orders[b] as Uint32Array)[c] as number] = p;
+    const i = (orders[b] as Uint32Array)[c] as number;
+    bucket.positions[i] = p;
+    bucketAt[p] = b;
+    indexAt[p] = i;
     cursor[b] = c + 1;
     if (c + 1 === bucket.keys.length) {
       heap[0] = heap[heap.length - 1] as number;
@@ -444,6 +467,7 @@ function assignPositions(buckets: BucketSummary[], n: number): void {
     }
     if (heap.length > 0) down(0);
   }
+  return { bucketAt, indexAt };
 }
 
 /** Copies a bucket's spend entries to their positions, its codes mapped to the merged dictionary. */
