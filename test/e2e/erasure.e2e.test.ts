@@ -104,15 +104,15 @@ describe("erasing a customer over HTTP", () => {
       return got.body.status === "completed" ? got.body : undefined;
     });
     expect(JSON.stringify(done)).not.toContain(ERASED);
-    // One upload with the customer's two rows; one export; the first version's six state files (its
-    // aggregate, outputs, trait snapshot, membership, contacts and profiles; the erasure's own version keeps its
-    // six).
+    // One upload with the customer's two rows; one export; the first version's seven state files (its
+    // aggregate, outputs, trait snapshot, membership, contacts, profiles and history; the erasure's own version
+    // keeps its seven).
     expect(done.counts).toMatchObject({
       customersErased: 1,
       uploadsRewritten: 1,
       rowsRemoved: 2,
       exportsDeleted: 1,
-      stateObjectsDeleted: 6,
+      stateObjectsDeleted: 7,
     });
     expect(done.counts.itemsDeleted).toBeGreaterThan(1);
     // The upload's history entry, and the erasure run's own (the customer left every segment).

@@ -237,6 +237,7 @@ describe("erasing a customer", () => {
     expect(objectsBefore.found.filter((k) => k.startsWith("uploads/"))).toHaveLength(3);
     expect(objectsBefore.found.some((k) => k.startsWith("state/"))).toBe(true);
     expect(objectsBefore.found).toContain(`state/${T}/${ds}/v3/contacts.ndjson.gz`);
+    expect(objectsBefore.found).toContain(`state/${T}/${ds}/v3/history.ndjson.gz`);
     expect(objectsBefore.found.some((k) => k.startsWith("exports/"))).toBe(true);
 
     const detail = await requestErasure(ds, CANARY);
@@ -251,12 +252,13 @@ describe("erasing a customer", () => {
     expect(await itemsMentioning(CANARY)).toEqual([]);
     const after = await objectsMentioning(ds, CANARY);
     expect(after.found).toEqual([]);
-    // Versions 1-3 are gone, trait snapshots, membership, contacts and profiles included; the erasure's version
-    // 4 (its six files, the trait snapshot, membership, contacts and profiles computed from the state without the
-    // customer) and the uploads and report remain.
+    // Versions 1-3 are gone, trait snapshots, membership, contacts, profiles and histories included; the
+    // erasure's version 4 (its seven files, the trait snapshot, membership, contacts and profiles computed from
+    // the state without the customer, the history without their line) and the uploads and report remain.
     expect(after.all.filter((k) => k.startsWith("state/")).sort()).toEqual([
       `state/${T}/${ds}/v4/aggregate.bin`,
       `state/${T}/${ds}/v4/contacts.ndjson.gz`,
+      `state/${T}/${ds}/v4/history.ndjson.gz`,
       `state/${T}/${ds}/v4/membership.bin`,
       `state/${T}/${ds}/v4/outputs.ndjson.gz`,
       `state/${T}/${ds}/v4/profiles.json.gz`,
@@ -271,8 +273,8 @@ describe("erasing a customer", () => {
     expect([...traits.stateIndex].every((i) => i < v4State.customerCount)).toBe(true);
     expect(after.all.filter((k) => k.startsWith("exports/"))).toEqual([]);
 
-    // Counted by hand: X1, X2, N2 and the customers row; the ragged row X3; 3 versions x 6 files (aggregate,
-    // outputs, trait snapshot, membership, contacts, profiles); one export;
+    // Counted by hand: X1, X2, N2 and the customers row; the ragged row X3; 3 versions x 7 files (aggregate,
+    // outputs, trait snapshot, membership, contacts, profiles, history); one export;
     // every item that mentioned the id.
     const erasure = await store.getErasure(T, ds, detail.erasureId);
     expect(erasure).toMatchObject({
@@ -286,7 +288,7 @@ describe("erasing a customer", () => {
         uploadsDeleted: 0,
         rowsRemoved: 4,
         unreadableRowsDropped: 1,
-        stateObjectsDeleted: 18,
+        stateObjectsDeleted: 21,
         exportsDeleted: 1,
       },
     });

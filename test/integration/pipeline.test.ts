@@ -7,10 +7,11 @@
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
-import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import { DynamoDBDocumentClient, GetCommand } from "@aws-sdk/lib-dynamodb";
 import { beforeAll, describe, expect, it } from "vitest";
 import { runRefresh, runUpload } from "../../shared/pipeline/run";
 import { DynamoDatasetStore } from "../../shared/store/dynamo";
+import { CUSTOMER_SK, customerPk } from "../../shared/store/keys";
 import { S3BlobStore } from "../../shared/store/s3";
 import { createTestBucket, createTestTable, testClients, uniqueName } from "../support/aws";
 import { memberPage } from "../support/members";
@@ -102,13 +103,15 @@ describe("runUpload", () => {
     const before = await store.getCustomer("t", "crash", "C01");
     expect(before.view?.frequency).toBe(3);
 
-    // The second upload dies after its first batch of table writes. The fault goes on a client of its own:
-    // a document client shares its middleware stack with the client it wraps.
+    // The second upload dies once its first batch of table writes has reached the table, before it hears
+    // back (the run's dozen customer items fit in that one batch). The fault goes on a client of its own: a
+    // document client shares its middleware stack with the client it wraps.
     const faulty = DynamoDBDocumentClient.from(testClients().dynamo);
     let batches = 0;
     faulty.middlewareStack.add(
       (next) => async (args) => {
-        if ((args.input as { RequestItems?: unknown }).RequestItems && batches++ >= 1) {
+        if ((args.input as { RequestItems?: unknown }).RequestItems && batches++ >= 0) {
+          await next(args);
           throw Object.assign(new Error("connection reset"), { name: "TimeoutError" });
         }
         return next(args);
@@ -118,7 +121,12 @@ describe("runUpload", () => {
     const dying = new DynamoDatasetStore(faulty, table, { concurrency: 1 });
     const second = await stage("crash", "transactions.csv");
     await expect(runUpload({ store: dying, blobs }, second)).rejects.toThrow("connection reset");
-    expect(batches).toBeGreaterThan(1);
+    expect(batches).toBe(1);
+    // The dead run's items are in the table (C10, new in its file), under a version that never committed.
+    const written = await faulty.send(
+      new GetCommand({ TableName: table, Key: { pk: customerPk("t", "crash", "C10"), sk: CUSTOMER_SK } }),
+    );
+    expect(written.Item?.v).toBe(2);
 
     const during = await store.getCustomer("t", "crash", "C01");
     expect(during.meta?.current?.version).toBe(1);
