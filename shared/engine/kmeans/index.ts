@@ -37,8 +37,16 @@
  * yields an empty model.
  */
 
+import { availableParallelism } from "node:os";
 import { describeClusters } from "./describe";
 import { ClusteringInputError } from "./errors";
+import {
+  defaultFitWorkerUrl,
+  type Fit,
+  type FitRequest,
+  type FitThreadStats,
+  FitThreads,
+} from "./fit-threads";
 import { assignIds, type PreviousClusters } from "./identity";
 import { bestOfRestarts, createWorkspace, hamerly, type LloydResult } from "./lloyd";
 import { createRandom, deriveSeed, sampleIndices } from "./random";
@@ -48,6 +56,7 @@ import { standardize, toOriginal } from "./standardize";
 export { DESCRIBE_THRESHOLDS, describeClusters } from "./describe";
 export { type ClusteringErrorCode, ClusteringInputError } from "./errors";
 export { CUSTOMER_FEATURES, type CustomerFeature, type CustomerValues, customerFeatures } from "./features";
+export type { FitThreadStats } from "./fit-threads";
 export { clusterId, optimalAssignment, type PreviousClusters } from "./identity";
 
 export interface KMeansOptions {
@@ -84,6 +93,18 @@ export interface KMeansOptions {
    * every sample and each silhouette computed from scratch; the same answer, kept to check and time "fast".
    */
   kSelection?: "fast" | "reference";
+  /**
+   * Threads that fit the candidates of automatic k and the fitting samples' fits (with more than three
+   * samples' worth of rows): default os.availableParallelism() from FIT_THREADS_MIN_ROWS rows on, else 1 (the
+   * calling thread alone). The result is the same for any count (./fit-threads.ts).
+   */
+  threads?: number;
+  /**
+   * The fitting threads' entry (default: ./worker.ts from source, else the bundle this module is in), their
+   * counts when `stats` is given, and, for tests, `callerFits: false` to leave every fit to the helpers and
+   * `stallMs`, how long helpers that make no progress are waited for (default STALL_MS).
+   */
+  fitThreads?: { workerUrl?: URL; stats?: FitThreadStats; callerFits?: boolean; stallMs?: number };
 }
 
 export interface ClusterModel {
@@ -133,11 +154,17 @@ export function previousFrom(model: ClusterModel): PreviousClusters {
   };
 }
 
+/**
+ * From this many rows on, the fits run on every core by default: below it the fits take less time than
+ * starting a thread (measured in BENCHMARKS.md, "Choosing k").
+ */
+export const FIT_THREADS_MIN_ROWS = 100_000;
+/** Most threads one clustering fits on. */
+export const MAX_FIT_THREADS = 16;
+
 /** Independent fitting samples for large n, and the tolerance of fits that only rank candidates. */
 const FIT_SAMPLES = 3;
 const COARSE_TOL = 1e-4;
-
-type Fit = LloydResult & { labels: Int32Array };
 
 interface Resolved {
   fixedK: number | undefined;
@@ -151,6 +178,7 @@ interface Resolved {
   seedingSampleSize: number;
   maxMatchDistance: number;
   kSelection: "fast" | "reference";
+  threads: number | undefined;
 }
 
 function resolveOptions(options: KMeansOptions): Resolved {
@@ -202,6 +230,8 @@ function resolveOptions(options: KMeansOptions): Resolved {
     seedingSampleSize: integer("seedingSampleSize", options.seedingSampleSize, 16_384, 100, 2 ** 31),
     maxMatchDistance,
     kSelection,
+    threads:
+      options.threads === undefined ? undefined : integer("threads", options.threads, 1, 1, MAX_FIT_THREADS),
   };
 }
 
@@ -298,6 +328,44 @@ export function clusterCustomers(
   // Fitting data: all rows, or several independent samples (see the module header).
   // Below three samples' worth of rows, fitting on all rows costs no more than the samples would.
   const sampled = n > FIT_SAMPLES * opts.seedingSampleSize;
+  const fast = opts.kSelection === "fast";
+  // Helper threads start first, so that they load while this thread prepares the samples.
+  const threads = sampled && fast ? startFitThreads(n, opts, options.fitThreads) : undefined;
+  try {
+    return fitAndBuild(n, d, std, names, sampled, opts, options, threads);
+  } finally {
+    threads?.close();
+  }
+}
+
+/** Helper threads for the fits (one thread fewer than the count: the caller fits too), or none. */
+function startFitThreads(
+  n: number,
+  opts: Resolved,
+  hooks: KMeansOptions["fitThreads"],
+): FitThreads | undefined {
+  const count = Math.min(
+    MAX_FIT_THREADS,
+    opts.threads ?? (n >= FIT_THREADS_MIN_ROWS ? availableParallelism() : 1),
+  );
+  const fits = opts.fixedK === undefined ? Math.max(FIT_SAMPLES, opts.kMax - opts.kMin + 1) : FIT_SAMPLES;
+  const helpers = Math.min(count, fits) - 1;
+  if (helpers < 1) return undefined;
+  const url = hooks?.workerUrl ?? defaultFitWorkerUrl();
+  if (url === undefined) return undefined;
+  return new FitThreads(helpers, url, hooks?.stats);
+}
+
+function fitAndBuild(
+  n: number,
+  d: number,
+  std: ReturnType<typeof standardize>,
+  names: string[],
+  sampled: boolean,
+  opts: Resolved,
+  options: KMeansOptions,
+  threads: FitThreads | undefined,
+): ClusteringResult {
   const sampleCount = sampled ? FIT_SAMPLES : 1;
   const fits: { data: Float64Array; m: number }[] = [];
   for (let s = 0; s < sampleCount; s++) {
@@ -320,21 +388,46 @@ export function clusterCustomers(
   else for (let k = Math.min(opts.kMin, n); k <= Math.min(opts.kMax, n); k++) candidates.push(k);
 
   const ws = createWorkspace(n, Math.max(...fits.map((fit) => fit.m)));
-  const fitSample = (k: number, s: number): Fit => {
-    const fit = fits[s] as { data: Float64Array; m: number };
+  const seedsOf = (k: number, s: number) =>
+    Array.from({ length: opts.nInit }, (_, r) => deriveSeed(opts.seed, 3, k, s, r));
+  const fitHere = (request: FitRequest): Fit => {
+    const fit = fits[request.sample] as { data: Float64Array; m: number };
     return bestOfRestarts(
       fit.data,
       fit.m,
       d,
-      k,
-      opts.nInit,
-      (r) => deriveSeed(opts.seed, 3, k, s, r),
-      opts.maxIter,
-      fitTol,
+      request.k,
+      request.seeds.length,
+      (r) => request.seeds[r] as number,
+      request.maxIter,
+      request.tol,
       ws,
     );
   };
+  // Fits made ahead on every thread, by k and sample; fitSample takes them from here when it can.
+  const ahead = new Map<string, Fit>();
+  const fitAhead = (pairs: [number, number][]) => {
+    if (threads === undefined || pairs.length < 2) return;
+    const requests = pairs.map(([k, s]) => ({
+      k,
+      sample: s,
+      seeds: seedsOf(k, s),
+      maxIter: opts.maxIter,
+      tol: fitTol,
+    }));
+    const hooks = options.fitThreads;
+    const results = threads.run(fits, d, requests, fitHere, hooks?.callerFits, hooks?.stallMs);
+    pairs.forEach(([k, s], i) => {
+      ahead.set(`${k}:${s}`, results[i] as Fit);
+    });
+  };
+  const fitSample = (k: number, s: number): Fit =>
+    ahead.get(`${k}:${s}`) ??
+    fitHere({ k, sample: s, seeds: seedsOf(k, s), maxIter: opts.maxIter, tol: fitTol });
   const fast = opts.kSelection === "fast" && candidates.length > 1;
+  // The dearest fits first (larger k), so that the threads finish together.
+  if (fast) fitAhead([...candidates].reverse().map((k) => [k, 0]));
+  else if (opts.kSelection === "fast") fitAhead(fits.map((_, s) => [candidates[0] as number, s]));
   const score = fast
     ? silhouetteScorer(silhouetteData, silhouetteRows.length, d)
     : (labels: Int32Array, k: number) => meanSilhouette(silhouetteData, silhouetteRows.length, d, labels, k);
@@ -370,6 +463,8 @@ export function clusterCustomers(
   if (chosen === undefined) throw new RangeError("no candidate k");
   if (!chosen.complete) {
     // The first sample found all k clusters, so the usable fits are those of the other samples that did too.
+    const k = chosen.k;
+    fitAhead(fits.slice(1).map((_, i) => [k, i + 1]));
     for (let s = 1; s < fits.length; s++) {
       const fit = fitSample(chosen.k, s);
       if (fit.k === chosen.k) chosen.fits.push(fit);

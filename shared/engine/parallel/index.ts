@@ -21,14 +21,12 @@
  * themselves), or a stream per range that this thread reads and posts to its worker, a few chunks ahead
  * (S3 ranged GETs in the compute function): no range is held whole in memory.
  */
-import { existsSync } from "node:fs";
-import { createRequire } from "node:module";
 import { availableParallelism } from "node:os";
-import { fileURLToPath, pathToFileURL } from "node:url";
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
 import { type IngestOptions, ingestTransactions } from "../ingest";
 import { PLAN_HEAD_BYTES, planShards, rangeReadStart, type ShardPlan } from "../shard";
 import type { AggregateState } from "../state";
+import { startWorker, workerEntry } from "../threads";
 import type { IngestReport } from "../types";
 import { type MergeRefusal, mergeRanges } from "./merge";
 import { type FromWorker, type RangeResult, type RangeTask, receivedError, type ToWorker } from "./protocol";
@@ -100,25 +98,7 @@ export interface ParallelRead {
  * serves ranges in a thread started with its workerData.
  */
 export function defaultWorkerUrl(): URL | undefined {
-  const self = new URL(import.meta.url);
-  if (self.protocol !== "file:") return undefined;
-  const target = self.pathname.endsWith(".ts") ? new URL("./worker.ts", self) : self;
-  return existsSync(fileURLToPath(target)) ? target : undefined;
-}
-
-function startWorker(url: URL): Worker {
-  if (!url.pathname.endsWith(".ts")) return new Worker(url, { workerData: RANGE_WORKER });
-  // The TypeScript source (tests, tsx runs): the worker registers tsx's loader before importing it.
-  const api = pathToFileURL(createRequire(import.meta.url).resolve("tsx/esm/api")).href.replace(
-    /\.cjs$/,
-    ".mjs",
-  );
-  const code =
-    `import { register } from ${JSON.stringify(api)};` +
-    `register(); await import(${JSON.stringify(url.href)});`;
-  return new Worker(new URL(`data:text/javascript,${encodeURIComponent(code)}`), {
-    workerData: RANGE_WORKER,
-  });
+  return workerEntry(import.meta.url, "./worker.ts");
 }
 
 async function headOf(source: RangeSource): Promise<Uint8Array> {
@@ -151,7 +131,7 @@ class RangeWorker {
   private failure: unknown;
 
   constructor(url: URL) {
-    this.worker = startWorker(url);
+    this.worker = startWorker(url, RANGE_WORKER);
     this.worker.on("message", (message: FromWorker) => {
       const job = this.job;
       if (job === null) return;

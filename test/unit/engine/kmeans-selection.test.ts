@@ -5,13 +5,24 @@
  * the CDNOW demo file, both give the same k, the same silhouettes and the same model and assignment, and the
  * planted partition is recovered. The fits are counted, so a selection that went back to fitting every
  * candidate on every sample fails here; the reused pairwise distances give meanSilhouette's scores bit for bit.
+ * Fitting on helper threads (./fit-threads.ts) gives the one-thread result too, whichever thread fits what:
+ * all fits on helpers, some, or none because the helper never starts.
  */
-import { createReadStream } from "node:fs";
+import { createReadStream, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { isDeepStrictEqual } from "node:util";
-import { describe, expect, it, vi } from "vitest";
+import { build } from "esbuild";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { computeSegments } from "../../../shared/engine/compute";
 import { ingestTransactions } from "../../../shared/engine/ingest";
-import { clusterCustomers, customerFeatures, type KMeansOptions } from "../../../shared/engine/kmeans";
+import {
+  clusterCustomers,
+  customerFeatures,
+  type FitThreadStats,
+  type KMeansOptions,
+} from "../../../shared/engine/kmeans";
 import { bestOfRestarts } from "../../../shared/engine/kmeans/lloyd";
 import { createRandom } from "../../../shared/engine/kmeans/random";
 import { meanSilhouette, silhouetteScorer } from "../../../shared/engine/kmeans/silhouette";
@@ -153,6 +164,105 @@ describe("choosing k where silhouettes are close", () => {
     // Candidates 3, 4, 5 and then 6, which finds only five: the search stops there.
     expect(referenceFits).toBe(4 * 3);
     expect(fastFits).toBeLessThan(referenceFits);
+  });
+});
+
+describe("fitting on helper threads", () => {
+  let dir: string;
+  let workerUrl: URL;
+  let deadUrl: URL;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "kmeans-threads-"));
+    const outfile = join(dir, "kmeans-worker.mjs");
+    await build({
+      entryPoints: [new URL("../../../shared/engine/kmeans/worker.ts", import.meta.url).pathname],
+      bundle: true,
+      platform: "node",
+      format: "esm",
+      target: "node20",
+      outfile,
+      logLevel: "silent",
+    });
+    workerUrl = pathToFileURL(outfile);
+    // A worker entry that fails as it loads: its thread never takes a fit.
+    const dead = join(dir, "dead-worker.mjs");
+    writeFileSync(dead, 'throw new Error("no fits here");\n');
+    deadUrl = pathToFileURL(dead);
+  });
+  afterAll(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const stats = (): FitThreadStats => ({ helpers: 0, fitsOnHelpers: 0, fitsOnCaller: 0 });
+
+  it("every fit on helpers: the reference's k, silhouettes, model and assignment", {
+    timeout: 300_000,
+  }, () => {
+    const { columns, truth } = gaussianBlobs(corners(5, 3), 4000, 1, 32);
+    const options = { kMin: 2, kMax: 9, seed: 7, seedingSampleSize: 1500 };
+    const counts = stats();
+    fits.mockClear();
+    const threaded = clusterCustomers(columns, {
+      ...options,
+      threads: 3,
+      fitThreads: { workerUrl, stats: counts, callerFits: false },
+    });
+    // The calling thread fitted nothing by bestOfRestarts: eight candidates and the chosen k's other two
+    // samples were fitted on the two helpers.
+    expect(fits.mock.calls.length).toBe(0);
+    expect(counts).toEqual({ helpers: 2, fitsOnHelpers: 10, fitsOnCaller: 0 });
+    const reference = clusterCustomers(columns, { ...options, kSelection: "reference" });
+    expect(threaded.model.k).toBe(5);
+    expect(samePartition(truth, threaded.assignment)).toBe(true);
+    expect(threaded.model).toEqual(reference.model);
+    expect(isDeepStrictEqual(threaded.assignment, reference.assignment)).toBe(true);
+  });
+
+  for (const seed of [1, 2]) {
+    it(`caller and helper share the fits, customer-shaped data, seed ${seed}`, { timeout: 300_000 }, () => {
+      const features = customerFeatures(syntheticCustomers(20_000, seed));
+      const options = { seed, seedingSampleSize: 4000 };
+      const counts = stats();
+      const threaded = clusterCustomers(features, {
+        ...options,
+        threads: 2,
+        fitThreads: { workerUrl, stats: counts },
+      });
+      expect(counts.helpers).toBe(1);
+      expect(counts.fitsOnHelpers + counts.fitsOnCaller).toBe(8);
+      const one = clusterCustomers(features, { ...options, threads: 1 });
+      const reference = clusterCustomers(features, { ...options, kSelection: "reference" });
+      expect(threaded.model).toEqual(one.model);
+      expect(threaded.model).toEqual(reference.model);
+      expect(isDeepStrictEqual(threaded.assignment, one.assignment)).toBe(true);
+      // A fixed k: its three samples' fits on the threads.
+      const fixedCounts = stats();
+      const fixed = clusterCustomers(features, {
+        ...options,
+        k: 5,
+        threads: 3,
+        fitThreads: { workerUrl, stats: fixedCounts, callerFits: false },
+      });
+      expect(fixedCounts).toEqual({ helpers: 2, fitsOnHelpers: 3, fitsOnCaller: 0 });
+      const fixedOne = clusterCustomers(features, { ...options, k: 5, threads: 1 });
+      expect(fixed.model).toEqual(fixedOne.model);
+      expect(isDeepStrictEqual(fixed.assignment, fixedOne.assignment)).toBe(true);
+    });
+  }
+
+  it("a helper that never starts: the caller fits everything, same result", { timeout: 300_000 }, () => {
+    const features = customerFeatures(syntheticCustomers(20_000, 3));
+    const options = { seed: 3, seedingSampleSize: 4000 };
+    const counts = stats();
+    const threaded = clusterCustomers(features, {
+      ...options,
+      threads: 2,
+      fitThreads: { workerUrl: deadUrl, stats: counts, callerFits: false, stallMs: 300 },
+    });
+    expect(counts).toEqual({ helpers: 1, fitsOnHelpers: 0, fitsOnCaller: 8 });
+    const one = clusterCustomers(features, { ...options, threads: 1 });
+    expect(threaded.model).toEqual(one.model);
+    expect(isDeepStrictEqual(threaded.assignment, one.assignment)).toBe(true);
   });
 });
 
