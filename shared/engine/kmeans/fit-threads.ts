@@ -74,7 +74,7 @@ export class FitThreads {
   }
 
   /**
-   * The fits of `requests` on `samples` (row-major, d columns), in request order. `fit` fits one request in
+   * The fits of `requests` on `samples` (row-major, d columns), in request order. `fitHere` fits one request in
    * the calling thread. With `callerFits` false (a test hook) the caller leaves every fit to the helpers
    * unless they make no progress for `stallMs`.
    */
@@ -82,14 +82,14 @@ export class FitThreads {
     samples: readonly { readonly data: Float64Array; readonly m: number }[],
     d: number,
     requests: readonly FitRequest[],
-    fit: (request: FitRequest) => Fit,
+    fitHere: (request: FitRequest) => Fit,
     callerFits = true,
     stallMs = STALL_MS,
   ): Fit[] {
     const count = requests.length;
     const results: (Fit | undefined)[] = new Array(count);
     const local = (t: number) => {
-      results[t] = fit(requests[t] as FitRequest);
+      results[t] = fitHere(requests[t] as FitRequest);
       if (this.stats !== undefined) this.stats.fitsOnCaller++;
     };
     if (this.workers.length === 0) {
