@@ -186,9 +186,12 @@ export function stageDurations(
   return out;
 }
 
-/** Items a run wrote to the table: customers, memberships and history records. */
+/**
+ * Items a run wrote to the table: its customer items, which carry the history (`historyWritten` counts entries
+ * inside them, no items), and the membership items of runs recorded before member pages.
+ */
 export function itemsWritten(counts: RunRecord["counts"]): number {
-  return (counts?.customersWritten ?? 0) + (counts?.membershipsWritten ?? 0) + (counts?.historyWritten ?? 0);
+  return (counts?.customersWritten ?? 0) + (counts?.membershipsWritten ?? 0);
 }
 
 /** Records a run that ended (succeeded, failed or skipped): its outcome, stage durations and volumes. */
