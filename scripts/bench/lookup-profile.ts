@@ -25,6 +25,7 @@ import {
 } from "../../shared/api/lookup";
 import { apiHandler } from "../../shared/http/api";
 import { authorize } from "../../shared/http/auth";
+import { servedViewOf } from "../../shared/pipeline/served-view";
 import { lookupPlugin, META_REF_PROJECTION } from "../../shared/store/lookup";
 import { DYNAMODB_LOCAL_CREDENTIALS } from "../emulators/dynamodb-local";
 
@@ -105,7 +106,8 @@ export async function profileLookup(input: ProfileInput): Promise<Record<string,
     requestId: "profile",
   };
   const current = parseCurrent(input.meta, input.dataset);
-  const view = parseView(input.customer.view);
+  const stored = parseView(input.customer.view);
+  const view = servedViewOf(stored, current.served, current.asOf);
   const answer = customerAnswer(input.dataset, input.customerId, current, view);
 
   // aws-lite's per-request work: aws4 signs every request; responses arrive as DynamoDB JSON.
@@ -154,6 +156,10 @@ export async function profileLookup(input: ProfileInput): Promise<Record<string,
       await perCall(n, () => parseCurrent(input.meta, input.dataset)),
     ],
     ["stored view: the customer's `view`", await perCall(n, () => parseView(input.customer.view))],
+    [
+      "predictions at asOf from the served model (servedViewOf)",
+      await perCall(n, () => servedViewOf(stored, current.served, current.asOf)),
+    ],
     [
       "the answer (customerAnswer)",
       await perCall(n, () => customerAnswer(input.dataset, input.customerId, current, view)),
