@@ -211,7 +211,7 @@ export interface DatasetStore {
     version: number,
     writes: CustomerWrite[],
   ): Promise<number>;
-  /** Switches readers to the new version and records the run, in one transaction. */
+  /** Switches readers to the new version, records the run and writes the version's item, in one transaction. */
   commit(input: CommitInput): Promise<void>;
 
   /** The dataset and one customer's committed view, read together in one request. */

@@ -6,7 +6,9 @@
  * the value whose version is not newer than the dataset's committed version, which the dataset item switches
  * in the same transaction that records the run. So a reader never sees a mix of two runs, and a run that dies
  * half-way leaves readers on the previous result. A segment's members are no items: each version keeps them
- * in S3 (pipeline/member-pages.ts).
+ * in S3 (pipeline/member-pages.ts). A customer's membership history rides in their item (`hist`), and each
+ * commit writes its version's item (`VER#<version>`), which tells the history reader the version committed
+ * (store/history.ts).
  */
 
 import { randomBytes } from "node:crypto";
