@@ -65,6 +65,7 @@ export interface LocalShardOptions {
 export interface LocalShardRun {
   merged: MergedSegmentation;
   plan: ShardPlan;
+  /** Wall seconds of each step; the check runs during the merge, whose seconds include it. */
   seconds: {
     plan: number;
     partition: number;
@@ -108,17 +109,19 @@ class Pool {
   private readonly queue: Job[] = [];
   readonly memory: WorkerMemory[];
   readonly taskMs = { partition: 0, aggregate: 0, check: 0 };
-  private readonly running = new Map<number, Job>();
+  /** The tasks posted to each worker, oldest first (a worker runs its tasks one at a time, in order). */
+  private readonly running: Job[][];
 
   constructor(size: number, file: string, heapMB: number) {
     if (!existsSync(file)) throw new Error(`No shard worker at ${file}`);
     this.memory = Array.from({ length: size }, () => ({ heapUsedMB: 0, externalMB: 0, totalMB: 0 }));
+    this.running = Array.from({ length: size }, () => []);
     for (let w = 0; w < size; w++) {
       const worker = startWorker(file, heapMB);
+      const posted = this.running[w] as Job[];
       worker.on("message", (message: WorkerMessage) => {
         this.memory[w] = message.memory;
-        const job = this.running.get(w);
-        this.running.delete(w);
+        const job = posted.shift();
         if (message.ok) {
           this.taskMs[message.result.kind] += message.result.ms;
           job?.done(message.result);
@@ -130,17 +133,21 @@ class Pool {
               : Object.assign(new Error(text), { name }),
           );
         }
-        this.idle.push(w);
-        this.pump();
+        if (posted.length === 0) {
+          this.idle.push(w);
+          this.pump();
+        }
       });
       worker.on("error", (error) => {
-        const job = this.running.get(w);
-        this.running.delete(w);
-        job?.fail(error);
+        for (const job of posted.splice(0)) job.fail(error);
       });
       this.workers.push(worker);
       this.idle.push(w);
     }
+  }
+
+  get size(): number {
+    return this.workers.length;
   }
 
   /** Runs a task on the next idle worker; the buffers of `transfer` move to it (unusable here after). */
@@ -151,11 +158,24 @@ class Pool {
     });
   }
 
+  /**
+   * Posts a task to worker w now, behind the tasks it has: the worker goes on through its tasks while this
+   * thread is busy (a queued task waits for this thread to hand it out). Use when every worker is idle.
+   */
+  runOn(w: number, task: ShardTask, transfer: ArrayBuffer[] = []): Promise<ShardTaskResult> {
+    return new Promise((done, fail) => {
+      const at = this.idle.indexOf(w);
+      if (at >= 0) this.idle.splice(at, 1);
+      (this.running[w] as Job[]).push({ task, transfer, done, fail });
+      (this.workers[w] as Worker).postMessage(task, transfer);
+    });
+  }
+
   private pump(): void {
     while (this.idle.length > 0 && this.queue.length > 0) {
       const w = this.idle.shift() as number;
       const job = this.queue.shift() as Job;
-      this.running.set(w, job);
+      (this.running[w] as Job[]).push(job);
       (this.workers[w] as Worker).postMessage(job.task, job.transfer);
     }
   }
@@ -262,26 +282,37 @@ export async function runShardedLocal(options: LocalShardOptions): Promise<Local
     const aggregates = await Promise.all(bucketIds.map((bucket) => aggregate(bucket)));
     const aggregateSeconds = (performance.now() - t) / 1000;
 
+    // The check runs on the workers while this thread merges, as if no order were in two buckets (the
+    // merge without conflicts); when the check finds some after all, the merge runs again with them.
     t = performance.now();
-    const checks = await Promise.all(
+    let checkSeconds = 0;
+    const checking = Promise.all(
       Array.from({ length: ORDER_SLICES }, async (_, slice) => {
         const lists = aggregates.map((a) => a.orders[slice] as Uint8Array);
-        const r = await pool.run({ kind: "check", slice, lists }, buffers(lists));
+        const r = await pool.runOn(slice % pool.size, { kind: "check", slice, lists }, buffers(lists));
         if (r.kind !== "check") throw new Error("Unexpected task result");
         return r.conflicts;
       }),
+    ).then((c) => {
+      checkSeconds = (performance.now() - t) / 1000;
+      return c;
+    });
+    const partials = aggregates.map((a) => a.partial);
+    const optimistic = mergePartials(partials, options.settings).then(
+      (merged) => ({ merged }),
+      (error: unknown) => ({ error }),
     );
-    const checkSeconds = (performance.now() - t) / 1000;
-
-    t = performance.now();
-    // The buckets to rebuild get their parts again from a second partition, run at the first rebuild.
-    const conflicts: BucketForeignOrders[][] = checks;
+    const conflicts: BucketForeignOrders[][] = await checking;
     const rebuilt = new Set(combineForeignOrders(conflicts).keys());
-    let again: Promise<void> | undefined;
-    const merged = await mergePartials(
-      aggregates.map((a) => a.partial),
-      options.settings,
-      {
+    let merged: MergedSegmentation;
+    const guess = await optimistic;
+    if (rebuilt.size === 0) {
+      if ("error" in guess) throw guess.error;
+      merged = guess.merged;
+    } else {
+      // The buckets to rebuild get their parts again from a second partition, run at the first rebuild.
+      let again: Promise<void> | undefined;
+      merged = await mergePartials(partials, options.settings, {
         conflicts,
         rebuild: async (bucket, foreignOrders) => {
           again ??= partitionAll((b) => rebuilt.has(b)).then((second) => {
@@ -290,8 +321,8 @@ export async function runShardedLocal(options: LocalShardOptions): Promise<Local
           await again;
           return (await aggregate(bucket, foreignOrders)).partial;
         },
-      },
-    );
+      });
+    }
     const mergeSeconds = (performance.now() - t) / 1000;
     return {
       merged,

@@ -159,7 +159,12 @@ const port = parentPort;
 if (port !== null && (workerData === undefined || workerData === SHARD_WORKER)) {
   // Samples while tasks wait, between the samples taken at each task's largest moment.
   setInterval(sample, 25).unref();
+  // Tasks run one at a time, in the order they came, and are answered in that order.
+  let previous: Promise<unknown> = Promise.resolve();
   port.on("message", (task: ShardTask) => {
+    previous = previous.then(() => answer(task));
+  });
+  const answer = (task: ShardTask) =>
     run(task).then(
       ({ result, transfer }) =>
         port.postMessage({ ok: true, result, memory: memory() } satisfies WorkerMessage, transfer),
@@ -172,5 +177,4 @@ if (port !== null && (workerData === undefined || workerData === SHARD_WORKER)) 
         } satisfies WorkerMessage);
       },
     );
-  });
 }

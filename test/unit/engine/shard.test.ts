@@ -311,6 +311,25 @@ describe("the local sharded runner (worker threads, buffers passed in memory)", 
     }
   }, 600_000);
 
+  it("gives the single path's result on CDNOW, whose orders each stay in one bucket (the merge made during the check stands)", async () => {
+    const file = sharedData("cdnow/cdnow-master-transactions.csv");
+    const settings: ComputeSettings = { asOf: "1998-07-01", clusters: { k: 4 } };
+    const want = await single(readFileSync(file), CSV, settings);
+    const run = await runShardedLocal({
+      file,
+      settings,
+      workers: 2,
+      rangeBytes: 300_000,
+      buckets: 6,
+      workerFile: fileURLToPath(new URL("../../../scripts/shard/worker.ts", import.meta.url)),
+    });
+    expect(run.plan.ranges.length % 2).toBe(0);
+    expect(run.merged.rebuilt).toEqual([]);
+    expect(run.merged.report).toEqual(want.report);
+    expect(run.merged.errors).toEqual(want.errors);
+    expectSame(run.merged.result, want.result);
+  }, 600_000);
+
   it("passes a file error of a worker on as the FileError a whole read throws", async () => {
     const dir = mkdtempSync(join(tmpdir(), "shard-local-"));
     try {
