@@ -232,7 +232,8 @@ describe("erasing a customer", () => {
     expect(exported?.status).toBe(201);
     // Positive controls: the canary is where the checks below look.
     const itemsBefore = await itemsMentioning(CANARY);
-    expect(itemsBefore.length).toBeGreaterThan(1);
+    // The customer item, which carries their history (members are no items: they are in the member pages).
+    expect(itemsBefore.map((i) => i.sk)).toEqual(["C"]);
     const objectsBefore = await objectsMentioning(ds, CANARY);
     expect(objectsBefore.found.filter((k) => k.startsWith("uploads/"))).toHaveLength(3);
     expect(objectsBefore.found.some((k) => k.startsWith("state/"))).toBe(true);
@@ -252,18 +253,30 @@ describe("erasing a customer", () => {
     expect(await itemsMentioning(CANARY)).toEqual([]);
     const after = await objectsMentioning(ds, CANARY);
     expect(after.found).toEqual([]);
+    // Each version's member pages: one object per segment of the version (its run's) and the index.
+    const runs = (await store.listRuns(T, ds, 10)).items;
+    const pagesOf = (version: number) => [
+      ...(runs.find((r) => r.version === version)?.segments ?? []).map(
+        (s) => `state/${T}/${ds}/v${version}/members/${s.id.replaceAll(":", "-")}.ndjson`,
+      ),
+      `state/${T}/${ds}/v${version}/members/index.json`,
+    ];
+    expect(pagesOf(4).length).toBeGreaterThan(5);
     // Versions 1-3 are gone, trait snapshots, membership, contacts, profiles and histories included; the
     // erasure's version 4 (its seven files, the trait snapshot, membership, contacts and profiles computed from
     // the state without the customer, the history without their line) and the uploads and report remain.
-    expect(after.all.filter((k) => k.startsWith("state/")).sort()).toEqual([
-      `state/${T}/${ds}/v4/aggregate.bin`,
-      `state/${T}/${ds}/v4/contacts.ndjson.gz`,
-      `state/${T}/${ds}/v4/history.ndjson.gz`,
-      `state/${T}/${ds}/v4/membership.bin`,
-      `state/${T}/${ds}/v4/outputs.ndjson.gz`,
-      `state/${T}/${ds}/v4/profiles.json.gz`,
-      `state/${T}/${ds}/v4/traits.bin`,
-    ]);
+    expect(after.all.filter((k) => k.startsWith("state/")).sort()).toEqual(
+      [
+        `state/${T}/${ds}/v4/aggregate.bin`,
+        `state/${T}/${ds}/v4/contacts.ndjson.gz`,
+        `state/${T}/${ds}/v4/history.ndjson.gz`,
+        `state/${T}/${ds}/v4/membership.bin`,
+        ...pagesOf(4),
+        `state/${T}/${ds}/v4/outputs.ndjson.gz`,
+        `state/${T}/${ds}/v4/profiles.json.gz`,
+        `state/${T}/${ds}/v4/traits.bin`,
+      ].sort(),
+    );
     // The snapshot holds no ids; it is keyed by the positions of version 4's state, which has no canary, and
     // covers exactly the 11 customers left.
     const v4State = AggregateState.deserialize(await objectBytes(`state/${T}/${ds}/v4/aggregate.bin`));
@@ -274,8 +287,8 @@ describe("erasing a customer", () => {
     expect(after.all.filter((k) => k.startsWith("exports/"))).toEqual([]);
 
     // Counted by hand: X1, X2, N2 and the customers row; the ragged row X3; 3 versions x 7 files (aggregate,
-    // outputs, trait snapshot, membership, contacts, profiles, history); one export;
-    // every item that mentioned the id.
+    // outputs, trait snapshot, membership, contacts, profiles, history) and each version's member pages; one
+    // export; every item that mentioned the id.
     const erasure = await store.getErasure(T, ds, detail.erasureId);
     expect(erasure).toMatchObject({
       status: "completed",
@@ -288,7 +301,7 @@ describe("erasing a customer", () => {
         uploadsDeleted: 0,
         rowsRemoved: 4,
         unreadableRowsDropped: 1,
-        stateObjectsDeleted: 21,
+        stateObjectsDeleted: 21 + pagesOf(1).length + pagesOf(2).length + pagesOf(3).length,
         exportsDeleted: 1,
       },
     });
