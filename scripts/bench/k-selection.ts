@@ -4,18 +4,29 @@
  * fits every candidate on every fitting sample (as the engine did before), and with k fixed at the chosen k.
  * The time k selection costs is the automatic run's time minus the fixed-k run's, since for the chosen k both
  * fit the same model. Each configuration runs `--repeat` times, interleaved, in this one process; the best and
- * the median are reported, of the wall time and of the process's CPU time (user + system; the engine runs on
- * one thread, so on a busy machine the CPU time is the steadier figure of the work done). The run fails (exit 1) if the two ways differ in k, silhouettes, model or
- * assignment for any size and seed.
+ * the median are reported, of the wall time and of the process's CPU time (user + system, all threads; on a
+ * busy machine the CPU time is the steadier figure of the work done). The one-thread configurations run with
+ * `threads: 1`; the same fast selection and fixed k run again on every core (os.availableParallelism(); the
+ * fitting threads load a bundle of kmeans/worker.ts, as a bundled CLI or function loads its own bundle), and
+ * their k selection is the difference of those two. The run fails (exit 1) if the ways differ in k,
+ * silhouettes, model or assignment for any size and seed, threaded or not.
  *
  *   npm run bench -- --k-selection [--sizes 100k,1m] [--seeds 1] [--repeat 3] [--out-dir bench-out]
  */
 import { createReadStream, statSync, writeFileSync } from "node:fs";
-import { loadavg } from "node:os";
-import { join } from "node:path";
+import { availableParallelism, loadavg } from "node:os";
+import { join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 import { isDeepStrictEqual } from "node:util";
+import { build } from "esbuild";
 import { AggregateState, computeSegments, ingestTransactions } from "../../shared/engine";
-import { type ClusteringResult, clusterCustomers, customerFeatures } from "../../shared/engine/kmeans";
+import {
+  type ClusteringResult,
+  clusterCustomers,
+  customerFeatures,
+  type FitThreadStats,
+  type KMeansOptions,
+} from "../../shared/engine/kmeans";
 import { checkOrExit, parseOrExit, size, wholeNumber } from "../cli";
 import { DEFAULT_SPEC, syntheticFile } from "./generate";
 
@@ -42,6 +53,19 @@ const { sizes, seeds, repeat } = checkOrExit(CLI, () => ({
   repeat: wholeNumber("repeat", values.repeat, 1, 100),
 }));
 const outDir = values["out-dir"];
+const threads = availableParallelism();
+// The fitting threads run a bundle, as in the CLI and the Lambda functions (a source run would load tsx).
+const workerFile = join(outDir, "dist-kmeans", "worker.mjs");
+await build({
+  entryPoints: [join(import.meta.dirname, "../../shared/engine/kmeans/worker.ts")],
+  bundle: true,
+  platform: "node",
+  format: "esm",
+  target: "node20",
+  outfile: workerFile,
+  logLevel: "warning",
+});
+const workerUrl = pathToFileURL(resolve(workerFile));
 
 /** The day after the synthetic files' last order (2024-12-30). */
 const AS_OF = "2024-12-31";
@@ -72,7 +96,13 @@ let failed = false;
 for (const customers of sizes) {
   const { file, features } = await featuresOf(customers);
   for (const seed of seeds) {
-    const cpu = { fast: [] as number[], reference: [] as number[], fixed: [] as number[] };
+    const cpu = {
+      fast: [] as number[],
+      reference: [] as number[],
+      fixed: [] as number[],
+      fastThreads: [] as number[],
+      fixedThreads: [] as number[],
+    };
     const timed = (options: Parameters<typeof clusterCustomers>[1], config: keyof typeof cpu) => {
       const t = performance.now();
       const c = process.cpuUsage();
@@ -81,49 +111,98 @@ for (const customers of sizes) {
       cpu[config].push((used.user + used.system) / 1e6);
       return { result, seconds: (performance.now() - t) / 1000 };
     };
-    const runs = { fast: [] as number[], reference: [] as number[], fixed: [] as number[] };
+    const runs = {
+      fast: [] as number[],
+      reference: [] as number[],
+      fixed: [] as number[],
+      fastThreads: [] as number[],
+      fixedThreads: [] as number[],
+    };
+    const fitStats: FitThreadStats[] = [];
+    const onThreads = (): KMeansOptions => {
+      const stats = { helpers: 0, fitsOnHelpers: 0, fitsOnCaller: 0 };
+      fitStats.push(stats);
+      return { threads, fitThreads: { workerUrl, stats } };
+    };
     let fast: ClusteringResult | undefined;
     let reference: ClusteringResult | undefined;
+    let fastThreads: ClusteringResult | undefined;
+    let fixedThreads: ClusteringResult | undefined;
+    let fixed: ClusteringResult | undefined;
+    const configs = ["fast", "reference", "fixed", "fastThreads", "fixedThreads"] as const;
     for (let r = 0; r < repeat; r++) {
-      // Rotating the order spreads warm-up and the machine's moods over all three.
-      const order = (["fast", "reference", "fixed"] as const).map(
-        (_, i, all) => all[(i + r) % 3] as keyof typeof runs,
-      );
+      // Rotating the order spreads warm-up and the machine's moods over all of them.
+      const order = configs.map((_, i, all) => all[(i + r) % all.length] as keyof typeof runs);
       for (const config of order) {
-        if (config === "fixed") {
-          const k = (fast ?? reference)?.model.k;
+        const k = (fast ?? reference ?? fastThreads)?.model.k;
+        if (config === "fixed" || config === "fixedThreads") {
           if (k === undefined) continue;
-          runs.fixed.push(timed({ seed, k }, "fixed").seconds);
+          const threaded = config === "fixedThreads";
+          const run = timed({ seed, k, ...(threaded ? onThreads() : { threads: 1 }) }, config);
+          runs[config].push(run.seconds);
+          if (threaded) fixedThreads = run.result;
+          else fixed = run.result;
+        } else if (config === "fastThreads") {
+          const run = timed({ seed, ...onThreads() }, config);
+          runs[config].push(run.seconds);
+          fastThreads = run.result;
         } else {
-          const run = timed({ seed, kSelection: config }, config);
+          const run = timed({ seed, kSelection: config, threads: 1 }, config);
           runs[config].push(run.seconds);
           if (config === "fast") fast = run.result;
           else reference = run.result;
         }
       }
     }
-    if (fast === undefined || reference === undefined) throw new Error("no run");
+    if (fast === undefined || reference === undefined || fastThreads === undefined) throw new Error("no run");
     // The fixed-k runs that came before the first automatic one had no k yet: fill up to `repeat`.
-    while (runs.fixed.length < repeat) runs.fixed.push(timed({ seed, k: fast.model.k }, "fixed").seconds);
-    const same = isDeepStrictEqual(fast, reference);
-    if (!same) failed = true;
-    const time = { fast: summary(runs.fast), reference: summary(runs.reference), fixed: summary(runs.fixed) };
+    while (runs.fixed.length < repeat) {
+      const run = timed({ seed, k: fast.model.k, threads: 1 }, "fixed");
+      fixed = run.result;
+      runs.fixed.push(run.seconds);
+    }
+    while (runs.fixedThreads.length < repeat) {
+      const run = timed({ seed, k: fast.model.k, ...onThreads() }, "fixedThreads");
+      fixedThreads = run.result;
+      runs.fixedThreads.push(run.seconds);
+    }
+    const same = isDeepStrictEqual(fast, reference) && isDeepStrictEqual(fast, fastThreads);
+    const sameFixed = isDeepStrictEqual(fixed, fixedThreads);
+    if (!same || !sameFixed) failed = true;
+    const time = {
+      fast: summary(runs.fast),
+      reference: summary(runs.reference),
+      fixed: summary(runs.fixed),
+      fastThreads: summary(runs.fastThreads),
+      fixedThreads: summary(runs.fixedThreads),
+    };
     const selection = {
       fast: time.fast.best - time.fixed.best,
       reference: time.reference.best - time.fixed.best,
+      threads: time.fastThreads.best - time.fixedThreads.best,
     };
-    const cpuTime = { fast: summary(cpu.fast), reference: summary(cpu.reference), fixed: summary(cpu.fixed) };
+    const cpuTime = {
+      fast: summary(cpu.fast),
+      reference: summary(cpu.reference),
+      fixed: summary(cpu.fixed),
+      fastThreads: summary(cpu.fastThreads),
+      fixedThreads: summary(cpu.fixedThreads),
+    };
     const cpuSelection = {
       fast: cpuTime.fast.best - cpuTime.fixed.best,
       reference: cpuTime.reference.best - cpuTime.fixed.best,
+      threads: cpuTime.fastThreads.best - cpuTime.fixedThreads.best,
     };
     const row = {
       customers,
       file,
       seed,
-      k: { fast: fast.model.k, reference: reference.model.k },
+      k: { fast: fast.model.k, reference: reference.model.k, threads: fastThreads.model.k },
       silhouettes: fast.model.silhouettes,
       identical: same,
+      identicalFixed: sameFixed,
+      threads,
+      fitThreads: fitStats,
       seconds: time,
       kSelectionSeconds: { ...selection, ratio: selection.fast / selection.reference },
       cpuSeconds: cpuTime,
@@ -137,6 +216,14 @@ for (const customers of sizes) {
         `same result: ${same ? "yes" : "NO"}; whole clustering best of ${repeat}: fast ${seconds(time.fast.best)}, ` +
         `reference ${seconds(time.reference.best)}, k fixed ${seconds(time.fixed.best)}; k selection: fast ` +
         `${seconds(selection.fast)}, reference ${seconds(selection.reference)} (${(selection.fast / selection.reference).toFixed(2)}×)`,
+    );
+    const helped = fitStats.reduce((sum, stats) => sum + stats.fitsOnHelpers, 0);
+    const all = fitStats.reduce((sum, stats) => sum + stats.fitsOnHelpers + stats.fitsOnCaller, 0);
+    console.log(
+      `  on ${threads} threads (same result: ${same && sameFixed ? "yes" : "NO"}; ${helped} of ${all} fits on helpers): ` +
+        `whole clustering best of ${repeat}: fast ${seconds(time.fastThreads.best)}, k fixed ${seconds(time.fixedThreads.best)}; ` +
+        `k selection ${seconds(selection.threads)} wall (one thread: ${seconds(selection.fast)}); CPU, all threads: ` +
+        `fast ${seconds(cpuTime.fastThreads.best)}, k fixed ${seconds(cpuTime.fixedThreads.best)}, k selection ${seconds(cpuSelection.threads)}`,
     );
     console.log(
       `  CPU time, best of ${repeat}: fast ${seconds(cpuTime.fast.best)}, reference ${seconds(cpuTime.reference.best)}, ` +

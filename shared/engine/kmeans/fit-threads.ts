@@ -8,7 +8,8 @@
  *
  * A helper that has not started yet takes nothing, so a slow start only leaves more to the caller; a fit a
  * helper fails is fitted again by the caller; and when helpers make no progress for STALL_MS while fits
- * they took are still open (a thread that died), the caller fits those itself.
+ * they took are still open (a thread that died), the caller fits those itself. Helpers stay started for the
+ * next clustering (a warm Lambda, a benchmark's rounds); prestartFitThreads starts them ahead of one.
  */
 import type { Worker } from "node:worker_threads";
 import { startWorker, workerEntry } from "../threads";
@@ -50,26 +51,56 @@ export function defaultFitWorkerUrl(): URL | undefined {
   return workerEntry(import.meta.url, "./worker.ts");
 }
 
+/**
+ * Helper threads by entry, kept between clusterings (they hold nothing between batches and do not keep the
+ * process alive), so that a later clustering, or one started after prestartFitThreads, finds them loaded.
+ */
+const started = new Map<string, Worker[]>();
+
+function helpers(url: URL, count: number): Worker[] {
+  let list = started.get(url.href);
+  if (list === undefined) {
+    list = [];
+    started.set(url.href, list);
+  }
+  const own = list;
+  while (own.length < count) {
+    let worker: Worker;
+    try {
+      worker = startWorker(url, KMEANS_WORKER);
+    } catch {
+      break;
+    }
+    // Errors arrive when the caller next runs its event loop; by then the caller has fitted what the thread
+    // left open, so they need no handling beyond not being thrown, and the thread leaves the list.
+    worker.on("error", () => undefined);
+    worker.once("exit", () => {
+      const at = own.indexOf(worker);
+      if (at >= 0) own.splice(at, 1);
+    });
+    worker.unref();
+    own.push(worker);
+  }
+  return own.slice(0, count);
+}
+
+/**
+ * Starts the fitting threads a clustering of `rows` rows would use (see clusterCustomers' `threads`), so that
+ * they load while the caller does other work. Changes no result.
+ */
+export function prestartFitThreads(count: number, url = defaultFitWorkerUrl()): void {
+  if (url !== undefined && count > 1) helpers(url, count - 1);
+}
+
 export class FitThreads {
-  private readonly workers: Worker[] = [];
+  private readonly workers: Worker[];
 
   constructor(
-    helpers: number,
+    count: number,
     url: URL,
     private readonly stats?: FitThreadStats,
   ) {
-    for (let i = 0; i < helpers; i++) {
-      try {
-        const worker = startWorker(url, KMEANS_WORKER);
-        // Errors arrive when the caller next runs its event loop; by then the caller has fitted what the
-        // thread left open, so they need no handling beyond not being thrown.
-        worker.on("error", () => undefined);
-        worker.unref();
-        this.workers.push(worker);
-      } catch {
-        break;
-      }
-    }
+    this.workers = helpers(url, count);
     if (stats !== undefined) stats.helpers = this.workers.length;
   }
 
@@ -166,12 +197,6 @@ export class FitThreads {
       Atomics.wait(control, PROGRESS, seen, 100);
     }
     return results as Fit[];
-  }
-
-  /** Stops the helpers. */
-  close(): void {
-    for (const worker of this.workers) void worker.terminate();
-    this.workers.length = 0;
   }
 }
 

@@ -56,7 +56,7 @@ import { standardize, toOriginal } from "./standardize";
 export { DESCRIBE_THRESHOLDS, describeClusters } from "./describe";
 export { type ClusteringErrorCode, ClusteringInputError } from "./errors";
 export { CUSTOMER_FEATURES, type CustomerFeature, type CustomerValues, customerFeatures } from "./features";
-export type { FitThreadStats } from "./fit-threads";
+export { type FitThreadStats, prestartFitThreads } from "./fit-threads";
 export { clusterId, optimalAssignment, type PreviousClusters } from "./identity";
 
 export interface KMeansOptions {
@@ -331,11 +331,12 @@ export function clusterCustomers(
   const fast = opts.kSelection === "fast";
   // Helper threads start first, so that they load while this thread prepares the samples.
   const threads = sampled && fast ? startFitThreads(n, opts, options.fitThreads) : undefined;
-  try {
-    return fitAndBuild(n, d, std, names, sampled, opts, options, threads);
-  } finally {
-    threads?.close();
-  }
+  return fitAndBuild(n, d, std, names, sampled, opts, options, threads);
+}
+
+/** The threads clusterCustomers fits on for `rows` rows by default (its `threads` option). */
+export function defaultFitThreads(rows: number): number {
+  return rows >= FIT_THREADS_MIN_ROWS ? Math.min(MAX_FIT_THREADS, availableParallelism()) : 1;
 }
 
 /** Helper threads for the fits (one thread fewer than the count: the caller fits too), or none. */
@@ -344,10 +345,7 @@ function startFitThreads(
   opts: Resolved,
   hooks: KMeansOptions["fitThreads"],
 ): FitThreads | undefined {
-  const count = Math.min(
-    MAX_FIT_THREADS,
-    opts.threads ?? (n >= FIT_THREADS_MIN_ROWS ? availableParallelism() : 1),
-  );
+  const count = opts.threads ?? defaultFitThreads(n);
   const fits = opts.fixedK === undefined ? Math.max(FIT_SAMPLES, opts.kMax - opts.kMin + 1) : FIT_SAMPLES;
   const helpers = Math.min(count, fits) - 1;
   if (helpers < 1) return undefined;
