@@ -1,6 +1,7 @@
 /**
  * Read + aggregate of a file on `threads` threads (1: ingestTransactions in this thread), in a process of its
- * own, printing one JSON line: seconds, threads used, why one thread when so, counts, peak RSS.
+ * own, printing one JSON line: seconds, CPU seconds (all threads), the read's stage times (plan, ranges,
+ * merge), threads used, why one thread when so, counts, peak RSS.
  *
  *   node bench-out/dist-parallel/read.mjs '{"file":"…","threads":2[,"minBytes":0]}'   (minBytes: threshold)
  */
@@ -16,6 +17,7 @@ async function main(): Promise<void> {
   };
   const size = statSync(file).size;
   const started = performance.now();
+  const cpu = process.cpuUsage();
   const read = await ingestTransactionsParallel(
     { size, path: file, open: (start) => createReadStream(file, { start, highWaterMark: 1 << 20 }) },
     { format: "csv", compression: "auto", expectedOrders: size / 40 },
@@ -25,6 +27,8 @@ async function main(): Promise<void> {
   process.stdout.write(
     `${JSON.stringify({
       seconds: (performance.now() - started) / 1000,
+      // User + system time of the process, every thread's.
+      cpuSeconds: (({ user, system }) => (user + system) / 1e6)(process.cpuUsage(cpu)),
       threads: read.threads,
       oneThread: read.oneThread ?? null,
       ms: read.ms,

@@ -178,6 +178,19 @@ for (const row of table) {
       `${row.rssMedianMB} | ${row.wallVsDuckDb.toFixed(2)} | ${row.rssVsDuckDb.toFixed(2)} |`,
   );
 }
+for (const [name, s] of Object.entries(samples)) {
+  if (!name.startsWith("read")) continue;
+  const rounds = s.extra.map((out) => {
+    const ms = out.ms as { ranges: number; merge: number };
+    return (
+      `${(out.seconds as number).toFixed(2)} s in process, ${(out.cpuSeconds as number).toFixed(2)} s CPU` +
+      (out.threads === 1
+        ? ""
+        : ` (ranges ${(ms.ranges / 1000).toFixed(2)} s, merge ${(ms.merge / 1000).toFixed(2)} s)`)
+    );
+  });
+  console.log(`${name}: ${rounds.join("; ")}`);
+}
 console.log(
   `load average: ${loadAtStart.map((l) => l.toFixed(1)).join(" ")} at the start, ${loadAtEnd.map((l) => l.toFixed(1)).join(" ")} at the end`,
 );
