@@ -4,7 +4,7 @@
  *   npm run segment -- <transactions file> [--customers <file>] [--out <file>] [--as-of yyyy-mm-dd]
  *                      [--k <n>] [--seed <n>] [--format csv|ndjson] [--holdout-days <n>]
  *                      [--horizon-days <n>] [--model auto|bgnbd|pareto|mbgnbd]
- *                      [--parallel-min-mb <n>] [--profiles <file>]
+ *                      [--parallel-min-mb <n>] [--value-thread-min <n>] [--profiles <file>]
  *
  * Reads a transactions file (CSV with a header or NDJSON; gzip is detected from its bytes; the format comes
  * from the name, `.ndjson`/`.jsonl` being NDJSON, unless --format says), and optionally a customers file,
@@ -30,6 +30,9 @@
  * - A plain CSV transactions file of 256 MiB or more (`--parallel-min-mb` sets the size) is read and
  *   aggregated on every core (worker threads over byte ranges, shared/engine/parallel), with the result of a
  *   read in one thread; the summary's `readThreads` says how many read it.
+ * - With 200,000 customers or more (`--value-thread-min` sets the count) the value stage runs on a thread of
+ *   its own while the clusters are fitted (shared/engine/value-thread.ts), with the result of one thread;
+ *   the summary's `seconds.valueThread` is then that thread's time, and `seconds.value` the wait for it.
  * - The last line of stdout is a JSON summary: counts, seconds per stage, peak memory, the cluster model's
  *   k and inertia, every fitted model's parameters under `models` (bgNbd, paretoNbd, mbgNbd, gammaGamma),
  *   the model selected and how, and the holdout validation record.
@@ -71,6 +74,7 @@ import type { GammaGammaParams } from "../shared/engine/clv";
 import type { NbcReport } from "../shared/engine/next-best-category";
 import { profilesOf } from "../shared/engine/profiles";
 import { MAX_HORIZON_DAYS } from "../shared/engine/value";
+import { VALUE_THREAD_MIN_CUSTOMERS } from "../shared/engine/value-thread";
 import { parseErrorMessage, wantsHelpIn } from "./cli";
 import { writeCustomerRows } from "./segment-csv";
 
@@ -105,7 +109,7 @@ export interface CliIo {
 const USAGE = `usage: npm run segment -- <transactions file> [--customers <file>] [--out <file>]
                            [--as-of yyyy-mm-dd] [--k <n>] [--seed <n>] [--format csv|ndjson]
                            [--holdout-days <n>] [--horizon-days <n>] [--model auto|bgnbd|pareto|mbgnbd]
-                           [--profiles <file>] [--parallel-min-mb <n>]`;
+                           [--profiles <file>] [--parallel-min-mb <n>] [--value-thread-min <n>]`;
 
 /** --model's words and the engine's model names. */
 const MODEL_OPTION = { auto: "auto", bgnbd: "bgNbd", pareto: "paretoNbd", mbgnbd: "mbgNbd" } as const;
@@ -126,6 +130,7 @@ interface Options {
   holdoutDays: number | undefined;
   horizonDays: number | undefined;
   parallelMinMb: number | undefined;
+  valueThreadMin: number;
   model: (typeof MODEL_OPTION)[keyof typeof MODEL_OPTION] | undefined;
   profiles: string | undefined;
 }
@@ -140,6 +145,7 @@ const OPTIONS = {
   "holdout-days": { type: "string" },
   "horizon-days": { type: "string" },
   "parallel-min-mb": { type: "string" },
+  "value-thread-min": { type: "string" },
   model: { type: "string" },
   profiles: { type: "string" },
 } as const;
@@ -190,6 +196,9 @@ function parseOptions(argv: readonly string[]): Options {
     holdoutDays: integer("holdout-days", values["holdout-days"], 1, 3650),
     horizonDays: integer("horizon-days", values["horizon-days"], 1, MAX_HORIZON_DAYS),
     parallelMinMb: integer("parallel-min-mb", values["parallel-min-mb"], 0, 1 << 20),
+    valueThreadMin:
+      integer("value-thread-min", values["value-thread-min"], 0, Number.MAX_SAFE_INTEGER) ??
+      VALUE_THREAD_MIN_CUSTOMERS,
     model: modelOption(values.model),
     profiles: values.profiles,
   };
@@ -418,7 +427,9 @@ async function run(options: Options, io: CliIo): Promise<SegmentSummaryLine> {
     },
   };
   t = performance.now();
-  const result = computeSegments(state, settings);
+  const result = computeSegments(state, settings, {
+    valueThread: state.customerCount >= options.valueThreadMin,
+  });
   const computeMs = performance.now() - t;
 
   t = performance.now();
@@ -463,6 +474,7 @@ async function run(options: Options, io: CliIo): Promise<SegmentSummaryLine> {
       lifecycle: stage("lifecycle"),
       clusters: stage("clusters"),
       value: stage("value"),
+      ...(result.timings.valueThread === undefined ? {} : { valueThread: stage("valueThread") }),
       compute: seconds(computeMs),
       write: seconds(writeMs),
       total: seconds(performance.now() - started),

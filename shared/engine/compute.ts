@@ -92,6 +92,7 @@ import {
   valueInputs,
   valueStage,
 } from "./value";
+import { ValueThread } from "./value-thread";
 
 export type { CustomerOrders } from "./orders";
 export type { CustomerColumns, SegmentationSource, SpendByValue } from "./segmentation-source";
@@ -726,11 +727,24 @@ function since(start: number): number {
  * Scores every customer with an order, and computes the RFM, lifecycle, cluster and rule families with the
  * value predictions. Throws ComputeError for a bad setting; see the module header for the rest.
  */
-export function computeSegments(state: AggregateState, settings: ComputeSettings): ComputedSegmentation {
+export function computeSegments(
+  state: AggregateState,
+  settings: ComputeSettings,
+  options: ComputeOptions = {},
+): ComputedSegmentation {
   const resolved = resolveComputeSettings(settings);
   const t = performance.now();
   const totals = customerTotals(state, resolved.asOfDay);
-  return segmentsOf(state, totals, resolved, since(t), (day) => customerTotals(state, day));
+  return segmentsOf(state, totals, resolved, since(t), (day) => customerTotals(state, day), options);
+}
+
+/** How computeSegments runs; none of it changes the result. */
+export interface ComputeOptions {
+  /**
+   * Runs the value stage on a thread of its own while the clusters are fitted (value-thread.ts); the result is
+   * the one-thread result. Its own time is then timings.valueThread, and timings.value the calling thread's.
+   */
+  readonly valueThread?: boolean;
 }
 
 /** Settings checked and resolved, as computeSegments and segmentsFromTotals use them. */
@@ -810,6 +824,7 @@ function segmentsOf(
   totalsMs: number,
   /** Totals as of an earlier day, for the value stage's holdout; absent when the orders are not at hand. */
   totalsAsOf?: HoldoutContext["totalsAsOf"],
+  options: ComputeOptions = {},
 ): ComputedSegmentation {
   const {
     settings,
@@ -840,6 +855,18 @@ function segmentsOf(
   }
   timings.rfm = Math.round((totalsMs + since(t)) * 10) / 10;
 
+  const valueContext = (): HoldoutContext => ({
+    asOfDay,
+    columns: base,
+    ...(totalsAsOf === undefined ? {} : { totalsAsOf }),
+  });
+  t = performance.now();
+  const valueThread =
+    valueSettings !== undefined && options.valueThread === true
+      ? ValueThread.start(valueInputs(base, base.purchaseDays, asOfDay), valueSettings, valueContext())
+      : undefined;
+  const valueStartMs = since(t);
+
   t = performance.now();
   const lifecycle = lifecycleStages(base, asOfDay, windows);
   timings.lifecycle = since(t);
@@ -865,11 +892,11 @@ function segmentsOf(
   let predictions: Predictions | undefined;
   let servedValue: ServedValueModel | undefined;
   if (valueSettings !== undefined) {
-    const stage = valueStage(valueInputs(base, base.purchaseDays, asOfDay), valueSettings, {
-      asOfDay,
-      columns: base,
-      ...(totalsAsOf === undefined ? {} : { totalsAsOf }),
-    });
+    const joined = valueThread?.join();
+    if (joined !== undefined) timings.valueThread = Math.round(joined.ms * 10) / 10;
+    const stage =
+      joined?.stage ??
+      valueStage(valueInputs(base, base.purchaseDays, asOfDay), valueSettings, valueContext());
     issues.push(...stage.issues);
     if (stage.ok) {
       value = stage.summary;
@@ -877,7 +904,7 @@ function segmentsOf(
       servedValue = stage.served;
     }
   }
-  timings.value = since(t);
+  timings.value = Math.round((valueStartMs + since(t)) * 10) / 10;
 
   const columns: CustomerColumns = {
     ...base,

@@ -148,13 +148,23 @@ describe("the per-customer CSV, byte for byte as the string writer had it", () =
     expect(written).toContain("\nZoë,");
   });
 
-  it("through the CLI: the file main writes is the reference's of the same computation", async () => {
+  it("through the CLI, its value stage on a thread of its own: the reference's file of a one-thread computation", async () => {
     const out = join(dir, "cli.csv");
-    const code = await main([CDNOW, "--out", out, "--as-of", "1998-07-01", "--k", "4"], {
-      stdout: { write: () => true },
-      stderr: { write: () => true },
-    });
+    let stdout = "";
+    const code = await main(
+      [CDNOW, "--out", out, "--as-of", "1998-07-01", "--k", "4", "--value-thread-min", "0"],
+      {
+        stdout: {
+          write: (text: string) => {
+            stdout += text;
+          },
+        },
+        stderr: { write: () => true },
+      },
+    );
     expect(code).toBe(0);
+    const summary = JSON.parse(stdout.trimEnd().split("\n").at(-1) as string);
+    expect(summary.seconds.valueThread).toBeGreaterThan(0);
     const result = await segmentationOf(CDNOW, { asOf: "1998-07-01", clusters: { k: 4, seed: 1 } });
     expect((await readFile(out)).equals(Buffer.from(referenceCsv(result), "utf8"))).toBe(true);
   });
