@@ -109,7 +109,7 @@ async function everyCustomerServed(
   const outputs = await outputsOf(current.version);
   let predicted = 0;
   const wrong: string[] = [];
-  for (const [id, view] of outputs) {
+  const check = async (id: string, view: CustomerView) => {
     const expected = served(view);
     if (expected.probabilityAlive !== undefined) predicted++;
     const fromStore = await store.getCustomer(TENANT, DATASET, id);
@@ -120,6 +120,13 @@ async function everyCustomerServed(
     const answer = await getCustomer(request(id));
     expect(answer.status, id).toBe(200);
     expect(answer.body, id).toEqual(customerAnswer(DATASET, id, current, expected));
+    // The stored inputs are the service's own: no answer shows them.
+    if (JSON.stringify(answer.body).includes("valueInputs")) wrong.push(`${id}: answer shows valueInputs`);
+  };
+  // Sixteen customers at a time: every one is read, in less time on a busy machine.
+  const entries = [...outputs];
+  for (let i = 0; i < entries.length; i += 16) {
+    await Promise.all(entries.slice(i, i + 16).map(([id, view]) => check(id, view)));
   }
   expect(wrong).toEqual([]);
   return { customers: outputs.size, predicted };
@@ -159,7 +166,7 @@ describe("predictions evaluated when read", () => {
       expect(PREDICTIONS.filter((p) => p in view)).toEqual([]);
       expect(view.valueInputs).toEqual(expect.objectContaining({ x: expect.any(Number) }));
     }
-  });
+  }, 600_000); // a limit that catches a hang: thousands of reads, slow on a loaded machine
 
   it("after a refresh a day later, serves the new version's views and rewrote only real changes", async () => {
     expect(await store.putSettings(TENANT, DATASET, { asOf: NEXT_DAY })).toBe(true);
@@ -202,7 +209,7 @@ describe("predictions evaluated when read", () => {
       .map(([id]) => id);
     expect(rewritten.sort()).toEqual([...changed].sort());
     expect(refreshWritten).toBe(changed.size);
-  });
+  }, 600_000); // a limit that catches a hang: thousands of reads, slow on a loaded machine
 
   it("serves every customer the refreshed version's outputs view, rewritten or not", async () => {
     expect(second).toBeDefined();
@@ -210,7 +217,7 @@ describe("predictions evaluated when read", () => {
     // Most customers are served from an item the first run wrote, with the second version's predictions.
     const untouched = [...itemsAfterRefresh.values()].filter((item) => item.v === first.version).length;
     expect(untouched).toBeGreaterThan(2_357 / 2);
-  });
+  }, 600_000); // a limit that catches a hang: thousands of reads, slow on a loaded machine
 
   it("serves a view written with its predictions (before they were evaluated when read) as stored", async () => {
     const id = [...itemsAfterRefresh.keys()][0] as string;
