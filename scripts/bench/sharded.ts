@@ -118,7 +118,8 @@ export async function shardedBench(o: ShardedBenchOptions): Promise<void> {
     format: "esm",
     target: "node20",
     banner: {
-      js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
+      // Under a name of its own: bundled modules import createRequire themselves.
+      js: "import { createRequire as requireFromBanner } from 'node:module'; const require = requireFromBanner(import.meta.url);",
     },
     logLevel: "warning",
   });
