@@ -69,8 +69,14 @@ export function viewPredictions(c: {
   };
 }
 
-/** What the table stores for a full view: the view without its predictions, the other keys in their order. */
+/**
+ * What the table stores for a full view: the view without its predictions, the other keys in their order. A
+ * view with predictions but no inputs to predict them from (a version computed before predictions were
+ * evaluated when read: its outputs file) is stored whole, so a reader still serves its predictions, as an
+ * item's `prev` must while the run that replaces that version has not committed.
+ */
 export function tableViewOf(view: CustomerView): TableView {
+  if (view.valueInputs === undefined) return view;
   const {
     probabilityAlive: _p,
     expectedPurchases: _e,

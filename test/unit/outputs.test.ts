@@ -117,6 +117,15 @@ describe("predictions evaluated when read", () => {
     expect(tableViewOf(view("555", ["rfm:champions"]))).toEqual(view("555", ["rfm:champions"]));
   });
 
+  it("stores a view computed before predictions were evaluated when read whole, so its prev still serves them", () => {
+    const { valueInputs: _inputs, ...old } = predicted(0.8, 2, 100);
+    expect(tableViewOf(old)).toEqual(old);
+    // The run that replaces such a version rewrites the customer, keeping the old view for readers meanwhile.
+    const diff = diffOutputs(outputs({ A: old }), outputs({ A: predicted(0.8, 2, 100) }));
+    expect(diff.customers.map((c) => [c.customerId, c.previous])).toEqual([["A", old]]);
+    expect(Object.keys(diff.customers[0]?.view ?? {})).not.toContain("probabilityAlive");
+  });
+
   it("rewrites no customer whose predictions alone moved, however far", () => {
     const committed = outputs({ A: predicted(0.8, 2, 100), B: predicted(0.5, 1, 40) });
     const next = outputs({ A: predicted(0.2, 9, 1_000), B: predicted(0.5, 1, 40.01) });
