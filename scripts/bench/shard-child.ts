@@ -7,6 +7,7 @@
 import { loadavg } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { isMainThread } from "node:worker_threads";
 import { runShardedLocal } from "../shard/local";
 
 export interface ShardChildConfig {
@@ -60,7 +61,10 @@ function stageSeconds(timings: Record<string, number>): Record<string, number> {
   return out;
 }
 
-main().catch((error: unknown) => {
-  process.stderr.write(`${(error as Error).stack ?? String(error)}\n`);
-  process.exitCode = 1;
-});
+// The engine's worker threads (the parallel read, k-means fits) load this bundle too: only the main thread runs.
+if (isMainThread) {
+  main().catch((error: unknown) => {
+    process.stderr.write(`${(error as Error).stack ?? String(error)}\n`);
+    process.exitCode = 1;
+  });
+}

@@ -15,6 +15,7 @@
  *   of `restarts`), and the z-scores written to `zFile` for an external reference (scikit-learn).
  */
 import { createReadStream, statSync, writeFileSync } from "node:fs";
+import { isMainThread } from "node:worker_threads";
 import { kmeans as mlKmeans } from "ml-kmeans";
 import {
   AggregateState,
@@ -210,7 +211,10 @@ async function workerMain(): Promise<void> {
   process.stdout.write(`${JSON.stringify(line)}\n`);
 }
 
-workerMain().catch((error: unknown) => {
-  process.stderr.write(`${(error as Error).stack ?? String(error)}\n`);
-  process.exitCode = 1;
-});
+// The engine's worker threads (the parallel read, k-means fits) load this bundle too: only the main thread runs.
+if (isMainThread) {
+  workerMain().catch((error: unknown) => {
+    process.stderr.write(`${(error as Error).stack ?? String(error)}\n`);
+    process.exitCode = 1;
+  });
+}
