@@ -65,6 +65,7 @@ import {
   uploadSk,
   versionSk,
 } from "./keys";
+import { CUSTOMER_VIEW_PROJECTION } from "./lookup";
 import { queryAll } from "./query";
 
 type WriteRequest = NonNullable<BatchWriteCommandInput["RequestItems"]>[string][number];
@@ -804,6 +805,7 @@ export class DynamoDatasetStore implements DatasetStore {
             Get: {
               TableName: this.table,
               Key: { pk: customerPk(tenantId, datasetId, customerId), sk: CUSTOMER_SK },
+              ...CUSTOMER_VIEW_PROJECTION,
             },
           },
         ],

@@ -110,6 +110,15 @@ export const META_REF_PROJECTION = {
   ExpressionAttributeNames: { "#current": "current", "#version": "version" },
 };
 
+/**
+ * The projection of a customer item a lookup reads: its versions' views, not the membership history the item
+ * also carries (`hist`, up to 64 entries), which only the history route reads.
+ */
+export const CUSTOMER_VIEW_PROJECTION = {
+  ProjectionExpression: "v, #view, prev",
+  ExpressionAttributeNames: { "#view": "view" },
+};
+
 export class DynamoLookupStore {
   constructor(
     private readonly dynamo: LookupDynamoDB,
@@ -159,6 +168,7 @@ export class DynamoLookupStore {
           Get: {
             TableName: this.table,
             Key: { pk: customerPk(tenantId, datasetId, customerId), sk: CUSTOMER_SK },
+            ...CUSTOMER_VIEW_PROJECTION,
           },
         },
       ],

@@ -9,12 +9,18 @@
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
-import { type DynamoDBDocumentClient, ScanCommand } from "@aws-sdk/lib-dynamodb";
+import {
+  type DynamoDBDocumentClient,
+  GetCommand,
+  ScanCommand,
+  TransactGetCommand,
+} from "@aws-sdk/lib-dynamodb";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { RunRecord, UploadRecord } from "../../shared/model";
 import { type PipelineDeps, runRefresh, runUpload } from "../../shared/pipeline/run";
 import { DynamoDatasetStore } from "../../shared/store/dynamo";
 import { customerPk, datasetPk } from "../../shared/store/keys";
+import { DynamoLookupStore, type LookupDynamoDB } from "../../shared/store/lookup";
 import { S3BlobStore } from "../../shared/store/s3";
 import { createTestBucket, createTestTable, testClients, uniqueName } from "../support/aws";
 
@@ -179,5 +185,29 @@ describe("the items a run writes", () => {
     expect(after.versions.map((i) => i.sk)).toEqual(["VER#0000000001", "VER#0000000002"]);
     expect(outcome.run.counts?.customersWritten).toBe(moved.length);
     expect(outcome.run.counts?.historyWritten).toBe(moved.length);
+  });
+});
+
+describe("a lookup of a customer item", () => {
+  it("reads the item's views, not the history it carries", async () => {
+    const key = { pk: customerPk(T, DS, "C02"), sk: "C" };
+    const stored = (await doc.send(new GetCommand({ TableName: table, Key: key }))).Item;
+    expect(stored?.hist).toHaveLength(2);
+    // The lookup function's store over the document client, keeping what the table answered.
+    const answered: Array<Record<string, unknown> | undefined> = [];
+    const dynamo: LookupDynamoDB = {
+      GetItem: async (input) => ({ Item: (await doc.send(new GetCommand(input))).Item }),
+      TransactGetItems: async (input) => {
+        const out = await doc.send(new TransactGetCommand(input));
+        const responses = (out.Responses ?? []).map((r) => ({ Item: r.Item }));
+        answered.push(...responses.map((r) => r.Item));
+        return { Responses: responses };
+      },
+    };
+    const { view } = await new DynamoLookupStore(dynamo, table).getCustomerItems(T, DS, "C02");
+    expect(view).toEqual(stored?.view);
+    const item = answered.find((i) => i !== undefined && "v" in i);
+    expect(item?.v).toBe(2);
+    expect(item && "hist" in item).toBe(false);
   });
 });
