@@ -14,6 +14,8 @@
  */
 import { createReadStream, readFileSync } from "node:fs";
 import { AggregateState, computeSegments, ingestTransactions } from "../../shared/engine";
+import { encodeMemberPages } from "../../shared/pipeline/member-pages";
+import { encodeMembership, Membership } from "../../shared/pipeline/membership";
 import { diffOutputs, encodeOutputs, outputsAndProfiles } from "../../shared/pipeline/outputs";
 import { checkOrExit, parseOrExit, wholeNumber } from "../cli";
 import { DEFAULT_SPEC, syntheticFile } from "./generate";
@@ -22,14 +24,26 @@ export interface CapacityMeasurement {
   customers: number;
   rows: number;
   bytes: number;
-  seconds: { read: number; compute: number; outputs: number; encode: number; diff: number; refresh: number };
+  seconds: {
+    read: number;
+    compute: number;
+    outputs: number;
+    encode: number;
+    diff: number;
+    refresh: number;
+    /** Encoding the version's member pages (pipeline/member-pages.ts), which every run writes to S3. */
+    memberPages: number;
+  };
   /** Peak resident memory of this process (VmHWM), and its resident memory before the run. */
   peakRssMb: number;
   baseRssMb: number;
   encodedOutputsBytes: number;
-  /** Table items a full run writes (customer items + membership items), and the next day's refresh. */
+  /** Table items a full run writes (customer items; members are pages in S3), and the next day's refresh. */
   itemsFullRun: number;
   itemsRefresh: number;
+  /** S3 PUTs of a version's member pages (one per segment and the index), and their bytes. */
+  memberPagePuts: number;
+  memberPageBytes: number;
   customersChangedByRefresh: number;
 }
 
@@ -46,7 +60,7 @@ function nextDay(iso: string): string {
 export async function measureCapacity(customers: number, dir: string): Promise<CapacityMeasurement> {
   const file = syntheticFile(dir, { ...DEFAULT_SPEC, customers });
   const baseRssMb = process.memoryUsage().rss / 2 ** 20;
-  const seconds = { read: 0, compute: 0, outputs: 0, encode: 0, diff: 0, refresh: 0 };
+  const seconds = { read: 0, compute: 0, outputs: 0, encode: 0, diff: 0, refresh: 0, memberPages: 0 };
   let t = performance.now();
   const state = new AggregateState();
   await ingestTransactions(
@@ -68,6 +82,15 @@ export async function measureCapacity(customers: number, dir: string): Promise<C
   t = performance.now();
   const full = diffOutputs(new Map(), outputs);
   seconds.diff = (performance.now() - t) / 1000;
+  t = performance.now();
+  const membership = encodeMembership(
+    outputs,
+    result.segments.map((s) => s.id),
+  );
+  const pages = encodeMemberPages(new Membership(membership), 1);
+  seconds.memberPages = (performance.now() - t) / 1000;
+  let memberPageBytes = JSON.stringify(pages.index).length;
+  for (const body of pages.objects.values()) memberPageBytes += body.length;
 
   // The next day's refresh: same state, one day later, diffed against this run's views.
   t = performance.now();
@@ -85,8 +108,10 @@ export async function measureCapacity(customers: number, dir: string): Promise<C
     peakRssMb: peakRssMb(),
     baseRssMb,
     encodedOutputsBytes: encoded.length,
-    itemsFullRun: full.customers.length + full.memberships.length,
-    itemsRefresh: refresh.customers.length + refresh.memberships.length,
+    itemsFullRun: full.customers.length,
+    itemsRefresh: refresh.customers.length,
+    memberPagePuts: pages.objects.size + 1,
+    memberPageBytes,
     customersChangedByRefresh: refresh.customers.length,
   };
 }
@@ -144,7 +169,12 @@ export function capacityModel(small: CapacityMeasurement, large: CapacityMeasure
   const bytesPerCustomer = ((large.peakRssMb - small.peakRssMb) * 2 ** 20) / dc;
   const baseMb = small.peakRssMb - (small.customers * bytesPerCustomer) / 2 ** 20;
   const cpu = (m: CapacityMeasurement) =>
-    m.seconds.read + m.seconds.compute + m.seconds.outputs + m.seconds.encode + m.seconds.diff;
+    m.seconds.read +
+    m.seconds.compute +
+    m.seconds.outputs +
+    m.seconds.encode +
+    m.seconds.diff +
+    m.seconds.memberPages;
   const cpuPerCustomer = (cpu(large) - cpu(small)) / dc / a.lambdaSpeedFactor;
   const bytesPerRow = large.bytes / large.rows;
   const rowsPerCustomer = large.rows / large.customers;
@@ -175,8 +205,10 @@ export function capacityModel(small: CapacityMeasurement, large: CapacityMeasure
   const cost = (seconds: number, items: number) => {
     const lambda = seconds * gb * PRICES.lambdaGbSecond + PRICES.lambdaRequest;
     const dynamo = items * million * PRICES.dynamoWriteUnit;
-    // A handful of S3 requests (the upload, state and outputs in 8 MiB parts) and the change events.
-    const s3Requests = 4 + Math.ceil((million * (bytesPerCustomer / 4)) / (8 * 2 ** 20));
+    // A handful of S3 requests (the upload, state and outputs in 8 MiB parts), the version's member pages
+    // (one PUT per segment and the index, whatever the run changed) and the change events.
+    const s3Requests =
+      4 + Math.ceil((million * (bytesPerCustomer / 4)) / (8 * 2 ** 20)) + large.memberPagePuts;
     const other = s3Requests * PRICES.s3Put + 2 * PRICES.s3Get + events(items) * PRICES.event;
     return { lambda, dynamo, other, total: lambda + dynamo + other };
   };
@@ -243,11 +275,11 @@ function markdown(runs: readonly CapacityMeasurement[], model: CapacityModel): s
   const n = (x: number, digits = 0) => x.toLocaleString("en-US", { maximumFractionDigits: digits });
   const usd = (x: number) => `$${x < 0.01 ? x.toFixed(4) : x.toFixed(2)}`;
   const lines = [
-    "| customers | rows | read s | compute s | views s | diff s | next-day refresh s | peak RSS MB | items written (full) | items written (refresh) |",
-    "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    "| customers | rows | read s | compute s | views s | diff s | member pages s (PUTs) | next-day refresh s | peak RSS MB | items written (full) | items written (refresh) |",
+    "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ...runs.map(
       (r) =>
-        `| ${n(r.customers)} | ${n(r.rows)} | ${n(r.seconds.read, 1)} | ${n(r.seconds.compute, 1)} | ${n(r.seconds.outputs + r.seconds.encode, 1)} | ${n(r.seconds.diff, 1)} | ${n(r.seconds.refresh, 1)} | ${n(r.peakRssMb)} | ${n(r.itemsFullRun)} | ${n(r.itemsRefresh)} |`,
+        `| ${n(r.customers)} | ${n(r.rows)} | ${n(r.seconds.read, 1)} | ${n(r.seconds.compute, 1)} | ${n(r.seconds.outputs + r.seconds.encode, 1)} | ${n(r.seconds.diff, 1)} | ${n(r.seconds.memberPages, 1)} (${n(r.memberPagePuts)}) | ${n(r.seconds.refresh, 1)} | ${n(r.peakRssMb)} | ${n(r.itemsFullRun)} | ${n(r.itemsRefresh)} |`,
     ),
     "",
     "| model figure | value |",

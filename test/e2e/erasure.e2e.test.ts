@@ -104,20 +104,23 @@ describe("erasing a customer over HTTP", () => {
       return got.body.status === "completed" ? got.body : undefined;
     });
     expect(JSON.stringify(done)).not.toContain(ERASED);
+    const runs = await call("GET", `/datasets/${DATASET}/runs?limit=10`);
+    const first = runs.body.runs.find((r: { version?: number }) => r.version === 1);
+    expect(first.segments.length).toBeGreaterThan(5);
     // One upload with the customer's two rows; one export; the first version's seven state files (its
     // aggregate, outputs, trait snapshot, membership, contacts, profiles and history; the erasure's own version
-    // keeps its seven).
+    // keeps its seven) and its member pages (one per segment and the index).
     expect(done.counts).toMatchObject({
       customersErased: 1,
       uploadsRewritten: 1,
       rowsRemoved: 2,
       exportsDeleted: 1,
-      stateObjectsDeleted: 7,
+      stateObjectsDeleted: 7 + first.segments.length + 1,
     });
-    expect(done.counts.itemsDeleted).toBeGreaterThan(1);
+    // The customer item, which carried their history (a segment's members are no items).
+    expect(done.counts.itemsDeleted).toBe(1);
     // The upload's history entry, and the erasure run's own (the customer left every segment).
     expect(done.counts.historyItemsDeleted).toBe(2);
-    const runs = await call("GET", `/datasets/${DATASET}/runs?limit=10`);
     const erasureRun = runs.body.runs.find((r: { runId: string }) => r.runId === done.runId);
     expect(erasureRun).toMatchObject({ trigger: "erasure", status: "succeeded", version: done.version });
   });
