@@ -7,6 +7,11 @@
  */
 /** Entries a customer item keeps; older ones are dropped as newer ones come. */
 export const HISTORY_CAP = 64;
+/**
+ * Bytes of JSON the entries may take: with the item's two views, far under DynamoDB's 400 KB item limit
+ * however many segments a change names. Older entries are dropped first; the newest is always kept.
+ */
+export const HISTORY_MAX_BYTES = 128 * 1024;
 
 /** One version's change of one customer: the segments entered (`e`) and left (`l`), each in id order. */
 export interface StoredEntry {
@@ -31,10 +36,16 @@ export function changeOf(
   };
 }
 
-/** The history with `entry` as its newest entry, capped at the newest HISTORY_CAP. */
+/** The history with `entry` as its newest entry, capped at the newest HISTORY_CAP and HISTORY_MAX_BYTES. */
 export function withEntry(prior: readonly StoredEntry[], entry: StoredEntry): StoredEntry[] {
   // A version is recorded once: an entry of the same or a newer version (none in a committed history) goes.
-  return [entry, ...prior.filter((p) => p.v < entry.v)].slice(0, HISTORY_CAP);
+  const entries = [entry, ...prior.filter((p) => p.v < entry.v)].slice(0, HISTORY_CAP);
+  let bytes = Buffer.byteLength(JSON.stringify(entries));
+  while (bytes > HISTORY_MAX_BYTES && entries.length > 1) {
+    // Each entry costs its own JSON and a comma.
+    bytes -= Buffer.byteLength(JSON.stringify(entries.pop())) + 1;
+  }
+  return entries;
 }
 
 const ids = (x: unknown): string[] =>

@@ -4,7 +4,13 @@
  * and after each run.
  */
 import { describe, expect, it } from "vitest";
-import { HISTORY_CAP, type StoredEntry, storedEntries, withEntry } from "../../shared/history/entries";
+import {
+  HISTORY_CAP,
+  HISTORY_MAX_BYTES,
+  type StoredEntry,
+  storedEntries,
+  withEntry,
+} from "../../shared/history/entries";
 import type { CustomerView } from "../../shared/model";
 import { diffOutputs, type Outputs } from "../../shared/pipeline/outputs";
 
@@ -148,6 +154,23 @@ describe("stored entries", () => {
       { v: 2, e: ["a"], l: [] },
       { v: 1, e: ["b"], l: [] },
     ]);
+  });
+
+  it("drops the oldest entries past 128 KiB of JSON, however many segments a change names", () => {
+    // 100 segment ids of 100 characters each: the list is 100 × 102 + 99 commas + 2 brackets = 10,301 bytes,
+    // and an entry of a two-digit version {"v":NN,"e":[…],"l":[]} 12 + 10,301 + 8 = 10,321. k entries take
+    // 10,321k + (k − 1) commas + 2 brackets = 10,322k + 1 bytes: 12 fit in 131,072 (123,865), 13 do not.
+    const ids = Array.from({ length: 100 }, (_, i) => `s${String(i).padStart(99, "0")}`);
+    const entry = (v: number): StoredEntry => ({ v, e: ids, l: [] });
+    expect(JSON.stringify(entry(10)).length).toBe(10_321);
+    const prior = Array.from({ length: 63 }, (_, i) => entry(79 - i));
+    const kept = withEntry(prior, entry(80));
+    expect(kept.map((e) => e.v)).toEqual([80, 79, 78, 77, 76, 75, 74, 73, 72, 71, 70, 69]);
+    expect(JSON.stringify(kept).length).toBe(123_865);
+    expect(HISTORY_MAX_BYTES).toBe(131_072);
+    // The newest entry stays even when it alone is larger.
+    const huge: StoredEntry = { v: 81, e: Array.from({ length: 14 }, () => ids).flat(), l: [] };
+    expect(withEntry(kept, huge)).toEqual([huge]);
   });
 
   it("puts a new entry first and never records a version twice", () => {
