@@ -181,12 +181,12 @@ for (const row of table) {
 for (const [name, s] of Object.entries(samples)) {
   if (!name.startsWith("read")) continue;
   const rounds = s.extra.map((out) => {
-    const ms = out.ms as { ranges: number; merge: number };
+    const ms = out.ms as { ranges: number; merge: number; keys?: number };
     return (
       `${(out.seconds as number).toFixed(2)} s in process, ${(out.cpuSeconds as number).toFixed(2)} s CPU` +
       (out.threads === 1
         ? ""
-        : ` (ranges ${(ms.ranges / 1000).toFixed(2)} s, merge ${(ms.merge / 1000).toFixed(2)} s)`)
+        : ` (ranges ${(ms.ranges / 1000).toFixed(2)} s, of which sorting keys ${((ms.keys ?? 0) / 1000).toFixed(2)} s; merge ${(ms.merge / 1000).toFixed(2)} s)`)
     );
   });
   console.log(`${name}: ${rounds.join("; ")}`);

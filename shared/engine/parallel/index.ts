@@ -89,7 +89,8 @@ export interface ParallelRead {
   readonly ranges: number;
   /** Why the file was read in one thread, when it was. */
   readonly oneThread?: OneThreadReason;
-  readonly ms: { plan: number; ranges: number; merge: number };
+  /** Stage times; `keys`, within `ranges`, is the longest a worker took to sort its range's keys. */
+  readonly ms: { plan: number; ranges: number; merge: number; keys: number };
 }
 
 /**
@@ -251,7 +252,7 @@ export async function ingestTransactionsParallel(
       threads: 1,
       ranges: 1,
       oneThread: reason,
-      ms: { plan, ranges: performance.now() - t, merge: 0 },
+      ms: { plan, ranges: performance.now() - t, merge: 0, keys: 0 },
     };
   };
   if (threads < 2) return oneThread("ONE_THREAD");
@@ -339,6 +340,11 @@ export async function ingestTransactionsParallel(
     report: merged.report,
     threads: workerCount,
     ranges: tasks.length,
-    ms: { plan: planMs, ranges: rangesMs, merge: performance.now() - m },
+    ms: {
+      plan: planMs,
+      ranges: rangesMs,
+      merge: performance.now() - m,
+      keys: Math.max(...results.map((r) => r.keysMs)),
+    },
   };
 }
