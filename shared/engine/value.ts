@@ -555,6 +555,7 @@ export function valueStage(
     {
       ...clvOptions,
       ...(repeatSigma === null ? {} : { covariances: { repeat: repeatSigma, gammaGamma: ggSigma } }),
+      compressed,
     },
   );
   const served: ServedValueModel = {

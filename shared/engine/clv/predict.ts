@@ -34,7 +34,13 @@ import {
   fitBgNbd,
   probabilityAliveUnchecked,
 } from "./bgnbd";
-import { type CustomerSummary, checkLength, compressSummary, validateSummary } from "./data";
+import {
+  type CompressedSummary,
+  type CustomerSummary,
+  checkLength,
+  compressSummary,
+  validateSummary,
+} from "./data";
 import { ClvFitError, type ClvFitErrorCode, ClvInputError } from "./errors";
 import {
   checkGammaGammaParams,
@@ -117,6 +123,8 @@ export interface ParameterCovariances {
 export interface PredictOptions extends ClvOptions {
   /** When given (and its repeat part is not null), the predictions carry 80 % intervals (uncertainty.ts). */
   covariances?: ParameterCovariances;
+  /** compressSummary of the data's (x, t_x, T), when the caller has it already: not worked out again. */
+  compressed?: CompressedSummary;
 }
 
 export interface Predictions {
@@ -166,7 +174,8 @@ export function predictAll(
   let repeatLogVar: Float64Array | undefined;
   let tripleIndex: Uint32Array | undefined;
   if (bg !== null || repeat !== null) {
-    const c = compressSummary(data);
+    const c = options.compressed ?? compressSummary(data);
+    checkLength("compressed", c.index, n);
     const u = c.x.length;
     // The hypergeometric work depends on (x, T) only: done once per distinct pair (grouped as (x, T, T)).
     const pairs = compressSummary({ x: c.x, tx: c.T, T: c.T });

@@ -1,13 +1,14 @@
 /**
  * Work the value stage does once and hands on (value.ts, clv/validation.ts): the customers' (x, t_x, T)
- * grouping, worked out once for the fit on all the data, and once for the three models' holdout predictions.
+ * grouping, worked out once for the fit on all the data and its predictions, and once for the three models'
+ * holdout predictions.
  * Each shortcut must give the doubles the model's own path gives: the same fit (parameters, log-likelihood,
  * counts) and the same predictions, bit for bit, on the CDNOW sample (weeks, fractional times) and on a
  * simulated MBG/NBD population in whole days (the value stage's unit).
  */
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { ClvInputError, compressSummary, REPEAT_MODELS } from "../../../shared/engine/clv";
+import { ClvInputError, compressSummary, predictAll, REPEAT_MODELS } from "../../../shared/engine/clv";
 import { REPEAT_MODEL_NAMES } from "../../../shared/engine/clv/models";
 import { predictPurchases, tripleGroups } from "../../../shared/engine/clv/validation";
 import { simulateMbgNbd } from "../../fixtures/clv/simulate-models";
@@ -78,10 +79,38 @@ describe.each([
     expect(bytes(shared).equals(bytes(own))).toBe(true);
   });
 
+  it.each(REPEAT_MODEL_NAMES)(
+    "scores every customer with %s from a grouping given to it as on its own",
+    (name) => {
+      const model = REPEAT_MODELS[name];
+      const { params } = model.fit(data.x, data.tx, data.T);
+      const values = { ...data, mx: data.x.map((x, i) => (x > 0 ? 10 + (i % 7) : 0)) };
+      const models = { bgNbd: null, gammaGamma: { p: 6, q: 4, gamma: 15 }, repeat: { model, params } };
+      const options = { horizonPeriods: 12, timeUnitsPerYear: holdout === 39 ? 365.25 / 7 : 365.25 };
+      const own = predictAll(values, models, options);
+      const given = predictAll(values, models, { ...options, compressed: compressSummary(data) });
+      for (const key of ["probabilityAlive", "expectedPurchases", "expectedValue", "clv"] as const) {
+        expect(bytes(given[key]).equals(bytes(own[key])), key).toBe(true);
+      }
+      expect(own.clv.some((v) => v > 0)).toBe(true);
+    },
+  );
+
   it("refuses a grouping of other customers", () => {
     const other = compressSummary({ x: data.x.slice(1), tx: data.tx.slice(1), T: data.T.slice(1) });
     expect(() => REPEAT_MODELS.mbgNbd.fit(data.x, data.tx, data.T, { compressed: other })).toThrow(
       ClvInputError,
     );
+    expect(() =>
+      predictAll(
+        { ...data, mx: data.x },
+        {
+          bgNbd: null,
+          gammaGamma: null,
+          repeat: { model: REPEAT_MODELS.mbgNbd, params: { r: 1, alpha: 5, a: 1, b: 3 } },
+        },
+        { compressed: other },
+      ),
+    ).toThrow(ClvInputError);
   });
 });
