@@ -146,11 +146,12 @@ async function acquireWaiting(
   leaseMs: number,
 ): Promise<LeasedDataset | undefined> {
   const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((ok) => setTimeout(ok, ms)));
-  const deadline = Date.now() + Math.max(0, deps.waitForLeaseMs ?? 0);
+  const clock = () => (deps.now ? deps.now().getTime() : Date.now());
+  const deadline = clock() + Math.max(0, deps.waitForLeaseMs ?? 0);
   for (let attempt = 0; ; attempt++) {
     const meta = await deps.store.acquireLock(run.tenantId, run.datasetId, owner, leaseMs);
     if (meta) return meta;
-    const left = deadline - Date.now();
+    const left = deadline - clock();
     if (left <= 0) return undefined;
     const delay = Math.min(left, Math.min(10_000, 500 * 2 ** attempt) * (0.5 + Math.random() / 2));
     if (attempt === 0) logger.info("Waiting for the dataset's lease", { runId: run.runId });

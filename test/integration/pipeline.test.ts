@@ -74,11 +74,16 @@ describe("runUpload", () => {
   it("gives up with DATASET_BUSY when the lease stays taken past the wait", async () => {
     const event = await stage("held", "transactions.csv");
     expect(await store.acquireLock("t", "held", "someone-else", 60_000)).toBeDefined();
+    // The wait is measured on the run's clock, which only the sleeps move: however slow the machine, the run
+    // polls, sleeps and gives up after 50 ms of its own time.
     const slept: number[] = [];
+    let clock = Date.now();
+    const now = () => new Date(clock);
     const sleep = async (ms: number) => {
       slept.push(ms);
+      clock += ms;
     };
-    await expect(runUpload({ store, blobs, waitForLeaseMs: 50, sleep }, event)).rejects.toMatchObject({
+    await expect(runUpload({ store, blobs, waitForLeaseMs: 50, sleep, now }, event)).rejects.toMatchObject({
       code: "DATASET_BUSY",
     });
     expect(slept.length).toBeGreaterThan(0);
