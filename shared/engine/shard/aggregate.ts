@@ -265,7 +265,7 @@ export async function aggregateBucket(
 }
 
 /**
- * The state's orders sorted by hash: an LSD radix sort of the high lanes on 11-bit digits, carrying the low
+ * The state's orders sorted by hash: an LSD radix sort of the high lanes on 8-bit digits, carrying the low
  * lanes and order indices along so that every pass reads sequentially, then the rare runs of equal high
  * lanes put in low-lane order.
  */
@@ -284,18 +284,17 @@ function orderList(state: AggregateState, rows: Float64Array, bucket: number): U
   let hi2 = new Uint32Array(n);
   let lo2 = new Uint32Array(n);
   let order2 = new Uint32Array(n);
-  // Three passes of 11 bits (the last of 10).
-  const counts = new Uint32Array(2049);
-  for (let shift = 0; shift < 32; shift += 11) {
+  const counts = new Uint32Array(257);
+  for (let shift = 0; shift < 32; shift += 8) {
     counts.fill(0);
     for (let i = 0; i < n; i++) {
-      const d = (((hi[i] as number) >>> shift) & 0x7ff) + 1;
+      const d = (((hi[i] as number) >>> shift) & 0xff) + 1;
       counts[d] = (counts[d] as number) + 1;
     }
-    for (let d = 0; d < 2048; d++) counts[d + 1] = (counts[d + 1] as number) + (counts[d] as number);
+    for (let d = 0; d < 256; d++) counts[d + 1] = (counts[d + 1] as number) + (counts[d] as number);
     for (let i = 0; i < n; i++) {
       const h = hi[i] as number;
-      const d = (h >>> shift) & 0x7ff;
+      const d = (h >>> shift) & 0xff;
       const at = counts[d] as number;
       counts[d] = at + 1;
       hi2[at] = h;
@@ -372,21 +371,10 @@ function purchaseDaysOf(
       const order = orders[j] as number;
       if (state.orderCents(order) >= 0) scratch[k++] = state.orderDay(order);
     }
-    // A customer has a few orders: insertion sort, in place, costs less than a view and its sort().
-    if (k <= 32) {
-      for (let j = 1; j < k; j++) {
-        const d = scratch[j] as number;
-        let i = j - 1;
-        while (i >= 0 && (scratch[i] as number) > d) {
-          scratch[i + 1] = scratch[i] as number;
-          i--;
-        }
-        scratch[i + 1] = d;
-      }
-    } else scratch.subarray(0, k).sort();
+    const sorted = scratch.subarray(0, k).sort();
     for (let j = 0; j < k; j++) {
-      const d = scratch[j] as number;
-      if (j === 0 || d !== scratch[j - 1]) days[size++] = d;
+      const d = sorted[j] as number;
+      if (j === 0 || d !== sorted[j - 1]) days[size++] = d;
     }
     offsets[p + 1] = size;
   }
