@@ -2,8 +2,8 @@
  * Load test of the lookup route while a large run computes and writes: starts the local service (or uses
  * one given with --api and --token), loads a generated dataset (scripts/bench/generate.ts, cached under
  * bench-out/), then keeps `--concurrency` keep-alive connections busy with customer lookups while a
- * replacement upload of the dataset (another seed: every customer changes, so every customer and
- * membership item is rewritten) is computed and written. Reports throughput, p50/p99/max latency and
+ * replacement upload of the dataset (another seed: every customer changes, so every customer item is
+ * rewritten) is computed and written. Reports throughput, p50/p99/max latency and
  * errors before the run, during the window the run was writing (from the run's own timings), and overall.
  *
  *   npm run load [-- --customers 100k] [--concurrency 32] [--idle-seconds 10] [--warmup-seconds 3]
@@ -235,8 +235,8 @@ async function main() {
     };
     say();
     say(
-      `Replacement run: ${run.counts?.customersWritten ?? "?"} customers and ${run.counts?.membershipsWritten ?? "?"} ` +
-        `memberships written in ${(writeMs / 1000).toFixed(1)} s (window ${results.writeWindowSeconds.map((x) => x.toFixed(1)).join("–")} s)`,
+      `Replacement run: ${run.counts?.customersWritten ?? "?"} customers ` +
+        `written in ${(writeMs / 1000).toFixed(1)} s (window ${results.writeWindowSeconds.map((x) => x.toFixed(1)).join("–")} s)`,
     );
     const row = (label: string, s: ReturnType<typeof summary>) =>
       `  ${label.padEnd(14)} ${String(s.requests).padStart(8)} ${s.perSecond.toFixed(0).padStart(8)} ` +
