@@ -15,7 +15,10 @@ import { appendFile, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
 import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import type { DeliveryQueue } from "../shared/destinations/ports";
+import type { EventPublisher } from "../shared/pipeline/ports";
 import { type FunctionName, PREFIXES } from "../shared/resources";
+import type { Runtime } from "../shared/runtime";
 import { buildWeb } from "../web/build";
 import { oneOf, parseCli, reportError, UsageError, wholeNumber } from "./cli";
 import { startDynamoDbLocal } from "./emulators/dynamodb-local";
@@ -159,12 +162,13 @@ async function main() {
   });
 
   const { runtime, runDeps } = await import("../shared/runtime");
-  const rt = runtime();
-  // Before the handlers are loaded, so that their runs report how far they have got.
+  // The runtime's adapters as Lambda has them; the handlers get the local ones built below in their place.
+  const aws = runtime();
+  // A store and blob store that report how far runs have got.
   const demoLog = demoProgressLog();
-  const tracker = trackProgress(rt, demoLog.update);
-  await ensureTable(rt.clients.dynamo, TABLE);
-  await ensureBucket(rt.clients.s3, BUCKET);
+  const tracker = trackProgress(aws, demoLog.update);
+  await ensureTable(aws.clients.dynamo, TABLE);
+  await ensureBucket(aws.clients.s3, BUCKET);
 
   // The local event bus: every event is appended to events.ndjson; recompute and erasure requests go to the
   // refresh function as EventBridge would deliver them (the rules in the stack match the same detail types).
@@ -172,7 +176,7 @@ async function main() {
   const { DETAIL_TYPES, EVENT_SOURCE } = await import("../shared/events");
   let deliverToRefresh: (event: unknown) => void = () => undefined;
   let deliverToCompute: (event: unknown) => void = () => undefined;
-  rt.events = {
+  const bus: EventPublisher = {
     async publish(events) {
       const now = new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
       const envelopes = events.map((e) => ({
@@ -204,14 +208,22 @@ async function main() {
   // Webhook deliveries in this process, as the stack's queue and schedule drive them: a wake-up runs the
   // worker for its destination at once, and a timer every 2 s sends the retries that have come due.
   const { deliverDestination, sweepDeliveries } = await import("../shared/destinations/deliver");
-  const { deliveryDeps } = await import("../functions/deliver/handler");
-  const deliveries = deliveryDeps(rt);
+  const { deliveryDeps } = await import("../functions/deliver/core");
   const deliveryFailed = (error: unknown) => say(`! webhook delivery pass failed (${(error as Error).name})`);
-  rt.deliveryQueue = {
+  const deliveryQueue: DeliveryQueue = {
     async notify(ref) {
       void deliverDestination(deliveries, ref, Date.now()).catch(deliveryFailed);
     },
   };
+  /** What every handler here works with: the runtime's adapters with the local ones in their place. */
+  const rt: Runtime = {
+    ...aws,
+    store: tracker.store,
+    blobs: tracker.blobs,
+    events: bus,
+    deliveryQueue,
+  };
+  const deliveries = deliveryDeps(rt);
   let sweepingDeliveries = false;
   const deliveryTimer = setInterval(() => {
     if (sweepingDeliveries) return;
@@ -226,30 +238,30 @@ async function main() {
   // Uploads past the sharding threshold run through the state machine's steps in this process.
   const { shardedSteps } = await import("../shared/pipeline/sharded");
   const { LocalShardedRuns } = await import("../shared/pipeline/sharded-local");
-  rt.sharded = new LocalShardedRuns(
-    shardedSteps({
-      ...runDeps(rt),
-    }),
-    {
-      thresholdBytes: rt.config.SHARD_THRESHOLD_BYTES,
-    },
-  );
+  const sharded = new LocalShardedRuns(shardedSteps(runDeps(rt)), {
+    thresholdBytes: rt.config.SHARD_THRESHOLD_BYTES,
+  });
 
-  const readApi = (await import("../functions/read-api/handler")).handler as unknown as HttpHandler;
-  const writeApi = (await import("../functions/write-api/handler")).handler as unknown as HttpHandler;
+  // Each function's handler built by its factory on these dependencies, as its Lambda entry builds it on the
+  // runtime's.
+  const { createReadApiHandler } = await import("../functions/read-api/core");
+  const { createWriteApiHandler } = await import("../functions/write-api/core");
+  const { createComputeHandler } = await import("../functions/compute/core");
+  const { createRefreshHandler } = await import("../functions/refresh/core");
+  const { createSweeperHandler } = await import("../functions/sweeper/core");
+  const readApi = createReadApiHandler(rt) as unknown as HttpHandler;
+  const writeApi = createWriteApiHandler(rt) as unknown as HttpHandler;
+  // The lookup function wires itself from the environment (aws-lite, not the runtime's SDK clients).
   const lookupApi = (await import("../functions/lookup-api/handler")).handler as unknown as HttpHandler;
-  const compute = (await import("../functions/compute/handler")).handler as unknown as LambdaHandler<
+  const compute = createComputeHandler({ ...rt, sharded }).handler as unknown as LambdaHandler<
     unknown,
     unknown
   >;
-  const refresh = (await import("../functions/refresh/handler")).handler as unknown as LambdaHandler<
+  const refresh = createRefreshHandler({ ...rt, sharded }).handler as unknown as LambdaHandler<
     unknown,
     unknown
   >;
-  const sweeper = (await import("../functions/sweeper/handler")).handler as unknown as LambdaHandler<
-    unknown,
-    unknown
-  >;
+  const sweeper = createSweeperHandler(rt).handler as unknown as LambdaHandler<unknown, unknown>;
 
   /**
    * Lambda's asynchronous invoke: two retries after a failure, one and two minutes later as in Lambda, then
@@ -451,7 +463,7 @@ function demoProgressLog() {
  */
 async function loadDemo(
   api: string,
-  rt: import("../shared/runtime").Runtime,
+  rt: Runtime,
   token: string,
   demo: (typeof DEMOS)[keyof typeof DEMOS],
   log: ReturnType<typeof demoProgressLog>,

@@ -1,6 +1,9 @@
 /**
  * Wires the adapters for a Lambda runtime or the local service: configuration parsed once, each SDK client
- * created once, the stores built on them. Handlers call `runtime()` at cold start.
+ * created once, the stores built on them. A function's Lambda entry (`functions/<name>/handler.ts`) calls
+ * `runtime()` at cold start and hands what its handler needs to the handler's factory
+ * (`functions/<name>/core.ts`); the local service calls the same factories with adapters of its own (events,
+ * delivery queue, sharded runner, a store that reports progress). Nothing here is replaced after it is built.
  */
 
 import { type Config, parseConfig } from "./config";
@@ -11,7 +14,7 @@ import {
   type SecretStore,
 } from "./destinations/ports";
 import { CursorCodec } from "./http/cursor";
-import type { EventPublisher, ShardedRuns } from "./pipeline/ports";
+import type { EventPublisher } from "./pipeline/ports";
 import { type Clients, createClients } from "./store/clients";
 import { SqsDeliveryQueue } from "./store/delivery-queue";
 import { DynamoDestinationStore } from "./store/destinations";
@@ -40,17 +43,12 @@ export interface Runtime {
   lists: DynamoListStore;
   /** Lookalike segments: their records in the same table. */
   lookalikes: DynamoLookalikeStore;
-  /** Replaceable before the handlers are loaded: the local service delivers events itself. */
+  /** The service's bus (EventBridge), or none when no bus is configured. */
   events: EventPublisher;
-  /**
-   * Where large uploads run when not in Step Functions (shardedRunsFor): the local service sets its
-   * in-process runner here before loading the handlers.
-   */
-  sharded?: ShardedRuns;
   destinations: DestinationStore;
   /** Webhook signing secrets: Secrets Manager, or files when LOCAL_SECRETS_DIR is set. */
   secrets: SecretStore;
-  /** Replaceable before the handlers are loaded: the local service delivers in-process. */
+  /** The delivery queue (SQS), or none when no queue is configured. */
   deliveryQueue: DeliveryQueue;
   /** Writes the files of s3 and audience destinations into the buckets they name. */
   destinationFiles: S3ExternalBucketWriter;
@@ -95,11 +93,25 @@ export function runtime(env: Record<string, string | undefined> = process.env): 
   return cached;
 }
 
+/** The parts of a runtime that runs (uploads, refreshes, erasures, sharded steps) use. */
+export type RunSources = Pick<
+  Runtime,
+  | "store"
+  | "blobs"
+  | "members"
+  | "events"
+  | "lists"
+  | "lookalikes"
+  | "destinationFiles"
+  | "destinations"
+  | "deliveryQueue"
+>;
+
 /**
- * What runs (uploads, refreshes, erasures, sharded steps) need from the runtime: the stores, the bucket, the
- * event bus and what serves destinations. Read when called, so the local service's replacements count.
+ * What runs (uploads, refreshes, erasures, sharded steps) need: the stores, the bucket, the event bus and
+ * what serves destinations.
  */
-export function runDeps(rt: Runtime) {
+export function runDeps(rt: RunSources) {
   return {
     store: rt.store,
     blobs: rt.blobs,

@@ -1,30 +1,5 @@
-/** Serves the read routes of the table in shared/routes. */
-import { readApiRoutes } from "../../shared/api/functions";
-import { apiHandler } from "../../shared/http/api";
+/** The read function's Lambda entry: its API handler (./core.ts) on the runtime's adapters. */
 import { runtime } from "../../shared/runtime";
+import { createReadApiHandler } from "./core";
 
-const rt = runtime();
-
-const deps = {
-  store: rt.store,
-  cursors: rt.cursors,
-  events: rt.events,
-  blobs: rt.blobs,
-  members: rt.members,
-  destinations: rt.destinations,
-  secrets: rt.secrets,
-  deliveryQueue: rt.deliveryQueue,
-  allowLoopbackWebhooks: rt.config.ALLOW_LOOPBACK_WEBHOOKS,
-  history: rt.history,
-  lists: rt.lists,
-  lookalikes: rt.lookalikes,
-  listIds: async (tenantId: string, datasetId: string) =>
-    (await rt.lists.listLists(tenantId, datasetId)).map((l) => l.listId),
-  scopePrefix: rt.config.SCOPE_PREFIX,
-};
-
-export const handler = apiHandler("readApi", readApiRoutes(deps), {
-  defaultTenant: rt.config.DEFAULT_TENANT,
-  scopePrefix: rt.config.SCOPE_PREFIX,
-  requireTenantClaim: rt.config.REQUIRE_TENANT_CLAIM,
-});
+export const handler = createReadApiHandler(runtime());

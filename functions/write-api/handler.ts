@@ -1,29 +1,5 @@
-/** Serves the write routes of the table in shared/routes. */
-import { writeApiRoutes } from "../../shared/api/functions";
-import { apiHandler } from "../../shared/http/api";
+/** The write function's Lambda entry: its API handler (./core.ts) on the runtime's adapters. */
 import { runtime } from "../../shared/runtime";
+import { createWriteApiHandler } from "./core";
 
-const rt = runtime();
-
-const deps = {
-  store: rt.store,
-  blobs: rt.blobs,
-  signer: rt.signer,
-  cursors: rt.cursors,
-  events: rt.events,
-  destinations: rt.destinations,
-  secrets: rt.secrets,
-  deliveryQueue: rt.deliveryQueue,
-  allowLoopbackWebhooks: rt.config.ALLOW_LOOPBACK_WEBHOOKS,
-  destinationBuckets: rt.config.DESTINATION_BUCKETS,
-  lists: rt.lists,
-  lookalikes: rt.lookalikes,
-  listIds: async (tenantId: string, datasetId: string) =>
-    (await rt.lists.listLists(tenantId, datasetId)).map((l) => l.listId),
-};
-
-export const handler = apiHandler("writeApi", writeApiRoutes(deps), {
-  defaultTenant: rt.config.DEFAULT_TENANT,
-  scopePrefix: rt.config.SCOPE_PREFIX,
-  requireTenantClaim: rt.config.REQUIRE_TENANT_CLAIM,
-});
+export const handler = createWriteApiHandler(runtime());

@@ -36,10 +36,14 @@ function between([from, to]: readonly [number, number], done: number, total: num
 }
 
 /**
- * Wraps `rt.store` and `rt.blobs` (before the handlers are loaded) and updates running runs' records.
+ * A store and a blob store that report progress, built on the runtime's (which are left as they are), for
+ * the local service to hand to the handler factories; running runs' records are updated meanwhile.
  * `stop()` ends the updates.
  */
-export function trackProgress(rt: Runtime, onChange?: Listener): { stop(): void } {
+export function trackProgress(
+  rt: Pick<Runtime, "store" | "blobs" | "clients" | "config">,
+  onChange?: Listener,
+): { store: Runtime["store"]; blobs: Runtime["blobs"]; stop(): void } {
   const runs = new Map<string, TrackedRun>();
   const changed = new Set<string>();
   const key = (tenantId: string, datasetId: string) => `${tenantId}\u0000${datasetId}`;
@@ -53,8 +57,11 @@ export function trackProgress(rt: Runtime, onChange?: Listener): { stop(): void 
     onChange?.(run);
   };
 
-  const store = rt.store;
-  const createRun = store.createRun.bind(store);
+  // Each wrapper inherits every other method from the object it wraps, and overrides the ones observed.
+  const base = rt.store;
+  const store: Runtime["store"] = Object.create(base);
+  const blobs: Runtime["blobs"] = Object.create(rt.blobs);
+  const createRun = base.createRun.bind(base);
   store.createRun = async (run) => {
     const existing = await createRun(run);
     if (!existing) {
@@ -71,7 +78,7 @@ export function trackProgress(rt: Runtime, onChange?: Listener): { stop(): void 
   };
 
   const stream = rt.blobs.stream.bind(rt.blobs);
-  rt.blobs.stream = async (objectKey) => {
+  blobs.stream = async (objectKey) => {
     const source = await stream(objectKey);
     const upload = parseUploadKey(objectKey);
     if (!source || !upload) return source;
@@ -87,7 +94,7 @@ export function trackProgress(rt: Runtime, onChange?: Listener): { stop(): void 
     })();
   };
 
-  const markPending = store.markPending.bind(store);
+  const markPending = base.markPending.bind(base);
   store.markPending = async (tenantId, datasetId, owner, runId, version) => {
     await markPending(tenantId, datasetId, owner, runId, version);
     const run = runs.get(key(tenantId, datasetId));
@@ -95,7 +102,7 @@ export function trackProgress(rt: Runtime, onChange?: Listener): { stop(): void 
       update(tenantId, datasetId, { phase: "writing", percent: weights.computing[1] });
   };
 
-  const writeCustomers = store.writeCustomers.bind(store);
+  const writeCustomers = base.writeCustomers.bind(base);
   store.writeCustomers = async (tenantId, datasetId, version, writes: CustomerWrite[]) => {
     let written = 0;
     update(tenantId, datasetId, { customersWritten: 0, customersTotal: writes.length });
@@ -142,5 +149,5 @@ export function trackProgress(rt: Runtime, onChange?: Listener): { stop(): void 
     });
   }, RECORD_EVERY_MS);
   timer.unref();
-  return { stop: () => clearInterval(timer) };
+  return { store, blobs, stop: () => clearInterval(timer) };
 }

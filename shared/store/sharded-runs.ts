@@ -33,15 +33,15 @@ export class StepFunctionsShardedRuns implements ShardedRuns {
 }
 
 /**
- * The sharded runs of a function: the local runner if the runtime has one, else the state machine the stack
- * names, else none (every run stays in the function). Only the pipeline functions call this, so only they
- * carry the Step Functions client.
+ * The sharded runs of a function in Lambda: the state machine the stack names, else none (every run stays in
+ * the function). Only the pipeline functions call this, so only they carry the Step Functions client; the
+ * local service hands its in-process runner to the handler factories instead.
  */
-export function shardedRunsFor(
-  config: { AWS_REGION: string; STATE_MACHINE_ARN?: string | undefined; SHARD_THRESHOLD_BYTES: number },
-  local?: ShardedRuns,
-): ShardedRuns | undefined {
-  if (local) return local;
+export function shardedRunsFor(config: {
+  AWS_REGION: string;
+  STATE_MACHINE_ARN?: string | undefined;
+  SHARD_THRESHOLD_BYTES: number;
+}): ShardedRuns | undefined {
   if (!config.STATE_MACHINE_ARN) return undefined;
   return new StepFunctionsShardedRuns(
     new SFNClient({ region: config.AWS_REGION, maxAttempts: 5 }),
