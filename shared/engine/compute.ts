@@ -31,7 +31,7 @@ import { ColumnBlock } from "./columns";
 import { isoDay, parseDay } from "./days";
 import { ComputeError } from "./errors";
 import { staleDataIssue } from "./evaluation-date";
-import type { ClusterModel, KMeansOptions } from "./kmeans";
+import { type ClusterModel, defaultFitThreads, type KMeansOptions, prestartFitThreads } from "./kmeans";
 import {
   LIFECYCLE_STAGES,
   type LifecycleWindows,
@@ -733,6 +733,9 @@ export function computeSegments(
   options: ComputeOptions = {},
 ): ComputedSegmentation {
   const resolved = resolveComputeSettings(settings);
+  // The k-means helper threads load while the totals, RFM and lifecycle are computed (kmeans/fit-threads.ts).
+  const clusterThreads = resolved.clusterOptions?.threads ?? defaultFitThreads(state.customerCount);
+  if (resolved.clusterOptions !== undefined) prestartFitThreads(clusterThreads);
   const t = performance.now();
   const totals = customerTotals(state, resolved.asOfDay);
   return segmentsOf(state, totals, resolved, since(t), (day) => customerTotals(state, day), options);
