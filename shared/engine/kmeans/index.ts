@@ -32,6 +32,10 @@
  * 4. Clusters are ordered by size, biggest first, then given ids (see ./identity) and described in words
  *    (see ./describe); the model lists them in id order.
  *
+ * From FIT_THREADS_MIN_ROWS rows on, the fits of steps 2 and 3 on the fitting samples run on every core
+ * (./fit-threads.ts): the calling thread and helper threads each take the next fit, and the caller blocks until
+ * all are done, so the function stays synchronous and its result is the one-thread result.
+ *
  * Everything random flows from `seed` through a 32-bit integer generator: the same input and options give
  * the same output on any Node version. Data with fewer distinct rows than k yields fewer clusters; no rows
  * yields an empty model.
