@@ -37,7 +37,8 @@ export { isEmptyState, type MergeRefusal } from "./merge";
 
 /**
  * Files below this size are read in one thread: starting the workers (some 0.3 s) and the merge (about 0.4 s
- * per 100 MB on one core) cost more than two threads save below it. Measured on 2 cores (BENCHMARKS.md,
+ * per 100 MB on one core when this was measured; less since it walks sorted keys) cost more than two threads
+ * save below it. Measured on 2 cores (BENCHMARKS.md,
  * "Reading on every core"): 18 MB and 42 MB files took 0.6 s and 1.0 s on two threads against 0.36 s and
  * 0.72 s on one, 422 MB 6.2 s against 7.0 s; the break-even lies near 140 MB.
  */
