@@ -97,6 +97,23 @@ function stripKeys<T extends Record<string, unknown>>(item: T): Omit<T, "pk" | "
   return rest;
 }
 
+/** The customer item a run writes for one customer (its key, the version that wrote it, views and history). */
+export function customerItem(
+  tenantId: string,
+  datasetId: string,
+  version: number,
+  w: CustomerWrite,
+): Record<string, unknown> {
+  return {
+    pk: customerPk(tenantId, datasetId, w.customerId),
+    sk: CUSTOMER_SK,
+    v: version,
+    ...(w.view ? { view: w.view } : {}),
+    ...(w.previous ? { prev: w.previous } : {}),
+    ...(w.history && w.history.length > 0 ? { hist: w.history } : {}),
+  };
+}
+
 export class DynamoDatasetStore implements DatasetStore {
   private readonly batch: BatchOptions;
 
@@ -680,16 +697,7 @@ export class DynamoDatasetStore implements DatasetStore {
     writes: CustomerWrite[],
   ): Promise<number> {
     const requests: WriteRequest[] = writes.map((w) => ({
-      PutRequest: {
-        Item: {
-          pk: customerPk(tenantId, datasetId, w.customerId),
-          sk: CUSTOMER_SK,
-          v: version,
-          ...(w.view ? { view: w.view } : {}),
-          ...(w.previous ? { prev: w.previous } : {}),
-          ...(w.history && w.history.length > 0 ? { hist: w.history } : {}),
-        },
-      },
+      PutRequest: { Item: customerItem(tenantId, datasetId, version, w) },
     }));
     await this.batchWrite(requests);
     return requests.length;
