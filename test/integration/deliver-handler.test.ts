@@ -3,7 +3,8 @@
  * S3 server): an SQS batch of wake-ups sends each destination's deliveries to a real receiver; a wake-up
  * whose pass fails (a DynamoDB error injected at the client) is reported as a batch item failure so SQS
  * retries it, and only that one; a malformed wake-up is dropped, not retried; a scheduled event sweeps every
- * destination with deliveries waiting.
+ * destination with deliveries waiting. The handler built by its factory (functions/deliver/core.ts) on a
+ * delivery queue of the test's own wakes itself through that queue when a pass runs short of time.
  */
 
 import { mkdtemp } from "node:fs/promises";
@@ -190,6 +191,34 @@ describe("deliver function", () => {
     expect((await rt.destinations.listPendingMarkers()).map((m) => m.destinationId)).not.toContain(
       a.ref.destinationId,
     );
+  });
+
+  it("built by its factory, wakes itself through the delivery queue it was given when a pass runs short of time", async () => {
+    const { createDeliverHandler } = await import("../../functions/deliver/core");
+    const woken: DestinationRef[] = [];
+    // The runtime's own queue is none here (no DELIVERY_QUEUE_URL): only the one handed in can hear this.
+    const built = createDeliverHandler({
+      ...rt,
+      deliveryQueue: {
+        async notify(ref) {
+          woken.push(ref);
+        },
+      },
+    });
+    const late = await destinationWithOneDelivery("wake-late");
+    // Less time left than the function keeps in reserve: the pass stops before its first attempt.
+    const short = (await built.core(sqs([JSON.stringify(late.ref)]), {
+      getRemainingTimeInMillis: () => 1_000,
+    })) as SQSBatchResponse;
+    expect(short.batchItemFailures).toEqual([]);
+    expect(woken).toEqual([late.ref]);
+    expect(seen.filter((s) => s.path === late.path)).toHaveLength(0);
+
+    // The wake-up it sent itself, with time enough, delivers.
+    const again = (await built.core(sqs([JSON.stringify(late.ref)]), enough)) as SQSBatchResponse;
+    expect(again.batchItemFailures).toEqual([]);
+    expect(seen.filter((s) => s.path === late.path)).toHaveLength(1);
+    expect(woken).toHaveLength(1);
   });
 
   it("refuses an event that is neither a batch of wake-ups nor a scheduled event", async () => {
