@@ -138,7 +138,7 @@ describe("a sharded run", () => {
     expect(runs[0]?.counts?.customersWritten).toBe(2357);
     // The run released the dataset.
     expect((await store.getDataset("t", "sharded"))?.lock).toBeUndefined();
-  });
+  }, 600_000); // two whole runs of the sample and every member page: the limit only catches a hang
 
   it("reports rejected rows with the numbers and codes the single path gives", async () => {
     const body = await readFile(BAD_ROWS);
