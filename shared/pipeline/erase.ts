@@ -24,6 +24,7 @@
  */
 import { eraseFromDeliveryPayloads } from "../destinations/erase";
 import { eraseFromMemberFiles } from "../destinations/member-files";
+import { LIFECYCLE_STAGES, RFM_SEGMENTS } from "../engine";
 import { RetryableError } from "../errors";
 import { logger } from "../logger";
 import type { ErasureRecord, RunRecord } from "../model";
@@ -58,11 +59,35 @@ export type ErasureOutcome =
   /** No such erasure record (or one that lost its customer id without completing): nothing is done. */
   | { outcome: "refused"; reason: string };
 
+/**
+ * Every segment a membership item of the layout before member pages (store/keys.ts) may exist for: the fixed
+ * RFM and lifecycle segments, every cluster id the dataset has handed out, its rule segments, and every
+ * segment any recorded run computed.
+ */
+async function legacySegmentIds(deps: PipelineDeps, tenantId: string, datasetId: string): Promise<string[]> {
+  const { store } = deps;
+  const ids = new Set<string>([...RFM_SEGMENTS, ...LIFECYCLE_STAGES].map((s) => s.id));
+  const meta = await store.getDataset(tenantId, datasetId);
+  for (const s of meta?.current?.segments ?? []) ids.add(s.id);
+  for (const id of meta?.current?.clusters?.ids ?? []) ids.add(id);
+  for (let n = 1; n < (meta?.current?.clusters?.nextId ?? 1); n++) ids.add(`cluster:c${n}`);
+  for (const d of await store.listDefinitions(tenantId, datasetId)) ids.add(d.segmentId);
+  let after: string | undefined;
+  do {
+    const page = await store.listRuns(tenantId, datasetId, 100, after);
+    for (const run of page.items) for (const s of run.segments ?? []) ids.add(s.id);
+    after = page.next;
+  } while (after !== undefined);
+  return [...ids];
+}
+
 /** Steps 4-7: what no reader needs once the version without the customer is committed. */
 async function finish(deps: PipelineDeps, event: ErasureTask, run: RunRecord): Promise<ErasureRecord> {
   const { store, blobs } = deps;
   const { tenantId, datasetId, erasureId, customerId } = event;
-  const deleted = await store.deleteCustomerItems(tenantId, datasetId, customerId);
+  const deleted = await store.deleteCustomerItems(tenantId, datasetId, customerId, {
+    segmentIds: await legacySegmentIds(deps, tenantId, datasetId),
+  });
   const itemsDeleted = deleted.items;
   // The customer's membership history went with their item: its entries, committed or not.
   const historyItemsDeleted = deleted.historyEntries;

@@ -166,6 +166,7 @@ export interface DatasetStore {
     tenantId: string,
     datasetId: string,
     customerId: string,
+    legacy?: { segmentIds: readonly string[] },
   ): Promise<{ items: number; historyEntries: number }>;
 
   /** Creates the run record unless one with its id exists; returns the existing one in that case. */

@@ -56,6 +56,8 @@ import {
   definitionSk,
   ERASURE_PREFIX,
   erasureSk,
+  legacyHistoryPk,
+  legacyMembershipPk,
   META_SK,
   REGISTRY_PK,
   registrySk,
@@ -500,8 +502,25 @@ export class DynamoDatasetStore implements DatasetStore {
     tenantId: string,
     datasetId: string,
     customerId: string,
+    legacy?: { segmentIds: readonly string[] },
   ): Promise<{ items: number; historyEntries: number }> {
-    const keys = [{ pk: customerPk(tenantId, datasetId, customerId), sk: CUSTOMER_SK }];
+    const keys: Array<{ pk: string; sk: string }> = [
+      { pk: customerPk(tenantId, datasetId, customerId), sk: CUSTOMER_SK },
+    ];
+    // Items an earlier release wrote for the customer (keys.ts): a membership item per segment it may have
+    // been in, and its history items, found by their partition.
+    let legacyHistory = 0;
+    if (legacy) {
+      for (const segment of legacy.segmentIds)
+        keys.push({ pk: legacyMembershipPk(tenantId, datasetId, segment), sk: customerId });
+      const historyKeys = await queryAll(this.doc, this.table, {
+        KeyConditionExpression: "pk = :pk",
+        ExpressionAttributeValues: { ":pk": legacyHistoryPk(tenantId, datasetId, customerId) },
+        ProjectionExpression: "pk, sk",
+      });
+      for (const item of historyKeys) keys.push({ pk: String(item.pk), sk: String(item.sk) });
+      legacyHistory = historyKeys.length;
+    }
     // One DeleteItem per key (not a batch), so each answer says whether the item existed.
     let next = 0;
     let deleted = 0;
@@ -520,7 +539,7 @@ export class DynamoDatasetStore implements DatasetStore {
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.batch.concurrency, keys.length) }, worker));
-    return { items: deleted, historyEntries };
+    return { items: deleted, historyEntries: historyEntries + legacyHistory };
   }
 
   async createRun(run: RunRecord): Promise<RunRecord | undefined> {

@@ -44,6 +44,16 @@ export const registrySk = (tenant: string, dataset: string) => `${tenant}#${data
 /** Registry entries of one tenant; dataset ids cannot contain '#', so the prefix matches no other tenant. */
 export const registryTenantPrefix = (tenant: string) => `${tenant}#`;
 
+/**
+ * Keys of the layout before member pages and in-item history, which a table written by an earlier release may
+ * still hold: one item per membership (`#S#<segment>`, sort key the customer) and one per customer and version
+ * of membership history (`#H#<customer>`). Nothing writes or reads them any more; erasure deletes a customer's.
+ */
+export const legacyMembershipPk = (tenant: string, dataset: string, segment: string) =>
+  `${datasetPk(tenant, dataset)}#S#${segment}`;
+export const legacyHistoryPk = (tenant: string, dataset: string, customer: string) =>
+  `${datasetPk(tenant, dataset)}#H#${customer}`;
+
 /** S3 object keys. Uploads are the only prefix that triggers computation. */
 export const objectKeys = {
   uploadPrefix: (tenant: string, dataset: string, uploadId: string) =>

@@ -13,7 +13,7 @@ import {
   PutObjectCommand,
   type S3Client,
 } from "@aws-sdk/client-s3";
-import { DynamoDBDocumentClient, GetCommand, ScanCommand } from "@aws-sdk/lib-dynamodb";
+import { BatchWriteCommand, DynamoDBDocumentClient, GetCommand, ScanCommand } from "@aws-sdk/lib-dynamodb";
 import { parse } from "csv-parse/sync";
 import { beforeAll, describe, expect, it } from "vitest";
 import { datasetRoutes } from "../../shared/api/datasets";
@@ -30,6 +30,7 @@ import { runUpload, type UploadEvent } from "../../shared/pipeline/run";
 import { scrubUpload } from "../../shared/pipeline/scrub";
 import { decodeTraitSnapshot } from "../../shared/pipeline/trait-snapshot";
 import { DynamoDatasetStore } from "../../shared/store/dynamo";
+import { legacyHistoryPk, legacyMembershipPk } from "../../shared/store/keys";
 import { S3BlobStore } from "../../shared/store/s3";
 import { createTestBucket, createTestTable, testClients, uniqueName } from "../support/aws";
 
@@ -472,6 +473,57 @@ describe("an erasure interrupted after its commit", () => {
     expect((await objectsMentioning(ds, CANARY)).found).toEqual([]);
     // A redelivered event changes nothing.
     expect((await runErasure({ store, blobs }, detail)).outcome).toBe("duplicate");
+  });
+
+  it("deletes the customer's items of the layout before member pages, and no one else's", async () => {
+    const ds = "legacy";
+    await store.ensureDataset(T, ds, { asOf: "2025-10-01" });
+    const first = await stage(ds, ORDERS_CSV, { kind: "transactions", format: "csv" });
+    expect((await runUpload({ store, blobs }, first)).outcome).toBe("succeeded");
+    // What an earlier release wrote: a membership item per segment and history items per version, for the
+    // canary and for C01 (the segments: one of the fixed RFM ones, a lifecycle stage, one the committed
+    // version computed, and a cluster id the dataset handed out, if it has clusters).
+    const current = (await store.getDataset(T, ds))?.current;
+    const computed = current?.segments.find((s) => s.id.startsWith("rfm:"))?.id as string;
+    const cluster = current?.clusters?.ids[0];
+    const segments = [
+      ...new Set(["rfm:at-risk", "lifecycle:active", computed, ...(cluster ? [cluster] : [])]),
+    ];
+    const legacyItems = (customer: string) => [
+      ...segments.map((segment) => ({
+        pk: legacyMembershipPk(T, ds, segment),
+        sk: customer,
+        v: 1,
+        member: true,
+        pmember: false,
+      })),
+      ...[1, 2].map((v) => ({
+        pk: legacyHistoryPk(T, ds, customer),
+        sk: `V#${String(v).padStart(10, "0")}`,
+        v,
+        runId: `run-${v}`,
+        asOf: "2025-10-01",
+        entered: segments,
+        left: [],
+      })),
+    ];
+    await doc.send(
+      new BatchWriteCommand({
+        RequestItems: {
+          [table]: [...legacyItems(CANARY), ...legacyItems("C01")].map((Item) => ({ PutRequest: { Item } })),
+        },
+      }),
+    );
+    expect(await itemsMentioning(`#H#${CANARY}`)).toHaveLength(2);
+
+    const done = await runErasure({ store, blobs }, await requestErasure(ds, CANARY));
+    expect(done.outcome).toBe("completed");
+    expect(await itemsMentioning(CANARY)).toEqual([]);
+    const others = await itemsMentioning("C01");
+    const legacyLeft = others.filter((i) => String(i.pk).includes("#S#") || String(i.pk).includes("#H#"));
+    expect(legacyLeft).toHaveLength(legacyItems("C01").length);
+    const erasure = (await store.listErasureHashes(T, ds)).length;
+    expect(erasure).toBe(1);
   });
 
   it("leaves a customer out of uploads from the request on, before the erasure has run", async () => {
