@@ -17,8 +17,18 @@ import { AggregateState, computeSegments, ingestTransactions } from "../../share
 import { encodeMemberPages } from "../../shared/pipeline/member-pages";
 import { encodeMembership, Membership } from "../../shared/pipeline/membership";
 import { diffOutputs, encodeOutputs, outputsAndProfiles } from "../../shared/pipeline/outputs";
+import type { CustomerWrite } from "../../shared/pipeline/ports";
+import { customerItem } from "../../shared/store/dynamo";
 import { checkOrExit, parseOrExit, wholeNumber } from "../cli";
 import { DEFAULT_SPEC, syntheticFile } from "./generate";
+import { writeUnits } from "./item-size";
+
+/** Write units of the customer items a run puts, sized as the store writes them (ids as long as the service's). */
+function unitsOf(writes: readonly CustomerWrite[], version: number): number {
+  let units = 0;
+  for (const w of writes) units += writeUnits(customerItem("tenant-0001", "dataset-0001", version, w));
+  return units;
+}
 
 export interface CapacityMeasurement {
   customers: number;
@@ -41,6 +51,9 @@ export interface CapacityMeasurement {
   /** Table items a full run writes (customer items; members are pages in S3), and the next day's refresh. */
   itemsFullRun: number;
   itemsRefresh: number;
+  /** Write units of those items (one per started KB of each item). */
+  unitsFullRun: number;
+  unitsRefresh: number;
   /** S3 PUTs of a version's member pages (one per segment and the index), and their bytes. */
   memberPagePuts: number;
   memberPageBytes: number;
@@ -110,6 +123,8 @@ export async function measureCapacity(customers: number, dir: string): Promise<C
     encodedOutputsBytes: encoded.length,
     itemsFullRun: full.customers.length,
     itemsRefresh: refresh.customers.length,
+    unitsFullRun: unitsOf(full.customers, 1),
+    unitsRefresh: unitsOf(refresh.customers, 2),
     memberPagePuts: pages.objects.size + 1,
     memberPageBytes,
     customersChangedByRefresh: refresh.customers.length,
@@ -144,6 +159,12 @@ export const ASSUMPTIONS = {
   s3StreamMbPerSecond: 90,
   /** Table writes one function sustains (BatchWriteItem, 25 items a call, 8 calls in flight, ~20 ms each). */
   writesPerSecondPerFunction: 10_000,
+  /**
+   * Write units of a run's own items (dataset item updates, run record, upload, version), whatever its size:
+   * 83-107 measured on DynamoDB Local for the CDNOW sample (test/integration/write-units.test.ts); the dataset
+   * item grows with the segments and the committed summary, so this allows for twice that.
+   */
+  runOwnWriteUnits: 250,
   /** Lambda's single-thread speed relative to this machine's (the engine uses one core). */
   lambdaSpeedFactor: 1,
 } as const;
@@ -155,6 +176,8 @@ export interface CapacityModel {
   rowsPerSecond: number;
   itemsPerCustomerFullRun: number;
   itemsPerCustomerRefresh: number;
+  unitsPerCustomerFullRun: number;
+  unitsPerCustomerRefresh: number;
   maxCustomersByMemory: number;
   maxCustomersByTime: number;
   maxCustomers: number;
@@ -185,6 +208,8 @@ export function capacityModel(small: CapacityMeasurement, large: CapacityMeasure
   );
   const itemsFull = large.itemsFullRun / large.customers;
   const itemsRefresh = large.itemsRefresh / large.customers;
+  const unitsFull = large.unitsFullRun / large.customers;
+  const unitsRefresh = large.unitsRefresh / large.customers;
   const secondsPerCustomer =
     cpuPerCustomer -
     large.seconds.read / large.customers +
@@ -202,9 +227,11 @@ export function capacityModel(small: CapacityMeasurement, large: CapacityMeasure
   const refreshSeconds =
     (refreshCpu / a.lambdaSpeedFactor + itemsRefresh / a.writesPerSecondPerFunction) * million;
   const events = (items: number) => Math.ceil((items * million) / 500);
-  const cost = (seconds: number, items: number) => {
+  const cost = (seconds: number, items: number, units: number) => {
     const lambda = seconds * gb * PRICES.lambdaGbSecond + PRICES.lambdaRequest;
-    const dynamo = items * million * PRICES.dynamoWriteUnit;
+    // The customer items' units, and the run's own writes (the dataset item, the run record, the upload and
+    // the version: a fixed number a run whatever its size, measured by test/integration/write-units.test.ts).
+    const dynamo = (units * million + a.runOwnWriteUnits) * PRICES.dynamoWriteUnit;
     // A handful of S3 requests (the upload, state and outputs in 8 MiB parts), the version's member pages
     // (one PUT per segment and the index, whatever the run changed) and the change events.
     const s3Requests =
@@ -219,11 +246,13 @@ export function capacityModel(small: CapacityMeasurement, large: CapacityMeasure
     rowsPerSecond: large.rows / large.seconds.read,
     itemsPerCustomerFullRun: itemsFull,
     itemsPerCustomerRefresh: itemsRefresh,
+    unitsPerCustomerFullRun: unitsFull,
+    unitsPerCustomerRefresh: unitsRefresh,
     maxCustomersByMemory: maxByMemory,
     maxCustomersByTime: maxByTime,
     maxCustomers: Math.min(maxByMemory, maxByTime),
-    costFullRunPerMillion: cost(fullSeconds, itemsFull),
-    costRefreshPerMillion: cost(refreshSeconds, itemsRefresh),
+    costFullRunPerMillion: cost(fullSeconds, itemsFull, unitsFull),
+    costRefreshPerMillion: cost(refreshSeconds, itemsRefresh, unitsRefresh),
   };
 }
 
@@ -275,11 +304,11 @@ function markdown(runs: readonly CapacityMeasurement[], model: CapacityModel): s
   const n = (x: number, digits = 0) => x.toLocaleString("en-US", { maximumFractionDigits: digits });
   const usd = (x: number) => `$${x < 0.01 ? x.toFixed(4) : x.toFixed(2)}`;
   const lines = [
-    "| customers | rows | read s | compute s | views s | diff s | member pages s (PUTs) | next-day refresh s | peak RSS MB | items written (full) | items written (refresh) |",
+    "| customers | rows | read s | compute s | views s | diff s | member pages s (PUTs) | next-day refresh s | peak RSS MB | items / write units (full) | items / write units (refresh) |",
     "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ...runs.map(
       (r) =>
-        `| ${n(r.customers)} | ${n(r.rows)} | ${n(r.seconds.read, 1)} | ${n(r.seconds.compute, 1)} | ${n(r.seconds.outputs + r.seconds.encode, 1)} | ${n(r.seconds.diff, 1)} | ${n(r.seconds.memberPages, 1)} (${n(r.memberPagePuts)}) | ${n(r.seconds.refresh, 1)} | ${n(r.peakRssMb)} | ${n(r.itemsFullRun)} | ${n(r.itemsRefresh)} |`,
+        `| ${n(r.customers)} | ${n(r.rows)} | ${n(r.seconds.read, 1)} | ${n(r.seconds.compute, 1)} | ${n(r.seconds.outputs + r.seconds.encode, 1)} | ${n(r.seconds.diff, 1)} | ${n(r.seconds.memberPages, 1)} (${n(r.memberPagePuts)}) | ${n(r.seconds.refresh, 1)} | ${n(r.peakRssMb)} | ${n(r.itemsFullRun)} / ${n(r.unitsFullRun)} | ${n(r.itemsRefresh)} / ${n(r.unitsRefresh)} |`,
     ),
     "",
     "| model figure | value |",
@@ -288,7 +317,8 @@ function markdown(runs: readonly CapacityMeasurement[], model: CapacityModel): s
     `| fixed memory (intercept) | ${n(model.baseMb)} MB |`,
     `| CPU per million customers (read, compute, views, diff) | ${n(model.cpuSecondsPerMillion)} s |`,
     `| rows read per second | ${n(model.rowsPerSecond)} |`,
-    `| table items per customer: full run / daily refresh | ${n(model.itemsPerCustomerFullRun, 2)} / ${n(model.itemsPerCustomerRefresh, 3)} |`,
+    `| table items per customer: full run / daily refresh | ${n(model.itemsPerCustomerFullRun, 2)} / ${n(model.itemsPerCustomerRefresh, 4)} |`,
+    `| write units per customer: full run / daily refresh | ${n(model.unitsPerCustomerFullRun, 3)} / ${n(model.unitsPerCustomerRefresh, 4)} |`,
     `| largest dataset in one function, by memory (10 GB) | ${n(model.maxCustomersByMemory)} customers |`,
     `| largest dataset in one function, by time (15 min, writes included) | ${n(model.maxCustomersByTime)} customers |`,
     `| full run per million customers: Lambda / DynamoDB / S3+events / total | ${usd(model.costFullRunPerMillion.lambda)} / ${usd(model.costFullRunPerMillion.dynamo)} / ${usd(model.costFullRunPerMillion.other)} / **${usd(model.costFullRunPerMillion.total)}** |`,
