@@ -5,19 +5,10 @@
  * merge walk) and for more (the walk over every list's head).
  */
 import { describe, expect, it } from "vitest";
+import { mulberry32 } from "../../../scripts/random";
 import { forEachShared, type SortedKeys, sortKeys } from "../../../shared/engine/parallel/keys";
 
-/** A small seeded generator (mulberry32). */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const random = mulberry32;
 
 describe("sortKeys", () => {
   it("sorts unsigned keys with their entry numbers, equal keys in entry order", () => {
