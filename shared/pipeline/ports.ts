@@ -86,7 +86,8 @@ export interface Page<T> {
   next?: string;
 }
 
-export interface DatasetStore {
+/** Datasets and what defines them: META's settings, the registry of datasets, saved rule segments. */
+export interface DatasetDefinitionStore {
   getDataset(tenantId: string, datasetId: string): Promise<DatasetMeta | undefined>;
   /** Creates the dataset (and its registry entry) if absent; returns it. */
   ensureDataset(tenantId: string, datasetId: string, settings?: DatasetSettings): Promise<DatasetMeta>;
@@ -112,7 +113,10 @@ export interface DatasetStore {
   listDefinitions(tenantId: string, datasetId: string): Promise<SegmentDefinitionRecord[]>;
   /** False when there was none. */
   deleteDefinition(tenantId: string, datasetId: string, segmentId: string): Promise<boolean>;
+}
 
+/** Upload records, erasure records and the dataset's erasure key, and the bookkeeping of rewritten uploads. */
+export interface UploadErasureStore {
   putUpload(upload: UploadRecord): Promise<void>;
   getUpload(tenantId: string, datasetId: string, uploadId: string): Promise<UploadRecord | undefined>;
   /** Every upload record of the dataset. */
@@ -158,17 +162,10 @@ export interface DatasetStore {
     /** Added to the counts in the same update. */
     add: Partial<ErasureCounts>;
   }): Promise<void>;
-  /**
-   * Deletes a customer's item, whatever versions it holds; returns how many items existed, and how many
-   * membership-history entries the customer item held.
-   */
-  deleteCustomerItems(
-    tenantId: string,
-    datasetId: string,
-    customerId: string,
-    legacy?: { segmentIds: readonly string[] },
-  ): Promise<{ items: number; historyEntries: number }>;
+}
 
+/** Run records and the dataset's lease (taken, renewed and released on META) that one attempt of a run holds. */
+export interface RunLeaseStore {
   /** Creates the run record unless one with its id exists; returns the existing one in that case. */
   createRun(run: RunRecord): Promise<RunRecord | undefined>;
   putRun(run: RunRecord): Promise<void>;
@@ -205,7 +202,10 @@ export interface DatasetStore {
     runId: string,
     version: number,
   ): Promise<void>;
+}
 
+/** Versions and what readers see: customer items, the commit that switches versions, a customer's view. */
+export interface VersionStore {
   writeCustomers(
     tenantId: string,
     datasetId: string,
@@ -221,7 +221,21 @@ export interface DatasetStore {
     datasetId: string,
     customerId: string,
   ): Promise<{ meta: DatasetMeta | undefined; view: CustomerView | undefined }>;
+
+  /**
+   * Deletes a customer's item, whatever versions it holds; returns how many items existed, and how many
+   * membership-history entries the customer item held.
+   */
+  deleteCustomerItems(
+    tenantId: string,
+    datasetId: string,
+    customerId: string,
+    legacy?: { segmentIds: readonly string[] },
+  ): Promise<{ items: number; historyEntries: number }>;
 }
+
+/** The whole store, one table: the four parts above. */
+export type DatasetStore = DatasetDefinitionStore & UploadErasureStore & RunLeaseStore & VersionStore;
 
 /** One event for the service's event bus (EventBridge in AWS). Details never carry personal data. */
 export interface ServiceEvent {

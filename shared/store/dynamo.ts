@@ -14,20 +14,13 @@
 import { randomBytes } from "node:crypto";
 import { ConditionalCheckFailedException, TransactionCanceledException } from "@aws-sdk/client-dynamodb";
 import {
-  BatchWriteCommand,
-  type BatchWriteCommandInput,
   DeleteCommand,
-  type DynamoDBDocumentClient,
-  GetCommand,
   PutCommand,
   QueryCommand,
   TransactGetCommand,
   TransactWriteCommand,
   UpdateCommand,
-  type UpdateCommandInput,
-  type UpdateCommandOutput,
 } from "@aws-sdk/lib-dynamodb";
-import type { z } from "zod";
 import { RetryableError } from "../errors";
 import {
   type CustomerView,
@@ -48,6 +41,7 @@ import {
 } from "../model";
 import type { CommitInput, CustomerWrite, DatasetStore, LeasedDataset, Page } from "../pipeline/ports";
 import { parseServedValue, servedViewOf } from "../pipeline/served-view";
+import { DynamoTable, stripKeys, type WriteRequest } from "./base";
 import {
   CUSTOMER_SK,
   customerPk,
@@ -70,34 +64,7 @@ import {
 import { CUSTOMER_VIEW_PROJECTION } from "./lookup";
 import { queryAll } from "./query";
 
-type WriteRequest = NonNullable<BatchWriteCommandInput["RequestItems"]>[string][number];
-
-export interface BatchOptions {
-  /** Batches in flight at once. */
-  concurrency: number;
-  /** Attempts per batch before giving up on unprocessed items. */
-  maxAttempts: number;
-  baseDelayMs: number;
-  maxDelayMs: number;
-}
-
-const DEFAULT_BATCH: BatchOptions = { concurrency: 8, maxAttempts: 10, baseDelayMs: 50, maxDelayMs: 5_000 };
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Exponential backoff with full jitter, capped. */
-export function backoffDelay(
-  attempt: number,
-  options: Pick<BatchOptions, "baseDelayMs" | "maxDelayMs">,
-): number {
-  const ceiling = Math.min(options.maxDelayMs, options.baseDelayMs * 2 ** attempt);
-  return Math.random() * ceiling;
-}
-
-function stripKeys<T extends Record<string, unknown>>(item: T): Omit<T, "pk" | "sk"> {
-  const { pk: _pk, sk: _sk, ...rest } = item;
-  return rest;
-}
+export { type BatchOptions, backoffDelay } from "./base";
 
 /** The customer item a run writes for one customer (its key, the version that wrote it, views and history). */
 export function customerItem(
@@ -116,49 +83,7 @@ export function customerItem(
   };
 }
 
-export class DynamoDatasetStore implements DatasetStore {
-  private readonly batch: BatchOptions;
-
-  constructor(
-    private readonly doc: DynamoDBDocumentClient,
-    private readonly table: string,
-    batch: Partial<BatchOptions> = {},
-  ) {
-    this.batch = { ...DEFAULT_BATCH, ...batch };
-  }
-
-  /** One item read strongly consistent and parsed with its schema, or undefined. */
-  private async getItem<T>(pk: string, sk: string, schema: z.ZodType<T>): Promise<T | undefined> {
-    const out = await this.doc.send(
-      new GetCommand({ TableName: this.table, Key: { pk, sk }, ConsistentRead: true }),
-    );
-    return out.Item ? schema.parse(stripKeys(out.Item)) : undefined;
-  }
-
-  /** An update of a dataset's META item; undefined when its condition does not hold. */
-  private async updateMeta(
-    tenantId: string,
-    datasetId: string,
-    update: Omit<UpdateCommandInput, "TableName" | "Key">,
-  ): Promise<UpdateCommandOutput | undefined> {
-    try {
-      return await this.doc.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: { pk: datasetPk(tenantId, datasetId), sk: META_SK },
-          ...update,
-        }),
-      );
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return undefined;
-      throw error;
-    }
-  }
-
-  private async putItem(pk: string, sk: string, item: object): Promise<void> {
-    await this.doc.send(new PutCommand({ TableName: this.table, Item: { pk, sk, ...item } }));
-  }
-
+export class DynamoDatasetStore extends DynamoTable implements DatasetStore {
   async getDataset(tenantId: string, datasetId: string): Promise<DatasetMeta | undefined> {
     return this.getItem(datasetPk(tenantId, datasetId), META_SK, datasetMetaSchema);
   }
@@ -311,32 +236,6 @@ export class DynamoDatasetStore implements DatasetStore {
     return (await this.queryPrefix(tenantId, datasetId, UPLOAD_PREFIX)).map((item) =>
       uploadRecordSchema.parse(stripKeys(item)),
     );
-  }
-
-  /** Every item of the dataset's partition whose sort key starts with `prefix`, read consistently. */
-  private async queryPrefix(
-    tenantId: string,
-    datasetId: string,
-    prefix: string,
-    projection?: string,
-  ): Promise<Record<string, unknown>[]> {
-    const found: Record<string, unknown>[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const out = await this.doc.send(
-        new QueryCommand({
-          TableName: this.table,
-          KeyConditionExpression: "pk = :pk AND begins_with(sk, :prefix)",
-          ExpressionAttributeValues: { ":pk": datasetPk(tenantId, datasetId), ":prefix": prefix },
-          ConsistentRead: true,
-          ExclusiveStartKey: start,
-          ...(projection ? { ProjectionExpression: projection } : {}),
-        }),
-      );
-      found.push(...(out.Items ?? []));
-      start = out.LastEvaluatedKey;
-    } while (start);
-    return found;
   }
 
   async ensureErasureSalt(tenantId: string, datasetId: string): Promise<string | undefined> {
@@ -720,35 +619,6 @@ export class DynamoDatasetStore implements DatasetStore {
     }));
     await this.batchWrite(requests);
     return requests.length;
-  }
-
-  /** Writes in batches of 25, several in flight, retrying unprocessed items with capped, jittered backoff. */
-  private async batchWrite(requests: WriteRequest[]): Promise<void> {
-    const batches: WriteRequest[][] = [];
-    for (let i = 0; i < requests.length; i += 25) batches.push(requests.slice(i, i + 25));
-    let next = 0;
-    const worker = async () => {
-      while (next < batches.length) {
-        const batch = batches[next++];
-        if (batch) await this.writeOneBatch(batch);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(this.batch.concurrency, batches.length) }, worker));
-  }
-
-  private async writeOneBatch(batch: WriteRequest[]): Promise<void> {
-    let pending = batch;
-    for (let attempt = 0; pending.length > 0; attempt++) {
-      if (attempt >= this.batch.maxAttempts) {
-        throw new RetryableError(
-          "UNPROCESSED_ITEMS",
-          `${pending.length} items stayed unprocessed after ${attempt} attempts`,
-        );
-      }
-      if (attempt > 0) await sleep(backoffDelay(attempt, this.batch));
-      const out = await this.doc.send(new BatchWriteCommand({ RequestItems: { [this.table]: pending } }));
-      pending = out.UnprocessedItems?.[this.table] ?? [];
-    }
   }
 
   async commit(input: CommitInput): Promise<void> {
