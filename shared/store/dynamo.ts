@@ -13,6 +13,7 @@
 
 import { randomBytes } from "node:crypto";
 import { ConditionalCheckFailedException, TransactionCanceledException } from "@aws-sdk/client-dynamodb";
+import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import {
   DeleteCommand,
   PutCommand,
@@ -26,7 +27,6 @@ import {
   type CustomerView,
   customerViewSchema,
   type DatasetMeta,
-  type DatasetSettings,
   datasetMetaSchema,
   type ErasureCounts,
   type ErasureRecord,
@@ -34,28 +34,29 @@ import {
   type RunRecord,
   type RunStatus,
   runRecordSchema,
-  type SegmentDefinitionRecord,
-  segmentDefinitionRecordSchema,
   type UploadRecord,
   uploadRecordSchema,
 } from "../model";
-import type { CommitInput, CustomerWrite, DatasetStore, LeasedDataset, Page } from "../pipeline/ports";
+import type {
+  CommitInput,
+  CustomerWrite,
+  DatasetDefinitionStore,
+  DatasetStore,
+  LeasedDataset,
+  Page,
+} from "../pipeline/ports";
 import { parseServedValue, servedViewOf } from "../pipeline/served-view";
-import { DynamoTable, stripKeys, type WriteRequest } from "./base";
+import { type BatchOptions, DynamoTable, stripKeys, type WriteRequest } from "./base";
+import { DynamoDatasets } from "./datasets";
 import {
   CUSTOMER_SK,
   customerPk,
-  DEFINITION_PREFIX,
   datasetPk,
-  definitionSk,
   ERASURE_PREFIX,
   erasureSk,
   legacyHistoryPk,
   legacyMembershipPk,
   META_SK,
-  REGISTRY_PK,
-  registrySk,
-  registryTenantPrefix,
   runSk,
   UPLOAD_PREFIX,
   uploadSk,
@@ -84,144 +85,71 @@ export function customerItem(
 }
 
 export class DynamoDatasetStore extends DynamoTable implements DatasetStore {
-  async getDataset(tenantId: string, datasetId: string): Promise<DatasetMeta | undefined> {
-    return this.getItem(datasetPk(tenantId, datasetId), META_SK, datasetMetaSchema);
+  private readonly definitions: DynamoDatasets;
+
+  constructor(doc: DynamoDBDocumentClient, table: string, batch: Partial<BatchOptions> = {}) {
+    super(doc, table, batch);
+    this.definitions = new DynamoDatasets(doc, table, batch);
   }
 
-  async ensureDataset(
-    tenantId: string,
-    datasetId: string,
-    settings: DatasetSettings = {},
-  ): Promise<DatasetMeta> {
-    const created = await this.createDataset(tenantId, datasetId, settings);
-    if (created) return created;
-    const existing = await this.getDataset(tenantId, datasetId);
-    if (!existing)
-      throw new RetryableError("DATASET_VANISHED", "The dataset was deleted while it was created");
-    return existing;
+  getDataset(
+    ...args: Parameters<DatasetDefinitionStore["getDataset"]>
+  ): ReturnType<DatasetDefinitionStore["getDataset"]> {
+    return this.definitions.getDataset(...args);
   }
 
-  async createDataset(
-    tenantId: string,
-    datasetId: string,
-    settings: DatasetSettings,
-  ): Promise<DatasetMeta | undefined> {
-    const meta: DatasetMeta = { tenantId, datasetId, createdAt: new Date().toISOString(), settings };
-    try {
-      await this.doc.send(
-        new TransactWriteCommand({
-          TransactItems: [
-            {
-              Put: {
-                TableName: this.table,
-                Item: { pk: datasetPk(tenantId, datasetId), sk: META_SK, ...meta },
-                ConditionExpression: "attribute_not_exists(pk)",
-              },
-            },
-            {
-              Put: {
-                TableName: this.table,
-                Item: { pk: REGISTRY_PK, sk: registrySk(tenantId, datasetId), tenantId, datasetId },
-              },
-            },
-          ],
-        }),
-      );
-      return meta;
-    } catch (error) {
-      const exists =
-        error instanceof TransactionCanceledException &&
-        error.CancellationReasons?.[0]?.Code === "ConditionalCheckFailed";
-      if (!exists) throw error;
-      return undefined;
-    }
+  ensureDataset(
+    ...args: Parameters<DatasetDefinitionStore["ensureDataset"]>
+  ): ReturnType<DatasetDefinitionStore["ensureDataset"]> {
+    return this.definitions.ensureDataset(...args);
   }
 
-  async listTenantDatasets(tenantId: string, limit: number, after?: string): Promise<Page<string>> {
-    const out = await this.doc.send(
-      new QueryCommand({
-        TableName: this.table,
-        KeyConditionExpression: "pk = :pk AND begins_with(sk, :prefix)",
-        ExpressionAttributeValues: { ":pk": REGISTRY_PK, ":prefix": registryTenantPrefix(tenantId) },
-        Limit: limit,
-        ExclusiveStartKey: after ? { pk: REGISTRY_PK, sk: registrySk(tenantId, after) } : undefined,
-      }),
-    );
-    const items = (out.Items ?? []).flatMap((item) =>
-      typeof item.datasetId === "string" ? [item.datasetId] : [],
-    );
-    const last = items.at(-1);
-    return { items, ...(out.LastEvaluatedKey && last ? { next: last } : {}) };
+  createDataset(
+    ...args: Parameters<DatasetDefinitionStore["createDataset"]>
+  ): ReturnType<DatasetDefinitionStore["createDataset"]> {
+    return this.definitions.createDataset(...args);
   }
 
-  async putSettings(tenantId: string, datasetId: string, settings: DatasetSettings): Promise<boolean> {
-    const out = await this.updateMeta(tenantId, datasetId, {
-      UpdateExpression: "SET settings = :settings",
-      ConditionExpression: "attribute_exists(pk)",
-      ExpressionAttributeValues: { ":settings": settings },
-    });
-    return out !== undefined;
+  listTenantDatasets(
+    ...args: Parameters<DatasetDefinitionStore["listTenantDatasets"]>
+  ): ReturnType<DatasetDefinitionStore["listTenantDatasets"]> {
+    return this.definitions.listTenantDatasets(...args);
   }
 
-  async putDefinition(
-    tenantId: string,
-    datasetId: string,
-    definition: SegmentDefinitionRecord,
-  ): Promise<void> {
-    await this.putItem(datasetPk(tenantId, datasetId), definitionSk(definition.segmentId), definition);
+  putSettings(
+    ...args: Parameters<DatasetDefinitionStore["putSettings"]>
+  ): ReturnType<DatasetDefinitionStore["putSettings"]> {
+    return this.definitions.putSettings(...args);
   }
 
-  async getDefinition(
-    tenantId: string,
-    datasetId: string,
-    segmentId: string,
-  ): Promise<SegmentDefinitionRecord | undefined> {
-    return this.getItem(
-      datasetPk(tenantId, datasetId),
-      definitionSk(segmentId),
-      segmentDefinitionRecordSchema,
-    );
+  putDefinition(
+    ...args: Parameters<DatasetDefinitionStore["putDefinition"]>
+  ): ReturnType<DatasetDefinitionStore["putDefinition"]> {
+    return this.definitions.putDefinition(...args);
   }
 
-  async listDefinitions(tenantId: string, datasetId: string): Promise<SegmentDefinitionRecord[]> {
-    const items = await queryAll(this.doc, this.table, {
-      KeyConditionExpression: "pk = :pk AND begins_with(sk, :prefix)",
-      ExpressionAttributeValues: { ":pk": datasetPk(tenantId, datasetId), ":prefix": DEFINITION_PREFIX },
-    });
-    return items.map((item) => segmentDefinitionRecordSchema.parse(stripKeys(item)));
+  getDefinition(
+    ...args: Parameters<DatasetDefinitionStore["getDefinition"]>
+  ): ReturnType<DatasetDefinitionStore["getDefinition"]> {
+    return this.definitions.getDefinition(...args);
   }
 
-  async deleteDefinition(tenantId: string, datasetId: string, segmentId: string): Promise<boolean> {
-    const out = await this.doc.send(
-      new DeleteCommand({
-        TableName: this.table,
-        Key: { pk: datasetPk(tenantId, datasetId), sk: definitionSk(segmentId) },
-        ReturnValues: "ALL_OLD",
-      }),
-    );
-    return out.Attributes !== undefined;
+  listDefinitions(
+    ...args: Parameters<DatasetDefinitionStore["listDefinitions"]>
+  ): ReturnType<DatasetDefinitionStore["listDefinitions"]> {
+    return this.definitions.listDefinitions(...args);
   }
 
-  async listDatasets(): Promise<Array<{ tenantId: string; datasetId: string }>> {
-    const found: Array<{ tenantId: string; datasetId: string }> = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const out = await this.doc.send(
-        new QueryCommand({
-          TableName: this.table,
-          KeyConditionExpression: "pk = :pk",
-          ExpressionAttributeValues: { ":pk": REGISTRY_PK },
-          ExclusiveStartKey: start,
-        }),
-      );
-      for (const item of out.Items ?? []) {
-        if (typeof item.tenantId === "string" && typeof item.datasetId === "string") {
-          found.push({ tenantId: item.tenantId, datasetId: item.datasetId });
-        }
-      }
-      start = out.LastEvaluatedKey;
-    } while (start);
-    return found;
+  deleteDefinition(
+    ...args: Parameters<DatasetDefinitionStore["deleteDefinition"]>
+  ): ReturnType<DatasetDefinitionStore["deleteDefinition"]> {
+    return this.definitions.deleteDefinition(...args);
+  }
+
+  listDatasets(
+    ...args: Parameters<DatasetDefinitionStore["listDatasets"]>
+  ): ReturnType<DatasetDefinitionStore["listDatasets"]> {
+    return this.definitions.listDatasets(...args);
   }
 
   async putUpload(upload: UploadRecord): Promise<void> {
