@@ -11,7 +11,6 @@
  * (store/history.ts).
  */
 
-import { randomBytes } from "node:crypto";
 import { ConditionalCheckFailedException, TransactionCanceledException } from "@aws-sdk/client-dynamodb";
 import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import {
@@ -28,14 +27,9 @@ import {
   customerViewSchema,
   type DatasetMeta,
   datasetMetaSchema,
-  type ErasureCounts,
-  type ErasureRecord,
-  erasureRecordSchema,
   type RunRecord,
   type RunStatus,
   runRecordSchema,
-  type UploadRecord,
-  uploadRecordSchema,
 } from "../model";
 import type {
   CommitInput,
@@ -44,6 +38,7 @@ import type {
   DatasetStore,
   LeasedDataset,
   Page,
+  UploadErasureStore,
 } from "../pipeline/ports";
 import { parseServedValue, servedViewOf } from "../pipeline/served-view";
 import { type BatchOptions, DynamoTable, stripKeys, type WriteRequest } from "./base";
@@ -52,18 +47,16 @@ import {
   CUSTOMER_SK,
   customerPk,
   datasetPk,
-  ERASURE_PREFIX,
-  erasureSk,
   legacyHistoryPk,
   legacyMembershipPk,
   META_SK,
   runSk,
-  UPLOAD_PREFIX,
   uploadSk,
   versionSk,
 } from "./keys";
 import { CUSTOMER_VIEW_PROJECTION } from "./lookup";
 import { queryAll } from "./query";
+import { DynamoUploads } from "./uploads";
 
 export { type BatchOptions, backoffDelay } from "./base";
 
@@ -86,10 +79,12 @@ export function customerItem(
 
 export class DynamoDatasetStore extends DynamoTable implements DatasetStore {
   private readonly definitions: DynamoDatasets;
+  private readonly uploads: DynamoUploads;
 
   constructor(doc: DynamoDBDocumentClient, table: string, batch: Partial<BatchOptions> = {}) {
     super(doc, table, batch);
     this.definitions = new DynamoDatasets(doc, table, batch);
+    this.uploads = new DynamoUploads(doc, table, batch);
   }
 
   getDataset(
@@ -152,177 +147,64 @@ export class DynamoDatasetStore extends DynamoTable implements DatasetStore {
     return this.definitions.listDatasets(...args);
   }
 
-  async putUpload(upload: UploadRecord): Promise<void> {
-    await this.putItem(datasetPk(upload.tenantId, upload.datasetId), uploadSk(upload.uploadId), upload);
+  putUpload(
+    ...args: Parameters<UploadErasureStore["putUpload"]>
+  ): ReturnType<UploadErasureStore["putUpload"]> {
+    return this.uploads.putUpload(...args);
   }
 
-  async getUpload(tenantId: string, datasetId: string, uploadId: string): Promise<UploadRecord | undefined> {
-    return this.getItem(datasetPk(tenantId, datasetId), uploadSk(uploadId), uploadRecordSchema);
+  getUpload(
+    ...args: Parameters<UploadErasureStore["getUpload"]>
+  ): ReturnType<UploadErasureStore["getUpload"]> {
+    return this.uploads.getUpload(...args);
   }
 
-  async listUploads(tenantId: string, datasetId: string): Promise<UploadRecord[]> {
-    return (await this.queryPrefix(tenantId, datasetId, UPLOAD_PREFIX)).map((item) =>
-      uploadRecordSchema.parse(stripKeys(item)),
-    );
+  listUploads(
+    ...args: Parameters<UploadErasureStore["listUploads"]>
+  ): ReturnType<UploadErasureStore["listUploads"]> {
+    return this.uploads.listUploads(...args);
   }
 
-  async ensureErasureSalt(tenantId: string, datasetId: string): Promise<string | undefined> {
-    const out = await this.updateMeta(tenantId, datasetId, {
-      UpdateExpression: "SET erasureSalt = if_not_exists(erasureSalt, :salt)",
-      ConditionExpression: "attribute_exists(pk)",
-      ExpressionAttributeValues: { ":salt": randomBytes(32).toString("base64") },
-      ReturnValues: "UPDATED_NEW",
-    });
-    if (!out) return undefined;
-    const salt = out.Attributes?.erasureSalt;
-    if (typeof salt !== "string") throw new Error("The dataset's erasure key was not returned");
-    return salt;
+  ensureErasureSalt(
+    ...args: Parameters<UploadErasureStore["ensureErasureSalt"]>
+  ): ReturnType<UploadErasureStore["ensureErasureSalt"]> {
+    return this.uploads.ensureErasureSalt(...args);
   }
 
-  async putErasure(erasure: ErasureRecord): Promise<void> {
-    await this.doc.send(
-      new PutCommand({
-        TableName: this.table,
-        Item: {
-          pk: datasetPk(erasure.tenantId, erasure.datasetId),
-          sk: erasureSk(erasure.erasureId),
-          ...erasure,
-        },
-        ConditionExpression: "attribute_not_exists(pk)",
-      }),
-    );
+  putErasure(
+    ...args: Parameters<UploadErasureStore["putErasure"]>
+  ): ReturnType<UploadErasureStore["putErasure"]> {
+    return this.uploads.putErasure(...args);
   }
 
-  async getErasure(
-    tenantId: string,
-    datasetId: string,
-    erasureId: string,
-  ): Promise<ErasureRecord | undefined> {
-    return this.getItem(datasetPk(tenantId, datasetId), erasureSk(erasureId), erasureRecordSchema);
+  getErasure(
+    ...args: Parameters<UploadErasureStore["getErasure"]>
+  ): ReturnType<UploadErasureStore["getErasure"]> {
+    return this.uploads.getErasure(...args);
   }
 
-  async listErasureHashes(tenantId: string, datasetId: string): Promise<string[]> {
-    const items = await this.queryPrefix(tenantId, datasetId, ERASURE_PREFIX, "customerHash");
-    return items.flatMap((item) => (typeof item.customerHash === "string" ? [item.customerHash] : []));
+  listErasureHashes(
+    ...args: Parameters<UploadErasureStore["listErasureHashes"]>
+  ): ReturnType<UploadErasureStore["listErasureHashes"]> {
+    return this.uploads.listErasureHashes(...args);
   }
 
-  /**
-   * `counts.<name> = counts.<name> + :n` for each count, with the names and values an update needs. (ADD
-   * takes top-level attributes only; the counts map is created with every count at zero.)
-   */
-  private countUpdate(counts: Partial<ErasureCounts>) {
-    const names: Record<string, string> = { "#counts": "counts" };
-    const values: Record<string, number> = {};
-    const parts: string[] = [];
-    Object.entries(counts).forEach(([name, n], i) => {
-      if (n === undefined || n === 0) return;
-      names[`#c${i}`] = name;
-      values[`:c${i}`] = n;
-      // A count added after the record was made (a newer kind of count) starts from 0.
-      parts.push(`#counts.#c${i} = if_not_exists(#counts.#c${i}, :zero) + :c${i}`);
-    });
-    if (parts.length > 0) values[":zero"] = 0;
-    return { names, values, parts };
+  addErasureCounts(
+    ...args: Parameters<UploadErasureStore["addErasureCounts"]>
+  ): ReturnType<UploadErasureStore["addErasureCounts"]> {
+    return this.uploads.addErasureCounts(...args);
   }
 
-  async addErasureCounts(
-    tenantId: string,
-    datasetId: string,
-    erasureId: string,
-    counts: Partial<ErasureCounts>,
-  ): Promise<void> {
-    const { names, values, parts } = this.countUpdate(counts);
-    if (parts.length === 0) return;
-    await this.doc.send(
-      new UpdateCommand({
-        TableName: this.table,
-        Key: { pk: datasetPk(tenantId, datasetId), sk: erasureSk(erasureId) },
-        UpdateExpression: `SET ${parts.join(", ")}`,
-        ConditionExpression: "attribute_exists(pk)",
-        ExpressionAttributeNames: names,
-        ExpressionAttributeValues: values,
-      }),
-    );
+  recordUploadRewrite(
+    ...args: Parameters<UploadErasureStore["recordUploadRewrite"]>
+  ): ReturnType<UploadErasureStore["recordUploadRewrite"]> {
+    return this.uploads.recordUploadRewrite(...args);
   }
 
-  async recordUploadRewrite(input: {
-    tenantId: string;
-    datasetId: string;
-    uploadId: string;
-    eTag: string;
-    erasureId: string;
-    counts: Partial<ErasureCounts>;
-  }): Promise<void> {
-    const pk = datasetPk(input.tenantId, input.datasetId);
-    const { names, values, parts } = this.countUpdate(input.counts);
-    await this.doc.send(
-      new TransactWriteCommand({
-        TransactItems: [
-          {
-            Update: {
-              TableName: this.table,
-              Key: { pk, sk: uploadSk(input.uploadId) },
-              UpdateExpression: "SET erasureEtags = list_append(if_not_exists(erasureEtags, :none), :etag)",
-              ConditionExpression: "attribute_exists(pk)",
-              ExpressionAttributeValues: { ":none": [], ":etag": [input.eTag] },
-            },
-          },
-          ...(parts.length > 0
-            ? [
-                {
-                  Update: {
-                    TableName: this.table,
-                    Key: { pk, sk: erasureSk(input.erasureId) },
-                    UpdateExpression: `SET ${parts.join(", ")}`,
-                    ConditionExpression: "attribute_exists(pk)",
-                    ExpressionAttributeNames: names,
-                    ExpressionAttributeValues: values,
-                  },
-                },
-              ]
-            : []),
-        ],
-      }),
-    );
-  }
-
-  async completeErasure(input: {
-    tenantId: string;
-    datasetId: string;
-    erasureId: string;
-    completedAt: string;
-    runId: string;
-    version?: number;
-    customersErased: number;
-    add: Partial<ErasureCounts>;
-  }): Promise<void> {
-    const { customersErased: _set, ...add } = input.add;
-    const { names, values, parts } = this.countUpdate(add);
-    const sets = [
-      "#status = :completed",
-      "completedAt = :at",
-      "runId = :run",
-      "#counts.customersErased = :erased",
-      ...(input.version !== undefined ? ["version = :version"] : []),
-      ...parts,
-    ];
-    await this.doc.send(
-      new UpdateCommand({
-        TableName: this.table,
-        Key: { pk: datasetPk(input.tenantId, input.datasetId), sk: erasureSk(input.erasureId) },
-        UpdateExpression: `SET ${sets.join(", ")} REMOVE customerId`,
-        ConditionExpression: "attribute_exists(pk)",
-        ExpressionAttributeNames: { ...names, "#status": "status" },
-        ExpressionAttributeValues: {
-          ...values,
-          ":completed": "completed",
-          ":at": input.completedAt,
-          ":run": input.runId,
-          ":erased": input.customersErased,
-          ...(input.version !== undefined ? { ":version": input.version } : {}),
-        },
-      }),
-    );
+  completeErasure(
+    ...args: Parameters<UploadErasureStore["completeErasure"]>
+  ): ReturnType<UploadErasureStore["completeErasure"]> {
+    return this.uploads.completeErasure(...args);
   }
 
   async deleteCustomerItems(
