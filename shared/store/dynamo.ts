@@ -11,33 +11,17 @@
  * (store/history.ts).
  */
 
-import { ConditionalCheckFailedException, TransactionCanceledException } from "@aws-sdk/client-dynamodb";
+import { TransactionCanceledException } from "@aws-sdk/client-dynamodb";
 import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
-import {
-  DeleteCommand,
-  PutCommand,
-  QueryCommand,
-  TransactGetCommand,
-  TransactWriteCommand,
-  UpdateCommand,
-} from "@aws-sdk/lib-dynamodb";
+import { DeleteCommand, TransactGetCommand, TransactWriteCommand } from "@aws-sdk/lib-dynamodb";
 import { RetryableError } from "../errors";
-import {
-  type CustomerView,
-  customerViewSchema,
-  type DatasetMeta,
-  datasetMetaSchema,
-  type RunRecord,
-  type RunStatus,
-  runRecordSchema,
-} from "../model";
+import { type CustomerView, customerViewSchema, type DatasetMeta, datasetMetaSchema } from "../model";
 import type {
   CommitInput,
   CustomerWrite,
   DatasetDefinitionStore,
   DatasetStore,
-  LeasedDataset,
-  Page,
+  RunLeaseStore,
   UploadErasureStore,
 } from "../pipeline/ports";
 import { parseServedValue, servedViewOf } from "../pipeline/served-view";
@@ -56,6 +40,7 @@ import {
 } from "./keys";
 import { CUSTOMER_VIEW_PROJECTION } from "./lookup";
 import { queryAll } from "./query";
+import { DynamoRuns } from "./runs";
 import { DynamoUploads } from "./uploads";
 
 export { type BatchOptions, backoffDelay } from "./base";
@@ -80,11 +65,13 @@ export function customerItem(
 export class DynamoDatasetStore extends DynamoTable implements DatasetStore {
   private readonly definitions: DynamoDatasets;
   private readonly uploads: DynamoUploads;
+  private readonly runs: DynamoRuns;
 
   constructor(doc: DynamoDBDocumentClient, table: string, batch: Partial<BatchOptions> = {}) {
     super(doc, table, batch);
     this.definitions = new DynamoDatasets(doc, table, batch);
     this.uploads = new DynamoUploads(doc, table, batch);
+    this.runs = new DynamoRuns(doc, table, batch);
   }
 
   getDataset(
@@ -207,6 +194,54 @@ export class DynamoDatasetStore extends DynamoTable implements DatasetStore {
     return this.uploads.completeErasure(...args);
   }
 
+  createRun(...args: Parameters<RunLeaseStore["createRun"]>): ReturnType<RunLeaseStore["createRun"]> {
+    return this.runs.createRun(...args);
+  }
+
+  putRun(...args: Parameters<RunLeaseStore["putRun"]>): ReturnType<RunLeaseStore["putRun"]> {
+    return this.runs.putRun(...args);
+  }
+
+  getRun(...args: Parameters<RunLeaseStore["getRun"]>): ReturnType<RunLeaseStore["getRun"]> {
+    return this.runs.getRun(...args);
+  }
+
+  listRuns(...args: Parameters<RunLeaseStore["listRuns"]>): ReturnType<RunLeaseStore["listRuns"]> {
+    return this.runs.listRuns(...args);
+  }
+
+  acquireLock(...args: Parameters<RunLeaseStore["acquireLock"]>): ReturnType<RunLeaseStore["acquireLock"]> {
+    return this.runs.acquireLock(...args);
+  }
+
+  closeRun(...args: Parameters<RunLeaseStore["closeRun"]>): ReturnType<RunLeaseStore["closeRun"]> {
+    return this.runs.closeRun(...args);
+  }
+
+  markDestinationsServed(
+    ...args: Parameters<RunLeaseStore["markDestinationsServed"]>
+  ): ReturnType<RunLeaseStore["markDestinationsServed"]> {
+    return this.runs.markDestinationsServed(...args);
+  }
+
+  listRunsSince(
+    ...args: Parameters<RunLeaseStore["listRunsSince"]>
+  ): ReturnType<RunLeaseStore["listRunsSince"]> {
+    return this.runs.listRunsSince(...args);
+  }
+
+  renewLock(...args: Parameters<RunLeaseStore["renewLock"]>): ReturnType<RunLeaseStore["renewLock"]> {
+    return this.runs.renewLock(...args);
+  }
+
+  releaseLock(...args: Parameters<RunLeaseStore["releaseLock"]>): ReturnType<RunLeaseStore["releaseLock"]> {
+    return this.runs.releaseLock(...args);
+  }
+
+  markPending(...args: Parameters<RunLeaseStore["markPending"]>): ReturnType<RunLeaseStore["markPending"]> {
+    return this.runs.markPending(...args);
+  }
+
   async deleteCustomerItems(
     tenantId: string,
     datasetId: string,
@@ -249,173 +284,6 @@ export class DynamoDatasetStore extends DynamoTable implements DatasetStore {
     };
     await Promise.all(Array.from({ length: Math.min(this.batch.concurrency, keys.length) }, worker));
     return { items: deleted, historyEntries: historyEntries + legacyHistory };
-  }
-
-  async createRun(run: RunRecord): Promise<RunRecord | undefined> {
-    try {
-      await this.doc.send(
-        new PutCommand({
-          TableName: this.table,
-          Item: { pk: datasetPk(run.tenantId, run.datasetId), sk: runSk(run.runId), ...run },
-          ConditionExpression: "attribute_not_exists(pk)",
-        }),
-      );
-      return undefined;
-    } catch (error) {
-      if (!(error instanceof ConditionalCheckFailedException)) throw error;
-      return this.getRun(run.tenantId, run.datasetId, run.runId);
-    }
-  }
-
-  async putRun(run: RunRecord): Promise<void> {
-    await this.putItem(datasetPk(run.tenantId, run.datasetId), runSk(run.runId), run);
-  }
-
-  async getRun(tenantId: string, datasetId: string, runId: string): Promise<RunRecord | undefined> {
-    return this.getItem(datasetPk(tenantId, datasetId), runSk(runId), runRecordSchema);
-  }
-
-  async listRuns(
-    tenantId: string,
-    datasetId: string,
-    limit: number,
-    after?: string,
-  ): Promise<Page<RunRecord>> {
-    const out = await this.doc.send(
-      new QueryCommand({
-        TableName: this.table,
-        KeyConditionExpression: "pk = :pk AND begins_with(sk, :prefix)",
-        ExpressionAttributeValues: { ":pk": datasetPk(tenantId, datasetId), ":prefix": "RUN#" },
-        ScanIndexForward: false,
-        Limit: limit,
-        ExclusiveStartKey: after ? { pk: datasetPk(tenantId, datasetId), sk: runSk(after) } : undefined,
-      }),
-    );
-    const items = (out.Items ?? []).map((item) => runRecordSchema.parse(stripKeys(item)));
-    const last = items.at(-1);
-    return { items, ...(out.LastEvaluatedKey && last ? { next: last.runId } : {}) };
-  }
-
-  async acquireLock(
-    tenantId: string,
-    datasetId: string,
-    owner: string,
-    leaseMs: number,
-  ): Promise<LeasedDataset | undefined> {
-    const now = Date.now();
-    const lock = { owner, until: now + leaseMs };
-    const out = await this.updateMeta(tenantId, datasetId, {
-      UpdateExpression: "SET #lock = :lock",
-      ConditionExpression: "attribute_exists(pk) AND (attribute_not_exists(#lock) OR #lock.#until < :now)",
-      ExpressionAttributeNames: { "#lock": "lock", "#until": "until" },
-      ExpressionAttributeValues: { ":lock": lock, ":now": now },
-      // The item as it was: the lapsed lease it held, if any, names the attempt that died holding it.
-      ReturnValues: "ALL_OLD",
-    });
-    if (!out?.Attributes) return undefined;
-    const before = datasetMetaSchema.parse(stripKeys(out.Attributes));
-    const { lock: lapsed, ...meta } = before;
-    return { ...meta, lock, ...(lapsed ? { lapsedLease: lapsed } : {}) };
-  }
-
-  async closeRun(run: RunRecord, expected: { status: RunStatus; attempts: number }): Promise<boolean> {
-    try {
-      await this.doc.send(
-        new PutCommand({
-          TableName: this.table,
-          Item: { pk: datasetPk(run.tenantId, run.datasetId), sk: runSk(run.runId), ...run },
-          ConditionExpression: "#status = :status AND attempts = :attempts",
-          ExpressionAttributeNames: { "#status": "status" },
-          ExpressionAttributeValues: { ":status": expected.status, ":attempts": expected.attempts },
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw error;
-    }
-  }
-
-  async markDestinationsServed(
-    tenantId: string,
-    datasetId: string,
-    runId: string,
-    at: string,
-  ): Promise<void> {
-    try {
-      await this.doc.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: { pk: datasetPk(tenantId, datasetId), sk: runSk(runId) },
-          UpdateExpression: "SET destinationsServedAt = :at",
-          ConditionExpression: "attribute_exists(pk)",
-          ExpressionAttributeValues: { ":at": at },
-        }),
-      );
-    } catch (error) {
-      // A run deleted with its dataset has nothing left to mark.
-      if (!(error instanceof ConditionalCheckFailedException)) throw error;
-    }
-  }
-
-  async listRunsSince(tenantId: string, datasetId: string, sinceRunId: string): Promise<RunRecord[]> {
-    const found: RunRecord[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const out = await this.doc.send(
-        new QueryCommand({
-          TableName: this.table,
-          KeyConditionExpression: "pk = :pk AND sk BETWEEN :from AND :to",
-          ExpressionAttributeValues: {
-            ":pk": datasetPk(tenantId, datasetId),
-            ":from": runSk(sinceRunId),
-            // Run ids are letters, digits, '-' and '_': all sort before '~'.
-            ":to": runSk("~"),
-          },
-          ConsistentRead: true,
-          ExclusiveStartKey: start,
-        }),
-      );
-      for (const item of out.Items ?? []) found.push(runRecordSchema.parse(stripKeys(item)));
-      start = out.LastEvaluatedKey;
-    } while (start);
-    return found;
-  }
-
-  async renewLock(tenantId: string, datasetId: string, owner: string, leaseMs: number): Promise<boolean> {
-    const out = await this.updateMeta(tenantId, datasetId, {
-      UpdateExpression: "SET #lock.#until = :until",
-      ConditionExpression: "#lock.#owner = :owner",
-      ExpressionAttributeNames: { "#lock": "lock", "#until": "until", "#owner": "owner" },
-      ExpressionAttributeValues: { ":until": Date.now() + leaseMs, ":owner": owner },
-    });
-    return out !== undefined;
-  }
-
-  async releaseLock(tenantId: string, datasetId: string, owner: string): Promise<void> {
-    // A lease already taken over by another attempt is not ours to release: nothing to do.
-    await this.updateMeta(tenantId, datasetId, {
-      UpdateExpression: "REMOVE #lock",
-      ConditionExpression: "#lock.#owner = :owner",
-      ExpressionAttributeNames: { "#lock": "lock", "#owner": "owner" },
-      ExpressionAttributeValues: { ":owner": owner },
-    });
-  }
-
-  async markPending(
-    tenantId: string,
-    datasetId: string,
-    owner: string,
-    runId: string,
-    version: number,
-  ): Promise<void> {
-    const out = await this.updateMeta(tenantId, datasetId, {
-      UpdateExpression: "SET pending = :pending",
-      ConditionExpression: "#lock.#owner = :owner",
-      ExpressionAttributeNames: { "#lock": "lock", "#owner": "owner" },
-      ExpressionAttributeValues: { ":pending": { version, runId }, ":owner": owner },
-    });
-    if (!out) throw new RetryableError("LOCK_LOST", "The run lost its lease on the dataset");
   }
 
   async writeCustomers(
