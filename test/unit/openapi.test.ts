@@ -182,7 +182,7 @@ describe("OpenAPI document", () => {
     expect(codesOf(members.responses["404"]).sort()).toEqual(
       ["DATASET_NOT_FOUND", "DATASET_NOT_READY", "SEGMENT_NOT_FOUND"].sort(),
     );
-    expect(codesOf(members.responses["409"])).toEqual(["CURSOR_STALE"]);
+    expect(codesOf(members.responses["409"])).toEqual(["CURSOR_STALE", "MEMBER_PAGES_MISSING"]);
     expect(codesOf(members.responses["400"]).sort()).toEqual(["BAD_CURSOR", "VALIDATION_FAILED"]);
     expect(members.responses["413"]).toBeUndefined();
     expect(Object.keys(opOf("GET", "/health").responses).sort()).toEqual(["200", "429", "500"]);
