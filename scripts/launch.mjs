@@ -11,6 +11,11 @@
  * rebuilds on any difference, so the bundle never runs code older than its sources. Bundle and list are
  * written to temporary names and renamed into place, so launches at the same time never read half a file.
  *
+ * When the entry's bundle holds one of the engine's worker modules (WORKERS, the names of
+ * shared/engine/threads.ts WORKER_BUNDLES), that module is also bundled on its own into `dist/`, e.g.
+ * `dist/engine-kmeans-worker.mjs`, in the same build: the engine's helper threads start that small file
+ * rather than the whole bundle. The list of inputs covers those builds too.
+ *
  * The bundle is imported into this process and its exported `main(argv)` run; the number it resolves to is
  * the exit code. An error it throws is printed with its stack on stderr, prefixed by the script's name, exit 1.
  */
@@ -22,6 +27,17 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 const LAUNCHER = fileURLToPath(import.meta.url);
 /** Inputs of every bundle besides those esbuild reports (paths relative to the working directory). */
 const ALWAYS = ["node_modules/.package-lock.json"];
+
+/**
+ * The engine's worker modules (relative to the project that holds this launcher) and the file each is bundled
+ * into next to a bundle that holds it: the names of shared/engine/threads.ts WORKER_BUNDLES.
+ */
+export const WORKERS = [
+  { source: "shared/engine/kmeans/worker.ts", out: "engine-kmeans-worker" },
+  { source: "shared/engine/parallel/worker.ts", out: "engine-range-worker" },
+  { source: "shared/engine/value-thread.ts", out: "engine-value-worker" },
+];
+const PROJECT = resolve(LAUNCHER, "../..");
 
 /** Recorded for an input that changed during the build: matches no file. */
 const CHANGED = { size: -1, mtimeMs: -1 };
@@ -45,6 +61,10 @@ function fresh(root, bundle, list) {
     return false;
   }
   if (stamp(bundle) === null || typeof recorded !== "object" || recorded === null) return false;
+  const workers = recorded.workers ?? [];
+  if (!Array.isArray(workers) || workers.some((out) => stamp(join(root, "dist", `${out}.mjs`)) === null)) {
+    return false;
+  }
   if (!sameStamp(stamp(LAUNCHER), recorded.launcher ?? null)) return false;
   const inputs = recorded.inputs;
   if (typeof inputs !== "object" || inputs === null) return false;
@@ -73,36 +93,54 @@ export async function ensureBundle(root, entry) {
   const launcher = stamp(LAUNCHER);
   const before = new Map(ALWAYS.map((path) => [path, stamp(join(root, path))]));
   const tmp = `${bundle}.${randomUUID()}.tmp`;
+  const options = {
+    absWorkingDir: root,
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: "node20",
+    // Packages published as CommonJS call require(); an ES module has none of its own.
+    banner: {
+      js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
+    },
+    metafile: true,
+    logLevel: "warning",
+  };
+  /** Worker bundles written to temporary names: [temporary, final]. */
+  const written = [];
   try {
-    const result = await build({
-      absWorkingDir: root,
-      entryPoints: [entry],
-      outfile: tmp,
-      bundle: true,
-      platform: "node",
-      format: "esm",
-      target: "node20",
-      // Packages published as CommonJS call require(); an ES module has none of its own.
-      banner: {
-        js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
-      },
-      metafile: true,
-      logLevel: "warning",
-    });
+    const result = await build({ ...options, entryPoints: [entry], outfile: tmp });
+    const read = Object.keys(result.metafile.inputs).filter((path) => !path.includes(":"));
+    const held = new Set(read.map((path) => resolve(root, path)));
+    const workers = WORKERS.filter((w) => held.has(join(PROJECT, w.source)));
+    if (workers.length > 0) {
+      const tag = randomUUID();
+      const own = await build({
+        ...options,
+        entryPoints: workers.map((w) => ({ in: join(PROJECT, w.source), out: `${w.out}.${tag}` })),
+        outdir: dist,
+        outExtension: { ".js": ".mjs" },
+      });
+      for (const w of workers) written.push([join(dist, `${w.out}.${tag}.mjs`), join(dist, `${w.out}.mjs`)]);
+      for (const path of Object.keys(own.metafile.inputs)) if (!path.includes(":")) read.push(path);
+    }
     const inputs = {};
     for (const [path, was] of before) inputs[path] = was;
-    for (const path of Object.keys(result.metafile.inputs)) {
+    for (const path of read) {
       // Inputs are relative to absWorkingDir; a few virtual ones (namespaced, e.g. "<define:…>") are no files.
-      if (path.includes(":")) continue;
       const now = stamp(resolve(root, path));
       inputs[relative(root, resolve(root, path))] ??= now !== null && now.mtimeMs >= started ? CHANGED : now;
     }
     const listTmp = `${list}.${randomUUID()}.tmp`;
-    writeFileSync(listTmp, `${JSON.stringify({ entry, launcher, inputs }, null, 1)}\n`);
+    const record = { entry, launcher, workers: workers.map((w) => w.out), inputs };
+    writeFileSync(listTmp, `${JSON.stringify(record, null, 1)}\n`);
+    // The workers first: a launch that finds the new bundle finds its workers.
+    for (const [from, to] of written) renameSync(from, to);
     renameSync(tmp, bundle);
     renameSync(listTmp, list);
   } finally {
     rmSync(tmp, { force: true });
+    for (const [from] of written) rmSync(from, { force: true });
   }
   return { bundle, built: true };
 }

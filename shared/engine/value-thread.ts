@@ -12,9 +12,9 @@
  * failed, asked for other totals, or posted nothing within JOIN_DEADLINE_MS — join() returns undefined and
  * the caller runs valueStage itself, so the outcome, a result or an error, is always the one-thread one.
  *
- * From source (tests, tsx) the thread runs this file through tsx; in a bundle (the segment CLI) the bundle
- * itself (threads.ts workerEntry), whose copy of this module serves the task when the thread's workerData is
- * VALUE_WORKER. A thread whose entry fails to load says so at once (the flag), so join() does not wait on it.
+ * From source (tests, tsx) the thread runs this file through tsx; in a bundle (the segment CLI) this module's
+ * own bundle next to it, or where that is absent the bundle itself (threads.ts workerEntry), whose copy of
+ * this module serves the task when the thread's workerData is VALUE_WORKER. A thread whose entry fails to load says so at once (the flag), so join() does not wait on it.
  */
 import { createRequire } from "node:module";
 import { pathToFileURL } from "node:url";
@@ -27,7 +27,7 @@ import {
   Worker,
   workerData,
 } from "node:worker_threads";
-import { workerEntry } from "./threads";
+import { WORKER_BUNDLES, workerEntry } from "./threads";
 import {
   HOLDOUT_MIN_DAYS,
   type HoldoutContext,
@@ -165,7 +165,7 @@ export class ValueThread {
     data: ValueInputs,
     settings: ResolvedValueSettings,
     context: HoldoutContext,
-    url: URL | undefined = workerEntry(import.meta.url, "./value-thread.ts"),
+    url: URL | undefined = workerEntry(import.meta.url, "./value-thread.ts", WORKER_BUNDLES.value),
   ): ValueThread | undefined {
     if (url === undefined) return undefined;
     let worker: Worker | undefined;

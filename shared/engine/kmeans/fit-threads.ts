@@ -12,7 +12,7 @@
  * next clustering (a warm Lambda, a benchmark's rounds); prestartFitThreads starts them ahead of one.
  */
 import type { Worker } from "node:worker_threads";
-import { startWorker, workerEntry } from "../threads";
+import { startWorker, WORKER_BUNDLES, workerEntry } from "../threads";
 import type { LloydResult } from "./lloyd";
 import {
   DONE,
@@ -46,9 +46,12 @@ export interface FitThreadStats {
   fitsOnCaller: number;
 }
 
-/** The helper threads' entry: worker.ts from source, or the bundle this module is part of. */
+/**
+ * The helper threads' entry: worker.ts from source; in a bundle, worker.ts's own bundle next to it, or the
+ * bundle this module is part of.
+ */
 export function defaultFitWorkerUrl(): URL | undefined {
-  return workerEntry(import.meta.url, "./worker.ts");
+  return workerEntry(import.meta.url, "./worker.ts", WORKER_BUNDLES.kmeans);
 }
 
 /**

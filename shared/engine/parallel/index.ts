@@ -26,7 +26,7 @@ import type { Worker } from "node:worker_threads";
 import { type IngestOptions, ingestTransactions } from "../ingest";
 import { PLAN_HEAD_BYTES, planShards, rangeReadStart, type ShardPlan } from "../shard";
 import type { AggregateState } from "../state";
-import { startWorker, workerEntry } from "../threads";
+import { startWorker, WORKER_BUNDLES, workerEntry } from "../threads";
 import type { IngestReport } from "../types";
 import { type MergeRefusal, mergeRanges } from "./merge";
 import { type FromWorker, type RangeResult, type RangeTask, receivedError, type ToWorker } from "./protocol";
@@ -96,11 +96,12 @@ export interface ParallelRead {
 
 /**
  * The worker entry: the TypeScript source of worker.ts when this module runs from source (tsx, tests), else
- * the bundle this module was bundled into (a Lambda handler, the segment CLI), which holds worker.ts too and
- * serves ranges in a thread started with its workerData.
+ * worker.ts's own bundle next to the bundle this module was bundled into (a Lambda handler, the segment CLI),
+ * or where that is absent that bundle itself, which holds worker.ts too and serves ranges in a thread started
+ * with its workerData.
  */
 export function defaultWorkerUrl(): URL | undefined {
-  return workerEntry(import.meta.url, "./worker.ts");
+  return workerEntry(import.meta.url, "./worker.ts", WORKER_BUNDLES.range);
 }
 
 async function headOf(source: RangeSource): Promise<Uint8Array> {
