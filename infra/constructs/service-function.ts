@@ -124,6 +124,13 @@ export function secretArn(scope: Construct, name: string): string {
   });
 }
 
+/**
+ * Functions whose handler runs the engine with its helper threads (parallel read, k-means fits, the value
+ * stage): their asset also holds each worker module's own bundle (scripts/engine-workers.mjs), which the
+ * helpers start rather than the whole function (shared/engine/threads.ts WORKER_BUNDLES).
+ */
+export const ENGINE_FUNCTIONS: ReadonlySet<string> = new Set(["compute", "refresh", "shard"]);
+
 /** The runtime of every function; the one the code is built (esbuild target) and tested for. */
 export const RUNTIME = Runtime.NODEJS_22_X;
 
@@ -180,6 +187,17 @@ export class ServiceFunction extends Construct {
         // Local esbuild only: synth must work offline and without Docker.
         forceDockerBundling: false,
         logLevel: LogLevel.WARNING,
+        ...(ENGINE_FUNCTIONS.has(props.entryName)
+          ? {
+              commandHooks: {
+                beforeBundling: () => [],
+                beforeInstall: () => [],
+                afterBundling: (_inputDir: string, outputDir: string) => [
+                  `node ${JSON.stringify(`${PROJECT_ROOT}scripts/engine-workers.mjs`)} ${JSON.stringify(outputDir)}`,
+                ],
+              },
+            }
+          : {}),
       },
     });
 
