@@ -13,7 +13,7 @@ import { BatchGetCommand, type DynamoDBDocumentClient, GetCommand } from "@aws-s
 import { RetryableError } from "../errors";
 import { type StoredEntry, storedEntries } from "../history/entries";
 import type { HistoryEntry, HistoryRun, MembershipHistory } from "../history/ports";
-import { backoffDelay } from "./dynamo";
+import { backoffDelay } from "./base";
 import { CUSTOMER_SK, customerPk, datasetPk, versionSk } from "./keys";
 
 const MAX_ATTEMPTS = 10;
