@@ -36,11 +36,11 @@ import type { ApiRequest, ApiResult, RouteHandler } from "../http/api";
 import type { CursorCodec } from "../http/cursor";
 import { parseWith } from "../http/validation";
 import { datasetIdSchema } from "../model";
-import type { BlobStore, DatasetStore } from "../pipeline/ports";
+import type { BlobStore, DatasetDefinitionStore } from "../pipeline/ports";
 import type { RouteId } from "../routes";
 
 export interface DestinationDeps {
-  store: DatasetStore;
+  store: DatasetDefinitionStore;
   destinations: DestinationStore;
   secrets: SecretStore;
   deliveryQueue: DeliveryQueue;

@@ -12,12 +12,12 @@ import { DETAIL_TYPES } from "../events";
 import type { ApiRequest, ApiResult, RouteHandler } from "../http/api";
 import { parseWith } from "../http/validation";
 import { customerIdSchema, datasetIdSchema, type ErasureRecord, ZERO_ERASURE_COUNTS } from "../model";
-import type { DatasetStore, EventPublisher } from "../pipeline/ports";
+import type { EventPublisher, UploadErasureStore } from "../pipeline/ports";
 import { customerHash } from "../pipeline/scrub";
 import type { RouteId } from "../routes";
 
 export interface ErasureDeps {
-  store: DatasetStore;
+  store: UploadErasureStore;
   events: EventPublisher;
   now?: () => Date;
 }

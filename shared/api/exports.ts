@@ -17,7 +17,7 @@ import type { ApiRequest, ApiResult, RouteHandler } from "../http/api";
 import { parseWith } from "../http/validation";
 import { type CustomerView, datasetIdSchema, segmentIdSchema } from "../model";
 import { decodeOutputs } from "../pipeline/outputs";
-import type { BlobStore, DatasetStore } from "../pipeline/ports";
+import type { BlobStore, DatasetDefinitionStore } from "../pipeline/ports";
 import { EXPORT_RETENTION_DAYS, EXPORT_URL_TTL_SECONDS } from "../resources";
 import type { RouteId } from "../routes";
 import { objectKeys } from "../store/keys";
@@ -60,7 +60,7 @@ export const createExportBodySchema = z.strictObject({
 });
 
 export interface ExportDeps {
-  store: DatasetStore;
+  store: Pick<DatasetDefinitionStore, "getDataset">;
   blobs?: BlobStore;
   now?: () => Date;
 }

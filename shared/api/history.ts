@@ -11,11 +11,11 @@ import type { ApiRequest, ApiResult, RouteHandler } from "../http/api";
 import type { CursorCodec } from "../http/cursor";
 import { parseWith } from "../http/validation";
 import { customerIdSchema, datasetIdSchema } from "../model";
-import type { DatasetStore } from "../pipeline/ports";
+import type { DatasetDefinitionStore } from "../pipeline/ports";
 import type { RouteId } from "../routes";
 
 export interface HistoryDeps {
-  store: Pick<DatasetStore, "getDataset">;
+  store: Pick<DatasetDefinitionStore, "getDataset">;
   history: MembershipHistory;
   cursors: CursorCodec;
 }

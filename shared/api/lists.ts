@@ -16,12 +16,12 @@ import { parseWith } from "../http/validation";
 import { type ListRecord, type ListStore, MAX_IDS_PER_CHANGE, MAX_LIST_IDS, MAX_LISTS } from "../lists/ports";
 import type { LookalikeStore } from "../lookalikes/ports";
 import { customerIdSchema, type DatasetMeta, datasetIdSchema } from "../model";
-import type { DatasetStore, EventPublisher } from "../pipeline/ports";
+import type { DatasetDefinitionStore, EventPublisher } from "../pipeline/ports";
 import type { RouteId } from "../routes";
 import { lookalikesSeededBy } from "./lookalikes";
 
 export interface ListDeps {
-  store: DatasetStore;
+  store: DatasetDefinitionStore;
   lists?: ListStore;
   /** Lookalikes, which may be seeded by a list; none: nothing stops a seed's deletion. */
   lookalikes?: LookalikeStore;
@@ -206,7 +206,7 @@ function tooMany(path: string, count: number, max: number, what: string): never 
 
 /** Rule segments of a dataset that name a segment, as "rule:x (rule.and[0].value)". */
 export async function rulesNaming(
-  store: DatasetStore,
+  store: DatasetDefinitionStore,
   tenantId: string,
   datasetId: string,
   segmentId: string,

@@ -22,11 +22,11 @@ import {
   MAX_LOOKALIKES,
 } from "../lookalikes/ports";
 import { type DatasetMeta, datasetIdSchema, segmentIdSchema, segmentSummarySchema } from "../model";
-import type { DatasetStore, EventPublisher } from "../pipeline/ports";
+import type { DatasetDefinitionStore, EventPublisher } from "../pipeline/ports";
 import type { RouteId } from "../routes";
 
 export interface LookalikeDeps {
-  store: DatasetStore;
+  store: DatasetDefinitionStore;
   lookalikes?: LookalikeStore;
   /** Lists, which may be seeds. */
   lists?: ListStore;

@@ -16,12 +16,12 @@ import type { CursorCodec } from "../http/cursor";
 import { parseWith } from "../http/validation";
 import type { CurrentVersion } from "../model";
 import type { MemberPages } from "../pipeline/member-pages";
-import type { DatasetStore } from "../pipeline/ports";
+import type { DatasetDefinitionStore } from "../pipeline/ports";
 import type { RouteId } from "../routes";
 import { pageQuery, segmentParams } from "./read";
 
 export interface MemberRouteDeps {
-  store: Pick<DatasetStore, "getDataset">;
+  store: Pick<DatasetDefinitionStore, "getDataset">;
   members: MemberPages;
   cursors: CursorCodec;
 }

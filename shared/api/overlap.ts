@@ -25,12 +25,12 @@ import type { CursorCodec } from "../http/cursor";
 import { parseWith } from "../http/validation";
 import { type CurrentVersion, datasetIdSchema, segmentIdSchema } from "../model";
 import { Membership } from "../pipeline/membership";
-import type { BlobStore, DatasetStore } from "../pipeline/ports";
+import type { BlobStore, DatasetDefinitionStore } from "../pipeline/ports";
 import type { RouteId } from "../routes";
 import { objectKeys } from "../store/keys";
 
 export interface OverlapDeps {
-  store: Pick<DatasetStore, "getDataset">;
+  store: Pick<DatasetDefinitionStore, "getDataset">;
   blobs?: Pick<BlobStore, "get" | "size">;
   cursors: CursorCodec;
 }
@@ -65,7 +65,7 @@ const CACHE_ENTRIES = 4;
 const cache = new Map<string, { bytes: number; membership: Membership }>();
 
 function requireCurrent(
-  meta: Awaited<ReturnType<DatasetStore["getDataset"]>>,
+  meta: Awaited<ReturnType<DatasetDefinitionStore["getDataset"]>>,
   datasetId: string,
 ): CurrentVersion {
   if (!meta) throw new NotFoundError("DATASET_NOT_FOUND", `Dataset ${datasetId} does not exist`);
