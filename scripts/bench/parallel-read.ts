@@ -19,6 +19,7 @@ import { join, resolve } from "node:path";
 import { build } from "esbuild";
 import { checkOrExit, parseOrExit, size, wholeNumber } from "../cli";
 import { DEFAULT_SPEC, syntheticFile } from "./generate";
+import { median } from "./median";
 
 const CLI = {
   name: "bench --parallel-read",
@@ -78,12 +79,6 @@ function run(command: string, args: string[]): Promise<Child> {
     });
   });
 }
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
-};
 
 const loadAtStart = loadavg();
 const file = syntheticFile(outDir, { ...DEFAULT_SPEC, customers });

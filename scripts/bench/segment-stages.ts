@@ -21,6 +21,7 @@ import { loadavg } from "node:os";
 import { join, resolve } from "node:path";
 import { checkOrExit, parseOrExit, size, wholeNumber } from "../cli";
 import { DEFAULT_SPEC, syntheticFile } from "./generate";
+import { median } from "./median";
 
 const CLI = {
   name: "bench segment-stages",
@@ -95,12 +96,6 @@ function runCli(root: string, args: string[]): Promise<Run> {
     });
   });
 }
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
-};
 
 const loadAtStart = loadavg();
 const file = syntheticFile(outDir, { ...DEFAULT_SPEC, customers });

@@ -18,6 +18,7 @@ import { availableParallelism, cpus, loadavg, totalmem } from "node:os";
 import { join } from "node:path";
 import { build } from "esbuild";
 import { DEFAULT_SPEC, type SyntheticFile, syntheticFile } from "./generate";
+import { median } from "./median";
 import type { ShardChildConfig } from "./shard-child";
 import type { WorkerOutput } from "./worker";
 
@@ -85,13 +86,6 @@ const label = (n: number) => (n >= 1e6 ? `${n / 1e6} M` : `${n / 1e3} k`);
 const fmt = (n: number, digits = 2) => n.toFixed(digits);
 const rate = (rows: number, seconds: number) => `${fmt(rows / seconds / 1e6)} M`;
 const load = (l: readonly number[]) => (l[0] ?? 0).toFixed(1);
-const median = (xs: number[]) => {
-  const sorted = [...xs].sort((a, b) => a - b);
-  const m = sorted.length >> 1;
-  return sorted.length % 2 === 1
-    ? (sorted[m] as number)
-    : ((sorted[m - 1] as number) + (sorted[m] as number)) / 2;
-};
 
 type Timed<T> = { out: T; wallSeconds: number; load: { start: number[]; end: number[] } };
 
