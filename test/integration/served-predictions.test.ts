@@ -15,13 +15,13 @@ import { customerAnswer } from "../../shared/api/customer-answer";
 import { lookupRoutes } from "../../shared/api/lookup";
 import type { ApiRequest } from "../../shared/http/api";
 import type { CurrentVersion, CustomerView } from "../../shared/model";
-import { decodeOutputs } from "../../shared/pipeline/outputs";
 import { runRefresh, runUpload } from "../../shared/pipeline/run";
 import { DynamoDatasetStore } from "../../shared/store/dynamo";
-import { customerPk, objectKeys } from "../../shared/store/keys";
+import { customerPk } from "../../shared/store/keys";
 import { S3BlobStore } from "../../shared/store/s3";
 import { createTestBucket, createTestTable, testClients, uniqueName } from "../support/aws";
 import { testLookupStore } from "../support/lookup";
+import { versionViews } from "../support/outputs";
 import { sharedData } from "../support/shared-data";
 import { stageUpload } from "../support/uploads";
 
@@ -46,13 +46,7 @@ let table: string;
 let getCustomer: NonNullable<ReturnType<typeof lookupRoutes>["getCustomer"]>;
 
 /** The version's outputs file: customer id -> view, as the run wrote it. */
-async function outputsOf(version: number): Promise<Map<string, CustomerView>> {
-  const bytes = await blobs.get(objectKeys.outputs(TENANT, DATASET, version));
-  if (!bytes) throw new Error(`no outputs file for version ${version}`);
-  const out = new Map<string, CustomerView>();
-  for (const [id, json] of decodeOutputs(bytes)) out.set(id, JSON.parse(json) as CustomerView);
-  return out;
-}
+const outputsOf = (version: number) => versionViews(blobs, TENANT, DATASET, version);
 
 /** A view as readers serve it: the outputs file's, without the stored inputs. */
 function served(view: CustomerView): CustomerView {

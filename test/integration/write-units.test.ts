@@ -15,12 +15,12 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { writeUnits } from "../../scripts/bench/item-size";
 import { S3_SERVER_CREDENTIALS } from "../../scripts/emulators/s3-server";
 import type { CustomerView } from "../../shared/model";
-import { decodeOutputs } from "../../shared/pipeline/outputs";
 import { runRefresh, runUpload } from "../../shared/pipeline/run";
 import { DynamoDatasetStore } from "../../shared/store/dynamo";
-import { customerPk, objectKeys } from "../../shared/store/keys";
+import { customerPk } from "../../shared/store/keys";
 import { S3BlobStore } from "../../shared/store/s3";
 import { createTestBucket, createTestTable, testClients, uniqueName } from "../support/aws";
+import { versionViews } from "../support/outputs";
 import { sharedData } from "../support/shared-data";
 import { stageUpload } from "../support/uploads";
 
@@ -143,13 +143,7 @@ function report(run: string, t: Tally): void {
 let store: DynamoDatasetStore;
 let blobs: S3BlobStore;
 
-async function outputsOf(version: number): Promise<Map<string, CustomerView>> {
-  const bytes = await blobs.get(objectKeys.outputs(TENANT, DATASET, version));
-  if (!bytes) throw new Error(`no outputs file for version ${version}`);
-  const out = new Map<string, CustomerView>();
-  for (const [id, json] of decodeOutputs(bytes)) out.set(id, JSON.parse(json) as CustomerView);
-  return out;
-}
+const outputsOf = (version: number) => versionViews(blobs, TENANT, DATASET, version);
 
 /** A view without its predictions, which readers evaluate: what the table must hold of it. */
 const withoutPredictions = (view: CustomerView) =>
