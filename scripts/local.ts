@@ -444,10 +444,6 @@ function demoProgressLog() {
         say(`Demo:     ${percent} reading the file (${thousands(p.bytesRead)} bytes)`);
       else if (p.phase === "computing") say(`Demo:     ${percent} computing the segments`);
       else if (p.customersTotal === undefined) say(`Demo:     ${percent} writing`);
-      else if (p.membershipsTotal !== undefined)
-        say(
-          `Demo:     ${percent} writing: ${thousands(p.customersWritten)} of ${thousands(p.customersTotal)} customers, ${thousands(p.membershipsWritten)} of ${thousands(p.membershipsTotal)} memberships`,
-        );
       else
         say(
           `Demo:     ${percent} writing: ${thousands(p.customersWritten)} of ${thousands(p.customersTotal ?? 0)} customers`,

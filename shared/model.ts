@@ -460,8 +460,6 @@ export const runProgressSchema = z.object({
   bytesRead: z.number().int().optional(),
   customersWritten: z.number().int().optional(),
   customersTotal: z.number().int().optional(),
-  membershipsWritten: z.number().int().optional(),
-  membershipsTotal: z.number().int().optional(),
   updatedAt: z.string(),
 });
 export type RunProgress = z.infer<typeof runProgressSchema>;

@@ -15,11 +15,9 @@ export function runningText(run: Run | undefined, first: boolean): string {
       ? "reading the file"
       : p.phase === "computing"
         ? "computing the segments"
-        : p.membershipsTotal !== undefined
-          ? `writing ${fmt.int(p.membershipsWritten ?? 0)} of ${fmt.int(p.membershipsTotal)} memberships`
-          : p.customersTotal !== undefined
-            ? `writing ${fmt.int(p.customersWritten ?? 0)} of ${fmt.int(p.customersTotal)} customers`
-            : "writing";
+        : p.customersTotal !== undefined
+          ? `writing ${fmt.int(p.customersWritten ?? 0)} of ${fmt.int(p.customersTotal)} customers`
+          : "writing";
   return `${lead}: ${Math.floor(p.percent)}% — ${step}.`;
 }
 
