@@ -273,9 +273,34 @@ export class CsvTokenizer {
     if (chunk.length === 0) return;
     let from: number;
     if (this.recordStart < this.buf.length) {
-      from = this.buf.length - this.recordStart;
-      this.buf = Buffer.concat([this.buf.subarray(this.recordStart), chunk]);
-      this.shift(this.recordStart);
+      // A record runs on from the last chunk. Its bytes and the new chunk's up to its first line break go
+      // into a small buffer of their own; when the record ends there, the rest of the chunk is scanned where
+      // it lies, so that a chunk is not copied whole to carry a few bytes over.
+      const carried = this.buf.length - this.recordStart;
+      const lineEnd = chunk.indexOf(LF);
+      if (lineEnd >= 0 && lineEnd + 1 < chunk.length) {
+        const head = chunk.subarray(0, lineEnd + 1);
+        this.buf = Buffer.concat([this.buf.subarray(this.recordStart), head]);
+        this.shift(this.recordStart);
+        this.recordStart = 0;
+        this.scan(carried);
+        if (this.recordStart === this.buf.length && this.state === S_FIELD && this.count === 0) {
+          this.buf = chunk;
+          this.recordStart = head.length;
+          this.fieldStart = head.length;
+          this.scan(head.length);
+          this.checkLength();
+          return;
+        }
+        // The record goes on past that line break (a quoted one): carry it with the rest of the chunk.
+        from = this.buf.length - this.recordStart;
+        this.buf = Buffer.concat([this.buf.subarray(this.recordStart), chunk.subarray(head.length)]);
+        this.shift(this.recordStart);
+      } else {
+        from = carried;
+        this.buf = Buffer.concat([this.buf.subarray(this.recordStart), chunk]);
+        this.shift(this.recordStart);
+      }
     } else {
       from = 0;
       this.buf = chunk;
@@ -283,6 +308,11 @@ export class CsvTokenizer {
     }
     this.recordStart = 0;
     this.scan(from);
+    this.checkLength();
+  }
+
+  /** Drops the bytes of a record that has grown past maxLineBytes (see push). */
+  private checkLength(): void {
     if (this.recordStart < this.buf.length && this.buf.length - this.recordStart > this.maxLineBytes) {
       // Too long to keep: drop the bytes, keep following the quoting until the record ends.
       this.tooLong = true;

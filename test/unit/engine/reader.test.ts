@@ -13,7 +13,7 @@ import { readCsv, readNdjson, unescapeField } from "../../../shared/engine/reade
 import { AggregateState } from "../../../shared/engine/state";
 import type { Compression, IngestReport, RowError } from "../../../shared/engine/types";
 import { fuzzRuns, fuzzSeed } from "../../support/fuzz";
-import { chunked, textSource } from "./byte-source";
+import { chunked, everyN, textSource } from "./byte-source";
 
 // `npm run fuzz` raises the case counts and picks the seed (test/support/fuzz.ts).
 const SEED = fuzzSeed(42);
@@ -248,6 +248,28 @@ describe("CSV row problems", () => {
         [3, "LINE_TOO_LONG"],
         [5, "LINE_TOO_LONG"],
       ]);
+    }
+  });
+
+  it("reads the same records and errors with chunks of every size, wherever a record runs over a chunk's end", async () => {
+    // A record carried into the next chunk is joined with that chunk's first line only when it ends there:
+    // quoted line breaks (the record goes on), CRLF cut between CR and LF, a blank line, a long row and a
+    // chunk ending right on a line feed all meet a chunk's end at some size.
+    const text =
+      'a,b\r\n1,plain\r\n2,"two\nlines"\r\n\r\n3,"x\r\n\r\ny",\n' +
+      `4,${"w".repeat(90)}\n5,"${"q".repeat(40)}\n${"r".repeat(45)}"\n6,"a""b"\n7,last`;
+    const whole = await readAllCsv(textSource(text), "auto", 80);
+    // Lines: 1 header, 2, 3-4, 5 blank, 6-8 a ragged record, 9 a long row, 10-11 a long quoted one, 12, 13.
+    expect(whole.rows.map((r) => r.row)).toEqual([2, 3, 12, 13]);
+    expect(whole.rows.map((r) => r.fields[1])).toEqual(["plain", "two\nlines", 'a"b', "last"]);
+    expect(whole.errors.map((e) => [e.row, e.code])).toEqual([
+      [6, "RAGGED_ROW"],
+      [9, "LINE_TOO_LONG"],
+      [10, "LINE_TOO_LONG"],
+    ]);
+    for (let size = 1; size <= text.length; size++) {
+      const result = await readAllCsv(textSource(text, everyN(text.length, size)), "auto", 80);
+      expect(result).toEqual(whole);
     }
   });
 
