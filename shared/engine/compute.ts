@@ -115,6 +115,8 @@ export interface ComputedParts {
   issues?: ComputeIssue[];
   timings?: Record<string, number>;
   lifecycleWindows?: LifecycleWindows;
+  /** The orders of each position, when already grouped (customerOrders() groups them otherwise). */
+  orders?: CustomerOrders;
 }
 
 const LIFECYCLE_IDS = LIFECYCLE_STAGES.map((d) => d.id);
@@ -180,6 +182,7 @@ export class ComputedSegmentation implements SegmentationResult {
     this.issues = parts.issues ?? [];
     this.timings = parts.timings ?? {};
     this.lifecycleWindows = parts.lifecycleWindows ?? resolveLifecycleWindows();
+    this.ordersCache = parts.orders;
     this.traits = new ResultTraits(this);
   }
 
@@ -815,9 +818,11 @@ export function segmentsFromTotals(
    * holdout reads), for positions in increasing order; without it, the value stage has no holdout.
    */
   totalsAsOf?: HoldoutContext["totalsAsOf"],
+  /** computeSegments' options (the value stage on a thread of its own). */
+  options: ComputeOptions = {},
 ): ComputedSegmentation {
   const resolved = "windows" in settings ? settings : resolveComputeSettings(settings);
-  return segmentsOf(source, totals, resolved, 0, totalsAsOf);
+  return segmentsOf(source, totals, resolved, 0, totalsAsOf, options);
 }
 
 function segmentsOf(
@@ -890,6 +895,28 @@ function segmentsOf(
   }
   timings.clusters = since(t);
 
+  // The next best category reads neither the clusters nor the value stage: it runs here, while the value
+  // stage's thread (if any) works, and its outcome is set on the result when that is built.
+  let nextBestCategory: NextBestCategoryOutcome | undefined;
+  let orders: CustomerOrders | undefined;
+  if (resolved.nextBestCategory !== undefined) {
+    t = performance.now();
+    const state = source instanceof AggregateState ? source : undefined;
+    const inputs: NextBestCategoryInputs = {
+      source,
+      asOfDay,
+      stateIndex: base.stateIndex,
+      segmentOf: resolved.nextBestCategory.family === "rfm" ? base.rfmSegment : lifecycle,
+      orders: () => {
+        if (state === undefined) throw new Error("A result merged from shards holds no orders");
+        orders ??= groupOrders(state, asOfDay, positionsOf(state.customerCount, base.stateIndex));
+        return orders;
+      },
+    };
+    nextBestCategory = nextBestCategoryStage(inputs, resolved, resolved.nextBestCategory);
+    timings.nextBestCategory = since(t);
+  }
+
   t = performance.now();
   let value: ValueModelSummary | undefined;
   let predictions: Predictions | undefined;
@@ -929,6 +956,7 @@ function segmentsOf(
     issues,
     timings,
     lifecycleWindows: windows,
+    ...(orders === undefined ? {} : { orders }),
   });
 
   t = performance.now();
@@ -1058,10 +1086,11 @@ function segmentsOf(
     timings.lookalikes = since(t);
   }
 
-  if (resolved.nextBestCategory !== undefined) {
-    t = performance.now();
-    nextBestCategoryStage(result, resolved, resolved.nextBestCategory);
-    timings.nextBestCategory = since(t);
+  if (nextBestCategory !== undefined) {
+    const { recommendations } = nextBestCategory;
+    if (recommendations !== undefined)
+      result.setNextBestCategories(recommendations.codes, recommendations.names);
+    result.nextBestCategory = nextBestCategory.report;
   }
   return result;
 }
@@ -1086,55 +1115,85 @@ export function calibrationSegmentsOf(
   };
 }
 
+/** What the next best category stage gives a result: its report, and the recommendations when made. */
+interface NextBestCategoryOutcome {
+  readonly report: NbcReport;
+  readonly recommendations?: { readonly codes: Uint32Array; readonly names: readonly string[] };
+}
+
+/** What the next best category stage reads: nothing of the clusters or the value stage. */
+interface NextBestCategoryInputs {
+  readonly source: SegmentationSource;
+  readonly asOfDay: number;
+  readonly stateIndex: Uint32Array;
+  /** Each position's segment in the settings' family (RFM segment or lifecycle stage). */
+  readonly segmentOf: ArrayLike<number>;
+  /** The orders of each position, as ComputedSegmentation.customerOrders() gives them. */
+  readonly orders: () => CustomerOrders;
+}
+
 /**
- * Next best category (next-best-category.ts), last: each customer's recommendation from the spend of the whole
+ * Next best category (next-best-category.ts): each customer's recommendation from the spend of the whole
  * computation, and the hit rate of the recommendations made from the orders before the holdout window. A
  * result merged from shards holds no orders: its recommendations come from the merged spend, unevaluated.
  */
 function nextBestCategoryStage(
-  result: ComputedSegmentation,
+  inputs: NextBestCategoryInputs,
   resolved: ResolvedComputeSettings,
   settings: ResolvedNextBestCategorySettings,
-): void {
+): NextBestCategoryOutcome {
   const { family } = settings;
-  const skip = (code: "NBC_NO_CATEGORIES" | "NBC_NO_ORDERS" | "NBC_TOO_LITTLE_HISTORY", message: string) => {
-    // Like the value models' validationSkipped: the report says why, and the run has nothing to fix.
-    result.nextBestCategory = { family, skipped: { code, message } };
-  };
-  const state = result.state;
+  // Like the value models' validationSkipped: the report says why, and the run has nothing to fix.
+  const skip = (
+    code: "NBC_NO_CATEGORIES" | "NBC_NO_ORDERS" | "NBC_TOO_LITTLE_HISTORY",
+    message: string,
+  ): NbcReport => ({ family, skipped: { code, message } });
+  const { source, asOfDay, segmentOf } = inputs;
+  const state = source instanceof AggregateState ? source : undefined;
   // One pass over the orders gives the spend in all (the recommendations) and either side of the calibration end.
   const split =
     state !== undefined
-      ? splitCategorySpend(state, result.customerOrders(), result.asOfDay - settings.holdoutDays)
+      ? splitCategorySpend(state, inputs.orders(), asOfDay - settings.holdoutDays)
       : undefined;
-  const spend = split !== undefined ? split.all : result.source.spend?.category;
+  const spend = split !== undefined ? split.all : source.spend?.category;
   if (spend === undefined) {
-    skip("NBC_NO_ORDERS", "a computation merged from shards without each customer's spend per category");
-    return;
+    return {
+      report: skip(
+        "NBC_NO_ORDERS",
+        "a computation merged from shards without each customer's spend per category",
+      ),
+    };
   }
   if (!anyCategoryBought(spend)) {
-    skip("NBC_NO_CATEGORIES", "no customer has net spend in any category: the orders carry no category");
-    return;
+    return {
+      report: skip(
+        "NBC_NO_CATEGORIES",
+        "no customer has net spend in any category: the orders carry no category",
+      ),
+    };
   }
-  const names = categoryNames(result.source.categories);
-  const segmentOf = family === "rfm" ? result.columns.rfmSegment : result.columns.lifecycle;
+  const names = categoryNames(source.categories);
   const segmentCount = family === "rfm" ? RFM_SEGMENTS.length : LIFECYCLE_STAGES.length;
   const ranking = rankCategories(segmentOf, segmentCount, spend, names, settings.k);
-  result.setNextBestCategories(recommendCategories(ranking, segmentOf, spend, names.length), names);
+  const recommendations = { codes: recommendCategories(ranking, segmentOf, spend, names.length), names };
   if (state === undefined) {
-    skip(
-      "NBC_NO_ORDERS",
-      "a computation merged from shards holds no orders to hold out: recommendations made, hit rate not measured",
-    );
-    return;
+    return {
+      report: skip(
+        "NBC_NO_ORDERS",
+        "a computation merged from shards holds no orders to hold out: recommendations made, hit rate not measured",
+      ),
+      recommendations,
+    };
   }
   const report = evaluateNextBestCategory(
     state,
-    result.asOfDay,
+    asOfDay,
     settings,
-    { stateIndex: result.columns.stateIndex, spend: split as SplitSpend },
+    { stateIndex: inputs.stateIndex, spend: split as SplitSpend },
     (day) => calibrationSegmentsOf(state, resolved, family, day),
   );
-  if ("skipped" in report) skip(report.skipped.code, report.skipped.message);
-  else result.nextBestCategory = report;
+  return {
+    report: "skipped" in report ? skip(report.skipped.code, report.skipped.message) : report,
+    recommendations,
+  };
 }
