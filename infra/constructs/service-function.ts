@@ -98,6 +98,31 @@ export const ESM_REQUIRE_BANNER =
   'import { createRequire as __createRequire } from "node:module"; const require = __createRequire(import.meta.url);';
 
 /**
+ * The esbuild settings of every function's bundle, in esbuild's own terms: the construct's `bundling` below
+ * passes exactly these, and scripts/bench/lookups.ts builds with them to measure what the stack deploys.
+ *
+ * - `legalComments: "external"`: the licence headers of the bundled packages go to `index.mjs.LEGAL.txt`
+ *   beside the bundle, in the same asset, instead of its end. The special functions behind the served value
+ *   model (@stdlib, Apache-2.0) carry one per file, 42 KB of the lookup function's bundle that Lambda would
+ *   read and parse at every cold start.
+ * - `external: ["*\/_vendor/xml"]`: aws-lite's vendored XML parser (26 KB) stays out. aws-lite requires it
+ *   only when a response is XML, which DynamoDB, the only service the lookup function calls, never sends
+ *   (its protocol is JSON); a response without a content type that looks like XML falls back to its text.
+ *   No other function bundles aws-lite.
+ */
+export const BUNDLE_OPTIONS = {
+  format: "esm",
+  target: "node22",
+  mainFields: ["module", "main"],
+  minify: true,
+  sourcemap: true,
+  sourcesContent: false,
+  banner: ESM_REQUIRE_BANNER,
+  legalComments: "external",
+  external: ["*/_vendor/xml"],
+} as const;
+
+/**
  * How cdk-nag prints an ARN in a finding: `<LogicalId.Arn>` for a GetAtt of a resource in the stack,
  * `<AWS::Partition>` for a reference, the literal text otherwise, joined as the template joins them. Used to
  * acknowledge exactly one resource pattern rather than every wildcard.
@@ -176,14 +201,17 @@ export class ServiceFunction extends Construct {
       maxEventAge: props.maxEventAge,
       bundling: {
         format: OutputFormat.ESM,
-        target: "node22",
-        mainFields: ["module", "main"],
-        minify: true,
-        sourceMap: true,
-        sourcesContent: false,
+        target: BUNDLE_OPTIONS.target,
+        mainFields: [...BUNDLE_OPTIONS.mainFields],
+        minify: BUNDLE_OPTIONS.minify,
+        sourceMap: BUNDLE_OPTIONS.sourcemap,
+        sourcesContent: BUNDLE_OPTIONS.sourcesContent,
         // Bundle the SDK the code was tested with (lib-dynamodb, presigned POST) rather than the runtime's copy.
         bundleAwsSDK: true,
-        banner: ESM_REQUIRE_BANNER,
+        // With bundleAwsSDK nothing else would be external; these are all.
+        externalModules: [...BUNDLE_OPTIONS.external],
+        esbuildArgs: { "--legal-comments": BUNDLE_OPTIONS.legalComments },
+        banner: BUNDLE_OPTIONS.banner,
         // Local esbuild only: synth must work offline and without Docker.
         forceDockerBundling: false,
         logLevel: LogLevel.WARNING,

@@ -27,14 +27,14 @@
  */
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import awsLite from "@aws-lite/client";
 import { DynamoDBClient, GetItemCommand } from "@aws-sdk/client-dynamodb";
 import { DynamoDBDocumentClient, PutCommand } from "@aws-sdk/lib-dynamodb";
 import type { APIGatewayProxyEventV2 } from "aws-lambda";
 import { build, type Metafile } from "esbuild";
-import { ESM_REQUIRE_BANNER } from "../../infra/constructs/service-function";
+import { BUNDLE_OPTIONS, ESM_REQUIRE_BANNER } from "../../infra/constructs/service-function";
 import type { ServedValueModel } from "../../shared/engine/clv/served";
 import type { CustomerView } from "../../shared/model";
 import { DynamoDatasetStore } from "../../shared/store/dynamo";
@@ -127,9 +127,38 @@ interface Built {
   name: string;
   file: string;
   bytes: number;
+  /** The licence notices esbuild wrote beside the bundle (index.mjs.LEGAL.txt), 0 when they are inside it. */
+  legalBytes: number;
   withSdk: boolean;
   top: Array<[string, number]>;
 }
+
+/** The stack's esbuild settings of a function's bundle (infra/constructs/service-function.ts BUNDLE_OPTIONS). */
+interface StackBundleOptions {
+  format: "esm";
+  target: string;
+  mainFields: readonly string[];
+  minify: boolean;
+  sourcemap: boolean;
+  sourcesContent: boolean;
+  banner: string;
+  legalComments?: "none" | "inline" | "eof" | "linked" | "external";
+  external?: readonly string[];
+}
+
+/**
+ * What the stack bundled with before it exported BUNDLE_OPTIONS (an `--against` checkout that predates it):
+ * the same settings, licence notices at the end of the bundle (esbuild's default) and nothing external.
+ */
+const EARLIER_BUNDLE_OPTIONS: StackBundleOptions = {
+  format: "esm",
+  target: "node22",
+  mainFields: ["module", "main"],
+  minify: true,
+  sourcemap: true,
+  sourcesContent: false,
+  banner: ESM_REQUIRE_BANNER,
+};
 
 /** The package (or source folder) an input of the metafile belongs to. */
 function owner(input: string): string {
@@ -152,29 +181,41 @@ function contributors(meta: Metafile): Array<[string, number]> {
 
 async function bundle(
   name: string,
-  entry: { path: string } | { code: string },
+  entry: { path: string; root?: string } | { code: string },
   withSdk: boolean,
+  options: StackBundleOptions = BUNDLE_OPTIONS,
 ): Promise<Built> {
   const file = join(outDir, `${name}${withSdk ? "" : ".no-sdk"}`, "index.mjs");
+  // A notices file of an earlier run must not be counted for a bundle that keeps them inside.
+  rmSync(dirname(file), { recursive: true, force: true });
   const result = await build({
     ...("path" in entry
-      ? { entryPoints: [entry.path] }
+      ? { entryPoints: [entry.path], absWorkingDir: entry.root ?? ROOT }
       : { stdin: { contents: entry.code, resolveDir: ROOT, loader: "ts" as const } }),
     bundle: true,
-    minify: true,
-    format: "esm",
     platform: "node",
-    target: "node22",
-    mainFields: ["module", "main"],
-    sourcemap: true,
-    sourcesContent: false,
-    banner: { js: ESM_REQUIRE_BANNER },
-    external: withSdk ? [] : ["@aws-sdk/*"],
+    format: options.format,
+    target: options.target,
+    mainFields: [...options.mainFields],
+    minify: options.minify,
+    sourcemap: options.sourcemap,
+    sourcesContent: options.sourcesContent,
+    banner: { js: options.banner },
+    ...(options.legalComments ? { legalComments: options.legalComments } : {}),
+    external: [...(options.external ?? []), ...(withSdk ? [] : ["@aws-sdk/*"])],
     metafile: true,
     outfile: file,
     logLevel: "error",
   });
-  return { name, file, bytes: statSync(file).size, withSdk, top: contributors(result.metafile) };
+  const legal = `${file}.LEGAL.txt`;
+  return {
+    name,
+    file,
+    bytes: statSync(file).size,
+    legalBytes: existsSync(legal) ? statSync(legal).size : 0,
+    withSdk,
+    top: contributors(result.metafile),
+  };
 }
 
 /** A function that does nothing but create a DynamoDB client and read one item. */
@@ -197,29 +238,43 @@ async function bundles(): Promise<Built[]> {
       const full = await bundle(dir, { path }, true);
       const lean = await bundle(dir, { path }, false);
       deployed.push(full);
-      rows.push([dir, kb(full.bytes), kb(lean.bytes)]);
+      rows.push([dir, kb(full.bytes), kb(lean.bytes), kb(full.legalBytes), String(full.bytes)]);
     } catch (error) {
-      rows.push([dir, `build failed: ${(error as Error).message.split("\n")[0]}`, ""]);
+      rows.push([dir, `build failed: ${(error as Error).message.split("\n")[0]}`, "", "", ""]);
     }
   }
   const bare = await bundle("bare-get-item", { code: BARE_GET_ITEM }, true);
-  rows.push(["(bare SDK GetItem)", kb(bare.bytes), "-"]);
+  rows.push(["(bare SDK GetItem)", kb(bare.bytes), "-", kb(bare.legalBytes), String(bare.bytes)]);
   deployed.push(bare);
+  // The --against checkout's lookup function, bundled as that checkout's stack bundles it: before and after
+  // in the same run (its initialization is timed with the others).
+  const before = values.against ? await bundleAgainst() : undefined;
+  if (before)
+    rows.push([
+      `lookup-api of ${values.against}`,
+      kb(before.bytes),
+      "-",
+      kb(before.legalBytes),
+      String(before.bytes),
+    ]);
 
-  say("Bundles (minified ESM, node22, as the stack builds them)");
-  say(table(["function", "deployed", "without SDK"], rows));
-  for (const b of deployed.filter((d) => !d.name.startsWith("bare"))) {
+  say(
+    "Bundles (minified ESM, node22, as the stack builds them: infra/constructs/service-function.ts BUNDLE_OPTIONS)",
+  );
+  say(table(["function", "deployed", "without SDK", "notices beside", "bytes"], rows));
+  for (const b of [...deployed.filter((d) => !d.name.startsWith("bare")), ...(before ? [before] : [])]) {
     say(
       `  ${b.name}: ${b.top
-        .slice(0, 6)
+        .slice(0, b.name.startsWith("lookup-api") ? 12 : 6)
         .map(([o, n]) => `${o} ${kb(n)}`)
         .join(", ")}`,
     );
   }
-  figures.bundles = deployed.map((b) => ({
+  figures.bundles = [...deployed, ...(before ? [before] : [])].map((b) => ({
     name: b.name,
     bytes: b.bytes,
-    top: b.top.slice(0, 10),
+    legalBytes: b.legalBytes,
+    top: b.top.slice(0, 12),
   }));
   return deployed;
 }
@@ -606,10 +661,26 @@ async function warm(endpoint: string, built: Built[]): Promise<void> {
   dynamo.destroy();
 }
 
-/** The lookup function of the `--against` checkout, bundled as this tree's. */
+let againstBundle: Promise<Built> | undefined;
+
+/**
+ * The lookup function of the `--against` checkout, bundled once with that checkout's stack options (its
+ * BUNDLE_OPTIONS, or the earlier settings when it has none), so that "before" is what that stack deployed.
+ */
 function bundleAgainst(): Promise<Built> {
-  const root = resolve(values.against as string);
-  return bundle("lookup-api-against", { path: join(root, "functions/lookup-api/handler.ts") }, true);
+  againstBundle ??= (async () => {
+    const root = resolve(values.against as string);
+    const infra = (await import(pathToFileURL(join(root, "infra/constructs/service-function.ts")).href)) as {
+      BUNDLE_OPTIONS?: StackBundleOptions;
+    };
+    return bundle(
+      "lookup-api-against",
+      { path: join(root, "functions/lookup-api/handler.ts"), root },
+      true,
+      infra.BUNDLE_OPTIONS ?? EARLIER_BUNDLE_OPTIONS,
+    );
+  })();
+  return againstBundle;
 }
 
 type LookupHandler = (event: unknown, context: unknown) => Promise<{ statusCode: number }>;
