@@ -8,7 +8,7 @@
  *
  *   npm start [-- --port 3000] [--data-dir .local/data] [--reset] [--demo sample|full | --no-demo]
  *             [--tables disk|memory] [--refresh-every 300]
- *             [--sweep-every 30]
+ *             [--sweep-every 30] [--lease-seconds 90]
  */
 import { randomUUID } from "node:crypto";
 import { appendFile, mkdir, readFile, rm, writeFile } from "node:fs/promises";
@@ -88,6 +88,9 @@ const CLI = {
   --refresh-every  seconds between scheduled refreshes, 0 for none (default 300)
   --sweep-every    seconds between sweeps for abandoned runs and for committed runs whose destinations
                    were not served, 0 for none (default 30)
+  --lease-seconds  how long a run's lease on its dataset lasts unrenewed (renewed every third of it), so
+                   how soon after a crash the sweeper may close the run and start it again (default 90,
+                   as in the stack)
 `,
   options: {
     port: { type: "string", default: process.env.PORT ?? "3000" },
@@ -99,6 +102,7 @@ const CLI = {
     tables: { type: "string", default: "disk" },
     "refresh-every": { type: "string", default: "300" },
     "sweep-every": { type: "string", default: "30" },
+    "lease-seconds": { type: "string" },
   },
 } as const;
 
@@ -113,6 +117,8 @@ function parseCommandLine() {
     wholeNumber("port", values.port, 0, 65_535);
     wholeNumber("refresh-every", values["refresh-every"], 0, 7 * 86_400);
     wholeNumber("sweep-every", values["sweep-every"], 0, 86_400);
+    if (values["lease-seconds"] !== undefined)
+      wholeNumber("lease-seconds", values["lease-seconds"], 3, 86_400);
     return {
       ...values,
       demo: oneOf("demo", values.demo, ["sample", "full"] as const),
@@ -222,6 +228,7 @@ async function main() {
     blobs: tracker.blobs,
     events: bus,
     deliveryQueue,
+    ...(args["lease-seconds"] !== undefined && { leaseMs: Number(args["lease-seconds"]) * 1000 }),
   };
   const deliveries = deliveryDeps(rt);
   let sweepingDeliveries = false;

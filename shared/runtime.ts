@@ -52,6 +52,11 @@ export interface Runtime {
   deliveryQueue: DeliveryQueue;
   /** Writes the files of s3 and audience destinations into the buckets they name. */
   destinationFiles: S3ExternalBucketWriter;
+  /**
+   * How long a run's lease on its dataset lasts unrenewed (renewed every third of it); the pipeline's default
+   * (DEFAULT_LEASE_MS) when absent. The local service sets it with `--lease-seconds`.
+   */
+  leaseMs?: number;
 }
 
 let cached: Runtime | undefined;
@@ -105,6 +110,7 @@ export type RunSources = Pick<
   | "destinationFiles"
   | "destinations"
   | "deliveryQueue"
+  | "leaseMs"
 >;
 
 /**
@@ -122,5 +128,6 @@ export function runDeps(rt: RunSources) {
     destinationFiles: rt.destinationFiles,
     destinations: rt.destinations,
     deliveryQueue: rt.deliveryQueue,
+    leaseMs: rt.leaseMs,
   };
 }

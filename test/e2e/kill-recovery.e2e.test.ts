@@ -19,6 +19,8 @@ const root = resolve(import.meta.dirname, "../..");
 const DATASET = "killed";
 /** Customers of the upload: enough that writing them takes the local tables a while. */
 const CUSTOMERS = 2_000;
+/** The local service's lease on a dataset, renewed every third of it. */
+const LEASE_SECONDS = 20;
 
 interface Started {
   child: ChildProcess;
@@ -50,6 +52,10 @@ async function start(dataDir: string): Promise<Started> {
       "0",
       "--sweep-every",
       "2",
+      // The dead run's lease lapses 2/3 to 3/3 of this after the kill (the stack's 90 s would make the test
+      // wait a minute or more for it); a third of it between renewals is slack for a busy machine.
+      "--lease-seconds",
+      String(LEASE_SECONDS),
     ],
     {
       cwd: root,
