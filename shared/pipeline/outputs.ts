@@ -8,7 +8,7 @@ import type { CustomerScores, SegmentationResult } from "../engine/types";
 import { changeOf, entriesOf, type Histories, withEntry } from "../history/entries";
 import { type CustomerView, customerViewSchema, type StoredSegmentSummary } from "../model";
 import type { CustomerWrite, MembershipWrite } from "./ports";
-import { tableViewOf, viewPredictions } from "./served-view";
+import { PREDICTION_FIELDS, tableViewOf, viewPredictions } from "./served-view";
 
 /** Customer id -> canonical JSON of the view (stable key order, so equal views give equal strings). */
 export type Outputs = Map<string, string>;
@@ -18,13 +18,18 @@ const round = (x: number, digits: number) => {
   return Math.round(x * scale) / scale;
 };
 
+/**
+ * A customer's view. Keys are assigned one at a time in a fixed order (no spreads), so that every view of a run shares one shape and its JSON is built fast; outputs-reference.ts builds the
+ * same view the simple way.
+ */
 export function viewOf(
   result: SegmentationResult,
   i: number,
   c: CustomerScores = result.customer(i),
 ): { id: string; view: CustomerView } {
-  const inputs = c.probabilityAlive !== undefined ? result.valueInputsOf?.(i) : undefined;
-  const view: CustomerView = {
+  const predicted = c.probabilityAlive !== undefined;
+  const inputs = predicted ? result.valueInputsOf?.(i) : undefined;
+  const view: Omit<CustomerView, "segments"> & { segments?: string[] } = {
     firstPurchase: c.firstPurchase,
     lastPurchase: c.lastPurchase,
     frequency: c.frequency,
@@ -34,17 +39,16 @@ export function viewOf(
     m: c.m,
     rfm: c.rfm,
     lifecycle: c.lifecycle,
-    ...(c.cluster !== undefined ? { cluster: c.cluster } : {}),
-    ...viewPredictions(c),
-    ...(c.repeatPurchases !== undefined && c.probabilityAlive !== undefined
-      ? { repeatPurchases: c.repeatPurchases }
-      : {}),
-    ...(c.nextBestCategory !== undefined ? { nextBestCategory: c.nextBestCategory } : {}),
-    // What a reader predicts the customer from with the version's served model (./served-view).
-    ...(inputs !== undefined ? { valueInputs: inputs } : {}),
-    segments: [...c.segments].sort(),
   };
-  return { id: c.customerId, view };
+  if (c.cluster !== undefined) view.cluster = c.cluster;
+  // The predictions in their order, rounded as a reader rounds them (./served-view).
+  Object.assign(view, viewPredictions(c));
+  if (c.repeatPurchases !== undefined && predicted) view.repeatPurchases = c.repeatPurchases;
+  if (c.nextBestCategory !== undefined) view.nextBestCategory = c.nextBestCategory;
+  // What a reader predicts the customer from with the version's served model (./served-view).
+  if (inputs !== undefined) view.valueInputs = inputs;
+  view.segments = [...c.segments].sort();
+  return { id: c.customerId, view: view as CustomerView };
 }
 
 export type SegmentProfile = NonNullable<StoredSegmentSummary["profile"]>;
@@ -124,8 +128,121 @@ export function decodeOutputs(bytes: Uint8Array): Outputs {
   return outputs;
 }
 
-const parseView = (json: string | undefined): CustomerView | null =>
-  json === undefined ? null : customerViewSchema.parse(JSON.parse(json));
+/** The view's keys in the schema's order, which is the order zod gives a parsed view and viewOf writes. */
+const VIEW_KEYS = Object.keys(customerViewSchema.shape) as Array<keyof CustomerView>;
+const VALUE_INPUT_KEYS = ["x", "tx", "firstDay", "mx", "fallbackOrderValue"];
+const STRING_KEYS = new Set([
+  "firstPurchase",
+  "lastPurchase",
+  "rfm",
+  "lifecycle",
+  "cluster",
+  "nextBestCategory",
+]);
+const REQUIRED_KEYS = [
+  "firstPurchase",
+  "lastPurchase",
+  "frequency",
+  "monetary",
+  "r",
+  "f",
+  "m",
+  "rfm",
+  "segments",
+];
+
+const finite = (x: unknown): boolean => typeof x === "number" && Number.isFinite(x);
+
+function sameKeys(value: object, keys: readonly string[]): boolean {
+  let k = 0;
+  for (const key in value) if (key !== keys[k++]) return false;
+  return k === keys.length;
+}
+
+/**
+ * True when a parsed view is exactly what the schema's parse gives back for it: valid, no other keys, its keys
+ * (and its value inputs' keys) already in the schema's order. Such a view is used as parsed.
+ */
+function isCanonicalView(value: unknown): value is CustomerView {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
+  const record = value as Record<string, unknown>;
+  let k = 0;
+  for (const key in record) {
+    while (k < VIEW_KEYS.length && VIEW_KEYS[k] !== key) k++;
+    if (k === VIEW_KEYS.length) return false;
+    k++;
+    const x = record[key];
+    if (STRING_KEYS.has(key)) {
+      if (typeof x !== "string") return false;
+    } else if (key === "segments") {
+      if (!Array.isArray(x) || !x.every((s) => typeof s === "string")) return false;
+    } else if (key === "valueInputs") {
+      if (typeof x !== "object" || x === null || Array.isArray(x) || !sameKeys(x, VALUE_INPUT_KEYS))
+        return false;
+      for (const name of VALUE_INPUT_KEYS) if (!finite((x as Record<string, unknown>)[name])) return false;
+    } else if (!finite(x)) return false;
+  }
+  for (const key of REQUIRED_KEYS) if (!Object.hasOwn(record, key)) return false;
+  return true;
+}
+
+/** A stored view's JSON parsed and validated; a view in the shape runs write skips the schema's copy. */
+const parseView = (json: string | undefined): CustomerView | null => {
+  if (json === undefined) return null;
+  const value: unknown = JSON.parse(json);
+  return isCanonicalView(value) ? value : customerViewSchema.parse(value);
+};
+
+const PREDICTION_KEYS = PREDICTION_FIELDS.map((k) => `,"${k}":`);
+/** A number as JSON.stringify writes one, at a position (sticky). */
+const NUMBER = /-?\d+(?:\.\d+)?(?:e[+-]?\d+)?/y;
+
+/**
+ * Where a view's JSON holds what tableViewOf leaves out, as [start, end): nothing ([0, 0]) when the view has
+ * no value inputs (stored whole), else its prediction keys, which views hold next to each other with number
+ * values. Undefined when the text is in any other shape. Outside strings, `,"key":` can only be a key: a
+ * quote inside a JSON string is escaped.
+ */
+function predictionSpan(json: string): [number, number] | undefined {
+  if (!json.includes(',"valueInputs":{')) return json.includes('"valueInputs"') ? undefined : [0, 0];
+  let start = -1;
+  for (const key of PREDICTION_KEYS) {
+    const at = json.indexOf(key);
+    if (at >= 0 && (start < 0 || at < start)) start = at;
+  }
+  if (start < 0) return [0, 0];
+  let at = start;
+  let seen = 0;
+  for (;;) {
+    const k = PREDICTION_KEYS.findIndex((key) => json.startsWith(key, at));
+    if (k < 0) break;
+    if (seen & (1 << k)) return undefined;
+    seen |= 1 << k;
+    NUMBER.lastIndex = at + (PREDICTION_KEYS[k] as string).length;
+    if (!NUMBER.test(json)) return undefined;
+    at = NUMBER.lastIndex;
+    if (json[at] !== "," && json[at] !== "}") return undefined;
+  }
+  for (const key of PREDICTION_KEYS) if (json.indexOf(key, at) >= 0) return undefined;
+  return [start, at];
+}
+
+/**
+ * True when two stored views' JSON texts hold the same table view character for character (then their
+ * parsed table views are equal too); false when they differ or either is in another shape.
+ */
+function sameTableText(a: string, b: string): boolean {
+  const x = predictionSpan(a);
+  const y = predictionSpan(b);
+  if (x === undefined || y === undefined) return false;
+  const [x0, x1] = x;
+  const [y0, y1] = y;
+  return (
+    a.length - (x1 - x0) === b.length - (y1 - y0) &&
+    a.slice(0, x0) === b.slice(0, y0) &&
+    a.slice(x1) === b.slice(y1)
+  );
+}
 
 export interface Diff {
   customers: CustomerWrite[];
@@ -164,19 +281,24 @@ export function diffOutputs(
     for (const [id, json] of aborted) if (committed.get(id) !== json) touched.add(id);
     for (const id of committed.keys()) if (!aborted.has(id)) touched.add(id);
   }
-  const ids = new Set<string>(next.keys());
-  for (const id of committed.keys()) ids.add(id);
-  for (const id of touched) ids.add(id);
+  // Every id once: the new views', then the committed ones gone from them, then the aborted run's others.
+  function* allIds(): Generator<string> {
+    yield* next.keys();
+    for (const id of committed.keys()) if (!next.has(id)) yield id;
+    for (const id of touched) if (!next.has(id) && !committed.has(id)) yield id;
+  }
 
   const customers: CustomerWrite[] = [];
   const memberships: MembershipWrite[] = [];
   const histories: Histories = new Map(history?.committed ?? []);
   let historyEntries = 0;
-  for (const id of ids) {
+  for (const id of allIds()) {
     const before = committed.get(id);
     const after = next.get(id);
     const repair = touched.has(id);
     if (before === after && !repair) continue;
+    // Same table view (predictions alone moved): same segments, nothing to write. Told from the texts.
+    if (before !== undefined && after !== undefined && !repair && sameTableText(before, after)) continue;
     const previous = parseView(before);
     const view = parseView(after);
 

@@ -54,19 +54,16 @@ export function viewPredictions(c: {
   clvLow?: number | undefined;
   clvHigh?: number | undefined;
 }): ViewPredictions {
-  return {
-    ...(c.probabilityAlive !== undefined ? { probabilityAlive: round(c.probabilityAlive, 4) } : {}),
-    ...(c.expectedPurchases !== undefined ? { expectedPurchases: round(c.expectedPurchases, 4) } : {}),
-    ...(c.expectedPurchasesLow !== undefined
-      ? { expectedPurchasesLow: round(c.expectedPurchasesLow, 4) }
-      : {}),
-    ...(c.expectedPurchasesHigh !== undefined
-      ? { expectedPurchasesHigh: round(c.expectedPurchasesHigh, 4) }
-      : {}),
-    ...(c.clv !== undefined ? { clv: roundToCent(c.clv) } : {}),
-    ...(c.clvLow !== undefined ? { clvLow: roundToCent(c.clvLow) } : {}),
-    ...(c.clvHigh !== undefined ? { clvHigh: roundToCent(c.clvHigh) } : {}),
-  };
+  // Assigned one by one in the view's key order: no intermediate objects (this runs for every customer).
+  const p: ViewPredictions = {};
+  if (c.probabilityAlive !== undefined) p.probabilityAlive = round(c.probabilityAlive, 4);
+  if (c.expectedPurchases !== undefined) p.expectedPurchases = round(c.expectedPurchases, 4);
+  if (c.expectedPurchasesLow !== undefined) p.expectedPurchasesLow = round(c.expectedPurchasesLow, 4);
+  if (c.expectedPurchasesHigh !== undefined) p.expectedPurchasesHigh = round(c.expectedPurchasesHigh, 4);
+  if (c.clv !== undefined) p.clv = roundToCent(c.clv);
+  if (c.clvLow !== undefined) p.clvLow = roundToCent(c.clvLow);
+  if (c.clvHigh !== undefined) p.clvHigh = roundToCent(c.clvHigh);
+  return p;
 }
 
 /**
