@@ -1150,6 +1150,10 @@ function nextBestCategoryStage(
   ): NbcReport => ({ family, skipped: { code, message } });
   const { source, asOfDay, segmentOf } = inputs;
   const state = source instanceof AggregateState ? source : undefined;
+  const noCategories = () =>
+    skip("NBC_NO_CATEGORIES", "no customer has net spend in any category: the orders carry no category");
+  // Orders without a category anywhere buy no category: the spend would only say so after a pass over them.
+  if (state !== undefined && state.categories.size === 0) return { report: noCategories() };
   // One pass over the orders gives the spend in all (the recommendations) and either side of the calibration end.
   const split =
     state !== undefined
@@ -1164,14 +1168,7 @@ function nextBestCategoryStage(
       ),
     };
   }
-  if (!anyCategoryBought(spend)) {
-    return {
-      report: skip(
-        "NBC_NO_CATEGORIES",
-        "no customer has net spend in any category: the orders carry no category",
-      ),
-    };
-  }
+  if (!anyCategoryBought(spend)) return { report: noCategories() };
   const names = categoryNames(source.categories);
   const segmentCount = family === "rfm" ? RFM_SEGMENTS.length : LIFECYCLE_STAGES.length;
   const ranking = rankCategories(segmentOf, segmentCount, spend, names, settings.k);
