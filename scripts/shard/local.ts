@@ -4,19 +4,24 @@
  * check tasks. Where the cloud steps pass parts, partials and order lists through the object store, this
  * runner passes them between its threads in memory: each buffer is transferred (not copied) from the thread
  * that made it to the one that reads it, so the shuffle costs no file writes or reads. The merge runs in the
- * calling thread.
+ * calling thread, and from VALUE_THREAD_MIN_CUSTOMERS customers its value stage runs on a thread of its own
+ * beside the clusters' fit (a core the pool's workers leave idle during the merge; the same bits).
  *
  * Memory: the parts of every range are held between the partition and the aggregate steps (about the
  * upload's size, in the process, outside the V8 heaps); a worker holds one range, or one bucket's parts and
  * state, at a time. A bucket's parts are dropped once it is aggregated; in the rare run whose check finds an
  * order in two buckets, the buckets to rebuild get their parts again from a second partition of the ranges.
+ * When the upload is larger than the machine can hold so (shuffleBudget), or when asked (`shuffle`), the
+ * parts go through files instead: the partition writes them to a temporary directory, the aggregate reads
+ * its bucket's back one at a time, and the directory is removed when the run ends, failed or not.
  *
  *   const run = await runShardedLocal({ file, settings, workers: 2, workerFile });
  *   run.merged.result  // the ComputedSegmentation computeSegments gives on the whole file
  */
-import { closeSync, existsSync, openSync, readSync, statSync } from "node:fs";
+import { closeSync, existsSync, mkdtempSync, openSync, readSync, rmSync, statSync } from "node:fs";
 import nodeModule from "node:module";
-import { availableParallelism } from "node:os";
+import { availableParallelism, freemem, tmpdir, totalmem } from "node:os";
+import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import {
@@ -35,7 +40,9 @@ import {
   type ReaderOptions,
   type ShardPlan,
 } from "../../shared/engine";
+import { VALUE_THREAD_MIN_CUSTOMERS } from "../../shared/engine/value-thread";
 import {
+  partFile,
   SHARD_WORKER,
   type ShardTask,
   type ShardTaskResult,
@@ -60,6 +67,37 @@ export interface LocalShardOptions {
   workerFile: string;
   /** V8 old-generation limit of each worker, MB (default 1024). */
   workerHeapMB?: number;
+  /**
+   * How the parts pass from the partition to the aggregate tasks: in memory, through files in a temporary
+   * directory, or (default "auto") in memory when the upload is at most `shuffleBudgetBytes`.
+   */
+  shuffle?: ShuffleMode;
+  /** The largest upload "auto" shuffles in memory, bytes (default shuffleBudget()). */
+  shuffleBudgetBytes?: number;
+  /** Where the files shuffle makes its temporary directory (default the OS's temp directory). */
+  tmpDir?: string;
+  /**
+   * Fewest customers for which the merge's value stage runs on a thread of its own (default
+   * VALUE_THREAD_MIN_CUSTOMERS, as the segment CLI; Infinity: never).
+   */
+  valueThreadFrom?: number;
+}
+
+export type ShuffleMode = "memory" | "files" | "auto";
+
+/**
+ * The largest upload the runner shuffles in memory by default: a quarter of the machine's memory, and at most
+ * half of what is free when the run starts. The parts take about the upload's size (plus 4 bytes a line) in
+ * the process until each bucket is aggregated, on top of the merge's columns and the workers' heaps.
+ */
+export function shuffleBudget(): number {
+  return Math.floor(Math.min(totalmem() / 4, freemem() / 2));
+}
+
+/** The shuffle a run of an upload of `bytes` uses. */
+export function chooseShuffle(mode: ShuffleMode, bytes: number, budget: number): "memory" | "files" {
+  if (mode !== "auto") return mode;
+  return bytes <= budget ? "memory" : "files";
 }
 
 export interface LocalShardRun {
@@ -78,6 +116,8 @@ export interface LocalShardRun {
   workers: WorkerMemory[];
   /** Bytes of parts passed from the partition to the aggregate tasks (the shuffle). */
   shuffleBytes: number;
+  /** How they passed. */
+  shuffle: "memory" | "files";
   /** Milliseconds of the tasks, by kind, summed over the workers (their busy time). */
   taskMs: { partition: number; aggregate: number; check: number };
 }
@@ -206,8 +246,16 @@ export async function runShardedLocal(options: LocalShardOptions): Promise<Local
   const reader = options.reader ?? { format: "csv" };
   const size = statSync(options.file).size;
   const workers = options.workers ?? availableParallelism();
+  const shuffle = chooseShuffle(
+    options.shuffle ?? "auto",
+    size,
+    options.shuffleBudgetBytes ?? shuffleBudget(),
+  );
+  const valueThreadFrom = options.valueThreadFrom ?? VALUE_THREAD_MIN_CUSTOMERS;
   const pool = new Pool(workers, options.workerFile, options.workerHeapMB ?? 1024);
+  let dir: string | undefined;
   try {
+    if (shuffle === "files") dir = mkdtempSync(join(options.tmpDir ?? tmpdir(), "shard-shuffle-"));
     let t = performance.now();
     const headBytes = head(options.file, size);
     const plan = await planShards(headBytes, size, {
@@ -228,7 +276,7 @@ export async function runShardedLocal(options: LocalShardOptions): Promise<Local
           });
     const planSeconds = (performance.now() - t) / 1000;
 
-    // Partition: every range's parts, parts[bucket][range].
+    // Partition: every range's parts, parts[bucket][range], in memory (the files are partFile(dir, r, b)).
     const partitionAll = async (keep: (bucket: number) => boolean) => {
       const parts = Array.from(
         { length: balanced.buckets },
@@ -241,12 +289,13 @@ export async function runShardedLocal(options: LocalShardOptions): Promise<Local
             file: options.file,
             plan: balanced,
             index: range.index,
+            ...(dir === undefined ? {} : { dir }),
           });
           if (r.kind !== "partition") throw new Error("Unexpected task result");
           r.parts.forEach((part, b) => {
             if (keep(b)) (parts[b] as Uint8Array[])[range.index] = part;
           });
-          return { index: r.index, lines: r.lines, currencies: r.currencies };
+          return { index: r.index, lines: r.lines, currencies: r.currencies, partBytes: r.partBytes };
         }),
       );
       return { parts, results };
@@ -255,14 +304,18 @@ export async function runShardedLocal(options: LocalShardOptions): Promise<Local
     const first = await partitionAll(() => true);
     const partitionSeconds = (performance.now() - t) / 1000;
     let shuffleBytes = 0;
-    for (const bucket of first.parts) for (const part of bucket) shuffleBytes += part.length;
+    for (const { partBytes } of first.results) for (const bytes of partBytes) shuffleBytes += bytes;
 
     t = performance.now();
     const context = aggregateContext(balanced, first.results, options.settings);
     const parts: (Uint8Array[] | undefined)[] = first.parts;
     const bucketIds = Array.from({ length: balanced.buckets }, (_, b) => b);
+    const filesOf = (shuffleDir: string, bucket: number) => ({
+      files: balanced.ranges.map((range) => partFile(shuffleDir, range.index, bucket)),
+    });
     const aggregate = async (bucket: number, foreignOrders?: ForeignOrders) => {
-      const given = parts[bucket];
+      // In memory, the parts move to the worker and are dropped after; files stay until the run ends.
+      const given = dir === undefined ? parts[bucket] : filesOf(dir, bucket);
       if (given === undefined) throw new Error(`The parts of bucket ${bucket} are gone`);
       parts[bucket] = undefined;
       const r = await pool.run(
@@ -273,7 +326,7 @@ export async function runShardedLocal(options: LocalShardOptions): Promise<Local
           parts: given,
           ...(foreignOrders === undefined ? {} : { foreignOrders }),
         },
-        buffers(given),
+        Array.isArray(given) ? buffers(given) : [],
       );
       if (r.kind !== "aggregate") throw new Error("Unexpected task result");
       // The parts come back with the result, and are dropped here.
@@ -298,7 +351,7 @@ export async function runShardedLocal(options: LocalShardOptions): Promise<Local
       return c;
     });
     const partials = aggregates.map((a) => a.partial);
-    const optimistic = mergePartials(partials, options.settings).then(
+    const optimistic = mergePartials(partials, options.settings, { valueThreadFrom }).then(
       (merged) => ({ merged }),
       (error: unknown) => ({ error }),
     );
@@ -310,15 +363,19 @@ export async function runShardedLocal(options: LocalShardOptions): Promise<Local
       if ("error" in guess) throw guess.error;
       merged = guess.merged;
     } else {
-      // The buckets to rebuild get their parts again from a second partition, run at the first rebuild.
+      // In memory, the buckets to rebuild get their parts again from a second partition, run at the first
+      // rebuild; their files are still there.
       let again: Promise<void> | undefined;
       merged = await mergePartials(partials, options.settings, {
         conflicts,
+        valueThreadFrom,
         rebuild: async (bucket, foreignOrders) => {
-          again ??= partitionAll((b) => rebuilt.has(b)).then((second) => {
-            for (const b of rebuilt) parts[b] = second.parts[b];
-          });
-          await again;
+          if (dir === undefined) {
+            again ??= partitionAll((b) => rebuilt.has(b)).then((second) => {
+              for (const b of rebuilt) parts[b] = second.parts[b];
+            });
+            await again;
+          }
           return (await aggregate(bucket, foreignOrders)).partial;
         },
       });
@@ -337,9 +394,11 @@ export async function runShardedLocal(options: LocalShardOptions): Promise<Local
       },
       workers: pool.memory,
       shuffleBytes,
+      shuffle,
       taskMs: pool.taskMs,
     };
   } finally {
     await pool.close();
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
   }
 }

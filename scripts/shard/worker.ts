@@ -1,9 +1,11 @@
 /**
  * A worker thread of the local sharded runner (local.ts): runs partition, aggregate and order-check tasks on
  * bytes the runner hands it (transferred, not copied) and hands its outputs back the same way, and reports its
- * peak memory. Only the partition reads a file: its byte range of the upload.
+ * peak memory. The partition reads its byte range of the upload; when the runner shuffles through files, it
+ * writes its parts to the run's directory, and the aggregate reads them back one at a time.
  */
-import { closeSync, openSync, readSync } from "node:fs";
+import { closeSync, openSync, readFileSync, readSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { getHeapStatistics } from "node:v8";
 import { parentPort, workerData } from "node:worker_threads";
 import {
@@ -18,13 +20,23 @@ import {
 } from "../../shared/engine";
 
 export type ShardTask =
-  | { kind: "partition"; file: string; plan: ShardPlan; index: number }
+  | {
+      kind: "partition";
+      file: string;
+      plan: ShardPlan;
+      index: number;
+      /** Where to write the parts (partFile), rather than hand them back. */
+      dir?: string;
+    }
   | {
       kind: "aggregate";
       context: AggregateContext;
       bucket: number;
-      /** The bucket's part of every range, in range order; handed back with the result. */
-      parts: Uint8Array[];
+      /**
+       * The bucket's part of every range, in range order: the bytes (handed back with the result), or the
+       * files the partition wrote.
+       */
+      parts: Uint8Array[] | { files: string[] };
       foreignOrders?: ForeignOrders;
     }
   /** The slice's order list of every bucket. */
@@ -46,8 +58,10 @@ export type ShardTaskResult =
       lines: number;
       currencies: string[];
       bytesRead: number;
-      /** One part per bucket. */
+      /** One part per bucket; empty when they were written to files. */
       parts: Uint8Array[];
+      /** Bytes of each bucket's part. */
+      partBytes: number[];
       ms: number;
     }
   | {
@@ -55,7 +69,7 @@ export type ShardTaskResult =
       bucket: number;
       partial: Uint8Array;
       orders: Uint8Array[];
-      /** The parts the task was given. */
+      /** The parts the task was given as bytes (none when it read files). */
       parts: Uint8Array[];
       ms: number;
     }
@@ -70,6 +84,16 @@ export const SHARD_WORKER = "shard-worker";
 
 /** Size of the reads of a partition task. */
 const READ_BYTES = 16 << 20;
+
+/** The file of range r's part of bucket b in a run's directory. */
+export function partFile(dir: string, range: number, bucket: number): string {
+  return join(dir, `part-${range}-${bucket}`);
+}
+
+/** The parts in files, read one at a time as the aggregate asks for them. */
+function* readParts(files: readonly string[]): Generator<Uint8Array> {
+  for (const file of files) yield readFileSync(file);
+}
 
 const peak = { heapUsed: 0, external: 0, total: 0 };
 
@@ -117,6 +141,11 @@ async function run(task: ShardTask): Promise<{ result: ShardTaskResult; transfer
     const { plan, index } = task;
     const result = await partitionRange(fileFrom(task.file, rangeReadStart(plan, index)), plan, index);
     sample();
+    const { dir } = task;
+    if (dir !== undefined) {
+      for (const [bucket, part] of result.parts.entries()) writeFileSync(partFile(dir, index, bucket), part);
+    }
+    const parts = dir === undefined ? result.parts : [];
     return {
       result: {
         kind: "partition",
@@ -124,15 +153,18 @@ async function run(task: ShardTask): Promise<{ result: ShardTaskResult; transfer
         lines: result.lines,
         currencies: result.currencies,
         bytesRead: result.bytesRead,
-        parts: result.parts,
+        parts,
+        partBytes: result.parts.map((part) => part.length),
         ms: performance.now() - started,
       },
-      transfer: buffers(result.parts),
+      transfer: buffers(parts),
     };
   }
   if (task.kind === "aggregate") {
-    const { context, bucket, parts } = task;
-    const result = await aggregateBucket(parts, context, bucket, {
+    const { context, bucket } = task;
+    const parts = Array.isArray(task.parts) ? task.parts : [];
+    const source = Array.isArray(task.parts) ? task.parts : readParts(task.parts.files);
+    const result = await aggregateBucket(source, context, bucket, {
       ...(task.foreignOrders === undefined ? {} : { foreignOrders: task.foreignOrders }),
     });
     sample();

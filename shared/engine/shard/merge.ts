@@ -52,6 +52,11 @@ export interface MergeOptions {
    * UNSHARDABLE_FILE then.
    */
   readonly rebuild?: (bucket: number, foreignOrders: ForeignOrders) => Promise<Uint8Array>;
+  /**
+   * Runs the value stage on a thread of its own, beside the clusters' fit, when the merged result has at least
+   * this many customers (computeSegments' valueThread option: the same result bit for bit). Absent: never.
+   */
+  readonly valueThreadFrom?: number;
 }
 
 export interface MergedSegmentation {
@@ -403,6 +408,7 @@ export async function mergePartials(
     totals,
     resolved,
     days === undefined || dayCounts === undefined ? undefined : (day) => totalsFromDays(dayCounts, days, day),
+    { valueThread: options.valueThreadFrom !== undefined && n >= options.valueThreadFrom },
   );
   return {
     mergeMs,

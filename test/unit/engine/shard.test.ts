@@ -3,14 +3,14 @@
  * ends and customers appear in many ranges), aggregate per bucket and merge give the result, counts and row
  * errors computeSegments and ingestTransactions give on the whole upload, customer by customer.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, watch, writeFileSync } from "node:fs";
+import { tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { simulateRows } from "../../../scripts/bench/generate";
-import { runShardedLocal } from "../../../scripts/shard/local";
+import { chooseShuffle, runShardedLocal, shuffleBudget } from "../../../scripts/shard/local";
 import { type ComputedSegmentation, computeSegments } from "../../../shared/engine/compute";
 import { isoDay, parseDay } from "../../../shared/engine/days";
 import { FileError } from "../../../shared/engine/errors";
@@ -133,7 +133,12 @@ const PER_CUSTOMER_COLUMNS = [
   "clv",
 ] as const;
 
-function expectSame(got: ComputedSegmentation, want: ComputedSegmentation): void {
+/** `threadTimings`: stages of `got` that ran on threads of their own, timed in a key of their own. */
+function expectSame(
+  got: ComputedSegmentation,
+  want: ComputedSegmentation,
+  threadTimings: string[] = [],
+): void {
   expect(got.customerCount).toBe(want.customerCount);
   for (const name of PER_CUSTOMER_COLUMNS) {
     const a = got.columns[name];
@@ -146,7 +151,7 @@ function expectSame(got: ComputedSegmentation, want: ComputedSegmentation): void
   expect(got.clusters).toEqual(want.clusters);
   expect(got.value).toEqual(want.value);
   expect(got.issues).toEqual(want.issues);
-  expect(Object.keys(got.timings).sort()).toEqual(Object.keys(want.timings).sort());
+  expect(Object.keys(got.timings).sort()).toEqual([...Object.keys(want.timings), ...threadTimings].sort());
   expect(got.totalCents).toBe(want.totalCents);
   expect(got.totalOrders).toBe(want.totalOrders);
   expect(got.lifecycleWindows).toEqual(want.lifecycleWindows);
@@ -345,6 +350,131 @@ describe("the local sharded runner (worker threads, buffers passed in memory)", 
           workerFile: fileURLToPath(new URL("../../../scripts/shard/worker.ts", import.meta.url)),
         }),
       ).rejects.toMatchObject({ name: "FileError", code: "UNSHARDABLE_FILE" });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 600_000);
+
+  it("runs the merge's value stage on a thread of its own with the same result, holdout and intervals included", async () => {
+    const file = sharedData("cdnow/cdnow-master-transactions.csv");
+    const settings: ComputeSettings = { asOf: "1998-07-01", clusters: { k: 4 } };
+    const want = await single(readFileSync(file), CSV, settings);
+    const run = await runShardedLocal({
+      file,
+      settings,
+      workers: 2,
+      rangeBytes: 300_000,
+      buckets: 6,
+      valueThreadFrom: 0,
+      workerFile: fileURLToPath(new URL("../../../scripts/shard/worker.ts", import.meta.url)),
+    });
+    // The thread gave the stage (a thread that gives none leaves it to the calling thread, untimed here).
+    expect(run.merged.result.timings.valueThread).toBeGreaterThan(0);
+    expect(want.result.value?.validation).toBeTruthy();
+    expect(want.result.columns.clvLow).toBeDefined();
+    for (const name of ["clvLow", "clvHigh", "expectedPurchasesLow", "expectedPurchasesHigh"] as const) {
+      expect(Array.from(run.merged.result.columns[name] ?? []), name).toEqual(
+        Array.from(want.result.columns[name] ?? []),
+      );
+    }
+    expectSame(run.merged.result, want.result, ["valueThread"]);
+  }, 600_000);
+});
+
+describe("the local sharded runner's shuffle through files", () => {
+  const workerFile = fileURLToPath(new URL("../../../scripts/shard/worker.ts", import.meta.url));
+
+  it("picks files above the budget, memory up to it, and either when forced", () => {
+    expect(chooseShuffle("auto", 1_000_001, 1_000_000)).toBe("files");
+    expect(chooseShuffle("auto", 1_000_000, 1_000_000)).toBe("memory");
+    expect(chooseShuffle("files", 10, 1_000_000)).toBe("files");
+    expect(chooseShuffle("memory", 2_000_000, 1_000_000)).toBe("memory");
+    // The default budget: a quarter of the machine at most.
+    expect(shuffleBudget()).toBeGreaterThan(0);
+    expect(shuffleBudget()).toBeLessThanOrEqual(totalmem() / 4);
+  });
+
+  it("gives the in-memory shuffle's result, rebuilt buckets included, and leaves no files", async () => {
+    const { text } = generated();
+    const dir = mkdtempSync(join(tmpdir(), "shard-files-"));
+    try {
+      const file = join(dir, "transactions.csv");
+      writeFileSync(file, text);
+      const tmp = join(dir, "tmp");
+      mkdirSync(tmp);
+      // A share rule keeps each customer's spend, which the single path's next best category reads too.
+      const settings = {
+        asOf: "2023-06-20",
+        clusters: { k: 3 },
+        rules: [{ id: "rule:web", name: "Web", rule: { field: "channel_share.web", op: "gte", value: 0.5 } }],
+      } as ComputeSettings;
+      const options = {
+        file,
+        settings,
+        workers: 2,
+        rangeBytes: Math.ceil(Buffer.byteLength(text) / 6),
+        buckets: 5,
+        tmpDir: tmp,
+        workerFile,
+      };
+      const memory = await runShardedLocal({ ...options, shuffle: "memory" });
+      const files = await runShardedLocal({ ...options, shuffle: "files" });
+      // Auto, with the upload one byte over the budget.
+      const auto = await runShardedLocal({ ...options, shuffleBudgetBytes: Buffer.byteLength(text) - 1 });
+      expect([memory.shuffle, files.shuffle, auto.shuffle]).toEqual(["memory", "files", "files"]);
+      expect(files.merged.rebuilt.length).toBeGreaterThan(0);
+      expect(files.merged.rebuilt).toEqual(memory.merged.rebuilt);
+      expect(files.shuffleBytes).toBe(memory.shuffleBytes);
+      for (const run of [files, auto]) {
+        expect(run.merged.report).toEqual(memory.merged.report);
+        expect(run.merged.errors).toEqual(memory.merged.errors);
+        expectSame(run.merged.result, memory.merged.result);
+      }
+      const want = await single(Buffer.from(text, "utf8"), CSV, settings);
+      expectSame(files.merged.result, want.result);
+      expect(readdirSync(tmp)).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 600_000);
+
+  it("removes its files when the run fails", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "shard-files-"));
+    try {
+      // A quoted line break in the last range: its partition fails while the others write their parts.
+      const rows = Array.from(
+        { length: 400 },
+        (_, i) => `c${i % 37},o${i},2024-01-${String((i % 28) + 1).padStart(2, "0")},5`,
+      );
+      const file = join(dir, "transactions.csv");
+      writeFileSync(
+        file,
+        `customer_id,order_id,order_date,amount\n${rows.join("\n")}\nz,"9\n",2024-01-02,5\n`,
+      );
+      const tmp = join(dir, "tmp");
+      mkdirSync(tmp);
+      let seen = 0;
+      const watcher = watch(tmp, () => {
+        seen++;
+      });
+      try {
+        await expect(
+          runShardedLocal({
+            file,
+            settings: { asOf: "2024-03-01", clusters: false, value: false },
+            workers: 2,
+            rangeBytes: 1024,
+            buckets: 3,
+            shuffle: "files",
+            tmpDir: tmp,
+            workerFile,
+          }),
+        ).rejects.toMatchObject({ name: "FileError", code: "UNSHARDABLE_FILE" });
+      } finally {
+        watcher.close();
+      }
+      expect(seen).toBeGreaterThan(0);
+      expect(readdirSync(tmp)).toEqual([]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
