@@ -13,6 +13,7 @@
  *   npm run bench -- --parallel-read [--size 1m] [--repeat 3]  (npm run segment on every core against DuckDB on
  *                    one thread: see scripts/bench/parallel-read.ts)
  *   npm run bench -- --sharded [--customers 10m] [--single-size 1m] [--workers 2] [--range-mb 64] [--buckets 16] [--repeat 1]
+ *                    [--shuffle auto|memory|files]
  *                    (the sharded computation on worker threads: see scripts/bench/sharded.ts)
  *
  * Every measured configuration runs in a child process of its own (the engine bundled with esbuild and run by
@@ -81,6 +82,7 @@ const CLI = {
        npm run bench -- --parallel-read [--size 1m] [--repeat 3] [--k 8] [--out-dir bench-out]
        npm run bench -- --overlap [--customers 1m] [--segments 30]
        npm run bench -- --sharded [--customers 10m] [--single-size 1m] [--workers 2] [--range-mb 64] [--buckets 16] [--repeat 1]
+                            [--shuffle auto|memory|files]
   --sizes               customers per measured file, e.g. 100k,1m (default 100k,1m); --quick is 100k
   --k                   clusters (default 8)
   --repeat              runs of each configuration, the best kept (default 1)
@@ -104,6 +106,7 @@ const CLI = {
     workers: { type: "string" },
     "range-mb": { type: "string", default: "64" },
     buckets: { type: "string", default: "16" },
+    shuffle: { type: "string", default: "auto" },
   },
 } as const;
 const { values } = parseOrExit(CLI);
@@ -656,7 +659,7 @@ function print(results: SizeResult[]): void {
 
 if (values.sharded) {
   // --sharded: the sharded computation on worker threads (scripts/bench/sharded.ts).
-  const { shardedBench } = await import("./bench/sharded");
+  const { shardedBench, shuffleMode } = await import("./bench/sharded");
   await shardedBench({
     root: ROOT,
     outDir,
@@ -669,6 +672,7 @@ if (values.sharded) {
           : wholeNumber("workers", values.workers, 1, 256),
       rangeMB: wholeNumber("range-mb", values["range-mb"], 1, 4096),
       buckets: wholeNumber("buckets", values.buckets, 1, 4096),
+      shuffle: shuffleMode(values.shuffle),
     })),
     k,
     repeat,

@@ -8,7 +8,7 @@ import { loadavg } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { isMainThread } from "node:worker_threads";
-import { runShardedLocal } from "../shard/local";
+import { runShardedLocal, type ShuffleMode } from "../shard/local";
 
 export interface ShardChildConfig {
   file: string;
@@ -17,6 +17,9 @@ export interface ShardChildConfig {
   workers: number;
   rangeBytes?: number;
   buckets?: number;
+  shuffle?: ShuffleMode;
+  /** false: the merge's value stage in the calling thread, as before it had a thread of its own. */
+  valueThread?: boolean;
 }
 
 async function main(): Promise<void> {
@@ -29,6 +32,8 @@ async function main(): Promise<void> {
     workerFile: join(dirname(fileURLToPath(import.meta.url)), "shard-worker.mjs"),
     ...(config.rangeBytes === undefined ? {} : { rangeBytes: config.rangeBytes }),
     ...(config.buckets === undefined ? {} : { buckets: config.buckets }),
+    ...(config.shuffle === undefined ? {} : { shuffle: config.shuffle }),
+    ...(config.valueThread === false ? { valueThreadFrom: Number.POSITIVE_INFINITY } : {}),
   });
   const { result, report, errors, rebuilt, mergeMs } = run.merged;
   const usage = process.resourceUsage();
@@ -45,6 +50,7 @@ async function main(): Promise<void> {
     ranges: run.plan.ranges.length,
     buckets: run.plan.buckets,
     shuffleBytes: run.shuffleBytes,
+    shuffle: run.shuffle,
     workers: run.workers,
     clusters: result.clusters ? { k: result.clusters.k, inertia: result.clusters.inertia } : null,
     value: result.value ?? null,

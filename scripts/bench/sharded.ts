@@ -2,10 +2,12 @@
  * The sharded benchmark (`npm run bench -- --sharded`): the local sharded runner (scripts/shard/local.ts,
  * worker threads passing their buffers in memory) on the large synthetic file, and, in the same run, the
  * single path (one process, read + aggregate + computeSegments) and the sharded path on a file the single
- * path handles, in interleaved rounds, for the ratio and a check that both give the same result.
+ * path handles, in interleaved rounds, for the ratio and a check that both give the same result. Each round
+ * runs the sharded path twice on that file: with the merge's value stage on a thread of its own (the runner's
+ * default) and in the merge's thread (the way before it, the baseline), whose results must be identical too.
  *
  *   npm run bench -- --sharded [--customers 10m] [--single-size 1m] [--workers 2] [--range-mb 64] [--buckets 16]
- *                              [--repeat 1]
+ *                              [--repeat 1] [--shuffle auto|memory|files]
  *
  * Every run is a child process of its own (bundled with esbuild, run by plain node), so its peak RSS and CPU
  * time are its own; each worker thread reports its own peak V8 heap and external (typed array) memory and its
@@ -17,6 +19,7 @@ import { writeFileSync } from "node:fs";
 import { availableParallelism, cpus, loadavg, totalmem } from "node:os";
 import { join } from "node:path";
 import { build } from "esbuild";
+import type { ShuffleMode } from "../shard/local";
 import { DEFAULT_SPEC, type SyntheticFile, syntheticFile } from "./generate";
 import { median } from "./median";
 import type { ShardChildConfig } from "./shard-child";
@@ -33,6 +36,14 @@ export interface ShardedBenchOptions {
   k: number;
   /** Rounds of the single path and the sharded path on the small file, interleaved (default 1). */
   repeat?: number;
+  /** How the runner passes the parts (scripts/shard/local.ts; default auto). */
+  shuffle?: ShuffleMode;
+}
+
+/** The --shuffle option's value; throws naming the choices. */
+export function shuffleMode(text: string): ShuffleMode {
+  if (text === "auto" || text === "memory" || text === "files") return text;
+  throw new Error("--shuffle must be auto, memory or files");
 }
 
 interface ShardOutput {
@@ -46,6 +57,7 @@ interface ShardOutput {
   ranges: number;
   buckets: number;
   shuffleBytes: number;
+  shuffle: "memory" | "files";
   workers: { heapUsedMB: number; externalMB: number; totalMB: number }[];
   clusters: { k: number; inertia: number } | null;
   value: Record<string, unknown> | null;
@@ -131,7 +143,7 @@ export async function shardedBench(o: ShardedBenchOptions): Promise<void> {
   };
   const small = data(o.singleSize);
   const large = data(o.customers);
-  const shard = async (file: SyntheticFile) => {
+  const shard = async (file: SyntheticFile, valueThread = true) => {
     const config: ShardChildConfig = {
       file: file.path,
       asOf: file.asOf,
@@ -139,8 +151,14 @@ export async function shardedBench(o: ShardedBenchOptions): Promise<void> {
       workers: o.workers,
       rangeBytes: o.rangeMB << 20,
       buckets: o.buckets,
+      shuffle: o.shuffle ?? "auto",
+      valueThread,
     };
-    console.error(`sharded: ${label(file.spec.customers)} customers, ${o.workers} workers`);
+    console.error(
+      `sharded: ${label(file.spec.customers)} customers, ${o.workers} workers, value stage ${
+        valueThread ? "on its own thread" : "in the merge's thread"
+      }`,
+    );
     return timed<ShardOutput>([join(dist, "shard-run.mjs"), JSON.stringify(config)]);
   };
   type SingleOutput = WorkerOutput & {
@@ -165,13 +183,15 @@ export async function shardedBench(o: ShardedBenchOptions): Promise<void> {
   // Interleaved rounds on the small file, so that a change of load falls on both paths alike.
   const singles: Timed<SingleOutput>[] = [];
   const shardedSmalls: Timed<ShardOutput>[] = [];
+  const valueInMerge: Timed<ShardOutput>[] = [];
   for (let round = 0; round < rounds; round++) {
     singles.push(await singleRun());
+    valueInMerge.push(await shard(small, false));
     shardedSmalls.push(await shard(small));
   }
   const shardedLarge = o.customers === o.singleSize ? undefined : await shard(large);
 
-  const same = shardedSmalls.every((sharded) =>
+  const same = [...shardedSmalls, ...valueInMerge].every((sharded) =>
     singles.every(
       (single) =>
         single.out.customers === sharded.out.customers &&
@@ -191,7 +211,9 @@ export async function shardedBench(o: ShardedBenchOptions): Promise<void> {
       )} | ${sec(r.out, "partition")} | ${sec(r.out, "aggregate")} | ${sec(r.out, "check")} | ${sec(r.out, "merge")} (${sec(
         r.out,
         "mergeOnly",
-      )} / ${sec(r.out, "clusters")} / ${sec(r.out, "value")}) | ${fmt(t.partition ?? 0)} / ${fmt(t.aggregate ?? 0)} / ${fmt(
+      )} / ${sec(r.out, "clusters")} / ${sec(r.out, "value")}${
+        r.out.seconds.valueThread === undefined ? "" : ` / ${sec(r.out, "valueThread")}`
+      }) | ${r.out.shuffle} | ${fmt(t.partition ?? 0)} / ${fmt(t.aggregate ?? 0)} / ${fmt(
         t.check ?? 0,
       )} | ${rate(file.rows, r.wallSeconds)} | ${w.map((m) => `${m.totalMB} (${m.heapUsedMB} + ${m.externalMB})`).join(", ")} | ${
         r.out.maxRssMB
@@ -200,17 +222,22 @@ export async function shardedBench(o: ShardedBenchOptions): Promise<void> {
     return Math.max(...w.map((m) => m.totalMB));
   };
   lines.push(
-    "| run | data | wall s | CPU s | partition s | aggregate s | check s | merge s (put together / k-means / value) | worker busy s (partition / aggregate / check) | rows/s | peak per worker MB (heap + external) | peak RSS MB | load 1 min |",
+    "| run | data | wall s | CPU s | partition s | aggregate s | check s | merge s (put together / k-means / value [/ value thread]) | shuffle | worker busy s (partition / aggregate / check) | rows/s | peak per worker MB (heap + external) | peak RSS MB | load 1 min |",
   );
-  lines.push("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|---|");
+  lines.push("|---|---|--:|--:|--:|--:|--:|--:|---|--:|--:|---|--:|---|");
   for (let round = 0; round < rounds; round++) {
     const single = singles[round] as Timed<SingleOutput>;
     lines.push(
       `| round ${round + 1}: single path, one thread | ${label(small.spec.customers)} / ${fmt(small.rows / 1e6, 1)} M rows | ${fmt(
         single.wallSeconds,
-      )} | ${fmt(single.out.cpuSeconds ?? 0)} | | | | | | ${rate(small.rows, single.wallSeconds)} | — | ${
+      )} | ${fmt(single.out.cpuSeconds ?? 0)} | | | | | | | ${rate(small.rows, single.wallSeconds)} | — | ${
         single.out.maxRssMB
       } | ${load(single.load.start)} → ${load(single.load.end)} |`,
+    );
+    shardRow(
+      `round ${round + 1}: sharded, ${o.workers} workers, value stage in the merge's thread (before)`,
+      small,
+      valueInMerge[round] as Timed<ShardOutput>,
     );
     shardRow(
       `round ${round + 1}: sharded, ${o.workers} workers`,
@@ -226,6 +253,9 @@ export async function shardedBench(o: ShardedBenchOptions): Promise<void> {
   const shardedWall = median(shardedSmalls.map((r) => r.wallSeconds));
   const singleCpu = median(singles.map((r) => r.out.cpuSeconds ?? 0));
   const shardedCpu = median(shardedSmalls.map((r) => r.out.cpuSeconds));
+  const beforeWall = median(valueInMerge.map((r) => r.wallSeconds));
+  const beforeCpu = median(valueInMerge.map((r) => r.out.cpuSeconds));
+  const mergeOf = (runs: Timed<ShardOutput>[]) => median(runs.map((r) => r.out.seconds.merge ?? 0));
   lines.push("");
   lines.push(
     `- Sharded vs single path at ${label(small.spec.customers)} (medians of ${rounds}): wall ${fmt(shardedWall)} s vs ${fmt(
@@ -233,6 +263,13 @@ export async function shardedBench(o: ShardedBenchOptions): Promise<void> {
     )} s (**${fmt(singleWall / shardedWall)}×** the single path's speed), CPU ${fmt(shardedCpu)} s vs ${fmt(
       singleCpu,
     )} s; results ${same ? "identical" : "DIFFERENT"} (customers, k-means inertia, value model).`,
+  );
+  lines.push(
+    `- The merge's value stage on a thread of its own vs in the merge's thread (medians of ${rounds}): wall ${fmt(
+      shardedWall,
+    )} s vs ${fmt(beforeWall)} s, merge ${fmt(mergeOf(shardedSmalls))} s vs ${fmt(mergeOf(valueInMerge))} s, CPU ${fmt(
+      shardedCpu,
+    )} s vs ${fmt(beforeCpu)} s.`,
   );
   const big = shardedLarge ?? (shardedSmalls[shardedSmalls.length - 1] as Timed<ShardOutput>);
   const bigFile = shardedLarge === undefined ? small : large;
