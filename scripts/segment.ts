@@ -33,6 +33,7 @@
  * - With 200,000 customers or more (`--value-thread-min` sets the count) the value stage runs on a thread of
  *   its own while the clusters are fitted (shared/engine/value-thread.ts), with the result of one thread;
  *   the summary's `seconds.valueThread` is then that thread's time, and `seconds.value` the wait for it.
+ *   `seconds.nextBestCategory` is the next best category's time, spent while that thread works.
  * - The last line of stdout is a JSON summary: counts, seconds per stage, peak memory, the cluster model's
  *   k and inertia, every fitted model's parameters under `models` (bgNbd, paretoNbd, mbgNbd, gammaGamma),
  *   the model selected and how, and the holdout validation record.
@@ -475,6 +476,9 @@ async function run(options: Options, io: CliIo): Promise<SegmentSummaryLine> {
       clusters: stage("clusters"),
       value: stage("value"),
       ...(result.timings.valueThread === undefined ? {} : { valueThread: stage("valueThread") }),
+      ...(result.timings.nextBestCategory === undefined
+        ? {}
+        : { nextBestCategory: stage("nextBestCategory") }),
       compute: seconds(computeMs),
       write: seconds(writeMs),
       total: seconds(performance.now() - started),

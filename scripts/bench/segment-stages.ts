@@ -139,7 +139,17 @@ if (!readFileSync(outputs[1] as string).equals(first))
   throw new Error(`${outputs[1]} differs from ${outputs[0]}`);
 const beforeSame = before === undefined ? undefined : readFileSync(outputs[2] as string).equals(first);
 
-const stages = ["readAggregate", "rfm", "clusters", "value", "valueThread", "compute", "write", "total"];
+const stages = [
+  "readAggregate",
+  "rfm",
+  "clusters",
+  "value",
+  "valueThread",
+  "nextBestCategory",
+  "compute",
+  "write",
+  "total",
+];
 const rows = Object.entries(runs).map(([name, list]) => {
   const row: Record<string, number | string> = { configuration: name };
   row.wall = median(list.map((r) => r.wall));
