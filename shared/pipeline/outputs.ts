@@ -8,7 +8,7 @@ import type { CustomerScores, SegmentationResult } from "../engine/types";
 import { changeOf, entriesOf, type Histories, withEntry } from "../history/entries";
 import { type CustomerView, customerViewSchema, type StoredSegmentSummary } from "../model";
 import type { CustomerWrite, MembershipWrite } from "./ports";
-import { PREDICTION_FIELDS, tableViewOf, viewPredictions } from "./served-view";
+import { PREDICTION_FIELDS, type TableView, tableViewOf, viewPredictions } from "./served-view";
 
 /** Customer id -> canonical JSON of the view (stable key order, so equal views give equal strings). */
 export type Outputs = Map<string, string>;
@@ -79,6 +79,7 @@ export function outputsAndProfiles(result: SegmentationResult): {
     const { id, view } = viewOf(result, i, c);
     outputs.set(id, JSON.stringify(view));
     const rfm = c.segments.find((s) => s.startsWith("rfm:"));
+    const cents = centsOfAmount(c.monetary);
     for (const segment of c.segments) {
       let sum = sums.get(segment);
       if (!sum) {
@@ -88,7 +89,7 @@ export function outputsAndProfiles(result: SegmentationResult): {
       sum.n++;
       sum.recency += c.recencyDays;
       sum.frequency += c.frequency;
-      sum.monetaryCents += centsOfAmount(c.monetary);
+      sum.monetaryCents += cents;
       if (rfm) sum.rfm[rfm] = (sum.rfm[rfm] ?? 0) + 1;
       sum.lifecycle[c.lifecycle] = (sum.lifecycle[c.lifecycle] ?? 0) + 1;
     }
@@ -228,6 +229,22 @@ function predictionSpan(json: string): [number, number] | undefined {
 }
 
 /**
+ * What the table stores of a stored view (tableViewOf of the parsed view): for the views runs write, parsed
+ * from the text without its predictions, which are never read.
+ */
+function parseTableView(json: string | undefined): TableView | null {
+  if (json === undefined) return null;
+  const span = predictionSpan(json);
+  if (span !== undefined) {
+    const value: unknown = JSON.parse(
+      span[0] === span[1] ? json : json.slice(0, span[0]) + json.slice(span[1]),
+    );
+    if (isCanonicalView(value)) return value;
+  }
+  return tableViewOf(parseView(json) as CustomerView);
+}
+
+/**
  * True when two stored views' JSON texts hold the same table view character for character (then their
  * parsed table views are equal too); false when they differ or either is in another shape.
  */
@@ -261,8 +278,8 @@ export interface DiffHistory {
   forget?: ReadonlySet<string>;
 }
 
-const sameTableView = (a: CustomerView | null, b: CustomerView | null): boolean =>
-  a === null || b === null ? a === b : JSON.stringify(tableViewOf(a)) === JSON.stringify(tableViewOf(b));
+const sameTableView = (a: TableView | null, b: TableView | null): boolean =>
+  a === null || b === null ? a === b : JSON.stringify(a) === JSON.stringify(b);
 
 /**
  * What a run must write to move readers from `committed` to `next`: the customers whose stored item changes
@@ -299,8 +316,8 @@ export function diffOutputs(
     if (before === after && !repair) continue;
     // Same table view (predictions alone moved): same segments, nothing to write. Told from the texts.
     if (before !== undefined && after !== undefined && !repair && sameTableText(before, after)) continue;
-    const previous = parseView(before);
-    const view = parseView(after);
+    const previous = parseTableView(before);
+    const view = parseTableView(after);
 
     const { entered, left } = changeOf(previous?.segments ?? [], view?.segments ?? []);
     const moved = entered.length > 0 || left.length > 0;
@@ -313,8 +330,8 @@ export function diffOutputs(
     if (moved || repair || !sameTableView(previous, view)) {
       customers.push({
         customerId: id,
-        view: view && tableViewOf(view),
-        previous: previous && tableViewOf(previous),
+        view,
+        previous,
         ...(entries.length > 0 ? { history: entries } : {}),
       });
     }
