@@ -869,9 +869,18 @@ function segmentsOf(
     ...(totalsAsOf === undefined ? {} : { totalsAsOf }),
   });
   t = performance.now();
+  // The thread's inputs are made for it alone: their buffer moves to it rather than being copied.
   const valueThread =
     valueSettings !== undefined && options.valueThread === true
-      ? ValueThread.start(valueInputs(base, base.purchaseDays, asOfDay), valueSettings, valueContext())
+      ? ValueThread.start(
+          valueInputs(base, base.purchaseDays, asOfDay),
+          valueSettings,
+          valueContext(),
+          undefined,
+          {
+            data: "take",
+          },
+        )
       : undefined;
   const valueStartMs = since(t);
 

@@ -159,13 +159,16 @@ export class ValueThread {
 
   /**
    * Starts valueStage(data, settings, context) on a new thread; undefined when no thread can be started (the
-   * caller then runs the stage itself). The inputs are copied: the caller's arrays stay the caller's.
+   * caller then runs the stage itself). The inputs are copied, the caller's arrays staying the caller's, unless
+   * `data` is "take": then data's buffers move to the thread (no copy; the caller's arrays of data are left
+   * detached, empty, once the thread has started), for a caller that made them for the stage alone.
    */
   static start(
     data: ValueInputs,
     settings: ResolvedValueSettings,
     context: HoldoutContext,
     url: URL | undefined = workerEntry(import.meta.url, "./value-thread.ts", WORKER_BUNDLES.value),
+    inputs: { data: "copy" | "take" } = { data: "copy" },
   ): ValueThread | undefined {
     if (url === undefined) return undefined;
     let worker: Worker | undefined;
@@ -192,13 +195,16 @@ export class ValueThread {
         }
       }
       const task: Omit<ValueTask, "port" | "flag"> = {
-        data: {
-          x: own(data.x),
-          tx: own(data.tx),
-          T: own(data.T),
-          mx: own(data.mx),
-          fallbackOrderValue: own(data.fallbackOrderValue),
-        },
+        data:
+          inputs.data === "take"
+            ? data
+            : {
+                x: own(data.x),
+                tx: own(data.tx),
+                T: own(data.T),
+                mx: own(data.mx),
+                fallbackOrderValue: own(data.fallbackOrderValue),
+              },
         settings,
         asOfDay,
         columns: {
