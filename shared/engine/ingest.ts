@@ -379,8 +379,19 @@ class TransactionIngest {
   touched = 0;
   /** Customers in the state before the row being applied. */
   private customersBefore: number;
-  /** Each customer's sum of |amounts| and the dataset's, in cents, as the limits count them. */
-  private customerCents: Float64Array;
+  /**
+   * Each customer's sum of |amounts| in cents, as the limits count them; null until the dataset's sum could
+   * bring one past MAX_CUSTOMER_CENTS (a customer's sum is at most the dataset's), so that a file far below
+   * the limits reads no per-customer sum at all. It is then worked out from the state and `mergedAbs`.
+   */
+  private customerCents: Float64Array | null = null;
+  /**
+   * While customerCents is null: how much each customer's sum of |amounts| exceeds the sum of its orders'
+   * |amounts| (the lines of an order may cancel out: 5.00 and -5.00 count 10.00); allocated at the first
+   * further line of an order.
+   */
+  private mergedExtra: Float64Array | null = null;
+  /** The dataset's sum of |amounts|, in cents, as the limits count it. */
   datasetCents = 0;
 
   constructor(
@@ -393,13 +404,8 @@ class TransactionIngest {
   ) {
     this.firstNewOrder = state.orderCount;
     this.customersBefore = state.customerCount;
-    this.customerCents = new Float64Array(Math.max(16, state.customerCount));
-    for (let order = 0; order < state.orderCount; order++) {
-      const cents = Math.abs(state.orderCents(order));
-      const c = state.orderCustomer(order);
-      this.customerCents[c] = (this.customerCents[c] as number) + cents;
-      this.datasetCents += cents;
-    }
+    for (let order = 0; order < state.orderCount; order++)
+      this.datasetCents += Math.abs(state.orderCents(order));
     this.channelCodes = new ShortCodes(state.channels);
     this.categoryCodes = new ShortCodes(state.categories);
   }
@@ -690,6 +696,7 @@ class TransactionIngest {
         }
         const customer = state.orderCustomer(existing);
         if (this.overCustomerLimit(row, customer, abs) || this.overDatasetLimit(row, abs)) continue;
+        if (this.customerCents === null) this.noteMergedLine(existing, customer, cents, abs);
         state.addOrderCents(existing, cents);
         this.count(customer, abs);
         this.orderLinesMerged++;
@@ -706,7 +713,9 @@ class TransactionIngest {
   }
 
   private overCustomerLimit(row: number, customer: number, abs: number): boolean {
-    const sum = customer < this.customerCents.length ? (this.customerCents[customer] as number) : 0;
+    if (this.datasetCents + abs <= MAX_CUSTOMER_CENTS) return false;
+    const sums = this.customerCents ?? this.customerSums();
+    const sum = customer < sums.length ? (sums[customer] as number) : 0;
     if (sum + abs <= MAX_CUSTOMER_CENTS) return false;
     this.rejectApplied(
       row,
@@ -730,13 +739,53 @@ class TransactionIngest {
 
   /** Counts an accepted line's |amount| in its customer's sum and the dataset's. */
   private count(customer: number, abs: number): void {
-    if (customer >= this.customerCents.length) {
-      const grown = new Float64Array(Math.max(customer + 1, this.customerCents.length * 2));
-      grown.set(this.customerCents);
-      this.customerCents = grown;
-    }
-    this.customerCents[customer] = (this.customerCents[customer] as number) + abs;
     this.datasetCents += abs;
+    let sums = this.customerCents;
+    if (sums === null) return;
+    if (customer >= sums.length) {
+      const grown = new Float64Array(Math.max(customer + 1, sums.length * 2));
+      grown.set(sums);
+      this.customerCents = sums = grown;
+    }
+    sums[customer] = (sums[customer] as number) + abs;
+  }
+
+  /**
+   * Notes a further line of an order while customerCents is null; called before the line's cents are added
+   * to the order. The customer's sum of |amounts| grows by |cents| where the sum of its orders' |amounts|
+   * grows by |order + cents| - |order|; mergedExtra keeps the difference.
+   */
+  private noteMergedLine(order: number, customer: number, cents: number, abs: number): void {
+    let extra = this.mergedExtra;
+    if (extra === null || customer >= extra.length) {
+      const grown = new Float64Array(
+        Math.max(customer + 1, this.state.customerCount, 2 * (extra?.length ?? 0)),
+      );
+      if (extra !== null) grown.set(extra);
+      this.mergedExtra = extra = grown;
+    }
+    const before = this.state.orderCents(order);
+    extra[customer] = (extra[customer] as number) + abs + Math.abs(before) - Math.abs(before + cents);
+  }
+
+  /**
+   * Starts keeping each customer's sum of |amounts|: its orders' |amounts| (the orders the state held before
+   * this file count that way, and so does an order of one line) plus what its orders' lines added beyond.
+   */
+  private customerSums(): Float64Array {
+    const state = this.state;
+    const sums = new Float64Array(Math.max(16, state.customerCount));
+    for (let order = 0; order < state.orderCount; order++) {
+      const c = state.orderCustomer(order);
+      sums[c] = (sums[c] as number) + Math.abs(state.orderCents(order));
+    }
+    const extra = this.mergedExtra;
+    if (extra !== null)
+      for (let c = 0; c < Math.min(extra.length, sums.length); c++)
+        sums[c] = (sums[c] as number) + (extra[c] as number);
+    this.customerCents = sums;
+    this.mergedExtra = null;
+    return sums;
   }
 
   private currencyCode(field: FieldBytes, nested: number): string {

@@ -109,6 +109,34 @@ describe("amounts past the limits", () => {
     expect(String(scores.find((x) => x.customerId === "c")?.monetary)).toBe(decimalOf(8n * BIG_CENTS + 9n));
   });
 
+  it("counts a customer's earlier lines that cancel out, and its orders of an earlier file, at its limit", async () => {
+    // An earlier file: x's order p0 of 0.05.
+    const first = await ingest(`${HEADER}\nx,p0,2023-12-01,0.05\n`);
+    const state = AggregateState.deserialize(first.state.serialize());
+    const text = [
+      HEADER,
+      `x,m1,2024-01-01,${BIG}`, // 2
+      `x,m1,2024-01-01,-${BIG}`, // 3: a further line of m1, which now nets 0; x's sum of |amounts| 2 · BIG
+      `x,m2,2024-01-02,${BIG}`, // 4
+      `x,m2,2024-01-02,-${BIG}`, // 5: 4 · BIG
+      ...Array.from({ length: 6 }, (_, k) => `x,m${k + 3},2024-01-03,${BIG}`), // 6-11: 10 · BIG
+      "x,m9,2024-01-04,0.04", // 12: 10 · BIG + 0.05 + 0.04 = 99,999,999,999,999 cents, x's limit exactly
+      "y,m10,2024-01-04,0.01", // 13: another customer, accepted
+      "x,m11,2024-01-05,0.01", // 14: one cent past x's limit
+      "x,m2,2024-01-02,0.01", // 15: a further line of x's order m2, past it too
+      "y,m12,2024-01-05,0.01", // 16
+    ].join("\n");
+    const { report, errors } = await ingest(`${text}\n`, state);
+    expect(errors).toEqual([
+      [14, "CUSTOMER_TOTAL_TOO_LARGE"],
+      [15, "CUSTOMER_TOTAL_TOO_LARGE"],
+    ]);
+    expect(report).toMatchObject({ rowsRead: 15, rowsAccepted: 13, ordersAdded: 11, orderLinesMerged: 2 });
+    const result = computeSegments(state, { asOf: "2024-01-06", clusters: false, value: false });
+    // What the dataset nets: x 6 · BIG + 0.05 + 0.04, y 0.02.
+    expect(result.totalCents).toBe(Number(6n * BIG_CENTS + 11n));
+  });
+
   it("counts what the state already holds, after a reload: the dataset limit to the cent", async () => {
     const hundred = Array.from({ length: 100 }, (_, k) => `c${k},o${k},2024-01-01,${BIG}`);
     const first = await ingest(`${HEADER}\n${hundred.join("\n")}\n`);
