@@ -27,6 +27,7 @@
  */
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { availableParallelism, loadavg } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import awsLite from "@aws-lite/client";
@@ -119,7 +120,13 @@ const sortNum = (xs: number[]) => [...xs].sort((a, b) => a - b);
 const figures: Record<string, unknown> = {
   date: new Date().toISOString(),
   node: process.version,
+  loadAverageAtStart: loadavg()[0],
 };
+say(
+  `${figures.date}: load average ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ")} on ${availableParallelism()} cores`,
+);
 
 // ---- bundles ---------------------------------------------------------------------------------------------
 
@@ -165,6 +172,8 @@ function owner(input: string): string {
   const nm = input.lastIndexOf("node_modules/");
   if (nm >= 0) {
     const parts = input.slice(nm + "node_modules/".length).split("/");
+    // @stdlib publishes each function (and each of its helpers) as a package of its own: counted as one.
+    if (parts[0] === "@stdlib") return "@stdlib/*";
     return parts[0]?.startsWith("@") ? `${parts[0]}/${parts[1]}` : (parts[0] as string);
   }
   const parts = input.split("/");
@@ -300,11 +309,18 @@ const FUNCTION_ENV = {
   DEFAULT_TENANT: "demo",
 };
 
+/** The import's wall time and the process's CPU time (user + system) during it, in ms. */
 const IMPORT_TIMER =
-  "const t0 = performance.now(); await import(process.argv[1]); " +
-  "process.stdout.write(JSON.stringify({ ms: performance.now() - t0 }));";
+  "const t0 = performance.now(); const c0 = process.cpuUsage(); await import(process.argv[1]); " +
+  "const c = process.cpuUsage(c0); " +
+  "process.stdout.write(JSON.stringify({ ms: performance.now() - t0, cpuMs: (c.user + c.system) / 1000 }));";
 
-function importOnce(file: string): Promise<number> {
+interface ImportTime {
+  ms: number;
+  cpuMs: number;
+}
+
+function importOnce(file: string): Promise<ImportTime> {
   return new Promise((done, fail) => {
     const child = spawn(
       process.execPath,
@@ -325,7 +341,7 @@ function importOnce(file: string): Promise<number> {
     child.on("error", fail);
     child.on("close", (code) => {
       if (code !== 0) return fail(new Error(err.split("\n").find((l) => l.trim()) ?? `exit ${code}`));
-      done((JSON.parse(out) as { ms: number }).ms);
+      done(JSON.parse(out) as ImportTime);
     });
   });
 }
@@ -334,7 +350,7 @@ async function init(built: Built[]): Promise<void> {
   const rows: string[][] = [];
   const results: Record<string, unknown> = {};
   // Round-robin over the bundles, so that a busier minute of the machine does not fall on one bundle only.
-  const runs = new Map<string, number[]>(built.map((b) => [b.name, []]));
+  const runs = new Map<string, ImportTime[]>(built.map((b) => [b.name, []]));
   const failed = new Map<string, string>();
   for (let i = 0; i < initRuns; i++) {
     for (const b of built) {
@@ -347,24 +363,38 @@ async function init(built: Built[]): Promise<void> {
     }
   }
   for (const b of built) {
-    const times = runs.get(b.name) ?? [];
+    const imports = runs.get(b.name) ?? [];
     const failure = failed.get(b.name);
     if (failure !== undefined) {
-      rows.push([b.name, `failed: ${failure}`, "", ""]);
+      rows.push([b.name, `failed: ${failure}`, "", "", "", ""]);
       continue;
     }
+    const times = imports.map((t) => t.ms);
     const sorted = sortNum(times);
-    rows.push([b.name, ms(quantile(sorted, 0.5)), ms(sorted[0] as number), ms(sorted.at(-1) as number)]);
+    const cpu = sortNum(imports.map((t) => t.cpuMs));
+    rows.push([
+      b.name,
+      ms(quantile(sorted, 0.5)),
+      ms(sorted[0] as number),
+      ms(sorted.at(-1) as number),
+      ms(quantile(cpu, 0.5)),
+      ms(cpu[0] as number),
+    ]);
     results[b.name] = {
       medianMs: quantile(sorted, 0.5),
       minMs: sorted[0],
       maxMs: sorted.at(-1),
+      cpuMedianMs: quantile(cpu, 0.5),
+      cpuMinMs: cpu[0],
       runs: times,
+      cpuRuns: imports.map((t) => t.cpuMs),
     };
   }
   say();
-  say(`Module initialization (fresh node ${process.version} process per import, ${initRuns} runs)`);
-  say(table(["bundle", "median", "min", "max"], rows));
+  say(
+    `Module initialization (fresh node ${process.version} process per import, ${initRuns} runs, interleaved; CPU: user + system of the process during the import)`,
+  );
+  say(table(["bundle", "median", "min", "max", "CPU median", "CPU min"], rows));
   figures.init = results;
 }
 
@@ -798,6 +828,12 @@ if (only.has("writes")) {
     rmSync(dataDir, { recursive: true, force: true });
   }
 }
-writeFileSync(join(outDir, "lookups.json"), `${JSON.stringify(figures, null, 2)}\n`);
+figures.loadAverageAtEnd = loadavg()[0];
 say();
+say(
+  `${new Date().toISOString()}: load average ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ")}`,
+);
+writeFileSync(join(outDir, "lookups.json"), `${JSON.stringify(figures, null, 2)}\n`);
 say(`figures: ${join(outDir, "lookups.json")}`);
