@@ -39,6 +39,7 @@ import {
   type ShardPlan,
   StateError,
 } from "../engine";
+import { VALUE_THREAD_MIN_CUSTOMERS } from "../engine/value-thread";
 import { RetryableError } from "../errors";
 import { listFingerprints, listSettings, loadLists } from "../lists/load";
 import { logger } from "../logger";
@@ -56,12 +57,7 @@ import {
 } from "./lifecycle";
 import { writeMembershipAndPages } from "./member-pages";
 import { FINAL_ADVICE } from "./messages";
-import {
-  decodeOutputs,
-  diffOutputs,
-  encodeOutputs,
-  outputsAndProfiles,
-} from "./outputs";
+import { decodeOutputs, diffOutputs, encodeOutputs, outputsAndProfiles } from "./outputs";
 import type { CustomerWrite, MembershipWrite } from "./ports";
 import { computeProfiles, writeProfiles } from "./profiles";
 import {
@@ -427,9 +423,15 @@ export function shardedSteps(deps: PipelineDeps, options: ShardedOptions = {}) {
       const context = await contextOf(run, shardPlan, settings);
       return (await aggregateOne(run, shardPlan, context, bucket, foreignOrders)).partial;
     };
-    // Each customer's spend per channel and category kept, for the profiles of every segment.
+    // Each customer's spend per channel and category kept, for the profiles of every segment; the value
+    // stage on a thread of its own beside the clusters' fit from as many customers as the segment CLI's.
     const merged = await inputErrors(() =>
-      mergePartials(partials, settings, { orders, rebuild, spend: true }),
+      mergePartials(partials, settings, {
+        orders,
+        rebuild,
+        spend: true,
+        valueThreadFrom: VALUE_THREAD_MIN_CUSTOMERS,
+      }),
     );
     const { result, report } = merged;
     const liftProfiles = computeProfiles(result, meta.settings);
