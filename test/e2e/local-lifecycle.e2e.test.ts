@@ -69,7 +69,7 @@ K2,B3,1998-06-15,5.50
 
 describe("the local service", () => {
   it("serves the demo dataset, stops on Ctrl-C, keeps data across restarts and resets on request", async () => {
-    running = await startLocalService({ args: ["--refresh-every", "0"] });
+    running = await startLocalService({ tables: "disk", args: ["--refresh-every", "0"] });
     const { dataDir, api, s3, auth } = running;
     // The API answers and the token works before the demo is in.
     expect((await fetch(`${api}/health`)).status).toBe(200);
@@ -145,7 +145,7 @@ describe("the local service", () => {
     expect(await portClosed(`${api}/health`)).toBe(true);
     expect(await portClosed(s3)).toBe(true);
 
-    running = await startLocalService({ dataDir, args: ["--refresh-every", "0"] });
+    running = await startLocalService({ dataDir, tables: "disk", args: ["--refresh-every", "0"] });
     expect(await running.demo()).toContain("already loaded");
     // The signing key survives the restart with the data, so the first start's token still works.
     const again = (await (
@@ -156,7 +156,11 @@ describe("the local service", () => {
     expect(again.segments).toEqual(segments.segments);
     await running.stop();
 
-    running = await startLocalService({ dataDir, args: ["--reset", "--no-demo", "--refresh-every", "0"] });
+    running = await startLocalService({
+      dataDir,
+      tables: "disk",
+      args: ["--reset", "--no-demo", "--refresh-every", "0"],
+    });
     // --reset made a new signing key: tokens of the old one are refused, the new token finds no dataset.
     const stale = await fetch(`${running.api}/datasets/cdnow/segments`, { headers: auth });
     expect(stale.status).toBe(401);

@@ -5,6 +5,10 @@
  *
  * Waiting has no total budget: the service reports its progress in its log (each start-up step, then the
  * demo's phases and share done), and only a log that stays silent for `quietMs` counts as a hang.
+ *
+ * The tables are in DynamoDB Local's memory (`--tables memory`), where writes take a fraction of the time,
+ * unless `tables: "disk"` asks for `npm start`'s default: a test that restarts the service on the same data
+ * directory and finds its tables there.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp } from "node:fs/promises";
@@ -37,12 +41,25 @@ export async function startLocalService(
     /** How long the log may stay silent before waiting counts it as a hang (5 minutes by default). */
     quietMs?: number;
     env?: Record<string, string>;
+    /** Where DynamoDB Local keeps the tables: memory (default here) or disk, as `npm start` does. */
+    tables?: "memory" | "disk";
   } = {},
 ) {
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), "segmentation-e2e-")));
   const child: ChildProcess = spawn(
     process.execPath,
-    ["--import", "tsx", "scripts/local.ts", "--port", "0", "--data-dir", dataDir, ...(options.args ?? [])],
+    [
+      "--import",
+      "tsx",
+      "scripts/local.ts",
+      "--port",
+      "0",
+      "--data-dir",
+      dataDir,
+      "--tables",
+      options.tables ?? "memory",
+      ...(options.args ?? []),
+    ],
     {
       cwd: root,
       stdio: ["ignore", "pipe", "pipe"],
