@@ -1,10 +1,12 @@
 /**
  * compressSummary against a Map keyed by the (x, t_x, T) triple: triples in order of first occurrence, summed
- * weights, and every customer's triple, for a few or many thousands of distinct triples (the table grows).
+ * weights, and every customer's triple, for a few or many thousands of distinct triples (the table grows),
+ * whole days (grouped by packed keys from 4,096 customers) or not, values at the packing's limits included.
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { compressSummary } from "../../../shared/engine/clv";
+import { compressByDoubles } from "../../../shared/engine/clv/data";
 
 function model(x: number[], tx: number[], T: number[], weight?: number[]) {
   const groups = new Map<string, { x: number; tx: number; T: number; weight: number; id: number }>();
@@ -69,5 +71,96 @@ describe("compressSummary", () => {
       ),
       { seed: 5, numRuns: 30 },
     );
+  });
+  it("groups the same with packed keys as by the doubles' bits, at and past the packing's limits", () => {
+    // Values either side of the limits of packing (x below 2^20, t_x and T below 2^16), -0, and fractions:
+    // with one of the last two or a value past a limit the whole data is grouped by the doubles' bits.
+    const xs = [0, -0, 1, 2, 2 ** 20 - 1, 2 ** 20, 2 ** 20 + 1, 2 ** 32, 0.5];
+    const ts = [0, -0, 1, 7, 65_535, 65_536, 65_537, 2 ** 32 + 3, 1.25];
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 4096, max: 12_000 }),
+        fc.constantFrom("packable", "past a limit", "fractions"),
+        fc.boolean(),
+        fc.integer({ min: 1, max: 2 ** 31 - 1 }),
+        (n, kind, weighted, seed) => {
+          let s = seed;
+          const next = () => {
+            s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+            return s / 4294967296;
+          };
+          const pick = (values: number[], last: number) => values[Math.floor(next() * last)] as number;
+          const x: number[] = [];
+          const tx: number[] = [];
+          const T: number[] = [];
+          const weight: number[] = [];
+          for (let i = 0; i < n; i++) {
+            // Mostly a few small values (so that triples repeat), some at the limits.
+            const limits = next() < 0.2;
+            const xi = limits ? pick(xs, kind === "packable" ? 5 : 7) : Math.floor(next() * 4);
+            const ti = limits ? pick(ts, kind === "packable" ? 5 : 7) : Math.floor(next() * 5);
+            x.push(xi);
+            tx.push(ti);
+            T.push(limits ? pick(ts, kind === "packable" ? 5 : 7) : ti + Math.floor(next() * 3));
+            weight.push(Math.floor(next() * 3) + 0.5);
+          }
+          if (kind === "fractions") tx[Math.floor(next() * n)] = 0.5;
+          const data = { x: Float64Array.from(x), tx: Float64Array.from(tx), T: Float64Array.from(T) };
+          const w = weighted ? weight : undefined;
+          // Grouped triples carry t_x and T with -0 as 0 (x as it came).
+          const expected = model(
+            x,
+            tx.map((v) => v + 0),
+            T.map((v) => v + 0),
+            w,
+          );
+          for (const c of [compressSummary(data, w), compressByDoubles(data, w)]) {
+            expect(Array.from(c.x)).toEqual(expected.x);
+            expect(Array.from(c.tx)).toEqual(expected.tx);
+            expect(Array.from(c.T)).toEqual(expected.T);
+            expect(Array.from(c.weight)).toEqual(expected.weight);
+            expect(Array.from(c.index)).toEqual(expected.index);
+          }
+        },
+      ),
+      { seed: 7, numRuns: 30 },
+    );
+  });
+  it("tells apart triples that a looser packing would give one key", () => {
+    // Pairs whose keys x · 2^32 + t_x · 2^16 + T would be equal, or round to equal, were t_x or T allowed to
+    // reach 2^16 or x 2^21: each pair is past a limit, so grouped by the doubles' bits, two triples.
+    const pairs = [
+      [
+        [1, 65_536, 70_000],
+        [2, 0, 70_000],
+      ],
+      [
+        [0, 1, 0],
+        [0, 0, 65_536],
+      ],
+      [
+        [2 ** 21 + 1, 0, 0],
+        [2 ** 21 + 1, 0, 1],
+      ],
+    ];
+    const n = 5000;
+    for (const pair of pairs) {
+      const rows = Array.from({ length: n }, (_, i) => pair[(i * 7) % 3 === 0 ? 0 : 1] as number[]);
+      const x = rows.map((r) => r[0] as number);
+      const tx = rows.map((r) => r[1] as number);
+      const T = rows.map((r) => r[2] as number);
+      const c = compressSummary({
+        x: Float64Array.from(x),
+        tx: Float64Array.from(tx),
+        T: Float64Array.from(T),
+      });
+      const expected = model(x, tx, T);
+      expect(c.x.length).toBe(2);
+      expect(Array.from(c.x)).toEqual(expected.x);
+      expect(Array.from(c.tx)).toEqual(expected.tx);
+      expect(Array.from(c.T)).toEqual(expected.T);
+      expect(Array.from(c.weight)).toEqual(expected.weight);
+      expect(Array.from(c.index)).toEqual(expected.index);
+    }
   });
 });
