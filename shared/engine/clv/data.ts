@@ -179,7 +179,7 @@ function compressPacked(
 /**
  * Groups customers by exact (x, t_x, T), summing weights (1 each by default). Triples appear in order of
  * first occurrence. Expects validated input. Triples of whole days (the value stage's) are grouped by one
- * packed key each (compressPacked); the grouping is the same either way (test/unit/clv/data.test.ts).
+ * packed key each (compressPacked); the grouping is the same either way (test/unit/engine/clv-compress.test.ts).
  */
 export function compressSummary(data: CustomerSummary, weight?: ArrayLike<number>): CompressedSummary {
   const n = data.x.length;
