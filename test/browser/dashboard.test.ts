@@ -75,10 +75,18 @@ let uploadUrl = "";
 let reportUrl = "";
 
 beforeAll(async () => {
-  service = await startLocalService({ args: ["--no-demo", "--refresh-every", "0"] });
+  // Chromium starts while the service does; both are closed after the last test, whichever started.
+  const started = await Promise.allSettled([
+    startLocalService({ args: ["--no-demo", "--refresh-every", "0"] }).then((s) => {
+      service = s;
+    }),
+    launchChromium().then((b) => {
+      browser = b;
+    }),
+  ]);
+  for (const s of started) if (s.status === "rejected") throw s.reason;
   api = createClient({ baseUrl: service.api, token: service.token });
   await api.createDataset({ body: { datasetId: DATASET, settings: { asOf: FIXTURE_AS_OF } } });
-  browser = await launchChromium();
   browser.context.on("request", (r) => requests.push({ method: r.method(), url: r.url() }));
   page = await browser.context.newPage();
   // Any error the page logs or throws fails the test it happens in, unless that test expects it.
