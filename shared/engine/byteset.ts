@@ -102,17 +102,20 @@ export class ByteSet {
     const index = this.count;
     const length = end - start;
     const offset = this.arenaLength;
-    this.arena = grown(this.arena, offset + length + 5);
+    if (offset + length + 5 > this.arena.length) this.arena = grown(this.arena, offset + length + 5);
+    const arena = this.arena;
     let at = offset;
     let rest = length;
     while (rest >= 0x80) {
-      this.arena[at++] = (rest & 0x7f) | 0x80;
+      arena[at++] = (rest & 0x7f) | 0x80;
       rest >>>= 7;
     }
-    this.arena[at++] = rest;
-    this.arena.set(buf.subarray(start, end), at);
+    arena[at++] = rest;
+    // Short entries (most ids) are copied byte by byte: no view of `buf` is made for them.
+    if (length <= 32) for (let i = start, to = at; i < end; i++) arena[to++] = buf[i] as number;
+    else arena.set(buf.subarray(start, end), at);
     this.arenaLength = at + length;
-    this.starts = grown(this.starts, index + 2);
+    if (index + 2 > this.starts.length) this.starts = grown(this.starts, index + 2);
     this.starts[index] = offset;
     this.starts[index + 1] = this.arenaLength;
     this.count = index + 1;
