@@ -7,32 +7,13 @@
  * (`npm run bench:lookups` measures both).
  */
 import awsLite from "@aws-lite/client";
-import * as z from "zod/mini";
 import { lookupRoutes } from "../../shared/api/lookup";
+import { parseLookupEnv } from "../../shared/api/lookup-checks";
 import { apiHandler } from "../../shared/http/api";
-import { TENANT_ID_PATTERN } from "../../shared/http/auth";
 import { DynamoLookupStore, lookupPlugin } from "../../shared/store/lookup";
 
 /** The part of the service's configuration (shared/config) this function reads, with the same defaults. */
-const envSchema = z.object({
-  TABLE_NAME: z.string().check(z.minLength(1)),
-  AWS_REGION: z._default(z.string(), "us-east-1"),
-  AWS_ENDPOINT_URL_DYNAMODB: z.optional(z.url()),
-  DEFAULT_TENANT: z._default(z.string().check(z.regex(TENANT_ID_PATTERN)), "demo"),
-  SCOPE_PREFIX: z._default(z.string().check(z.minLength(1)), "segmentation"),
-  REQUIRE_TENANT_CLAIM: z._default(z.enum(["true", "false"]), "false"),
-});
-
-function parseEnv(env: Record<string, string | undefined>) {
-  const parsed = envSchema.safeParse(env);
-  if (!parsed.success) {
-    const fields = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
-    throw new Error(`Invalid configuration: ${fields}`);
-  }
-  return parsed.data;
-}
-
-const config = parseEnv(process.env);
+const config = parseLookupEnv(process.env);
 
 const endpoint = config.AWS_ENDPOINT_URL_DYNAMODB ? new URL(config.AWS_ENDPOINT_URL_DYNAMODB) : undefined;
 // Credentials come from the environment, as Lambda sets them; the shared config file is not read.

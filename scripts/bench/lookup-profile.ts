@@ -16,13 +16,8 @@ import { DynamoDBClient, GetItemCommand } from "@aws-sdk/client-dynamodb";
 import { marshall } from "@aws-sdk/util-dynamodb";
 import type { APIGatewayProxyEventV2 } from "aws-lambda";
 import { customerAnswer } from "../../shared/api/customer-answer";
-import {
-  customerParams,
-  type LookupStore,
-  lookupRoutes,
-  parseCurrent,
-  parseView,
-} from "../../shared/api/lookup";
+import { type LookupStore, lookupRoutes, parseCurrent, parseView } from "../../shared/api/lookup";
+import { customerParams, run } from "../../shared/api/lookup-checks";
 import { apiHandler } from "../../shared/http/api";
 import { authorize } from "../../shared/http/auth";
 import { servedViewOf } from "../../shared/pipeline/served-view";
@@ -150,7 +145,7 @@ export async function profileLookup(input: ProfileInput): Promise<Record<string,
       "  scope and tenant checks (authorize)",
       await perCall(n, () => authorize({ scope: "read" }, input.event, options)),
     ],
-    ["path parameters (zod mini)", await perCall(n, () => customerParams.safeParse(req.params))],
+    ["path parameters (lookup-checks)", await perCall(n, () => run(customerParams, req.params))],
     [
       "stored version: the whole META item's `current` (a new version only)",
       await perCall(n, () => parseCurrent(input.meta, input.dataset)),

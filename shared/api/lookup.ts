@@ -1,97 +1,34 @@
 /**
  * Core function of the lookup route, one customer (a segment's member pages are read from S3 by the read
  * function: ./members.ts). It answers as the contract (./contract) describes it, with the error codes and
- * validation details of every other route, and is built for the lookup function's small bundle: schemas
- * from zod's mini build with its English messages (the classic build alone is about 450 KB minified), and
- * the store's items parsed here, checking the fields an answer uses. And for
+ * validation details of every other route, and is built for the lookup function's small bundle: its checks of
+ * the path parameters and of the store's items are written out in ./lookup-checks (no schema library), with
+ * the codes and English messages zod gives every other route. And for
  * a warm function's speed: the dataset's committed version, an item that grows with the segments, is read
  * and parsed whole once per version and afterwards only by its reference (KnownVersions below).
  */
-import * as z from "zod/mini";
-import en from "zod/v4/locales/en.js";
 import type { ServedValueModel } from "../engine/clv/served";
 import { NotFoundError, ValidationError } from "../errors";
 import type { ApiRequest, ApiResult, RouteHandler } from "../http/api";
-import { issuesToDetails, type Where } from "../http/validation";
+import type { Where } from "../http/validation";
 import { parseServedValue, servedViewOf } from "../pipeline/served-view";
 import type { RouteId } from "../routes";
 import type { Item, MetaPart } from "../store/lookup";
 import { customerAnswer } from "./customer-answer";
+import {
+  type CustomerParams,
+  customerParams,
+  issuesToDetails,
+  parseStored,
+  run,
+  type StoredVersion,
+  type StoredView,
+  storedMeta,
+  storedView,
+} from "./lookup-checks";
 
-// The classic build loads the English messages itself; the mini build needs them set, or every issue
-// would read "Invalid input" where every other route names the rule.
-z.config(en());
-
-// The same rules as datasetIdSchema and customerIdSchema in ../model.
-const datasetId = z
-  .string()
-  .check(
-    z.regex(
-      /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/,
-      "must be 1-64 letters, digits, '-' or '_', starting with a letter or digit",
-    ),
-  );
-const customerId = z.string().check(z.minLength(1), z.maxLength(128));
-
-export const customerParams = z.object({ datasetId, customerId });
-
-const segmentSummary = z.object({ id: z.string(), family: z.string(), name: z.string(), size: z.number() });
-/** The part of a dataset's committed version that lookups read. */
-const currentSchema = z.object({
-  version: z.number().check(z.int(), z.nonnegative()),
-  runId: z.string(),
-  asOf: z.string(),
-  segments: z.array(segmentSummary),
-  clusters: z.optional(
-    z.object({
-      featureNames: z.array(z.string()),
-      ids: z.array(z.string()),
-      descriptions: z.array(z.string()),
-      centroids: z.array(z.array(z.number())),
-    }),
-  ),
-  value: z.optional(z.record(z.string(), z.unknown())),
-  servedValue: z.optional(z.string()),
-});
-const metaSchema = z.object({ current: z.optional(currentSchema) });
 /** A committed version as the lookups use it, with its served value model parsed (null: none). */
-type Current = z.infer<typeof currentSchema> & { served: ServedValueModel | null };
-
-/**
- * The fields of a stored view the answer needs, checked; every other field the view holds is kept, so that
- * a field added to the view (CustomerView in ../model) reaches customerAnswer as the model's schema gives it.
- */
-const viewSchema = z.looseObject({
-  firstPurchase: z.string(),
-  lastPurchase: z.string(),
-  frequency: z.number(),
-  monetary: z.number(),
-  r: z.number(),
-  f: z.number(),
-  m: z.number(),
-  rfm: z.string(),
-  lifecycle: z.optional(z.string()),
-  cluster: z.optional(z.string()),
-  probabilityAlive: z.optional(z.number()),
-  expectedPurchases: z.optional(z.number()),
-  expectedPurchasesLow: z.optional(z.number()),
-  expectedPurchasesHigh: z.optional(z.number()),
-  clv: z.optional(z.number()),
-  clvLow: z.optional(z.number()),
-  clvHigh: z.optional(z.number()),
-  repeatPurchases: z.optional(z.number()),
-  nextBestCategory: z.optional(z.string()),
-  valueInputs: z.optional(
-    z.object({
-      x: z.number(),
-      tx: z.number(),
-      firstDay: z.number(),
-      mx: z.number(),
-      fallbackOrderValue: z.number(),
-    }),
-  ),
-  segments: z.array(z.string()),
-});
+type Current = StoredVersion & { served: ServedValueModel | null };
 
 /** The reads the lookup routes need (DynamoLookupStore in ../store/lookup). */
 export interface LookupStore {
@@ -110,12 +47,12 @@ export interface LookupDeps {
   store: LookupStore;
 }
 
-function parseWith<S extends z.ZodMiniType>(schema: S, value: unknown, where: Where): z.infer<S> {
-  const parsed = schema.safeParse(value);
-  if (!parsed.success) {
-    throw new ValidationError(`The request ${where} is invalid`, issuesToDetails(where, parsed.error.issues));
+function parseWith<T>(check: typeof customerParams, value: unknown, where: Where): T {
+  const parsed = run<T>(check, value);
+  if (!parsed.ok) {
+    throw new ValidationError(`The request ${where} is invalid`, issuesToDetails(where, parsed.issues));
   }
-  return parsed.data;
+  return parsed.value;
 }
 
 /**
@@ -124,14 +61,14 @@ function parseWith<S extends z.ZodMiniType>(schema: S, value: unknown, where: Wh
  */
 export function parseCurrent(meta: Item | undefined, datasetId: string): Current {
   if (!meta) throw new NotFoundError("DATASET_NOT_FOUND", `Dataset ${datasetId} does not exist`);
-  const { current } = metaSchema.parse(meta);
+  const { current } = parseStored<{ current?: StoredVersion }>(storedMeta, meta);
   if (!current) throw new NotFoundError("DATASET_NOT_READY", `Dataset ${datasetId} has no completed run yet`);
   return { ...current, served: parseServedValue(current.servedValue) };
 }
 
 /** A customer's stored view, as far as the answer reads it. */
-export function parseView(view: unknown): z.infer<typeof viewSchema> {
-  return viewSchema.parse(view);
+export function parseView(view: unknown): StoredView {
+  return parseStored<StoredView>(storedView, view);
 }
 
 /** Datasets whose committed version a warm function keeps parsed; past this, the least recently stored goes. */
@@ -191,7 +128,7 @@ export function lookupRoutes(deps: LookupDeps): Partial<Record<RouteId, RouteHan
   };
 
   const getCustomer = async (req: ApiRequest): Promise<ApiResult> => {
-    const { datasetId, customerId } = parseWith(customerParams, req.params, "path");
+    const { datasetId, customerId } = parseWith<CustomerParams>(customerParams, req.params, "path");
     const { current, view: stored } = await customerAt(req.tenantId, datasetId, customerId);
     if (stored === undefined)
       throw new NotFoundError("CUSTOMER_NOT_FOUND", "No such customer in this dataset");
