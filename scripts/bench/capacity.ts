@@ -13,10 +13,12 @@
  * on a full run and on the next day's refresh.
  */
 import { createReadStream, readFileSync } from "node:fs";
+import { loadavg } from "node:os";
 import { AggregateState, computeSegments, ingestTransactions } from "../../shared/engine";
 import { encodeMemberPages } from "../../shared/pipeline/member-pages";
 import { encodeMembership, Membership } from "../../shared/pipeline/membership";
 import { diffOutputs, encodeOutputs, outputsAndProfiles } from "../../shared/pipeline/outputs";
+import { diffOutputsReference, outputsAndProfilesReference } from "../../shared/pipeline/outputs-reference";
 import type { CustomerWrite } from "../../shared/pipeline/ports";
 import { customerItem } from "../../shared/store/dynamo";
 import { checkOrExit, parseOrExit, wholeNumber } from "../cli";
@@ -30,23 +32,29 @@ function unitsOf(writes: readonly CustomerWrite[], version: number): number {
   return units;
 }
 
+/** The two ways of building and diffing the views: the run's own (pipeline/outputs.ts) and the simple reference. */
+export type ViewsWay = "run" | "reference";
+const VIEWS_WAYS = {
+  run: { outputsAndProfiles, diffOutputs },
+  reference: { outputsAndProfiles: outputsAndProfilesReference, diffOutputs: diffOutputsReference },
+} as const;
+
+type Stage = "read" | "compute" | "outputs" | "encode" | "diff" | "refresh" | "memberPages";
+
 export interface CapacityMeasurement {
+  /** Which way built and diffed the views. */
+  views: ViewsWay;
   customers: number;
   rows: number;
   bytes: number;
-  seconds: {
-    read: number;
-    compute: number;
-    outputs: number;
-    encode: number;
-    diff: number;
-    refresh: number;
-    /** Encoding the version's member pages (pipeline/member-pages.ts), which every run writes to S3. */
-    memberPages: number;
-  };
+  seconds: Record<Stage, number>;
+  /** CPU seconds of the process (user + system, all threads) in each stage. */
+  cpuSeconds: Record<Stage, number>;
   /** Peak resident memory of this process (VmHWM), and its resident memory before the run. */
   peakRssMb: number;
   baseRssMb: number;
+  /** The process's peak resident memory (VmHWM) at the end of each stage: where the peak was reached. */
+  peakRssMbAfter: Record<Stage, number>;
   encodedOutputsBytes: number;
   /** Table items a full run writes (customer items; members are pages in S3), and the next day's refresh. */
   itemsFullRun: number;
@@ -58,6 +66,8 @@ export interface CapacityMeasurement {
   memberPagePuts: number;
   memberPageBytes: number;
   customersChangedByRefresh: number;
+  /** The machine's 1-minute load average at the start and the end of the measurement. */
+  load: [number, number];
 }
 
 function peakRssMb(): number {
@@ -70,64 +80,88 @@ function nextDay(iso: string): string {
   return new Date(Date.parse(`${iso}T00:00:00Z`) + 86_400_000).toISOString().slice(0, 10);
 }
 
-export async function measureCapacity(customers: number, dir: string): Promise<CapacityMeasurement> {
+/**
+ * One full run and the next day's refresh, as one compute function runs each: what a run no longer needs is
+ * let go as it would be (the full run's writes are counted and dropped before the refresh, which holds the
+ * committed views and the new ones, as a refresh does).
+ */
+export async function measureCapacity(
+  customers: number,
+  dir: string,
+  views: ViewsWay = "run",
+): Promise<CapacityMeasurement> {
+  const way = VIEWS_WAYS[views];
   const file = syntheticFile(dir, { ...DEFAULT_SPEC, customers });
+  const load: [number, number] = [loadavg()[0] as number, 0];
   const baseRssMb = process.memoryUsage().rss / 2 ** 20;
-  const seconds = { read: 0, compute: 0, outputs: 0, encode: 0, diff: 0, refresh: 0, memberPages: 0 };
+  const zero = { read: 0, compute: 0, outputs: 0, encode: 0, diff: 0, refresh: 0, memberPages: 0 };
+  const seconds: Record<Stage, number> = { ...zero };
+  const cpuSeconds: Record<Stage, number> = { ...zero };
+  const peakRssMbAfter: Record<Stage, number> = { ...zero };
   let t = performance.now();
+  let cpu = process.cpuUsage();
+  const stage = (name: Stage) => {
+    const used = process.cpuUsage(cpu);
+    seconds[name] = (performance.now() - t) / 1000;
+    cpuSeconds[name] = (used.user + used.system) / 1e6;
+    peakRssMbAfter[name] = peakRssMb();
+    t = performance.now();
+    cpu = process.cpuUsage();
+  };
   const state = new AggregateState();
   await ingestTransactions(
     createReadStream(file.path, { highWaterMark: 1 << 20 }),
     { format: "csv", compression: "none", expectedOrders: file.rows },
     state,
   );
-  seconds.read = (performance.now() - t) / 1000;
+  stage("read");
 
-  t = performance.now();
   const result = computeSegments(state, { asOf: file.asOf });
-  seconds.compute = (performance.now() - t) / 1000;
+  const customerCount = result.customerCount;
+  const segmentIds = result.segments.map((s) => s.id);
+  stage("compute");
+  const { outputs } = way.outputsAndProfiles(result);
+  stage("outputs");
+  const encodedOutputsBytes = encodeOutputs(outputs).length;
+  stage("encode");
+  const full = way.diffOutputs(new Map(), outputs);
+  stage("diff");
+  const itemsFullRun = full.customers.length;
+  const unitsFullRun = unitsOf(full.customers, 1);
   t = performance.now();
-  const { outputs } = outputsAndProfiles(result);
-  seconds.outputs = (performance.now() - t) / 1000;
-  t = performance.now();
-  const encoded = encodeOutputs(outputs);
-  seconds.encode = (performance.now() - t) / 1000;
-  t = performance.now();
-  const full = diffOutputs(new Map(), outputs);
-  seconds.diff = (performance.now() - t) / 1000;
-  t = performance.now();
-  const membership = encodeMembership(
-    outputs,
-    result.segments.map((s) => s.id),
-  );
-  const pages = encodeMemberPages(new Membership(membership), 1);
-  seconds.memberPages = (performance.now() - t) / 1000;
+  cpu = process.cpuUsage();
+  const pages = encodeMemberPages(new Membership(encodeMembership(outputs, segmentIds)), 1);
+  stage("memberPages");
   let memberPageBytes = JSON.stringify(pages.index).length;
   for (const body of pages.objects.values()) memberPageBytes += body.length;
 
-  // The next day's refresh: same state, one day later, diffed against this run's views.
-  t = performance.now();
-  const tomorrow = outputsAndProfiles(computeSegments(state, { asOf: nextDay(file.asOf) })).outputs;
-  // As a run does: a customer is rewritten only when what the table stores of it (its view without the
-  // predictions, which readers evaluate: pipeline/served-view.ts) or its history changes.
-  const refresh = diffOutputs(outputs, tomorrow);
-  seconds.refresh = (performance.now() - t) / 1000;
+  // The next day's refresh: same state, one day later, diffed against this run's views. As a run does: a
+  // customer is rewritten only when what the table stores of it (its view without the predictions, which
+  // readers evaluate: pipeline/served-view.ts) or its history changes.
+  const tomorrow = way.outputsAndProfiles(computeSegments(state, { asOf: nextDay(file.asOf) })).outputs;
+  const refresh = way.diffOutputs(outputs, tomorrow);
+  stage("refresh");
+  load[1] = loadavg()[0] as number;
 
   return {
-    customers: result.customerCount,
+    views,
+    customers: customerCount,
     rows: file.rows,
     bytes: file.bytes,
     seconds,
+    cpuSeconds,
     peakRssMb: peakRssMb(),
     baseRssMb,
-    encodedOutputsBytes: encoded.length,
-    itemsFullRun: full.customers.length,
+    peakRssMbAfter,
+    encodedOutputsBytes,
+    itemsFullRun,
     itemsRefresh: refresh.customers.length,
-    unitsFullRun: unitsOf(full.customers, 1),
+    unitsFullRun,
     unitsRefresh: unitsOf(refresh.customers, 2),
     memberPagePuts: pages.objects.size + 1,
     memberPageBytes,
     customersChangedByRefresh: refresh.customers.length,
+    load,
   };
 }
 
@@ -259,43 +293,62 @@ export function capacityModel(small: CapacityMeasurement, large: CapacityMeasure
 if (process.argv[1]?.endsWith("capacity.ts")) {
   const cli = {
     name: "bench:capacity",
-    usage: `usage: npm run bench:capacity   (the model from 100,000 and 1,000,000 customers)
-       tsx scripts/bench/capacity.ts [--model] [--dir bench-out] <customers>...
+    usage: `usage: npm run bench:capacity   (the model from 100,000 and 1,000,000 customers, both ways of the views)
+       tsx scripts/bench/capacity.ts [--model] [--views run|reference|both] [--dir bench-out] <customers>...
   --model  measure each size in a process of its own and print the capacity and cost model
+  --views  how the views are built and diffed: the run's own way (pipeline/outputs.ts), the simple reference
+           (pipeline/outputs-reference.ts), or both, each size's two processes one after the other
+           (default: run; with --model, both)
   --dir    where generated files go (default bench-out)
 `,
     allowPositionals: true,
-    options: { dir: { type: "string", default: "bench-out" }, model: { type: "boolean", default: false } },
+    options: {
+      dir: { type: "string", default: "bench-out" },
+      model: { type: "boolean", default: false },
+      views: { type: "string" },
+    },
   } as const;
   const { values, positionals } = parseOrExit(cli);
   checkOrExit(cli, () => {
     for (const p of positionals) wholeNumber("customers", p, 1, 100_000_000);
+    if (values.views !== undefined && !["run", "reference", "both"].includes(values.views)) {
+      throw new Error(`--views must be run, reference or both, not ${values.views}`);
+    }
+    if (values.views === "both" && !values.model) throw new Error("--views both needs --model");
   });
+  const views = values.views ?? (values.model ? "both" : "run");
   if (!values.model) {
-    const measured = await measureCapacity(Number(positionals[0] ?? 200_000), values.dir);
+    const measured = await measureCapacity(Number(positionals[0] ?? 200_000), values.dir, views as ViewsWay);
     process.stdout.write(`${JSON.stringify(measured)}\n`);
   } else {
-    // Each size in a process of its own, so each peak is its own.
+    // Each size and way in a process of its own, so each peak is its own; the ways alternate, size by size.
     const { execFileSync } = await import("node:child_process");
     const sizes = (positionals.length > 0 ? positionals : ["100000", "1000000"]).map(Number);
-    const runs = sizes.map((n) => {
-      const out = execFileSync(
-        process.execPath,
-        ["--import", "tsx", process.argv[1] as string, String(n), "--dir", values.dir],
-        {
-          encoding: "utf8",
-          stdio: ["ignore", "pipe", "inherit"],
-        },
+    const ways: ViewsWay[] = views === "both" ? ["reference", "run"] : [views as ViewsWay];
+    const runs = new Map<ViewsWay, CapacityMeasurement[]>(ways.map((w) => [w, []]));
+    for (const n of sizes) {
+      for (const way of ways) {
+        const out = execFileSync(
+          process.execPath,
+          ["--import", "tsx", process.argv[1] as string, String(n), "--views", way, "--dir", values.dir],
+          { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] },
+        );
+        const measured = JSON.parse(out.trim().split("\n").pop() as string) as CapacityMeasurement;
+        process.stdout.write(`${JSON.stringify(measured)}\n`);
+        runs.get(way)?.push(measured);
+      }
+    }
+    for (const [way, measured] of runs) {
+      const model = capacityModel(
+        measured[0] as CapacityMeasurement,
+        measured[measured.length - 1] as CapacityMeasurement,
       );
-      const measured = JSON.parse(out.trim().split("\n").pop() as string) as CapacityMeasurement;
-      process.stdout.write(`${JSON.stringify(measured)}\n`);
-      return measured;
-    });
-    const model = capacityModel(runs[0] as CapacityMeasurement, runs[runs.length - 1] as CapacityMeasurement);
-    process.stdout.write(
-      `${JSON.stringify({ assumptions: ASSUMPTIONS, prices: PRICES, model }, null, 2)}\n\n`,
-    );
-    process.stdout.write(markdown(runs, model));
+      process.stdout.write(
+        `\nviews built and diffed the ${way === "run" ? "run's own way" : "reference way"}\n` +
+          `${JSON.stringify({ views: way, assumptions: ASSUMPTIONS, prices: PRICES, model }, null, 2)}\n\n`,
+      );
+      process.stdout.write(markdown(measured, model));
+    }
   }
 }
 
@@ -310,6 +363,14 @@ function markdown(runs: readonly CapacityMeasurement[], model: CapacityModel): s
       (r) =>
         `| ${n(r.customers)} | ${n(r.rows)} | ${n(r.seconds.read, 1)} | ${n(r.seconds.compute, 1)} | ${n(r.seconds.outputs + r.seconds.encode, 1)} | ${n(r.seconds.diff, 1)} | ${n(r.seconds.memberPages, 1)} (${n(r.memberPagePuts)}) | ${n(r.seconds.refresh, 1)} | ${n(r.peakRssMb)} | ${n(r.itemsFullRun)} / ${n(r.unitsFullRun)} | ${n(r.itemsRefresh)} / ${n(r.unitsRefresh)} |`,
     ),
+    "",
+    "| customers | CPU s: read / compute / views / diff / member pages / refresh | peak RSS MB after: compute / views / diff / refresh | load average at start / end |",
+    "|---:|---:|---:|---:|",
+    ...runs.map((r) => {
+      const c = r.cpuSeconds;
+      const p = r.peakRssMbAfter;
+      return `| ${n(r.customers)} | ${[c.read, c.compute, c.outputs + c.encode, c.diff, c.memberPages, c.refresh].map((x) => n(x, 1)).join(" / ")} | ${[p.compute, p.encode, p.diff, p.refresh].map((x) => n(x)).join(" / ")} | ${r.load.map((x) => n(x, 1)).join(" / ")} |`;
+    }),
     "",
     "| model figure | value |",
     "|---|---:|",

@@ -194,9 +194,11 @@ const parseView = (json: string | undefined): CustomerView | null => {
   return isCanonicalView(value) ? value : customerViewSchema.parse(value);
 };
 
-const PREDICTION_KEYS = PREDICTION_FIELDS.map((k) => `,"${k}":`);
+/** A prediction key wherever it is (global; one scan finds them all). */
+const PREDICTION_KEY = new RegExp(`,"(?:${PREDICTION_FIELDS.join("|")})":`, "g");
 /** A number as JSON.stringify writes one, at a position (sticky). */
 const NUMBER = /-?\d+(?:\.\d+)?(?:e[+-]?\d+)?/y;
+const VALUE_INPUTS = '"valueInputs"';
 
 /**
  * Where a view's JSON holds what tableViewOf leaves out, as [start, end): nothing ([0, 0]) when the view has
@@ -205,27 +207,25 @@ const NUMBER = /-?\d+(?:\.\d+)?(?:e[+-]?\d+)?/y;
  * quote inside a JSON string is escaped.
  */
 function predictionSpan(json: string): [number, number] | undefined {
-  if (!json.includes(',"valueInputs":{')) return json.includes('"valueInputs"') ? undefined : [0, 0];
+  const inputs = json.indexOf(VALUE_INPUTS);
+  if (inputs < 0) return [0, 0];
+  if (json[inputs - 1] !== "," || !json.startsWith(":{", inputs + VALUE_INPUTS.length)) return undefined;
+  PREDICTION_KEY.lastIndex = 0;
   let start = -1;
-  for (const key of PREDICTION_KEYS) {
-    const at = json.indexOf(key);
-    if (at >= 0 && (start < 0 || at < start)) start = at;
-  }
-  if (start < 0) return [0, 0];
-  let at = start;
-  let seen = 0;
-  for (;;) {
-    const k = PREDICTION_KEYS.findIndex((key) => json.startsWith(key, at));
-    if (k < 0) break;
-    if (seen & (1 << k)) return undefined;
-    seen |= 1 << k;
-    NUMBER.lastIndex = at + (PREDICTION_KEYS[k] as string).length;
+  let end = -1;
+  let keys = 0;
+  for (let m = PREDICTION_KEY.exec(json); m !== null; m = PREDICTION_KEY.exec(json)) {
+    // One run of keys, each once, each with a number.
+    if (start < 0) start = m.index;
+    else if (m.index !== end) return undefined;
+    if (++keys > PREDICTION_FIELDS.length) return undefined;
+    NUMBER.lastIndex = PREDICTION_KEY.lastIndex;
     if (!NUMBER.test(json)) return undefined;
-    at = NUMBER.lastIndex;
-    if (json[at] !== "," && json[at] !== "}") return undefined;
+    end = NUMBER.lastIndex;
+    if (json[end] !== "," && json[end] !== "}") return undefined;
+    PREDICTION_KEY.lastIndex = end;
   }
-  for (const key of PREDICTION_KEYS) if (json.indexOf(key, at) >= 0) return undefined;
-  return [start, at];
+  return start < 0 ? [0, 0] : [start, end];
 }
 
 /**
