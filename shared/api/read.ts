@@ -4,7 +4,7 @@
  * segment's members are routes of the lookup function, served by ./lookup alone.
  *
  * The parameter schemas below describe the read routes' requests and, in the contract (./contract) and the
- * OpenAPI document, the lookup routes' too; ./lookup checks the same rules with zod's mini build.
+ * OpenAPI document, the lookup routes' too; ./lookup checks the same rules with ./lookup-checks (no zod).
  */
 import { z } from "zod";
 import { NotFoundError } from "../errors";
