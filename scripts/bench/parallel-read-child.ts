@@ -3,33 +3,24 @@
  * own, printing one JSON line: seconds, CPU seconds (all threads), the read's stage times (plan, ranges,
  * merge), threads used, why one thread when so, counts, peak RSS.
  *
- *   node bench-out/dist-parallel/read.mjs '{"file":"…","threads":2[,"minBytes":0][,"generalPath":true]}'
- *
- * minBytes: the threshold for threads; generalPath: every row through ingest's general validation path (the
- * reference its fast path is compared with; one thread only).
+ *   node bench-out/dist-parallel/read.mjs '{"file":"…","threads":2[,"minBytes":0]}'   (minBytes: threshold)
  */
 import { createReadStream, statSync } from "node:fs";
 import { isMainThread } from "node:worker_threads";
 import { AggregateState, ingestTransactionsParallel } from "../../shared/engine";
 
 async function main(): Promise<void> {
-  const { file, threads, minBytes, generalPath } = JSON.parse(process.argv[2] ?? "{}") as {
+  const { file, threads, minBytes } = JSON.parse(process.argv[2] ?? "{}") as {
     file: string;
     threads: number;
     minBytes?: number;
-    generalPath?: boolean;
   };
   const size = statSync(file).size;
   const started = performance.now();
   const cpu = process.cpuUsage();
   const read = await ingestTransactionsParallel(
     { size, path: file, open: (start) => createReadStream(file, { start, highWaterMark: 1 << 20 }) },
-    {
-      format: "csv",
-      compression: "auto",
-      expectedOrders: size / 40,
-      ...(generalPath ? { generalPath } : {}),
-    },
+    { format: "csv", compression: "auto", expectedOrders: size / 40 },
     new AggregateState(),
     { threads, ...(minBytes === undefined ? {} : { minBytes }) },
   );

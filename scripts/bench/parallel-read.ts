@@ -6,8 +6,7 @@
  * - DuckDB 1.5 (`@duckdb/node-api`) computing RFM features and quintile scores on one thread (./duckdb-rfm.ts),
  *   bundled and run by plain node: wall time and peak RSS;
  * - read + aggregate alone on one thread and on every core (./parallel-read-child.ts), to show what the
- *   threads change, and on one thread with every row through ingest's general validation path (its fast
- *   path's baseline, in the same run).
+ *   threads change.
  * Configurations alternate, `--repeat` rounds; medians and the ratios to DuckDB are printed and written to
  * `<out-dir>/parallel-read.json` with the load average at the start and the end.
  *
@@ -152,16 +151,6 @@ for (let round = 0; round < repeat; round++) {
       read.out,
     );
   }
-  const general = await run(process.execPath, [
-    join(dist, "read.mjs"),
-    JSON.stringify({ file: file.path, threads: 1, generalPath: true }),
-  ]);
-  add(
-    "read + aggregate, 1 thread, general path only",
-    general.wall,
-    general.out.maxRssMB as number,
-    general.out,
-  );
 }
 rmSync(segmentOut, { force: true });
 const loadAtEnd = loadavg();

@@ -79,11 +79,6 @@ export interface IngestOptions extends ReaderOptions {
   currencies?: Set<string>;
   /** Keeps the hash tables when the ingest ends (for a reader that goes on adding to the state). */
   keepTables?: boolean;
-  /**
-   * Reads every row through the general validation path, without the fast path for the common shape of a
-   * row; the result is the same (the tests compare the two ways).
-   */
-  generalPath?: boolean;
 }
 
 /*
@@ -306,22 +301,6 @@ function dictionaryCode(
   return set.append(buf, start, end) + 1;
 }
 
-/**
- * True when bytes [start, end) are 1 to MAX_ID_CHARS bytes of ASCII with no space or tab at either end: an
- * id, channel or category that the general path would take as it is (trimmed of nothing, valid UTF-8, within
- * its length).
- */
-function plainId(buf: Uint8Array, start: number, end: number): boolean {
-  const length = end - start;
-  if (length <= 0 || length > MAX_ID_CHARS) return false;
-  const first = buf[start] as number;
-  const last = buf[end - 1] as number;
-  if (first === 32 || first === 9 || last === 32 || last === 9) return false;
-  let bits = 0;
-  for (let i = start; i < end; i++) bits |= buf[i] as number;
-  return bits < 0x80;
-}
-
 /** Rows validated before their batch goes through the hash tables. */
 const BATCH = 256;
 
@@ -349,20 +328,20 @@ class Batch {
    */
   readonly bounds = new Uint32Array(BATCH * 4);
   bytes = new Uint8Array(BATCH * 32);
-  /** Bytes of `bytes` in use. */
-  used = 0;
+  private used = 0;
 
-  /** Copies bytes [start, end) of `src`; returns where they end. */
-  copy(src: Uint8Array, start: number, end: number): number {
-    const length = end - start;
+  /** Copies the bytes of a field; returns where they end. */
+  copy(field: FieldBytes): number {
+    const length = field.end - field.start;
     let bytes = this.bytes;
     if (this.used + length > bytes.length) {
       bytes = new Uint8Array(Math.max(bytes.length * 2, this.used + length));
       bytes.set(this.bytes.subarray(0, this.used));
       this.bytes = bytes;
     }
+    const src = field.buf;
     let at = this.used;
-    for (let i = start; i < end; i++) bytes[at++] = src[i] as number;
+    for (let i = field.start; i < field.end; i++) bytes[at++] = src[i] as number;
     this.used = at;
     return at;
   }
@@ -380,8 +359,6 @@ class TransactionIngest {
   orderLinesMerged = 0;
   /** Field index of each canonical column in the record, -1 when the file lacks it. */
   index = new Int32Array(TRANSACTION_COLUMNS.length).fill(-1);
-  /** Rows may take the fast path (plainRecord): set by columnsKnown. */
-  private plainRows = false;
   private readonly fields = TRANSACTION_COLUMNS.map(() => new FieldBytes());
   /** Orders below this index were in the state before this file. */
   private readonly firstNewOrder: number;
@@ -485,92 +462,7 @@ class TransactionIngest {
     return true;
   }
 
-  /** Called once `index` is set, before the first record; `general` turns the fast path off. */
-  columnsKnown(general: boolean): void {
-    this.plainRows = !general && this.index[QUANTITY] === -1 && this.index[CURRENCY] === -1;
-  }
-
   record = (record: FieldRecord): void => {
-    if (this.plainRows && this.plainRecord(record)) return;
-    this.generalRecord(record);
-  };
-
-  /**
-   * The fast path for a row of the common shape: every field unquoted and ASCII, with no spaces or tabs at
-   * its ends; ids of 1 to 128 bytes; a plain date (yyyy-mm-dd) or one the general path reads too; an amount
-   * that parseCents takes and that is within its limit; no quantity or currency column. Such a row is
-   * batched exactly as generalRecord batches it, without copying its fields into FieldBytes first. Returns
-   * false, having changed nothing, for any other row: generalRecord then reads it, and rejects it if it is
-   * bad.
-   */
-  private plainRecord(record: FieldRecord): boolean {
-    const index = this.index;
-    const flags = record.flags;
-    const starts = record.starts;
-    const ends = record.ends;
-    const buf = record.buf;
-    const customerAt = index[CUSTOMER] as number;
-    const customerStart = starts[customerAt] as number;
-    const customerEnd = ends[customerAt] as number;
-    if (flags[customerAt] !== 0 || !plainId(buf, customerStart, customerEnd)) return false;
-    const orderAt = index[ORDER] as number;
-    const orderStart = starts[orderAt] as number;
-    const orderEnd = ends[orderAt] as number;
-    if (flags[orderAt] !== 0 || !plainId(buf, orderStart, orderEnd)) return false;
-    const dateAt = index[DATE] as number;
-    if (flags[dateAt] !== 0) return false;
-    const day = this.dayOfBytes(buf, starts[dateAt] as number, ends[dateAt] as number);
-    if (day === NO_DAY || (this.latestOrderDay !== undefined && day > this.latestOrderDay)) return false;
-    const amountAt = index[AMOUNT] as number;
-    const amountStart = starts[amountAt] as number;
-    const amountEnd = ends[amountAt] as number;
-    if (flags[amountAt] !== 0 || amountEnd === amountStart) return false;
-    const cents = parseCents(buf, amountStart, amountEnd);
-    if (!(Math.abs(cents) <= MAX_AMOUNT_CENTS)) return false;
-    let channelStart = 0;
-    let channelEnd = 0;
-    const channelAt = index[CHANNEL] as number;
-    if (channelAt >= 0) {
-      channelStart = starts[channelAt] as number;
-      channelEnd = ends[channelAt] as number;
-      if (flags[channelAt] !== 0 || (channelEnd > channelStart && !plainId(buf, channelStart, channelEnd)))
-        return false;
-    }
-    let categoryStart = 0;
-    let categoryEnd = 0;
-    const categoryAt = index[CATEGORY] as number;
-    if (categoryAt >= 0) {
-      categoryStart = starts[categoryAt] as number;
-      categoryEnd = ends[categoryAt] as number;
-      if (
-        flags[categoryAt] !== 0 ||
-        (categoryEnd > categoryStart && !plainId(buf, categoryStart, categoryEnd))
-      )
-        return false;
-    }
-    this.counts.rowsRead++;
-    const batch = this.batch;
-    const i = batch.count;
-    hash64(buf, orderStart, orderEnd);
-    batch.row[i] = record.row;
-    batch.hi[i] = HASH64[0] as number;
-    batch.lo[i] = HASH64[1] as number;
-    batch.customerHash[i] = hashKey(buf, customerStart, customerEnd);
-    batch.day[i] = day;
-    batch.cents[i] = cents;
-    batch.currency[i] = "";
-    const bounds = batch.bounds;
-    bounds[4 * i] = batch.used;
-    bounds[4 * i + 1] = batch.copy(buf, customerStart, customerEnd);
-    bounds[4 * i + 2] = batch.copy(buf, channelStart, channelEnd);
-    bounds[4 * i + 3] = batch.copy(buf, categoryStart, categoryEnd);
-    batch.count = i + 1;
-    if (i + 1 === BATCH) this.flush();
-    return true;
-  }
-
-  /** Validates a row of any shape, rejecting it or adding it to the batch. */
-  private generalRecord(record: FieldRecord): void {
     this.counts.rowsRead++;
     const row = record.row;
     const f = this.fields;
@@ -685,28 +577,24 @@ class TransactionIngest {
     batch.cents[i] = cents;
     batch.currency[i] = currency;
     const bounds = batch.bounds;
-    const customerEnd = batch.copy(customer.buf, customer.start, customer.end);
+    const customerEnd = batch.copy(customer);
     bounds[4 * i] = customerEnd - customer.byteLength;
     bounds[4 * i + 1] = customerEnd;
-    const channel = f[CHANNEL] as FieldBytes;
-    const category = f[CATEGORY] as FieldBytes;
-    bounds[4 * i + 2] = batch.copy(channel.buf, channel.start, channel.end);
-    bounds[4 * i + 3] = batch.copy(category.buf, category.start, category.end);
+    bounds[4 * i + 2] = batch.copy(f[CHANNEL] as FieldBytes);
+    bounds[4 * i + 3] = batch.copy(f[CATEGORY] as FieldBytes);
     batch.count = i + 1;
     if (i + 1 === BATCH) this.flush();
-  }
+  };
 
   /**
    * The day number of a date field. Files are mostly in date order, so a plain date the same as the last one
    * parsed is recognised by its bytes.
    */
   private dayOf(date: FieldBytes): number {
-    return this.dayOfBytes(date.buf, date.start, date.end);
-  }
-
-  private dayOfBytes(buf: Uint8Array, start: number, end: number): number {
+    const buf = date.buf;
+    const start = date.start;
     const last = this.lastDate;
-    if (end - start === 10) {
+    if (date.end - start === 10) {
       let same = true;
       for (let i = 0; i < 10; i++) {
         if (buf[start + i] !== last[i]) {
@@ -715,14 +603,14 @@ class TransactionIngest {
         }
       }
       if (same) return this.lastDay;
-      const day = parseDayBytes(buf, start, end);
+      const day = parseDayBytes(buf, start, date.end);
       if (day !== NO_DAY) {
         for (let i = 0; i < 10; i++) last[i] = buf[start + i] as number;
         this.lastDay = day;
       }
       return day;
     }
-    return parseDayBytes(buf, start, end);
+    return parseDayBytes(buf, start, date.end);
   }
 
   /** Applies the batch's rows to the state, in row order. */
@@ -965,7 +853,6 @@ export async function ingestTransactions(
           names,
           [...ingest.index].filter((i) => i >= 0),
         );
-        ingest.columnsKnown(options.generalPath === true);
       },
       record: ingest.record,
       rowError: ingest.readerError,
@@ -976,7 +863,6 @@ export async function ingestTransactions(
     const builder = new ObjectRecord();
     let first = true;
     for (let k = 0; k < wanted.length; k++) ingest.index[k] = k;
-    ingest.columnsKnown(options.generalPath === true);
     await readNdjson(source, options.compression, {
       object: (value, row) => {
         if (first) {
