@@ -9,6 +9,7 @@
  */
 import type { ErrorDetail } from "../errors";
 import { TENANT_ID_PATTERN } from "../http/auth";
+import type { AnswerView } from "./customer-answer";
 
 /** One thing wrong with a value, as zod reports it: a code, the path to the field, an English message. */
 export interface CheckIssue {
@@ -419,26 +420,8 @@ export const storedView = object(
   true,
 );
 
-export interface StoredView {
-  firstPurchase: string;
-  lastPurchase: string;
-  frequency: number;
-  monetary: number;
-  r: number;
-  f: number;
-  m: number;
-  rfm: string;
-  lifecycle?: string | undefined;
-  cluster?: string | undefined;
-  probabilityAlive?: number | undefined;
-  expectedPurchases?: number | undefined;
-  expectedPurchasesLow?: number | undefined;
-  expectedPurchasesHigh?: number | undefined;
-  clv?: number | undefined;
-  clvLow?: number | undefined;
-  clvHigh?: number | undefined;
-  repeatPurchases?: number | undefined;
-  nextBestCategory?: string | undefined;
+/** A customer's stored view as the check passes it: the answer's fields, the value inputs, and any others. */
+export interface StoredView extends Omit<AnswerView, "segments"> {
   valueInputs?:
     | { x: number; tx: number; firstDay: number; mx: number; fallbackOrderValue: number }
     | undefined;
