@@ -17,9 +17,12 @@
  * - A presigned PUT's signed headers (Content-Type, checksums) are not enforced.
  * - Every write succeeds at once: no throttling (503 SlowDown), no eventual consistency, no duplicate or
  *   late notifications. Delivery here is exactly once, within milliseconds, in write order.
+ * - Writes are not atomic: an object is three files written one after another, so a server killed mid-PUT
+ *   leaves half an object, which S3 never does. Those are removed when a server starts again on a directory
+ *   left open (./s3-torn-objects.ts).
  */
 import { AsyncLocalStorage } from "node:async_hooks";
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { access, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { S3Event } from "aws-lambda";
@@ -27,6 +30,7 @@ import S3rver from "s3rver";
 import { EmulatorError } from "./errors";
 import { createSequencer, type ObjectCreatedEventName, toS3EventRecord } from "./s3-events";
 import { postPolicyMiddleware } from "./s3-post-policy";
+import { OPEN_MARKER, removeTornObjects } from "./s3-torn-objects";
 
 /** The only key pair s3rver accepts. Any region works. */
 export const S3_SERVER_CREDENTIALS = { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" } as const;
@@ -80,6 +84,18 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Se
     ? await mkdtemp(join(tmpdir(), "s3-server-"))
     : resolve(options.directory ?? "");
   if (!temporary) await mkdir(directory, { recursive: true });
+  // A directory still marked open was left by a server that never stopped (a crash, a kill -9): objects it
+  // was writing may be half there, which S3 never shows (./s3-torn-objects.ts).
+  const marker = join(directory, OPEN_MARKER);
+  const leftOpen = await access(marker).then(
+    () => true,
+    () => false,
+  );
+  if (leftOpen) {
+    for (const base of await removeTornObjects(directory))
+      process.stderr.write(`s3-server: removed an object a stopped server left half-written: ${base}\n`);
+  }
+  await writeFile(marker, "");
   const region = options.region ?? "us-east-1";
 
   const server = new S3rver({
@@ -186,6 +202,7 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Se
       await closed;
       await delivery;
       if (temporary) await rm(directory, { recursive: true, force: true });
+      else await rm(marker, { force: true });
     })();
     return stopping;
   };

@@ -4,7 +4,7 @@
  */
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtemp, readdir, readFile, rm, stat, truncate } from "node:fs/promises";
+import { access, mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -23,6 +23,7 @@ import {
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
   UploadPartCommand,
@@ -40,6 +41,7 @@ import { EmulatorError } from "../../scripts/emulators/errors";
 import { isPortFree } from "../../scripts/emulators/net";
 import { ensureTable } from "../../scripts/emulators/resources";
 import { S3_SERVER_CREDENTIALS, type S3Server, startS3Server } from "../../scripts/emulators/s3-server";
+import { OPEN_MARKER } from "../../scripts/emulators/s3-torn-objects";
 import { TABLE_KEYS } from "../../shared/resources";
 import { createTestBucket, createTestTable, testClients, uniqueName, waitFor } from "../support/aws";
 
@@ -332,6 +334,65 @@ describe("S3 server lifecycle", () => {
       b.destroy();
       await second.stop();
       expect((await stat(directory)).isDirectory()).toBe(true);
+    } finally {
+      await rm(directory, { recursive: true, force: true });
+    }
+  });
+
+  it("after a kill, serves no object the killed server left half-written, as an interrupted PUT to S3 leaves none", async () => {
+    const directory = await mkdtemp(join(tmpdir(), "s3-torn-"));
+    const client = (endpoint: string) =>
+      new S3Client({
+        endpoint,
+        region: "us-east-1",
+        credentials: S3_SERVER_CREDENTIALS,
+        forcePathStyle: true,
+      });
+    const file = (key: string, suffix: string) => join(directory, "keep", "p", `${key}._S3rver_${suffix}`);
+    try {
+      const first = await startS3Server({ directory, buckets: ["keep"] });
+      const a = client(first.endpoint);
+      const bodies: Record<string, string> = {
+        "whole.txt": "every byte",
+        "no-metadata.txt": "metadata never written",
+        "empty-metadata.txt": "metadata opened, not written",
+        "short.txt": "content cut short by the kill",
+        "no-md5.txt": "killed before its md5",
+      };
+      for (const [key, body] of Object.entries(bodies))
+        await a.send(new PutObjectCommand({ Bucket: "keep", Key: `p/${key}`, Body: body }));
+      a.destroy();
+      await first.stop();
+      // What a kill -9 mid-write leaves: the server's mark still there, and objects in each torn state.
+      await writeFile(join(directory, OPEN_MARKER), "");
+      await rm(file("no-metadata.txt", "metadata.json"));
+      await writeFile(file("empty-metadata.txt", "metadata.json"), "");
+      await truncate(file("short.txt", "object"), 7);
+      await rm(file("no-md5.txt", "object.md5"));
+      await rm(file("no-md5.txt", "metadata.json"));
+
+      const second = await startS3Server({ directory, buckets: ["keep"] });
+      const b = client(second.endpoint);
+      const listed = await b.send(new ListObjectsV2Command({ Bucket: "keep", Prefix: "p/" }));
+      expect(listed.Contents?.map((o) => o.Key)).toEqual(["p/whole.txt"]);
+      const got = await b.send(new GetObjectCommand({ Bucket: "keep", Key: "p/whole.txt" }));
+      expect(await got.Body?.transformToString()).toBe("every byte");
+      for (const key of ["no-metadata.txt", "empty-metadata.txt", "short.txt", "no-md5.txt"]) {
+        await expect(
+          b.send(new HeadObjectCommand({ Bucket: "keep", Key: `p/${key}` })),
+        ).rejects.toMatchObject({
+          $metadata: { httpStatusCode: 404 },
+        });
+      }
+      expect((await readdir(join(directory, "keep", "p"))).sort()).toEqual([
+        "whole.txt._S3rver_metadata.json",
+        "whole.txt._S3rver_object",
+        "whole.txt._S3rver_object.md5",
+      ]);
+      b.destroy();
+      await second.stop();
+      // A clean stop removes the mark: the next start reads no object to check it.
+      await expect(access(join(directory, OPEN_MARKER))).rejects.toMatchObject({ code: "ENOENT" });
     } finally {
       await rm(directory, { recursive: true, force: true });
     }
