@@ -6,7 +6,7 @@
  * would leave it. The time from the restarted service's "Ready." to the recomputed result is printed.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtemp } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
@@ -32,6 +32,7 @@ interface Started {
 }
 
 const children: ChildProcess[] = [];
+const dataDirs: string[] = [];
 
 /** Starts the service in a process group of its own, so that the whole tree can be killed at once. */
 async function start(dataDir: string): Promise<Started> {
@@ -91,8 +92,10 @@ function killTree(child: ChildProcess): Promise<void> {
 }
 
 afterAll(async () => {
+  const exits: Promise<unknown>[] = [];
   for (const child of children) {
     if (child.exitCode === null && child.signalCode === null) {
+      exits.push(new Promise((ok) => child.once("exit", ok)));
       try {
         process.kill(-(child.pid as number), "SIGINT");
       } catch {
@@ -100,6 +103,8 @@ afterAll(async () => {
       }
     }
   }
+  await Promise.all(exits);
+  for (const dir of dataDirs) await rm(dir, { recursive: true, force: true });
 });
 
 /** One order per customer, spread over a year. */
@@ -146,6 +151,7 @@ async function until<T>(s: Started, fn: () => Promise<T | undefined>): Promise<T
 describe("kill -9 of the local service mid-write", () => {
   it("closes the dead run as abandoned after a restart and computes its upload again", async () => {
     const dataDir = await mkdtemp(join(tmpdir(), "segmentation-kill-"));
+    dataDirs.push(dataDir);
     const first = await start(dataDir);
     await api(first, "/datasets", {
       method: "POST",
