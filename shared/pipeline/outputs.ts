@@ -3,6 +3,7 @@
  * diff between two views that decides which table items a run writes.
  */
 import { gunzipSync, gzipSync } from "node:zlib";
+import { z } from "zod";
 import { amountOfCents, centsOfAmount, meanRounded } from "../engine/money";
 import type { CustomerScores, SegmentationResult } from "../engine/types";
 import { changeOf, entriesOf, type Histories, withEntry } from "../history/entries";
@@ -19,8 +20,8 @@ const round = (x: number, digits: number) => {
 };
 
 /**
- * A customer's view. Keys are assigned one at a time in a fixed order (no spreads), so that every view of a run shares one shape and its JSON is built fast; outputs-reference.ts builds the
- * same view the simple way.
+ * A customer's view. Keys are assigned one at a time in a fixed order (no spreads), so that every view of a
+ * run shares one shape and its JSON is built fast; outputs-reference.ts builds the same view the simple way.
  */
 export function viewOf(
   result: SegmentationResult,
@@ -130,27 +131,15 @@ export function decodeOutputs(bytes: Uint8Array): Outputs {
 }
 
 /** The view's keys in the schema's order, which is the order zod gives a parsed view and viewOf writes. */
-const VIEW_KEYS = Object.keys(customerViewSchema.shape) as Array<keyof CustomerView>;
-const VALUE_INPUT_KEYS = ["x", "tx", "firstDay", "mx", "fallbackOrderValue"];
-const STRING_KEYS = new Set([
-  "firstPurchase",
-  "lastPurchase",
-  "rfm",
-  "lifecycle",
-  "cluster",
-  "nextBestCategory",
-]);
-const REQUIRED_KEYS = [
-  "firstPurchase",
-  "lastPurchase",
-  "frequency",
-  "monetary",
-  "r",
-  "f",
-  "m",
-  "rfm",
-  "segments",
-];
+const VIEW_SHAPE = customerViewSchema.shape;
+const VIEW_KEYS = Object.keys(VIEW_SHAPE) as Array<keyof CustomerView>;
+const unwrapped = (schema: z.ZodType): unknown =>
+  schema instanceof z.ZodOptional ? schema.unwrap() : schema;
+const REQUIRED_KEYS = VIEW_KEYS.filter((key) => !(VIEW_SHAPE[key] instanceof z.ZodOptional));
+const STRING_KEYS = new Set<string>(
+  VIEW_KEYS.filter((key) => unwrapped(VIEW_SHAPE[key]) instanceof z.ZodString),
+);
+const VALUE_INPUT_KEYS = Object.keys(VIEW_SHAPE.valueInputs.unwrap().shape);
 
 const finite = (x: unknown): boolean => typeof x === "number" && Number.isFinite(x);
 
