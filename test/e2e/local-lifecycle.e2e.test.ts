@@ -11,11 +11,11 @@
  * itself: 6,919 data rows, 2,357 distinct customer ids, the first of them 0001; evaluated as of 1998-07-01,
  * the day after the CDNOW data end, as the demo's settings say.
  */
-import { spawn } from "node:child_process";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { type NodeOutcome, runNode } from "../support/node-process";
 import { type LocalService, startLocalService } from "./local-service";
 
 let running: LocalService | undefined;
@@ -37,27 +37,8 @@ async function portClosed(url: string): Promise<boolean> {
 const root = resolve(import.meta.dirname, "../..");
 
 /** `npm run upload` in a process of its own. */
-function upload(
-  args: string[],
-  token: string,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((ok, fail) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "scripts/upload.ts", ...args], {
-      cwd: root,
-      env: { ...process.env, TOKEN: token, NODE_NO_WARNINGS: "1" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on("data", (d: Buffer) => {
-      stderr += d.toString();
-    });
-    child.on("error", fail);
-    child.on("close", (code) => ok({ code, stdout, stderr }));
-  });
+function upload(args: string[], token: string): Promise<NodeOutcome> {
+  return runNode(["--import", "tsx", "scripts/upload.ts", ...args], { cwd: root, env: { TOKEN: token } });
 }
 
 /** The same four orders under German headers; customers K1 (2 orders) and K2. */

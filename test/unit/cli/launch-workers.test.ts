@@ -5,13 +5,13 @@
  * but the main one, so a helper that loaded the whole bundle would take no fit; with its worker bundle gone,
  * the same bundle falls back to itself and its helpers indeed take none (the caller fits everything).
  */
-import { spawn } from "node:child_process";
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WORKER_BUNDLES } from "../../../shared/engine/threads";
+import { type NodeOutcome as Outcome, runNode } from "../../support/node-process";
 
 const root = resolve(import.meta.dirname, "../../..");
 const LAUNCHER = join(root, "scripts/launch.mjs");
@@ -49,30 +49,8 @@ export async function main(argv: readonly string[]): Promise<number> {
 }
 `;
 
-interface Outcome {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 function run(cwd: string, args: string[]): Promise<Outcome> {
-  return new Promise((ok, fail) => {
-    const child = spawn(process.execPath, args, {
-      cwd,
-      env: { ...process.env, NODE_NO_WARNINGS: "1" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on("data", (d: Buffer) => {
-      stderr += d.toString();
-    });
-    child.on("error", fail);
-    child.on("close", (code) => ok({ code, stdout, stderr }));
-  });
+  return runNode(args, { cwd });
 }
 
 let scratch: string;

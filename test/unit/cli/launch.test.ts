@@ -3,42 +3,20 @@
  * plain node, and rebuilds it whenever a source changed, so it never runs stale code. Each launch is a process
  * of its own, in a scratch directory with a two-module entry, and then on the real segment CLI.
  */
-import { spawn } from "node:child_process";
 import { mkdir, mkdtemp, readFile, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { main } from "../../../scripts/segment";
+import { type NodeOutcome as Outcome, runNode } from "../../support/node-process";
 
 const root = resolve(import.meta.dirname, "../../..");
 const LAUNCHER = join(root, "scripts/launch.mjs");
 /** A launch that has not exited by then hangs: a busy machine takes seconds to bundle, never minutes. */
 const HANG_MS = 300_000;
 
-interface Outcome {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 function launch(cwd: string, args: string[]): Promise<Outcome> {
-  return new Promise((ok, fail) => {
-    const child = spawn(process.execPath, [LAUNCHER, ...args], {
-      cwd,
-      env: { ...process.env, NODE_NO_WARNINGS: "1" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on("data", (d: Buffer) => {
-      stderr += d.toString();
-    });
-    child.on("error", fail);
-    child.on("close", (code) => ok({ code, stdout, stderr }));
-  });
+  return runNode([LAUNCHER, ...args], { cwd });
 }
 
 /** Identity of the bundle file: a rebuild writes a new file and renames it into place. */

@@ -3,40 +3,18 @@
  * stdout and exits 0 (without starting anything); an unknown option, a bad value or a missing file prints one
  * line on stderr saying what is wrong, without a stack trace, and exits 2 (1 for a file that cannot be read).
  */
-import { spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type NodeOutcome as Outcome, runNode } from "../../support/node-process";
 
 const root = resolve(import.meta.dirname, "../../..");
 /** A script that has not exited by then hangs: a busy machine takes seconds to load one, never minutes. */
 const HANG_MS = 300_000;
 
-interface Outcome {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 function run(script: string, args: string[], env: Record<string, string> = {}): Promise<Outcome> {
-  return new Promise((ok, fail) => {
-    const child = spawn(process.execPath, ["--import", "tsx", join(root, script), ...args], {
-      cwd: root,
-      env: { ...process.env, TOKEN: "", ...env, NODE_NO_WARNINGS: "1" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on("data", (d: Buffer) => {
-      stderr += d.toString();
-    });
-    child.on("error", fail);
-    child.on("close", (code) => ok({ code, stdout, stderr }));
-  });
+  return runNode(["--import", "tsx", join(root, script), ...args], { cwd: root, env: { TOKEN: "", ...env } });
 }
 
 /** One line naming the script, and no stack trace. */
