@@ -86,7 +86,9 @@ import type {
 } from "./types";
 import {
   customerValueInputs,
+  HOLDOUT_MIN_DAYS,
   type HoldoutContext,
+  holdoutDaysFor,
   type ResolvedValueSettings,
   resolveValueSettings,
   valueInputs,
@@ -310,16 +312,15 @@ export type CustomerTotals = Omit<BaseColumns, "r" | "f" | "m" | "rfmSegment"> &
   ordersAfterAsOf?: number;
 };
 
-// Per-customer accumulators of the order pass, interleaved in 48 bytes so that an order touches one or two
-// cache lines: three sums of cents as doubles (exact to 2^53) and six 32-bit integers after them.
+// Per-customer accumulators of the order pass, interleaved so that an order touches one or two cache lines:
+// three sums of cents as doubles (exact to 2^53) and six 32-bit integers after them (48 bytes); when the pass
+// also keeps the totals as of an earlier day, three more integers for them (64 bytes, one cache line).
 const ACC_BYTES = 48;
-/** In doubles. */
-const F_STRIDE = ACC_BYTES / 8;
+const ACC_BYTES_WITH_EARLIER = 64;
 const NET = 0;
 const GROSS = 1;
 const FIRST_CENTS = 2;
 /** In 32-bit integers. */
-const I_STRIDE = ACC_BYTES / 4;
 const ORDERS = 6;
 const FIRST = 7;
 const LAST = 8;
@@ -327,6 +328,10 @@ const PREVIOUS = 9;
 /** Distinct purchase days while the customer's days arrive in order; -1 once one arrives out of order. */
 const DISTINCT = 10;
 const RETURNS = 11;
+/** FIRST, LAST and DISTINCT as of the earlier day. */
+const EARLIER_FIRST = 12;
+const EARLIER_LAST = 13;
+const EARLIER_DISTINCT = 14;
 /** Orders whose accumulators are brought into cache together before they are updated. */
 const TOUCH_BATCH = 256;
 const NO_FIRST = 2147483647;
@@ -335,18 +340,98 @@ const TOUCH_SINK = new Int32Array(1);
 
 /** RFM values and purchase days of every customer with at least one order on or before asOfDay. */
 export function customerTotals(state: AggregateState, asOfDay: number): CustomerTotals {
+  return orderPass(state, asOfDay, undefined).totals;
+}
+
+/**
+ * The columns of customerTotals that the value stage's holdout reads (HoldoutContext.totalsAsOf): those of the
+ * customers with an order on or before the day, counting those orders only.
+ */
+export type HoldoutTotals = ReturnType<NonNullable<HoldoutContext["totalsAsOf"]>>;
+
+/**
+ * customerTotals(state, asOfDay), and the HoldoutTotals columns of customerTotals(state, earlierDay), in one
+ * pass over the orders (earlierDay below asOfDay).
+ */
+export function customerTotalsWithEarlier(
+  state: AggregateState,
+  asOfDay: number,
+  earlierDay: number,
+): { totals: CustomerTotals; earlier: HoldoutTotals } {
+  if (!(Number.isInteger(earlierDay) && earlierDay < asOfDay)) {
+    throw new RangeError(`the earlier day ${earlierDay} must come before asOf (${asOfDay})`);
+  }
+  const { totals, earlier } = orderPass(state, asOfDay, earlierDay);
+  return { totals, earlier: earlier as HoldoutTotals };
+}
+
+/**
+ * The first day of a purchase (an order that is not a return) on or before asOfDay, or asOfDay when there is
+ * none: the smallest firstPurchaseDay of customerTotals(state, asOfDay), found by a sequential scan.
+ */
+export function firstPurchaseDayOf(state: AggregateState, asOfDay: number): number {
+  let first = asOfDay;
+  const total = state.orderCount;
+  for (let b = 0; b * ORDER_BLOCK_SIZE < total; b++) {
+    const { day, cents } = state.orderBlocks[b] as OrderBlock;
+    const length = Math.min(ORDER_BLOCK_SIZE, total - b * ORDER_BLOCK_SIZE);
+    for (let k = 0; k < length; k++) {
+      const d = day[k] as number;
+      if (d >= first) continue;
+      const amount = cents[k] as number;
+      // BIG_CENTS is negative itself: the sign of such an amount is in bigCents.
+      if (
+        amount >= 0 ||
+        (amount === BIG_CENTS && (state.bigCents.get(b * ORDER_BLOCK_SIZE + k) as number) >= 0)
+      )
+        first = d;
+    }
+  }
+  return first;
+}
+
+/**
+ * The end of the value stage's calibration period, the day validate (value.ts) asks totalsAsOf for: asOf less
+ * the holdout the settings give for the data; undefined when the holdout is too short to be validated on.
+ */
+export function calibrationEndDayOf(
+  state: AggregateState,
+  asOfDay: number,
+  valueSettings: Pick<ResolvedValueSettings, "holdoutDays">,
+): number | undefined {
+  const holdout = holdoutDaysFor(valueSettings, firstPurchaseDayOf(state, asOfDay), asOfDay);
+  return holdout >= HOLDOUT_MIN_DAYS ? asOfDay - holdout : undefined;
+}
+
+function orderPass(
+  state: AggregateState,
+  asOfDay: number,
+  earlierDay: number | undefined,
+): { totals: CustomerTotals; earlier: HoldoutTotals | undefined } {
   const n = state.customerCount;
-  const buffer = new ArrayBuffer(n * ACC_BYTES);
+  const withEarlier = earlierDay !== undefined;
+  const accBytes = withEarlier ? ACC_BYTES_WITH_EARLIER : ACC_BYTES;
+  /** Strides in doubles and in 32-bit integers. */
+  const fStride = accBytes / 8;
+  const iStride = accBytes / 4;
+  // With no earlier day, no order's day is on or before this one.
+  const earlier = earlierDay ?? NO_DAY;
+  const buffer = new ArrayBuffer(n * accBytes);
   const sums = new Float64Array(buffer);
   const ints = new Int32Array(buffer);
   for (let c = 0; c < n; c++) {
-    const at = c * I_STRIDE;
+    const at = c * iStride;
     ints[at + FIRST] = NO_FIRST;
     ints[at + LAST] = NO_DAY;
     ints[at + PREVIOUS] = NO_DAY;
+    if (withEarlier) {
+      ints[at + EARLIER_FIRST] = NO_FIRST;
+      ints[at + EARLIER_LAST] = NO_DAY;
+    }
   }
   const total = state.orderCount;
   let unordered = 0;
+  let unorderedEarlier = 0;
   let later = 0;
   let touched = 0;
   for (let b = 0; b * ORDER_BLOCK_SIZE < total; b++) {
@@ -359,7 +444,7 @@ export function customerTotals(state: AggregateState, asOfDay: number): Customer
       // loads, lets the cache misses of the batch overlap instead of following one another.
       for (let k = from; k < to; k++) {
         const c = customer[k] as number;
-        touched ^= (ints[c * I_STRIDE] as number) ^ (ints[c * I_STRIDE + RETURNS] as number);
+        touched ^= (ints[c * iStride] as number) ^ (ints[c * iStride + RETURNS] as number);
       }
       for (let k = from; k < to; k++) {
         const d = day[k] as number;
@@ -368,8 +453,8 @@ export function customerTotals(state: AggregateState, asOfDay: number): Customer
           continue;
         }
         const c = customer[k] as number;
-        const f = c * F_STRIDE;
-        const at = c * I_STRIDE;
+        const f = c * fStride;
+        const at = c * iStride;
         let amount = cents[k] as number;
         if (amount === BIG_CENTS) amount = state.bigCents.get(b * ORDER_BLOCK_SIZE + k) as number;
         sums[f + NET] = (sums[f + NET] as number) + amount;
@@ -399,12 +484,24 @@ export function customerTotals(state: AggregateState, asOfDay: number): Customer
             unordered++;
           }
         }
+        if (d <= earlier) {
+          if (d < (ints[at + EARLIER_FIRST] as number)) ints[at + EARLIER_FIRST] = d;
+          const earlierLast = ints[at + EARLIER_LAST] as number;
+          if (d > earlierLast) {
+            ints[at + EARLIER_LAST] = d;
+            if ((ints[at + EARLIER_DISTINCT] as number) >= 0)
+              ints[at + EARLIER_DISTINCT] = (ints[at + EARLIER_DISTINCT] as number) + 1;
+          } else if (d < earlierLast && (ints[at + EARLIER_DISTINCT] as number) >= 0) {
+            ints[at + EARLIER_DISTINCT] = -1;
+            unorderedEarlier++;
+          }
+        }
       }
     }
   }
   TOUCH_SINK[0] = touched;
   let count = 0;
-  for (let c = 0; c < n; c++) if ((ints[c * I_STRIDE + ORDERS] as number) > 0) count++;
+  for (let c = 0; c < n; c++) if ((ints[c * iStride + ORDERS] as number) > 0) count++;
   const block = new ColumnBlock(count).reserve(8, 4).reserve(4, 8).allocate();
   const monetaryCents = block.f64();
   const monetary = block.f64();
@@ -424,8 +521,8 @@ export function customerTotals(state: AggregateState, asOfDay: number): Customer
   let u = 0;
   let p = 0;
   for (let c = 0; c < n; c++) {
-    const at = c * I_STRIDE;
-    const f = c * F_STRIDE;
+    const at = c * iStride;
+    const f = c * fStride;
     if ((ints[at + ORDERS] as number) === 0) continue;
     const net = sums[f + NET] as number;
     stateIndex[p] = c;
@@ -452,7 +549,7 @@ export function customerTotals(state: AggregateState, asOfDay: number): Customer
     const exact = distinctPurchaseDays(state, asOfDay, recount, unordered);
     for (let j = 0; j < unordered; j++) purchaseDays[recounted[j] as number] = exact[j] as number;
   }
-  return {
+  const totals: CustomerTotals = {
     stateIndex,
     recencyDays,
     frequency,
@@ -467,6 +564,53 @@ export function customerTotals(state: AggregateState, asOfDay: number): Customer
     firstDayCents,
     ordersAfterAsOf: later,
   };
+  return {
+    totals,
+    earlier: withEarlier ? earlierColumns(state, ints, iStride, earlier, unorderedEarlier) : undefined,
+  };
+}
+
+/** The HoldoutTotals of the order pass's earlier accumulators (ints, iStride) as of earlierDay. */
+function earlierColumns(
+  state: AggregateState,
+  ints: Int32Array,
+  iStride: number,
+  earlierDay: number,
+  unordered: number,
+): HoldoutTotals {
+  const n = state.customerCount;
+  let count = 0;
+  for (let c = 0; c < n; c++) if ((ints[c * iStride + EARLIER_FIRST] as number) !== NO_FIRST) count++;
+  const block = new ColumnBlock(count).reserve(4, 4).allocate();
+  const stateIndex = block.u32();
+  const firstPurchaseDay = block.i32();
+  const lastPurchaseDay = block.i32();
+  const purchaseDays = block.u32();
+  const recount = unordered > 0 ? new Int32Array(n).fill(-1) : undefined;
+  const recounted = new Uint32Array(unordered);
+  let u = 0;
+  let p = 0;
+  for (let c = 0; c < n; c++) {
+    const at = c * iStride;
+    const first = ints[at + EARLIER_FIRST] as number;
+    if (first === NO_FIRST) continue;
+    stateIndex[p] = c;
+    firstPurchaseDay[p] = first;
+    lastPurchaseDay[p] = ints[at + EARLIER_LAST] as number;
+    const distinct = ints[at + EARLIER_DISTINCT] as number;
+    if (distinct < 0 && recount !== undefined) {
+      recount[c] = u;
+      recounted[u++] = p;
+    } else {
+      purchaseDays[p] = distinct;
+    }
+    p++;
+  }
+  if (recount !== undefined) {
+    const exact = distinctPurchaseDays(state, earlierDay, recount, unordered);
+    for (let j = 0; j < unordered; j++) purchaseDays[recounted[j] as number] = exact[j] as number;
+  }
+  return { stateIndex, firstPurchaseDay, lastPurchaseDay, purchaseDays };
 }
 
 /**
@@ -740,8 +884,25 @@ export function computeSegments(
   const clusterThreads = resolved.clusterOptions?.threads ?? defaultFitThreads(state.customerCount);
   if (resolved.clusterOptions !== undefined) prestartFitThreads(clusterThreads);
   const t = performance.now();
-  const totals = customerTotals(state, resolved.asOfDay);
-  return segmentsOf(state, totals, resolved, since(t), (day) => customerTotals(state, day), options);
+  const { asOfDay, valueSettings } = resolved;
+  // The value stage's holdout asks for the totals as of its calibration end: one pass over the orders gives
+  // them beside the totals as of asOf.
+  const calibrationEndDay =
+    valueSettings === undefined ? undefined : calibrationEndDayOf(state, asOfDay, valueSettings);
+  if (calibrationEndDay === undefined) {
+    const totals = customerTotals(state, asOfDay);
+    return segmentsOf(state, totals, resolved, since(t), (day) => customerTotals(state, day), options);
+  }
+  const { totals, earlier } = customerTotalsWithEarlier(state, asOfDay, calibrationEndDay);
+  let calibration: HoldoutTotals | undefined = earlier;
+  const totalsAsOf = (day: number): HoldoutTotals => {
+    // Handed over once, then let go; any other day (or the same day again) is computed as it is asked for.
+    if (calibration === undefined || day !== calibrationEndDay) return customerTotals(state, day);
+    const columns = calibration;
+    calibration = undefined;
+    return columns;
+  };
+  return segmentsOf(state, totals, resolved, since(t), totalsAsOf, options);
 }
 
 /** How computeSegments runs; none of it changes the result. */
