@@ -98,6 +98,22 @@ export const ESM_REQUIRE_BANNER =
   'import { createRequire as __createRequire } from "node:module"; const require = __createRequire(import.meta.url);';
 
 /**
+ * Packages of @stdlib (the special functions behind the served value model) whose entry tests at load whether
+ * the runtime has a built-in and exports either it or a polyfill, each mapped to the package's own module
+ * that exports the built-in. Node.js has them all, so the entry always picks that module; the polyfills
+ * (utils-define-property's carries a printf-style formatter, 6 KB minified) and the support checks are never
+ * run, and bundling the built-in's module leaves them out. test/unit/bundle-aliases.test.ts checks that each
+ * pair loads the same value on the runtime.
+ */
+export const BUILTIN_ALIASES = {
+  "@stdlib/utils-define-property": "@stdlib/utils-define-property/lib/builtin.js",
+  "@stdlib/array-float64": "@stdlib/array-float64/lib/main.js",
+  "@stdlib/array-uint8": "@stdlib/array-uint8/lib/main.js",
+  "@stdlib/array-uint16": "@stdlib/array-uint16/lib/main.js",
+  "@stdlib/array-uint32": "@stdlib/array-uint32/lib/main.js",
+} as const;
+
+/**
  * The esbuild settings of every function's bundle, in esbuild's own terms: the construct's `bundling` below
  * passes exactly these, and scripts/bench/lookups.ts builds with them to measure what the stack deploys.
  *
@@ -109,6 +125,8 @@ export const ESM_REQUIRE_BANNER =
  *   only when a response is XML, which DynamoDB, the only service the lookup function calls, never sends
  *   (its protocol is JSON); a response without a content type that looks like XML falls back to its text.
  *   No other function bundles aws-lite.
+ * - `alias` (BUILTIN_ALIASES): @stdlib packages that choose at load between a built-in and a polyfill of it
+ *   resolve to their own module that exports the built-in, the choice Node.js always makes.
  */
 export const BUNDLE_OPTIONS = {
   format: "esm",
@@ -120,6 +138,7 @@ export const BUNDLE_OPTIONS = {
   banner: ESM_REQUIRE_BANNER,
   legalComments: "external",
   external: ["*/_vendor/xml"],
+  alias: BUILTIN_ALIASES,
 } as const;
 
 /**
@@ -210,7 +229,10 @@ export class ServiceFunction extends Construct {
         bundleAwsSDK: true,
         // With bundleAwsSDK nothing else would be external; these are all.
         externalModules: [...BUNDLE_OPTIONS.external],
-        esbuildArgs: { "--legal-comments": BUNDLE_OPTIONS.legalComments },
+        esbuildArgs: {
+          "--legal-comments": BUNDLE_OPTIONS.legalComments,
+          "--alias": Object.entries(BUNDLE_OPTIONS.alias).map(([name, to]) => `${name}=${to}`),
+        },
         banner: BUNDLE_OPTIONS.banner,
         // Local esbuild only: synth must work offline and without Docker.
         forceDockerBundling: false,

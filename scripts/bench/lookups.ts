@@ -151,6 +151,7 @@ interface StackBundleOptions {
   banner: string;
   legalComments?: "none" | "inline" | "eof" | "linked" | "external";
   external?: readonly string[];
+  alias?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -212,6 +213,7 @@ async function bundle(
     banner: { js: options.banner },
     ...(options.legalComments ? { legalComments: options.legalComments } : {}),
     external: [...(options.external ?? []), ...(withSdk ? [] : ["@aws-sdk/*"])],
+    ...(options.alias ? { alias: { ...options.alias } } : {}),
     metafile: true,
     outfile: file,
     logLevel: "error",
