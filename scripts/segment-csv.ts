@@ -1,15 +1,18 @@
 /**
  * The `segment` CLI's per-customer CSV (scripts/segment.ts documents its columns), written as bytes: each row
- * goes straight into one reused buffer, which is written to the file whenever it fills, so that no string is
- * built per row. Cells come out exactly as the text forms the CLI documents:
+ * is formatted straight into a buffer, with no string built per row, and a full buffer is written to the file
+ * while the next one is formatted (two buffers take turns). Cells come out exactly as the text forms the CLI
+ * documents:
  *
  * - text cells (customer id, next best category) as csvTextCell (shared/csv.ts) has them; an id of printable
  *   ASCII without a quote, comma or semicolon that does not start with `=`, `+`, `-` or `@` is left as it is by
- *   csvTextCell, so it is copied without the call;
+ *   csvTextCell, so it is copied without the call: for a result computed from a state, byte by byte from the
+ *   state's set of customer ids, without a string;
  * - whole numbers as String() has them, money as centsText (two decimals), days as isoDay;
- * - probabilities and expectations as Number.prototype.toFixed has them (fixedDigits, below).
+ * - probabilities and expectations as Number.prototype.toFixed has them (fixedScaled, below).
  *
- * The segment, cluster and lifecycle ids, days and categories are encoded once each.
+ * The segment, cluster and lifecycle ids, days and categories are encoded once each. Whole numbers below 2^31
+ * (nearly every cell) are written with 32-bit integer arithmetic, two digits at a time.
  */
 import type { FileHandle } from "node:fs/promises";
 import { csvTextCell } from "../shared/csv";
@@ -30,167 +33,266 @@ const NEWLINE = 0x0a;
 const DOT = 0x2e;
 const MINUS = 0x2d;
 const ZERO = 0x30;
+/** 2^31: whole numbers below it are written with 32-bit integer arithmetic. */
+const INT_LIMIT = 2147483648;
 
 /** 10^d for the digits toFixed is asked for here. */
 const POWERS = [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9];
-/** Largest value (times 10^digits) the short path of fixedDigits takes: far below 2^53. */
+/** Largest value (times 10^digits) the short path of fixedScaled takes: far below 2^53. */
 const FAST_FIXED_LIMIT = 1e15;
 
+/** "00" to "99": the two digits of d at 2d and 2d + 1. */
+const PAIRS = new Uint8Array(200);
+for (let d = 0; d < 100; d++) {
+  PAIRS[2 * d] = ZERO + Math.floor(d / 10);
+  PAIRS[2 * d + 1] = ZERO + (d % 10);
+}
+
 /**
- * The digits of value.toFixed(digits) (digits from 0 to 9), the same characters, for a value from 0 to
- * FAST_FIXED_LIMIT / 10^digits; undefined for any other (the caller then calls toFixed).
+ * The integer n for which value.toFixed(digits) (digits from 0 to 9) is n / 10^digits written with `digits`
+ * decimals, for a value from 0 to FAST_FIXED_LIMIT / 10^digits; −1 for any other (the caller then calls
+ * toFixed).
  *
  * toFixed gives n / 10^digits for the integer n nearest to the exact product value · 10^digits (the larger on
  * a tie). Below the limit every integer and half is a double, and rounding to doubles keeps order, so the
  * product p computed in doubles lies on the same side of each half as the exact product, or on the half
  * itself; there (and within a few ulps of it, a margin the argument does not need) the answer is left to
- * toFixed. p − ⌊p⌋, n, and n's split into whole and fractional parts are exact below the limit.
+ * toFixed. p − ⌊p⌋ and n are exact below the limit.
  */
-export function fixedDigits(value: number, digits: number): { whole: number; fraction: number } | undefined {
-  if (!(value >= 0) || digits > 9) return undefined;
-  const scale = POWERS[digits] as number;
+export function fixedScaled(value: number, digits: number): number {
+  return digits > 9 ? -1 : scaledRounded(value, POWERS[digits] as number);
+}
+
+/** fixedScaled(value, digits) for scale = 10^digits. */
+function scaledRounded(value: number, scale: number): number {
+  if (!(value >= 0)) return -1;
   const p = value * scale;
-  if (!(p < FAST_FIXED_LIMIT)) return undefined;
+  if (!(p < FAST_FIXED_LIMIT)) return -1;
   const floor = Math.floor(p);
   const rest = p - floor;
-  if (Math.abs(rest - 0.5) <= Math.max(p, 1) * 2 ** -50) return undefined;
-  const n = rest > 0.5 ? floor + 1 : floor;
+  if (Math.abs(rest - 0.5) <= Math.max(p, 1) * 2 ** -50) return -1;
+  // + 0 turns the −0 of value −0 into 0.
+  return (rest > 0.5 ? floor + 1 : floor) + 0;
+}
+
+/**
+ * fixedScaled's n split into the whole part and the fraction's digits as a number (both exact below the
+ * limit), or undefined where fixedScaled has −1.
+ */
+export function fixedDigits(value: number, digits: number): { whole: number; fraction: number } | undefined {
+  const n = fixedScaled(value, digits);
+  if (n < 0) return undefined;
+  const scale = POWERS[digits] as number;
   const fraction = n % scale;
   return { whole: (n - fraction) / scale, fraction };
 }
 
-/** Whether csvTextCell(text) is text itself for a reason checked here cheaply (see the module header). */
-function plainCell(text: string): boolean {
-  const first = text.charCodeAt(0);
-  // = + - @
-  if (first === 0x3d || first === 0x2b || first === 0x2d || first === 0x40) return false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    // Printable ASCII (no space) without " , ;
-    if (c < 0x21 || c > 0x7e || c === 0x22 || c === 0x2c || c === 0x3b) return false;
+/** Writes the decimal digits of n, a whole number from 0 to 2^31 − 1, at `at`; returns the end. */
+function intDigits(bytes: Uint8Array, at: number, n: number): number {
+  if (n < 10) {
+    bytes[at] = ZERO + n;
+    return at + 1;
   }
-  return true;
+  if (n < 100) {
+    bytes[at] = PAIRS[2 * n] as number;
+    bytes[at + 1] = PAIRS[2 * n + 1] as number;
+    return at + 2;
+  }
+  let length = 3;
+  for (let bound = 1000; length < 10 && n >= bound; bound *= 10) length++;
+  const end = at + length;
+  let to = end;
+  let m = n;
+  while (m >= 100) {
+    const q = (m / 100) | 0;
+    const pair = 2 * (m - 100 * q);
+    bytes[--to] = PAIRS[pair + 1] as number;
+    bytes[--to] = PAIRS[pair] as number;
+    m = q;
+  }
+  if (m >= 10) {
+    bytes[--to] = PAIRS[2 * m + 1] as number;
+    bytes[--to] = PAIRS[2 * m] as number;
+  } else {
+    bytes[--to] = ZERO + m;
+  }
+  return end;
 }
 
-/** A reused buffer that rows are written into, and the file it is flushed to. */
+/** Writes n (from 0 to 10^count − 1) as exactly `count` digits, leading zeros included; returns the end. */
+function paddedDigits(bytes: Uint8Array, at: number, n: number, count: number): number {
+  let to = at + count;
+  let m = n;
+  for (let left = count; left >= 2; left -= 2) {
+    const q = (m / 100) | 0;
+    const pair = 2 * (m - 100 * q);
+    bytes[--to] = PAIRS[pair + 1] as number;
+    bytes[--to] = PAIRS[pair] as number;
+    m = q;
+  }
+  if (to > at) bytes[--to] = ZERO + m;
+  return at + count;
+}
+
+/** Writes the decimal digits of n, a whole number from 0 to 2^53 − 1; returns the end. */
+function wholeDigits(bytes: Uint8Array, at: number, n: number): number {
+  if (n < INT_LIMIT) return intDigits(bytes, at, n);
+  // Both parts exact: % of doubles is, and so is the division of a multiple of 10^9 by it.
+  const low = n % 1e9;
+  return paddedDigits(bytes, intDigits(bytes, at, (n - low) / 1e9), low, 9);
+}
+
+/** Writes n as String() has it (`${n}`); returns the end. */
+function numberCell(bytes: Uint8Array, at: number, n: number): number {
+  if (n >= 0 && n < INT_LIMIT && (n | 0) === n) return intDigits(bytes, at, n | 0);
+  if (Number.isSafeInteger(n)) {
+    if (n >= 0) return wholeDigits(bytes, at, n);
+    bytes[at] = MINUS;
+    return wholeDigits(bytes, at + 1, -n);
+  }
+  return asciiCell(bytes, at, String(n));
+}
+
+/** Writes a string of ASCII characters; returns the end. */
+function asciiCell(bytes: Uint8Array, at: number, s: string): number {
+  for (let i = 0; i < s.length; i++) bytes[at + i] = s.charCodeAt(i);
+  return at + s.length;
+}
+
+/** Writes centsText(cents); returns the end. */
+function centsCell(bytes: Uint8Array, at: number, cents: number): number {
+  let to = at;
+  const small = cents | 0;
+  if (small === cents && small !== -INT_LIMIT) {
+    // −0 is written without a sign, as centsText has it.
+    let abs = small;
+    if (small < 0) {
+      bytes[to++] = MINUS;
+      abs = -small;
+    }
+    const whole = (abs / 100) | 0;
+    const pair = 2 * (abs - 100 * whole);
+    to = intDigits(bytes, to, whole);
+    bytes[to] = DOT;
+    bytes[to + 1] = PAIRS[pair] as number;
+    bytes[to + 2] = PAIRS[pair + 1] as number;
+    return to + 3;
+  }
+  if (!Number.isSafeInteger(cents)) return asciiCell(bytes, at, centsText(cents));
+  if (cents < 0) bytes[to++] = MINUS;
+  const abs = Math.abs(cents);
+  const fraction = abs % 100;
+  to = wholeDigits(bytes, to, (abs - fraction) / 100);
+  bytes[to] = DOT;
+  return paddedDigits(bytes, to + 1, fraction, 2);
+}
+
+/**
+ * Writes value.toFixed(places), where scale is 10^places (both constants at each call, which lets the
+ * compiler turn the divisions into multiplications); nothing for undefined or NaN (the CSV's empty cell);
+ * returns the end.
+ */
+function fixedCell(
+  bytes: Uint8Array,
+  at: number,
+  value: number | undefined,
+  places: number,
+  scale: number,
+): number {
+  if (value === undefined || Number.isNaN(value)) return at;
+  const n = scaledRounded(value, scale);
+  if (n < 0) return asciiCell(bytes, at, value.toFixed(places));
+  let to: number;
+  let fraction: number;
+  if (n < INT_LIMIT) {
+    // Exact: the quotient of two integers below 2^31 is nearer to its floor than half an ulp.
+    const k = n | 0;
+    const whole = (k / scale) | 0;
+    fraction = k - whole * scale;
+    to = intDigits(bytes, at, whole);
+  } else {
+    fraction = n % scale;
+    to = wholeDigits(bytes, at, (n - fraction) / scale);
+  }
+  if (places === 0) return to;
+  bytes[to] = DOT;
+  return paddedDigits(bytes, to + 1, fraction, places);
+}
+
+/** A model's money value to the cent, halves away from zero; nothing for undefined or NaN. */
+function moneyCell(bytes: Uint8Array, at: number, value: number | undefined): number {
+  if (value === undefined || Number.isNaN(value)) return at;
+  return centsCell(bytes, at, centsOfAmount(value));
+}
+
+/** Copies `source` to `at`; returns the end. */
+function copyCell(bytes: Uint8Array, at: number, source: Uint8Array): number {
+  const length = source.length;
+  if (length > 32) bytes.set(source, at);
+  else for (let i = 0; i < length; i++) bytes[at + i] = source[i] as number;
+  return at + length;
+}
+
+/**
+ * The buffer rows are formatted into, and the file it goes to: when it fills, its bytes are written while
+ * rows go into the other buffer, whose own write, started when it last filled, is awaited first.
+ */
 class RowBuffer {
   bytes = Buffer.allocUnsafe(WRITE_BUFFER_BYTES);
   at = 0;
+  private spare = Buffer.allocUnsafe(WRITE_BUFFER_BYTES);
+  /** The write of the spare buffer's bytes, while it runs. */
+  private pending: Promise<void> | undefined;
 
   constructor(private readonly file: FileHandle) {}
 
-  /** Writes what is gathered when fewer than `room` bytes are left; grows for a row longer than the buffer. */
-  async reserve(room: number): Promise<void> {
-    if (this.at + room <= this.bytes.length) return;
-    await this.flush();
-    if (room > this.bytes.length) this.bytes = Buffer.allocUnsafe(room);
+  /** Starts writing what is gathered and continues in the other buffer, which then has `room` bytes. */
+  async turn(room: number): Promise<void> {
+    await this.pending;
+    this.pending = undefined;
+    const full = this.bytes;
+    const length = this.at;
+    this.bytes = this.spare.length >= room ? this.spare : Buffer.allocUnsafe(room);
+    this.spare = full;
+    this.at = 0;
+    if (length === 0) return;
+    const pending = this.writeAll(full, length);
+    // Awaited at the next turn or at the end; until then a failure must not count as unhandled.
+    pending.catch(() => {});
+    this.pending = pending;
   }
 
-  async flush(): Promise<void> {
+  /** Writes what is gathered and waits for every write. */
+  async finish(): Promise<void> {
+    await this.turn(0);
+    await this.pending;
+    this.pending = undefined;
+  }
+
+  private async writeAll(bytes: Buffer, length: number): Promise<void> {
     let from = 0;
-    while (from < this.at) {
-      const { bytesWritten } = await this.file.write(this.bytes, from, this.at - from);
+    while (from < length) {
+      const { bytesWritten } = await this.file.write(bytes, from, length - from);
       from += bytesWritten;
     }
-    this.at = 0;
-  }
-
-  byte(b: number): void {
-    this.bytes[this.at++] = b;
-  }
-
-  copy(source: Uint8Array): void {
-    this.bytes.set(source, this.at);
-    this.at += source.length;
-  }
-
-  /** A string of any characters, as UTF-8. */
-  text(s: string): void {
-    this.at += this.bytes.write(s, this.at, "utf8");
-  }
-
-  /** A string of ASCII characters. */
-  ascii(s: string): void {
-    const bytes = this.bytes;
-    let at = this.at;
-    for (let i = 0; i < s.length; i++) bytes[at++] = s.charCodeAt(i);
-    this.at = at;
-  }
-
-  /** The decimal digits of a whole number from 0 to 2^53 − 1. */
-  digits(n: number): void {
-    if (n < 10) {
-      this.bytes[this.at++] = ZERO + n;
-      return;
-    }
-    let end = this.at;
-    for (let m = n; m >= 1; m = Math.floor(m / 10)) end++;
-    this.at = end;
-    let m = n;
-    while (m >= 10) {
-      const q = Math.floor(m / 10);
-      this.bytes[--end] = ZERO + (m - q * 10);
-      m = q;
-    }
-    this.bytes[--end] = ZERO + m;
-  }
-
-  /** A number as String() writes it (`${n}`). */
-  number(n: number): void {
-    if (Number.isSafeInteger(n)) {
-      if (n < 0) {
-        this.byte(MINUS);
-        this.digits(-n);
-      } else {
-        this.digits(n);
-      }
-    } else {
-      this.ascii(String(n));
-    }
-  }
-
-  /** centsText(cents). */
-  cents(cents: number): void {
-    if (!Number.isSafeInteger(cents)) {
-      this.ascii(centsText(cents));
-      return;
-    }
-    if (cents < 0) this.byte(MINUS);
-    const abs = Math.abs(cents);
-    const fraction = abs % 100;
-    this.digits((abs - fraction) / 100);
-    this.byte(DOT);
-    if (fraction < 10) this.byte(ZERO);
-    this.digits(fraction);
-  }
-
-  /** value.toFixed(places); nothing for undefined or NaN (the CSV's empty cell). */
-  fixed(value: number | undefined, places: number): void {
-    if (value === undefined || Number.isNaN(value)) return;
-    const fast = fixedDigits(value, places);
-    if (fast === undefined) {
-      this.ascii(value.toFixed(places));
-      return;
-    }
-    this.digits(fast.whole);
-    if (places === 0) return;
-    this.byte(DOT);
-    const scale = POWERS[places] as number;
-    for (let unit = scale / 10; unit >= 1; unit /= 10) {
-      const d = Math.floor(fast.fraction / unit) % 10;
-      this.byte(ZERO + d);
-    }
-  }
-
-  /** A model's money value to the cent, halves away from zero; nothing for undefined or NaN. */
-  money(value: number | undefined): void {
-    if (value === undefined || Number.isNaN(value)) return;
-    this.cents(centsOfAmount(value));
   }
 }
 
 /** Most bytes a row takes besides its two text cells: 17 numbers of at most 25 characters, commas, ids. */
 const ROW_BYTES = 1024;
+
+/** Whether a customer id's bytes [start, end) are left as they are by csvTextCell (see the module header). */
+function plainBytes(bytes: Uint8Array, start: number, end: number): boolean {
+  const first = bytes[start];
+  // = + - @
+  if (first === 0x3d || first === 0x2b || first === 0x2d || first === 0x40) return false;
+  for (let i = start; i < end; i++) {
+    const c = bytes[i] as number;
+    // Printable ASCII (no space) without " , ;
+    if (c < 0x21 || c > 0x7e || c === 0x22 || c === 0x2c || c === 0x3b) return false;
+  }
+  return true;
+}
 
 /**
  * Writes the header (`columns`, joined by commas) and one row per customer of `result` to `file`, in the
@@ -210,61 +312,119 @@ export async function writeCustomerRows(
   const rfmIds = RFM_SEGMENTS.map((s) => encode(s.id));
   const lifecycleIds = LIFECYCLE_STAGES.map((s) => encode(s.id));
   const empty = new Uint8Array(0);
-  out.text(`${columns.join(",")}\n`);
+  // The ids' bytes: entry s of the state's customer set is arena[start, ends[s]), after its length prefix
+  // (a varint, bytes ≥ 0x80 but the last) at ends[s − 1] (0 for the first).
+  const ids = result.state?.customers.parts();
+  const arena = ids?.arena ?? empty;
+  const ends = ids?.ends;
+  const { stateIndex, firstPurchaseDay, recencyDays, frequency, monetaryCents, r, f, m, rfmSegment } = c;
+  const { cluster, lifecycle, probabilityAlive, expectedPurchases, expectedPurchasesLow } = c;
+  const { expectedPurchasesHigh, clv, clvLow, clvHigh } = c;
+  let lastCategory: string | undefined;
+  let categoryCell: Uint8Array = empty;
+  let lastDay = Number.NaN;
+  let dayCell: Uint8Array = empty;
+
+  const header = encode(`${columns.join(",")}\n`);
+  await out.turn(header.length);
+  out.at = copyCell(out.bytes, 0, header);
   for (let i = 0; i < result.customerCount; i++) {
-    const id = result.customerId(i);
     const category = result.nextBestCategoryOf(i) ?? "";
-    let categoryCell = categories.get(category);
-    if (categoryCell === undefined) {
-      categoryCell = encode(csvTextCell(category));
-      categories.set(category, categoryCell);
+    if (category !== lastCategory) {
+      let cell = categories.get(category);
+      if (cell === undefined) {
+        cell = encode(csvTextCell(category));
+        categories.set(category, cell);
+      }
+      categoryCell = cell;
+      lastCategory = category;
     }
-    await out.reserve(ROW_BYTES + 3 * 2 * id.length + 8 + categoryCell.length);
-    if (plainCell(id)) out.ascii(id);
-    else out.text(csvTextCell(id));
-    out.byte(COMMA);
-    const first = c.firstPurchaseDay[i] as number;
-    let day = days.get(first);
-    if (day === undefined) {
-      day = encode(isoDay(first));
-      days.set(first, day);
+    let idStart = 0;
+    let idEnd = 0;
+    let id: string | undefined;
+    if (ends !== undefined) {
+      const s = stateIndex[i] as number;
+      idStart = s === 0 ? 0 : (ends[s - 1] as number);
+      while ((arena[idStart] as number) >= 0x80) idStart++;
+      idStart++;
+      idEnd = ends[s] as number;
+      if (!plainBytes(arena, idStart, idEnd)) id = result.customerId(i);
+    } else {
+      id = result.customerId(i);
     }
-    out.copy(day);
-    out.byte(COMMA);
-    out.number(c.recencyDays[i] as number);
-    out.byte(COMMA);
-    out.number(c.frequency[i] as number);
-    out.byte(COMMA);
-    out.cents(c.monetaryCents[i] as number);
-    out.byte(COMMA);
-    out.number(c.r[i] as number);
-    out.byte(COMMA);
-    out.number(c.f[i] as number);
-    out.byte(COMMA);
-    out.number(c.m[i] as number);
-    out.byte(COMMA);
-    out.copy(rfmIds[c.rfmSegment[i] as number] as Uint8Array);
-    out.byte(COMMA);
-    if (c.cluster !== undefined) out.copy(clusterIds[c.cluster[i] as number] ?? empty);
-    out.byte(COMMA);
-    out.copy(lifecycleIds[c.lifecycle[i] as number] as Uint8Array);
-    out.byte(COMMA);
-    out.fixed(c.probabilityAlive?.[i], 6);
-    out.byte(COMMA);
-    out.fixed(c.expectedPurchases?.[i], 4);
-    out.byte(COMMA);
-    out.fixed(c.expectedPurchasesLow?.[i], 4);
-    out.byte(COMMA);
-    out.fixed(c.expectedPurchasesHigh?.[i], 4);
-    out.byte(COMMA);
-    out.money(c.clv?.[i]);
-    out.byte(COMMA);
-    out.money(c.clvLow?.[i]);
-    out.byte(COMMA);
-    out.money(c.clvHigh?.[i]);
-    out.byte(COMMA);
-    out.copy(categoryCell);
-    out.byte(NEWLINE);
+    const idRoom = id === undefined ? idEnd - idStart : 6 * id.length + 8;
+    if (out.at + ROW_BYTES + idRoom + categoryCell.length > out.bytes.length)
+      await out.turn(ROW_BYTES + idRoom + categoryCell.length);
+    const bytes = out.bytes;
+    let at = out.at;
+    if (id === undefined) {
+      for (let j = idStart; j < idEnd; j++) bytes[at++] = arena[j] as number;
+    } else if (ends === undefined && plainText(id)) {
+      at = asciiCell(bytes, at, id);
+    } else {
+      at += bytes.write(csvTextCell(id), at, "utf8");
+    }
+    bytes[at++] = COMMA;
+    const first = firstPurchaseDay[i] as number;
+    if (first !== lastDay) {
+      let cell = days.get(first);
+      if (cell === undefined) {
+        cell = encode(isoDay(first));
+        days.set(first, cell);
+      }
+      dayCell = cell;
+      lastDay = first;
+    }
+    at = copyCell(bytes, at, dayCell);
+    bytes[at++] = COMMA;
+    at = numberCell(bytes, at, recencyDays[i] as number);
+    bytes[at++] = COMMA;
+    at = numberCell(bytes, at, frequency[i] as number);
+    bytes[at++] = COMMA;
+    at = centsCell(bytes, at, monetaryCents[i] as number);
+    bytes[at++] = COMMA;
+    at = numberCell(bytes, at, r[i] as number);
+    bytes[at++] = COMMA;
+    at = numberCell(bytes, at, f[i] as number);
+    bytes[at++] = COMMA;
+    at = numberCell(bytes, at, m[i] as number);
+    bytes[at++] = COMMA;
+    at = copyCell(bytes, at, rfmIds[rfmSegment[i] as number] as Uint8Array);
+    bytes[at++] = COMMA;
+    if (cluster !== undefined) at = copyCell(bytes, at, clusterIds[cluster[i] as number] ?? empty);
+    bytes[at++] = COMMA;
+    at = copyCell(bytes, at, lifecycleIds[lifecycle[i] as number] as Uint8Array);
+    bytes[at++] = COMMA;
+    at = fixedCell(bytes, at, probabilityAlive?.[i], 6, 1e6);
+    bytes[at++] = COMMA;
+    at = fixedCell(bytes, at, expectedPurchases?.[i], 4, 1e4);
+    bytes[at++] = COMMA;
+    at = fixedCell(bytes, at, expectedPurchasesLow?.[i], 4, 1e4);
+    bytes[at++] = COMMA;
+    at = fixedCell(bytes, at, expectedPurchasesHigh?.[i], 4, 1e4);
+    bytes[at++] = COMMA;
+    at = moneyCell(bytes, at, clv?.[i]);
+    bytes[at++] = COMMA;
+    at = moneyCell(bytes, at, clvLow?.[i]);
+    bytes[at++] = COMMA;
+    at = moneyCell(bytes, at, clvHigh?.[i]);
+    bytes[at++] = COMMA;
+    at = copyCell(bytes, at, categoryCell);
+    bytes[at++] = NEWLINE;
+    out.at = at;
   }
-  await out.flush();
+  await out.finish();
+}
+
+/** Whether csvTextCell(text) is text itself for a reason checked here cheaply (see the module header). */
+function plainText(text: string): boolean {
+  const first = text.charCodeAt(0);
+  // = + - @
+  if (first === 0x3d || first === 0x2b || first === 0x2d || first === 0x40) return false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    // Printable ASCII (no space) without " , ;
+    if (c < 0x21 || c > 0x7e || c === 0x22 || c === 0x2c || c === 0x3b) return false;
+  }
+  return true;
 }

@@ -3,8 +3,11 @@
  * replaced, kept here as the reference: one template string per row with toFixed, centsText, isoDay and
  * csvTextCell. The file must be the same byte for byte on the CDNOW demo file (clusters, value models and
  * intervals), on a synthetic file of the benchmark's generator, and on a file whose customer ids need quoting
- * or defusing and whose customers have next best categories; and the number formatting must be toFixed's on
- * values chosen to be hard for it (halves, values a hair off them, large and tiny values).
+ * or defusing and whose customers have next best categories (ids copied from the state's bytes); on a result
+ * without a state (ids as strings) whose every cell kind holds edge values (negative, −0, huge and fractional
+ * cents, money halves, numbers past 2^31, empty value cells); and through a file that takes each write late
+ * and in pieces, or fails one. The number formatting must be toFixed's on values chosen to be hard for it
+ * (halves, values a hair off them, large and tiny values).
  */
 import { createReadStream } from "node:fs";
 import type { FileHandle } from "node:fs/promises";
@@ -128,8 +131,15 @@ describe("the per-customer CSV, byte for byte as the string writer had it", () =
       "客户",
       "tab\there",
       "ok-id_1.2:3/4#",
+      // 128 bytes and more: the state keeps their length in two bytes.
+      `${"x".repeat(120)}-long-id`,
+      "q,".repeat(64),
+      "é".repeat(100),
     ];
     const lines = makeCategorizedTransactions(600, 9).trimEnd().split("\n");
+    // A first customer whose only order is after the evaluation day: in the state, not in the result, so the
+    // result's positions are not the state's indices.
+    lines.splice(1, 0, "late-1,late-order,2025-09-30,12.00,Jazz");
     odd.forEach((id, k) => {
       const cell = `"${id.replace(/"/g, '""')}"`;
       lines.push(`${cell},odd-${k},2024-0${1 + (k % 5)}-1${k % 10},${10 + k}.25,Jazz`);
@@ -140,12 +150,80 @@ describe("the per-customer CSV, byte for byte as the string writer had it", () =
     const result = await segmentationOf(path, { asOf: FIXTURE_AS_OF, clusters: false, value: false });
     const ids = new Set(Array.from({ length: result.customerCount }, (_, i) => result.customerId(i)));
     for (const id of odd) expect(ids.has(id), id).toBe(true);
+    expect(ids.has("late-1")).toBe(false);
+    expect(result.state?.customerId(0)).toBe("late-1");
+    expect(result.columns.stateIndex[0]).toBe(1);
     expect(result.columns.clv).toBeUndefined();
     const written = (await expectSameFile(result, "odd.out.csv")).toString("utf8");
     expect(written).toContain("\n'=1+1,");
     expect(written).toContain(`"x;'=cmd"`);
     expect(written).toContain(`"say ""hi"""`);
     expect(written).toContain("\nZoë,");
+    expect(written).toContain(`\n${"x".repeat(120)}-long-id,`);
+    expect(written).toContain(`\n"${"q,".repeat(64)}",`);
+  });
+
+  it("on a result without a state, every cell kind at its edges", async () => {
+    const result = edgeResult(97);
+    const sink = collector();
+    await writeCustomerRows(result, OUTPUT_COLUMNS, sink.file);
+    const written = Buffer.concat(sink.pieces);
+    expect(written.equals(Buffer.from(referenceCsv(result), "utf8"))).toBe(true);
+    const text = written.toString("utf8");
+    expect(text).toContain(",-21474836.48,");
+    expect(text).toContain(",90071992547409.91,");
+    expect(text).toContain(",4294967295,");
+    expect(text).toContain(",-2147483648,");
+    expect(text).toContain(',"a,b"\n');
+    expect(text).toContain("\n'=1+1,");
+  });
+
+  it("through a file that takes each write late and in pieces: no buffer is reused before its write ends", async () => {
+    // Some 2,300 rows of 130–260 bytes: several buffers.
+    const result = edgeResult(2 * Math.ceil((3 * WRITE_BUFFER_BYTES) / 260));
+    const pieces: Buffer[] = [];
+    let writes = 0;
+    const file = {
+      write: (buffer: Buffer, offset: number, length: number) =>
+        new Promise((done) => {
+          writes++;
+          // The bytes are taken when the write ends, after the writer has gone on formatting.
+          setImmediate(() => {
+            const n = Math.min(length, 100_003);
+            pieces.push(Buffer.from(buffer.subarray(offset, offset + n)));
+            done({ bytesWritten: n, buffer });
+          });
+        }),
+    } as unknown as FileHandle;
+    await writeCustomerRows(result, OUTPUT_COLUMNS, file);
+    const written = Buffer.concat(pieces);
+    expect(written.length).toBeGreaterThan(3 * WRITE_BUFFER_BYTES);
+    expect(writes).toBeGreaterThan(30);
+    expect(written.equals(Buffer.from(referenceCsv(result), "utf8"))).toBe(true);
+  });
+
+  it("rejects with the file's error when a write fails, after the writes it started have ended", async () => {
+    const result = edgeResult(2 * Math.ceil((3 * WRITE_BUFFER_BYTES) / 260));
+    let writes = 0;
+    let running = 0;
+    const failure = Object.assign(new Error("no space left on device"), { code: "ENOSPC" });
+    const file = {
+      write: (buffer: Buffer, _offset: number, length: number) => {
+        writes++;
+        const which = writes;
+        running++;
+        return new Promise((done, fail) =>
+          setImmediate(() => {
+            running--;
+            if (which === 2) fail(failure);
+            else done({ bytesWritten: length, buffer });
+          }),
+        );
+      },
+    } as unknown as FileHandle;
+    await expect(writeCustomerRows(result, OUTPUT_COLUMNS, file)).rejects.toBe(failure);
+    expect(writes).toBe(2);
+    expect(running).toBe(0);
   });
 
   it("through the CLI, its value stage on a thread of its own: the reference's file of a one-thread computation", async () => {
@@ -169,6 +247,125 @@ describe("the per-customer CSV, byte for byte as the string writer had it", () =
     expect((await readFile(out)).equals(Buffer.from(referenceCsv(result), "utf8"))).toBe(true);
   });
 });
+
+/**
+ * A result of `count` customers without a state, its columns cycling through edge values of every cell
+ * kind: ids that need quoting or defusing, days before 1970, negative and 2^31-and-beyond whole numbers,
+ * cents negative, −0, past 2^31 and 2^53 and fractional, money at halves of a cent and huge, NaN, categories.
+ */
+function edgeResult(count: number): ComputedSegmentation {
+  const ids = ["plain-1", "=1+1", "a,b", 'say "hi"', "Zoë", "-7", "two  words", "客户"];
+  const days = [0, -1, -719468, 20_000, 2_932_896];
+  const whole = [0, 7, -5, 99, 100, 2 ** 31 - 1, -(2 ** 31), 2 ** 31 - 2];
+  const counts = [0, 1, 10, 2 ** 31, 2 ** 32 - 1, 12345];
+  const cents = [
+    0,
+    -0,
+    1,
+    -1,
+    99,
+    -99,
+    100,
+    12345,
+    -12345,
+    2 ** 31 - 1,
+    2 ** 31,
+    -(2 ** 31),
+    -(2 ** 31) - 1,
+    2 ** 53 - 1,
+    -(2 ** 53 - 1),
+    2 ** 53 + 2,
+    1e20,
+    0.5,
+    -2147483648 / 1,
+  ];
+  const money = [
+    0,
+    -0,
+    0.005,
+    -0.005,
+    0.125,
+    -0.125,
+    2.675,
+    1.005,
+    123456.785,
+    -99.995,
+    1e10 + 0.005,
+    2 ** 31 / 100,
+    -(2 ** 31) / 100,
+    21474836.47,
+    90071992547409.91,
+    1e15,
+    1e17,
+    1e21,
+    1e300,
+    Number.POSITIVE_INFINITY,
+    Number.NEGATIVE_INFINITY,
+    Number.NaN,
+    5e-324,
+    -21474836.48,
+  ];
+  const fractions = [
+    0,
+    -0,
+    0.5,
+    0.00005,
+    0.99999949999,
+    0.1234565,
+    12.34565,
+    1e9 + 0.5,
+    3e11,
+    Number.NaN,
+    1e21,
+  ];
+  const categories = ["Rock", undefined, "=cmd", "a,b", "Zoë"];
+  const pick = <T>(list: readonly T[], i: number, step = 1): T => list[(i * step) % list.length] as T;
+  const column = <A extends { [k: number]: number }>(
+    make: new (n: number) => A,
+    list: readonly number[],
+    step: number,
+  ) => {
+    const a = new make(count);
+    for (let i = 0; i < count; i++) a[i] = pick(list, i, step);
+    return a;
+  };
+  const columns = {
+    stateIndex: Uint32Array.from({ length: count }, (_, i) => i),
+    firstPurchaseDay: column(Int32Array, days, 1),
+    recencyDays: column(Int32Array, whole, 3),
+    frequency: column(Uint32Array, counts, 5),
+    monetaryCents: column(Float64Array, cents, 1),
+    r: column(Uint8Array, [1, 2, 5, 0, 255], 1),
+    f: column(Uint8Array, [3, 4, 5], 2),
+    m: column(Uint8Array, [5, 1], 1),
+    rfmSegment: column(
+      Uint8Array,
+      RFM_SEGMENTS.map((_, k) => k),
+      7,
+    ),
+    lifecycle: column(
+      Uint8Array,
+      LIFECYCLE_STAGES.map((_, k) => k),
+      3,
+    ),
+    cluster: column(Uint16Array, [0, 1, 2], 1),
+    probabilityAlive: column(Float64Array, fractions, 1),
+    expectedPurchases: column(Float64Array, fractions, 3),
+    expectedPurchasesLow: column(Float64Array, fractions, 5),
+    expectedPurchasesHigh: column(Float64Array, fractions, 7),
+    clv: column(Float64Array, money, 1),
+    clvLow: column(Float64Array, money, 5),
+    clvHigh: column(Float64Array, money, 7),
+  };
+  return {
+    customerCount: count,
+    columns,
+    clusters: { ids: ["cluster:c0", "cluster:c1", "cluster:c2"] },
+    state: undefined,
+    customerId: (i: number) => pick(ids, i, 1),
+    nextBestCategoryOf: (i: number) => pick(categories, i, 3),
+  } as unknown as ComputedSegmentation;
+}
 
 describe("toFixed's digits", () => {
   /** The bytes writeCustomerRows' number writer gives for each value, one per line. */
