@@ -3,6 +3,7 @@
  * ingestTransactions itself (so order lines, duplicates and row errors behave as in a whole read), then the
  * per-customer totals of computeSegments' order pass, packed into a partial (partial.ts).
  */
+import { endianness } from "node:os";
 import { customerTotals } from "../compute";
 import { parseDay } from "../days";
 import { ComputeError, FileError } from "../errors";
@@ -115,8 +116,8 @@ export interface BucketAggregate {
   /**
    * The bucket's orders, for the check that no order_id is in two buckets (conflicts.ts), in ORDER_SLICES
    * slices by hash (slice s holds the hashes whose high lane is in [s, s + 1) * 2^32 / ORDER_SLICES), so that
-   * slices can be checked apart. Each: u32 magic, bucket and count, then 16-byte records (u32 hash lanes hi
-   * and lo, f64 row of the line that added the order) sorted by hash.
+   * slices can be checked apart. Each: u32 magic, bucket, count and 0, then 16-byte records (u32 hash lanes hi
+   * and lo, f64 row of the line that added the order), in the order the bucket added the orders.
    */
   readonly orders: Uint8Array[];
 }
@@ -124,7 +125,7 @@ export interface BucketAggregate {
 /** Slices of every bucket's order list. */
 export const ORDER_SLICES = 16;
 
-export const ORDERS_MAGIC = 0x3144524f; // "ORD1"
+export const ORDERS_MAGIC = 0x3244524f; // "ORD2"
 
 /**
  * Aggregates bucket `bucket`: `parts` are its parts from ranges 0, 1, ... in order (bytes, or streams of
@@ -265,79 +266,65 @@ export async function aggregateBucket(
 }
 
 /**
- * The state's orders sorted by hash: an LSD radix sort of the high lanes on 8-bit digits, carrying the low
- * lanes and order indices along so that every pass reads sequentially, then the rare runs of equal high
- * lanes put in low-lane order.
+ * The state's orders in ORDER_SLICES slices by the high lane of their hash, in the order the bucket added
+ * them: one pass counts each slice's records, a second writes them into the slices' lists. Nothing is
+ * sorted; the check (conflicts.ts) finds equal hashes by hashing.
  */
 function orderList(state: AggregateState, rows: Float64Array, bucket: number): Uint8Array[] {
   const n = state.orderCount;
-  let hi = new Uint32Array(n);
-  let lo = new Uint32Array(n);
-  let order = new Uint32Array(n);
+  const counts = new Uint32Array(ORDER_SLICES);
   for (let b = 0; b * ORDER_BLOCK_SIZE < n; b++) {
-    const block = state.orderBlocks[b] as OrderBlock;
+    const hi = (state.orderBlocks[b] as OrderBlock).hi;
     const length = Math.min(ORDER_BLOCK_SIZE, n - b * ORDER_BLOCK_SIZE);
-    hi.set(new Uint32Array(block.hi.buffer, 0, length), b * ORDER_BLOCK_SIZE);
-    lo.set(new Uint32Array(block.lo.buffer, 0, length), b * ORDER_BLOCK_SIZE);
-  }
-  for (let i = 0; i < n; i++) order[i] = i;
-  let hi2 = new Uint32Array(n);
-  let lo2 = new Uint32Array(n);
-  let order2 = new Uint32Array(n);
-  const counts = new Uint32Array(257);
-  for (let shift = 0; shift < 32; shift += 8) {
-    counts.fill(0);
-    for (let i = 0; i < n; i++) {
-      const d = (((hi[i] as number) >>> shift) & 0xff) + 1;
-      counts[d] = (counts[d] as number) + 1;
-    }
-    for (let d = 0; d < 256; d++) counts[d + 1] = (counts[d + 1] as number) + (counts[d] as number);
-    for (let i = 0; i < n; i++) {
-      const h = hi[i] as number;
-      const d = (h >>> shift) & 0xff;
-      const at = counts[d] as number;
-      counts[d] = at + 1;
-      hi2[at] = h;
-      lo2[at] = lo[i] as number;
-      order2[at] = order[i] as number;
-    }
-    [hi, hi2] = [hi2, hi];
-    [lo, lo2] = [lo2, lo];
-    [order, order2] = [order2, order];
-  }
-  for (let i = 1; i < n; i++) {
-    // Insertion into the run of equal high lanes before i.
-    let j = i;
-    while (j > 0 && hi[j - 1] === hi[j] && (lo[j - 1] as number) > (lo[j] as number)) {
-      const l = lo[j] as number;
-      lo[j] = lo[j - 1] as number;
-      lo[j - 1] = l;
-      const o = order[j] as number;
-      order[j] = order[j - 1] as number;
-      order[j - 1] = o;
-      j--;
+    for (let k = 0; k < length; k++) {
+      const s = sliceOf(hi[k] as number);
+      counts[s] = (counts[s] as number) + 1;
     }
   }
-  const slices: Uint8Array[] = [];
-  let from = 0;
-  for (let slice = 0; slice < ORDER_SLICES; slice++) {
-    let to = from;
-    while (to < n && Math.floor(((hi[to] as number) * ORDER_SLICES) / 4294967296) === slice) to++;
-    const out = new Uint8Array(16 + 16 * (to - from));
+  const slices = Array.from({ length: ORDER_SLICES }, (_, slice) => {
+    const out = new Uint8Array(16 + 16 * (counts[slice] as number));
     const view = new DataView(out.buffer);
     view.setUint32(0, ORDERS_MAGIC, true);
     view.setUint32(4, bucket, true);
-    view.setUint32(8, to - from, true);
-    for (let i = from; i < to; i++) {
-      const at = 16 + 16 * (i - from);
-      view.setUint32(at, hi[i] as number, true);
-      view.setUint32(at + 4, lo[i] as number, true);
-      view.setFloat64(at + 8, rows[order[i] as number] as number, true);
+    view.setUint32(8, counts[slice] as number, true);
+    return out;
+  });
+  const little = endianness() === "LE";
+  const words = slices.map((out) => new Uint32Array(out.buffer));
+  const doubles = slices.map((out) => new Float64Array(out.buffer));
+  const views = slices.map((out) => new DataView(out.buffer));
+  // The next record of each slice.
+  const next = new Uint32Array(ORDER_SLICES).fill(1);
+  for (let b = 0; b * ORDER_BLOCK_SIZE < n; b++) {
+    const block = state.orderBlocks[b] as OrderBlock;
+    const length = Math.min(ORDER_BLOCK_SIZE, n - b * ORDER_BLOCK_SIZE);
+    const base = b * ORDER_BLOCK_SIZE;
+    for (let k = 0; k < length; k++) {
+      const h = (block.hi[k] as number) >>> 0;
+      const l = (block.lo[k] as number) >>> 0;
+      const row = rows[base + k] as number;
+      const s = sliceOf(h);
+      const r = next[s] as number;
+      next[s] = r + 1;
+      if (little) {
+        const w = words[s] as Uint32Array;
+        w[4 * r] = h;
+        w[4 * r + 1] = l;
+        (doubles[s] as Float64Array)[2 * r + 1] = row;
+      } else {
+        const view = views[s] as DataView;
+        view.setUint32(16 * r, h, true);
+        view.setUint32(16 * r + 4, l, true);
+        view.setFloat64(16 * r + 8, row, true);
+      }
     }
-    slices.push(out);
-    from = to;
   }
   return slices;
+}
+
+/** The slice of an order list a hash's high lane (as a signed or unsigned 32-bit integer) belongs to. */
+export function sliceOf(hi: number): number {
+  return Math.floor(((hi >>> 0) * ORDER_SLICES) / 4294967296);
 }
 
 interface Spend {

@@ -1,9 +1,10 @@
 /**
  * The one thing buckets cannot see alone: an order_id whose lines name customers of different buckets. A
  * whole read gives the order to the customer of its first accepted line and rejects the other customers'
- * lines (ORDER_CUSTOMER_MISMATCH); buckets would each keep an order. So every bucket lists its orders sorted
- * by hash (aggregate.ts) and this streaming k-way merge of the lists finds the hashes in more than one
- * bucket: the bucket whose line came first keeps the order, the others are to be rebuilt with it foreign.
+ * lines (ORDER_CUSTOMER_MISMATCH); buckets would each keep an order. So every bucket lists its orders' hashes
+ * in slices by hash (aggregate.ts), and the check of a slice finds the hashes in more than one bucket's list
+ * by hashing them: the bucket whose line came first keeps the order, the others are to be rebuilt with it
+ * foreign.
  */
 import type { ForeignOrders } from "./aggregate";
 import { ORDERS_MAGIC } from "./aggregate";
@@ -15,88 +16,39 @@ export type OrderListSource =
 
 const RECORD = 16;
 
-/** Sequential reader of one order list's records. */
-class ListReader {
-  bucket = -1;
-  hi = 0;
-  lo = 0;
-  row = 0;
-  private buf = new Uint8Array(0);
-  private view = new DataView(this.buf.buffer);
-  private at = 0;
-  private left = 0;
-  private iterator: AsyncIterator<Uint8Array> | undefined;
-  private ended = false;
-
-  constructor(private readonly source: OrderListSource) {}
-
-  /** Reads the header and the first record; false when the list is empty. */
-  async open(): Promise<boolean> {
-    const source = this.source;
-    const iterable =
-      source instanceof Uint8Array
-        ? (async function* () {
-            yield source;
-          })()
-        : await source();
-    this.iterator = iterable[Symbol.asyncIterator]();
-    if (!(await this.fill(16))) throw new Error("The order list is truncated");
-    if (this.view.getUint32(this.at, true) !== ORDERS_MAGIC) throw new Error("Not an order list");
-    this.bucket = this.view.getUint32(this.at + 4, true);
-    this.left = this.view.getUint32(this.at + 8, true);
-    this.at += 16;
-    return this.next();
+/** A list's bytes, whole. */
+async function bytesOf(source: OrderListSource): Promise<Uint8Array> {
+  if (source instanceof Uint8Array) return source;
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for await (const chunk of await source()) {
+    chunks.push(chunk);
+    total += chunk.length;
   }
-
-  /** Moves to the next record; false at the end. */
-  async next(): Promise<boolean> {
-    if (this.left === 0) return false;
-    if (this.buf.length - this.at < RECORD && !(await this.fill(RECORD))) {
-      throw new Error("The order list is truncated");
-    }
-    this.read();
-    return true;
+  if (chunks.length === 1) return chunks[0] as Uint8Array;
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.length;
   }
+  return out;
+}
 
-  /** next() without waiting, when the record is already buffered; undefined when it is not. */
-  nextBuffered(): boolean | undefined {
-    if (this.left === 0) return false;
-    if (this.buf.length - this.at < RECORD) return undefined;
-    this.read();
-    return true;
-  }
+/** One order list, checked: its bucket, records and bytes. */
+interface List {
+  bucket: number;
+  count: number;
+  view: DataView;
+}
 
-  private read(): void {
-    const view = this.view;
-    this.hi = view.getUint32(this.at, true);
-    this.lo = view.getUint32(this.at + 4, true);
-    this.row = view.getFloat64(this.at + 8, true);
-    this.at += RECORD;
-    this.left--;
-  }
-
-  private async fill(bytes: number): Promise<boolean> {
-    while (this.buf.length - this.at < bytes) {
-      if (this.ended) return false;
-      const next = await (this.iterator as AsyncIterator<Uint8Array>).next();
-      if (next.done) {
-        this.ended = true;
-        continue;
-      }
-      const rest = this.buf.subarray(this.at);
-      const joined = new Uint8Array(rest.length + next.value.length);
-      joined.set(rest);
-      joined.set(next.value, rest.length);
-      this.buf = joined;
-      this.view = new DataView(joined.buffer, joined.byteOffset, joined.byteLength);
-      this.at = 0;
-    }
-    return true;
-  }
-
-  async close(): Promise<void> {
-    await this.iterator?.return?.();
-  }
+function openList(bytes: Uint8Array): List {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (bytes.length < 16) throw new Error("The order list is truncated");
+  if (view.getUint32(0, true) !== ORDERS_MAGIC) throw new Error("Not an order list");
+  const count = view.getUint32(8, true);
+  if (bytes.length < 16 + RECORD * count) throw new Error("The order list is truncated");
+  return { bucket: view.getUint32(4, true), count, view };
 }
 
 /** The orders of one bucket that another bucket holds from an earlier row. */
@@ -135,73 +87,132 @@ export function combineForeignOrders(
   return out;
 }
 
-/** The foreign orders of each bucket that must be rebuilt (empty when no order_id is in two buckets). */
+/** Records per group of the check's first pass, about: a group's table stays in the processor's caches. */
+const GROUP_RECORDS = 4096;
+
+/**
+ * The foreign orders of each bucket that must be rebuilt (empty when no order_id is in two buckets). Every
+ * record goes to a group by the low bits of its hash's low lane (a counting pass, then a scatter), and each
+ * group's records go into a small open-addressing table of their hashes: a record whose hash is already in
+ * it joins that hash's entries. Of the entries of one hash (from two buckets or more, or twice from one),
+ * the one of the earliest row keeps the order and every other names its bucket as holding it foreign.
+ */
 async function findForeignOrders(sources: readonly OrderListSource[]): Promise<Map<number, ForeignOrders>> {
-  const readers = sources.map((s) => new ListReader(s));
+  const lists = (await Promise.all(sources.map(bytesOf))).map(openList);
   const foreign = new Map<number, { hi: number[]; lo: number[] }>();
-  try {
-    const heap: ListReader[] = [];
-    for (const reader of readers) if (await reader.open()) heap.push(reader);
-    if (heap.length < 2) return foreign;
-    const less = (a: ListReader, b: ListReader) => a.hi < b.hi || (a.hi === b.hi && a.lo < b.lo);
-    const down = (i: number) => {
-      const n = heap.length;
-      for (;;) {
-        const l = 2 * i + 1;
-        let m = i;
-        if (l < n && less(heap[l] as ListReader, heap[m] as ListReader)) m = l;
-        if (l + 1 < n && less(heap[l + 1] as ListReader, heap[m] as ListReader)) m = l + 1;
-        if (m === i) return;
-        const t = heap[i] as ListReader;
-        heap[i] = heap[m] as ListReader;
-        heap[m] = t;
-        i = m;
-      }
-    };
-    for (let i = (heap.length >> 1) - 1; i >= 0; i--) down(i);
-    // Records come out in hash order; a run of equal hashes comes from different buckets.
-    let groupHi = -1;
-    let groupLo = -1;
-    const buckets: number[] = [];
-    const rows: number[] = [];
-    const flush = () => {
-      if (buckets.length < 2) return;
-      let owner = 0;
-      for (let k = 1; k < rows.length; k++) if ((rows[k] as number) < (rows[owner] as number)) owner = k;
-      for (let k = 0; k < buckets.length; k++) {
-        if (k === owner) continue;
-        const bucket = buckets[k] as number;
-        let list = foreign.get(bucket);
-        if (list === undefined) {
-          list = { hi: [], lo: [] };
-          foreign.set(bucket, list);
-        }
-        list.hi.push(groupHi);
-        list.lo.push(groupLo);
-      }
-    };
-    while (heap.length > 0) {
-      const top = heap[0] as ListReader;
-      if (top.hi !== groupHi || top.lo !== groupLo) {
-        flush();
-        groupHi = top.hi;
-        groupLo = top.lo;
-        buckets.length = 0;
-        rows.length = 0;
-      }
-      buckets.push(top.bucket);
-      rows.push(top.row);
-      const more = top.nextBuffered() ?? (await top.next());
-      if (!more) {
-        const last = heap.pop() as ListReader;
-        if (heap.length === 0) break;
-        heap[0] = last;
-      }
-      down(0);
+  let n = 0;
+  for (const list of lists) n += list.count;
+  if (lists.filter((l) => l.count > 0).length < 2) return foreign;
+  // Every record by its number g (the lists one after another): its hash lanes.
+  const his = new Uint32Array(n);
+  const los = new Uint32Array(n);
+  const listStart = new Float64Array(lists.length + 1);
+  let g = 0;
+  lists.forEach((list, i) => {
+    listStart[i] = g;
+    const view = list.view;
+    for (let r = 0; r < list.count; r++) {
+      his[g] = view.getUint32(16 + RECORD * r, true);
+      los[g] = view.getUint32(20 + RECORD * r, true);
+      g++;
     }
-    flush();
-    return foreign;
-  } finally {
-    await Promise.all(readers.map((r) => r.close()));
+  });
+  listStart[lists.length] = n;
+  let groupBits = 0;
+  while (groupBits < 16 && n >> groupBits > GROUP_RECORDS) groupBits++;
+  const groups = 1 << groupBits;
+  const groupMask = groups - 1;
+  const starts = new Uint32Array(groups + 1);
+  for (let i = 0; i < n; i++) {
+    const k = ((los[i] as number) & groupMask) + 1;
+    starts[k] = (starts[k] as number) + 1;
   }
+  let largest = 0;
+  for (let k = 0; k < groups; k++) {
+    largest = Math.max(largest, starts[k + 1] as number);
+    starts[k + 1] = (starts[k + 1] as number) + (starts[k] as number);
+  }
+  const byGroup = new Uint32Array(n);
+  const fill = starts.slice(0, groups);
+  for (let i = 0; i < n; i++) {
+    const k = (los[i] as number) & groupMask;
+    const at = fill[k] as number;
+    fill[k] = at + 1;
+    byGroup[at] = i;
+  }
+  let tableBits = 1;
+  while (1 << tableBits < 2 * largest) tableBits++;
+  const table = new Int32Array(1 << tableBits);
+  // Pairs (first record of a hash, a later record of the same hash).
+  const firsts: number[] = [];
+  const laters: number[] = [];
+  for (let k = 0; k < groups; k++) {
+    const from = starts[k] as number;
+    const to = starts[k + 1] as number;
+    if (to - from < 2) continue;
+    let bits = 1;
+    while (1 << bits < 2 * (to - from)) bits++;
+    const mask = (1 << bits) - 1;
+    table.fill(-1, 0, mask + 1);
+    for (let j = from; j < to; j++) {
+      const i = byGroup[j] as number;
+      const h = his[i] as number;
+      const l = los[i] as number;
+      let slot = Math.imul(h ^ (l >>> groupBits), 0x9e3779b1) >>> (32 - bits);
+      for (;;) {
+        const there = table[slot] as number;
+        if (there < 0) {
+          table[slot] = i;
+          break;
+        }
+        if (his[there] === h && los[there] === l) {
+          firsts.push(there);
+          laters.push(i);
+          break;
+        }
+        slot = (slot + 1) & mask;
+      }
+    }
+  }
+  if (firsts.length === 0) return foreign;
+  // The list of record i, and the row of its line.
+  const listAt = (i: number) => {
+    let at = 0;
+    while ((listStart[at + 1] as number) <= i) at++;
+    return at;
+  };
+  const listOf = (i: number) => lists[listAt(i)] as List;
+  const rowOf = (i: number) => {
+    const at = listAt(i);
+    return (lists[at] as List).view.getFloat64(24 + RECORD * (i - (listStart[at] as number)), true);
+  };
+  const entries = new Map<number, number[]>();
+  firsts.forEach((first, p) => {
+    let list = entries.get(first);
+    if (list === undefined) {
+      list = [first];
+      entries.set(first, list);
+    }
+    list.push(laters[p] as number);
+  });
+  const found: { bucket: number; hi: number; lo: number }[] = [];
+  for (const records of entries.values()) {
+    const rows = records.map(rowOf);
+    let owner = 0;
+    for (let k = 1; k < rows.length; k++) if ((rows[k] as number) < (rows[owner] as number)) owner = k;
+    records.forEach((i, k) => {
+      if (k !== owner) found.push({ bucket: listOf(i).bucket, hi: his[i] as number, lo: los[i] as number });
+    });
+  }
+  found.sort((a, b) => a.hi - b.hi || a.lo - b.lo);
+  for (const { bucket, hi, lo } of found) {
+    let list = foreign.get(bucket);
+    if (list === undefined) {
+      list = { hi: [], lo: [] };
+      foreign.set(bucket, list);
+    }
+    list.hi.push(hi);
+    list.lo.push(lo);
+  }
+  return foreign;
 }
