@@ -123,13 +123,17 @@ function packedHash(low: number, high: number): number {
 
 /**
  * compressSummary over packed keys: one number compared per probe, the table sized once for every customer
- * being distinct (no rehashing), the arrays written only as far as the triples found.
+ * being distinct (no rehashing), the arrays written only as far as the triples found. The reference the
+ * sorted grouping (compressSorted) is tested against; used where the triples do not fit its 31-bit keys.
  */
-function compressPacked(
+export function compressPacked(
   data: CustomerSummary,
-  keys: Float64Array,
-  weight: ArrayLike<number> | undefined,
+  packed: Float64Array | undefined = packedKeys(data, data.x.length),
+  weight?: ArrayLike<number>,
 ): CompressedSummary {
+  if (packed === undefined)
+    throw new RangeError("The triples are not whole days within the packing's limits");
+  const keys = packed;
   const n = keys.length;
   let capacity = 16;
   while (capacity < 2 * n) capacity *= 2;
@@ -178,14 +182,174 @@ function compressPacked(
 
 /**
  * Groups customers by exact (x, t_x, T), summing weights (1 each by default). Triples appear in order of
- * first occurrence. Expects validated input. Triples of whole days (the value stage's) are grouped by one
- * packed key each (compressPacked); the grouping is the same either way (test/unit/engine/clv-compress.test.ts).
+ * first occurrence. Expects validated input. Triples of whole days (the value stage's) are grouped by sorting
+ * one packed key each (compressSorted), or by those keys in a hash table (compressPacked) where they do not
+ * fit 31 bits; the grouping is the same every way (test/unit/engine/clv-compress.test.ts).
  */
 export function compressSummary(data: CustomerSummary, weight?: ArrayLike<number>): CompressedSummary {
+  if (data.x.length >= PACKED_MIN_CUSTOMERS) {
+    const sorted = compressSorted(data, weight);
+    if (sorted !== undefined) return sorted;
+  }
+  return compressHashed(data, weight);
+}
+
+/**
+ * compressSummary by a hash table: of packed keys (compressPacked) for whole days from PACKED_MIN_CUSTOMERS
+ * customers, of the doubles' bits otherwise. Quicker than sorting where the triples are few, as the table
+ * they touch then stays in cache.
+ */
+export function compressHashed(data: CustomerSummary, weight?: ArrayLike<number>): CompressedSummary {
   const n = data.x.length;
   const keys = n >= PACKED_MIN_CUSTOMERS ? packedKeys(data, n) : undefined;
   if (keys !== undefined) return compressPacked(data, keys, weight);
   return compressByDoubles(data, weight);
+}
+
+/**
+ * The distinct (x, T) pairs of distinct triples: compressSummary({ x, tx: T, T }) of them (weights 1, one per
+ * triple), by hash, as pairs are far fewer than triples.
+ */
+export function pairsOf(triples: CompressedSummary): CompressedSummary {
+  return compressHashed({ x: triples.x, tx: triples.T, T: triples.T });
+}
+
+/** Bits needed to write every integer from 0 to `max`. */
+function bitsFor(max: number): number {
+  let bits = 0;
+  while (2 ** bits <= max) bits++;
+  return bits;
+}
+
+/** Widest sorting key of compressSorted, in bits: an Int32 holds it without its sign bit. */
+const SORTED_KEY_BITS = 31;
+const SORTED_KEY_LIMIT = 2 ** SORTED_KEY_BITS;
+/** Widest digit of compressSorted's radix sort, in bits (2,048 buckets: their heads stay in cache). */
+const SORTED_DIGIT_BITS = 11;
+
+/**
+ * compressSummary by sorting: each customer's triple as one 31-bit integer (x, t_x and T each given as many
+ * bits as its largest value needs), the customers sorted by it with a stable least-significant-digit radix
+ * sort, and the runs of equal keys numbered in order of their first customer. Every pass reads and writes
+ * memory in order but one scatter, where a hash table (compressPacked) misses the cache on nearly every
+ * customer of a million. Each triple's weight is summed over its run, which holds its customers in order,
+ * so the sums are compressPacked's to the bit. Undefined when some x, t_x or T is not an integer >= 0 or the
+ * three do not fit 31 bits together.
+ */
+export function compressSorted(
+  data: CustomerSummary,
+  weight?: ArrayLike<number>,
+): CompressedSummary | undefined {
+  const n = data.x.length;
+  const xs = data.x;
+  const txs = data.tx;
+  const Ts = data.T;
+  let maxX = 0;
+  let maxTx = 0;
+  let maxT = 0;
+  for (let i = 0; i < n; i++) {
+    const x = xs[i] as number;
+    const tx = txs[i] as number;
+    const T = Ts[i] as number;
+    // Integers in range only: NaN, fractions and negative numbers fail these.
+    if (!(x >= 0 && x < SORTED_KEY_LIMIT && x === Math.floor(x))) return undefined;
+    if (!(tx >= 0 && tx < SORTED_KEY_LIMIT && tx === Math.floor(tx))) return undefined;
+    if (!(T >= 0 && T < SORTED_KEY_LIMIT && T === Math.floor(T))) return undefined;
+    if (x > maxX) maxX = x;
+    if (tx > maxTx) maxTx = tx;
+    if (T > maxT) maxT = T;
+  }
+  const txBits = bitsFor(maxTx);
+  const TBits = bitsFor(maxT);
+  const keyBits = bitsFor(maxX) + txBits + TBits;
+  if (keyBits > SORTED_KEY_BITS) return undefined;
+  const passes = Math.max(1, Math.ceil(keyBits / SORTED_DIGIT_BITS));
+  const digitBits = Math.max(1, Math.ceil(keyBits / passes));
+  const buckets = 1 << digitBits;
+  const digitMask = buckets - 1;
+  let keys = new Int32Array(n);
+  let order = new Int32Array(n);
+  let nextKeys = new Int32Array(n);
+  let nextOrder = new Int32Array(n);
+  const heads = new Int32Array(buckets * passes);
+  const TShift = TBits;
+  const txShift = txBits + TBits;
+  for (let i = 0; i < n; i++) {
+    const key = ((xs[i] as number) << txShift) | ((txs[i] as number) << TShift) | (Ts[i] as number);
+    keys[i] = key;
+    order[i] = i;
+    for (let p = 0; p < passes; p++) {
+      const at = p * buckets + ((key >>> (p * digitBits)) & digitMask);
+      heads[at] = (heads[at] as number) + 1;
+    }
+  }
+  for (let p = 0; p < passes; p++) {
+    const offset = p * buckets;
+    let start = 0;
+    for (let b = 0; b < buckets; b++) {
+      const count = heads[offset + b] as number;
+      heads[offset + b] = start;
+      start += count;
+    }
+    const shift = p * digitBits;
+    for (let i = 0; i < n; i++) {
+      const key = keys[i] as number;
+      const at = offset + ((key >>> shift) & digitMask);
+      const to = heads[at] as number;
+      heads[at] = to + 1;
+      nextKeys[to] = key;
+      nextOrder[to] = order[i] as number;
+    }
+    const sortedKeys = nextKeys;
+    nextKeys = keys;
+    keys = sortedKeys;
+    const sortedOrder = nextOrder;
+    nextOrder = order;
+    order = sortedOrder;
+  }
+  // Runs of equal keys, in sorted order: each customer's run, the run of each run's first customer, and the
+  // run's summed weight. The sort's spare arrays hold the first two.
+  const runOf = nextKeys;
+  const runAtFirst = nextOrder.fill(-1);
+  const runWeight = new Float64Array(n);
+  let runs = 0;
+  for (let j = 0; j < n; ) {
+    const key = keys[j] as number;
+    const first = order[j] as number;
+    let w = weight === undefined ? 1 : (weight[first] as number);
+    runOf[first] = runs;
+    let k = j + 1;
+    for (; k < n && keys[k] === key; k++) {
+      const i = order[k] as number;
+      runOf[i] = runs;
+      w += weight === undefined ? 1 : (weight[i] as number);
+    }
+    runAtFirst[first] = runs;
+    runWeight[runs] = w;
+    runs++;
+    j = k;
+  }
+  // The runs numbered in order of their first customer, the triples written in that order.
+  const idOfRun = keys;
+  const ux = new Float64Array(runs);
+  const utx = new Float64Array(runs);
+  const uT = new Float64Array(runs);
+  const uw = new Float64Array(runs);
+  const index = new Uint32Array(n);
+  let size = 0;
+  for (let i = 0; i < n; i++) {
+    const run = runAtFirst[i] as number;
+    if (run >= 0) {
+      idOfRun[run] = size;
+      ux[size] = xs[i] as number;
+      utx[size] = (txs[i] as number) + 0;
+      uT[size] = (Ts[i] as number) + 0;
+      uw[size] = runWeight[run] as number;
+      size++;
+    }
+    index[i] = idOfRun[runOf[i] as number] as number;
+  }
+  return { x: ux, tx: utx, T: uT, weight: uw, index };
 }
 
 /** Fewest customers for which compressSummary packs keys; below, the general way is as quick. */

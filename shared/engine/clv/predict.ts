@@ -39,6 +39,7 @@ import {
   type CustomerSummary,
   checkLength,
   compressSummary,
+  pairsOf,
   validateSummary,
 } from "./data";
 import { ClvFitError, type ClvFitErrorCode, ClvInputError } from "./errors";
@@ -178,7 +179,7 @@ export function predictAll(
     checkLength("compressed", c.index, n);
     const u = c.x.length;
     // The hypergeometric work depends on (x, T) only: done once per distinct pair (grouped as (x, T, T)).
-    const pairs = compressSummary({ x: c.x, tx: c.T, T: c.T });
+    const pairs = pairsOf(c);
     const v = pairs.x.length;
     const vDiscounted = new Float64Array(v);
     const vHorizon = new Float64Array(v);

@@ -31,7 +31,7 @@ import type {
   RepeatModelFitSummary,
   RepeatModelName,
 } from "../types";
-import { type CompressedSummary, type CustomerSummary, compressSummary } from "./data";
+import { type CompressedSummary, type CustomerSummary, compressSummary, pairsOf } from "./data";
 import { ClvFitError } from "./errors";
 import type { RepeatModel, RepeatModelFit } from "./models";
 import { repeatKernel } from "./repeat";
@@ -109,7 +109,7 @@ export interface TripleGroups {
 /** The groups predictPurchases works on; the same for every model, so worked out once per data. */
 export function tripleGroups(data: CustomerSummary): TripleGroups {
   const triples = compressSummary(data);
-  return { triples, pairs: compressSummary({ x: triples.x, tx: triples.T, T: triples.T }) };
+  return { triples, pairs: pairsOf(triples) };
 }
 
 /**

@@ -2,11 +2,20 @@
  * compressSummary against a Map keyed by the (x, t_x, T) triple: triples in order of first occurrence, summed
  * weights, and every customer's triple, for a few or many thousands of distinct triples (the table grows),
  * whole days (grouped by packed keys from 4,096 customers) or not, values at the packing's limits included.
+ * The sorted grouping (compressSorted, what compressSummary uses for whole days whose keys fit 31 bits) is
+ * held to the hash table's (compressPacked) and the Map's, at and past its keys' width; the pairs of triples
+ * to compressSummary of (x, T, T).
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { compressSummary } from "../../../shared/engine/clv";
-import { compressByDoubles } from "../../../shared/engine/clv/data";
+import {
+  type CompressedSummary,
+  compressByDoubles,
+  compressPacked,
+  compressSorted,
+  pairsOf,
+} from "../../../shared/engine/clv/data";
 
 function model(x: number[], tx: number[], T: number[], weight?: number[]) {
   const groups = new Map<string, { x: number; tx: number; T: number; weight: number; id: number }>();
@@ -161,6 +170,89 @@ describe("compressSummary", () => {
       expect(Array.from(c.T)).toEqual(expected.T);
       expect(Array.from(c.weight)).toEqual(expected.weight);
       expect(Array.from(c.index)).toEqual(expected.index);
+    }
+  });
+
+  it("groups the same by sorting as by the hash table and the Map, at and past the sort keys' 31 bits", () => {
+    // x, t_x and T take the bits of their largest values: 11 + 10 + 10 = 31 bits fit, 32 do not.
+    const widths = [
+      { x: 2 ** 11 - 1, t: 2 ** 10 - 1, fits: true },
+      { x: 2 ** 11, t: 2 ** 10 - 1, fits: false },
+      { x: 3, t: 2 ** 15 - 1, fits: false },
+      { x: 2 ** 20 - 1, t: 7, fits: true },
+    ];
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 4096, max: 20_000 }),
+        fc.constantFrom(...widths),
+        fc.boolean(),
+        fc.integer({ min: 1, max: 2 ** 31 - 1 }),
+        (n, width, weighted, seed) => {
+          let s = seed;
+          const next = () => {
+            s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+            return s / 4294967296;
+          };
+          const x: number[] = [];
+          const tx: number[] = [];
+          const T: number[] = [];
+          const weight: number[] = [];
+          for (let i = 0; i < n; i++) {
+            // Mostly small values, so that triples repeat; some at the largest; -0 now and then.
+            const big = next() < 0.1;
+            const xi = big ? width.x : next() < 0.05 ? -0 : Math.floor(next() * 5);
+            const Ti = big ? width.t : Math.floor(next() * 9);
+            x.push(xi);
+            T.push(Ti);
+            tx.push(next() < 0.05 ? -0 : Math.floor(next() * (Ti + 1)));
+            weight.push(Math.floor(next() * 3) + 0.25);
+          }
+          // The largest values at least once, so that the keys take their full width.
+          x[0] = width.x;
+          tx[0] = width.t;
+          T[0] = width.t;
+          const data = { x: Float64Array.from(x), tx: Float64Array.from(tx), T: Float64Array.from(T) };
+          const w = weighted ? weight : undefined;
+          const sorted = compressSorted(data, w);
+          expect(sorted === undefined).toBe(!width.fits);
+          const expected = model(
+            x,
+            tx.map((v) => v + 0),
+            T.map((v) => v + 0),
+            w,
+          );
+          const packed = compressPacked(data, undefined, w);
+          for (const c of [compressSummary(data, w), packed, ...(sorted === undefined ? [] : [sorted])]) {
+            // Object.is: -0 stays apart from 0 where x came as -0 first.
+            expect(Array.from(c.x).every((v, k) => Object.is(v, packed.x[k]))).toBe(true);
+            expect(Array.from(c.x)).toEqual(expected.x);
+            expect(Array.from(c.tx)).toEqual(expected.tx);
+            expect(Array.from(c.T)).toEqual(expected.T);
+            expect(Array.from(c.weight)).toEqual(expected.weight);
+            expect(Array.from(c.index)).toEqual(expected.index);
+          }
+        },
+      ),
+      { seed: 11, numRuns: 24 },
+    );
+  });
+  it("gives the pairs of triples as compressSummary of (x, T, T)", () => {
+    const triples: CompressedSummary[] = [];
+    for (const n of [100, 20_000]) {
+      const x = Float64Array.from({ length: n }, (_, i) => (i * 7) % 3);
+      const T = Float64Array.from({ length: n }, (_, i) => 30 + ((i * 13) % (n < 1000 ? 5 : 97)));
+      const tx = Float64Array.from(T, (t, i) => (i * 5) % (t + 1));
+      triples.push(compressSummary({ x, tx, T }));
+    }
+    for (const c of triples) {
+      const expected = model(Array.from(c.x), Array.from(c.T), Array.from(c.T));
+      const pairs = pairsOf(c);
+      expect(pairs.x.length).toBeLessThan(c.x.length);
+      expect(Array.from(pairs.x)).toEqual(expected.x);
+      expect(Array.from(pairs.tx)).toEqual(expected.tx);
+      expect(Array.from(pairs.T)).toEqual(expected.T);
+      expect(Array.from(pairs.weight)).toEqual(expected.weight);
+      expect(Array.from(pairs.index)).toEqual(expected.index);
     }
   });
 });
