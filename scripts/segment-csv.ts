@@ -11,8 +11,9 @@
  * - whole numbers as String() has them, money as centsText (two decimals), days as isoDay;
  * - probabilities and expectations as Number.prototype.toFixed has them (fixedScaled, below).
  *
- * The segment, cluster and lifecycle ids, days and categories are encoded once each. Whole numbers below 2^31
- * (nearly every cell) are written with 32-bit integer arithmetic, two digits at a time.
+ * Days (with the comma after them), categories and each combination of RFM segment, cluster and lifecycle
+ * stage met (as one cell of three, commas included) are encoded once each. Whole numbers below 2^31 (nearly
+ * every cell) are written with 32-bit integer arithmetic, two digits at a time.
  */
 import type { FileHandle } from "node:fs/promises";
 import { csvTextCell } from "../shared/csv";
@@ -312,6 +313,7 @@ export async function writeCustomerRows(
   const rfmIds = RFM_SEGMENTS.map((s) => encode(s.id));
   const lifecycleIds = LIFECYCLE_STAGES.map((s) => encode(s.id));
   const empty = new Uint8Array(0);
+  const comma = Uint8Array.of(COMMA);
   // The ids' bytes: entry s of the state's customer set is arena[start, ends[s]), after its length prefix
   // (a varint, bytes ≥ 0x80 but the last) at ends[s − 1] (0 for the first).
   const ids = result.state?.customers.parts();
@@ -324,6 +326,14 @@ export async function writeCustomerRows(
   let categoryCell: Uint8Array = empty;
   let lastDay = Number.NaN;
   let dayCell: Uint8Array = empty;
+  // The cells `rfm segment,cluster,lifecycle stage,` of each combination met, at
+  // (rfmSegment · LIFECYCLE_STAGES.length + lifecycle) · clusterSlots + (cluster + 1, or 0 without clusters).
+  let clusterSlots = 1;
+  if (cluster !== undefined)
+    for (let i = 0; i < cluster.length; i++)
+      clusterSlots = Math.max(clusterSlots, (cluster[i] as number) + 2);
+  const lifecycleCount = lifecycleIds.length;
+  const segmentCells: (Uint8Array | undefined)[] = [];
 
   const header = encode(`${columns.join(",")}\n`);
   await out.turn(header.length);
@@ -369,14 +379,13 @@ export async function writeCustomerRows(
     if (first !== lastDay) {
       let cell = days.get(first);
       if (cell === undefined) {
-        cell = encode(isoDay(first));
+        cell = encode(`${isoDay(first)},`);
         days.set(first, cell);
       }
       dayCell = cell;
       lastDay = first;
     }
     at = copyCell(bytes, at, dayCell);
-    bytes[at++] = COMMA;
     at = numberCell(bytes, at, recencyDays[i] as number);
     bytes[at++] = COMMA;
     at = numberCell(bytes, at, frequency[i] as number);
@@ -389,12 +398,24 @@ export async function writeCustomerRows(
     bytes[at++] = COMMA;
     at = numberCell(bytes, at, m[i] as number);
     bytes[at++] = COMMA;
-    at = copyCell(bytes, at, rfmIds[rfmSegment[i] as number] as Uint8Array);
-    bytes[at++] = COMMA;
-    if (cluster !== undefined) at = copyCell(bytes, at, clusterIds[cluster[i] as number] ?? empty);
-    bytes[at++] = COMMA;
-    at = copyCell(bytes, at, lifecycleIds[lifecycle[i] as number] as Uint8Array);
-    bytes[at++] = COMMA;
+    const segment = rfmSegment[i] as number;
+    const stage = lifecycle[i] as number;
+    const slot = cluster === undefined ? 0 : (cluster[i] as number) + 1;
+    const key = (segment * lifecycleCount + stage) * clusterSlots + slot;
+    let segmentCell = segmentCells[key];
+    if (segmentCell === undefined) {
+      const clusterId = slot === 0 ? empty : (clusterIds[slot - 1] ?? empty);
+      segmentCell = Buffer.concat([
+        rfmIds[segment] as Uint8Array,
+        comma,
+        clusterId,
+        comma,
+        lifecycleIds[stage] as Uint8Array,
+        comma,
+      ]);
+      segmentCells[key] = segmentCell;
+    }
+    at = copyCell(bytes, at, segmentCell);
     at = fixedCell(bytes, at, probabilityAlive?.[i], 6, 1e6);
     bytes[at++] = COMMA;
     at = fixedCell(bytes, at, expectedPurchases?.[i], 4, 1e4);
