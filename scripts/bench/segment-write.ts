@@ -4,19 +4,21 @@
  *
  * - the synthetic file is read and computed once, as the CLI does it (`--as-of` its evaluation day, `--k`,
  *   seed 1, the value stage on its own thread);
- * - then `--repeat` rounds write the result with this checkout's writeCustomers (scripts/segment.ts: a
- *   temporary file renamed into place, the CLI's `seconds.write`) and, with `--before <dir>`, with that of
- *   another checkout (e.g. `git worktree add /tmp/before <commit>` with `ln -s "$PWD/node_modules"
- *   /tmp/before/`), imported from its sources, alternating which goes first;
- * - each write's wall time, the process's CPU time over it (process.cpuUsage: user + system, every thread)
- *   and the resident memory after it are printed, then the medians with the load average at the start and
- *   the end, and written to `<out-dir>/segment-write.json`. Fails if any write's file differs from the first
- *   one's in a byte.
+ * - then `--repeat` rounds write the result to a file with this checkout's writeCustomerRows (what the CLI's
+ *   `seconds.write` times besides opening, closing and renaming the file) and, with `--before <dir>`, with
+ *   that of another checkout (e.g. `git worktree add /tmp/before <commit>` with `ln -s "$PWD/node_modules"
+ *   /tmp/before/`), imported from its sources; the writers alternate, and so does which goes first;
+ * - each write's wall time, the process's CPU time over it (process.cpuUsage: user + system, every thread,
+ *   so the file writes' own time too), and the resident memory before it and at its highest during it
+ *   (sampled at each write to the file, every MiB or so) are printed, then each writer's best and median
+ *   with the load average at the start and the end, and written to `<out-dir>/segment-write.json`. Fails if
+ *   any write's file differs from the first one's in a byte.
  *
  *   npx tsx scripts/bench/segment-write.ts [--size 1m] [--repeat 5] [--k 8] [--before <dir>] [--out-dir bench-out]
  */
 import { createHash } from "node:crypto";
 import { createReadStream, readFileSync, statSync, writeFileSync } from "node:fs";
+import { type FileHandle, open } from "node:fs/promises";
 import { loadavg } from "node:os";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -27,7 +29,8 @@ import {
   ingestTransactionsParallel,
 } from "../../shared/engine";
 import { checkOrExit, parseOrExit, size, wholeNumber } from "../cli";
-import { writeCustomers } from "../segment";
+import { OUTPUT_COLUMNS } from "../segment";
+import { writeCustomerRows } from "../segment-csv";
 import { DEFAULT_SPEC, syntheticFile } from "./generate";
 import { median } from "./median";
 
@@ -57,13 +60,13 @@ const { customers, repeat, k } = checkOrExit(CLI, () => ({
 }));
 const outDir = resolve(values["out-dir"]);
 
-type Write = (result: ComputedSegmentation, path: string) => Promise<void>;
+type Write = (result: ComputedSegmentation, columns: readonly string[], file: FileHandle) => Promise<void>;
 
 const loadAtStart = loadavg();
 const file = syntheticFile(outDir, { ...DEFAULT_SPEC, customers });
 console.error(`file ${file.path}: ${file.rows} rows, ${(file.bytes / 1e6).toFixed(0)} MB`);
 
-let t = performance.now();
+const started = performance.now();
 const bytes = statSync(file.path).size;
 const read = await ingestTransactionsParallel(
   {
@@ -80,33 +83,67 @@ const result = computeSegments(
   { valueThread: true },
 );
 console.error(
-  `read and computed ${result.customerCount} customers in ${((performance.now() - t) / 1000).toFixed(1)} s`,
+  `read and computed ${result.customerCount} customers in ${((performance.now() - started) / 1000).toFixed(1)} s`,
 );
 
 const writers: { name: string; write: Write; out: string }[] = [
-  { name: "now", write: writeCustomers, out: join(outDir, `segment-write-${customers}-now.csv`) },
+  { name: "now", write: writeCustomerRows, out: join(outDir, `segment-write-${customers}-now.csv`) },
 ];
 if (values.before !== undefined) {
   const before = resolve(values.before);
-  const module = (await import(pathToFileURL(join(before, "scripts/segment.ts")).href)) as {
-    writeCustomers: Write;
+  const module = (await import(pathToFileURL(join(before, "scripts/segment-csv.ts")).href)) as {
+    writeCustomerRows: Write;
   };
   writers.push({
     name: `before (${before})`,
-    write: module.writeCustomers,
+    write: module.writeCustomerRows,
     out: join(outDir, `segment-write-${customers}-before.csv`),
   });
+}
+
+interface Run {
+  wall: number;
+  cpu: number;
+  rssBeforeMB: number;
+  rssPeakMB: number;
+}
+
+/** Writes the result with `write` to `path`, sampling the resident memory at each write to the file. */
+async function timed(write: Write, path: string): Promise<Run> {
+  const handle = await open(path, "w");
+  try {
+    const rssBefore = process.memoryUsage.rss();
+    let rssPeak = rssBefore;
+    const sampling = new Proxy(handle, {
+      get(target, key) {
+        if (key !== "write") return Reflect.get(target, key);
+        return (...args: Parameters<FileHandle["write"]>) => {
+          rssPeak = Math.max(rssPeak, process.memoryUsage.rss());
+          return target.write(...args);
+        };
+      },
+    });
+    const cpu = process.cpuUsage();
+    const t = performance.now();
+    await write(result, OUTPUT_COLUMNS, sampling);
+    const wall = (performance.now() - t) / 1000;
+    const used = process.cpuUsage(cpu);
+    rssPeak = Math.max(rssPeak, process.memoryUsage.rss());
+    return {
+      wall: Math.round(wall * 1000) / 1000,
+      cpu: Math.round((used.user + used.system) / 1000) / 1000,
+      rssBeforeMB: Math.round(rssBefore / 2 ** 20),
+      rssPeakMB: Math.round(rssPeak / 2 ** 20),
+    };
+  } finally {
+    await handle.close();
+  }
 }
 
 function digest(path: string): string {
   return createHash("sha256").update(readFileSync(path)).digest("hex");
 }
 
-interface Run {
-  wall: number;
-  cpu: number;
-  rssMB: number;
-}
 const runs: Record<string, Run[]> = {};
 let expected: string | undefined;
 for (let round = 0; round < repeat; round++) {
@@ -114,16 +151,7 @@ for (let round = 0; round < repeat; round++) {
   const order = round % 2 === 0 ? writers : [...writers].reverse();
   for (const w of order) {
     const load = loadavg()[0] as number;
-    const cpu = process.cpuUsage();
-    t = performance.now();
-    await w.write(result, w.out);
-    const wall = (performance.now() - t) / 1000;
-    const used = process.cpuUsage(cpu);
-    const run = {
-      wall: Math.round(wall * 1000) / 1000,
-      cpu: Math.round((used.user + used.system) / 1000) / 1000,
-      rssMB: Math.round(process.memoryUsage().rss / 2 ** 20),
-    };
+    const run = await timed(w.write, w.out);
     const hash = digest(w.out);
     expected ??= hash;
     if (hash !== expected)
@@ -136,13 +164,14 @@ for (let round = 0; round < repeat; round++) {
     );
   }
 }
+const rounded = (x: number) => Math.round(x * 1000) / 1000;
 const rows = Object.entries(runs).map(([name, list]) => ({
   writer: name,
   wallBest: Math.min(...list.map((r) => r.wall)),
-  wallMedian: median(list.map((r) => r.wall)),
+  wallMedian: rounded(median(list.map((r) => r.wall))),
   cpuBest: Math.min(...list.map((r) => r.cpu)),
-  cpuMedian: median(list.map((r) => r.cpu)),
-  rssMB: Math.max(...list.map((r) => r.rssMB)),
+  cpuMedian: rounded(median(list.map((r) => r.cpu))),
+  rssPeakOverBeforeMB: Math.max(...list.map((r) => r.rssPeakMB - r.rssBeforeMB)),
 }));
 console.table(rows);
 const loadAtEnd = loadavg();
