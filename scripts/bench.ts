@@ -12,7 +12,7 @@
  *   npm run bench -- --overlap [--customers 1m] [--segments 30]  (overlap answers: see scripts/bench/overlap.ts)
  *   npm run bench -- --parallel-read [--size 1m] [--repeat 3]  (npm run segment on every core against DuckDB on
  *                    one thread: see scripts/bench/parallel-read.ts)
- *   npm run bench -- --sharded [--customers 10m] [--single-size 1m] [--workers 2] [--range-mb 64] [--buckets 16] [--repeat 1]
+ *   npm run bench -- --sharded [--customers 10m] [--single-size 1m] [--workers 2] [--range-mb 64] [--buckets auto] [--baseline-buckets 16|none] [--repeat 1]
  *                    [--shuffle auto|memory|files]
  *                    (the sharded computation on worker threads: see scripts/bench/sharded.ts)
  *
@@ -81,7 +81,7 @@ const CLI = {
        npm run bench -- --cli-startup [--size 100k] [--repeat 3] [--out-dir bench-out]
        npm run bench -- --parallel-read [--size 1m] [--repeat 3] [--k 8] [--out-dir bench-out]
        npm run bench -- --overlap [--customers 1m] [--segments 30]
-       npm run bench -- --sharded [--customers 10m] [--single-size 1m] [--workers 2] [--range-mb 64] [--buckets 16] [--repeat 1]
+       npm run bench -- --sharded [--customers 10m] [--single-size 1m] [--workers 2] [--range-mb 64] [--buckets auto] [--baseline-buckets 16|none] [--repeat 1]
                             [--shuffle auto|memory|files]
   --sizes               customers per measured file, e.g. 100k,1m (default 100k,1m); --quick is 100k
   --k                   clusters (default 8)
@@ -105,7 +105,8 @@ const CLI = {
     "single-size": { type: "string", default: "1m" },
     workers: { type: "string" },
     "range-mb": { type: "string", default: "64" },
-    buckets: { type: "string", default: "16" },
+    buckets: { type: "string", default: "auto" },
+    "baseline-buckets": { type: "string", default: "16" },
     shuffle: { type: "string", default: "auto" },
   },
 } as const;
@@ -671,7 +672,10 @@ if (values.sharded) {
           ? availableParallelism()
           : wholeNumber("workers", values.workers, 1, 256),
       rangeMB: wholeNumber("range-mb", values["range-mb"], 1, 4096),
-      buckets: wholeNumber("buckets", values.buckets, 1, 4096),
+      ...(values.buckets === "auto" ? {} : { buckets: wholeNumber("buckets", values.buckets, 1, 4096) }),
+      ...(values["baseline-buckets"] === "none"
+        ? {}
+        : { baselineBuckets: wholeNumber("baseline-buckets", values["baseline-buckets"], 1, 4096) }),
       shuffle: shuffleMode(values.shuffle),
     })),
     k,

@@ -6,8 +6,13 @@
  * runs the sharded path twice on that file: with the merge's value stage on a thread of its own (the runner's
  * default) and in the merge's thread (the way before it, the baseline), whose results must be identical too.
  *
- *   npm run bench -- --sharded [--customers 10m] [--single-size 1m] [--workers 2] [--range-mb 64] [--buckets 16]
- *                              [--repeat 1] [--shuffle auto|memory|files]
+ *   npm run bench -- --sharded [--customers 10m] [--single-size 1m] [--workers 2] [--range-mb 64] [--buckets auto]
+ *                              [--baseline-buckets 16|none] [--repeat 1] [--shuffle auto|memory|files]
+ *
+ * Buckets: "auto" lets the runner pick them from the upload's size (bucketsFor: one per 32 MB, at least 16).
+ * On the large file the bench then also runs the sharded path with --baseline-buckets (16, the number before
+ * the runner picked it), in the same process tree one after the other, and checks that both runs give the same
+ * customers, k-means inertia, value model and segments.
  *
  * Every run is a child process of its own (bundled with esbuild, run by plain node), so its peak RSS and CPU
  * time are its own; each worker thread reports its own peak V8 heap and external (typed array) memory and its
@@ -32,7 +37,10 @@ export interface ShardedBenchOptions {
   singleSize: number;
   workers: number;
   rangeMB: number;
-  buckets: number;
+  /** Customer buckets; undefined: the runner's choice from the upload's size. */
+  buckets?: number;
+  /** Buckets of a second run on the large file, the baseline (undefined: none). */
+  baselineBuckets?: number;
   k: number;
   /** Rounds of the single path and the sharded path on the small file, interleaved (default 1). */
   repeat?: number;
@@ -143,19 +151,19 @@ export async function shardedBench(o: ShardedBenchOptions): Promise<void> {
   };
   const small = data(o.singleSize);
   const large = data(o.customers);
-  const shard = async (file: SyntheticFile, valueThread = true) => {
+  const shard = async (file: SyntheticFile, valueThread = true, buckets = o.buckets) => {
     const config: ShardChildConfig = {
       file: file.path,
       asOf: file.asOf,
       k: o.k,
       workers: o.workers,
       rangeBytes: o.rangeMB << 20,
-      buckets: o.buckets,
+      ...(buckets === undefined ? {} : { buckets }),
       shuffle: o.shuffle ?? "auto",
       valueThread,
     };
     console.error(
-      `sharded: ${label(file.spec.customers)} customers, ${o.workers} workers, value stage ${
+      `sharded: ${label(file.spec.customers)} customers, ${o.workers} workers, ${buckets ?? "auto"} buckets, value stage ${
         valueThread ? "on its own thread" : "in the merge's thread"
       }`,
     );
@@ -190,6 +198,19 @@ export async function shardedBench(o: ShardedBenchOptions): Promise<void> {
     shardedSmalls.push(await shard(small));
   }
   const shardedLarge = o.customers === o.singleSize ? undefined : await shard(large);
+  const baselineLarge =
+    shardedLarge === undefined ||
+    o.baselineBuckets === undefined ||
+    o.baselineBuckets === shardedLarge.out.buckets
+      ? undefined
+      : await shard(large, true, o.baselineBuckets);
+  const sameLarge =
+    baselineLarge === undefined ||
+    shardedLarge === undefined ||
+    (baselineLarge.out.customers === shardedLarge.out.customers &&
+      JSON.stringify(baselineLarge.out.clusters) === JSON.stringify(shardedLarge.out.clusters) &&
+      JSON.stringify(baselineLarge.out.value) === JSON.stringify(shardedLarge.out.value) &&
+      JSON.stringify(baselineLarge.out.segments) === JSON.stringify(shardedLarge.out.segments));
 
   const same = [...shardedSmalls, ...valueInMerge].every((sharded) =>
     singles.every(
@@ -245,10 +266,17 @@ export async function shardedBench(o: ShardedBenchOptions): Promise<void> {
       shardedSmalls[round] as Timed<ShardOutput>,
     );
   }
+  if (baselineLarge !== undefined) {
+    shardRow(
+      `sharded, ${o.workers} workers, ${baselineLarge.out.buckets} buckets (baseline)`,
+      large,
+      baselineLarge,
+    );
+  }
   const largePeak =
     shardedLarge === undefined
       ? Math.max(...shardedSmalls.flatMap((r) => r.out.workers.map((m) => m.totalMB)))
-      : shardRow(`sharded, ${o.workers} workers`, large, shardedLarge);
+      : shardRow(`sharded, ${o.workers} workers, ${shardedLarge.out.buckets} buckets`, large, shardedLarge);
   const singleWall = median(singles.map((r) => r.wallSeconds));
   const shardedWall = median(shardedSmalls.map((r) => r.wallSeconds));
   const singleCpu = median(singles.map((r) => r.out.cpuSeconds ?? 0));
@@ -281,6 +309,15 @@ export async function shardedBench(o: ShardedBenchOptions): Promise<void> {
       big.out.shuffleBytes / 1e9,
     )} GB in memory; rebuilt buckets: ${big.out.rebuilt.length}.`,
   );
+  if (baselineLarge !== undefined && shardedLarge !== undefined) {
+    lines.push(
+      `- ${label(large.spec.customers)} customers in ${shardedLarge.out.buckets} buckets vs ${baselineLarge.out.buckets}: wall ${fmt(
+        shardedLarge.wallSeconds,
+      )} s vs ${fmt(baselineLarge.wallSeconds)} s, CPU ${fmt(shardedLarge.out.cpuSeconds)} s vs ${fmt(
+        baselineLarge.out.cpuSeconds,
+      )} s; results ${sameLarge ? "identical" : "DIFFERENT"} (customers, k-means inertia, value model, segments).`,
+    );
+  }
   if (shardedLarge !== undefined) {
     lines.push(
       `- Targets: ≤ 120 s ${shardedLarge.wallSeconds <= 120 ? "met" : "NOT met"}; peak per worker ≤ 1 GB ${
@@ -304,11 +341,12 @@ export async function shardedBench(o: ShardedBenchOptions): Promise<void> {
         single: singles.map((r) => ({ file: small, ...r })),
         shardedSmall: shardedSmalls.map((r) => ({ file: small, ...r })),
         shardedLarge: shardedLarge === undefined ? null : { file: large, ...shardedLarge },
-        identical: same,
+        baselineLarge: baselineLarge === undefined ? null : { file: large, ...baselineLarge },
+        identical: same && sameLarge,
       },
       null,
       2,
     )}\n`,
   );
-  if (!same) process.exitCode = 1;
+  if (!same || !sameLarge) process.exitCode = 1;
 }

@@ -29,9 +29,11 @@ import {
   type BucketForeignOrders,
   type ComputeSettings,
   combineForeignOrders,
+  DEFAULT_BUCKETS,
   FileError,
   type FileErrorCode,
   type ForeignOrders,
+  MAX_BUCKETS,
   type MergedSegmentation,
   mergePartials,
   ORDER_SLICES,
@@ -62,6 +64,7 @@ export interface LocalShardOptions {
    * multiple of the workers, so that no worker waits for another's last range.
    */
   rangeBytes?: number;
+  /** Customer buckets (default bucketsFor(the upload's size)). */
   buckets?: number;
   /** The worker entry: the bundled worker (worker.mjs), or worker.ts itself when running from source. */
   workerFile: string;
@@ -92,6 +95,19 @@ export type ShuffleMode = "memory" | "files" | "auto";
  */
 export function shuffleBudget(): number {
   return Math.floor(Math.min(totalmem() / 4, freemem() / 2));
+}
+
+/** Bytes of upload per bucket the runner aims at when not told the number of buckets. */
+export const BUCKET_BYTES = 32 << 20;
+
+/**
+ * The buckets for an upload of `bytes`: one per BUCKET_BYTES, at least DEFAULT_BUCKETS. A bucket's state
+ * (its customers' hash table and order columns) grows with its share of the upload, and the aggregate's cost
+ * per row with it, as the state outgrows the processor's caches: at 10 M customers, 16 buckets of 270 MB
+ * each cost more per row than 129 of 32 MB.
+ */
+export function bucketsFor(bytes: number): number {
+  return Math.min(MAX_BUCKETS, Math.max(DEFAULT_BUCKETS, Math.ceil(bytes / BUCKET_BYTES)));
 }
 
 /** The shuffle a run of an upload of `bytes` uses. */
@@ -261,7 +277,7 @@ export async function runShardedLocal(options: LocalShardOptions): Promise<Local
     const plan = await planShards(headBytes, size, {
       reader,
       ...(options.rangeBytes === undefined ? {} : { rangeBytes: options.rangeBytes }),
-      ...(options.buckets === undefined ? {} : { buckets: options.buckets }),
+      buckets: options.buckets ?? bucketsFor(size),
     });
     // As many ranges as asked for, rounded up to a multiple of the workers: each works the same share.
     const dataBytes = size - plan.dataStart;

@@ -51,6 +51,7 @@ export { bucketOf, type PartitionResult, partitionRange } from "./partition";
 export {
   DEFAULT_BUCKETS,
   DEFAULT_RANGE_BYTES,
+  MAX_BUCKETS,
   PLAN_HEAD_BYTES,
   planShards,
   rangeReadStart,

@@ -19,7 +19,7 @@ import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { simulateRows } from "../../../scripts/bench/generate";
-import { chooseShuffle, runShardedLocal, shuffleBudget } from "../../../scripts/shard/local";
+import { bucketsFor, chooseShuffle, runShardedLocal, shuffleBudget } from "../../../scripts/shard/local";
 import { type ComputedSegmentation, computeSegments } from "../../../shared/engine/compute";
 import { isoDay, parseDay } from "../../../shared/engine/days";
 import { FileError } from "../../../shared/engine/errors";
@@ -388,6 +388,17 @@ describe("the local sharded runner (worker threads, buffers passed in memory)", 
     }
     expectSame(run.merged.result, want.result, ["valueThread"]);
   }, 600_000);
+});
+
+describe("the local sharded runner's buckets", () => {
+  it("takes one bucket per 32 MB of upload, at least 16 and at most the plan's limit", () => {
+    expect(bucketsFor(0)).toBe(16);
+    expect(bucketsFor(16 * 32 * 1048576)).toBe(16);
+    expect(bucketsFor(16 * 32 * 1048576 + 1)).toBe(17);
+    // The benchmark's 10 M-customer file: 4,319,180,563 bytes, 128.7 times 32 MB.
+    expect(bucketsFor(4_319_180_563)).toBe(129);
+    expect(bucketsFor(1e15)).toBe(4096);
+  });
 });
 
 describe("the local sharded runner's shuffle through files", () => {
