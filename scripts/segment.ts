@@ -415,6 +415,8 @@ async function run(options: Options, io: CliIo): Promise<SegmentSummaryLine> {
     }
     customerErrors.print(io, options.customers);
   }
+  // Nothing adds an order from here on: the order ids' hashes go (8 bytes an order), lowering the run's peak.
+  state.sealOrders();
   const readMs = performance.now() - t;
 
   const asOf = evaluationDate(options.asOf, new Date());

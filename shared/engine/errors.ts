@@ -31,7 +31,11 @@ export class FileError extends Error {
   }
 }
 
-export type StateErrorCode = "BAD_STATE" | "UNSUPPORTED_STATE_VERSION";
+export type StateErrorCode =
+  | "BAD_STATE"
+  | "UNSUPPORTED_STATE_VERSION"
+  /** The state's order ids were let go (AggregateState.sealOrders): no order can be added or looked up. */
+  | "ORDERS_SEALED";
 
 export class StateError extends Error {
   override readonly name = "StateError";

@@ -13,7 +13,9 @@
  * - The dataset's currency, when the uploads name one.
  *
  * Hash tables are not stored: they are rebuilt the first time an ingest (or a lookup by id) needs them, so
- * a state loaded only to recompute scores never pays for them, and an ingest frees them when it ends.
+ * a state loaded only to recompute scores never pays for them, and an ingest frees them when it ends. A caller
+ * done adding orders can also let the order_id hashes go (sealOrders): the state then still computes
+ * everything, but takes no order and can no longer be serialized.
  *
  * serialize()/deserialize() use a versioned little-endian binary format with a magic header, a CRC-32 of the
  * body and a trailer; deserialize validates every length, index and code and throws StateError otherwise.
@@ -43,9 +45,12 @@ export class OrderBlock {
   category: Uint16Array | null = null;
 
   constructor(
-    /** The order_id hash's two lanes, as signed 32-bit integers (the bits are what counts). */
-    readonly hi: Int32Array = new Int32Array(ORDER_BLOCK_SIZE),
-    readonly lo: Int32Array = new Int32Array(ORDER_BLOCK_SIZE),
+    /**
+     * The order_id hash's two lanes, as signed 32-bit integers (the bits are what counts); empty once the
+     * state's orders are sealed (AggregateState.sealOrders).
+     */
+    public hi: Int32Array = new Int32Array(ORDER_BLOCK_SIZE),
+    public lo: Int32Array = new Int32Array(ORDER_BLOCK_SIZE),
     readonly customer: Uint32Array = new Uint32Array(ORDER_BLOCK_SIZE),
     readonly day: Int32Array = new Int32Array(ORDER_BLOCK_SIZE),
     /** Net cents of the order, or BIG_CENTS. */
@@ -140,6 +145,8 @@ export class AggregateState {
   private shift = 0;
   /** The empty slot where the order last looked up and not found would go. */
   private probeSlot = -1;
+  /** Set by sealOrders: the order_id hashes are gone. */
+  private sealed = false;
 
   constructor(sets?: { customers: ByteSet; channels: ByteSet; categories: ByteSet }) {
     this.customers = sets?.customers ?? new ByteSet();
@@ -249,6 +256,7 @@ export class AggregateState {
     channel: number,
     category: number,
   ) {
+    this.checkUnsealed("add an order");
     hi |= 0;
     lo |= 0;
     const order = this.orders;
@@ -293,6 +301,7 @@ export class AggregateState {
    * as it grows. A hint only: the table still grows past it.
    */
   reserveOrders(orders: number): void {
+    this.checkUnsealed("reserve room for orders");
     const wanted = Math.min(Math.max(orders, this.orders), 1 << 28);
     if (this.table !== null && wanted <= (this.mask + 1) * TABLE_MAX_LOAD) return;
     this.rebuildOrderTable(this.orders, wanted);
@@ -312,6 +321,37 @@ export class AggregateState {
   }
 
   /**
+   * Lets go of the order-id index for good, for a caller done adding orders: the hash tables (releaseTables)
+   * and every order's order_id hash (8 bytes an order). Computing segments, profiles and next best categories,
+   * and adding customers' attributes, need none of it. Afterwards adding, looking up or appending orders,
+   * serializing the state, handing it to another thread, verifying it, and the derived states that keep its
+   * orders (withoutAttributes, withoutCustomers) throw StateError ORDERS_SEALED.
+   */
+  sealOrders(): void {
+    this.releaseTables();
+    const none = new Int32Array(0);
+    for (const block of this.orderBlocks) {
+      block.hi = none;
+      block.lo = none;
+    }
+    this.sealed = true;
+  }
+
+  /** Whether sealOrders has let the order ids go. */
+  get ordersSealed(): boolean {
+    return this.sealed;
+  }
+
+  private checkUnsealed(what: string): void {
+    if (this.sealed) {
+      throw new StateError(
+        "ORDERS_SEALED",
+        `Cannot ${what}: the state's order ids were let go when its orders were sealed`,
+      );
+    }
+  }
+
+  /**
    * Appends orders [start, end) of `from`, none of whose order_ids this state holds, as addOrder would one by
    * one: customers through `customers` (from's index to this state's), channel and category codes through
    * `channels` and `categories` (from's code to this state's; 0 = not met yet, then interned here on first
@@ -326,6 +366,8 @@ export class AggregateState {
     channels: Int32Array,
     categories: Int32Array,
   ): void {
+    this.checkUnsealed("append orders");
+    from.checkUnsealed("append its orders to another state");
     this.table = null;
     this.probeSlot = -1;
     let at = start;
@@ -403,6 +445,7 @@ export class AggregateState {
 
   /** Builds the order_id table; false when two orders share a hash (only possible in a damaged state). */
   private rebuildOrderTable(count: number, room = count): boolean {
+    this.checkUnsealed("look up an order");
     let shift = 10;
     while (2 ** shift * TABLE_MAX_LOAD < Math.max(count, room) + 1) shift++;
     this.table = null;
@@ -512,6 +555,7 @@ export class AggregateState {
   }
 
   private rebuild(keep: Uint8Array, orders: boolean, attributes: boolean, compact = false): AggregateState {
+    if (orders) this.checkUnsealed("derive a state that keeps the orders");
     const next = new AggregateState();
     const remap = new Int32Array(this.customerCount).fill(-1);
     for (let i = 0; i < this.customerCount; i++) {
@@ -574,6 +618,7 @@ export class AggregateState {
    */
   toParts(): { parts: StateParts; transfer: ArrayBuffer[] } {
     if (this.attributeList.length > 0) throw new Error("toParts is for states without attributes");
+    this.checkUnsealed("hand the state to another thread");
     const transfer: ArrayBuffer[] = [];
     const take = <T extends { buffer: ArrayBufferLike }>(array: T): T => {
       const buffer = array.buffer as ArrayBuffer;
@@ -649,6 +694,7 @@ export class AggregateState {
    */
   *serializeChunks(): Generator<Uint8Array> {
     if (endianness() !== "LE") throw new Error("The state format is little-endian; this machine is not");
+    this.checkUnsealed("serialize the state");
     const writer = new ChunkWriter();
     writer.raw(MAGIC);
     writer.u32(FORMAT_VERSION);
