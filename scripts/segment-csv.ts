@@ -229,7 +229,7 @@ function moneyCell(bytes: Uint8Array, at: number, value: number | undefined): nu
 /** Copies `source` to `at`; returns the end. */
 function copyCell(bytes: Uint8Array, at: number, source: Uint8Array): number {
   const length = source.length;
-  if (length > 32) bytes.set(source, at);
+  if (length > 64) bytes.set(source, at);
   else for (let i = 0; i < length; i++) bytes[at + i] = source[i] as number;
   return at + length;
 }
@@ -392,11 +392,11 @@ export async function writeCustomerRows(
     bytes[at++] = COMMA;
     at = centsCell(bytes, at, monetaryCents[i] as number);
     bytes[at++] = COMMA;
-    at = numberCell(bytes, at, r[i] as number);
+    at = intDigits(bytes, at, r[i] as number);
     bytes[at++] = COMMA;
-    at = numberCell(bytes, at, f[i] as number);
+    at = intDigits(bytes, at, f[i] as number);
     bytes[at++] = COMMA;
-    at = numberCell(bytes, at, m[i] as number);
+    at = intDigits(bytes, at, m[i] as number);
     bytes[at++] = COMMA;
     const segment = rfmSegment[i] as number;
     const stage = lifecycle[i] as number;
