@@ -4,7 +4,8 @@
  *
  * Stages, in order (each timed in `timings`, in ms):
  * - rfm: one pass over the orders gives every customer's RFM values, first, last and previous purchase days
- *   and gross spend; then quintile scores and the RFM segments (rfm.ts);
+ *   and gross spend, and beside them the columns the value stage's holdout reads as of its calibration end
+ *   (found before the pass); then quintile scores and the RFM segments (rfm.ts);
  * - lifecycle: stages from the purchase days and the dataset's windows (lifecycle.ts);
  * - clusters: k-means on the RFM features, unless turned off or there are too few customers (clusters.ts);
  * - value: the repeat-purchase models validated on a holdout, the chosen one and Gamma-Gamma fitted on the
