@@ -229,7 +229,7 @@ function moneyCell(bytes: Uint8Array, at: number, value: number | undefined): nu
 /** Copies `source` to `at`; returns the end. */
 function copyCell(bytes: Uint8Array, at: number, source: Uint8Array): number {
   const length = source.length;
-  if (length > 64) bytes.set(source, at);
+  if (length > 32) bytes.set(source, at);
   else for (let i = 0; i < length; i++) bytes[at + i] = source[i] as number;
   return at + length;
 }
