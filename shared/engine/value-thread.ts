@@ -150,8 +150,27 @@ function runHelperTask(task: HelperTask, flag: Int32Array): void {
   post(task.port, answer, answer.ok ? answer.work : undefined, flag);
 }
 
+/** The columns of `data` copied into one SharedArrayBuffer, which threads read without copying it. */
+function sharedInputs(data: ValueInputs): ValueInputs {
+  const n = data.x.length;
+  const buffer = new SharedArrayBuffer(5 * n * Float64Array.BYTES_PER_ELEMENT);
+  const column = (k: number, values: Float64Array) => {
+    const out = new Float64Array(buffer, k * n * Float64Array.BYTES_PER_ELEMENT, n);
+    out.set(values);
+    return out;
+  };
+  return {
+    x: column(0, data.x),
+    tx: column(1, data.tx),
+    T: column(2, data.T),
+    mx: column(3, data.mx),
+    fallbackOrderValue: column(4, data.fallbackOrderValue),
+  };
+}
+
 /**
- * A helper thread working out FullDataWork of a copy of `data` (see the module header); undefined when it
+ * A helper thread working out FullDataWork of `data` (see the module header), whose columns it reads where
+ * they are: `data` must be in shared memory (sharedInputs) and stay unchanged. Undefined when the thread
  * cannot be started.
  */
 function startHelper(data: ValueInputs, entry: string | undefined): Waiter<FullDataWork> | undefined {
@@ -162,22 +181,14 @@ function startHelper(data: ValueInputs, entry: string | undefined): Waiter<FullD
   if (url === undefined) return undefined;
   let worker: Worker | undefined;
   try {
-    const task: Omit<HelperTask, "port"> = {
-      kind: "fullData",
-      data: {
-        x: own(data.x),
-        tx: own(data.tx),
-        T: own(data.T),
-        mx: own(data.mx),
-        fallbackOrderValue: new Float64Array(0),
-      },
-    };
+    // Shared memory, read by both threads: the helper's columns are the value thread's, not copies.
+    const task: Omit<HelperTask, "port"> = { kind: "fullData", data };
     const flag = new Int32Array(new SharedArrayBuffer(4));
     const { port1, port2 } = new MessageChannel();
     worker = startValueWorker(url, flag.buffer as SharedArrayBuffer);
     worker.on("error", () => undefined);
     worker.unref();
-    worker.postMessage({ ...task, port: port2 }, [port2, ...buffersOf(task.data)]);
+    worker.postMessage({ ...task, port: port2 }, [port2]);
     return new Waiter<FullDataWork>(worker, port1, flag, performance.now(), (message) => {
       const answer = message as HelperAnswer | undefined;
       return answer?.ok === true ? answer.work : undefined;
@@ -194,6 +205,8 @@ function runTask(task: ValueTask, flag: Int32Array): void {
   try {
     const started = performance.now();
     if (task.calibration !== null && task.data.x.length >= (task.helper.from ?? VALUE_HELPER_MIN_CUSTOMERS)) {
+      // The stage's own columns move to shared memory (the posted ones left to the garbage collector).
+      task.data = sharedInputs(task.data);
       helper = startHelper(task.data, task.helper.entry);
     }
     let outcome: HelperOutcome = helper === undefined ? "none" : "failed";
