@@ -191,7 +191,9 @@ function quickScan(
 /**
  * Splits range `index` of the plan into per-bucket parts. `source` yields the upload's bytes from
  * rangeReadStart(plan, index) on (to its end, or at least past the line straddling the range's end); it is
- * closed as soon as the range is done. Throws UNSHARDABLE_FILE for a quoted field holding a line break.
+ * closed as soon as the range is done. A chunk is not used once the next is asked for (what is kept of it is
+ * copied), so the source may read every chunk into the same buffer. Throws UNSHARDABLE_FILE for a quoted
+ * field holding a line break.
  */
 export async function partitionRange(
   source: AsyncIterable<Uint8Array>,

@@ -720,6 +720,39 @@ describe("mergePartials", () => {
     expect(r.columns.r[0]).toBeGreaterThan(r.columns.r[1] as number);
   });
 
+  it("partitions a source that reads every chunk into the same buffer as one that hands out fresh chunks", async () => {
+    // Quoted lines and a last line without LF, so that lines straddle chunks and go through every path.
+    const bytes = Buffer.from(
+      `${generated().text.trimEnd()}\n"q,1",O-q1,2023-02-01,5.00,web\nz1,O-z1,2023-02-02,"7.50",app`,
+      "utf8",
+    );
+    const plan = await planShards(bytes, bytes.length, {
+      reader: CSV,
+      rangeBytes: Math.ceil(bytes.length / 5),
+      buckets: 7,
+    });
+    /** The source's bytes from `start` on, `size` at a time, every chunk in one buffer. */
+    async function* reused(start: number, size: number): AsyncGenerator<Uint8Array> {
+      const buffer = new Uint8Array(size);
+      for (let at = start; at < bytes.length; at += size) {
+        const n = Math.min(size, bytes.length - at);
+        buffer.set(bytes.subarray(at, at + n));
+        yield buffer.subarray(0, n);
+      }
+    }
+    for (const size of [61, 997]) {
+      for (const range of plan.ranges) {
+        const from = bytes.subarray(rangeReadStart(plan, range.index));
+        const fresh = await partitionRange(chunked(from, everyN(from.length, size)), plan, range.index);
+        const one = await partitionRange(reused(rangeReadStart(plan, range.index), size), plan, range.index);
+        expect(one.lines).toBe(fresh.lines);
+        expect(one.parts.map((p) => Buffer.from(p).toString("base64"))).toEqual(
+          fresh.parts.map((p) => Buffer.from(p).toString("base64")),
+        );
+      }
+    }
+  });
+
   it("refuses share rules on partials built without spend", async () => {
     const text =
       "customer_id,order_id,order_date,amount,channel\na,1,2024-01-01,5,web\nb,2,2024-01-02,5,app\n";
