@@ -13,12 +13,13 @@
  * the caller runs valueStage itself, so the outcome, a result or an error, is always the one-thread one.
  *
  * A helper thread. From VALUE_HELPER_MIN_CUSTOMERS customers (when the holdout is validated), the value thread
- * starts one more thread on this same module, which works out the part of the stage on all the data that does
- * not depend on the model the holdout selects (value.ts FullDataWork: the grouping of the customers, the
- * Gamma-Gamma fit and its covariance) while the value thread validates the models; valueStage takes its answer
- * once the validation is done. Should the helper fail to start, fail, or post nothing within
- * JOIN_DEADLINE_MS, the value thread does that work itself: the same result either way, bit for bit
- * (test/unit/engine/value-thread.test.ts).
+ * starts one more thread on this same module, which reads the stage's columns in shared memory and works out
+ * the part of the stage that depends neither on the model the holdout selects nor on its fit (value.ts
+ * FullDataWork: the Gamma-Gamma fit and its covariance) while the value thread fits the selected model on all
+ * the data. The helper starts at once but sleeps until the models are validated: the calling thread's
+ * clusters are then done, as a rule, and the helper has a core of its own rather than one taken from them.
+ * Should the helper fail to start, fail, or post nothing within JOIN_DEADLINE_MS, the value thread does that
+ * work itself: the same result either way, bit for bit (test/unit/engine/value-thread.test.ts).
  *
  * From source (tests, tsx) the thread runs this file through tsx; in a bundle (the segment CLI) this module's
  * own bundle next to it, or where that is absent the bundle itself (threads.ts workerEntry), whose copy of
@@ -69,6 +70,8 @@ export const VALUE_WORKER = { valueStage: 1 } as const;
 const WAITING = 0;
 const ANSWERED = 1;
 const FAILED = 2;
+/** The flag's second slot: raised when the helper may start its work. */
+const GO = 1;
 
 /** Longest join() waits for the thread before the caller runs the stage itself: only a hung thread takes it. */
 export const JOIN_DEADLINE_MS = 10 * 60_000;
@@ -141,6 +144,12 @@ function post(port: MessagePort, answer: Answer | HelperAnswer, value: unknown, 
 }
 
 function runHelperTask(task: HelperTask, flag: Int32Array): void {
+  const started = performance.now();
+  while (Atomics.load(flag, GO) === 0) {
+    // A value thread that never says go has failed: this thread is stopped with it, or gives up.
+    if (performance.now() - started > JOIN_DEADLINE_MS) return;
+    Atomics.wait(flag, GO, 0, 1000);
+  }
   let answer: HelperAnswer;
   try {
     answer = { ok: true, work: fullDataWork(task.data) };
@@ -183,7 +192,8 @@ function startHelper(data: ValueInputs, entry: string | undefined): Waiter<FullD
   try {
     // Shared memory, read by both threads: the helper's columns are the value thread's, not copies.
     const task: Omit<HelperTask, "port"> = { kind: "fullData", data };
-    const flag = new Int32Array(new SharedArrayBuffer(4));
+    // Two slots: the answer's state, and GO.
+    const flag = new Int32Array(new SharedArrayBuffer(8));
     const { port1, port2 } = new MessageChannel();
     worker = startValueWorker(url, flag.buffer as SharedArrayBuffer);
     worker.on("error", () => undefined);
@@ -229,10 +239,13 @@ function runTask(task: ValueTask, flag: Int32Array): void {
       ...(helper === undefined
         ? {}
         : {
-            fullDataWork: () => {
-              const work = helper?.join();
-              if (work !== undefined) outcome = "used";
-              return work;
+            fullDataWork: {
+              begin: () => helper?.go(),
+              join: () => {
+                const work = helper?.join();
+                if (work !== undefined) outcome = "used";
+                return work;
+              },
             },
           }),
     });
@@ -280,6 +293,12 @@ class Waiter<T> {
     } finally {
       this.stop();
     }
+  }
+
+  /** Raises the flag's GO slot (a helper's signal to start its work). */
+  go(): void {
+    Atomics.store(this.flag, GO, 1);
+    Atomics.notify(this.flag, GO);
   }
 
   stop(): void {

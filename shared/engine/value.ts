@@ -431,15 +431,13 @@ function boundaryIssues(
 }
 
 /**
- * The work of the value stage on all the data that does not depend on the repeat-purchase model the holdout
- * selects: the customers grouped by (x, t_x, T), the Gamma-Gamma fit, and the covariance sample grouped and
- * Gamma-Gamma's covariance on it. A helper thread can do it while the calling thread validates the models
- * (value-thread.ts); valueStage then uses it as if it had worked it out itself, the same functions on the
- * same data giving the same bits.
+ * The work of the value stage on all the data that depends neither on the repeat-purchase model selected nor
+ * on its fit: the Gamma-Gamma fit, and the covariance sample grouped and Gamma-Gamma's covariance on it. A
+ * helper thread can do it while the calling thread fits the selected model on all the data (value-thread.ts);
+ * valueStage then uses it as if it had worked it out itself, the same functions on the same data giving the
+ * same bits.
  */
 export interface FullDataWork {
-  /** compressSummary of the data's (x, t_x, T). */
-  compressed: CompressedSummary;
   /** fitGammaGamma(x, mx), or the ClvFitError it threw. */
   gammaGamma: { fit: GammaGammaFit } | { failed: { code: ClvFitErrorCode; message: string } };
   /** compressSummary of the covariance sample's (x, t_x, T) (strideSample of COVARIANCE_CUSTOMERS). */
@@ -459,7 +457,6 @@ function covarianceSample(data: ValueInputs, n: number) {
  */
 export function fullDataWork(data: ValueInputs): FullDataWork {
   const n = data.x.length;
-  const compressed = compressSummary(data);
   let gammaGamma: FullDataWork["gammaGamma"];
   try {
     gammaGamma = { fit: fitGammaGamma(data.x, data.mx) };
@@ -469,7 +466,6 @@ export function fullDataWork(data: ValueInputs): FullDataWork {
   }
   const sample = covarianceSample(data, n);
   return {
-    compressed,
     gammaGamma,
     sample: compressSummary(sample),
     gammaGammaSigma:
@@ -482,10 +478,11 @@ export function fullDataWork(data: ValueInputs): FullDataWork {
 /** How valueStage runs; none of it changes the result. */
 export interface ValueStageOptions {
   /**
-   * FullDataWork of the stage's data worked out elsewhere, asked for once the holdout validation is done;
-   * undefined when it could not be had, and the stage works it out itself.
+   * FullDataWork of the stage's data worked out elsewhere: `begin` is called once the holdout validation is
+   * done (the work may start then), `join` where its answer is needed; undefined from `join` when it could
+   * not be had, and the stage works it out itself.
    */
-  fullDataWork?: () => FullDataWork | undefined;
+  fullDataWork?: { begin(): void; join(): FullDataWork | undefined };
 }
 
 /**
@@ -541,9 +538,9 @@ export function valueStage(
     candidates = [...DEFAULT_MODEL_ORDER];
   }
   let chosen: { model: RepeatModel; fit: RepeatModelFit } | undefined;
-  const helped = options.fullDataWork?.();
+  options.fullDataWork?.begin();
   // The customers grouped by (x, t_x, T), once for the fit and the predictions.
-  const compressed = helped?.compressed ?? compressSummary(data);
+  const compressed = compressSummary(data);
   for (const model of available(candidates)) {
     // The search on all the data starts from the calibration estimate, when there is one.
     const initial = validated.ok ? validated.calibrationParams[model.name] : undefined;
@@ -575,6 +572,7 @@ export function valueStage(
   const { model, fit } = chosen;
   issues.push(...boundaryIssues(model.label, fit));
 
+  const helped = options.fullDataWork?.join();
   let gg: GammaGammaFit | null = null;
   const orderValueIssue = (error: { code: string; message: string }) =>
     issue(

@@ -5,9 +5,9 @@
  * of the benchmark's generator, and where the stage skips its holdout or cannot fit at all. Each comparison
  * also checks that the thread's answer was the one used (timings.valueThread), so a thread that silently gave
  * way to the calling thread cannot pass for one that works. A thread whose entry cannot load gives way to the
- * calling thread at once. The value thread's helper (the work on all the data that does not depend on the
- * model selected, done while the models are validated) gives the same answer too, and where its entry cannot
- * load or the Gamma-Gamma fit fails, the thread's own work stands in, with the same outcome.
+ * calling thread at once. The value thread's helper (Gamma-Gamma's fit and covariance, done while the selected
+ * model is fitted on all the data) gives the same answer too, and where its entry cannot load or the
+ * Gamma-Gamma fit fails, the thread's own work stands in, with the same outcome.
  */
 import { createReadStream } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -197,7 +197,7 @@ describe("the value stage on its own thread", () => {
     expect(joined?.stage).toEqual(here);
   });
 
-  it("gives the one-thread result with the thread's helper, which did the work on all the data", async () => {
+  it("gives the one-thread result with the thread's helper, which fitted Gamma-Gamma", async () => {
     const { inputs, context } = await cdnowInputs();
     const settings = resolveValueSettings({});
     const here = valueStage(inputs, settings, context);
