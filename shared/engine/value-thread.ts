@@ -13,10 +13,10 @@
  * the caller runs valueStage itself, so the outcome, a result or an error, is always the one-thread one.
  *
  * A helper thread. From VALUE_HELPER_MIN_CUSTOMERS customers (when the holdout is validated), the value thread
- * starts one more thread on this same module, which reads the stage's columns in shared memory and works out
- * the part of the stage that depends neither on the model the holdout selects nor on its fit (value.ts
- * FullDataWork: the Gamma-Gamma fit and its covariance) while the value thread fits the selected model on all
- * the data. The helper starts at once but sleeps until the models are validated: the calling thread's
+ * starts one more thread on this same module, which takes copies of x and m_x (16 MB at a million) and of the
+ * covariance sample and works out the part of the stage that depends neither on the model the holdout
+ * selects nor on its fit (value.ts FullDataWork: the Gamma-Gamma fit and its covariance) while the value
+ * thread fits the selected model on all the data. The helper starts at once but sleeps until the models are validated: the calling thread's
  * clusters are then done, as a rule, and the helper has a core of its own rather than one taken from them.
  * Should the helper fail to start, fail, or post nothing within JOIN_DEADLINE_MS, the value thread does that
  * work itself: the same result either way, bit for bit (test/unit/engine/value-thread.test.ts).
@@ -38,7 +38,9 @@ import {
 } from "node:worker_threads";
 import { WORKER_BUNDLES, workerEntry } from "./threads";
 import {
+  type FullDataInputs,
   type FullDataWork,
+  fullDataInputs,
   fullDataWork,
   HOLDOUT_MIN_DAYS,
   type HoldoutContext,
@@ -102,11 +104,11 @@ interface ValueTask {
   calibration: { day: number; columns: CalibrationColumns } | null;
 }
 
-/** The helper's task: FullDataWork of the data. */
+/** The helper's task: FullDataWork of its inputs. */
 interface HelperTask {
   kind: "fullData";
   port: MessagePort;
-  data: ValueInputs;
+  inputs: FullDataInputs;
 }
 
 type Answer =
@@ -152,35 +154,16 @@ function runHelperTask(task: HelperTask, flag: Int32Array): void {
   }
   let answer: HelperAnswer;
   try {
-    answer = { ok: true, work: fullDataWork(task.data) };
+    answer = { ok: true, work: fullDataWork(task.inputs) };
   } catch (error) {
     answer = { ok: false, message: String((error as Error)?.message ?? error) };
   }
   post(task.port, answer, answer.ok ? answer.work : undefined, flag);
 }
 
-/** The columns of `data` copied into one SharedArrayBuffer, which threads read without copying it. */
-function sharedInputs(data: ValueInputs): ValueInputs {
-  const n = data.x.length;
-  const buffer = new SharedArrayBuffer(5 * n * Float64Array.BYTES_PER_ELEMENT);
-  const column = (k: number, values: Float64Array) => {
-    const out = new Float64Array(buffer, k * n * Float64Array.BYTES_PER_ELEMENT, n);
-    out.set(values);
-    return out;
-  };
-  return {
-    x: column(0, data.x),
-    tx: column(1, data.tx),
-    T: column(2, data.T),
-    mx: column(3, data.mx),
-    fallbackOrderValue: column(4, data.fallbackOrderValue),
-  };
-}
-
 /**
- * A helper thread working out FullDataWork of `data` (see the module header), whose columns it reads where
- * they are: `data` must be in shared memory (sharedInputs) and stay unchanged. Undefined when the thread
- * cannot be started.
+ * A helper thread working out FullDataWork (see the module header) of copies of `data`'s x and m_x and of its
+ * covariance sample. Undefined when the thread cannot be started.
  */
 function startHelper(data: ValueInputs, entry: string | undefined): Waiter<FullDataWork> | undefined {
   const url =
@@ -190,15 +173,22 @@ function startHelper(data: ValueInputs, entry: string | undefined): Waiter<FullD
   if (url === undefined) return undefined;
   let worker: Worker | undefined;
   try {
-    // Shared memory, read by both threads: the helper's columns are the value thread's, not copies.
-    const task: Omit<HelperTask, "port"> = { kind: "fullData", data };
+    const { x, mx, sample } = fullDataInputs(data);
+    const task: Omit<HelperTask, "port"> = {
+      kind: "fullData",
+      inputs: {
+        x: own(x),
+        mx: own(mx),
+        sample: { x: own(sample.x), tx: own(sample.tx), T: own(sample.T), mx: own(sample.mx) },
+      },
+    };
     // Two slots: the answer's state, and GO.
     const flag = new Int32Array(new SharedArrayBuffer(8));
     const { port1, port2 } = new MessageChannel();
     worker = startValueWorker(url, flag.buffer as SharedArrayBuffer);
     worker.on("error", () => undefined);
     worker.unref();
-    worker.postMessage({ ...task, port: port2 }, [port2]);
+    worker.postMessage({ ...task, port: port2 }, [port2, ...buffersOf(task.inputs)]);
     return new Waiter<FullDataWork>(worker, port1, flag, performance.now(), (message) => {
       const answer = message as HelperAnswer | undefined;
       return answer?.ok === true ? answer.work : undefined;
@@ -215,8 +205,6 @@ function runTask(task: ValueTask, flag: Int32Array): void {
   try {
     const started = performance.now();
     if (task.calibration !== null && task.data.x.length >= (task.helper.from ?? VALUE_HELPER_MIN_CUSTOMERS)) {
-      // The stage's own columns move to shared memory (the posted ones left to the garbage collector).
-      task.data = sharedInputs(task.data);
       helper = startHelper(task.data, task.helper.entry);
     }
     let outcome: HelperOutcome = helper === undefined ? "none" : "failed";

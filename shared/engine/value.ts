@@ -451,20 +451,32 @@ function covarianceSample(data: ValueInputs, n: number) {
   return strideSample({ x: data.x, tx: data.tx, T: data.T, mx: data.mx }, n, COVARIANCE_CUSTOMERS);
 }
 
+/** What FullDataWork is worked out from: x and m_x of every customer, and the covariance sample. */
+export interface FullDataInputs {
+  x: Float64Array;
+  mx: Float64Array;
+  sample: { x: Float64Array; tx: Float64Array; T: Float64Array; mx: Float64Array };
+}
+
+/** FullDataInputs of the stage's inputs (arrays of `data`, or of a sample of it). */
+export function fullDataInputs(data: ValueInputs): FullDataInputs {
+  return { x: data.x, mx: data.mx, sample: covarianceSample(data, data.x.length) };
+}
+
 /**
- * FullDataWork of the data, as valueStage works it out. Throws what the functions throw but a ClvFitError
- * of the Gamma-Gamma fit, which it records.
+ * FullDataWork, as valueStage works it out. Throws what the functions throw but a ClvFitError of the
+ * Gamma-Gamma fit, which it records.
  */
-export function fullDataWork(data: ValueInputs): FullDataWork {
-  const n = data.x.length;
+export function fullDataWork(inputs: FullDataInputs): FullDataWork {
+  const n = inputs.x.length;
+  const { sample } = inputs;
   let gammaGamma: FullDataWork["gammaGamma"];
   try {
-    gammaGamma = { fit: fitGammaGamma(data.x, data.mx) };
+    gammaGamma = { fit: fitGammaGamma(inputs.x, inputs.mx) };
   } catch (error) {
     if (!(error instanceof ClvFitError)) throw error;
     gammaGamma = { failed: { code: error.code, message: error.message } };
   }
-  const sample = covarianceSample(data, n);
   return {
     gammaGamma,
     sample: compressSummary(sample),
