@@ -326,7 +326,8 @@ export async function partitionRange(
       for (;;) {
         const lf = quickScan(chunk, at, chunk.length, plan.customerField, plan.currencyField, quick);
         if (lf < 0) {
-          if (at < chunk.length) carry = chunk.slice(at);
+          // A copy (a Buffer's slice would be a view on a chunk the source may read the next one into).
+          if (at < chunk.length) carry = Uint8Array.prototype.slice.call(chunk, at);
           break;
         }
         if (quick.quote || quick.commas === 0) line(chunk, at, lf, true, lineStart);

@@ -731,9 +731,9 @@ describe("mergePartials", () => {
       rangeBytes: Math.ceil(bytes.length / 5),
       buckets: 7,
     });
-    /** The source's bytes from `start` on, `size` at a time, every chunk in one buffer. */
+    /** The source's bytes from `start` on, `size` at a time, every chunk in one Buffer (as the worker reads). */
     async function* reused(start: number, size: number): AsyncGenerator<Uint8Array> {
-      const buffer = new Uint8Array(size);
+      const buffer = Buffer.alloc(size);
       for (let at = start; at < bytes.length; at += size) {
         const n = Math.min(size, bytes.length - at);
         buffer.set(bytes.subarray(at, at + n));
