@@ -10,9 +10,8 @@
  * `--engine` measures another checkout's engine (e.g. a `git worktree` of an earlier commit) on the same file.
  * `--before` measures a second engine too, in alternating rounds on the same state (each engine reads the file
  * into a state of its own), and checks that both give the same value summary and prediction columns to the
- * byte. `--value-thread` runs the value stage on its own thread (computeSegments' valueThread option) in
- * every engine measured, for engines that have it (from 500,000 customers that thread starts a helper of its
- * own, value-thread.ts); CPU seconds then count every thread of the process.
+ * byte. `--value-thread` runs the value stage on its own thread (computeSegments' valueThread option) in the
+ * engine measured, for an engine that has it.
  */
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
@@ -45,7 +44,7 @@ async function load(path: string, thread: boolean): Promise<Engine> {
   return { path, module, state, thread };
 }
 const engines = [await load(values.engine, values["value-thread"])];
-if (values.before !== undefined) engines.push(await load(values.before, values["value-thread"]));
+if (values.before !== undefined) engines.push(await load(values.before, false));
 
 const predictionColumns = ["probabilityAlive", "expectedPurchases", "clv", "expectedPurchasesLow"];
 function run(engine: Engine, value: boolean) {

@@ -12,15 +12,6 @@
  * failed, asked for other totals, or posted nothing within JOIN_DEADLINE_MS — join() returns undefined and
  * the caller runs valueStage itself, so the outcome, a result or an error, is always the one-thread one.
  *
- * A helper thread. From VALUE_HELPER_MIN_CUSTOMERS customers (when the holdout is validated), the value thread
- * starts one more thread on this same module, which takes copies of x and m_x (16 MB at a million) and of the
- * covariance sample and works out the part of the stage that depends neither on the model the holdout
- * selects nor on its fit (value.ts FullDataWork: the Gamma-Gamma fit and its covariance) while the value
- * thread fits the selected model on all the data. The helper starts at once but sleeps until the models are validated: the calling thread's
- * clusters are then done, as a rule, and the helper has a core of its own rather than one taken from them.
- * Should the helper fail to start, fail, or post nothing within JOIN_DEADLINE_MS, the value thread does that
- * work itself: the same result either way, bit for bit (test/unit/engine/value-thread.test.ts).
- *
  * From source (tests, tsx) the thread runs this file through tsx; in a bundle (the segment CLI) this module's
  * own bundle next to it, or where that is absent the bundle itself (threads.ts workerEntry), whose copy of
  * this module serves the task when the thread's workerData is VALUE_WORKER. A thread whose entry fails to load says so at once (the flag), so join() does not wait on it.
@@ -38,10 +29,6 @@ import {
 } from "node:worker_threads";
 import { WORKER_BUNDLES, workerEntry } from "./threads";
 import {
-  type FullDataInputs,
-  type FullDataWork,
-  fullDataInputs,
-  fullDataWork,
   HOLDOUT_MIN_DAYS,
   type HoldoutContext,
   holdoutDaysFor,
@@ -59,12 +46,6 @@ import {
  */
 export const VALUE_THREAD_MIN_CUSTOMERS = 200_000;
 
-/**
- * Fewest customers for which the value thread starts a helper thread (see the module header): at a million the
- * helper takes some 0.8 s of the thread's work for a start of about 0.1 s; set between, not tuned.
- */
-export const VALUE_HELPER_MIN_CUSTOMERS = 500_000;
-
 /** The workerData of a value thread, with the flag it raises (see ValueThread). */
 export const VALUE_WORKER = { valueStage: 1 } as const;
 
@@ -72,29 +53,14 @@ export const VALUE_WORKER = { valueStage: 1 } as const;
 const WAITING = 0;
 const ANSWERED = 1;
 const FAILED = 2;
-/** The flag's second slot: raised when the helper may start its work. */
-const GO = 1;
 
 /** Longest join() waits for the thread before the caller runs the stage itself: only a hung thread takes it. */
 export const JOIN_DEADLINE_MS = 10 * 60_000;
 
 type CalibrationColumns = ReturnType<NonNullable<HoldoutContext["totalsAsOf"]>>;
 
-/** Whether the value thread's helper (see the module header) gave the answer valueStage used. */
-export type HelperOutcome = "used" | "failed" | "none";
-
-/** When the value thread starts a helper, and on which entry (the value thread's own by default). */
-export interface HelperOptions {
-  /** Fewest customers for a helper; default VALUE_HELPER_MIN_CUSTOMERS. */
-  from?: number;
-  /** The helper's entry as a URL's href; default this module's. */
-  entry?: string;
-}
-
 interface ValueTask {
-  kind: "stage";
   port: MessagePort;
-  helper: HelperOptions;
   data: ValueInputs;
   settings: ResolvedValueSettings;
   asOfDay: number;
@@ -104,18 +70,7 @@ interface ValueTask {
   calibration: { day: number; columns: CalibrationColumns } | null;
 }
 
-/** The helper's task: FullDataWork of its inputs. */
-interface HelperTask {
-  kind: "fullData";
-  port: MessagePort;
-  inputs: FullDataInputs;
-}
-
-type Answer =
-  | { ok: true; stage: ValueStage; ms: number; helper: HelperOutcome }
-  | { ok: false; message: string };
-
-type HelperAnswer = { ok: true; work: FullDataWork } | { ok: false; message: string };
+type Answer = { ok: true; stage: ValueStage; ms: number } | { ok: false; message: string };
 
 /** A copy of a typed array in a buffer of its own (transferable without taking the caller's). */
 function own<A extends Float64Array | Int32Array | Uint32Array>(array: A): A {
@@ -132,82 +87,10 @@ function buffersOf(value: unknown, out = new Set<ArrayBuffer>()): ArrayBuffer[] 
   return [...out];
 }
 
-/** Posts `answer` on `port` (its typed arrays' buffers moved), then raises the flag and closes the port. */
-function post(port: MessagePort, answer: Answer | HelperAnswer, value: unknown, flag: Int32Array): void {
-  try {
-    port.postMessage(answer, answer.ok ? buffersOf(value) : []);
-  } catch (error) {
-    port.postMessage({ ok: false, message: `cannot post the result: ${String(error)}` });
-  } finally {
-    Atomics.store(flag, 0, ANSWERED);
-    Atomics.notify(flag, 0);
-    port.close();
-  }
-}
-
-function runHelperTask(task: HelperTask, flag: Int32Array): void {
-  const started = performance.now();
-  while (Atomics.load(flag, GO) === 0) {
-    // A value thread that never says go has failed: this thread is stopped with it, or gives up.
-    if (performance.now() - started > JOIN_DEADLINE_MS) return;
-    Atomics.wait(flag, GO, 0, 1000);
-  }
-  let answer: HelperAnswer;
-  try {
-    answer = { ok: true, work: fullDataWork(task.inputs) };
-  } catch (error) {
-    answer = { ok: false, message: String((error as Error)?.message ?? error) };
-  }
-  post(task.port, answer, answer.ok ? answer.work : undefined, flag);
-}
-
-/**
- * A helper thread working out FullDataWork (see the module header) of copies of `data`'s x and m_x and of its
- * covariance sample. Undefined when the thread cannot be started.
- */
-function startHelper(data: ValueInputs, entry: string | undefined): Waiter<FullDataWork> | undefined {
-  const url =
-    entry === undefined
-      ? workerEntry(import.meta.url, "./value-thread.ts", WORKER_BUNDLES.value)
-      : new URL(entry);
-  if (url === undefined) return undefined;
-  let worker: Worker | undefined;
-  try {
-    const { x, mx, sample } = fullDataInputs(data);
-    const task: Omit<HelperTask, "port"> = {
-      kind: "fullData",
-      inputs: {
-        x: own(x),
-        mx: own(mx),
-        sample: { x: own(sample.x), tx: own(sample.tx), T: own(sample.T), mx: own(sample.mx) },
-      },
-    };
-    // Two slots: the answer's state, and GO.
-    const flag = new Int32Array(new SharedArrayBuffer(8));
-    const { port1, port2 } = new MessageChannel();
-    worker = startValueWorker(url, flag.buffer as SharedArrayBuffer);
-    worker.on("error", () => undefined);
-    worker.unref();
-    worker.postMessage({ ...task, port: port2 }, [port2, ...buffersOf(task.inputs)]);
-    return new Waiter<FullDataWork>(worker, port1, flag, performance.now(), (message) => {
-      const answer = message as HelperAnswer | undefined;
-      return answer?.ok === true ? answer.work : undefined;
-    });
-  } catch {
-    if (worker !== undefined) void worker.terminate();
-    return undefined;
-  }
-}
-
 function runTask(task: ValueTask, flag: Int32Array): void {
   let answer: Answer;
-  let helper: Waiter<FullDataWork> | undefined;
   try {
     const started = performance.now();
-    if (task.calibration !== null && task.data.x.length >= (task.helper.from ?? VALUE_HELPER_MIN_CUSTOMERS)) {
-      helper = startHelper(task.data, task.helper.entry);
-    }
-    let outcome: HelperOutcome = helper === undefined ? "none" : "failed";
     const { calibration } = task;
     const context: HoldoutContext = {
       asOfDay: task.asOfDay,
@@ -223,76 +106,27 @@ function runTask(task: ValueTask, flag: Int32Array): void {
           }
         : {}),
     };
-    const stage = valueStage(task.data, task.settings, context, {
-      ...(helper === undefined
-        ? {}
-        : {
-            fullDataWork: {
-              begin: () => helper?.go(),
-              join: () => {
-                const work = helper?.join();
-                if (work !== undefined) outcome = "used";
-                return work;
-              },
-            },
-          }),
-    });
-    answer = { ok: true, stage, ms: performance.now() - started, helper: outcome };
+    const stage = valueStage(task.data, task.settings, context);
+    answer = { ok: true, stage, ms: performance.now() - started };
   } catch (error) {
     answer = { ok: false, message: String((error as Error)?.message ?? error) };
-  } finally {
-    helper?.stop();
   }
-  post(task.port, answer, answer.ok ? answer.stage : undefined, flag);
+  try {
+    task.port.postMessage(answer, answer.ok ? buffersOf(answer.stage) : []);
+  } catch (error) {
+    task.port.postMessage({ ok: false, message: `cannot post the result: ${String(error)}` });
+  } finally {
+    Atomics.store(flag, 0, ANSWERED);
+    Atomics.notify(flag, 0);
+    task.port.close();
+  }
 }
 
 type ValueWorkerData = typeof VALUE_WORKER & { flag: SharedArrayBuffer };
 
 if (!isMainThread && parentPort !== null && (workerData as ValueWorkerData | undefined)?.valueStage === 1) {
   const flag = new Int32Array((workerData as ValueWorkerData).flag);
-  parentPort.once("message", (task: ValueTask | HelperTask) =>
-    task.kind === "fullData" ? runHelperTask(task, flag) : runTask(task, flag),
-  );
-}
-
-/**
- * A thread's answer, waited for: join() blocks (Atomics.wait) until the thread raises its flag, then takes
- * the message it posted; undefined when the thread failed to load, posted a failure, or posted nothing within
- * JOIN_DEADLINE_MS of its start. Stops the thread.
- */
-class Waiter<T> {
-  constructor(
-    private readonly worker: Worker,
-    private readonly port: MessagePort,
-    private readonly flag: Int32Array,
-    private readonly started: number,
-    private readonly read: (message: unknown) => T | undefined,
-  ) {}
-
-  join(): T | undefined {
-    try {
-      while (Atomics.load(this.flag, 0) === WAITING) {
-        const left = JOIN_DEADLINE_MS - (performance.now() - this.started);
-        if (left <= 0) return undefined;
-        Atomics.wait(this.flag, 0, WAITING, Math.min(left, 1000));
-      }
-      if (Atomics.load(this.flag, 0) !== ANSWERED) return undefined;
-      return this.read(receiveMessageOnPort(this.port)?.message);
-    } finally {
-      this.stop();
-    }
-  }
-
-  /** Raises the flag's GO slot (a helper's signal to start its work). */
-  go(): void {
-    Atomics.store(this.flag, GO, 1);
-    Atomics.notify(this.flag, GO);
-  }
-
-  stop(): void {
-    this.port.close();
-    void this.worker.terminate();
-  }
+  parentPort.once("message", (task: ValueTask) => runTask(task, flag));
 }
 
 /**
@@ -317,22 +151,24 @@ function startValueWorker(url: URL, flag: SharedArrayBuffer): Worker {
 /** The value stage running on its own thread; see the module header. */
 export class ValueThread {
   private constructor(
-    private readonly waiter: Waiter<{ stage: ValueStage; ms: number; helper: HelperOutcome }>,
+    private readonly worker: Worker,
+    private readonly port: MessagePort,
+    private readonly flag: Int32Array,
+    private readonly started: number,
   ) {}
 
   /**
    * Starts valueStage(data, settings, context) on a new thread; undefined when no thread can be started (the
    * caller then runs the stage itself). The inputs are copied, the caller's arrays staying the caller's, unless
    * `data` is "take": then data's buffers move to the thread (no copy; the caller's arrays of data are left
-   * detached, empty, once the thread has started), for a caller that made them for the stage alone. `helper`
-   * sets when the thread starts a helper of its own (see the module header), and on which entry.
+   * detached, empty, once the thread has started), for a caller that made them for the stage alone.
    */
   static start(
     data: ValueInputs,
     settings: ResolvedValueSettings,
     context: HoldoutContext,
     url: URL | undefined = workerEntry(import.meta.url, "./value-thread.ts", WORKER_BUNDLES.value),
-    inputs: { data: "copy" | "take"; helper?: HelperOptions } = { data: "copy" },
+    inputs: { data: "copy" | "take" } = { data: "copy" },
   ): ValueThread | undefined {
     if (url === undefined) return undefined;
     let worker: Worker | undefined;
@@ -358,9 +194,7 @@ export class ValueThread {
           };
         }
       }
-      const task: Omit<ValueTask, "port"> = {
-        kind: "stage",
-        helper: inputs.helper ?? {},
+      const task: Omit<ValueTask, "port" | "flag"> = {
         data:
           inputs.data === "take"
             ? data
@@ -393,14 +227,7 @@ export class ValueThread {
         ...buffersOf(task.columns),
         ...buffersOf(task.calibration),
       ]);
-      return new ValueThread(
-        new Waiter(worker, port1, flag, performance.now(), (message) => {
-          const answer = message as Answer | undefined;
-          return answer?.ok === true
-            ? { stage: answer.stage, ms: answer.ms, helper: answer.helper }
-            : undefined;
-        }),
-      );
+      return new ValueThread(worker, port1, flag, performance.now());
     } catch {
       if (worker !== undefined) void worker.terminate();
       return undefined;
@@ -408,10 +235,22 @@ export class ValueThread {
   }
 
   /**
-   * The thread's result, its own time in milliseconds and whether its helper's answer was used, waiting for
-   * it; undefined when the thread gives none (the caller then runs the stage itself). Stops the thread.
+   * The thread's result and its own time in milliseconds, waiting for it; undefined when the thread gives none
+   * (the caller then runs the stage itself). Stops the thread.
    */
-  join(): { stage: ValueStage; ms: number; helper: HelperOutcome } | undefined {
-    return this.waiter.join();
+  join(): { stage: ValueStage; ms: number } | undefined {
+    try {
+      while (Atomics.load(this.flag, 0) === WAITING) {
+        const left = JOIN_DEADLINE_MS - (performance.now() - this.started);
+        if (left <= 0) return undefined;
+        Atomics.wait(this.flag, 0, WAITING, Math.min(left, 1000));
+      }
+      if (Atomics.load(this.flag, 0) !== ANSWERED) return undefined;
+      const answer = receiveMessageOnPort(this.port)?.message as Answer | undefined;
+      return answer?.ok === true ? { stage: answer.stage, ms: answer.ms } : undefined;
+    } finally {
+      this.port.close();
+      void this.worker.terminate();
+    }
   }
 }

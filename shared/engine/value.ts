@@ -68,8 +68,7 @@ import {
   type RepeatModel,
   type RepeatModelFit,
 } from "./clv";
-import { type CompressedSummary, compressSummary } from "./clv/data";
-import type { ClvFitErrorCode } from "./clv/errors";
+import { compressSummary } from "./clv/data";
 import { pooledOrderValue } from "./clv/horizon";
 import { COVARIANCE_CUSTOMERS, gammaGammaCovariance, repeatModelCovariance } from "./clv/uncertainty";
 import {
@@ -431,73 +430,6 @@ function boundaryIssues(
 }
 
 /**
- * The work of the value stage on all the data that depends neither on the repeat-purchase model selected nor
- * on its fit: the Gamma-Gamma fit, and the covariance sample grouped and Gamma-Gamma's covariance on it. A
- * helper thread can do it while the calling thread fits the selected model on all the data (value-thread.ts);
- * valueStage then uses it as if it had worked it out itself, the same functions on the same data giving the
- * same bits.
- */
-export interface FullDataWork {
-  /** fitGammaGamma(x, mx), or the ClvFitError it threw. */
-  gammaGamma: { fit: GammaGammaFit } | { failed: { code: ClvFitErrorCode; message: string } };
-  /** compressSummary of the covariance sample's (x, t_x, T) (strideSample of COVARIANCE_CUSTOMERS). */
-  sample: CompressedSummary;
-  /** gammaGammaCovariance on the covariance sample, as valueStage takes it; null without a fit. */
-  gammaGammaSigma: Float64Array | null;
-}
-
-/** The covariance sample of the value stage: a stride sample of COVARIANCE_CUSTOMERS (uncertainty.ts). */
-function covarianceSample(data: ValueInputs, n: number) {
-  return strideSample({ x: data.x, tx: data.tx, T: data.T, mx: data.mx }, n, COVARIANCE_CUSTOMERS);
-}
-
-/** What FullDataWork is worked out from: x and m_x of every customer, and the covariance sample. */
-export interface FullDataInputs {
-  x: Float64Array;
-  mx: Float64Array;
-  sample: { x: Float64Array; tx: Float64Array; T: Float64Array; mx: Float64Array };
-}
-
-/** FullDataInputs of the stage's inputs (arrays of `data`, or of a sample of it). */
-export function fullDataInputs(data: ValueInputs): FullDataInputs {
-  return { x: data.x, mx: data.mx, sample: covarianceSample(data, data.x.length) };
-}
-
-/**
- * FullDataWork, as valueStage works it out. Throws what the functions throw but a ClvFitError of the
- * Gamma-Gamma fit, which it records.
- */
-export function fullDataWork(inputs: FullDataInputs): FullDataWork {
-  const n = inputs.x.length;
-  const { sample } = inputs;
-  let gammaGamma: FullDataWork["gammaGamma"];
-  try {
-    gammaGamma = { fit: fitGammaGamma(inputs.x, inputs.mx) };
-  } catch (error) {
-    if (!(error instanceof ClvFitError)) throw error;
-    gammaGamma = { failed: { code: error.code, message: error.message } };
-  }
-  return {
-    gammaGamma,
-    sample: compressSummary(sample),
-    gammaGammaSigma:
-      "fit" in gammaGamma
-        ? gammaGammaCovariance(gammaGamma.fit.params, sample.x, sample.mx, n / sample.x.length)
-        : null,
-  };
-}
-
-/** How valueStage runs; none of it changes the result. */
-export interface ValueStageOptions {
-  /**
-   * FullDataWork of the stage's data worked out elsewhere: `begin` is called once the holdout validation is
-   * done (the work may start then), `join` where its answer is needed; undefined from `join` when it could
-   * not be had, and the stage works it out itself.
-   */
-  fullDataWork?: { begin(): void; join(): FullDataWork | undefined };
-}
-
-/**
  * Validates the models on a holdout, fits the chosen one and Gamma-Gamma on all the data and scores every
  * customer (see the module header). Never throws for data the models cannot describe.
  */
@@ -505,7 +437,6 @@ export function valueStage(
   data: ValueInputs,
   settings: ResolvedValueSettings,
   context?: HoldoutContext,
-  options: ValueStageOptions = {},
 ): ValueStage {
   const n = data.x.length;
   if (n < VALUE_MIN_CUSTOMERS) {
@@ -550,7 +481,6 @@ export function valueStage(
     candidates = [...DEFAULT_MODEL_ORDER];
   }
   let chosen: { model: RepeatModel; fit: RepeatModelFit } | undefined;
-  options.fullDataWork?.begin();
   // The customers grouped by (x, t_x, T), once for the fit and the predictions.
   const compressed = compressSummary(data);
   for (const model of available(candidates)) {
@@ -584,38 +514,25 @@ export function valueStage(
   const { model, fit } = chosen;
   issues.push(...boundaryIssues(model.label, fit));
 
-  const helped = options.fullDataWork?.join();
   let gg: GammaGammaFit | null = null;
-  const orderValueIssue = (error: { code: string; message: string }) =>
-    issue(
-      error.code.replace(/^CLV_/, "VALUE_"),
-      `${error.message}; order values come from each customer's own history`,
+  try {
+    gg = fitGammaGamma(data.x, data.mx);
+  } catch (error) {
+    if (!(error instanceof ClvFitError)) throw error;
+    issues.push(
+      issue(
+        error.code.replace(/^CLV_/, "VALUE_"),
+        `${error.message}; order values come from each customer's own history`,
+      ),
     );
-  if (helped !== undefined) {
-    if ("fit" in helped.gammaGamma) gg = helped.gammaGamma.fit;
-    else issues.push(orderValueIssue(helped.gammaGamma.failed));
-  } else {
-    try {
-      gg = fitGammaGamma(data.x, data.mx);
-    } catch (error) {
-      if (!(error instanceof ClvFitError)) throw error;
-      issues.push(orderValueIssue(error));
-    }
   }
   if (gg !== null) issues.push(...boundaryIssues("Gamma-Gamma", gg));
 
   // The information matrices on a stride sample of at most COVARIANCE_CUSTOMERS, scaled up (uncertainty.ts).
-  let repeatSigma: Float64Array | null;
-  let ggSigma: Float64Array | null;
-  if (helped !== undefined) {
-    repeatSigma = repeatModelCovariance(model, fit.params, helped.sample, n);
-    ggSigma = helped.gammaGammaSigma;
-  } else {
-    const sample = covarianceSample(data, n);
-    const sampled = sample.x.length;
-    repeatSigma = repeatModelCovariance(model, fit.params, compressSummary(sample), n);
-    ggSigma = gg === null ? null : gammaGammaCovariance(gg.params, sample.x, sample.mx, n / sampled);
-  }
+  const sample = strideSample({ x: data.x, tx: data.tx, T: data.T, mx: data.mx }, n, COVARIANCE_CUSTOMERS);
+  const sampled = sample.x.length;
+  const repeatSigma = repeatModelCovariance(model, fit.params, compressSummary(sample), n);
+  const ggSigma = gg === null ? null : gammaGammaCovariance(gg.params, sample.x, sample.mx, n / sampled);
   if (repeatSigma === null) {
     issues.push(
       issue(

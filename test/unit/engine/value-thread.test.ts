@@ -5,9 +5,7 @@
  * of the benchmark's generator, and where the stage skips its holdout or cannot fit at all. Each comparison
  * also checks that the thread's answer was the one used (timings.valueThread), so a thread that silently gave
  * way to the calling thread cannot pass for one that works. A thread whose entry cannot load gives way to the
- * calling thread at once. The value thread's helper (Gamma-Gamma's fit and covariance, done while the selected
- * model is fitted on all the data) gives the same answer too, and where its entry cannot load or the
- * Gamma-Gamma fit fails, the thread's own work stands in, with the same outcome.
+ * calling thread at once.
  */
 import { createReadStream } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -20,14 +18,7 @@ import { parseDay } from "../../../shared/engine/days";
 import { ingestTransactions } from "../../../shared/engine/ingest";
 import { AggregateState } from "../../../shared/engine/state";
 import type { ComputeSettings } from "../../../shared/engine/types";
-import {
-  type HoldoutContext,
-  resolveValueSettings,
-  type ValueInputs,
-  type ValueStage,
-  valueInputs,
-  valueStage,
-} from "../../../shared/engine/value";
+import { resolveValueSettings, valueInputs, valueStage } from "../../../shared/engine/value";
 import { ValueThread } from "../../../shared/engine/value-thread";
 import { textSource } from "./byte-source";
 
@@ -72,53 +63,6 @@ function expectSameBothWays(state: AggregateState, settings: ComputeSettings): C
     expect(threaded.customer(i)).toEqual(one.customer(i));
   }
   return one;
-}
-
-/** Everything a value stage decides, its prediction columns byte for byte. */
-function expectSameStage(got: ValueStage | undefined, expected: ValueStage): void {
-  expect(got).toBeDefined();
-  if (got === undefined) return;
-  expect(JSON.stringify(got.ok ? { ...got, predictions: undefined } : got)).toBe(
-    JSON.stringify(expected.ok ? { ...expected, predictions: undefined } : expected),
-  );
-  expect(got).toEqual(expected);
-  if (got.ok && expected.ok) {
-    const columns = (stage: typeof got) => [
-      stage.predictions.probabilityAlive,
-      stage.predictions.expectedPurchases,
-      stage.predictions.expectedValue,
-      stage.predictions.clv,
-      stage.predictions.valueFromModel,
-      ...Object.values(stage.predictions.intervals ?? {}),
-    ];
-    const want = columns(expected);
-    columns(got).forEach((column, k) => {
-      expect(bytes(column)?.equals(bytes(want[k]) as Buffer), `column ${k}`).toBe(true);
-    });
-  }
-}
-
-/** The value stage's inputs and holdout context of CDNOW as of 1998-07-01, as computeSegments makes them. */
-async function cdnowInputs(): Promise<{ inputs: ValueInputs; context: HoldoutContext }> {
-  const state = await stateOf(createReadStream(CDNOW));
-  const asOf = "1998-07-01";
-  const one = computeSegments(state, { asOf, clusters: false, value: false });
-  const asOfDay = parseDay(asOf) as number;
-  const columns = one.columns as unknown as Parameters<typeof valueInputs>[0] & {
-    stateIndex: Uint32Array;
-    purchaseDays: Uint32Array;
-  };
-  const totalsAsOf = (day: number) =>
-    computeSegments(state, { asOf: isoDayOf(day), clusters: false, value: false })
-      .columns as unknown as ReturnType<NonNullable<HoldoutContext["totalsAsOf"]>>;
-  return {
-    inputs: valueInputs(columns, columns.purchaseDays, asOfDay),
-    context: { asOfDay, columns, totalsAsOf },
-  };
-}
-
-function isoDayOf(day: number): string {
-  return new Date(day * 86_400_000).toISOString().slice(0, 10);
 }
 
 let dir: string;
@@ -195,43 +139,5 @@ describe("the value stage on its own thread", () => {
     const joined = working?.join();
     const here = valueStage(inputs, settings, { asOfDay: asOfDay, columns });
     expect(joined?.stage).toEqual(here);
-  });
-
-  it("gives the one-thread result with the thread's helper, which fitted Gamma-Gamma", async () => {
-    const { inputs, context } = await cdnowInputs();
-    const settings = resolveValueSettings({});
-    const here = valueStage(inputs, settings, context);
-    expect(here.ok && here.summary.selection).toBe("holdout");
-    const helped = ValueThread.start(inputs, settings, context, undefined, {
-      data: "copy",
-      helper: { from: 0 },
-    })?.join();
-    expect(helped?.helper, "the helper's answer was used").toBe("used");
-    expectSameStage(helped?.stage, here);
-    // The default bound leaves CDNOW's 23,570 customers without a helper.
-    const alone = ValueThread.start(inputs, settings, context)?.join();
-    expect(alone?.helper).toBe("none");
-    expectSameStage(alone?.stage, here);
-  });
-
-  it("does the helper's work itself when the helper cannot load, and where Gamma-Gamma cannot be fitted", async () => {
-    const { inputs, context } = await cdnowInputs();
-    const settings = resolveValueSettings({ model: "bgNbd", horizonDays: 90 });
-    const broken = ValueThread.start(inputs, settings, context, undefined, {
-      data: "copy",
-      helper: { from: 0, entry: new URL("./no-such-entry.ts", import.meta.url).href },
-    })?.join();
-    expect(broken?.helper).toBe("failed");
-    expectSameStage(broken?.stage, valueStage(inputs, settings, context));
-    // Every repeat order of no value: Gamma-Gamma has nothing to fit, which the helper reports as an issue.
-    const free = { ...inputs, mx: new Float64Array(inputs.mx.length) };
-    const here = valueStage(free, settings, context);
-    expect(here.issues.map((i) => i.code)).toContain("VALUE_NO_MONETARY_DATA");
-    const helped = ValueThread.start(free, settings, context, undefined, {
-      data: "copy",
-      helper: { from: 0 },
-    })?.join();
-    expect(helped?.helper).toBe("used");
-    expectSameStage(helped?.stage, here);
   });
 });
