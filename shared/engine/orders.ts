@@ -112,15 +112,16 @@ export function groupOrders(state: AggregateState, asOfDay: number, positions: I
 }
 
 /**
- * Distinct days with an order that is not a return, per position: the purchase days are grouped by position
- * with a counting sort straight from the order blocks, then counted group by group.
+ * The days of every order on or before asOfDay that is not a return, grouped by position with a counting sort
+ * straight from the order blocks: position i's days are days[offsets[i] … offsets[i + 1]), in the order of
+ * its orders.
  */
-export function distinctPurchaseDays(
+export function purchaseDaysByPosition(
   state: AggregateState,
   asOfDay: number,
   positions: Int32Array,
   count: number,
-): Uint32Array {
+): { offsets: Uint32Array; days: Int32Array } {
   const offsets = new Uint32Array(count + 1);
   const total = state.orderCount;
   const blocks = state.orderBlocks;
@@ -154,6 +155,20 @@ export function distinctPurchaseDays(
       }
     }
   }
+  return { offsets, days };
+}
+
+/**
+ * Distinct days with an order that is not a return, per position: the purchase days grouped by position
+ * (purchaseDaysByPosition), then counted group by group.
+ */
+export function distinctPurchaseDays(
+  state: AggregateState,
+  asOfDay: number,
+  positions: Int32Array,
+  count: number,
+): Uint32Array {
+  const { offsets, days } = purchaseDaysByPosition(state, asOfDay, positions, count);
   const out = new Uint32Array(count);
   for (let i = 0; i < count; i++) {
     const from = offsets[i] as number;

@@ -8,8 +8,8 @@ import { customerTotals } from "../compute";
 import { parseDay } from "../days";
 import { ComputeError, FileError } from "../errors";
 import { ingestTransactions } from "../ingest";
-import { groupOrders, positionsOf } from "../orders";
-import { AggregateState, BIG_CENTS, ORDER_BLOCK_SIZE, type OrderBlock } from "../state";
+import { groupOrders, positionsOf, purchaseDaysByPosition } from "../orders";
+import { AggregateState, ORDER_BLOCK_SIZE, type OrderBlock } from "../state";
 import type { ComputeSettings, RowError } from "../types";
 import { encodePartial, type PartialColumns } from "./partial";
 import { type PartitionResult, readPart } from "./partition";
@@ -336,9 +336,9 @@ interface Spend {
 /**
  * Each position's distinct purchase days (orders that are not returns, on or before asOf), ascending, as
  * customerTotals counts them: the merge works out the value stage's calibration totals from them. The days
- * are grouped by position with a counting sort straight from the order blocks (read in order, each day
- * written once to its position's place); a position's days come in the order of its orders, so they are
- * sorted only when they are not in order already, then written once each.
+ * are grouped by position (purchaseDaysByPosition, a counting sort straight from the order blocks); a
+ * position's days come in the order of its orders, so they are sorted only when they are not in order
+ * already, then written once each.
  */
 function purchaseDaysOf(
   state: AggregateState,
@@ -346,40 +346,12 @@ function purchaseDaysOf(
   stateIndex: Uint32Array,
 ): { offsets: Uint32Array; days: Int32Array } {
   const n = stateIndex.length;
-  const positions = positionsOf(state.customerCount, stateIndex);
-  const total = state.orderCount;
-  const blocks = state.orderBlocks;
-  // Big amounts are stored aside; only their sign matters here, and BIG_CENTS itself is negative.
-  const isPurchase = (cents: number, order: number) =>
-    cents === BIG_CENTS ? (state.bigCents.get(order) as number) >= 0 : cents >= 0;
-  const starts = new Uint32Array(n + 1);
-  for (let b = 0; b * ORDER_BLOCK_SIZE < total; b++) {
-    const { customer, day, cents } = blocks[b] as OrderBlock;
-    const length = Math.min(ORDER_BLOCK_SIZE, total - b * ORDER_BLOCK_SIZE);
-    const base = b * ORDER_BLOCK_SIZE;
-    for (let k = 0; k < length; k++) {
-      if ((day[k] as number) > asOfDay || !isPurchase(cents[k] as number, base + k)) continue;
-      const p = positions[customer[k] as number] as number;
-      if (p >= 0) starts[p + 1] = (starts[p + 1] as number) + 1;
-    }
-  }
-  for (let p = 0; p < n; p++) starts[p + 1] = (starts[p + 1] as number) + (starts[p] as number);
-  const next = starts.slice(0, n);
-  const days = new Int32Array(starts[n] as number);
-  for (let b = 0; b * ORDER_BLOCK_SIZE < total; b++) {
-    const { customer, day, cents } = blocks[b] as OrderBlock;
-    const length = Math.min(ORDER_BLOCK_SIZE, total - b * ORDER_BLOCK_SIZE);
-    const base = b * ORDER_BLOCK_SIZE;
-    for (let k = 0; k < length; k++) {
-      const d = day[k] as number;
-      if (d > asOfDay || !isPurchase(cents[k] as number, base + k)) continue;
-      const p = positions[customer[k] as number] as number;
-      if (p >= 0) {
-        days[next[p] as number] = d;
-        next[p] = (next[p] as number) + 1;
-      }
-    }
-  }
+  const { offsets: starts, days } = purchaseDaysByPosition(
+    state,
+    asOfDay,
+    positionsOf(state.customerCount, stateIndex),
+    n,
+  );
   // Each position's distinct days written over its group, from the front: the write never passes the read.
   const offsets = new Uint32Array(n + 1);
   let size = 0;
