@@ -5,6 +5,7 @@
  * held-out orders into the calibration recommendations; the skips.
  */
 import { describe, expect, it } from "vitest";
+import { mulberry32 as random } from "../../../scripts/random";
 import {
   calibrationSegmentsOf,
   computeSegments,
@@ -174,18 +175,6 @@ describe("scores and recommendations worked out by hand", () => {
 });
 
 // ---- generated data ----------------------------------------------------------------------------------------
-
-/** mulberry32: a small seeded generator, so every run draws the same data. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const AS_OF = "2024-12-31";
 const AS_OF_DAY = parseDay(AS_OF) as number;

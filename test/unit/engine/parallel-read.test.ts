@@ -16,6 +16,7 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { build } from "esbuild";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { mulberry32 as random } from "../../../scripts/random";
 import { FileError } from "../../../shared/engine/errors";
 import { HASH64, hash64, hashKey } from "../../../shared/engine/hash";
 import { type IngestOptions, ingestCustomers, ingestTransactions } from "../../../shared/engine/ingest";
@@ -107,18 +108,6 @@ function expectSameRead(actual: Read, expected: Read): void {
   expect(actual.state.customerCount).toBe(expected.state.customerCount);
   expect(actual.state.orderCount).toBe(expected.state.orderCount);
   expect(Buffer.from(actual.state.serialize()).equals(Buffer.from(expected.state.serialize()))).toBe(true);
-}
-
-/** A small seeded generator (mulberry32). */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /**

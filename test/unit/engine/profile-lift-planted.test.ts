@@ -8,24 +8,13 @@
  * (Measuring against the non-members instead, a common slip, gives 3.86 and 2.67: far outside those bounds.)
  */
 import { describe, expect, it } from "vitest";
+import { mulberry32 as random } from "../../../scripts/random";
 import { bitsetOf } from "../../../shared/engine/overlap";
 import {
   type CategoricalProfile,
   type NumericProfile,
   profileSegments,
 } from "../../../shared/engine/profiles";
-
-/** mulberry32: a small seeded generator, so every run draws the same customers. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Standard error of ln(lift) under the model above. */
 function logLiftSe(m: number, q: number, rest: number, p0: number): number {

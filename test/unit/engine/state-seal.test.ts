@@ -11,6 +11,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { mulberry32 as random } from "../../../scripts/random";
 import { writeCustomers } from "../../../scripts/segment";
 import { type ComputedSegmentation, computeSegments } from "../../../shared/engine/compute";
 import { StateError } from "../../../shared/engine/errors";
@@ -59,18 +60,6 @@ async function csvOf(result: ComputedSegmentation, name: string): Promise<Buffer
   const path = join(dir, name);
   await writeCustomers(result, path);
   return readFile(path);
-}
-
-/** Deterministic numbers in [0, 1) (mulberry32). */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Orders of 400 customers over 2024 in five categories and two channels, some of them returns. */

@@ -8,6 +8,7 @@
  */
 import { createReadStream } from "node:fs";
 import { describe, expect, it } from "vitest";
+import { mulberry32 as random } from "../../../scripts/random";
 import {
   calibrationEndDayOf,
   computeSegments,
@@ -53,18 +54,6 @@ function expectOnePassEqualsTwo(state: AggregateState, asOfDay: number, earlierD
   const referenceEarlier = customerTotals(state, earlierDay);
   expectSameColumns(earlier, referenceEarlier, HOLDOUT_FIELDS);
   expect(Object.keys(earlier).sort()).toEqual([...HOLDOUT_FIELDS].sort());
-}
-
-/** Deterministic numbers in [0, 1) (mulberry32). */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /**
