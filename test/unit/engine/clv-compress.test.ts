@@ -40,6 +40,15 @@ function model(x: number[], tx: number[], T: number[], weight?: number[]) {
   };
 }
 
+/** Numbers in [0, 1) from a linear congruential generator seeded with `seed`. */
+function lcg(seed: number): () => number {
+  let s = seed;
+  return () => {
+    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+    return s / 4294967296;
+  };
+}
+
 describe("compressSummary", () => {
   it("groups equal triples in order of first occurrence, however many there are", () => {
     fc.assert(
@@ -49,11 +58,7 @@ describe("compressSummary", () => {
         fc.boolean(),
         fc.integer({ min: 1, max: 2 ** 31 - 1 }),
         (n, spread, weighted, seed) => {
-          let s = seed;
-          const next = () => {
-            s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-            return s / 4294967296;
-          };
+          const next = lcg(seed);
           const x: number[] = [];
           const tx: number[] = [];
           const T: number[] = [];
@@ -93,11 +98,7 @@ describe("compressSummary", () => {
         fc.boolean(),
         fc.integer({ min: 1, max: 2 ** 31 - 1 }),
         (n, kind, weighted, seed) => {
-          let s = seed;
-          const next = () => {
-            s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-            return s / 4294967296;
-          };
+          const next = lcg(seed);
           const pick = (values: number[], last: number) => values[Math.floor(next() * last)] as number;
           const x: number[] = [];
           const tx: number[] = [];
@@ -188,11 +189,7 @@ describe("compressSummary", () => {
         fc.boolean(),
         fc.integer({ min: 1, max: 2 ** 31 - 1 }),
         (n, width, weighted, seed) => {
-          let s = seed;
-          const next = () => {
-            s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-            return s / 4294967296;
-          };
+          const next = lcg(seed);
           const x: number[] = [];
           const tx: number[] = [];
           const T: number[] = [];
