@@ -86,10 +86,9 @@ import type {
   ValueModelSummary,
 } from "./types";
 import {
+  calibrationEndDay,
   customerValueInputs,
-  HOLDOUT_MIN_DAYS,
   type HoldoutContext,
-  holdoutDaysFor,
   type ResolvedValueSettings,
   resolveValueSettings,
   valueInputs,
@@ -400,8 +399,7 @@ export function calibrationEndDayOf(
   asOfDay: number,
   valueSettings: Pick<ResolvedValueSettings, "holdoutDays">,
 ): number | undefined {
-  const holdout = holdoutDaysFor(valueSettings, firstPurchaseDayOf(state, asOfDay), asOfDay);
-  return holdout >= HOLDOUT_MIN_DAYS ? asOfDay - holdout : undefined;
+  return calibrationEndDay(valueSettings, firstPurchaseDayOf(state, asOfDay), asOfDay);
 }
 
 function orderPass(

@@ -29,9 +29,8 @@ import {
 } from "node:worker_threads";
 import { WORKER_BUNDLES, workerEntry } from "./threads";
 import {
-  HOLDOUT_MIN_DAYS,
+  calibrationEndDay,
   type HoldoutContext,
-  holdoutDaysFor,
   type ResolvedValueSettings,
   type ValueInputs,
   type ValueStage,
@@ -179,9 +178,8 @@ export class ValueThread {
         // The calibration end validate() (value.ts) asks for.
         let firstOrderDay = asOfDay;
         for (const day of columns.firstPurchaseDay) if (day < firstOrderDay) firstOrderDay = day;
-        const holdout = holdoutDaysFor(settings, firstOrderDay, asOfDay);
-        if (holdout >= HOLDOUT_MIN_DAYS) {
-          const day = asOfDay - holdout;
+        const day = calibrationEndDay(settings, firstOrderDay, asOfDay);
+        if (day !== undefined) {
           const t = context.totalsAsOf(day);
           calibration = {
             day,

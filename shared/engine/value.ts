@@ -305,6 +305,19 @@ export function holdoutDaysFor(
   return Math.min(DEFAULT_HOLDOUT_MAX_DAYS, Math.floor(span * DEFAULT_HOLDOUT_SHARE));
 }
 
+/**
+ * The calibration end the holdout validation asks totals for (asOf − holdoutDaysFor), or undefined when the
+ * holdout would be shorter than HOLDOUT_MIN_DAYS and no validation runs.
+ */
+export function calibrationEndDay(
+  settings: Pick<ResolvedValueSettings, "holdoutDays">,
+  firstOrderDay: number,
+  asOfDay: number,
+): number | undefined {
+  const holdout = holdoutDaysFor(settings, firstOrderDay, asOfDay);
+  return holdout >= HOLDOUT_MIN_DAYS ? asOfDay - holdout : undefined;
+}
+
 type Validated =
   | {
       ok: true;
