@@ -33,7 +33,10 @@
  * - With 200,000 customers or more (`--value-thread-min` sets the count) the value stage runs on a thread of
  *   its own while the clusters are fitted (shared/engine/value-thread.ts), with the result of one thread;
  *   the summary's `seconds.valueThread` is then that thread's time, and `seconds.value` the wait for it.
- *   `seconds.nextBestCategory` is the next best category's time, spent while that thread works.
+ *   `seconds.nextBestCategory` is the next best category's time, spent while that thread works. The clusters
+ *   are then fitted on one thread fewer than the cores, leaving that thread a core.
+ * - Without `--profiles` the orders are let go once the order pass has its totals (after the next best
+ *   category when orders carry categories): the CSV needs none of them, and the run's peak memory is lower.
  * - The last line of stdout is a JSON summary: counts, seconds per stage, peak memory, the cluster model's
  *   k and inertia, every fitted model's parameters under `models` (bgNbd, paretoNbd, mbgNbd, gammaGamma),
  *   the model selected and how, and the holdout validation record.
@@ -432,6 +435,8 @@ async function run(options: Options, io: CliIo): Promise<SegmentSummaryLine> {
   t = performance.now();
   const result = computeSegments(state, settings, {
     valueThread: state.customerCount >= options.valueThreadMin,
+    // The CSV needs no order: the orders go once the order pass has its totals. The profiles read them.
+    releaseOrders: options.profiles === undefined,
   });
   const computeMs = performance.now() - t;
 

@@ -58,7 +58,7 @@ export function checkClusterSettings(settings: ClusterSettings): KMeansOptions {
 
 export type ClusterStage = { ok: true; result: ClusteringResult } | { ok: false; issue: ComputeIssue };
 
-/** Clusters the customers from their RFM columns. */
+/** Clusters the customers from their RFM columns; `threads` fits them on that many threads (kmeans `threads`). */
 export function clusterStage(
   columns: {
     readonly frequency: ArrayLike<number>;
@@ -66,6 +66,7 @@ export function clusterStage(
     readonly recencyDays: ArrayLike<number>;
   },
   settings: ClusterSettings,
+  threads?: number,
 ): ClusterStage {
   const resolved = checkClusterSettings(settings);
   const n = columns.frequency.length;
@@ -81,7 +82,8 @@ export function clusterStage(
     };
   }
   try {
-    return { ok: true, result: clusterCustomers(customerFeatures(columns), resolved) };
+    const options = threads === undefined ? resolved : { ...resolved, threads };
+    return { ok: true, result: clusterCustomers(customerFeatures(columns), options) };
   } catch (error) {
     return translate(error);
   }

@@ -880,7 +880,14 @@ export function computeSegments(
 ): ComputedSegmentation {
   const resolved = resolveComputeSettings(settings);
   // The k-means helper threads load while the totals, RFM and lifecycle are computed (kmeans/fit-threads.ts).
-  const clusterThreads = resolved.clusterOptions?.threads ?? defaultFitThreads(state.customerCount);
+  const clusterThreads =
+    resolved.clusterOptions === undefined
+      ? 1
+      : fitThreadsFor(
+          resolved.clusterOptions,
+          state.customerCount,
+          options.valueThread === true && resolved.valueSettings !== undefined,
+        );
   if (resolved.clusterOptions !== undefined) prestartFitThreads(clusterThreads);
   const t = performance.now();
   const { asOfDay, valueSettings } = resolved;
@@ -888,20 +895,43 @@ export function computeSegments(
   // them beside the totals as of asOf.
   const calibrationEndDay =
     valueSettings === undefined ? undefined : calibrationEndDayOf(state, asOfDay, valueSettings);
+  // With options.releaseOrders, the orders go as soon as the order pass has its totals (and the holdout's),
+  // unless the next best category reads them: then after it (segmentsOf).
+  const releaseOrders = () => {
+    if (options.releaseOrders === true && !(resolved.nextBestCategory !== undefined && readsOrders(state))) {
+      state.releaseOrders();
+    }
+  };
   if (calibrationEndDay === undefined) {
     const totals = customerTotals(state, asOfDay);
+    releaseOrders();
     return segmentsOf(state, totals, resolved, since(t), (day) => customerTotals(state, day), options);
   }
   const { totals, earlier } = customerTotalsWithEarlier(state, asOfDay, calibrationEndDay);
+  releaseOrders();
   let calibration: HoldoutTotals | undefined = earlier;
   const totalsAsOf = (day: number): HoldoutTotals => {
     // Handed over once, then let go; any other day (or the same day again) is computed as it is asked for.
+    // When the orders may go, the columns are kept for a second ask: a value thread that gives no result has the
+    // stage run again here, after the orders are gone.
     if (calibration === undefined || day !== calibrationEndDay) return customerTotals(state, day);
     const columns = calibration;
-    calibration = undefined;
+    if (options.releaseOrders !== true) calibration = undefined;
     return columns;
   };
   return segmentsOf(state, totals, resolved, since(t), totalsAsOf, options);
+}
+
+/**
+ * The threads the clusters are fitted on (kmeans `threads`): the setting, else one per core from
+ * FIT_THREADS_MIN_ROWS rows, but one fewer while the value stage has a thread of its own, so that the fits
+ * leave that thread a core rather than three threads sharing two, and their helper threads' memory is not
+ * added to the value thread's. Any count gives the same clusters (kmeans/fit-threads.ts).
+ */
+export function fitThreadsFor(clusterOptions: KMeansOptions, rows: number, valueThread: boolean): number {
+  if (clusterOptions.threads !== undefined) return clusterOptions.threads;
+  const threads = defaultFitThreads(rows);
+  return valueThread ? Math.max(1, threads - 1) : threads;
 }
 
 /** How computeSegments runs; none of it changes the result. */
@@ -911,6 +941,14 @@ export interface ComputeOptions {
    * the one-thread result. Its own time is then timings.valueThread, and timings.value the calling thread's.
    */
   readonly valueThread?: boolean;
+  /**
+   * The caller reads no order of the state after this call (neither the state's orders nor the result's
+   * customerOrders): the state lets its orders go (AggregateState.releaseOrders) as soon as the computation
+   * needs them no more, which lowers its peak memory. That is right after the order pass, before the clusters
+   * and the value stage, unless the next best category reads the orders (a state with categories); then
+   * after it.
+   */
+  readonly releaseOrders?: boolean;
 }
 
 /** Settings checked and resolved, as computeSegments and segmentsFromTotals use them. */
@@ -1043,6 +1081,7 @@ function segmentsOf(
         )
       : undefined;
   const valueStartMs = since(t);
+  const state = source instanceof AggregateState ? source : undefined;
 
   t = performance.now();
   const lifecycle = lifecycleStages(base, asOfDay, windows);
@@ -1053,7 +1092,8 @@ function segmentsOf(
   let clusterColumn: Uint16Array | undefined;
   let clusterSegments: SegmentDefinition[] = [];
   if (clusterOptions !== undefined) {
-    const stage = clusterStage(base, clusterOptions);
+    const threads = fitThreadsFor(clusterOptions, base.stateIndex.length, valueThread !== undefined);
+    const stage = clusterStage(base, clusterOptions, threads);
     if (stage.ok) {
       clusters = stage.result.model;
       clusterColumn = stage.result.assignment;
@@ -1070,7 +1110,6 @@ function segmentsOf(
   let orders: CustomerOrders | undefined;
   if (resolved.nextBestCategory !== undefined) {
     t = performance.now();
-    const state = source instanceof AggregateState ? source : undefined;
     const inputs: NextBestCategoryInputs = {
       source,
       asOfDay,
@@ -1084,6 +1123,7 @@ function segmentsOf(
     };
     nextBestCategory = nextBestCategoryStage(inputs, resolved, resolved.nextBestCategory);
     timings.nextBestCategory = since(t);
+    if (options.releaseOrders === true) state?.releaseOrders();
   }
 
   t = performance.now();
@@ -1301,6 +1341,11 @@ interface NextBestCategoryInputs {
   readonly orders: () => CustomerOrders;
 }
 
+/** Whether the next best category stage reads the state's orders: only when some order carries a category. */
+function readsOrders(state: AggregateState | undefined): boolean {
+  return state !== undefined && state.categories.size > 0;
+}
+
 /**
  * Next best category (next-best-category.ts): each customer's recommendation from the spend of the whole
  * computation, and the hit rate of the recommendations made from the orders before the holdout window. A
@@ -1322,7 +1367,7 @@ function nextBestCategoryStage(
   const noCategories = () =>
     skip("NBC_NO_CATEGORIES", "no customer has net spend in any category: the orders carry no category");
   // Orders without a category anywhere buy no category: the spend would only say so after a pass over them.
-  if (state !== undefined && state.categories.size === 0) return { report: noCategories() };
+  if (state !== undefined && !readsOrders(state)) return { report: noCategories() };
   // One pass over the orders gives the spend in all (the recommendations) and either side of the calibration end.
   const split =
     state !== undefined

@@ -35,7 +35,9 @@ export type StateErrorCode =
   | "BAD_STATE"
   | "UNSUPPORTED_STATE_VERSION"
   /** The state's order ids were let go (AggregateState.sealOrders): no order can be added or looked up. */
-  | "ORDERS_SEALED";
+  | "ORDERS_SEALED"
+  /** The state's orders were let go (AggregateState.releaseOrders): no order can be read. */
+  | "ORDERS_RELEASED";
 
 export class StateError extends Error {
   override readonly name = "StateError";

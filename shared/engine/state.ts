@@ -126,7 +126,7 @@ export class AggregateState {
   /** Channel names; code c is entry c - 1. */
   readonly channels: ByteSet;
   readonly categories: ByteSet;
-  readonly orderBlocks: OrderBlock[] = [];
+  private blocks: OrderBlock[] = [];
   /** Order index -> exact cents, for orders marked BIG_CENTS. */
   readonly bigCents = new Map<number, number>();
   private orders = 0;
@@ -147,6 +147,8 @@ export class AggregateState {
   private probeSlot = -1;
   /** Set by sealOrders: the order_id hashes are gone. */
   private sealed = false;
+  /** Set by releaseOrders: the orders are gone. */
+  private released = false;
 
   constructor(sets?: { customers: ByteSet; channels: ByteSet; categories: ByteSet }) {
     this.customers = sets?.customers ?? new ByteSet();
@@ -159,8 +161,20 @@ export class AggregateState {
     return this.customers.size;
   }
 
+  /** Orders read into the state (still their count once releaseOrders has let them go). */
   get orderCount(): number {
     return this.orders;
+  }
+
+  /** The orders' columns, 2^ORDER_BLOCK_BITS orders a block; StateError ORDERS_RELEASED after releaseOrders. */
+  get orderBlocks(): OrderBlock[] {
+    if (this.released) {
+      throw new StateError(
+        "ORDERS_RELEASED",
+        "Cannot read the orders: the state let them go (releaseOrders) once its totals were computed",
+      );
+    }
+    return this.blocks;
   }
 
   get currency(): string | undefined {
@@ -330,7 +344,7 @@ export class AggregateState {
   sealOrders(): void {
     this.releaseTables();
     const none = new Int32Array(0);
-    for (const block of this.orderBlocks) {
+    for (const block of this.blocks) {
       block.hi = none;
       block.lo = none;
     }
@@ -342,7 +356,29 @@ export class AggregateState {
     return this.sealed;
   }
 
+  /**
+   * Lets go of the orders themselves, for a caller that needs none of them any more (the segment CLI once the
+   * order pass has its totals): what sealOrders lets go, and every order's customer, day, cents, channel and
+   * category. The customers, dictionaries, attributes, currency and orderCount stay. Afterwards whatever reads
+   * an order throws StateError ORDERS_RELEASED, and whatever sealOrders refuses throws it too.
+   */
+  releaseOrders(): void {
+    if (this.released) return;
+    this.sealOrders();
+    this.blocks = [];
+    this.bigCents.clear();
+    this.released = true;
+  }
+
+  /** Whether releaseOrders has let the orders go. */
+  get ordersReleased(): boolean {
+    return this.released;
+  }
+
   private checkUnsealed(what: string): void {
+    if (this.released) {
+      throw new StateError("ORDERS_RELEASED", `Cannot ${what}: the state let its orders go (releaseOrders)`);
+    }
     if (this.sealed) {
       throw new StateError(
         "ORDERS_SEALED",

@@ -15,11 +15,12 @@ import { pathToFileURL } from "node:url";
 import { isDeepStrictEqual } from "node:util";
 import { build } from "esbuild";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { computeSegments } from "../../../shared/engine/compute";
+import { computeSegments, fitThreadsFor } from "../../../shared/engine/compute";
 import { ingestTransactions } from "../../../shared/engine/ingest";
 import {
   clusterCustomers,
   customerFeatures,
+  defaultFitThreads,
   type FitThreadStats,
   type KMeansOptions,
 } from "../../../shared/engine/kmeans";
@@ -164,6 +165,19 @@ describe("choosing k where silhouettes are close", () => {
     // Candidates 3, 4, 5 and then 6, which finds only five: the search stops there.
     expect(referenceFits).toBe(4 * 3);
     expect(fastFits).toBeLessThan(referenceFits);
+  });
+});
+
+describe("fitThreadsFor", () => {
+  it("leaves the value stage's thread a core, never going below one thread, and lets a setting decide", () => {
+    const rows = 1_000_000;
+    const cores = defaultFitThreads(rows);
+    expect(fitThreadsFor({}, rows, false)).toBe(cores);
+    expect(fitThreadsFor({}, rows, true)).toBe(Math.max(1, cores - 1));
+    expect(fitThreadsFor({}, 1_000, true)).toBe(1);
+    expect(fitThreadsFor({}, 1_000, false)).toBe(1);
+    expect(fitThreadsFor({ threads: 3 }, rows, true)).toBe(3);
+    expect(fitThreadsFor({ threads: 1 }, rows, false)).toBe(1);
   });
 });
 

@@ -165,3 +165,64 @@ describe("a sealed state", () => {
     );
   });
 });
+
+describe("computeSegments with releaseOrders", () => {
+  const released = { name: "StateError", code: "ORDERS_RELEASED" };
+
+  it("gives the same segmentation and CSV, and the orders are gone afterwards (CDNOW, value stage on its thread)", async () => {
+    const read = async () => {
+      const state = new AggregateState();
+      await ingestTransactions(createReadStream(TRANSACTIONS), { format: "csv", compression: "auto" }, state);
+      await ingestCustomers(createReadStream(CUSTOMERS), { format: "csv", compression: "auto" }, state);
+      state.sealOrders();
+      return state;
+    };
+    const settings: ComputeSettings = { asOf: "1998-07-01", clusters: { k: 4 } };
+    const kept = await read();
+    const open = computeSegments(kept, settings, { valueThread: true });
+    expect(kept.ordersReleased).toBe(false);
+    const openCsv = await csvOf(open, "kept.csv");
+    for (const valueThread of [true, false]) {
+      const state = await read();
+      const orders = state.orderCount;
+      const result = computeSegments(state, settings, { valueThread, releaseOrders: true });
+      expect(result.value?.validation).toBeDefined();
+      expect(state.ordersReleased).toBe(true);
+      // The count, the customers and their attributes stay; what reads an order says the orders are gone.
+      expect(state.orderCount).toBe(orders);
+      expect(state.customerId(0)).toBe(kept.customerId(0));
+      expect(state.attributeNames()).toEqual(kept.attributeNames());
+      expect(() => state.orderBlocks).toThrow(expect.objectContaining(released));
+      expect(() => state.orderDay(0)).toThrow(expect.objectContaining(released));
+      expect(() => state.serialize()).toThrow(expect.objectContaining(released));
+      expect(() => result.customerOrders()).toThrow(expect.objectContaining(released));
+      expect(() => computeSegments(state, settings)).toThrow(expect.objectContaining(released));
+      expect((await csvOf(result, `released-${valueThread}.csv`)).equals(openCsv)).toBe(true);
+      expect(result.customerCount).toBe(open.customerCount);
+      expect(JSON.stringify(result.value)).toBe(JSON.stringify(open.value));
+      expect(result.clusters).toEqual(open.clusters);
+      expect(result.issues).toEqual(open.issues);
+      // Releasing again changes nothing.
+      state.releaseOrders();
+      expect(state.ordersReleased).toBe(true);
+    }
+  });
+
+  it("keeps the orders for the next best category, which reads them, and lets them go after it", async () => {
+    const text = ordersWithCategories();
+    const settings: ComputeSettings = { asOf: "2025-01-01", clusters: { k: 3 } };
+    const kept = new AggregateState();
+    await ingestTransactions(textSource(text), { format: "csv" }, kept);
+    const open = computeSegments(kept, settings);
+    expect(open.nextBestCategory).toHaveProperty("hitRate");
+    const state = new AggregateState();
+    await ingestTransactions(textSource(text), { format: "csv" }, state);
+    const result = computeSegments(state, settings, { releaseOrders: true });
+    expect(state.ordersReleased).toBe(true);
+    expect(JSON.stringify(result.nextBestCategory)).toBe(JSON.stringify(open.nextBestCategory));
+    for (let i = 0; i < open.customerCount; i++) {
+      expect(result.nextBestCategoryOf(i)).toBe(open.nextBestCategoryOf(i));
+    }
+    expect(JSON.stringify(result.value)).toBe(JSON.stringify(open.value));
+  });
+});
