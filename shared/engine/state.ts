@@ -56,6 +56,16 @@ export class OrderBlock {
     /** Net cents of the order, or BIG_CENTS. */
     readonly cents: Int32Array = new Int32Array(ORDER_BLOCK_SIZE),
   ) {}
+
+  /**
+   * A new, empty block (every column zero, no channel or category) on this block's columns, for a caller
+   * done with this block; undefined when its order ids are gone (a sealed state's).
+   */
+  emptied(): OrderBlock | undefined {
+    if (this.hi.length !== ORDER_BLOCK_SIZE || this.lo.length !== ORDER_BLOCK_SIZE) return undefined;
+    for (const column of [this.hi, this.lo, this.customer, this.day, this.cents]) column.fill(0);
+    return new OrderBlock(this.hi, this.lo, this.customer, this.day, this.cents);
+  }
 }
 
 /**
@@ -392,7 +402,7 @@ export class AggregateState {
    * one: customers through `customers` (from's index to this state's), channel and category codes through
    * `channels` and `categories` (from's code to this state's; 0 = not met yet, then interned here on first
    * use and remembered). Columns are copied a run at a time. The order_id table is dropped, to be rebuilt
-   * when next needed.
+   * when next needed. New blocks are taken from `spare` (empty blocks, OrderBlock.emptied) while it has any.
    */
   appendOrders(
     from: AggregateState,
@@ -401,6 +411,7 @@ export class AggregateState {
     customers: Int32Array,
     channels: Int32Array,
     categories: Int32Array,
+    spare?: OrderBlock[],
   ): void {
     this.checkUnsealed("append orders");
     from.checkUnsealed("append its orders to another state");
@@ -412,7 +423,7 @@ export class AggregateState {
       const sk = at & ORDER_BLOCK_MASK;
       const order = this.orders;
       const dk = order & ORDER_BLOCK_MASK;
-      if (dk === 0) this.orderBlocks.push(new OrderBlock());
+      if (dk === 0) this.orderBlocks.push(spare?.pop() ?? new OrderBlock());
       const target = this.orderBlocks[order >>> ORDER_BLOCK_BITS] as OrderBlock;
       const length = Math.min(end - at, ORDER_BLOCK_SIZE - sk, ORDER_BLOCK_SIZE - dk);
       target.hi.set(source.hi.subarray(sk, sk + length), dk);

@@ -258,16 +258,22 @@ function appendRanges(
     orderBase[r] = merged.orderCount;
     const channels = new Int32Array(from.channels.size + 1);
     const categories = new Int32Array(from.categories.size + 1);
-    // Each block of the range is dropped once its orders are in the merged state.
+    // Each block of the range is dropped once its orders are in the merged state, and its columns, emptied,
+    // take the merged state's next orders: the range's blocks were allocated by its worker, and memory freed
+    // there would not serve this thread's allocations.
     let released = 0;
+    const spare: OrderBlock[] = [];
     const release = (done: number) => {
-      for (; (released + 1) * ORDER_BLOCK_SIZE <= done; released++)
+      for (; (released + 1) * ORDER_BLOCK_SIZE <= done; released++) {
+        const emptied = (from.orderBlocks[released] as OrderBlock).emptied();
+        if (emptied !== undefined) spare.push(emptied);
         from.orderBlocks[released] = undefined as unknown as OrderBlock;
+      }
     };
     const append = (start: number, end: number) => {
       for (let at = start; at < end; ) {
         const stop = Math.min(end, ((at >>> ORDER_BLOCK_BITS) + 1) * ORDER_BLOCK_SIZE);
-        merged.appendOrders(from, at, stop, map, channels, categories);
+        merged.appendOrders(from, at, stop, map, channels, categories, spare);
         release(stop);
         at = stop;
       }

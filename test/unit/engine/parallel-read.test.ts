@@ -257,6 +257,27 @@ describe("parallel read: the same state, counts and rejected rows as one thread"
   );
 
   it(
+    "ranges of several order blocks: the merged state takes the later range's blocks once copied",
+    async () => {
+      // 2^16 orders a block: about 316,000 orders in two ranges, so the second range's first blocks are
+      // emptied and take the merged state's later orders (with channels and categories, and lines of orders
+      // that started in the first range).
+      const bytes = generated(31, 900_000);
+      const expected = await oneThread(bytes, CSV);
+      expect(expected.state.orderCount).toBeGreaterThan(4 * 65_536);
+      expect(expected.report.orderLinesMerged).toBeGreaterThan(10_000);
+      const read = await parallel(fileSource(bytes), CSV, { ranges: 2 });
+      expect(read.oneThread).toBeUndefined();
+      expectSameRead(read, expected);
+      for (let order = 0; order < expected.state.orderCount; order += 997) {
+        expect(read.state.orderChannel(order)).toBe(expected.state.orderChannel(order));
+        expect(read.state.orderCustomer(order)).toBe(expected.state.orderCustomer(order));
+      }
+    },
+    SLOW,
+  );
+
+  it(
     "appending to a state that holds orders: new orders go after them",
     async () => {
       const first = generated(7, 800);
