@@ -15,7 +15,8 @@
  * Hash tables are not stored: they are rebuilt the first time an ingest (or a lookup by id) needs them, so
  * a state loaded only to recompute scores never pays for them, and an ingest frees them when it ends. A caller
  * done adding orders can also let the order_id hashes go (sealOrders): the state then still computes
- * everything, but takes no order and can no longer be serialized.
+ * everything, but takes no order and can no longer be serialized. One done reading the orders too (the segment
+ * CLI, once the order pass has its totals) lets the orders themselves go (releaseOrders).
  *
  * serialize()/deserialize() use a versioned little-endian binary format with a magic header, a CRC-32 of the
  * body and a trailer; deserialize validates every length, index and code and throws StateError otherwise.
