@@ -103,14 +103,14 @@ class MergedSource implements SegmentationSource {
 }
 
 /** What the merge keeps of a bucket between its two passes over the partials. */
-interface BucketSummary {
+export interface BucketSummary {
   meta: PartialMeta;
   /** Where its partial comes from (a rebuilt one replaces the original). */
   source: PartialSource;
   /** Sort key of each customer. */
   keys: Float64Array;
-  /** Each customer's position in the result. */
-  positions: Uint32Array;
+  /** Its columns, when its partial is held in memory (decoded once). */
+  columns?: PartialColumns;
 }
 
 function bytesOf(source: PartialSource): Promise<Uint8Array> | Uint8Array {
@@ -146,7 +146,6 @@ export async function mergePartials(
   // and what sizes the result's columns.
   const buckets: BucketSummary[] = [];
   let n = 0;
-  let idBytes = 0;
   let absoluteCents = 0;
   for (const original of partials) {
     let source = original;
@@ -177,9 +176,8 @@ export async function mergePartials(
         start = end;
       }
     }
-    buckets.push({ meta, source, keys, positions: new Uint32Array(meta.customers) });
+    buckets.push({ meta, source, keys, ...(source instanceof Uint8Array ? { columns } : {}) });
     n += meta.customers;
-    idBytes += meta.idBytes;
     absoluteCents += meta.absoluteCents ?? 0;
     if (meta.errors.some((e) => e.code === "DATASET_TOTAL_TOO_LARGE"))
       absoluteCents = Number.POSITIVE_INFINITY;
@@ -193,7 +191,10 @@ export async function mergePartials(
       `The file cannot be read in shards: its amounts add up to more than the dataset limit of ${centsText(MAX_DATASET_CENTS)} (sum of |amount|)`,
     );
   }
-  const { bucketAt, indexAt } = assignPositions(buckets, n);
+  const { bucketAt, indexAt } = assignPositions(
+    buckets.map(({ keys }) => keys),
+    n,
+  );
 
   // Dimension names: the union over buckets, each bucket's codes mapped into it.
   const dictionary = (pick: (m: PartialMeta) => string[], what: string) => {
@@ -216,146 +217,13 @@ export async function mergePartials(
   const channels = dictionary((m) => m.channels, "channel");
   const categories = dictionary((m) => m.categories, "category");
 
-  // Pass 2: every bucket's columns scattered to their positions.
-  const block = new ColumnBlock(n).reserve(8, 5).reserve(4, 8).allocate();
-  const monetaryCents = block.f64();
-  const monetary = block.f64();
-  const grossCents = block.f64();
-  const firstDayCents = block.f64();
-  const idEnds = block.f64();
-  const stateIndex = block.u32();
-  const recencyDays = block.i32();
-  const frequency = block.u32();
-  const returns = block.u32();
-  const firstPurchaseDay = block.i32();
-  const lastPurchaseDay = block.i32();
-  const previousPurchaseDay = block.i32();
-  const purchaseDays = block.u32();
-  const asOfDay = resolved.asOfDay;
-  const spendCounts = withSpend
-    ? { channel: new Uint32Array(n + 1), category: new Uint32Array(n + 1) }
-    : undefined;
-  const loaded: PartialColumns[] = [];
-  // Every customer's purchase days, when every partial has them (for the value stage's holdout).
-  let dayCounts: Uint32Array | undefined = new Uint32Array(n + 1);
-  /** Customer i of a bucket's columns to position p. */
-  const put = (p: number, columns: PartialColumns, i: number) => {
-    const cents = columns.monetaryCents[i] as number;
-    monetaryCents[p] = cents;
-    monetary[p] = cents / 100;
-    grossCents[p] = columns.grossCents[i] as number;
-    firstDayCents[p] = columns.firstDayCents[i] as number;
-    frequency[p] = columns.frequency[i] as number;
-    returns[p] = columns.returns[i] as number;
-    firstPurchaseDay[p] = columns.firstPurchaseDay[i] as number;
-    lastPurchaseDay[p] = columns.lastPurchaseDay[i] as number;
-    recencyDays[p] = asOfDay - (columns.lastPurchaseDay[i] as number);
-    previousPurchaseDay[p] = columns.previousPurchaseDay[i] as number;
-    purchaseDays[p] = columns.purchaseDays[i] as number;
-    idEnds[p] = (columns.idEnds[i] as number) - (i === 0 ? 0 : (columns.idEnds[i - 1] as number));
-    if (spendCounts !== undefined) {
-      spendCounts.channel[p + 1] =
-        (columns.channelOffsets[i + 1] as number) - (columns.channelOffsets[i] as number);
-      spendCounts.category[p + 1] =
-        (columns.categoryOffsets[i + 1] as number) - (columns.categoryOffsets[i] as number);
-    }
-    if (dayCounts !== undefined) {
-      const dayOffsets = columns.dayOffsets as Uint32Array;
-      dayCounts[p + 1] = (dayOffsets[i + 1] as number) - (dayOffsets[i] as number);
-    }
-  };
-  const hasDays = (columns: PartialColumns, count: number) =>
-    columns.dayOffsets !== undefined && columns.dayOffsets.length === count + 1;
-  if (buckets.every((bucket) => bucket.source instanceof Uint8Array)) {
-    // Every partial in memory: gathered in position order, so that the result's columns are written in
-    // order and each bucket's read in order too (a scatter to positions misses the cache at every write).
-    for (let b = 0; b < buckets.length; b++) {
-      const bucket = buckets[b] as BucketSummary;
-      const columns = decodePartial(bucket.source as Uint8Array).columns;
-      if (!hasDays(columns, bucket.positions.length)) dayCounts = undefined;
-      loaded[b] = columns;
-    }
-    for (let p = 0; p < n; p++) put(p, loaded[bucketAt[p] as number] as PartialColumns, indexAt[p] as number);
-  } else {
-    // Partials loaded one at a time: each scattered to its positions.
-    for (let b = 0; b < buckets.length; b++) {
-      const bucket = buckets[b] as BucketSummary;
-      const { columns } = decodePartial(await bytesOf(bucket.source));
-      const pos = bucket.positions;
-      if (!hasDays(columns, pos.length)) dayCounts = undefined;
-      for (let i = 0; i < pos.length; i++) put(pos[i] as number, columns, i);
-    }
-  }
-  for (let p = 0; p < n; p++) stateIndex[p] = p;
-  for (let p = 1; p < n; p++) idEnds[p] = (idEnds[p - 1] as number) + (idEnds[p] as number);
-  if (dayCounts !== undefined)
-    for (let p = 0; p < n; p++) dayCounts[p + 1] = (dayCounts[p + 1] as number) + (dayCounts[p] as number);
-  const days = dayCounts === undefined ? undefined : new Int32Array(dayCounts[n] as number);
-  const ids = new Uint8Array(idBytes);
-  let spend: { channel: SpendByValue; category: SpendByValue } | undefined;
-  if (spendCounts !== undefined) {
-    const make = (counts: Uint32Array) => {
-      for (let p = 0; p < n; p++) counts[p + 1] = (counts[p + 1] as number) + (counts[p] as number);
-      const total = counts[n] as number;
-      return { offsets: counts, codes: new Uint32Array(total), net: new Float64Array(total) };
-    };
-    spend = { channel: make(spendCounts.channel), category: make(spendCounts.category) };
-  }
-  for (let b = 0; b < buckets.length; b++) {
-    const bucket = buckets[b] as BucketSummary;
-    const columns = loaded[b] ?? decodePartial(await bytesOf(bucket.source)).columns;
-    loaded[b] = undefined as unknown as PartialColumns;
-    const pos = bucket.positions;
-    if (days !== undefined && dayCounts !== undefined) {
-      const from = columns.dayOffsets as Uint32Array;
-      const source = columns.days as Int32Array;
-      for (let i = 0; i < pos.length; i++) {
-        let at = dayCounts[pos[i] as number] as number;
-        for (let k = from[i] as number; k < (from[i + 1] as number); k++) days[at++] = source[k] as number;
-      }
-    }
-    let start = 0;
-    for (let i = 0; i < pos.length; i++) {
-      const end = columns.idEnds[i] as number;
-      const idBytes = columns.idBytes;
-      let at = (idEnds[pos[i] as number] as number) - (end - start);
-      for (let k = start; k < end; k++) ids[at++] = idBytes[k] as number;
-      start = end;
-    }
-    if (spend !== undefined) {
-      scatterSpend(
-        spend.channel,
-        pos,
-        columns.channelOffsets,
-        columns.channelCodes,
-        columns.channelNet,
-        channels.codes[b] as Uint32Array,
-      );
-      scatterSpend(
-        spend.category,
-        pos,
-        columns.categoryOffsets,
-        columns.categoryCodes,
-        columns.categoryNet,
-        categories.codes[b] as Uint32Array,
-      );
-    }
-  }
-  const totals: CustomerTotals = {
-    stateIndex,
-    recencyDays,
-    frequency,
-    returns,
-    monetaryCents,
-    monetary,
-    firstPurchaseDay,
-    lastPurchaseDay,
-    previousPurchaseDay,
-    purchaseDays,
-    grossCents,
-    firstDayCents,
-    ordersAfterAsOf: buckets.reduce((sum, { meta }) => sum + (meta.ordersAfterAsOf ?? 0), 0),
-  };
+  const { totals, idEnds, ids, days, dayOffsets, spend } = await putTogether(
+    buckets,
+    bucketAt,
+    indexAt,
+    resolved.asOfDay,
+    withSpend ? { channel: channels.codes, category: categories.codes } : undefined,
+  );
 
   // Attributes of the base's customers, by position; base customers without orders follow the positions so
   // that a type is inferred from the same values a whole read sees.
@@ -407,7 +275,9 @@ export async function mergePartials(
     source,
     totals,
     resolved,
-    days === undefined || dayCounts === undefined ? undefined : (day) => totalsFromDays(dayCounts, days, day),
+    days === undefined || dayOffsets === undefined
+      ? undefined
+      : (day) => totalsFromDays(dayOffsets, days, day),
     { valueThread: options.valueThreadFrom !== undefined && n >= options.valueThreadFrom },
   );
   return {
@@ -421,59 +291,424 @@ export async function mergePartials(
   };
 }
 
+/** Each bucket's map from its channel (category) codes to the merged dictionary's (0 stays 0). */
+interface SpendMaps {
+  channel: readonly Uint32Array[];
+  category: readonly Uint32Array[];
+}
+
+/** The columns of the merged result, in position order. */
+export interface PutTogether {
+  totals: CustomerTotals;
+  /** Position p's id is ids[idEnds[p - 1] (0 for p = 0), idEnds[p]). */
+  idEnds: Float64Array;
+  ids: Uint8Array;
+  /** Every position's purchase days (days[dayOffsets[p]] ..), when every partial has them. */
+  days?: Int32Array;
+  dayOffsets?: Uint32Array;
+  spend?: { channel: SpendByValue; category: SpendByValue };
+}
+
 /**
- * Each bucket's customers in key order (already so without a base), merged k ways into positions; returns
- * the bucket and the index in it of the customer at each position.
+ * The buckets' columns put in position order (position p holds customer indexAt[p] of bucket bucketAt[p]):
+ * from partials held in memory, each column gathered in position order; from loaders, each partial loaded
+ * and scattered to its positions in turn (one partial held at a time). Both give the same bytes.
  */
-function assignPositions(
-  buckets: BucketSummary[],
-  n: number,
-): { bucketAt: Uint32Array; indexAt: Uint32Array } {
-  const bucketAt = new Uint32Array(n);
-  const indexAt = new Uint32Array(n);
-  const orders = buckets.map(({ keys }) => {
-    const order = new Uint32Array(keys.length);
-    for (let i = 0; i < keys.length; i++) order[i] = i;
-    let sorted = true;
-    for (let i = 1; i < keys.length && sorted; i++) sorted = (keys[i - 1] as number) < (keys[i] as number);
-    if (!sorted) order.sort((a, b) => (keys[a] as number) - (keys[b] as number));
-    return order;
-  });
-  const cursor = new Uint32Array(buckets.length);
-  const headKey = (b: number) =>
-    (buckets[b] as BucketSummary).keys[(orders[b] as Uint32Array)[cursor[b] as number] as number] as number;
-  const heap: number[] = [];
-  const down = (i: number) => {
-    for (;;) {
-      const l = 2 * i + 1;
-      let m = i;
-      if (l < heap.length && headKey(heap[l] as number) < headKey(heap[m] as number)) m = l;
-      if (l + 1 < heap.length && headKey(heap[l + 1] as number) < headKey(heap[m] as number)) m = l + 1;
-      if (m === i) return;
-      const t = heap[i] as number;
-      heap[i] = heap[m] as number;
-      heap[m] = t;
-      i = m;
+export async function putTogether(
+  buckets: readonly BucketSummary[],
+  bucketAt: Uint16Array,
+  indexAt: Uint32Array,
+  asOfDay: number,
+  spendMaps?: SpendMaps,
+): Promise<PutTogether> {
+  const n = bucketAt.length;
+  const block = new ColumnBlock(n).reserve(8, 5).reserve(4, 8).allocate();
+  const monetaryCents = block.f64();
+  const monetary = block.f64();
+  const grossCents = block.f64();
+  const firstDayCents = block.f64();
+  const idEnds = block.f64();
+  const stateIndex = block.u32();
+  const recencyDays = block.i32();
+  const frequency = block.u32();
+  const returns = block.u32();
+  const firstPurchaseDay = block.i32();
+  const lastPurchaseDay = block.i32();
+  const previousPurchaseDay = block.i32();
+  const purchaseDays = block.u32();
+  let days: Int32Array | undefined;
+  let dayCounts: Uint32Array | undefined;
+  const ids = new Uint8Array(buckets.reduce((sum, { meta }) => sum + meta.idBytes, 0));
+  let spend: { channel: SpendByValue; category: SpendByValue } | undefined;
+  const hasDays = (meta: PartialMeta) => meta.dayEntries !== undefined;
+  if (buckets.every((bucket) => bucket.columns !== undefined)) {
+    // Every partial in memory: each column gathered on its own in position order, so that the result's
+    // column is written in order and each bucket's read in order too, one column of every bucket at a time.
+    const all = buckets.map((bucket) => bucket.columns as PartialColumns);
+    const of = <T>(pick: (c: PartialColumns) => T) => all.map(pick);
+    const f64 = (into: Float64Array, pick: (c: PartialColumns) => Float64Array) =>
+      gatherF64(into, of(pick), bucketAt, indexAt);
+    const w32 = (into: Int32Array | Uint32Array, pick: (c: PartialColumns) => Int32Array | Uint32Array) =>
+      gatherU32(
+        u32(into),
+        of((c) => u32(pick(c))),
+        bucketAt,
+        indexAt,
+      );
+    f64(monetaryCents, (c) => c.monetaryCents);
+    f64(grossCents, (c) => c.grossCents);
+    f64(firstDayCents, (c) => c.firstDayCents);
+    w32(frequency, (c) => c.frequency);
+    w32(returns, (c) => c.returns);
+    w32(firstPurchaseDay, (c) => c.firstPurchaseDay);
+    w32(lastPurchaseDay, (c) => c.lastPurchaseDay);
+    w32(previousPurchaseDay, (c) => c.previousPurchaseDay);
+    w32(purchaseDays, (c) => c.purchaseDays);
+    for (let p = 0; p < n; p++) {
+      monetary[p] = (monetaryCents[p] as number) / 100;
+      recencyDays[p] = asOfDay - (lastPurchaseDay[p] as number);
     }
-  };
-  for (let b = 0; b < buckets.length; b++) if ((buckets[b] as BucketSummary).keys.length > 0) heap.push(b);
-  for (let i = (heap.length >> 1) - 1; i >= 0; i--) down(i);
-  for (let p = 0; p < n; p++) {
-    const b = heap[0] as number;
-    const bucket = buckets[b] as BucketSummary;
-    const c = cursor[b] as number;
-    const i = (orders[b] as Uint32Array)[c] as number;
-    bucket.positions[i] = p;
-    bucketAt[p] = b;
-    indexAt[p] = i;
-    cursor[b] = c + 1;
-    if (c + 1 === bucket.keys.length) {
-      heap[0] = heap[heap.length - 1] as number;
-      heap.pop();
+    gatherIds(
+      idEnds,
+      ids,
+      of((c) => c.idEnds),
+      of((c) => c.idBytes),
+      bucketAt,
+      indexAt,
+    );
+    if (buckets.every(({ meta }) => hasDays(meta))) {
+      dayCounts = new Uint32Array(n + 1);
+      days = new Int32Array(buckets.reduce((sum, { meta }) => sum + (meta.dayEntries as number), 0));
+      gatherRuns(
+        dayCounts,
+        u32(days),
+        of((c) => c.dayOffsets as Uint32Array),
+        of((c) => u32(c.days as Int32Array)),
+        bucketAt,
+        indexAt,
+      );
     }
-    if (heap.length > 0) down(0);
+    if (spendMaps !== undefined) {
+      const gathered = (
+        entries: (m: PartialMeta) => number,
+        offsets: (c: PartialColumns) => Uint32Array,
+        codes: (c: PartialColumns) => Uint32Array,
+        net: (c: PartialColumns) => Float64Array,
+        maps: readonly Uint32Array[],
+      ): SpendByValue => {
+        const total = buckets.reduce((sum, { meta }) => sum + entries(meta), 0);
+        const into = {
+          offsets: new Uint32Array(n + 1),
+          codes: new Uint32Array(total),
+          net: new Float64Array(total),
+        };
+        gatherRuns(into.offsets, into.codes, of(offsets), of(codes), bucketAt, indexAt, maps);
+        gatherRuns(
+          into.offsets,
+          u32(into.net),
+          of(offsets),
+          of(net).map(u32),
+          bucketAt,
+          indexAt,
+          undefined,
+          2,
+        );
+        return into;
+      };
+      spend = {
+        channel: gathered(
+          (m) => m.channelEntries,
+          (c) => c.channelOffsets,
+          (c) => c.channelCodes,
+          (c) => c.channelNet,
+          spendMaps.channel,
+        ),
+        category: gathered(
+          (m) => m.categoryEntries,
+          (c) => c.categoryOffsets,
+          (c) => c.categoryCodes,
+          (c) => c.categoryNet,
+          spendMaps.category,
+        ),
+      };
+    }
+  } else {
+    // Partials loaded one at a time: each scattered to its positions.
+    const positions = buckets.map(({ meta }) => new Uint32Array(meta.customers));
+    for (let p = 0; p < n; p++) (positions[bucketAt[p] as number] as Uint32Array)[indexAt[p] as number] = p;
+    const spendCounts =
+      spendMaps !== undefined
+        ? { channel: new Uint32Array(n + 1), category: new Uint32Array(n + 1) }
+        : undefined;
+    let counts: Uint32Array | undefined = buckets.every(({ meta }) => hasDays(meta))
+      ? new Uint32Array(n + 1)
+      : undefined;
+    /** Customer i of a bucket's columns to position p. */
+    const put = (p: number, columns: PartialColumns, i: number) => {
+      const cents = columns.monetaryCents[i] as number;
+      monetaryCents[p] = cents;
+      monetary[p] = cents / 100;
+      grossCents[p] = columns.grossCents[i] as number;
+      firstDayCents[p] = columns.firstDayCents[i] as number;
+      frequency[p] = columns.frequency[i] as number;
+      returns[p] = columns.returns[i] as number;
+      firstPurchaseDay[p] = columns.firstPurchaseDay[i] as number;
+      lastPurchaseDay[p] = columns.lastPurchaseDay[i] as number;
+      recencyDays[p] = asOfDay - (columns.lastPurchaseDay[i] as number);
+      previousPurchaseDay[p] = columns.previousPurchaseDay[i] as number;
+      purchaseDays[p] = columns.purchaseDays[i] as number;
+      idEnds[p] = (columns.idEnds[i] as number) - (i === 0 ? 0 : (columns.idEnds[i - 1] as number));
+      if (spendCounts !== undefined) {
+        spendCounts.channel[p + 1] =
+          (columns.channelOffsets[i + 1] as number) - (columns.channelOffsets[i] as number);
+        spendCounts.category[p + 1] =
+          (columns.categoryOffsets[i + 1] as number) - (columns.categoryOffsets[i] as number);
+      }
+      if (counts !== undefined) {
+        const dayOffsets = columns.dayOffsets as Uint32Array;
+        counts[p + 1] = (dayOffsets[i + 1] as number) - (dayOffsets[i] as number);
+      }
+    };
+    for (let b = 0; b < buckets.length; b++) {
+      const bucket = buckets[b] as BucketSummary;
+      const { columns } = decodePartial(await bytesOf(bucket.source));
+      const pos = positions[b] as Uint32Array;
+      if (columns.dayOffsets === undefined || columns.dayOffsets.length !== pos.length + 1)
+        counts = undefined;
+      for (let i = 0; i < pos.length; i++) put(pos[i] as number, columns, i);
+    }
+    for (let p = 1; p < n; p++) idEnds[p] = (idEnds[p - 1] as number) + (idEnds[p] as number);
+    if (counts !== undefined)
+      for (let p = 0; p < n; p++) counts[p + 1] = (counts[p + 1] as number) + (counts[p] as number);
+    dayCounts = counts;
+    days = counts === undefined ? undefined : new Int32Array(counts[n] as number);
+    if (spendCounts !== undefined) {
+      const make = (counts: Uint32Array) => {
+        for (let p = 0; p < n; p++) counts[p + 1] = (counts[p + 1] as number) + (counts[p] as number);
+        const total = counts[n] as number;
+        return { offsets: counts, codes: new Uint32Array(total), net: new Float64Array(total) };
+      };
+      spend = { channel: make(spendCounts.channel), category: make(spendCounts.category) };
+    }
+    for (let b = 0; b < buckets.length; b++) {
+      const bucket = buckets[b] as BucketSummary;
+      const { columns } = decodePartial(await bytesOf(bucket.source));
+      const pos = positions[b] as Uint32Array;
+      if (days !== undefined && dayCounts !== undefined) {
+        const from = columns.dayOffsets as Uint32Array;
+        const source = columns.days as Int32Array;
+        for (let i = 0; i < pos.length; i++) {
+          let at = dayCounts[pos[i] as number] as number;
+          for (let k = from[i] as number; k < (from[i + 1] as number); k++) days[at++] = source[k] as number;
+        }
+      }
+      let start = 0;
+      for (let i = 0; i < pos.length; i++) {
+        const end = columns.idEnds[i] as number;
+        const idBytes = columns.idBytes;
+        let at = (idEnds[pos[i] as number] as number) - (end - start);
+        for (let k = start; k < end; k++) ids[at++] = idBytes[k] as number;
+        start = end;
+      }
+      if (spend !== undefined) {
+        scatterSpend(
+          spend.channel,
+          pos,
+          columns.channelOffsets,
+          columns.channelCodes,
+          columns.channelNet,
+          (spendMaps as SpendMaps).channel[b] as Uint32Array,
+        );
+        scatterSpend(
+          spend.category,
+          pos,
+          columns.categoryOffsets,
+          columns.categoryCodes,
+          columns.categoryNet,
+          (spendMaps as SpendMaps).category[b] as Uint32Array,
+        );
+      }
+    }
   }
+  for (let p = 0; p < n; p++) stateIndex[p] = p;
+  const totals: CustomerTotals = {
+    stateIndex,
+    recencyDays,
+    frequency,
+    returns,
+    monetaryCents,
+    monetary,
+    firstPurchaseDay,
+    lastPurchaseDay,
+    previousPurchaseDay,
+    purchaseDays,
+    grossCents,
+    firstDayCents,
+    ordersAfterAsOf: buckets.reduce((sum, { meta }) => sum + (meta.ordersAfterAsOf ?? 0), 0),
+  };
+  return {
+    totals,
+    idEnds,
+    ids,
+    ...(days === undefined || dayCounts === undefined ? {} : { days, dayOffsets: dayCounts }),
+    ...(spend === undefined ? {} : { spend }),
+  };
+}
+
+/** Keys of a window of assignPositions: a window's customers are placed in a table this size, in cache. */
+const KEY_WINDOW = 1 << 16;
+
+/**
+ * Each bucket's customers in key order (already so without a base), merged into positions; returns the
+ * bucket and the index in it of the customer at each position. The keys are distinct integers from 0 (first
+ * rows, or indices in the base): the customers of each window of KEY_WINDOW keys are put in a table by key,
+ * which is then read in order, so a position costs no comparisons at all, whatever the number of buckets.
+ */
+export function assignPositions(
+  keys: readonly Float64Array[],
+  n: number,
+): { bucketAt: Uint16Array; indexAt: Uint32Array } {
+  if (keys.length > 0xffff) throw new RangeError("At most 65,535 buckets");
+  const bucketAt = new Uint16Array(n);
+  const indexAt = new Uint32Array(n);
+  let last = -1;
+  const orders = keys.map((k) => {
+    let ascending = true;
+    for (let i = 0; i < k.length; i++) {
+      const key = k[i] as number;
+      if (!Number.isInteger(key) || key < 0) throw new RangeError("A sort key is not an integer from 0");
+      if (key > last) last = key;
+      if (i > 0 && key <= (k[i - 1] as number)) ascending = false;
+    }
+    if (ascending) return undefined;
+    const order = new Uint32Array(k.length);
+    for (let i = 0; i < k.length; i++) order[i] = i;
+    return order.sort((a, b) => (k[a] as number) - (k[b] as number));
+  });
+  /** Bucket + 1 of the customer whose key is the window's start + s (0: none), and its index. */
+  const slotBucket = new Uint16Array(KEY_WINDOW);
+  const slotIndex = new Uint32Array(KEY_WINDOW);
+  const cursor = new Uint32Array(keys.length);
+  let p = 0;
+  for (let start = 0; start <= last; start += KEY_WINDOW) {
+    let filled = 0;
+    for (let b = 0; b < keys.length; b++) {
+      const k = keys[b] as Float64Array;
+      const order = orders[b];
+      const from = cursor[b] as number;
+      let c = from;
+      for (; c < k.length; c++) {
+        const i = order === undefined ? c : (order[c] as number);
+        const s = (k[i] as number) - start;
+        if (s >= KEY_WINDOW) break;
+        if (slotBucket[s] !== 0) throw new RangeError("Two customers have the same sort key");
+        slotBucket[s] = b + 1;
+        slotIndex[s] = i;
+      }
+      cursor[b] = c;
+      filled += c - from;
+    }
+    for (let s = 0; filled > 0; s++) {
+      const b = slotBucket[s] as number;
+      if (b === 0) continue;
+      bucketAt[p] = b - 1;
+      indexAt[p] = slotIndex[s] as number;
+      slotBucket[s] = 0;
+      p++;
+      filled--;
+    }
+  }
+  if (p !== n) throw new RangeError(`The buckets hold ${p} customers, not ${n}`);
   return { bucketAt, indexAt };
+}
+
+/** The same bytes as 32-bit unsigned integers (a gather copies bits). */
+function u32(array: Int32Array | Uint32Array | Float64Array): Uint32Array {
+  return new Uint32Array(array.buffer, array.byteOffset, array.byteLength >> 2);
+}
+
+/** into[p] = from[bucketAt[p]][indexAt[p]] for every position p. */
+function gatherF64(
+  into: Float64Array,
+  from: readonly Float64Array[],
+  bucketAt: Uint16Array,
+  indexAt: Uint32Array,
+): void {
+  for (let p = 0; p < into.length; p++)
+    into[p] = (from[bucketAt[p] as number] as Float64Array)[indexAt[p] as number] as number;
+}
+
+/** into[p] = from[bucketAt[p]][indexAt[p]] for every position p. */
+function gatherU32(
+  into: Uint32Array,
+  from: readonly Uint32Array[],
+  bucketAt: Uint16Array,
+  indexAt: Uint32Array,
+): void {
+  for (let p = 0; p < into.length; p++)
+    into[p] = (from[bucketAt[p] as number] as Uint32Array)[indexAt[p] as number] as number;
+}
+
+/** Every position's id bytes, in position order, and the end of each (idEnds of the merged source). */
+function gatherIds(
+  idEnds: Float64Array,
+  ids: Uint8Array,
+  fromEnds: readonly Uint32Array[],
+  fromBytes: readonly Uint8Array[],
+  bucketAt: Uint16Array,
+  indexAt: Uint32Array,
+): void {
+  let at = 0;
+  for (let p = 0; p < idEnds.length; p++) {
+    const b = bucketAt[p] as number;
+    const i = indexAt[p] as number;
+    const ends = fromEnds[b] as Uint32Array;
+    const bytes = fromBytes[b] as Uint8Array;
+    const end = ends[i] as number;
+    for (let k = i === 0 ? 0 : (ends[i - 1] as number); k < end; k++) ids[at++] = bytes[k] as number;
+    idEnds[p] = at;
+  }
+}
+
+/**
+ * Every position's run of entries (from[b][fromOffsets[b][i]] .. before fromOffsets[b][i + 1], for b, i the
+ * position's bucket and index), in position order, each entry `width` words wide; offsets[p] .. offsets[p + 1]
+ * (in entries) is position p's run in `into`. With `maps`, each entry is a code mapped through its bucket's
+ * map (0 stays 0).
+ */
+function gatherRuns(
+  offsets: Uint32Array,
+  into: Uint32Array,
+  fromOffsets: readonly Uint32Array[],
+  from: readonly Uint32Array[],
+  bucketAt: Uint16Array,
+  indexAt: Uint32Array,
+  maps?: readonly Uint32Array[],
+  width: 1 | 2 = 1,
+): void {
+  let at = 0;
+  let entries = 0;
+  offsets[0] = 0;
+  for (let p = 0; p < bucketAt.length; p++) {
+    const b = bucketAt[p] as number;
+    const i = indexAt[p] as number;
+    const o = fromOffsets[b] as Uint32Array;
+    const source = from[b] as Uint32Array;
+    const first = o[i] as number;
+    const count = (o[i + 1] as number) - first;
+    if (maps === undefined) {
+      const end = (first + count) * width;
+      for (let k = first * width; k < end; k++) into[at++] = source[k] as number;
+    } else {
+      const map = maps[b] as Uint32Array;
+      for (let k = first; k < first + count; k++) {
+        const code = source[k] as number;
+        into[at++] = code === 0 ? 0 : (map[code] as number);
+      }
+    }
+    entries += count;
+    offsets[p + 1] = entries;
+  }
 }
 
 /** Copies a bucket's spend entries to their positions, its codes mapped to the merged dictionary. */
