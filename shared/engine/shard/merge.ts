@@ -217,7 +217,7 @@ export async function mergePartials(
   const channels = dictionary((m) => m.channels, "channel");
   const categories = dictionary((m) => m.categories, "category");
 
-  const { totals, idEnds, ids, days, dayOffsets, spend } = await putTogether(
+  const { totals, idEnds, ids, totalsAsOf, spend } = await putTogether(
     buckets,
     bucketAt,
     indexAt,
@@ -271,15 +271,9 @@ export async function mergePartials(
     );
   }
   const mergeMs = Math.round((performance.now() - started) * 10) / 10;
-  const result = segmentsFromTotals(
-    source,
-    totals,
-    resolved,
-    days === undefined || dayOffsets === undefined
-      ? undefined
-      : (day) => totalsFromDays(dayOffsets, days, day),
-    { valueThread: options.valueThreadFrom !== undefined && n >= options.valueThreadFrom },
-  );
+  const result = segmentsFromTotals(source, totals, resolved, totalsAsOf, {
+    valueThread: options.valueThreadFrom !== undefined && n >= options.valueThreadFrom,
+  });
   return {
     mergeMs,
     rebuilt: [...foreign.keys()].sort((a, b) => a - b),
@@ -303,9 +297,11 @@ export interface PutTogether {
   /** Position p's id is ids[idEnds[p - 1] (0 for p = 0), idEnds[p]). */
   idEnds: Float64Array;
   ids: Uint8Array;
-  /** Every position's purchase days (days[dayOffsets[p]] ..), when every partial has them. */
-  days?: Int32Array;
-  dayOffsets?: Uint32Array;
+  /**
+   * The purchase-day totals as of a day (segmentsFromTotals' totalsAsOf), when every partial has its
+   * customers' purchase days: read from the partials held in memory, or from the days put in position order.
+   */
+  totalsAsOf?: (day: number) => DayTotals;
   spend?: { channel: SpendByValue; category: SpendByValue };
 }
 
@@ -336,8 +332,7 @@ export async function putTogether(
   const lastPurchaseDay = block.i32();
   const previousPurchaseDay = block.i32();
   const purchaseDays = block.u32();
-  let days: Int32Array | undefined;
-  let dayCounts: Uint32Array | undefined;
+  let daysAt: DaysAt | undefined;
   const ids = new Uint8Array(buckets.reduce((sum, { meta }) => sum + meta.idBytes, 0));
   let spend: { channel: SpendByValue; category: SpendByValue } | undefined;
   const hasDays = (meta: PartialMeta) => meta.dayEntries !== undefined;
@@ -376,17 +371,14 @@ export async function putTogether(
       bucketAt,
       indexAt,
     );
+    // The days stay in the partials (read where they are, once or twice, by totalsAsOf): no copy of them.
     if (buckets.every(({ meta }) => hasDays(meta))) {
-      dayCounts = new Uint32Array(n + 1);
-      days = new Int32Array(buckets.reduce((sum, { meta }) => sum + (meta.dayEntries as number), 0));
-      gatherRuns(
-        dayCounts,
-        u32(days),
-        of((c) => c.dayOffsets as Uint32Array),
-        of((c) => u32(c.days as Int32Array)),
+      daysAt = {
+        offsets: of((c) => c.dayOffsets as Uint32Array),
+        days: of((c) => c.days as Int32Array),
         bucketAt,
         indexAt,
-      );
+      };
     }
     if (spendMaps !== undefined) {
       const gathered = (
@@ -480,8 +472,9 @@ export async function putTogether(
     for (let p = 1; p < n; p++) idEnds[p] = (idEnds[p - 1] as number) + (idEnds[p] as number);
     if (counts !== undefined)
       for (let p = 0; p < n; p++) counts[p + 1] = (counts[p + 1] as number) + (counts[p] as number);
-    dayCounts = counts;
-    days = counts === undefined ? undefined : new Int32Array(counts[n] as number);
+    const days = counts === undefined ? undefined : new Int32Array(counts[n] as number);
+    const dayCounts = counts;
+    if (days !== undefined && dayCounts !== undefined) daysAt = { offsets: [dayCounts], days: [days] };
     if (spendCounts !== undefined) {
       const make = (counts: Uint32Array) => {
         for (let p = 0; p < n; p++) counts[p + 1] = (counts[p + 1] as number) + (counts[p] as number);
@@ -550,7 +543,7 @@ export async function putTogether(
     totals,
     idEnds,
     ids,
-    ...(days === undefined || dayCounts === undefined ? {} : { days, dayOffsets: dayCounts }),
+    ...(daysAt === undefined ? {} : { totalsAsOf: (day: number) => totalsFromDays(daysAt, day) }),
     ...(spend === undefined ? {} : { spend }),
   };
 }
@@ -731,42 +724,61 @@ function scatterSpend(
   }
 }
 
-/**
- * The purchase-day totals customerTotals gives as of `day`, from every position's distinct purchase days
- * (ascending, days[offsets[p]] .. days[offsets[p + 1] - 1]): the positions with a purchase on or before it.
- */
-function totalsFromDays(
-  offsets: Uint32Array,
-  days: Int32Array,
-  day: number,
-): {
+/** The holdout's columns of customerTotals as of a day (HoldoutTotals of compute.ts). */
+export interface DayTotals {
   stateIndex: Uint32Array;
   firstPurchaseDay: Int32Array;
   lastPurchaseDay: Int32Array;
   purchaseDays: Uint32Array;
-} {
-  const n = offsets.length - 1;
+}
+
+/**
+ * Where every position's distinct purchase days are (ascending): days[b][offsets[b][i]] .. before
+ * offsets[b][i + 1] for position p's bucket b = bucketAt[p] and index i = indexAt[p], or, without bucketAt,
+ * in one array in position order (b = 0, i = p).
+ */
+interface DaysAt {
+  offsets: readonly Uint32Array[];
+  days: readonly Int32Array[];
+  bucketAt?: Uint16Array;
+  indexAt?: Uint32Array;
+}
+
+/**
+ * The purchase-day totals customerTotals gives as of `day`, from every position's distinct purchase days:
+ * the positions with a purchase on or before it.
+ */
+function totalsFromDays(at: DaysAt, day: number): DayTotals {
+  const { offsets, days, bucketAt, indexAt } = at;
+  const n = bucketAt === undefined ? (offsets[0] as Uint32Array).length - 1 : bucketAt.length;
   let count = 0;
   for (let p = 0; p < n; p++) {
-    const from = offsets[p] as number;
-    if (from < (offsets[p + 1] as number) && (days[from] as number) <= day) count++;
+    const b = bucketAt === undefined ? 0 : (bucketAt[p] as number);
+    const i = indexAt === undefined ? p : (indexAt[p] as number);
+    const o = offsets[b] as Uint32Array;
+    const from = o[i] as number;
+    if (from < (o[i + 1] as number) && ((days[b] as Int32Array)[from] as number) <= day) count++;
   }
   const stateIndex = new Uint32Array(count);
   const firstPurchaseDay = new Int32Array(count);
   const lastPurchaseDay = new Int32Array(count);
   const purchaseDays = new Uint32Array(count);
-  let i = 0;
+  let k = 0;
   for (let p = 0; p < n; p++) {
-    const from = offsets[p] as number;
-    const to = offsets[p + 1] as number;
-    if (from === to || (days[from] as number) > day) continue;
-    let k = from;
-    while (k < to && (days[k] as number) <= day) k++;
-    stateIndex[i] = p;
-    firstPurchaseDay[i] = days[from] as number;
-    lastPurchaseDay[i] = days[k - 1] as number;
-    purchaseDays[i] = k - from;
-    i++;
+    const b = bucketAt === undefined ? 0 : (bucketAt[p] as number);
+    const i = indexAt === undefined ? p : (indexAt[p] as number);
+    const o = offsets[b] as Uint32Array;
+    const d = days[b] as Int32Array;
+    const from = o[i] as number;
+    const to = o[i + 1] as number;
+    if (from === to || (d[from] as number) > day) continue;
+    let j = from;
+    while (j < to && (d[j] as number) <= day) j++;
+    stateIndex[k] = p;
+    firstPurchaseDay[k] = d[from] as number;
+    lastPurchaseDay[k] = d[j - 1] as number;
+    purchaseDays[k] = j - from;
+    k++;
   }
   return { stateIndex, firstPurchaseDay, lastPurchaseDay, purchaseDays };
 }

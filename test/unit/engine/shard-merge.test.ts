@@ -164,8 +164,14 @@ function bytesOf(put: PutTogether): Record<string, string> {
   }
   add("idEnds", put.idEnds);
   add("ids", put.ids);
-  add("days", put.days);
-  add("dayOffsets", put.dayOffsets);
+  // The holdout's totals as of days before, among and after every purchase day.
+  for (const day of [18_000, 19_050, 19_120, 19_200, 19_400, 30_000]) {
+    const t = put.totalsAsOf?.(day);
+    add(`asOf ${day}.stateIndex`, t?.stateIndex);
+    add(`asOf ${day}.firstPurchaseDay`, t?.firstPurchaseDay);
+    add(`asOf ${day}.lastPurchaseDay`, t?.lastPurchaseDay);
+    add(`asOf ${day}.purchaseDays`, t?.purchaseDays);
+  }
   for (const family of ["channel", "category"] as const) {
     add(`${family}.offsets`, put.spend?.[family].offsets);
     add(`${family}.codes`, put.spend?.[family].codes);
@@ -207,25 +213,39 @@ describe("putTogether", () => {
       const gathered = await putTogether(summaries(true), bucketAt, indexAt, asOf, spendMaps);
       const scattered = await putTogether(summaries(false), bucketAt, indexAt, asOf, spendMaps);
       expect(bytesOf(gathered)).toEqual(bytesOf(scattered));
-      expect(gathered.days === undefined).toBe(!withDays);
+      expect(gathered.totalsAsOf === undefined).toBe(!withDays);
 
       // And worked out apart: position p holds the customer with the p-th smallest first row.
       const byRow = buckets
-        .flatMap((bucket) => bucket.keys.map((row, i) => ({ row, id: bucket.ids[i], days: bucket.days[i] })))
+        .flatMap((bucket) =>
+          bucket.keys.map((row, i) => ({ row, id: bucket.ids[i], days: bucket.days[i] ?? [] })),
+        )
         .sort((x, y) => x.row - y.row);
       const decoder = new TextDecoder();
       for (let p = 0; p < total; p += 37) {
         const want = byRow[p] as { id: string; days: number[] };
         const start = p === 0 ? 0 : (gathered.idEnds[p - 1] as number);
         expect(decoder.decode(gathered.ids.subarray(start, gathered.idEnds[p] as number))).toBe(want.id);
-        if (gathered.days !== undefined && gathered.dayOffsets !== undefined) {
-          const from = gathered.dayOffsets[p] as number;
-          expect(Array.from(gathered.days.subarray(from, gathered.dayOffsets[p + 1] as number))).toEqual(
-            want.days,
-          );
-        }
         expect(gathered.totals.recencyDays[p]).toBe(asOf - (gathered.totals.lastPurchaseDay[p] as number));
         expect(gathered.totals.monetary[p]).toBe((gathered.totals.monetaryCents[p] as number) / 100);
+      }
+      if (withDays) {
+        // The positions with a purchase day on or before 19,150, each with its first, last and count of them.
+        const day = 19_150;
+        const want = byRow.flatMap(({ days }, p) => {
+          const before = days.filter((d) => d <= day);
+          return before.length === 0 ? [] : [[p, before[0], before[before.length - 1], before.length]];
+        });
+        const t = gathered.totalsAsOf?.(day);
+        expect(want.length).toBeGreaterThan(1000);
+        expect(
+          Array.from(t?.stateIndex ?? [], (p, k) => [
+            p,
+            t?.firstPurchaseDay[k],
+            t?.lastPurchaseDay[k],
+            t?.purchaseDays[k],
+          ]),
+        ).toEqual(want);
       }
     });
   }
