@@ -19,8 +19,8 @@
  * order lines, row errors and each customer's totals are those of a whole read; rows keep their numbers
  * through the per-range line counts; the merge restores the order of first appearance from each customer's
  * first row, so k-means seeding, ties and positions are the same. The one thing a bucket cannot see, an
- * order_id whose lines name customers of different buckets, is found by the check (each bucket's orders
- * sorted by hash, merged slice by slice): the bucket whose line came first keeps the order and the others
+ * order_id whose lines name customers of different buckets, is found by the check (every bucket's orders cut
+ * into slices by hash, each slice's equal hashes found in small tables): the bucket whose line came first keeps the order and the others
  * are rebuilt (rebuild: aggregateBucket again with options.foreignOrders), rejecting those lines as a whole
  * read does. What the sharded reader cannot reproduce it refuses (FileError UNSHARDABLE_FILE) instead of
  * computing it differently: gzip or NDJSON uploads, a quoted field holding a line break (the only way a

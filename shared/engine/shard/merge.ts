@@ -1,7 +1,7 @@
 /**
  * The merge step of a sharded read: the buckets' partials put back into the order of first appearance a whole
- * read gives (each bucket's customers are already in that order, so it is a k-way merge on their first rows),
- * then everything of computeSegments after the order pass (segmentsFromTotals).
+ * read gives (by their first rows, distinct integers: assignPositions reads them out of a table by key), then
+ * everything of computeSegments after the order pass (segmentsFromTotals).
  */
 import { ByteSet } from "../byteset";
 import { ColumnBlock } from "../columns";
