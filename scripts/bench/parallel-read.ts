@@ -1,8 +1,9 @@
 /**
  * The engine on every core against DuckDB on one thread, in the same run, on a synthetic file (./generate.ts):
  *
- * - whole `npm run segment` (`node scripts/launch.mjs scripts/segment.ts <file> --as-of … --k …`, npm's own
- *   start left out): wall time from spawn to exit, and its peak RSS (threads included: the summary's maxRss);
+ * - whole `npm run segment` (`node scripts/launch.mjs scripts/segment.ts <file> --as-of … --k …` with the glibc
+ *   tunables that script sets, ../glibc-tunables.ts; npm's own start left out): wall time from spawn to exit,
+ *   and its peak RSS (threads included: the summary's maxRss);
  * - DuckDB 1.5 (`@duckdb/node-api`) computing RFM features and quintile scores on one thread (./duckdb-rfm.ts),
  *   bundled and run by plain node: wall time and peak RSS;
  * - read + aggregate alone on one thread and on every core (./parallel-read-child.ts), to show what the
@@ -18,6 +19,7 @@ import { availableParallelism, loadavg } from "node:os";
 import { join, resolve } from "node:path";
 import { build } from "esbuild";
 import { checkOrExit, parseOrExit, size, wholeNumber } from "../cli";
+import { glibcTunables } from "../glibc-tunables";
 import { DEFAULT_SPEC, syntheticFile } from "./generate";
 import { median } from "./median";
 
@@ -52,10 +54,13 @@ interface Child {
   out: Record<string, unknown>;
 }
 
-function run(command: string, args: string[]): Promise<Child> {
+/** The engine's children run with the glibc tunables `npm run segment` sets; DuckDB (its own allocator) as it is. */
+const ENGINE_ENV = { ...process.env, GLIBC_TUNABLES: glibcTunables() };
+
+function run(command: string, args: string[], env: NodeJS.ProcessEnv = ENGINE_ENV): Promise<Child> {
   return new Promise((ok, fail) => {
     const started = performance.now();
-    const child = spawn(command, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(command, args, { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d: Buffer) => {
@@ -114,10 +119,11 @@ const add = (name: string, wall: number, rss: number, extra: Record<string, unkn
 };
 for (let round = 0; round < repeat; round++) {
   console.error(`round ${round + 1} of ${repeat} (load average ${loadavg()[0]?.toFixed(1)})`);
-  const duck = await run(process.execPath, [
-    join(dist, "duckdb-rfm.mjs"),
-    JSON.stringify({ file: file.path, asOf: file.asOf, threads: 1 }),
-  ]);
+  const duck = await run(
+    process.execPath,
+    [join(dist, "duckdb-rfm.mjs"), JSON.stringify({ file: file.path, asOf: file.asOf, threads: 1 })],
+    process.env,
+  );
   add("duckdb, 1 thread", duck.wall, duck.out.maxRssMB as number, duck.out);
   const segment = await run(process.execPath, [
     "scripts/launch.mjs",
@@ -187,9 +193,9 @@ for (const [name, s] of Object.entries(samples)) {
   console.log(`${name}: ${rounds.join("; ")}`);
 }
 console.log(
-  `load average: ${loadAtStart.map((l) => l.toFixed(1)).join(" ")} at the start, ${loadAtEnd.map((l) => l.toFixed(1)).join(" ")} at the end`,
+  `load average: ${loadAtStart.map((l) => l.toFixed(1)).join(" ")} at the start, ${loadAtEnd.map((l) => l.toFixed(1)).join(" ")} at the end; the engine's children ran with GLIBC_TUNABLES=${JSON.stringify(ENGINE_ENV.GLIBC_TUNABLES)}`,
 );
 writeFileSync(
   join(outDir, "parallel-read.json"),
-  `${JSON.stringify({ date: new Date().toISOString(), file, repeat, k, nproc: availableParallelism(), loadAtStart, loadAtEnd, table }, null, 1)}\n`,
+  `${JSON.stringify({ date: new Date().toISOString(), file, repeat, k, nproc: availableParallelism(), glibcTunables: ENGINE_ENV.GLIBC_TUNABLES, loadAtStart, loadAtEnd, table }, null, 1)}\n`,
 );

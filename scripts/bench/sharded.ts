@@ -20,7 +20,8 @@
  * load, CPU time and the worker threads' busy time much less.
  *
  * Every child (single path and sharded alike) runs with glibc's malloc asking for transparent huge pages for
- * its large blocks (GLIBC_TUNABLES=glibc.malloc.hugetlb=1; the kernel's THP mode "madvise" honours it): a run
+ * its large blocks, as `npm run segment` runs the engine (GLIBC_TUNABLES=glibc.malloc.hugetlb=1,
+ * ../glibc-tunables.ts; the kernel's THP mode "madvise" honours it): a run
  * maps some tens of GB afresh over its life (parts, order lists, buckets' states, partials, the merge's
  * columns), and on a virtual machine each first touch of a 4 KB page costs some 15 µs, about 3.5 s a GB,
  * against a tenth of that in 2 MB pages. An environment that sets GLIBC_TUNABLES (even empty, for glibc's
@@ -31,6 +32,7 @@ import { writeFileSync } from "node:fs";
 import { availableParallelism, cpus, loadavg, totalmem } from "node:os";
 import { join } from "node:path";
 import { build } from "esbuild";
+import { glibcTunables } from "../glibc-tunables";
 import type { ShuffleMode } from "../shard/local";
 import { DEFAULT_SPEC, type SyntheticFile, syntheticFile } from "./generate";
 import { median } from "./median";
@@ -81,8 +83,8 @@ interface ShardOutput {
   loadAverage: { start: number[]; end: number[] };
 }
 
-/** glibc's tunables of the children: huge pages for malloc's large blocks, unless the environment names some. */
-export const CHILD_GLIBC_TUNABLES = process.env.GLIBC_TUNABLES ?? "glibc.malloc.hugetlb=1";
+/** glibc's tunables of the children: the engine's (../glibc-tunables.ts), unless the environment names some. */
+export const CHILD_GLIBC_TUNABLES = glibcTunables();
 
 function runJson<T>(args: string[]): Promise<{ out: T; wallSeconds: number }> {
   return new Promise((done, fail) => {
