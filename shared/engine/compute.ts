@@ -937,8 +937,8 @@ export function fitThreadsFor(clusterOptions: KMeansOptions, rows: number, value
 /** How computeSegments runs; none of it changes the result. */
 export interface ComputeOptions {
   /**
-   * Runs the value stage on a thread of its own while the clusters are fitted (value-thread.ts); the result is
-   * the one-thread result. Its own time is then timings.valueThread, and timings.value the calling thread's.
+   * Runs the value stage on a thread of its own while the clusters are fitted (value-thread.ts; the calling
+   * thread fits its Gamma-Gamma model first and hands it over); the result is the one-thread result. Its own time is then timings.valueThread, and timings.value the calling thread's.
    */
   readonly valueThread?: boolean;
   /**
@@ -1067,19 +1067,23 @@ function segmentsOf(
     ...(totalsAsOf === undefined ? {} : { totalsAsOf }),
   });
   t = performance.now();
-  // The thread's inputs are made for it alone: their buffer moves to it rather than being copied.
-  const valueThread =
+  // The thread's inputs are made for it alone: their buffer moves to it rather than being copied. This thread
+  // fits Gamma-Gamma (x and m_x only) on copies, while the thread validates and fits the repeat model.
+  const threadInputs =
     valueSettings !== undefined && options.valueThread === true
-      ? ValueThread.start(
-          valueInputs(base, base.purchaseDays, asOfDay),
-          valueSettings,
-          valueContext(),
-          undefined,
-          {
-            data: "take",
-          },
-        )
+      ? valueInputs(base, base.purchaseDays, asOfDay)
       : undefined;
+  const orderValues = threadInputs && { x: threadInputs.x.slice(), mx: threadInputs.mx.slice() };
+  const valueThread =
+    threadInputs === undefined || valueSettings === undefined
+      ? undefined
+      : ValueThread.start(threadInputs, valueSettings, valueContext(), undefined, {
+          data: "take",
+          gammaGamma: true,
+        });
+  if (valueThread !== undefined && orderValues !== undefined) {
+    valueThread.fitGammaGamma(orderValues.x, orderValues.mx);
+  }
   const valueStartMs = since(t);
   const state = source instanceof AggregateState ? source : undefined;
 

@@ -6,6 +6,10 @@
  * on copies of the same inputs, so the result is the one a call in the calling thread gives, bit for bit
  * (test/unit/engine/value-thread.test.ts).
  *
+ * Started with `gammaGamma: true`, the thread leaves the Gamma-Gamma fit (which reads x and m_x only) to the
+ * calling thread, which fits it (fitGammaGamma) while the thread validates the repeat models and fits the chosen
+ * one, and the thread takes that outcome, the same fit or the same error, when it comes to it.
+ *
  * The holdout's calibration totals (customerTotals as of the calibration end, which needs the orders) are
  * worked out by the caller before the thread starts, for the calibration end the value stage will ask for
  * (value.ts: asOf − the holdout length). Whenever the thread cannot give the result — it could not start,
@@ -27,6 +31,7 @@ import {
   Worker,
   workerData,
 } from "node:worker_threads";
+import { ClvFitError, type ClvFitErrorCode, fitGammaGamma, type GammaGammaFit } from "./clv";
 import { WORKER_BUNDLES, workerEntry } from "./threads";
 import {
   calibrationEndDay,
@@ -58,8 +63,19 @@ export const JOIN_DEADLINE_MS = 10 * 60_000;
 
 type CalibrationColumns = ReturnType<NonNullable<HoldoutContext["totalsAsOf"]>>;
 
+/**
+ * The Gamma-Gamma fit from the calling thread (ValueThread.fitGammaGamma): the fit, its ClvFitError, or none
+ * (any other error: the thread then fits it itself, meeting the same error).
+ */
+type GammaGammaAnswer =
+  | { fit: GammaGammaFit }
+  | { error: { code: ClvFitErrorCode; message: string } }
+  | { none: true };
+
 interface ValueTask {
   port: MessagePort;
+  /** Where the calling thread posts its Gamma-Gamma fit, raising the flag; null: the thread fits it. */
+  gammaGamma: { port: MessagePort; flag: SharedArrayBuffer } | null;
   data: ValueInputs;
   settings: ResolvedValueSettings;
   asOfDay: number;
@@ -105,7 +121,13 @@ function runTask(task: ValueTask, flag: Int32Array): void {
           }
         : {}),
     };
-    const stage = valueStage(task.data, task.settings, context);
+    const given = task.gammaGamma;
+    const stage = valueStage(
+      task.data,
+      task.settings,
+      context,
+      given === null ? undefined : () => gammaGammaFromCaller(given, task.data),
+    );
     answer = { ok: true, stage, ms: performance.now() - started };
   } catch (error) {
     answer = { ok: false, message: String((error as Error)?.message ?? error) };
@@ -119,6 +141,26 @@ function runTask(task: ValueTask, flag: Int32Array): void {
     Atomics.notify(flag, 0);
     task.port.close();
   }
+}
+
+/** The calling thread's Gamma-Gamma fit, waited for (it comes long before it is needed); see GammaGammaAnswer. */
+function gammaGammaFromCaller(
+  given: { port: MessagePort; flag: SharedArrayBuffer },
+  data: ValueTask["data"],
+): GammaGammaFit {
+  const flag = new Int32Array(given.flag);
+  const started = performance.now();
+  while (Atomics.load(flag, 0) === WAITING) {
+    const left = JOIN_DEADLINE_MS - (performance.now() - started);
+    if (left <= 0) break;
+    Atomics.wait(flag, 0, WAITING, Math.min(left, 1000));
+  }
+  const answer = receiveMessageOnPort(given.port)?.message as GammaGammaAnswer | undefined;
+  given.port.close();
+  if (answer !== undefined && "fit" in answer) return answer.fit;
+  if (answer !== undefined && "error" in answer)
+    throw new ClvFitError(answer.error.code, answer.error.message);
+  return fitGammaGamma(data.x, data.mx);
 }
 
 type ValueWorkerData = typeof VALUE_WORKER & { flag: SharedArrayBuffer };
@@ -154,7 +196,36 @@ export class ValueThread {
     private readonly port: MessagePort,
     private readonly flag: Int32Array,
     private readonly started: number,
+    private readonly gammaGamma: { port: MessagePort; flag: Int32Array } | null,
   ) {}
+
+  /**
+   * Fits Gamma-Gamma on (x, mx) — the inputs' x and mx, which the thread took — in the calling thread and hands
+   * the outcome to the thread, which waits for it rather than fit it itself. Only for a thread started with
+   * `gammaGamma: true`; once. The thread's result is the same either way.
+   */
+  fitGammaGamma(x: Float64Array, mx: Float64Array): void {
+    const given = this.gammaGamma;
+    if (given === null) throw new Error("This value thread fits Gamma-Gamma itself");
+    let answer: GammaGammaAnswer;
+    try {
+      answer = { fit: fitGammaGamma(x, mx) };
+    } catch (error) {
+      answer =
+        error instanceof ClvFitError
+          ? { error: { code: error.code, message: error.message } }
+          : { none: true };
+    }
+    try {
+      given.port.postMessage(answer);
+    } catch {
+      given.port.postMessage({ none: true } satisfies GammaGammaAnswer);
+    } finally {
+      Atomics.store(given.flag, 0, ANSWERED);
+      Atomics.notify(given.flag, 0);
+      given.port.close();
+    }
+  }
 
   /**
    * Starts valueStage(data, settings, context) on a new thread; undefined when no thread can be started (the
@@ -167,7 +238,7 @@ export class ValueThread {
     settings: ResolvedValueSettings,
     context: HoldoutContext,
     url: URL | undefined = workerEntry(import.meta.url, "./value-thread.ts", WORKER_BUNDLES.value),
-    inputs: { data: "copy" | "take" } = { data: "copy" },
+    inputs: { data: "copy" | "take"; gammaGamma?: boolean } = { data: "copy" },
   ): ValueThread | undefined {
     if (url === undefined) return undefined;
     let worker: Worker | undefined;
@@ -192,7 +263,13 @@ export class ValueThread {
           };
         }
       }
+      const gg =
+        inputs.gammaGamma === true
+          ? { channel: new MessageChannel(), flag: new Int32Array(new SharedArrayBuffer(4)) }
+          : null;
       const task: Omit<ValueTask, "port" | "flag"> = {
+        gammaGamma:
+          gg === null ? null : { port: gg.channel.port2, flag: gg.flag.buffer as SharedArrayBuffer },
         data:
           inputs.data === "take"
             ? data
@@ -221,11 +298,18 @@ export class ValueThread {
       worker.unref();
       worker.postMessage({ ...task, port: port2 }, [
         port2,
+        ...(gg === null ? [] : [gg.channel.port2]),
         ...buffersOf(task.data),
         ...buffersOf(task.columns),
         ...buffersOf(task.calibration),
       ]);
-      return new ValueThread(worker, port1, flag, performance.now());
+      return new ValueThread(
+        worker,
+        port1,
+        flag,
+        performance.now(),
+        gg === null ? null : { port: gg.channel.port1, flag: gg.flag },
+      );
     } catch {
       if (worker !== undefined) void worker.terminate();
       return undefined;
@@ -248,6 +332,7 @@ export class ValueThread {
       return answer?.ok === true ? { stage: answer.stage, ms: answer.ms } : undefined;
     } finally {
       this.port.close();
+      this.gammaGamma?.port.close();
       void this.worker.terminate();
     }
   }

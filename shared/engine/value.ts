@@ -450,6 +450,11 @@ export function valueStage(
   data: ValueInputs,
   settings: ResolvedValueSettings,
   context?: HoldoutContext,
+  /**
+   * The outcome of fitGammaGamma(data.x, data.mx) worked out elsewhere (value-thread.ts: by the calling thread
+   * while this one validates and fits the repeat model): the fit, or its ClvFitError thrown.
+   */
+  gammaGamma?: () => GammaGammaFit,
 ): ValueStage {
   const n = data.x.length;
   if (n < VALUE_MIN_CUSTOMERS) {
@@ -529,7 +534,7 @@ export function valueStage(
 
   let gg: GammaGammaFit | null = null;
   try {
-    gg = fitGammaGamma(data.x, data.mx);
+    gg = gammaGamma === undefined ? fitGammaGamma(data.x, data.mx) : gammaGamma();
   } catch (error) {
     if (!(error instanceof ClvFitError)) throw error;
     issues.push(

@@ -13,6 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_SPEC, syntheticFile } from "../../../scripts/bench/generate";
+import { fitGammaGamma } from "../../../shared/engine/clv";
 import { type ComputedSegmentation, computeSegments } from "../../../shared/engine/compute";
 import { parseDay } from "../../../shared/engine/days";
 import { ingestTransactions } from "../../../shared/engine/ingest";
@@ -139,5 +140,58 @@ describe("the value stage on its own thread", () => {
     const joined = working?.join();
     const here = valueStage(inputs, settings, { asOfDay: asOfDay, columns });
     expect(joined?.stage).toEqual(here);
+  });
+
+  describe("with the Gamma-Gamma fit from the calling thread", () => {
+    const setup = async () => {
+      const state = await stateOf(createReadStream(CDNOW));
+      const one = computeSegments(state, { asOf: "1998-07-01", clusters: false });
+      const settings = resolveValueSettings({});
+      const asOfDay = parseDay("1998-07-01") as number;
+      const columns = one.columns as unknown as Parameters<typeof valueInputs>[0] & {
+        stateIndex: Uint32Array;
+        purchaseDays: Uint32Array;
+      };
+      const inputs = valueInputs(columns, columns.purchaseDays, asOfDay);
+      const context = { asOfDay, columns };
+      const threaded = (give: (thread: ValueThread) => void) => {
+        const thread = ValueThread.start(inputs, settings, context, undefined, {
+          data: "copy",
+          gammaGamma: true,
+        }) as ValueThread;
+        expect(thread).toBeDefined();
+        give(thread);
+        const joined = thread.join();
+        expect(joined, "the thread answered").toBeDefined();
+        return joined?.stage;
+      };
+      return { inputs, settings, context, threaded };
+    };
+
+    it("gives the stage the thread gives fitting it itself", async () => {
+      const { inputs, settings, context, threaded } = await setup();
+      const here = valueStage(inputs, settings, context);
+      expect(here.ok).toBe(true);
+      expect(threaded((thread) => thread.fitGammaGamma(inputs.x, inputs.mx))).toEqual(here);
+    });
+
+    it("passes on the fit's ClvFitError, early or late, and fits it in the thread after any other error", async () => {
+      const { inputs, settings, context, threaded } = await setup();
+      // No positive order value: fitGammaGamma's CLV_NO_MONETARY_DATA, on the thread as in this thread.
+      const zeros = new Float64Array(inputs.mx.length);
+      const failing = threaded((thread) => thread.fitGammaGamma(inputs.x, zeros));
+      const here = valueStage(inputs, settings, context, () => fitGammaGamma(inputs.x, zeros));
+      expect(failing).toEqual(here);
+      expect(here.issues.map((i) => i.code)).toContain("VALUE_NO_MONETARY_DATA");
+      // Handed over late: the thread has been waiting for it (fitting it itself would find no such error).
+      const late = threaded((thread) => {
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1500);
+        thread.fitGammaGamma(inputs.x, zeros);
+      });
+      expect(late).toEqual(here);
+      // Inputs the fit refuses (lengths that differ): the thread fits on its own inputs instead.
+      const refused = threaded((thread) => thread.fitGammaGamma(inputs.x, inputs.mx.subarray(1)));
+      expect(refused).toEqual(valueStage(inputs, settings, context));
+    });
   });
 });
