@@ -1,4 +1,4 @@
-/** A Node.js child process run to its end, for tests of the CLI scripts and the launcher. */
+/** A child process run to its end, for tests of the CLI scripts and the launcher. */
 import { spawn } from "node:child_process";
 
 export interface NodeOutcome {
@@ -7,18 +7,16 @@ export interface NodeOutcome {
   stderr: string;
 }
 
-/**
- * Runs `node <args>` in `cwd` until it exits, gathering its output; `env` is added to this process's
- * environment, and Node's own warnings are silenced so that stderr holds only what the script writes.
- */
-export function runNode(
+/** Runs `command <args>` in `cwd` with exactly `env` until it exits, gathering its output. */
+export function runProcess(
+  command: string,
   args: string[],
-  options: { cwd: string; env?: Record<string, string> },
+  options: { cwd: string; env: NodeJS.ProcessEnv },
 ): Promise<NodeOutcome> {
   return new Promise((ok, fail) => {
-    const child = spawn(process.execPath, args, {
+    const child = spawn(command, args, {
       cwd: options.cwd,
-      env: { ...process.env, ...options.env, NODE_NO_WARNINGS: "1" },
+      env: options.env,
       stdio: ["ignore", "pipe", "pipe"],
     });
     let stdout = "";
@@ -31,5 +29,19 @@ export function runNode(
     });
     child.on("error", fail);
     child.on("close", (code) => ok({ code, stdout, stderr }));
+  });
+}
+
+/**
+ * Runs `node <args>` in `cwd` until it exits, gathering its output; `env` is added to this process's
+ * environment, and Node's own warnings are silenced so that stderr holds only what the script writes.
+ */
+export function runNode(
+  args: string[],
+  options: { cwd: string; env?: Record<string, string> },
+): Promise<NodeOutcome> {
+  return runProcess(process.execPath, args, {
+    cwd: options.cwd,
+    env: { ...process.env, ...options.env, NODE_NO_WARNINGS: "1" },
   });
 }

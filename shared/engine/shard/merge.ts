@@ -631,7 +631,8 @@ function gatherF64(
     into[p] = (from[bucketAt[p] as number] as Float64Array)[indexAt[p] as number] as number;
 }
 
-/** into[p] = from[bucketAt[p]][indexAt[p]] for every position p. */
+/** into[p] = from[bucketAt[p]][indexAt[p]] for every position p (gatherF64's loop on 32-bit elements: one loop
+ * per element type keeps each monomorphic). */
 function gatherU32(
   into: Uint32Array,
   from: readonly Uint32Array[],

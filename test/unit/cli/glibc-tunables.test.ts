@@ -3,11 +3,11 @@
  * package script sets GLIBC_TUNABLES unless the environment sets it (even to nothing), and the benchmarks give
  * their engine children the same value.
  */
-import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ENGINE_GLIBC_TUNABLES, glibcTunables } from "../../../scripts/glibc-tunables";
+import { runProcess } from "../../support/node-process";
 
 const root = resolve(import.meta.dirname, "../../..");
 /** Only a hang takes this long. */
@@ -18,23 +18,8 @@ const scripts = (
   JSON.parse(readFileSync(resolve(root, "package.json"), "utf8")) as { scripts: Record<string, string> }
 ).scripts;
 
-function sh(
-  command: string,
-  env: NodeJS.ProcessEnv,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((ok, fail) => {
-    const child = spawn("sh", ["-c", command], { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on("data", (d: Buffer) => {
-      stderr += d.toString();
-    });
-    child.on("error", fail);
-    child.on("close", (code) => ok({ code, stdout, stderr }));
-  });
+function sh(command: string, env: NodeJS.ProcessEnv) {
+  return runProcess("sh", ["-c", command], { cwd: root, env });
 }
 
 function withoutTunables(): NodeJS.ProcessEnv {

@@ -66,6 +66,19 @@ function expectSameBothWays(state: AggregateState, settings: ComputeSettings): C
   return one;
 }
 
+/** What computeSegments hands the value thread on the CDNOW demo file, from a one-thread result's own columns. */
+async function cdnowInputs() {
+  const state = await stateOf(createReadStream(CDNOW));
+  const one = computeSegments(state, { asOf: "1998-07-01", clusters: false });
+  const settings = resolveValueSettings({});
+  const asOfDay = parseDay("1998-07-01") as number;
+  const columns = one.columns as unknown as Parameters<typeof valueInputs>[0] & {
+    stateIndex: Uint32Array;
+    purchaseDays: Uint32Array;
+  };
+  return { settings, asOfDay, columns, inputs: valueInputs(columns, columns.purchaseDays, asOfDay) };
+}
+
 let dir: string;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "value-thread-"));
@@ -117,16 +130,7 @@ describe("the value stage on its own thread", () => {
   });
 
   it("gives way to the calling thread when the thread's entry cannot load", async () => {
-    const state = await stateOf(createReadStream(CDNOW));
-    const one = computeSegments(state, { asOf: "1998-07-01", clusters: false });
-    // What computeSegments hands the thread, from the one-thread result's own columns.
-    const settings = resolveValueSettings({});
-    const asOfDay = parseDay("1998-07-01") as number;
-    const columns = one.columns as unknown as Parameters<typeof valueInputs>[0] & {
-      stateIndex: Uint32Array;
-      purchaseDays: Uint32Array;
-    };
-    const inputs = valueInputs(columns, columns.purchaseDays, asOfDay);
+    const { settings, asOfDay, columns, inputs } = await cdnowInputs();
     const broken = ValueThread.start(
       inputs,
       settings,
@@ -144,15 +148,7 @@ describe("the value stage on its own thread", () => {
 
   describe("with the Gamma-Gamma fit from the calling thread", () => {
     const setup = async () => {
-      const state = await stateOf(createReadStream(CDNOW));
-      const one = computeSegments(state, { asOf: "1998-07-01", clusters: false });
-      const settings = resolveValueSettings({});
-      const asOfDay = parseDay("1998-07-01") as number;
-      const columns = one.columns as unknown as Parameters<typeof valueInputs>[0] & {
-        stateIndex: Uint32Array;
-        purchaseDays: Uint32Array;
-      };
-      const inputs = valueInputs(columns, columns.purchaseDays, asOfDay);
+      const { settings, asOfDay, columns, inputs } = await cdnowInputs();
       const context = { asOfDay, columns };
       const threaded = (give: (thread: ValueThread) => void) => {
         const thread = ValueThread.start(inputs, settings, context, undefined, {
