@@ -8,6 +8,7 @@ import { ColumnBlock } from "../columns";
 import {
   type ComputedSegmentation,
   type CustomerTotals,
+  type HoldoutTotals,
   resolveComputeSettings,
   type SegmentationSource,
   type SpendByValue,
@@ -301,7 +302,7 @@ export interface PutTogether {
    * The purchase-day totals as of a day (segmentsFromTotals' totalsAsOf), when every partial has its
    * customers' purchase days: read from the partials held in memory, or from the days put in position order.
    */
-  totalsAsOf?: (day: number) => DayTotals;
+  totalsAsOf?: (day: number) => HoldoutTotals;
   spend?: { channel: SpendByValue; category: SpendByValue };
 }
 
@@ -725,14 +726,6 @@ function scatterSpend(
   }
 }
 
-/** The holdout's columns of customerTotals as of a day (HoldoutTotals of compute.ts). */
-export interface DayTotals {
-  stateIndex: Uint32Array;
-  firstPurchaseDay: Int32Array;
-  lastPurchaseDay: Int32Array;
-  purchaseDays: Uint32Array;
-}
-
 /**
  * Where every position's distinct purchase days are (ascending): days[b][offsets[b][i]] .. before
  * offsets[b][i + 1] for position p's bucket b = bucketAt[p] and index i = indexAt[p], or, without bucketAt,
@@ -749,7 +742,7 @@ interface DaysAt {
  * The purchase-day totals customerTotals gives as of `day`, from every position's distinct purchase days:
  * the positions with a purchase on or before it.
  */
-function totalsFromDays(at: DaysAt, day: number): DayTotals {
+function totalsFromDays(at: DaysAt, day: number): HoldoutTotals {
   const { offsets, days, bucketAt, indexAt } = at;
   const n = bucketAt === undefined ? (offsets[0] as Uint32Array).length - 1 : bucketAt.length;
   let count = 0;
